@@ -1,0 +1,21 @@
+"""numrnn: recurrent neural networks on CPUs, with Numba kernels and proven gradients."""
+
+from numrnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from numrnn.errors import DTypeError, FormatError, GradError, NumrnnError, ShapeError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DTypeError",
+    "FormatError",
+    "Function",
+    "GradError",
+    "NumrnnError",
+    "ShapeError",
+    "Tensor",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "tensor",
+    "__version__",
+]

@@ -1,0 +1,151 @@
+"""The op contract: every differentiable operation is a :class:`Function`.
+
+A Function subclass defines two static methods on plain ndarrays::
+
+    class Tanh(Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = np.tanh(x)
+            ctx.save(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad_y):
+            (y,) = ctx.saved
+            return grad_y * (1.0 - y * y)
+
+``Function.apply(*inputs, **static)`` unwraps Tensor inputs, runs ``forward``
+and, when any input needs a gradient and recording is on, records a
+:class:`Node` so that :func:`numrnn.autograd.engine.backward` can call
+``backward`` later. ``forward`` may return one array or a tuple of arrays;
+``backward`` gets one gradient per output (zeros for outputs nobody used) and
+returns one gradient per input, ``None`` where none is needed. The base class
+checks what ``backward`` returns, so a wrong rule fails loudly, naming the op.
+"""
+
+import itertools
+import threading
+
+import numpy as np
+
+from numrnn.autograd.grad_mode import is_grad_enabled
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import DTypeError, GradError
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Each thread numbers the nodes it records; backward runs them in decreasing
+# order, which is a valid reverse topological order of that thread's graph.
+_local = threading.local()
+
+
+def _next_sequence_number():
+    counter = getattr(_local, "counter", None)
+    if counter is None:
+        counter = _local.counter = itertools.count()
+    return next(counter)
+
+
+class Context:
+    """What ``forward`` leaves for ``backward``: saved residuals and flags."""
+
+    __slots__ = ("needs_input_grad", "_saved", "freed")
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self.freed = False
+
+    def save(self, *arrays):
+        """Keep residuals (arrays or other values) for ``backward``."""
+        self._saved = arrays
+
+    @property
+    def saved(self):
+        return self._saved
+
+    def free(self):
+        self._saved = None
+        self.freed = True
+
+
+class Node:
+    """One recorded call: the op, its context, its inputs and its outputs' metadata."""
+
+    __slots__ = ("function", "ctx", "inputs", "output_specs", "sequence_number")
+
+    def __init__(self, function, ctx, inputs, output_specs):
+        self.function = function
+        self.ctx = ctx
+        self.inputs = inputs
+        self.output_specs = output_specs  # (shape, dtype) per output
+        self.sequence_number = _next_sequence_number()
+
+    @property
+    def name(self):
+        return self.function.__name__
+
+
+def _common_float_dtype(name, arrays):
+    dtypes = {a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
+    if len(dtypes) > 1:
+        got = " and ".join(sorted(str(d) for d in dtypes))
+        raise DTypeError(f"{name}: all floating inputs must share one dtype, got {got}")
+    for dtype in dtypes:
+        if dtype not in _FLOAT_DTYPES:
+            raise DTypeError(f"{name}: floating inputs must be float32 or float64, got {dtype}")
+
+
+class Function:
+    """Base class of every differentiable op; see the module docstring."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for method in ("forward", "backward"):
+            if not callable(getattr(cls, method, None)):
+                raise TypeError(f"{cls.__name__} must define a static {method}(ctx, ...)")
+
+    @classmethod
+    def apply(cls, *inputs, **static):
+        arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
+        _common_float_dtype(cls.__name__, arrays)
+        needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        record = is_grad_enabled() and any(needs_input_grad)
+        ctx = Context(needs_input_grad)
+        result = cls.forward(ctx, *arrays, **static)
+        outputs = result if isinstance(result, tuple) else (result,)
+        node = None
+        if record:
+            specs = tuple((out.shape, out.dtype) for out in outputs)
+            node = Node(cls, ctx, inputs, specs)
+        tensors = tuple(
+            Tensor._from_op(out, node, index) for index, out in enumerate(outputs)
+        )
+        return tensors if isinstance(result, tuple) else tensors[0]
+
+    @classmethod
+    def check_gradients(cls, node, grads):
+        """Refuse a backward result that does not match the op's inputs."""
+        name = cls.__name__
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(node.inputs):
+            raise GradError(
+                f"{name}.backward must return {len(node.inputs)} gradient(s), "
+                f"one per input, got {len(grads)}"
+            )
+        for index, (grad, x) in enumerate(zip(grads, node.inputs)):
+            if grad is None or not (isinstance(x, Tensor) and x.requires_grad):
+                continue
+            grad = np.asarray(grad)
+            if grad.shape != x.shape:
+                raise GradError(
+                    f"{name}.backward: gradient for input {index} must have shape "
+                    f"{x.shape}, got {grad.shape}"
+                )
+            if grad.dtype != x.dtype:
+                raise GradError(
+                    f"{name}.backward: gradient for input {index} must have dtype "
+                    f"{x.dtype}, got {grad.dtype}"
+                )
+        return grads

@@ -1,0 +1,64 @@
+"""Helpers every op module shares: operand coercion and broadcast reduction."""
+
+import numbers
+
+import numpy as np
+
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import DTypeError, ShapeError
+
+
+def float_dtype_of(*operands):
+    """The floating dtype carried by the Tensor (or float array) operands, if any."""
+    for x in operands:
+        data = x.data if isinstance(x, Tensor) else x
+        if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+            return data.dtype
+    return None
+
+
+def coerce(name, *operands):
+    """Turn Python numbers and non-float arrays into arrays of the tensors' dtype.
+
+    Python scalars adopt the tensor's dtype (``x * 2`` stays float32); a float
+    array of the other precision is refused rather than silently cast.
+    """
+    dtype = float_dtype_of(*operands) or np.dtype(np.float64)
+    result = []
+    for x in operands:
+        if isinstance(x, Tensor):
+            if x.dtype.kind != "f":
+                x = Tensor(x.data.astype(dtype))
+            result.append(x)
+        elif isinstance(x, (numbers.Number, np.generic)):
+            result.append(np.asarray(x, dtype=dtype))
+        elif isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            if x.dtype != dtype:
+                raise DTypeError(f"{name}: operands must share dtype {dtype}, got {x.dtype}")
+            result.append(x)
+        else:
+            result.append(np.asarray(x, dtype=dtype))
+    return result
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+def check_broadcastable(name, a, b):
+    """Raise ShapeError naming both shapes when NumPy could not broadcast them."""
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(
+            f"{name}: shapes {a.shape} and {b.shape} are not broadcast-compatible"
+        ) from None

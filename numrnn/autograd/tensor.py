@@ -1,0 +1,260 @@
+"""The Tensor: an ndarray plus what backward needs to know about it.
+
+A Tensor made by the user is a *leaf*; one returned by an op remembers the tape
+node that produced it (``_node``) and which of that node's outputs it is
+(``_output_index``). Gradients are accumulated into ``.grad`` of leaves that
+have ``requires_grad=True``. Operators and methods delegate to the primitive
+ops in :mod:`numrnn.autograd.ops`, so ``a * b`` and ``F.mul(a, b)`` are one rule.
+"""
+
+import numpy as np
+
+from numrnn.errors import DTypeError, GradError
+
+_FLOAT_KINDS = "f"
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    Make one with :func:`numrnn.tensor`. ``float32`` and ``float64`` are both
+    first-class; ops never upcast silently, and mixing the two raises
+    :class:`~numrnn.errors.DTypeError`.
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "_output_index", "__weakref__")
+
+    # Let NumPy defer to Tensor's reflected operators (``array * tensor``).
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False):
+        if not isinstance(data, np.ndarray):
+            data = np.asarray(data)
+        self.data = data
+        self.grad = None
+        self._node = None
+        self._output_index = 0
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _from_op(cls, data, node, output_index):
+        out = cls.__new__(cls)
+        out.data = data
+        out.grad = None
+        out._node = node
+        out._output_index = output_index
+        out._requires_grad = node is not None
+        return out
+
+    # -- metadata -------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        value = bool(value)
+        if value and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise DTypeError(
+                f"only float32 or float64 tensors can require gradients, got {self.data.dtype}"
+            )
+        if not value and self._node is not None:
+            raise GradError("requires_grad can only be switched off on a leaf; use .detach()")
+        self._requires_grad = value
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __len__(self):
+        return len(self.data)
+
+    def numpy(self):
+        """The underlying ndarray (no copy)."""
+        return self.data
+
+    def detach(self):
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor(self.data, requires_grad=False)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise GradError(
+                f"item() needs a tensor with exactly one element, got shape {self.shape}"
+            )
+        return self.data.item()
+
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that needs it.
+
+        ``grad`` seeds the walk and may be omitted only for a one-element output.
+        Residuals are freed afterwards unless ``retain_graph=True``.
+        """
+        from numrnn.autograd.engine import backward
+
+        backward(self, grad, retain_graph=retain_graph)
+
+    def __repr__(self):
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extra = f", dtype={self.dtype}"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __bool__(self):
+        raise GradError(
+            "the truth value of a Tensor is ambiguous; compare .data or use .item()"
+        )
+
+    # -- comparisons return plain boolean arrays: they are not differentiable --
+    def __eq__(self, other):
+        return self.data == _raw(other)
+
+    def __ne__(self, other):
+        return self.data != _raw(other)
+
+    def __lt__(self, other):
+        return self.data < _raw(other)
+
+    def __le__(self, other):
+        return self.data <= _raw(other)
+
+    def __gt__(self, other):
+        return self.data > _raw(other)
+
+    def __ge__(self, other):
+        return self.data >= _raw(other)
+
+    __hash__ = object.__hash__
+
+    # -- arithmetic -----------------------------------------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __pow__(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # -- method forms of the primitive ops -------------------------------------
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def clip(self, min=None, max=None):
+        return _ops.clip(self, min, max)
+
+    def sum(self, axis=None, keepdims=False):
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes or None)
+
+    def permute(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes)
+
+    @property
+    def T(self):
+        return _ops.transpose(self, None)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """Make a leaf Tensor holding a copy of ``data``.
+
+    ``dtype`` defaults to NumPy's inference (Python floats give float64); pass
+    ``np.float32`` for the single-precision path the layers use by default.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    array = np.array(data, dtype=dtype, copy=True)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+# The ops import Tensor from this module, so they are bound after it exists;
+# method calls look the op up at call time.
+from numrnn.autograd import ops as _ops  # noqa: E402

@@ -1,0 +1,1 @@
+"""Numba-jitted kernels on plain ndarrays. Nothing here knows about Tensors or the tape."""

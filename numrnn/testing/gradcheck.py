@@ -1,0 +1,171 @@
+"""Check a gradient rule against central finite differences, in float64.
+
+Small problems get the whole Jacobian compared entry by entry (one backward per
+output element, two forward calls per input element). Larger ones get random
+directional checks in the spirit of HIPS autograd's ``check_grads``: for random
+unit-norm ``u`` (inputs) and ``v`` (outputs), ``v^T J u`` from one backward is
+compared with ``(v . f(x + eps u) - v . f(x - eps u)) / (2 eps)``, which costs
+O(1) forward calls however many parameters there are.
+"""
+
+import numpy as np
+
+from numrnn.autograd.grad_mode import enable_grad
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import DTypeError, GradError
+
+FULL_JACOBIAN_LIMIT = 4096  # input elements x output elements
+
+
+def gradcheck(
+    fn,
+    inputs,
+    eps=1e-6,
+    atol=1e-5,
+    rtol=1e-3,
+    directions=4,
+    seed=0,
+    full_jacobian_limit=FULL_JACOBIAN_LIMIT,
+):
+    """Verify that ``fn``'s backward matches central differences.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes Tensors (one per entry of ``inputs``) and returns a Tensor or a
+        tuple of Tensors.
+    inputs : sequence
+        float64 ndarrays or Tensors are differentiated (a Tensor only when it has
+        ``requires_grad=True``); anything else (integer arrays, None, numbers) is
+        passed through unchanged.
+    eps, atol, rtol : float
+        Step of the central difference; an entry passes when
+        ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    directions : int
+        Random directions tried when the problem is too big for the full Jacobian.
+
+    Returns True, or raises :class:`~numrnn.errors.GradError` describing the worst
+    mismatch (which input, which element or direction, both values).
+    """
+    values, wrt = _prepare(inputs)
+    rng = np.random.default_rng(seed)
+
+    def evaluate(arrays):
+        with enable_grad():
+            call_inputs = list(values)
+            for index, array in zip(wrt, arrays):
+                call_inputs[index] = Tensor(array, requires_grad=True)
+            outputs = fn(*call_inputs)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        return call_inputs, [out for out in outputs if out is not None]
+
+    base = [values[i].copy() for i in wrt]
+    _, outputs = evaluate(base)
+    n_in = sum(a.size for a in base)
+    n_out = sum(out.data.size for out in outputs)
+    if n_in * n_out <= full_jacobian_limit:
+        _check_full_jacobian(evaluate, base, outputs, eps, atol, rtol, wrt)
+    else:
+        _check_directions(evaluate, base, outputs, eps, atol, rtol, directions, rng)
+    return True
+
+
+def _prepare(inputs):
+    values, wrt = [], []
+    for index, x in enumerate(inputs):
+        if isinstance(x, Tensor):
+            if not x.requires_grad:
+                values.append(x)
+                continue
+            x = x.data
+        elif not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+            values.append(x)
+            continue
+        if x.dtype != np.float64:
+            raise DTypeError(f"gradcheck: input {index} must be float64, got {x.dtype}")
+        values.append(np.array(x, dtype=np.float64))
+        wrt.append(index)
+    if not wrt:
+        raise GradError("gradcheck: no float64 input to differentiate")
+    return values, wrt
+
+
+def _vjp(evaluate, arrays, cotangents):
+    """Analytic v^T J for each differentiated input (zeros where no path exists).
+
+    Each output is seeded with its own cotangent directly, so the check relies on
+    no op other than the ones under test.
+    """
+    call_inputs, outputs = evaluate(arrays)
+    for out, v in zip(outputs, cotangents):
+        if out.requires_grad:
+            out.backward(v, retain_graph=True)
+    leaves = [t for t in call_inputs if isinstance(t, Tensor) and t.is_leaf and t.requires_grad]
+    return [np.zeros_like(a) if t.grad is None else t.grad for a, t in zip(arrays, leaves)]
+
+
+def _project(outputs, cotangents):
+    return sum(float(np.sum(out.data * v)) for out, v in zip(outputs, cotangents))
+
+
+def _check_full_jacobian(evaluate, base, outputs, eps, atol, rtol, wrt):
+    shapes = [out.data.shape for out in outputs]
+    worst = None
+    for out_index, shape in enumerate(shapes):
+        for out_flat in range(int(np.prod(shape, dtype=np.int64))):
+            cotangents = [np.zeros(s) for s in shapes]
+            cotangents[out_index].flat[out_flat] = 1.0
+            analytic = _vjp(evaluate, base, cotangents)
+            for k, array in enumerate(base):
+                for in_flat in range(array.size):
+                    numeric = _numeric_directional(evaluate, base, k, in_flat, None,
+                                                   cotangents, eps)
+                    got = analytic[k].flat[in_flat]
+                    error = abs(got - numeric) - (atol + rtol * abs(numeric))
+                    if worst is None or error > worst[0]:
+                        worst = (error, wrt[k], _position(in_flat, array.shape),
+                                 out_index, _position(out_flat, shape), float(got), numeric)
+    if worst is not None and worst[0] > 0:
+        _, input_index, in_pos, out_index, out_pos, got, numeric = worst
+        raise GradError(
+            f"gradcheck: d(output {out_index}{out_pos})/d(input {input_index}"
+            f"{in_pos}) is {got!r} by backward but {numeric!r} by central "
+            "differences (worst mismatch)"
+        )
+
+
+def _position(flat_index, shape):
+    return [int(i) for i in np.unravel_index(flat_index, shape)]
+
+
+def _numeric_directional(evaluate, base, k, flat_index, direction, cotangents, eps):
+    """Central difference of v . f along one element (flat_index) or a direction of all inputs."""
+    def shifted(sign):
+        arrays = [a.copy() for a in base]
+        if direction is None:
+            arrays[k].flat[flat_index] += sign * eps
+        else:
+            arrays = [a + sign * eps * d for a, d in zip(arrays, direction)]
+        return _project(evaluate(arrays)[1], cotangents)
+
+    return (shifted(+1) - shifted(-1)) / (2 * eps)
+
+
+def _unit(rng, shapes):
+    parts = [rng.standard_normal(s) for s in shapes]
+    norm = np.sqrt(sum(float(np.sum(p * p)) for p in parts)) or 1.0
+    return [p / norm for p in parts]
+
+
+def _check_directions(evaluate, base, outputs, eps, atol, rtol, directions, rng):
+    for trial in range(directions):
+        direction = _unit(rng, [a.shape for a in base])
+        cotangents = _unit(rng, [out.data.shape for out in outputs])
+        analytic_grads = _vjp(evaluate, base, cotangents)
+        analytic = sum(float(np.sum(g * d)) for g, d in zip(analytic_grads, direction))
+        numeric = _numeric_directional(evaluate, base, None, None, direction, cotangents, eps)
+        if abs(analytic - numeric) > atol + rtol * abs(numeric):
+            raise GradError(
+                f"gradcheck: directional derivative v^T J u (trial {trial}) is {analytic!r} "
+                f"by backward but {numeric!r} by central differences"
+            )
