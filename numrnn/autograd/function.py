@@ -24,7 +24,6 @@ checks what ``backward`` returns, so a wrong rule fails loudly, naming the op.
 """
 
 import itertools
-import threading
 
 import numpy as np
 
@@ -34,16 +33,15 @@ from numrnn.errors import DTypeError, GradError
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Each thread numbers the nodes it records; backward runs them in decreasing
-# order, which is a valid reverse topological order of that thread's graph.
-_local = threading.local()
+# Nodes are numbered in the order they are recorded; a node's inputs were always
+# recorded before it, so decreasing numbers give a reverse topological order even
+# for a graph built partly in one thread and continued in another. One counter for
+# the process: next() on itertools.count is atomic under the GIL.
+_sequence_numbers = itertools.count()
 
 
 def _next_sequence_number():
-    counter = getattr(_local, "counter", None)
-    if counter is None:
-        counter = _local.counter = itertools.count()
-    return next(counter)
+    return next(_sequence_numbers)
 
 
 class Context:
@@ -109,8 +107,12 @@ class Function:
     def apply(cls, *inputs, **static):
         arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
         _common_float_dtype(cls.__name__, arrays)
-        needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-        record = is_grad_enabled() and any(needs_input_grad)
+        # Under no_grad nothing needs a gradient, so forward can skip residuals.
+        enabled = is_grad_enabled()
+        needs_input_grad = tuple(
+            enabled and isinstance(x, Tensor) and x.requires_grad for x in inputs
+        )
+        record = any(needs_input_grad)
         ctx = Context(needs_input_grad)
         result = cls.forward(ctx, *arrays, **static)
         outputs = result if isinstance(result, tuple) else (result,)

@@ -26,12 +26,18 @@ class _GradMode:
 
     enabled = True
 
+    def __init__(self):
+        # One instance may be entered by several threads (a module-level
+        # ``quiet = no_grad()``), so each thread keeps its own previous states.
+        self._previous = threading.local()
+
     def __enter__(self):
-        self._previous = _set_grad_enabled(self.enabled)
+        stack = self._previous.__dict__.setdefault("stack", [])
+        stack.append(_set_grad_enabled(self.enabled))
         return self
 
     def __exit__(self, *exc_info):
-        _set_grad_enabled(self._previous)
+        _set_grad_enabled(self._previous.stack.pop())
         return False
 
     def __call__(self, fn):

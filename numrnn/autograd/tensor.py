@@ -9,7 +9,7 @@ ops in :mod:`numrnn.autograd.ops`, so ``a * b`` and ``F.mul(a, b)`` are one rule
 
 import numpy as np
 
-from numrnn.errors import DTypeError, GradError
+from numrnn.errors import DTypeError, GradError, ShapeError
 
 _FLOAT_KINDS = "f"
 
@@ -40,7 +40,8 @@ class Tensor:
     @classmethod
     def _from_op(cls, data, node, output_index):
         out = cls.__new__(cls)
-        out.data = data
+        # NumPy turns 0-d results into scalars; keep .data an ndarray.
+        out.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         out.grad = None
         out._node = node
         out._output_index = output_index
@@ -97,7 +98,7 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise GradError(
+            raise ShapeError(
                 f"item() needs a tensor with exactly one element, got shape {self.shape}"
             )
         return self.data.item()

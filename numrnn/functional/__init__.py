@@ -2,5 +2,24 @@
 
 from numrnn.autograd.ops import *  # noqa: F403
 from numrnn.autograd.ops import __all__ as _ops_all
+from numrnn.functional.attention import (
+    additive_attention,
+    dot_attention,
+    general_attention,
+    masked_softmax,
+)
+from numrnn.functional.gru import gru, gru_cell
+from numrnn.functional.layer_norm import layer_norm
+from numrnn.functional.lstm import lstm, lstm_cell
+from numrnn.functional.rnn import rnn, rnn_cell
+from numrnn.functional.sequence_losses import (
+    last_valid_step,
+    sequence_cross_entropy,
+    sequence_mask,
+    sequence_mse_loss,
+)
 
-__all__ = list(_ops_all)
+__all__ = list(_ops_all) + ["gru", "gru_cell", "lstm", "lstm_cell", "rnn", "rnn_cell"]
+__all__ += ["layer_norm", "last_valid_step", "sequence_cross_entropy", "sequence_mask",
+            "sequence_mse_loss"]
+__all__ += ["additive_attention", "dot_attention", "general_attention", "masked_softmax"]

@@ -69,3 +69,66 @@ def check_lengths(op, lengths, steps, batch):
         raise ShapeError(f"{op}: every length must be in 1..{steps} (the number of steps), "
                          f"got {array.tolist()}")
     return np.ascontiguousarray(array)
+
+
+def check_recurrent_weights(op, weight_ih, weight_hh, bias_ih, bias_hh, gates, dtype):
+    """Weights of a cell with ``gates`` gate blocks (4 for LSTM, 3 for GRU, 1 for Elman).
+
+    ``weight_ih`` must be (gates*H, I), ``weight_hh`` (gates*H, H), each bias
+    (gates*H,) or None, all of ``dtype``. H comes from ``weight_hh``'s columns.
+    Returns ``(hidden_size, input_size)``.
+    """
+    for name, weight in (("weight_ih", weight_ih), ("weight_hh", weight_hh)):
+        check_float_dtype(op, name, weight, dtype)
+        check_ndim(op, name, weight, 2, f"({gates}*hidden_size, features)")
+    rows, hidden = data_of(weight_hh).shape
+    if hidden < 1 or rows != gates * hidden:
+        raise ShapeError(f"{op}: weight_hh must have shape ({gates}*hidden_size, hidden_size) "
+                         f"with hidden_size >= 1, got {(rows, hidden)}")
+    ih_rows, input_size = data_of(weight_ih).shape
+    if ih_rows != gates * hidden:
+        raise ShapeError(f"{op}: weight_ih must have {gates * hidden} rows ({gates} x "
+                         f"hidden_size {hidden} from weight_hh), got {ih_rows}")
+    for name, bias in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if bias is not None:
+            check_float_dtype(op, name, bias, dtype)
+            check_shape(op, name, bias, (gates * hidden,))
+    return hidden, input_size
+
+
+def check_recurrent_input(op, x, layout, weight_ih, weight_hh, bias_ih, bias_hh, gates):
+    """The input of a recurrent op and its weights; returns ``(dtype, hidden_size)``.
+
+    ``layout`` names the input's dimensions, ``"TBI"`` for a sequence or ``"BI"``
+    for one cell step; every dimension but the features must be at least 1, and
+    the feature size must match ``weight_ih``'s columns.
+    """
+    dtype = check_float_dtype(op, "input", x)
+    check_ndim(op, "input", x, len(layout), "(" + ", ".join(layout) + ")")
+    hidden, input_size = check_recurrent_weights(op, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                 gates, dtype)
+    shape = data_of(x).shape
+    if 0 in shape[:-1]:
+        raise ShapeError(f"{op}: input must have at least one step and one batch row, "
+                         f"got shape {shape}")
+    if shape[-1] != input_size:
+        raise ShapeError(f"{op}: input feature size must be {input_size} (from weight_ih), "
+                         f"got {shape[-1]}")
+    return dtype, hidden
+
+
+def check_state(op, name, state, shape, dtype):
+    """A recurrent state of ``shape`` and ``dtype``; None means zeros (returned fresh)."""
+    if state is None:
+        return np.zeros(shape, dtype=dtype)
+    check_float_dtype(op, name, state, dtype)
+    check_shape(op, name, state, shape)
+    return state
+
+
+def check_choice(op, name, value, choices):
+    """``value`` must be one of ``choices`` (strings such as a nonlinearity's name)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ShapeError(f"{op}: {name} must be one of {', '.join(map(repr, choices))}, "
+                         f"got {value!r}")
+    return value

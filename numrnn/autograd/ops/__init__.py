@@ -1,6 +1,7 @@
 """Primitive differentiable ops, grouped by kind; each file holds forward and backward together."""
 
 from numrnn.autograd.ops.arithmetic import add, div, matmul, mul, neg, pow, sub
+from numrnn.autograd.ops.dropout import dropout
 from numrnn.autograd.ops.elementwise import (
     abs,
     clip,
@@ -12,6 +13,12 @@ from numrnn.autograd.ops.elementwise import (
     sqrt,
     tanh,
 )
+from numrnn.autograd.ops.embedding import embedding
+from numrnn.autograd.ops.losses import cross_entropy, l1_penalty, l2_penalty, mse_loss
+from numrnn.autograd.ops.indexing import getitem, where
+from numrnn.autograd.ops.reduce import max, mean, sum
+from numrnn.autograd.ops.shape import concatenate, permute, reshape, split, stack, transpose
+from numrnn.autograd.ops.softmax import log_softmax, softmax
 
 __all__ = [
     "abs",
@@ -30,4 +37,23 @@ __all__ = [
     "sqrt",
     "sub",
     "tanh",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "l1_penalty",
+    "l2_penalty",
+    "mse_loss",
+    "concatenate",
+    "getitem",
+    "log_softmax",
+    "max",
+    "mean",
+    "permute",
+    "reshape",
+    "softmax",
+    "split",
+    "stack",
+    "sum",
+    "transpose",
+    "where",
 ]

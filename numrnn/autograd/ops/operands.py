@@ -62,3 +62,26 @@ def check_broadcastable(name, a, b):
         raise ShapeError(
             f"{name}: shapes {a.shape} and {b.shape} are not broadcast-compatible"
         ) from None
+
+
+def normalize_axis(name, axis, ndim):
+    """One axis (negative counts from the end) as an index in ``range(ndim)``."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (numbers.Integral)):
+        raise ShapeError(f"{name}: axis must be an integer, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ShapeError(
+            f"{name}: axis {axis} is out of range for a tensor with {ndim} dimension(s)"
+        )
+    return int(axis) % ndim
+
+
+def normalize_axes(name, axis, ndim):
+    """``None`` (all axes), an int or a tuple of ints as a sorted tuple of distinct axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(normalize_axis(name, a, ndim) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ShapeError(f"{name}: axis {tuple(axis)} names the same dimension twice")
+        return tuple(sorted(axes))
+    return (normalize_axis(name, axis, ndim),)

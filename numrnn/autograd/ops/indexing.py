@@ -1,0 +1,108 @@
+"""Picking entries: ``x[index]`` (getitem) and ``where(condition, a, b)``.
+
+``getitem`` accepts everything NumPy indexing does: ints, slices, ``None``,
+``Ellipsis``, integer arrays and boolean masks, alone or in a tuple. Its
+backward scatters the gradient back; an entry picked twice (``x[[0, 0]]``)
+receives both gradients, which is why advanced indices go through
+``np.add.at`` rather than a plain assignment that would keep only the last.
+"""
+
+import numpy as np
+
+from numrnn.autograd.function import Function
+from numrnn.autograd.ops.operands import coerce, unbroadcast
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import DTypeError, ShapeError
+
+
+class IndexOutOfRangeError(ShapeError, IndexError):
+    """An index that does not fit the tensor.
+
+    It is also an ``IndexError`` because ``Tensor`` has ``__len__`` and
+    ``__getitem__`` but no ``__iter__``: ``for row in tensor`` relies on an
+    ``IndexError`` to stop.
+    """
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, x, *, index, basic):
+        ctx.save(x.shape, index, basic)
+        return np.asarray(x[index])
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, index, basic = ctx.saved
+        grad_x = np.zeros(shape, dtype=grad.dtype)
+        if basic:
+            # Basic indexing never selects an entry twice, so assignment is exact.
+            grad_x[index] = grad
+        else:
+            np.add.at(grad_x, index, grad)
+        return grad_x
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, a, b, *, condition):
+        ctx.save(condition, a.shape, b.shape)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        condition, a_shape, b_shape = ctx.saved
+        zero = grad.dtype.type(0)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(np.where(condition, grad, zero), a_shape)
+        if ctx.needs_input_grad[1]:
+            grad_b = unbroadcast(np.where(condition, zero, grad), b_shape)
+        return grad_a, grad_b
+
+
+def _index_part(part):
+    """One component of an index with Tensors unwrapped and arrays copied.
+
+    The copy keeps a caller who reuses (and overwrites) an index array from
+    changing where the gradient goes.
+    """
+    if isinstance(part, Tensor):
+        part = part.data
+    if isinstance(part, (list, np.ndarray)):
+        return np.array(part), False
+    is_basic = part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))
+    return part, is_basic and not isinstance(part, (bool, np.bool_))
+
+
+def getitem(x, index):
+    """``x[index]`` with NumPy semantics; repeated integer indices accumulate gradient."""
+    (x,) = coerce("getitem", x)
+    parts = index if isinstance(index, tuple) else (index,)
+    unwrapped = [_index_part(part) for part in parts]
+    basic = all(is_basic for _, is_basic in unwrapped)
+    index = tuple(part for part, _ in unwrapped)
+    try:
+        return GetItem.apply(x, index=index, basic=basic)
+    except IndexError as error:
+        raise IndexOutOfRangeError(
+            f"getitem: cannot index a tensor of shape {x.shape}: {error}"
+        ) from None
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is True, else ``b``; all three broadcast together.
+
+    ``condition`` is a boolean array (or boolean Tensor) and is not differentiated.
+    """
+    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if condition.dtype != np.bool_:
+        raise DTypeError(f"where: condition must be a boolean array, got dtype {condition.dtype}")
+    a, b = coerce("where", a, b)
+    try:
+        np.broadcast_shapes(condition.shape, a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(
+            f"where: condition {condition.shape}, a {a.shape} and b {b.shape} are not "
+            "broadcast-compatible"
+        ) from None
+    return Where.apply(a, b, condition=condition.copy())

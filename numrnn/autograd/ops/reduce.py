@@ -1,0 +1,112 @@
+"""Reductions over axes: sum, mean, max.
+
+``axis`` is ``None`` (every axis), an int or a tuple of ints, negative ones
+counting from the end, as in NumPy. Each backward first puts the reduced axes
+back as size-1 dimensions (:func:`_restore_axes`) and then broadcasts, so the
+same rule serves ``keepdims=True`` and ``False``.
+"""
+
+import math
+
+import numpy as np
+
+from numrnn.autograd.function import Function
+from numrnn.autograd.ops.operands import coerce, normalize_axes
+from numrnn.errors import ShapeError
+
+
+def _restore_axes(grad, axes, keepdims):
+    return grad if keepdims else np.expand_dims(grad, axes)
+
+
+def _spread(grad, shape):
+    # A broadcast view is read-only and aliases one value many times; give the
+    # next backward (or a leaf's .grad) an ordinary array it may write into.
+    return np.broadcast_to(grad, shape).copy()
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdims):
+        ctx.save(x.shape, axes, keepdims)
+        return np.asarray(np.sum(x, axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, axes, keepdims = ctx.saved
+        return _spread(_restore_axes(grad, axes, keepdims), shape)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdims):
+        count = math.prod(x.shape[a] for a in axes)
+        ctx.save(x.shape, axes, keepdims, count)
+        return np.asarray(np.mean(x, axis=axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, axes, keepdims, count = ctx.saved
+        return _spread(_restore_axes(grad, axes, keepdims) / count, shape)
+
+
+class Max(Function):
+    """Largest entry; the gradient is split evenly among the entries tied for it.
+
+    Splitting (rather than picking one winner) keeps the rule symmetric in its
+    inputs and makes the gradient sum to the incoming one, as for ``amax`` in
+    PyTorch. A NaN along an axis is the maximum there, and gets the gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdims):
+        largest = np.asarray(np.max(x, axis=axes, keepdims=True))
+        is_max = x == largest
+        nan_max = np.isnan(largest)
+        if nan_max.any():
+            is_max |= np.isnan(x) & nan_max
+        ties = np.sum(is_max, axis=axes, keepdims=True).astype(x.dtype)
+        ctx.save(is_max, ties, axes, keepdims)
+        return largest if keepdims else np.asarray(np.squeeze(largest, axis=axes))
+
+    @staticmethod
+    def backward(ctx, grad):
+        is_max, ties, axes, keepdims = ctx.saved
+        return is_max * (_restore_axes(grad, axes, keepdims) / ties)
+
+
+def _check_keepdims(name, keepdims):
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise ShapeError(f"{name}: keepdims must be True or False, got {keepdims!r}")
+    return bool(keepdims)
+
+
+def _reduction_args(name, x, axis, keepdims, allow_empty):
+    (x,) = coerce(name, x)
+    axes = normalize_axes(name, axis, x.ndim)
+    keepdims = _check_keepdims(name, keepdims)
+    if not allow_empty:
+        empty = [a for a in axes if x.shape[a] == 0]
+        if empty:
+            raise ShapeError(
+                f"{name}: cannot reduce over axis {empty[0]} of size 0 (tensor shape {x.shape})"
+            )
+    return x, axes, keepdims
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (None: all axes; an int or a tuple of ints)."""
+    x, axes, keepdims = _reduction_args("sum", x, axis, keepdims, allow_empty=True)
+    return Sum.apply(x, axes=axes, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``; averaging over a size-0 axis is refused."""
+    x, axes, keepdims = _reduction_args("mean", x, axis, keepdims, allow_empty=False)
+    return Mean.apply(x, axes=axes, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):
+    """Largest value over ``axis``; tied maxima share the gradient equally."""
+    x, axes, keepdims = _reduction_args("max", x, axis, keepdims, allow_empty=False)
+    return Max.apply(x, axes=axes, keepdims=keepdims)

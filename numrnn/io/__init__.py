@@ -1,0 +1,16 @@
+"""Weight files: safetensors with PyTorch's tensor names, and rebuildable modules.
+
+``numrnn.save(module, path)`` writes the parameters (and, for a module with
+``get_config()``, its class and constructor arguments); ``numrnn.load(path)``
+reads a state dict, ``numrnn.load(path, module)`` loads into a module, and
+``numrnn.load_model(path)`` rebuilds the module. Files from
+``safetensors.torch.save_file(torch_module.state_dict(), path)`` load as they
+are. See :mod:`numrnn.io.config` for the config protocol and ``docs/io.md``.
+"""
+
+from numrnn.io.config import register_model, registered_models
+from numrnn.io.load import load, load_model, read_file
+from numrnn.io.save import FORMAT_VERSION, save
+
+__all__ = ["FORMAT_VERSION", "load", "load_model", "read_file", "register_model",
+           "registered_models", "save"]

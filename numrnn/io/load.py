@@ -1,0 +1,201 @@
+"""``numrnn.load`` and ``numrnn.load_model``: read a safetensors file, check it all, then load.
+
+Every check runs before a module is touched: the header (length, JSON, each
+tensor's dtype, shape and byte range), the data (no NaN or inf), then the
+names, shapes and dtypes against the module. Any failure is a
+:class:`FormatError` naming the file and the tensor or problem, and the module
+keeps its parameters; the final copy is ``Module.load_state_dict``, which
+itself checks everything before it assigns anything.
+"""
+
+import json
+import math
+import os
+import struct
+
+import numpy as np
+import safetensors.numpy
+
+from numrnn.errors import DTypeError, FormatError, ShapeError
+from numrnn.io.config import build_module
+from numrnn.io.save import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION
+from numrnn.nn.module import Module
+
+# safetensors dtype code -> (numpy name, bytes per element); the only dtypes of
+# numrnn parameters, so anything else could never be loaded into a module.
+FILE_DTYPES = {"F32": ("float32", 4), "F64": ("float64", 8)}
+HEADER_LENGTH_BYTES = 8
+
+
+def load(path, module=None, *, strict=True):
+    """Read a safetensors weight file.
+
+    Without ``module``: returns the state dict, a dict from tensor name to
+    ndarray, ready for ``module.load_state_dict``. With ``module``: loads the
+    tensors into it and returns the module. ``strict=False`` allows tensors
+    missing from the file or unknown to the module (shapes and dtypes are
+    still checked).
+
+    Works on files written by ``numrnn.save`` and on PyTorch state dicts saved
+    with ``safetensors.torch.save_file``, whose names are the same.
+    """
+    tensors, _ = read_file(path)
+    if module is None:
+        return tensors
+    if not isinstance(module, Module):
+        raise DTypeError(f"load: module must be a numrnn Module, got {type(module).__name__}")
+    _load_into(module, tensors, strict, os.fspath(path))
+    return module
+
+
+def load_model(path):
+    """Rebuild the module saved at ``path`` by ``numrnn.save`` and load its weights.
+
+    The class and constructor arguments come from the file's ``numrnn.config``
+    metadata; the class must be registered (numrnn's own layers are, others
+    through :func:`numrnn.io.register_model`). The module comes back in
+    training mode, as a freshly built one does: call ``.eval()`` before serving.
+    """
+    where = os.fspath(path)
+    tensors, metadata = read_file(path)
+    text = metadata.get(CONFIG_KEY)
+    if text is None:
+        raise FormatError(
+            f"{where}: the file holds weights only, without '{CONFIG_KEY}' metadata (saved "
+            "from a state dict, from a module without get_config(), or by another library "
+            "such as PyTorch), so load_model cannot rebuild the module: build it yourself "
+            "and call numrnn.load(path, module)")
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{where}: metadata '{CONFIG_KEY}' is not valid JSON ({exc})") from exc
+    module = build_module(spec, f"{where}: {CONFIG_KEY}")
+    _load_into(module, tensors, True, where)
+    return module
+
+
+def read_file(path):
+    """``(tensors, metadata)`` of a safetensors file, after checking all of it."""
+    where = os.fspath(path)
+    # One read: the header checks and the decoding see the same bytes, even if
+    # another process rewrites the file meanwhile.
+    with open(path, "rb") as file:
+        data = file.read()
+    metadata = _check_header(data, where)
+    try:
+        tensors = safetensors.numpy.load(data)
+    except Exception as exc:  # safetensors raises its own SafetensorError and others
+        raise FormatError(f"{where}: safetensors could not read the file: {exc}") from exc
+    for name, array in tensors.items():
+        finite = np.isfinite(array)
+        if not finite.all():
+            nans = int(np.isnan(array).sum())
+            infs = int(array.size - finite.sum()) - nans
+            raise FormatError(f"{where}: tensor '{name}' holds {nans} NaN and {infs} infinite "
+                              "value(s); refusing to load non-finite weights")
+    version = metadata.get(FORMAT_KEY, FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise FormatError(f"{where}: written in numrnn file format {version!r}, this numrnn "
+                          f"reads format {FORMAT_VERSION!r}: upgrade numrnn")
+    return tensors, metadata
+
+
+def _check_header(data, where):
+    """Check the safetensors layout ourselves: its own errors rarely say which tensor.
+
+    Layout: an 8-byte little-endian header length N, N bytes of JSON (tensor
+    name -> dtype, shape, data_offsets; optional ``__metadata__`` of strings),
+    then the tensors' bytes. Returns the metadata dict.
+    """
+    if not data:
+        raise FormatError(f"{where}: the file is empty (0 bytes), not a safetensors file")
+    if len(data) < HEADER_LENGTH_BYTES:
+        raise FormatError(f"{where}: the file is {len(data)} bytes long, too short for a "
+                          "safetensors header: truncated or not a safetensors file")
+    (header_length,) = struct.unpack("<Q", data[:HEADER_LENGTH_BYTES])
+    available = len(data) - HEADER_LENGTH_BYTES
+    if header_length > available:
+        raise FormatError(f"{where}: the header length field says {header_length} bytes but "
+                          f"only {available} follow: truncated or not a safetensors file")
+    try:
+        header = json.loads(data[HEADER_LENGTH_BYTES:HEADER_LENGTH_BYTES + header_length]
+                            .decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{where}: the header is not valid JSON ({exc}): corrupted or not "
+                          "a safetensors file") from exc
+    if not isinstance(header, dict):
+        raise FormatError(f"{where}: the header must be a JSON object, got "
+                          f"{type(header).__name__}: corrupted or not a safetensors file")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
+        raise FormatError(f"{where}: header '__metadata__' must map strings to strings")
+
+    data_bytes = available - header_length
+    used = 0
+    for name, entry in header.items():
+        used = max(used, _check_entry(name, entry, data_bytes, where))
+    if used != data_bytes:
+        raise FormatError(f"{where}: {data_bytes - used} bytes after the last tensor belong to "
+                          "no tensor: corrupted file")
+    return metadata
+
+
+def _check_entry(name, entry, data_bytes, where):
+    """Check one tensor's header entry; returns the end of its byte range."""
+    prefix = f"{where}: tensor '{name}'"
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+        raise FormatError(f"{prefix}: header entry must hold dtype, shape and data_offsets, "
+                          f"got {entry!r}")
+    code = entry["dtype"]
+    if code not in FILE_DTYPES:
+        raise FormatError(f"{prefix} has dtype {code}; numrnn weights are F32 (float32) or "
+                          "F64 (float64): convert the tensor before saving")
+    shape, offsets = entry["shape"], entry["data_offsets"]
+    if not _is_int_list(shape) or any(size < 0 for size in shape):
+        raise FormatError(f"{prefix}: shape must be a list of non-negative ints, got {shape!r}")
+    if not _is_int_list(offsets) or len(offsets) != 2 or not 0 <= offsets[0] <= offsets[1]:
+        raise FormatError(f"{prefix}: data_offsets must be [begin, end] with "
+                          f"0 <= begin <= end, got {offsets!r}")
+    needed = math.prod(shape) * FILE_DTYPES[code][1]
+    if offsets[1] - offsets[0] != needed:
+        raise FormatError(f"{prefix}: shape {tuple(shape)} {code} needs {needed} bytes but "
+                          f"data_offsets {offsets} span {offsets[1] - offsets[0]}: "
+                          "corrupted header")
+    if offsets[1] > data_bytes:
+        raise FormatError(f"{prefix} ends at byte {offsets[1]} of the data, but the file "
+                          f"holds only {data_bytes} bytes of data: the file is truncated")
+    return offsets[1]
+
+
+def _is_int_list(value):
+    return isinstance(value, list) and all(
+        isinstance(item, int) and not isinstance(item, bool) for item in value)
+
+
+def _load_into(module, tensors, strict, where):
+    """Check ``tensors`` against every parameter of ``module``, then copy them in."""
+    own = dict(module.named_parameters())
+    problems = []
+    if strict:
+        problems += [f"missing tensor '{name}' (the module expects shape {param.shape} "
+                     f"{param.dtype})" for name, param in own.items() if name not in tensors]
+        problems += [f"unexpected tensor '{name}' (the module has no such parameter)"
+                     for name in tensors if name not in own]
+    for name, param in own.items():
+        array = tensors.get(name)
+        if array is None:
+            continue
+        if array.shape != param.shape:
+            problems.append(f"tensor '{name}': the module expects shape {param.shape}, "
+                            f"the file has {array.shape}")
+        elif array.dtype != param.dtype:
+            problems.append(f"tensor '{name}': the module holds {param.dtype}, the file "
+                            f"{array.dtype}: build the module with dtype={array.dtype.name}")
+    if problems:
+        raise FormatError(f"{where} does not match {type(module).__name__}, nothing was "
+                          f"loaded ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
+    try:
+        module.load_state_dict(tensors, strict=strict)
+    except (ShapeError, DTypeError) as exc:
+        raise FormatError(f"{where}: {exc}") from exc

@@ -1,0 +1,228 @@
+"""The fused Elman RNN: forward (train / infer) and backward through time.
+
+::
+
+    h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   act = tanh or relu
+
+Shapes are time-major: ``x`` (T, B, I), states (B, H), output (T, B, H),
+``W_ih`` (H, I), ``W_hh`` (H, H), biases (H,).
+
+``lengths`` (int64, one per row, each in 1..T) runs row ``b`` over its first
+``lengths[b]`` positions only: later positions output zeros and leave its state
+alone, so ``h_n`` is each row's state after its own last valid step. With
+``reverse=True`` each row runs backwards over its valid part (positions
+``L-1 .. 0``), as the reverse direction of a bidirectional layer does on a
+packed sequence. The kernels trust their inputs; :mod:`numrnn.functional.rnn`
+validates shapes, dtypes and lengths first (Numba checks no bounds).
+
+Same measured structure as :mod:`numrnn.kernels.gru`: one input-projection GEMM
+before the jitted time loop, only ``dh_{t-1} = da_t W_hh`` sequential in
+backward, one large GEMM per weight gradient afterwards, and per-row gate work
+in a fixed order so results are bit-identical for any thread count.
+"""
+
+import math
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS, time_index
+from numrnn.kernels.jit import kernel, parallel_kernel
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+@kernel
+def _step_row(b, t, projection, recurrent, bias_hh, state, output, h_prev, relu, keep):
+    """Advance row ``b`` by one step at position ``t``, updating ``state[b]`` in place."""
+    for j in range(state.shape[1]):
+        preact = projection[t, b, j] + recurrent[b, j] + bias_hh[j]
+        if relu:
+            h_new = preact if preact > 0.0 else 0.0
+        else:
+            h_new = math.tanh(preact)
+        if keep:
+            h_prev[t, b, j] = state[b, j]
+        state[b, j] = h_new
+        output[t, b, j] = h_new
+
+
+@parallel_kernel
+def _recurrence(projection, weight_hh_t, bias_hh, lengths, reverse, relu, state, output, h_prev,
+                keep):
+    """Run all steps; ``state`` (B, H) holds h0 on entry and h_n on return.
+
+    ``projection`` (T, B, H) is ``x W_ihᵀ + b_ih``; ``weight_hh_t`` is ``W_hhᵀ``,
+    contiguous. ``output`` (T, B, H) must be zero-filled. With ``keep``, ``h_prev``
+    (T, B, H) receives the state each valid position started from.
+    """
+    batch, hidden = state.shape
+    recurrent = np.empty((batch, hidden), dtype=projection.dtype)
+    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
+    for step in range(lengths.max()):
+        np.dot(state, weight_hh_t, recurrent)
+        if parallel:
+            for b in prange(batch):
+                if step < lengths[b]:
+                    t = time_index(step, lengths[b], reverse)
+                    _step_row(b, t, projection, recurrent, bias_hh, state, output, h_prev, relu,
+                              keep)
+        else:
+            for b in range(batch):
+                if step < lengths[b]:
+                    t = time_index(step, lengths[b], reverse)
+                    _step_row(b, t, projection, recurrent, bias_hh, state, output, h_prev, relu,
+                              keep)
+
+
+@kernel
+def _backward_row(b, t, grad_output, grad_state, output, relu, grad_preact, step_grad):
+    """Pre-activation gradient of row ``b`` at position ``t``, from dL/dh_t."""
+    for j in range(grad_state.shape[1]):
+        dh = grad_state[b, j] + grad_output[t, b, j]
+        h = output[t, b, j]
+        if relu:
+            # NOTE: the derivative at 0 is taken as 0, as PyTorch does.
+            d_a = dh if h > 0.0 else 0.0
+        else:
+            d_a = dh * (1.0 - h * h)
+        grad_preact[t, b, j] = d_a
+        step_grad[b, j] = d_a
+
+
+@parallel_kernel
+def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
+                         grad_preact):
+    """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
+
+    Fills ``grad_preact`` (T, B, H, zero-filled) with the gradient of the
+    pre-activation at each valid position; only ``dh_{t-1} = da_t W_hh`` is sequential.
+    """
+    batch, hidden = grad_state.shape
+    step_grad = np.zeros((batch, hidden), dtype=output.dtype)
+    through_weights = np.empty((batch, hidden), dtype=output.dtype)
+    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
+    for step in range(lengths.max() - 1, -1, -1):
+        if parallel:
+            for b in prange(batch):
+                if step < lengths[b]:
+                    t = time_index(step, lengths[b], reverse)
+                    _backward_row(b, t, grad_output, grad_state, output, relu, grad_preact,
+                                  step_grad)
+        else:
+            for b in range(batch):
+                if step < lengths[b]:
+                    t = time_index(step, lengths[b], reverse)
+                    _backward_row(b, t, grad_output, grad_state, output, relu, grad_preact,
+                                  step_grad)
+        np.dot(step_grad, weight_hh, through_weights)
+        # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
+        for b in range(batch):
+            if step < lengths[b]:
+                for j in range(hidden):
+                    grad_state[b, j] = through_weights[b, j]
+
+
+def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlinearity, keep):
+    steps, batch, n_in = x.shape
+    hidden = weight_hh.shape[1]
+    if lengths is None:
+        lengths = np.full(batch, steps, dtype=np.int64)
+    if bias_hh is None:
+        bias_hh = np.zeros(hidden, dtype=x.dtype)
+    projection = np.dot(x.reshape(steps * batch, n_in), weight_ih.T)
+    if bias_ih is not None:
+        projection += bias_ih
+    h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    state = np.array(h0, dtype=x.dtype, order="C", copy=True)
+    _recurrence(projection.reshape(steps, batch, hidden), np.ascontiguousarray(weight_hh.T),
+                bias_hh, lengths, reverse, _is_relu(nonlinearity), state, output, h_prev, keep)
+    return output, state, (output, h_prev)
+
+
+def _is_relu(nonlinearity):
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+    return nonlinearity == "relu"
+
+
+def forward_train(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+                  reverse=False, nonlinearity="tanh"):
+    """Elman RNN over a sequence, keeping what :func:`backward` needs.
+
+    Parameters
+    ----------
+    x : ndarray (T, B, I), float32 or float64, C-contiguous
+    h0 : ndarray (B, H), same dtype
+    weight_ih : ndarray (H, I); weight_hh : ndarray (H, H)
+    bias_ih, bias_hh : ndarray (H,) or None (no bias)
+    lengths : ndarray (B,) int64 with values in 1..T, or None for all T
+    reverse : bool
+    nonlinearity : 'tanh' or 'relu'
+
+    Returns
+    -------
+    output : (T, B, H)
+        h at each row's valid positions, zeros past its length.
+    h_n : (B, H)
+        Each row's state after its last valid step.
+    saved : tuple
+        ``(output, h_prev)``: h_prev (T, B, H) is the state each position started
+        from, zeros past each length.
+    """
+    return _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlinearity,
+                keep=True)
+
+
+def forward_infer(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+                  reverse=False, nonlinearity="tanh"):
+    """Like :func:`forward_train` but keeps no residuals: returns ``(output, h_n)``."""
+    output, h_n, _ = _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse,
+                          nonlinearity, keep=False)
+    return output, h_n
+
+
+def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None,
+             reverse=False, nonlinearity="tanh", needs=(True,) * 6):
+    """Backpropagation through time for :func:`forward_train`.
+
+    Parameters
+    ----------
+    grad_output : ndarray (T, B, H)
+        dL/d output (entries past a row's length are ignored).
+    grad_h_n : ndarray (B, H)
+        dL/d h_n.
+    x, weight_ih, weight_hh, lengths, reverse, nonlinearity
+        As given to :func:`forward_train`.
+    saved : tuple
+        The third value :func:`forward_train` returned.
+    needs : 6 bools
+        Which of the gradients below to compute; the others come back as None.
+
+    Returns
+    -------
+    grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (H, I), grad_weight_hh (H, H),
+    grad_bias_ih (H,), grad_bias_hh (H,)
+    """
+    output, h_prev = saved
+    steps, batch, n_in = x.shape
+    hidden = weight_hh.shape[1]
+    if lengths is None:
+        lengths = np.full(batch, steps, dtype=np.int64)
+    grad_state = np.array(grad_h_n, dtype=x.dtype, order="C", copy=True)
+    grad_preact = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, output,
+                         np.ascontiguousarray(weight_hh), lengths, reverse,
+                         _is_relu(nonlinearity), grad_preact)
+    d_preact = grad_preact.reshape(steps * batch, hidden)
+    bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
+    need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
+    return (
+        np.dot(d_preact, weight_ih).reshape(steps, batch, n_in) if need_x else None,
+        grad_state if need_h0 else None,
+        np.dot(d_preact.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
+        np.dot(d_preact.T, h_prev.reshape(steps * batch, hidden)) if need_w_hh else None,
+        bias_grad if need_b_ih else None,
+        bias_grad.copy() if need_b_hh else None,
+    )

@@ -1,0 +1,179 @@
+"""The fused LSTM forward: input projection as one GEMM, then one jitted time loop.
+
+Gate order is PyTorch's (i, f, g, o); with ``G = 4H`` gate columns::
+
+    gates = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh          (B, 4H)
+    i, f, o = sigmoid(gates[:, 0:H]), sigmoid(gates[:, H:2H]), sigmoid(gates[:, 3H:4H])
+    g = tanh(gates[:, 2H:3H])
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+Shapes are time-major: ``x`` (T, B, I), states (B, H), output (T, B, H).
+
+``lengths`` (int64, one per batch row, each in 1..T) runs row ``b`` over its first
+``lengths[b]`` positions only; later positions output zeros and leave its state
+alone, so ``h_n``/``c_n`` are each row's state after its own last valid step.
+With ``reverse=True`` every row runs backwards over its valid part only
+(positions ``L-1, ..., 0``), as a bidirectional LSTM's reverse direction does on
+a packed sequence. The kernels trust their inputs: shapes, dtypes and lengths
+are validated by :mod:`numrnn.functional.lstm` first (Numba checks no bounds).
+
+Measured structure (see DESIGN.md): the input projection for all steps is one
+large GEMM; inside the loop only ``h W_hhᵀ`` is sequential; the gate loop splits
+the batch across cores (serially below ``PARALLEL_MIN_ELEMENTS``, where starting
+a parallel region per step costs more than it saves) and does per-row work in a
+fixed order, so results are bit-identical whatever ``numba.set_num_threads`` is.
+The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
+"""
+
+import math
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS, sigmoid, time_index
+from numrnn.kernels.jit import kernel, parallel_kernel
+
+
+def input_projection(x, weight_ih, bias_ih, bias_hh):
+    """``x W_ihᵀ + b_ih + b_hh`` for every step at once, shape (T, B, 4H).
+
+    One GEMM over all ``T * B`` rows instead of T small ones; either bias may be None.
+    """
+    steps, batch, n_in = x.shape
+    projection = np.dot(x.reshape(steps * batch, n_in), weight_ih.T)
+    if bias_ih is not None:
+        projection += bias_ih
+    if bias_hh is not None:
+        projection += bias_hh
+    return projection.reshape(steps, batch, weight_ih.shape[0])
+
+
+@kernel
+def _step_row(b, step, projection, recurrent, lengths, reverse, h_state, c_state, output,
+              cells, keep):
+    """Advance row ``b`` by loop step ``step``, or zero its padding once it is done."""
+    hidden = h_state.shape[1]
+    length = lengths[b]
+    if step >= length:
+        # Past its length a row never visits position `step` (in either direction),
+        # so this zeroes each padded position exactly once.
+        for j in range(hidden):
+            output[step, b, j] = 0.0
+        if keep:
+            for j in range(4 * hidden):
+                projection[step, b, j] = 0.0
+            for j in range(hidden):
+                cells[step, b, j] = 0.0
+        return
+    t = time_index(step, length, reverse)
+    for j in range(hidden):
+        i = sigmoid(projection[t, b, j] + recurrent[b, j])
+        f = sigmoid(projection[t, b, hidden + j] + recurrent[b, hidden + j])
+        g = math.tanh(projection[t, b, 2 * hidden + j] + recurrent[b, 2 * hidden + j])
+        o = sigmoid(projection[t, b, 3 * hidden + j] + recurrent[b, 3 * hidden + j])
+        c = f * c_state[b, j] + i * g
+        h = o * math.tanh(c)
+        c_state[b, j] = c
+        h_state[b, j] = h
+        output[t, b, j] = h
+        if keep:
+            projection[t, b, j] = i
+            projection[t, b, hidden + j] = f
+            projection[t, b, 2 * hidden + j] = g
+            projection[t, b, 3 * hidden + j] = o
+            cells[t, b, j] = c
+
+
+@parallel_kernel
+def _recurrence(projection, weight_hh_t, lengths, reverse, h_state, c_state, output, cells,
+                keep):
+    """Run the LSTM over all steps, updating ``h_state``/``c_state`` in place.
+
+    Parameters
+    ----------
+    projection : (T, B, 4H)
+        Input projection plus both biases. With ``keep`` it is overwritten, at each
+        valid position, by the gate activations (i, f, g, o) for backward, and
+        zeroed at padded positions.
+    weight_hh_t : (H, 4H)
+        ``W_hhᵀ``, contiguous.
+    lengths : (B,) int64
+    reverse : bool
+    h_state, c_state : (B, H)
+        Initial states on entry, final states on return.
+    output : (T, B, H)
+        Filled completely: h at valid positions, zeros elsewhere.
+    cells : (T, B, H)
+        With ``keep``, c_t at valid positions (zeros elsewhere); unused otherwise.
+    keep : bool
+        Whether to keep residuals (gates into ``projection``, ``cells``).
+    """
+    steps, batch, _ = projection.shape
+    hidden = h_state.shape[1]
+    recurrent = np.empty((batch, 4 * hidden), dtype=projection.dtype)
+    longest = lengths.max()
+    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
+    for step in range(steps):
+        if step < longest:
+            np.dot(h_state, weight_hh_t, recurrent)
+        if parallel:
+            for b in prange(batch):
+                _step_row(b, step, projection, recurrent, lengths, reverse, h_state, c_state,
+                          output, cells, keep)
+        else:
+            for b in range(batch):
+                _step_row(b, step, projection, recurrent, lengths, reverse, h_state, c_state,
+                          output, cells, keep)
+
+
+def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
+    steps, batch, _ = x.shape
+    hidden = weight_hh.shape[1]
+    if lengths is None:
+        lengths = np.full(batch, steps, dtype=np.int64)
+    projection = input_projection(x, weight_ih, bias_ih, bias_hh)
+    h_state = h0.copy()
+    c_state = c0.copy()
+    output = np.empty((steps, batch, hidden), dtype=x.dtype)
+    cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    _recurrence(projection, np.ascontiguousarray(weight_hh.T), lengths, reverse, h_state,
+                c_state, output, cells, keep)
+    return output, h_state, c_state, projection, cells
+
+
+def forward_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+                  reverse=False):
+    """LSTM over a sequence, keeping what :func:`lstm_backward.backward` needs.
+
+    Parameters
+    ----------
+    x : ndarray (T, B, I), float32 or float64, C-contiguous
+    h0, c0 : ndarray (B, H), same dtype
+    weight_ih : ndarray (4H, I); weight_hh : ndarray (4H, H)
+    bias_ih, bias_hh : ndarray (4H,) or None
+    lengths : ndarray (B,) int64 with values in 1..T, or None for all T
+    reverse : bool
+
+    Returns
+    -------
+    output : (T, B, H)
+        h at each row's valid positions, zeros past its length.
+    h_n, c_n : (B, H)
+        Each row's state after its last valid step.
+    gates : (T, B, 4H)
+        Activations i, f, g, o at valid positions, zeros elsewhere.
+    cells : (T, B, H)
+        c after each valid position, zeros elsewhere.
+    """
+    output, h_n, c_n, gates, cells = _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                          lengths, reverse, keep=True)
+    return output, h_n, c_n, gates, cells
+
+
+def forward_infer(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+                  reverse=False):
+    """Like :func:`forward_train` but keeps no residuals: returns ``(output, h_n, c_n)``."""
+    output, h_n, c_n, _, _ = _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                                  reverse, keep=False)
+    return output, h_n, c_n

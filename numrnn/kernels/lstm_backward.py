@@ -1,0 +1,177 @@
+"""Backpropagation through time for the fused LSTM of :mod:`numrnn.kernels.lstm`.
+
+With ``tc = tanh(c_t)``, the incoming ``dh = dL/dh_t`` (from the output at t and
+from step t+1) and ``dc = dL/dc_t`` (from step t+1), one step back is::
+
+    dc    += dh * o * (1 - tc²)
+    d_i = dc * g * i(1-i);   d_f = dc * c_{t-1} * f(1-f)
+    d_g = dc * i * (1-g²);   d_o = dh * tc * o(1-o)            (pre-activation grads)
+    dc_{t-1} = dc * f
+    dh_{t-1} = [d_i d_f d_g d_o] W_hh                           (B, 4H) @ (4H, H)
+
+Only ``dh_{t-1}`` is sequential. The pre-activation gradients of every step are
+stored (T, B, 4H) and the parameter and input gradients come from one GEMM each
+after the loop::
+
+    dx = dG W_ih,   dW_ih = dGᵀ x,   dW_hh = dGᵀ h_prev,   db_ih = db_hh = Σ dG
+
+A row runs back through exactly its valid steps, in the order it ran forward
+(``lengths`` and ``reverse`` as in the forward kernel): padded positions get
+zero gradients, and the gradients of ``h_n``/``c_n`` enter a row at its own last
+valid step.
+"""
+
+import math
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS, time_index
+from numrnn.kernels.jit import kernel, parallel_kernel
+
+ALL_GRADIENTS = (True,) * 7
+
+
+@kernel
+def _backward_row(b, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output, gates,
+                  cells, grad_c, grad_gates, prev_hidden, grad_h_prev, step_grad):
+    """Take row ``b`` back through loop step ``step``, or zero its padding."""
+    hidden = grad_c.shape[1]
+    length = lengths[b]
+    if step >= length:
+        # Position `step` lies past this row's length (see the forward kernel).
+        for j in range(4 * hidden):
+            step_grad[b, j] = 0.0
+            grad_gates[step, b, j] = 0.0
+        for j in range(hidden):
+            prev_hidden[step, b, j] = 0.0
+        return
+    t = time_index(step, length, reverse)
+    prev_t = time_index(step - 1, length, reverse)
+    # A row's first step back gets dL/dh_n; later ones what the GEMM after the
+    # previous step left in grad_h_prev.
+    last = step == length - 1
+    for j in range(hidden):
+        dh = grad_output[t, b, j]
+        if last:
+            dh += grad_h_n[b, j]
+        else:
+            dh += grad_h_prev[b, j]
+        if step > 0:
+            c_prev = cells[prev_t, b, j]
+            prev_hidden[t, b, j] = output[prev_t, b, j]
+        else:
+            c_prev = c0[b, j]
+            prev_hidden[t, b, j] = h0[b, j]
+        i = gates[t, b, j]
+        f = gates[t, b, hidden + j]
+        g = gates[t, b, 2 * hidden + j]
+        o = gates[t, b, 3 * hidden + j]
+        tc = math.tanh(cells[t, b, j])
+        dc = grad_c[b, j] + dh * o * (1.0 - tc * tc)
+        d_i = dc * g * i * (1.0 - i)
+        d_f = dc * c_prev * f * (1.0 - f)
+        d_g = dc * i * (1.0 - g * g)
+        d_o = dh * tc * o * (1.0 - o)
+        grad_c[b, j] = dc * f
+        step_grad[b, j] = d_i
+        step_grad[b, hidden + j] = d_f
+        step_grad[b, 2 * hidden + j] = d_g
+        step_grad[b, 3 * hidden + j] = d_o
+        grad_gates[t, b, j] = d_i
+        grad_gates[t, b, hidden + j] = d_f
+        grad_gates[t, b, 2 * hidden + j] = d_g
+        grad_gates[t, b, 3 * hidden + j] = d_o
+
+
+@parallel_kernel
+def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
+                         gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev):
+    """Walk the steps backwards, filling ``grad_gates`` and ``prev_hidden``.
+
+    Parameters
+    ----------
+    grad_output : (T, B, H); grad_h_n : (B, H)
+    weight_hh : (4H, H), contiguous
+    lengths : (B,) int64; reverse : bool
+    h0, c0 : (B, H); output : (T, B, H); gates : (T, B, 4H); cells : (T, B, H)
+        The forward inputs and residuals.
+    grad_c : (B, H)
+        ``dL/dc_n`` on entry, ``dL/dc0`` on return.
+    grad_gates : (T, B, 4H)
+        Filled with the pre-activation gradients (zeros at padded positions).
+    prev_hidden : (T, B, H)
+        Filled with the h each position's step started from (zeros where padded),
+        the right-hand factor of ``dW_hh``.
+    grad_h_prev : (B, H)
+        ``dL/dh0`` on return.
+    """
+    steps, batch, n_gates = gates.shape
+    hidden = n_gates // 4
+    step_grad = np.zeros((batch, n_gates), dtype=gates.dtype)
+    longest = lengths.max()
+    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
+    for step in range(steps - 1, -1, -1):
+        if parallel:
+            for b in prange(batch):
+                _backward_row(b, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output,
+                              gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
+                              step_grad)
+        else:
+            for b in range(batch):
+                _backward_row(b, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output,
+                              gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
+                              step_grad)
+        if step < longest:
+            np.dot(step_grad, weight_hh, grad_h_prev)
+
+
+def backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, weight_ih, weight_hh, output, gates,
+             cells, lengths=None, reverse=False, needed=ALL_GRADIENTS):
+    """Gradients of the LSTM of :func:`numrnn.kernels.lstm.forward_train`.
+
+    Parameters
+    ----------
+    grad_output : (T, B, H); grad_h_n, grad_c_n : (B, H)
+        Gradients with respect to the three outputs (zeros where unused).
+    x, h0, c0, weight_ih, weight_hh :
+        The forward inputs (all C-contiguous).
+    output, gates, cells :
+        What ``forward_train`` returned.
+    lengths, reverse :
+        As given to ``forward_train``.
+    needed : 7 bools
+        Which of the seven gradients to compute; the others come back as None.
+
+    Returns
+    -------
+    grad_x (T, B, I), grad_h0 (B, H), grad_c0 (B, H), grad_weight_ih (4H, I),
+    grad_weight_hh (4H, H), grad_bias_ih (4H,), grad_bias_hh (4H,)
+    """
+    steps, batch, n_in = x.shape
+    hidden = h0.shape[1]
+    n_gates = 4 * hidden
+    if lengths is None:
+        lengths = np.full(batch, steps, dtype=np.int64)
+    grad_c = grad_c_n.copy()
+    grad_gates = np.empty((steps, batch, n_gates), dtype=x.dtype)
+    prev_hidden = np.empty((steps, batch, hidden), dtype=x.dtype)
+    grad_h0 = np.empty((batch, hidden), dtype=x.dtype)
+    _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
+                         gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
+
+    flat = grad_gates.reshape(steps * batch, n_gates)
+    want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needed
+    grad_x = np.dot(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
+    grad_w_ih = np.dot(flat.T, x.reshape(steps * batch, n_in)) if want_w_ih else None
+    grad_w_hh = np.dot(flat.T, prev_hidden.reshape(steps * batch, hidden)) if want_w_hh else None
+    grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None
+    return (
+        grad_x,
+        grad_h0 if want_h0 else None,
+        grad_c if want_c0 else None,
+        grad_w_ih,
+        grad_w_hh,
+        grad_bias if want_b_ih else None,
+        grad_bias.copy() if want_b_hh else None,
+    )

@@ -1,0 +1,43 @@
+"""Layers with parameters: ``from numrnn import nn``.
+
+Module and Parameter mirror ``torch.nn``'s; the recurrent layers and cells keep
+PyTorch's parameter names, shapes and call conventions, so weights and habits
+carry over.
+"""
+
+from numrnn.nn import init
+from numrnn.nn.attention import Attention, AttentionMemory
+from numrnn.nn.cells import GRUCell, LSTMCell, RNNCell
+from numrnn.nn.container import Sequential
+from numrnn.nn.dropout import Dropout
+from numrnn.nn.embedding import Embedding
+from numrnn.nn.linear import Linear
+from numrnn.nn.module import Module, functional_call
+from numrnn.nn.normalization import LayerNorm
+from numrnn.nn.parameter import Parameter
+from numrnn.nn.recurrent import GRU, LSTM, RNN
+from numrnn.nn.seq2seq import DecoderState, Seq2Seq
+from numrnn.nn.seq2seq_decode import DecodeResult
+
+__all__ = [
+    "Attention",
+    "AttentionMemory",
+    "DecodeResult",
+    "DecoderState",
+    "Dropout",
+    "Embedding",
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "LayerNorm",
+    "Linear",
+    "Module",
+    "Parameter",
+    "RNN",
+    "RNNCell",
+    "Sequential",
+    "Seq2Seq",
+    "functional_call",
+    "init",
+]

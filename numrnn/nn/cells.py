@@ -1,0 +1,158 @@
+"""Single-step cells with PyTorch's interface: RNNCell, LSTMCell, GRUCell.
+
+A cell advances one time step; loop over steps yourself (decoders, custom
+recurrences). Parameters are ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H),
+``bias_ih`` and ``bias_hh`` (G*H,), with the gate blocks of the matching layer
+(:mod:`numrnn.nn.recurrent`): G = 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n).
+
+Calling: ``h = cell(x, h)``, ``(h, c) = lstm_cell(x, (h, c))``; ``x`` is (B, I)
+or (I,) unbatched, states (B, H) or (H,); a missing state means zeros.
+"""
+
+import math
+
+import numpy as np
+
+from numrnn import functional as F
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import ShapeError
+from numrnn.nn import init
+from numrnn.nn.module import Module
+from numrnn.nn.parameter import Parameter
+from numrnn.nn.rnn_base import GATES, as_tensor, check_module_dtype, check_positive_int
+
+__all__ = ["GRUCell", "LSTMCell", "RNNCell"]
+
+
+class _Cell(Module):
+    """Constructor, parameters, initialization and validation shared by the cells."""
+
+    mode = None  # "RNN", "LSTM" or "GRU", set by each cell
+
+    def __init__(self, input_size, hidden_size, bias, dtype, rng):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = check_positive_int(name, "input_size", input_size)
+        self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
+        self.bias = bool(bias)
+        self.dtype = check_module_dtype(name, dtype)
+        self.rng = init.as_generator(rng)
+        gate_rows = GATES[self.mode] * self.hidden_size
+        self.weight_ih = Parameter(np.empty((gate_rows, self.input_size), dtype=self.dtype))
+        self.weight_hh = Parameter(np.empty((gate_rows, self.hidden_size), dtype=self.dtype))
+        if self.bias:
+            self.bias_ih = Parameter(np.empty(gate_rows, dtype=self.dtype))
+            self.bias_hh = Parameter(np.empty(gate_rows, dtype=self.dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as PyTorch does."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound, self.rng)
+
+    def _weights(self):
+        biases = (self.bias_ih, self.bias_hh) if self.bias else (None, None)
+        return (self.weight_ih, self.weight_hh) + biases
+
+    def extra_repr(self):
+        parts = [str(self.input_size), str(self.hidden_size)]
+        if not self.bias:
+            parts.append("bias=False")
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            parts.append(f"nonlinearity={self.nonlinearity!r}")
+        if self.dtype != np.float32:
+            parts.append(f"dtype={self.dtype.name}")
+        return ", ".join(parts)
+
+    def get_config(self):
+        """Constructor arguments as JSON values, so ``numrnn.load_model`` can rebuild the cell."""
+        config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                  "bias": self.bias, "dtype": self.dtype.name}
+        if self.mode == "RNN":
+            config["nonlinearity"] = self.nonlinearity
+        return config
+
+    def _check_input(self, input):
+        """The input as a (B, I) Tensor, and whether it was batched."""
+        name = type(self).__name__
+        x = as_tensor(name, "input", input, self.dtype)
+        if x.ndim not in (1, 2):
+            raise ShapeError(f"{name}: input must be 2-D (B, I) or 1-D (I,) unbatched, "
+                             f"got {x.ndim}-D with shape {x.shape}")
+        if x.shape[-1] != self.input_size:
+            raise ShapeError(f"{name}: input feature size must be {self.input_size} "
+                             f"(input_size), got {x.shape[-1]}")
+        if x.ndim == 1:
+            return F.reshape(x, (1, self.input_size)), False
+        return x, True
+
+    def _check_state(self, state_name, state, batch, batched):
+        """A (B, H) state Tensor; None becomes zeros."""
+        if state is None:
+            return Tensor(np.zeros((batch, self.hidden_size), dtype=self.dtype))
+        name = type(self).__name__
+        state = as_tensor(name, state_name, state, self.dtype)
+        expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        if state.shape != expected:
+            raise ShapeError(f"{name}: {state_name} must have shape {expected}, "
+                             f"got {state.shape}")
+        return state if batched else F.reshape(state, (1, self.hidden_size))
+
+    def _unbatch(self, state, batched):
+        return state if batched else F.reshape(state, (self.hidden_size,))
+
+
+class RNNCell(_Cell):
+    """``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` with act ``'tanh'`` or ``'relu'``."""
+
+    mode = "RNN"
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *,
+                 dtype=np.float32, rng=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ShapeError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
+                             f"got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        x, batched = self._check_input(input)
+        h = self._check_state("hx", hx, x.shape[0], batched)
+        h = F.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity)
+        return self._unbatch(h, batched)
+
+
+class LSTMCell(_Cell):
+    """One LSTM step (gates i, f, g, o): ``(h', c') = cell(x, (h, c))``."""
+
+    mode = "LSTM"
+
+    def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, rng=None):
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
+
+    def forward(self, input, hx=None):
+        x, batched = self._check_input(input)
+        if hx is None:
+            hx = (None, None)
+        elif not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise ShapeError(f"LSTMCell: hx must be None or a pair (h, c), "
+                             f"got {type(hx).__name__}")
+        h = self._check_state("h", hx[0], x.shape[0], batched)
+        c = self._check_state("c", hx[1], x.shape[0], batched)
+        h, c = F.lstm_cell(x, h, c, *self._weights())
+        return self._unbatch(h, batched), self._unbatch(c, batched)
+
+
+class GRUCell(_Cell):
+    """One GRU step (gates r, z, n): ``h' = cell(x, h)``."""
+
+    mode = "GRU"
+
+    def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, rng=None):
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
+
+    def forward(self, input, hx=None):
+        x, batched = self._check_input(input)
+        h = self._check_state("hx", hx, x.shape[0], batched)
+        return self._unbatch(F.gru_cell(x, h, *self._weights()), batched)

@@ -1,0 +1,92 @@
+"""Linear: the affine map ``y = x W^T + b`` over the last dimension."""
+
+import math
+
+import numpy as np
+
+from numrnn import functional as F
+from numrnn.errors import ShapeError
+from numrnn.nn import init
+from numrnn.nn.module import Module
+from numrnn.nn.parameter import Parameter
+from numrnn.nn.rnn_base import as_tensor, check_module_dtype
+
+__all__ = ["Linear"]
+
+
+def _check_size(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ShapeError(f"{op}: {name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``, applied to the last dimension of any input.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool, default True
+        Without it there is no ``bias`` parameter (as in PyTorch).
+    dtype : np.float32 (default) or np.float64, keyword-only
+    rng : numpy Generator, int seed or None, keyword-only
+        Source of the initial weights.
+
+    Parameters (PyTorch's names and shapes): ``weight`` (out_features,
+    in_features) and ``bias`` (out_features,), both drawn from
+    U(-1/sqrt(in_features), 1/sqrt(in_features)), which is what PyTorch's
+    ``kaiming_uniform_(a=sqrt(5))`` default amounts to.
+
+    Input ``(..., in_features)``, output ``(..., out_features)``: a time-major
+    ``(T, B, H)`` or batch-first ``(B, T, H)`` sequence goes through as it is,
+    one GEMM over every step at once.
+
+    >>> head = Linear(128, 10, rng=0)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features = _check_size("Linear", "in_features", in_features)
+        self.out_features = _check_size("Linear", "out_features", out_features)
+        self.dtype = check_module_dtype("Linear", dtype)
+        self.rng = init.as_generator(rng)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=self.dtype))
+        self.bias = (Parameter(np.empty(self.out_features, dtype=self.dtype)) if bias
+                     else None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # With no inputs there is no fan-in to scale by; PyTorch leaves zeros then.
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound, self.rng)
+
+    def forward(self, input):
+        x = as_tensor("Linear", "input", input, self.dtype)
+        if x.ndim == 0:
+            raise ShapeError(f"Linear: input must have at least 1 dimension (..., "
+                             f"{self.in_features}), got a scalar")
+        if x.shape[-1] != self.in_features:
+            raise ShapeError(f"Linear: input feature size must be {self.in_features} "
+                             f"(in_features), got {x.shape[-1]}")
+        leading = x.shape[:-1]
+        # One (N, in) @ (in, out) GEMM for every leading position at once; a batched
+        # matmul over (T, B, in) would do T small GEMMs, and its weight gradient
+        # would be summed from T partial products.
+        rows = F.reshape(x, (math.prod(leading), self.in_features))
+        y = F.matmul(rows, F.transpose(self.weight))
+        if self.bias is not None:
+            y = y + self.bias
+        return F.reshape(y, leading + (self.out_features,))
+
+    def extra_repr(self):
+        parts = [f"in_features={self.in_features}", f"out_features={self.out_features}",
+                 f"bias={self.bias is not None}"]
+        if self.dtype != np.float32:
+            parts.append(f"dtype={self.dtype.name}")
+        return ", ".join(parts)
+
+    def get_config(self):
+        """Constructor arguments (JSON-serialisable) that rebuild this layer's shape."""
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None, "dtype": self.dtype.name}

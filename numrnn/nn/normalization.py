@@ -1,0 +1,84 @@
+"""LayerNorm: normalize each step's features to zero mean and unit variance."""
+
+import numbers
+
+import numpy as np
+
+from numrnn import functional as F
+from numrnn.errors import DTypeError, ShapeError
+from numrnn.functional.layer_norm import normalized_shape_tuple
+from numrnn.nn.module import Module
+from numrnn.nn.parameter import Parameter
+from numrnn.nn.rnn_base import as_tensor, check_module_dtype
+
+__all__ = ["LayerNorm"]
+
+
+class LayerNorm(Module):
+    """Layer normalization over the trailing ``normalized_shape`` dimensions (Ba et al., 2016).
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``, with the mean and the
+    biased variance taken over the last ``len(normalized_shape)`` dimensions of
+    each input, so every step of a ``(T, B, H)`` or ``(B, T, H)`` sequence is
+    normalized on its own: nothing mixes across time or batch, and padded steps
+    cannot leak into valid ones.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of ints
+    eps : float, default 1e-5
+    elementwise_affine : bool, default True
+        Learn ``weight`` (ones at first) and ``bias`` (zeros), of shape
+        ``normalized_shape``; without it there are no parameters.
+    bias : bool, default True
+        With ``elementwise_affine``, whether ``bias`` exists (PyTorch >= 2.1).
+    dtype : np.float32 (default) or np.float64, keyword-only
+
+    >>> norm = LayerNorm(256)
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *,
+                 dtype=np.float32):
+        super().__init__()
+        self.normalized_shape = normalized_shape_tuple("LayerNorm", normalized_shape)
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+            raise DTypeError(f"LayerNorm: eps must be a positive real number, got {eps!r}")
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self._with_bias = bool(bias)
+        self.dtype = check_module_dtype("LayerNorm", dtype)
+        self.weight = self.bias = None
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=self.dtype))
+            if self._with_bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=self.dtype))
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            self.weight.data[...] = 1
+        if self.bias is not None:
+            self.bias.data[...] = 0
+
+    def forward(self, input):
+        x = as_tensor("LayerNorm", "input", input, self.dtype)
+        shape = self.normalized_shape
+        if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+            raise ShapeError(f"LayerNorm: input must end with {shape} (normalized_shape), "
+                             f"got shape {x.shape}")
+        return F.layer_norm(x, shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        shape = self.normalized_shape
+        # Exactly PyTorch's (2.1+) wording, bias included, plus the dtype when not float32.
+        parts = [f"{shape}", f"eps={self.eps}", f"elementwise_affine={self.elementwise_affine}",
+                 f"bias={self.bias is not None}"]
+        if self.dtype != np.float32:
+            parts.append(f"dtype={self.dtype.name}")
+        return ", ".join(parts)
+
+    def get_config(self):
+        """Constructor arguments (JSON-serialisable) that rebuild this layer's shape."""
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine,
+                "bias": self._with_bias,
+                "dtype": self.dtype.name}

@@ -1,0 +1,262 @@
+"""RNNBase: the stacked, optionally bidirectional layer behind RNN, LSTM and GRU.
+
+Each layer and direction is one call of a fused recurrent op (``F.lstm``,
+``F.gru``, ``F.rnn``) on a time-major ``(T, B, features)`` batch. The reverse
+direction is the same op with ``reverse=True`` and the same ``lengths``, so a
+padded row runs backwards over its valid steps only, as PyTorch does with a
+packed sequence. The two directions' outputs are concatenated along the
+features and feed the next layer, through dropout in training mode.
+
+Parameters carry PyTorch's names, shapes and registration order
+(``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, then
+the same with ``_reverse``), so ``state_dict()`` keys match ``torch.nn.LSTM``'s
+one for one and weights load unchanged.
+"""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from numrnn import functional as F
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import DTypeError, ShapeError
+from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
+from numrnn.nn import init
+from numrnn.nn.module import Module
+from numrnn.nn.parameter import Parameter
+
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+RECURRENT_INITS = ("uniform", "orthogonal", "identity")
+
+
+def check_positive_int(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ShapeError(f"{op}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_module_dtype(op, dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise DTypeError(f"{op}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def as_tensor(op, name, value, dtype):
+    """``value`` (Tensor or float ndarray) as a Tensor of the module's dtype."""
+    if isinstance(value, np.ndarray):
+        value = Tensor(value)
+    if not isinstance(value, Tensor):
+        raise DTypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(value).__name__}")
+    if value.dtype != dtype:
+        raise DTypeError(f"{op}: {name} must have dtype {dtype} (the module's dtype), "
+                         f"got {value.dtype}")
+    return value
+
+
+class RNNBase(Module):
+    """Shared constructor, parameters, validation and layer loop; see RNN, LSTM, GRU."""
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, *,
+                 nonlinearity="tanh", dtype=np.float32, rng=None,
+                 recurrent_init="uniform", forget_bias=None):
+        super().__init__()
+        self.mode = mode
+        self.input_size = check_positive_int(mode, "input_size", input_size)
+        self.hidden_size = check_positive_int(mode, "hidden_size", hidden_size)
+        self.num_layers = check_positive_int(mode, "num_layers", num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.dtype = check_module_dtype(mode, dtype)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+                or not 0.0 <= dropout < 1.0:
+            raise ShapeError(f"{mode}: dropout must be a number in [0, 1), got {dropout!r}")
+        if dropout > 0 and self.num_layers == 1:
+            warnings.warn(f"{mode}: dropout={dropout} acts between stacked layers only, so it "
+                          "has no effect with num_layers=1", UserWarning, stacklevel=3)
+        self.dropout = float(dropout)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ShapeError(f"{mode}: nonlinearity must be 'tanh' or 'relu', "
+                             f"got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        if recurrent_init not in RECURRENT_INITS:
+            raise ShapeError(f"{mode}: recurrent_init must be one of {RECURRENT_INITS}, "
+                             f"got {recurrent_init!r}")
+        self.recurrent_init = recurrent_init
+        if forget_bias is not None and (isinstance(forget_bias, bool)
+                                        or not isinstance(forget_bias, numbers.Real)):
+            raise DTypeError(f"{mode}: forget_bias must be a number or None, "
+                             f"got {type(forget_bias).__name__}")
+        if forget_bias is not None and not self.bias:
+            raise ShapeError(f"{mode}: forget_bias={forget_bias} needs bias=True")
+        self.forget_bias = forget_bias
+        # One generator for initialization and then for dropout masks: a seed
+        # reproduces a whole training run.
+        self.rng = init.as_generator(rng)
+
+        # PyTorch's registration order, so state_dict keys line up with torch's.
+        gate_rows = GATES[mode] * self.hidden_size
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            shapes = {"weight_ih": (gate_rows, layer_input),
+                      "weight_hh": (gate_rows, self.hidden_size)}
+            if self.bias:
+                shapes.update(bias_ih=(gate_rows,), bias_hh=(gate_rows,))
+            for suffix in self._suffixes():
+                for name, shape in shapes.items():
+                    setattr(self, f"{name}_l{layer}{suffix}",
+                            Parameter(np.empty(shape, dtype=self.dtype)))
+        self.reset_parameters()
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self):
+        return ("", "_reverse") if self.bidirectional else ("",)
+
+    def _weights(self, layer, direction):
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction; biases may be None.
+
+        Looked up by name at each call, so :func:`numrnn.nn.functional_call` can
+        substitute tensors.
+        """
+        suffix = self._suffixes()[direction]
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        weights = [getattr(self, f"{name}_l{layer}{suffix}") for name in names]
+        return tuple(weights) + (None,) * (4 - len(weights))
+
+    def reset_parameters(self):
+        """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then apply
+        ``recurrent_init`` to each ``weight_hh`` and ``forget_bias`` to the LSTM biases."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound, self.rng)
+        gate_blocks = GATES[self.mode]
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                _, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
+                if self.recurrent_init == "orthogonal":
+                    init.orthogonal_(weight_hh, gate_blocks=gate_blocks, rng=self.rng)
+                elif self.recurrent_init == "identity":
+                    init.identity_(weight_hh, gate_blocks=gate_blocks)
+                if self.forget_bias is not None:
+                    init.forget_bias_(bias_ih, bias_hh, self.forget_bias)
+
+    def extra_repr(self):
+        parts = [str(self.input_size), str(self.hidden_size)]
+        defaults = [("num_layers", 1), ("bias", True), ("batch_first", False),
+                    ("dropout", 0.0), ("bidirectional", False)]
+        if self.mode == "RNN":
+            defaults.insert(1, ("nonlinearity", "tanh"))
+        defaults += [("recurrent_init", "uniform"), ("forget_bias", None)]
+        parts += [f"{name}={getattr(self, name)!r}" for name, default in defaults
+                  if getattr(self, name) != default]
+        if self.dtype != np.float32:
+            parts.append(f"dtype={self.dtype.name}")
+        return ", ".join(parts)
+
+    def get_config(self):
+        """Constructor arguments as JSON values, so ``numrnn.load_model`` can rebuild the layer."""
+        config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                  "num_layers": self.num_layers, "bias": self.bias,
+                  "batch_first": self.batch_first, "dropout": self.dropout,
+                  "bidirectional": self.bidirectional, "dtype": self.dtype.name,
+                  "recurrent_init": self.recurrent_init}
+        if self.mode == "RNN":
+            config["nonlinearity"] = self.nonlinearity
+        if self.mode == "LSTM":
+            config["forget_bias"] = None if self.forget_bias is None else float(self.forget_bias)
+        return config
+
+    # -- the forward pass ---------------------------------------------------------
+    def _run(self, input, states, lengths):
+        """Validate, then run every layer and direction.
+
+        ``states`` is None (zeros) or a sequence of initial states: (h_0,) or
+        (h_0, c_0). Returns the output and a list of final-state tensors, in the
+        caller's layout.
+        """
+        x, batched = self._check_input(input)
+        steps, batch = x.shape[0], x.shape[1]
+        states = self._check_states(states, batch, batched)
+        if lengths is not None:
+            if not batched:
+                raise ShapeError(f"{self.mode}: lengths needs a batched 3-D input, "
+                                 "got an unbatched 2-D one")
+            lengths = check_lengths(self.mode, lengths, steps, batch)
+
+        layer_input = x
+        finals = [[] for _ in states]
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0 and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, training=True, rng=self.rng)
+            outputs = []
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                initial = [None if state is None else state[index] for state in states]
+                output, *final = self._fused_op(layer_input, initial,
+                                                 self._weights(layer, direction),
+                                                 lengths, reverse=direction == 1)
+                outputs.append(output)
+                for collected, state in zip(finals, final):
+                    collected.append(state)
+            layer_input = outputs[0] if len(outputs) == 1 else F.concatenate(outputs, axis=2)
+
+        output = layer_input
+        finals = [F.stack(collected, axis=0) for collected in finals]
+        if not batched:
+            output = F.reshape(output, (steps, output.shape[2]))
+            finals = [F.reshape(state, (state.shape[0], self.hidden_size)) for state in finals]
+        elif self.batch_first:
+            output = F.transpose(output, (1, 0, 2))
+        return output, finals
+
+    def _fused_op(self, x, initial, weights, lengths, reverse):
+        if self.mode == "LSTM":
+            return F.lstm(x, *initial, *weights, lengths=lengths, reverse=reverse)
+        if self.mode == "GRU":
+            return F.gru(x, *initial, *weights, lengths=lengths, reverse=reverse)
+        return F.rnn(x, *initial, *weights, lengths=lengths, reverse=reverse,
+                     nonlinearity=self.nonlinearity)
+
+    def _check_input(self, input):
+        """The input as a time-major (T, B, I) Tensor, and whether it was batched."""
+        x = as_tensor(self.mode, "input", input, self.dtype)
+        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        if x.ndim not in (2, 3):
+            raise ShapeError(f"{self.mode}: input must be 3-D {layout} or 2-D (T, I) unbatched, "
+                             f"got {x.ndim}-D with shape {x.shape}")
+        if x.shape[-1] != self.input_size:
+            raise ShapeError(f"{self.mode}: input feature size must be {self.input_size} "
+                             f"(input_size), got {x.shape[-1]}")
+        if x.size == 0:
+            raise ShapeError(f"{self.mode}: input must have at least one time step and one "
+                             f"batch row, got shape {x.shape}")
+        if x.ndim == 2:
+            return F.reshape(x, (x.shape[0], 1, x.shape[1])), False
+        if self.batch_first:
+            x = F.transpose(x, (1, 0, 2))
+        return x, True
+
+    def _check_states(self, states, batch, batched):
+        """Initial states as (L*D, B, H) Tensors, or Nones meaning zeros."""
+        names = ("h_0", "c_0") if self.mode == "LSTM" else ("h_0",)
+        if states is None:
+            return [None] * len(names)
+        layers = self.num_layers * self.num_directions
+        expected = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
+        checked = []
+        for name, state in zip(names, states):
+            state = as_tensor(self.mode, name, state, self.dtype)
+            if state.shape != expected:
+                layout = "(num_layers*num_directions, B, H)" if batched \
+                    else "(num_layers*num_directions, H) for an unbatched input"
+                raise ShapeError(f"{self.mode}: {name} must have shape {expected} {layout}, "
+                                 f"got {state.shape}")
+            checked.append(state if batched else F.reshape(state, (layers, 1, self.hidden_size)))
+        return checked

@@ -1,0 +1,233 @@
+"""``fit``: the training loop every numrnn model needs, written once.
+
+One call runs epochs of ``zero_grad → step → backward → clip → optimizer.step``,
+validates after each epoch, steps a learning-rate schedule, stops early when
+the validation metric stops improving, keeps the best weights and writes a
+checkpoint. What a batch is and how it becomes a loss is the caller's
+``step(model, batch)``, so the loop serves classifiers, sequence-to-sequence
+models and language models trained by truncated BPTT alike.
+"""
+
+import math
+import numbers
+import sys
+import time
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from numrnn.autograd.grad_mode import no_grad
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import NumrnnError, ShapeError
+from numrnn.io.save import save
+from numrnn.optim.clip import clip_grad_norm_
+from numrnn.optim.lr_scheduler import ReduceLROnPlateau
+
+
+class NonFiniteLossError(NumrnnError, FloatingPointError):
+    """A training step produced a NaN or infinite loss; the update was not applied."""
+
+
+@dataclass
+class History:
+    """What :func:`fit` did, one list entry per completed epoch.
+
+    Attributes
+    ----------
+    epoch : list of int
+        1-based epoch numbers.
+    train_loss : list of float
+        Mean of the step losses over the epoch's batches.
+    val_metric : list of float or None
+        ``validate(model)`` after the epoch; None without ``validate``.
+    lr : list of float
+        Learning rate of the first parameter group during the epoch.
+    time : list of float
+        Seconds the epoch took, validation included.
+    steps : list of int
+        Optimizer steps taken in the epoch.
+    best_epoch, best_metric : int or None, float or None
+        The epoch with the best validation metric, and that metric.
+    stopped_early : bool
+        True when ``patience`` ran out before ``epochs``.
+    """
+
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    val_metric: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    time: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    best_epoch: int = None
+    best_metric: float = None
+    stopped_early: bool = False
+
+    def __len__(self):
+        return len(self.epoch)
+
+
+def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_norm=None,
+        validate=None, mode="min", patience=None, min_delta=0.0, restore_best=False,
+        checkpoint=None, on_epoch_end=None, progress=None, desc="epoch"):
+    """Train ``model`` for up to ``epochs`` passes over ``batches``; return a :class:`History`.
+
+    Parameters
+    ----------
+    model : Module
+        Put in training mode for the steps and in eval mode (under ``no_grad``)
+        for ``validate``.
+    batches : iterable, or callable ``batches(epoch) -> iterable``
+        The batches of one epoch. An iterable is iterated afresh every epoch (a
+        list, a :class:`~numrnn.data.BucketIterator`, a
+        :class:`~numrnn.training.StreamChunks`); a callable gets the 0-based
+        epoch index, for data made per epoch. ``len()`` sizes the progress bar.
+    step : callable ``step(model, batch) -> Tensor``
+        The scalar loss of one batch, with its graph: ``fit`` calls
+        ``backward()`` on it.
+    optimizer : numrnn.optim.Optimizer
+    epochs : int, default 1
+    scheduler : LRScheduler, optional
+        Stepped once after each epoch; a ``ReduceLROnPlateau`` gets the
+        validation metric (so it needs ``validate``).
+    clip_grad_norm : float, optional
+        Rescale the gradients to at most this joint 2-norm before each update.
+    validate : callable ``validate(model) -> float``, optional
+        The metric computed after every epoch: lower is better with
+        ``mode="min"`` (a loss), higher with ``mode="max"`` (an accuracy).
+    patience : int, optional
+        Stop after this many epochs in a row without improving the best
+        validation metric by more than ``min_delta``. Needs ``validate``.
+    restore_best : bool, default False
+        At the end, load the weights of the best epoch back into ``model``
+        (kept in memory; needs ``validate``).
+    checkpoint : str or os.PathLike, optional
+        A file that :func:`numrnn.save` writes (atomically): after each epoch
+        that improves the validation metric, or after every epoch without
+        ``validate``. So it holds the best model, or the last one.
+    on_epoch_end : callable ``on_epoch_end(history)``, optional
+        Called after each epoch's record is appended (to print, log, plot).
+    progress : bool or None, default None
+        Show a tqdm bar per epoch with the running loss and steps per second.
+        None shows it only when stderr is a terminal, so scripts and tests stay
+        quiet; False prints nothing at all.
+    desc : str, default "epoch"
+        Label of the progress bar.
+
+    Raises
+    ------
+    NonFiniteLossError
+        When a step's loss is NaN or infinite (before that update is applied).
+    """
+    _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    better = _improvement_test(mode, min_delta)
+    history = History()
+    best_state = None
+    epochs_without_improvement = 0
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        epoch_batches = batches(epoch - 1) if callable(batches) else batches
+        bar = tqdm(epoch_batches, total=_length(epoch_batches), desc=f"{desc} {epoch}/{epochs}",
+                   unit="step", disable=not progress, dynamic_ncols=True)
+        model.train()
+        total, count = 0.0, 0
+        for batch in bar:
+            total += _train_step(model, batch, step, optimizer, clip_grad_norm, epoch, count)
+            count += 1
+            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+        train_loss = total / count if count else math.nan
+
+        metric = None
+        if validate is not None:
+            model.eval()
+            with no_grad():
+                metric = float(validate(model))
+            model.train()
+            bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{metric:.4f}", refresh=False)
+        bar.close()
+
+        improved = metric is not None and (history.best_metric is None
+                                           or better(metric, history.best_metric))
+        if improved:
+            history.best_epoch, history.best_metric = epoch, metric
+            epochs_without_improvement = 0
+            if restore_best:
+                best_state = model.state_dict()
+        elif metric is not None:
+            epochs_without_improvement += 1
+        if checkpoint is not None and (validate is None or improved):
+            save(model, checkpoint)
+
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(metric)
+        elif scheduler is not None:
+            scheduler.step()
+
+        history.epoch.append(epoch)
+        history.train_loss.append(train_loss)
+        history.val_metric.append(metric)
+        history.lr.append(lr)
+        history.time.append(time.perf_counter() - started)
+        history.steps.append(count)
+        if on_epoch_end is not None:
+            on_epoch_end(history)
+        if patience is not None and epochs_without_improvement >= patience:
+            history.stopped_early = epoch < epochs
+            break
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def _train_step(model, batch, step, optimizer, clip_grad_norm, epoch, index):
+    optimizer.zero_grad()
+    loss = step(model, batch)
+    if not isinstance(loss, Tensor) or loss.size != 1:
+        got = f"shape {loss.shape}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ShapeError(f"fit: step(model, batch) must return a one-element loss Tensor, "
+                         f"got {got}")
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"fit: the loss of epoch {epoch}, step {index + 1} is {value}; "
+                                 "lower the learning rate or set clip_grad_norm")
+    loss.backward()
+    if clip_grad_norm is not None:
+        clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()
+    return value
+
+
+def _length(iterable):
+    try:
+        return len(iterable)
+    except TypeError:
+        return None
+
+
+def _improvement_test(mode, min_delta):
+    if mode == "min":
+        return lambda metric, best: metric < best - min_delta
+    return lambda metric, best: metric > best + min_delta
+
+
+def _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler):
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ShapeError(f"fit: epochs must be a positive int, got {epochs!r}")
+    if mode not in ("min", "max"):
+        raise ShapeError(f"fit: mode must be 'min' or 'max', got {mode!r}")
+    if patience is not None and (isinstance(patience, bool)
+                                 or not isinstance(patience, numbers.Integral) or patience < 1):
+        raise ShapeError(f"fit: patience must be a positive int or None, got {patience!r}")
+    if not isinstance(min_delta, numbers.Real) or min_delta < 0:
+        raise ShapeError(f"fit: min_delta must be a number >= 0, got {min_delta!r}")
+    needs_metric = [name for name, wanted in (("patience", patience is not None),
+                                              ("restore_best", restore_best),
+                                              ("ReduceLROnPlateau",
+                                               isinstance(scheduler, ReduceLROnPlateau)))
+                    if wanted]
+    if needs_metric and validate is None:
+        raise ShapeError(f"fit: {', '.join(needs_metric)} needs a validation metric; "
+                         "pass validate=callable(model) -> float")
