@@ -1,6 +1,7 @@
 """The ``numrnn`` command: ``numrnn demo`` trains a model, ``numrnn info`` describes the install."""
 
 import argparse
+import inspect
 import sys
 
 import numpy as np
@@ -10,19 +11,55 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="numrnn", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="train a small LSTM forecaster on noisy sine waves")
-    demo.add_argument("--epochs", type=int, default=8, help="passes over the training set")
-    demo.add_argument("--hidden-size", type=int, default=32)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from numrnn.demo import run_demo
+
+    # The flags' defaults are run_demo's own, so the two never disagree.
+    default = {name: parameter.default
+               for name, parameter in inspect.signature(run_demo).parameters.items()}
+    demo = commands.add_parser(
+        "demo", help="train a character-level LSTM on Python's standard library, then sample",
+        description="Train a character-level LSTM language model on the source of Python's "
+                    "standard library by truncated BPTT, print the validation loss in bits per "
+                    "character after each epoch, generate a sample, save the model as "
+                    "safetensors, reload it with numrnn.load_model and check that it generates "
+                    "the same sample.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    demo.add_argument("--epochs", type=int, default=default["epochs"],
+                      help="passes over the training text")
+    demo.add_argument("--hidden-size", type=int, default=default["hidden_size"],
+                      help="LSTM units per layer")
+    demo.add_argument("--embedding-dim", type=int, default=default["embedding_dim"],
+                      help="character embedding size")
+    demo.add_argument("--num-layers", type=int, default=default["num_layers"],
+                      help="stacked LSTM layers")
+    demo.add_argument("--seq-length", type=int, default=default["seq_length"],
+                      help="truncated-BPTT chunk length (steps)")
+    demo.add_argument("--batch-size", type=int, default=default["batch_size"],
+                      help="parallel text streams")
+    demo.add_argument("--corpus-chars", type=int, default=default["corpus_chars"],
+                      help="characters of standard-library source to use (10%% validation)")
+    demo.add_argument("--lr", type=float, default=default["learning_rate"],
+                      help="Adam learning rate")
+    demo.add_argument("--sample-chars", type=int, default=default["sample_chars"],
+                      help="characters to generate")
+    demo.add_argument("--temperature", type=float, default=default["temperature"],
+                      help="sampling temperature (0 = greedy)")
+    demo.add_argument("--prompt", default=default["prompt"], help="text the sample continues")
+    demo.add_argument("--seed", type=int, default=default["seed"],
+                      help="seeds the weights and the sample")
+    demo.add_argument("--output", default=default["output"], help="where to save the model")
+    demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
     commands.add_parser("info", help="print versions, threading layer, threads and cache")
 
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from numrnn.demo import run_demo
-
-        run_demo(epochs=args.epochs, hidden_size=args.hidden_size, seed=args.seed,
+        run_demo(epochs=args.epochs, hidden_size=args.hidden_size,
+                 embedding_dim=args.embedding_dim, num_layers=args.num_layers,
+                 seq_length=args.seq_length, batch_size=args.batch_size,
+                 corpus_chars=args.corpus_chars, learning_rate=args.lr,
+                 sample_chars=args.sample_chars, temperature=args.temperature,
+                 prompt=args.prompt, seed=args.seed, output=args.output,
                  progress=not args.no_progress)
     else:
         print(info_text())
@@ -35,8 +72,10 @@ def info_text():
     import scipy
 
     import numrnn
+    from numrnn import _cache
 
-    cache_dir = numba.config.CACHE_DIR or "next to each module (__pycache__); set NUMBA_CACHE_DIR"
+    cache_dir = f"{_cache.CACHE_DIR or 'none: kernels compile on every start'} " \
+                f"({_cache.CACHE_SOURCE})"
     try:
         layer = numba.threading_layer()
     except ValueError:

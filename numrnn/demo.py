@@ -1,74 +1,129 @@
-"""``numrnn demo``: forecast the next value of noisy sine waves with a fused LSTM.
+"""``numrnn demo``: a character-level LSTM language model of Python's own source code.
 
-Many-to-many regression: at every step the model sees the current value and
-predicts the next one. The loss printed per epoch should fall well below the
-variance of the noise-free signal (0.5).
+The whole path a real model takes, in about a minute on two cores: text from
+the standard library (:func:`numrnn.data.stdlib_corpus`), a character
+vocabulary, contiguous streams trained by truncated BPTT with Adam and
+gradient clipping (:func:`numrnn.training.fit`), the validation loss in bits
+per character after every epoch, a generated sample, a safetensors file, and
+the same sample again from the model that :func:`numrnn.load_model` rebuilds
+from that file.
 """
 
+import math
+import os
+import tempfile
 import time
-
-import numpy as np
-from tqdm import tqdm
+from dataclasses import dataclass
 
 import numrnn
 from numrnn import functional as F
-from numrnn import nn
+from numrnn.data import CharVocab, stdlib_corpus
+from numrnn.errors import NumrnnError
+from numrnn.generate import generate_text
+from numrnn.language_model import CharLanguageModel
+from numrnn.optim import Adam
+from numrnn.training import StreamChunks, TruncatedBPTT, batchify, evaluate_stream, fit
+
+DEFAULT_OUTPUT = os.path.join(tempfile.gettempdir(), "numrnn-demo.safetensors")
+VALIDATION_EVERY = 10  # every tenth block of text is held out for validation
+BLOCK_CHARS = 5_000
 
 
-def noisy_sines(count, steps, rng, noise=0.05):
-    """``count`` sine waves of random frequency and phase, shape (steps + 1, count, 1)."""
-    t = np.arange(steps + 1, dtype=np.float32)[:, None]
-    freq = rng.uniform(0.05, 0.25, size=count).astype(np.float32)
-    phase = rng.uniform(0, 2 * np.pi, size=count).astype(np.float32)
-    waves = np.sin(freq * t + phase) + noise * rng.standard_normal((steps + 1, count))
-    return waves.astype(np.float32)[:, :, None]
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` measured: bits per character before and after each epoch, samples."""
+
+    initial_bpc: float
+    epoch_bpc: list
+    sample: str
+    reloaded_sample: str
+    path: str
+    seconds: float
 
 
-class Forecaster(nn.Module):
-    def __init__(self, hidden_size, rng):
-        super().__init__()
-        self.lstm = nn.LSTM(1, hidden_size, rng=rng)
-        bound = 1 / np.sqrt(hidden_size)
-        self.readout = nn.Parameter(
-            rng.uniform(-bound, bound, size=(hidden_size, 1)).astype(np.float32))
+def run_demo(epochs=2, hidden_size=128, embedding_dim=32, num_layers=1, seq_length=64,
+             batch_size=32, corpus_chars=120_000, learning_rate=1e-2, clip=1.0, seed=0,
+             sample_chars=240, prompt="def ", temperature=0.6, output=DEFAULT_OUTPUT,
+             progress=True):
+    """Train, report, sample, save, reload and sample again; returns a :class:`DemoResult`.
 
-    def forward(self, x):
-        hidden, _ = self.lstm(x)
-        return hidden @ self.readout
+    The defaults were measured at 74 s (39 s of CPU) on two cores shared with
+    other busy processes, numba compiling every kernel from a cold cache (about
+    a third of it), while validation fell from 6.7 to 2.2 bits per character:
+    a high Adam rate (1e-2, with clipping) moves a small model furthest in few
+    updates; 128 units and 32 streams of 64 steps keep each update near a
+    quarter of a second.
 
-
-def run_demo(epochs=8, hidden_size=32, seed=0, progress=True, batch_size=32, steps=40,
-             learning_rate=0.05):
-    """Train, printing the mean-squared error per epoch; returns the list of epoch losses."""
-    rng = np.random.default_rng(seed)
-    train = noisy_sines(512, steps, rng)
-    valid = noisy_sines(128, steps, rng)
-    model = Forecaster(hidden_size, rng)
-    velocity = {name: np.zeros_like(p.data) for name, p in model.named_parameters()}
-    print(f"numrnn {numrnn.__version__}: LSTM({hidden_size}) forecasting noisy sine waves, "
-          f"{epochs} epochs")
-    history = []
+    Raises NumrnnError if the reloaded model's sample differs from the
+    trained model's (same prompt, same seed).
+    """
     started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(train.shape[1])
-        batches = range(0, len(order), batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress)
-        for start in bar:
-            rows = order[start:start + batch_size]
-            inputs = numrnn.tensor(train[:-1, rows])
-            targets = train[1:, rows]
-            model.zero_grad()
-            loss = F.mse_loss(model(inputs), targets)
-            loss.backward()
-            for name, p in model.named_parameters():
-                # SGD with momentum, inline: the optimisers are their own module.
-                velocity[name] = 0.9 * velocity[name] + p.grad
-                p.data -= learning_rate * velocity[name]
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        with numrnn.no_grad():
-            valid_loss = F.mse_loss(model(numrnn.tensor(valid[:-1])), valid[1:]).item()
-        history.append(valid_loss)
-        print(f"epoch {epoch:2d}  validation MSE {valid_loss:.4f}")
-    print(f"trained in {time.perf_counter() - started:.1f} s "
-          f"(validation MSE {history[0]:.4f} -> {history[-1]:.4f})")
-    return history
+    text = stdlib_corpus(max_chars=corpus_chars)
+    # Characters of the validation text must be known too, so the vocabulary sees all of it.
+    vocab = CharVocab.build(text)
+    train_text, valid_text = split_blocks(text)
+    train_streams = batchify(vocab.encode(train_text), batch_size)
+    valid_streams = batchify(vocab.encode(valid_text), batch_size)
+    train_chunks = StreamChunks(train_streams[:-1], train_streams[1:], seq_length)
+    # Longer chunks for validation: no backward pass, so fewer, bigger calls are cheaper.
+    valid_chunks = StreamChunks(valid_streams[:-1], valid_streams[1:], 4 * seq_length)
+
+    model = CharLanguageModel(vocab=vocab, embedding_dim=embedding_dim, hidden_size=hidden_size,
+                              num_layers=num_layers, rng=seed)
+
+    def validation_bpc(model):
+        return evaluate_stream(model, valid_chunks, F.cross_entropy) / math.log(2)
+
+    def report(history):
+        print(f"epoch {history.epoch[-1]}/{epochs}: validation {history.val_metric[-1]:.3f} "
+              f"bits/char (training {history.train_loss[-1] / math.log(2):.3f}), "
+              f"{history.time[-1]:.1f} s", flush=True)
+
+    print(f"numrnn {numrnn.__version__}: character-level LSTM on {len(text):,} characters of "
+          f"Python's standard library ({len(vocab)} symbols)")
+    print(f"model: embedding {embedding_dim}, LSTM {num_layers}x{hidden_size}; "
+          f"{epochs} epochs of {len(train_chunks)} chunks ({batch_size} streams x "
+          f"{seq_length} steps, truncated BPTT), Adam lr {learning_rate}")
+    initial_bpc = validation_bpc(model)
+    print(f"before training: validation {initial_bpc:.3f} bits/char "
+          f"(uniform guessing: {math.log2(len(vocab)):.3f})", flush=True)
+
+    history = fit(model, train_chunks, TruncatedBPTT(F.cross_entropy),
+                  Adam(model.parameters(), lr=learning_rate), epochs=epochs,
+                  clip_grad_norm=clip, validate=validation_bpc, on_epoch_end=report,
+                  progress=progress, desc="epoch")
+
+    sample = generate_text(model, prompt, sample_chars, temperature=temperature, rng=seed)
+    print(f"\nsample (prompt {prompt!r}, temperature {temperature}, seed {seed}):\n")
+    print(prompt + sample)
+
+    numrnn.save(model, output)
+    reloaded = numrnn.load_model(output)
+    reloaded_sample = generate_text(reloaded, prompt, sample_chars, temperature=temperature,
+                                    rng=seed)
+    if reloaded_sample != sample:
+        raise NumrnnError(f"demo: the model reloaded from {output} generated a different "
+                          f"sample:\n{prompt + reloaded_sample}")
+    print(f"\nsaved to {output} ({os.path.getsize(output) / 1e6:.1f} MB); "
+          f"numrnn.load_model reloaded it and generated the same sample with seed {seed}: "
+          "identical")
+    seconds = time.perf_counter() - started
+    print(f"total {seconds:.1f} s")
+    return DemoResult(initial_bpc, list(history.val_metric), sample, reloaded_sample, output,
+                      seconds)
+
+
+def split_blocks(text):
+    """(training text, validation text): every tenth block of text is held out.
+
+    The corpus is module after module; holding out its tail would validate on
+    one module's style only, while interleaved blocks sample every module.
+    Blocks are 5,000 characters, smaller for short texts so that at least four
+    are held out.
+    """
+    size = max(1, min(BLOCK_CHARS, len(text) // (4 * VALIDATION_EVERY)))
+    blocks = [text[start:start + size] for start in range(0, len(text), size)]
+    held_out = set(range(VALIDATION_EVERY - 1, len(blocks), VALIDATION_EVERY))
+    train = "".join(block for index, block in enumerate(blocks) if index not in held_out)
+    valid = "".join(blocks[index] for index in sorted(held_out))
+    return train, valid

@@ -9,6 +9,7 @@ one run compare.
 """
 
 import argparse
+import os
 import time
 
 import numba
@@ -31,17 +32,21 @@ CELLS = {  # name: (torch module class, numrnn op)
 }
 
 
-def median_ms(fn, budget_s, warmup=3, min_runs=5, max_runs=200):
+def median_pair(fn_a, fn_b, budget_s, warmup=3, min_runs=5, max_runs=200):
+    """Median ms of two functions timed alternately (a, b, a, b, ...), so that both
+    see the same background load on a shared machine."""
     for _ in range(warmup):
-        fn()
-    times = []
+        fn_a()
+        fn_b()
+    times_a, times_b = [], []
     start = time.perf_counter()
-    while len(times) < max_runs and (len(times) < min_runs
-                                     or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    while len(times_a) < max_runs and (len(times_a) < min_runs
+                                       or time.perf_counter() - start < 2 * budget_s):
+        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times_a)), 1e3 * float(np.median(times_b))
 
 
 def numrnn_runners(op, module, x):
@@ -89,15 +94,16 @@ def main():
                         help="seconds spent timing each measurement (default 2)")
     parser.add_argument("--cells", nargs="+", choices=sorted(CELLS), default=sorted(CELLS))
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both torch and numba (default: their own defaults); "
-                             "set OPENBLAS_NUM_THREADS too for a fully single-threaded run")
+                        help="threads for torch and numrnn (numba and BLAS, through "
+                             "numrnn.set_num_threads; default: the libraries' own)")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-        numba.set_num_threads(args.threads)
+        numrnn.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"numba {numba.__version__}, {numba.get_num_threads()} threads")
+          f"numba {numba.__version__}, {numrnn.get_num_threads()} threads; "
+          f"load average {os.getloadavg()[0]:.2f}")
     header = (f"{'cell':<4} {'config':<8} {'(B, T, I, H)':<20} {'mode':<6} "
               f"{'numrnn ms':>10} {'torch ms':>10} {'ratio':>7}")
     print(header)
@@ -110,11 +116,11 @@ def main():
             ours = numrnn_runners(op, module, x)
             theirs = torch_runners(module, x)
             for mode, our_fn, their_fn in zip(("infer", "train"), ours, theirs):
-                our_ms = median_ms(our_fn, args.budget)
-                their_ms = median_ms(their_fn, args.budget)
+                our_ms, their_ms = median_pair(our_fn, their_fn, args.budget)
                 print(f"{cell:<4} {name:<8} {str((batch, steps, n_in, hidden)):<20} "
                       f"{mode:<6} {our_ms:>10.3f} {their_ms:>10.3f} "
                       f"{our_ms / their_ms:>7.2f}", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

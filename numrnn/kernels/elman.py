@@ -17,34 +17,55 @@ validates shapes, dtypes and lengths first (Numba checks no bounds).
 
 Same measured structure as :mod:`numrnn.kernels.gru`: one input-projection GEMM
 before the jitted time loop, only ``dh_{t-1} = da_t W_hh`` sequential in
-backward, one large GEMM per weight gradient afterwards, and per-row gate work
-in a fixed order so results are bit-identical for any thread count.
+backward, one large GEMM per weight gradient afterwards, and fixed batch blocks
+running their whole recurrence in parallel, so results are bit-identical for
+any thread count.
 """
-
-import math
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS, time_index
+from numrnn.kernels.activations import tanh, typed
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+from numrnn.kernels.common import block_count, block_rows, time_index
+from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 
 NONLINEARITIES = ("tanh", "relu")
 
 
 @kernel
-def _step_row(b, t, projection, recurrent, bias_hh, state, output, h_prev, relu, keep):
-    """Advance row ``b`` by one step at position ``t``, updating ``state[b]`` in place."""
-    for j in range(state.shape[1]):
-        preact = projection[t, b, j] + recurrent[b, j] + bias_hh[j]
+def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, h_prev, relu, keep):
+    """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
+    zero = typed(0.0, h_block[r, 0])
+    for j in range(h_block.shape[1]):
+        preact = projection[t, b, j] + recurrent[r, j] + bias_hh[j]
         if relu:
-            h_new = preact if preact > 0.0 else 0.0
+            h_new = preact if preact > zero else zero
         else:
-            h_new = math.tanh(preact)
+            h_new = tanh(preact)
         if keep:
-            h_prev[t, b, j] = state[b, j]
-        state[b, j] = h_new
+            h_prev[t, b, j] = h_block[r, j]
+        h_block[r, j] = h_new
         output[t, b, j] = h_new
+
+
+@kernel
+def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, relu, state, output,
+               h_prev, keep):
+    """All steps for the rows of batch block ``block``; its own GEMM each step."""
+    batch, hidden = state.shape
+    first, stop = block_rows(block, batch)
+    h_block = state[first:stop].copy()
+    recurrent = np.empty((stop - first, hidden), dtype=projection.dtype)
+    for step in range(lengths[first:stop].max()):
+        np.dot(h_block, weight_hh_t, recurrent)
+        for r in range(stop - first):
+            length = lengths[first + r]
+            if step < length:
+                _step_row(first + r, r, time_index(step, length, reverse), projection,
+                          recurrent, bias_hh, h_block, output, h_prev, relu, keep)
+    state[first:stop] = h_block
 
 
 @parallel_kernel
@@ -54,40 +75,55 @@ def _recurrence(projection, weight_hh_t, bias_hh, lengths, reverse, relu, state,
 
     ``projection`` (T, B, H) is ``x W_ihᵀ + b_ih``; ``weight_hh_t`` is ``W_hhᵀ``,
     contiguous. ``output`` (T, B, H) must be zero-filled. With ``keep``, ``h_prev``
-    (T, B, H) receives the state each valid position started from.
+    (T, B, H) receives the state each valid position started from. Batch blocks
+    run in parallel.
     """
-    batch, hidden = state.shape
-    recurrent = np.empty((batch, hidden), dtype=projection.dtype)
-    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
-    for step in range(lengths.max()):
-        np.dot(state, weight_hh_t, recurrent)
-        if parallel:
-            for b in prange(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _step_row(b, t, projection, recurrent, bias_hh, state, output, h_prev, relu,
-                              keep)
-        else:
-            for b in range(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _step_row(b, t, projection, recurrent, bias_hh, state, output, h_prev, relu,
-                              keep)
+    blocks = block_count(state.shape[0])
+    if blocks == 1:
+        _run_block(0, projection, weight_hh_t, bias_hh, lengths, reverse, relu, state, output,
+                   h_prev, keep)
+        return
+    for block in prange(blocks):
+        _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, relu, state,
+                   output, h_prev, keep)
 
 
 @kernel
-def _backward_row(b, t, grad_output, grad_state, output, relu, grad_preact, step_grad):
-    """Pre-activation gradient of row ``b`` at position ``t``, from dL/dh_t."""
+def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, step_grad):
+    """Pre-activation gradient of batch row ``b`` (row ``r`` of its block) at position ``t``."""
+    one, zero = typed(1.0, grad_state[b, 0]), typed(0.0, grad_state[b, 0])
     for j in range(grad_state.shape[1]):
         dh = grad_state[b, j] + grad_output[t, b, j]
         h = output[t, b, j]
         if relu:
             # NOTE: the derivative at 0 is taken as 0, as PyTorch does.
-            d_a = dh if h > 0.0 else 0.0
+            d_a = dh if h > zero else zero
         else:
-            d_a = dh * (1.0 - h * h)
+            d_a = dh * (one - h * h)
         grad_preact[t, b, j] = d_a
-        step_grad[b, j] = d_a
+        step_grad[r, j] = d_a
+
+
+@kernel
+def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
+                    grad_preact):
+    """All steps back for the rows of batch block ``block``; its own GEMM each step."""
+    batch, hidden = grad_state.shape
+    first, stop = block_rows(block, batch)
+    step_grad = np.zeros((stop - first, hidden), dtype=output.dtype)
+    through_weights = np.empty((stop - first, hidden), dtype=output.dtype)
+    for step in range(lengths[first:stop].max() - 1, -1, -1):
+        for r in range(stop - first):
+            length = lengths[first + r]
+            if step < length:
+                _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
+                              grad_state, output, relu, grad_preact, step_grad)
+        np.dot(step_grad, weight_hh, through_weights)
+        # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
+        for r in range(stop - first):
+            if step < lengths[first + r]:
+                for j in range(hidden):
+                    grad_state[first + r, j] = through_weights[r, j]
 
 
 @parallel_kernel
@@ -96,31 +132,17 @@ def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, re
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
 
     Fills ``grad_preact`` (T, B, H, zero-filled) with the gradient of the
-    pre-activation at each valid position; only ``dh_{t-1} = da_t W_hh`` is sequential.
+    pre-activation at each valid position; only ``dh_{t-1} = da_t W_hh`` is
+    sequential. Batch blocks run in parallel.
     """
-    batch, hidden = grad_state.shape
-    step_grad = np.zeros((batch, hidden), dtype=output.dtype)
-    through_weights = np.empty((batch, hidden), dtype=output.dtype)
-    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
-    for step in range(lengths.max() - 1, -1, -1):
-        if parallel:
-            for b in prange(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _backward_row(b, t, grad_output, grad_state, output, relu, grad_preact,
-                                  step_grad)
-        else:
-            for b in range(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _backward_row(b, t, grad_output, grad_state, output, relu, grad_preact,
-                                  step_grad)
-        np.dot(step_grad, weight_hh, through_weights)
-        # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
-        for b in range(batch):
-            if step < lengths[b]:
-                for j in range(hidden):
-                    grad_state[b, j] = through_weights[b, j]
+    blocks = block_count(grad_state.shape[0])
+    if blocks == 1:
+        _backward_block(0, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
+                        grad_preact)
+        return
+    for block in prange(blocks):
+        _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse,
+                        relu, grad_preact)
 
 
 def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlinearity, keep):
@@ -130,14 +152,17 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlin
         lengths = np.full(batch, steps, dtype=np.int64)
     if bias_hh is None:
         bias_hh = np.zeros(hidden, dtype=x.dtype)
-    projection = np.dot(x.reshape(steps * batch, n_in), weight_ih.T)
+    projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
     if bias_ih is not None:
         projection += bias_ih
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     state = np.array(h0, dtype=x.dtype, order="C", copy=True)
-    _recurrence(projection.reshape(steps, batch, hidden), np.ascontiguousarray(weight_hh.T),
-                bias_hh, lengths, reverse, _is_relu(nonlinearity), state, output, h_prev, keep)
+    relu = _is_relu(nonlinearity)
+    with single_threaded_kernel_blas():
+        _recurrence(projection.reshape(steps, batch, hidden),
+                    np.ascontiguousarray(weight_hh.T), bias_hh, lengths, reverse, relu, state,
+                    output, h_prev, keep)
     return output, state, (output, h_prev)
 
 
@@ -212,17 +237,19 @@ def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None
         lengths = np.full(batch, steps, dtype=np.int64)
     grad_state = np.array(grad_h_n, dtype=x.dtype, order="C", copy=True)
     grad_preact = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, output,
-                         np.ascontiguousarray(weight_hh), lengths, reverse,
-                         _is_relu(nonlinearity), grad_preact)
+    relu = _is_relu(nonlinearity)
+    with single_threaded_kernel_blas():
+        _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, output,
+                             np.ascontiguousarray(weight_hh), lengths, reverse, relu,
+                             grad_preact)
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
     return (
-        np.dot(d_preact, weight_ih).reshape(steps, batch, n_in) if need_x else None,
+        matmul(d_preact, weight_ih).reshape(steps, batch, n_in) if need_x else None,
         grad_state if need_h0 else None,
-        np.dot(d_preact.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
-        np.dot(d_preact.T, h_prev.reshape(steps * batch, hidden)) if need_w_hh else None,
+        matmul(d_preact.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
+        matmul(d_preact.T, h_prev.reshape(steps * batch, hidden)) if need_w_hh else None,
         bias_grad if need_b_ih else None,
         bias_grad.copy() if need_b_hh else None,
     )

@@ -22,41 +22,74 @@ Measured structure (see DESIGN.md): the input projection of all steps is one
 GEMM before the recurrence; inside the jitted time loop only ``h W_hhᵀ`` is
 sequential (the n-gate's hidden part stays separate because r multiplies it);
 backward stores per-step gate gradients and forms ``dx``, ``dW_ih``, ``dW_hh``
-with one large GEMM each after the loop. Gate loops split the batch across
-cores with per-row work in a fixed order, so results are bit-identical for any
-``numba.set_num_threads``.
+with one large GEMM each after the loop. The batch splits into fixed blocks
+(:mod:`numrnn.kernels.common`) that run their whole recurrence, GEMMs included,
+in parallel on one BLAS thread each, so results are bit-identical for any
+thread count. Activations: :mod:`numrnn.kernels.activations`.
 """
-
-import math
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS, sigmoid, time_index
+from numrnn.kernels.activations import sigmoid, tanh, typed
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+from numrnn.kernels.common import block_count, block_rows, time_index
+from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 
 
 @kernel
-def _step_row(b, t, projection, recurrent, bias_hh, state, output, gates, hidden_n, h_prev,
-              keep):
-    """Advance row ``b`` by one step at position ``t``, updating ``state[b]`` in place."""
-    hidden = state.shape[1]
+def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, gates, hidden_n,
+              h_prev, keep):
+    """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
+    hidden = h_block.shape[1]
+    one = typed(1.0, h_block[r, 0])
+    # NOTE: one row view per gate, not offsets into one row: LLVM cannot tell that
+    # writes at j and hidden + j never collide (hidden is unknown) and would not
+    # vectorise the loop; distinct views get a cheap runtime overlap check instead.
+    pre_r, pre_z = projection[t, b, :hidden], projection[t, b, hidden:2 * hidden]
+    pre_n = projection[t, b, 2 * hidden:]
+    rec_r, rec_z, rec_n = recurrent[r, :hidden], recurrent[r, hidden:2 * hidden], \
+        recurrent[r, 2 * hidden:]
+    bias_r, bias_z, bias_n = bias_hh[:hidden], bias_hh[hidden:2 * hidden], bias_hh[2 * hidden:]
+    h_row, out_row = h_block[r], output[t, b]
+    # Only touched with `keep` (LLVM unswitches the loop on it).
+    gate_r = gates[t, b, :hidden] if keep else h_row
+    gate_z = gates[t, b, hidden:2 * hidden] if keep else h_row
+    gate_n = gates[t, b, 2 * hidden:] if keep else h_row
+    hn_row = hidden_n[t, b] if keep else h_row
+    h_prev_row = h_prev[t, b] if keep else h_row
     for j in range(hidden):
-        r = sigmoid(projection[t, b, j] + recurrent[b, j] + bias_hh[j])
-        z = sigmoid(projection[t, b, hidden + j] + recurrent[b, hidden + j]
-                    + bias_hh[hidden + j])
-        hn = recurrent[b, 2 * hidden + j] + bias_hh[2 * hidden + j]
-        n = math.tanh(projection[t, b, 2 * hidden + j] + r * hn)
-        h_old = state[b, j]
-        h_new = (1.0 - z) * n + z * h_old
-        state[b, j] = h_new
-        output[t, b, j] = h_new
+        r_gate = sigmoid(pre_r[j] + rec_r[j] + bias_r[j])
+        z = sigmoid(pre_z[j] + rec_z[j] + bias_z[j])
+        hn = rec_n[j] + bias_n[j]
+        n = tanh(pre_n[j] + r_gate * hn)
+        h_old = h_row[j]
+        h_new = (one - z) * n + z * h_old
+        h_row[j] = h_new
+        out_row[j] = h_new
         if keep:
-            gates[t, b, j] = r
-            gates[t, b, hidden + j] = z
-            gates[t, b, 2 * hidden + j] = n
-            hidden_n[t, b, j] = hn
-            h_prev[t, b, j] = h_old
+            gate_r[j], gate_z[j], gate_n[j] = r_gate, z, n
+            hn_row[j] = hn
+            h_prev_row[j] = h_old
+
+
+@kernel
+def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, state, output, gates,
+               hidden_n, h_prev, keep):
+    """All steps for the rows of batch block ``block``; its own GEMM each step."""
+    batch, hidden = state.shape
+    first, stop = block_rows(block, batch)
+    h_block = state[first:stop].copy()
+    recurrent = np.empty((stop - first, 3 * hidden), dtype=projection.dtype)
+    for step in range(lengths[first:stop].max()):
+        np.dot(h_block, weight_hh_t, recurrent)
+        for r in range(stop - first):
+            length = lengths[first + r]
+            if step < length:
+                _step_row(first + r, r, time_index(step, length, reverse), projection,
+                          recurrent, bias_hh, h_block, output, gates, hidden_n, h_prev, keep)
+    state[first:stop] = h_block
 
 
 @parallel_kernel
@@ -68,59 +101,74 @@ def _recurrence(projection, weight_hh_t, bias_hh, lengths, reverse, state, outpu
     (H, 3H), contiguous. ``output`` (T, B, H) must be zero-filled. With ``keep``,
     ``gates`` (T, B, 3H) receives r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn``
     and ``h_prev`` (T, B, H) the state each position started from; positions past
-    a row's length are left as they were (zeros).
+    a row's length are left as they were (zeros). Batch blocks run in parallel.
     """
-    steps, batch, _ = projection.shape
-    hidden = state.shape[1]
-    recurrent = np.empty((batch, 3 * hidden), dtype=projection.dtype)
-    longest = lengths.max()
-    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
-    for step in range(longest):
-        np.dot(state, weight_hh_t, recurrent)
-        if parallel:
-            for b in prange(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _step_row(b, t, projection, recurrent, bias_hh, state, output, gates,
-                              hidden_n, h_prev, keep)
-        else:
-            for b in range(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _step_row(b, t, projection, recurrent, bias_hh, state, output, gates,
-                              hidden_n, h_prev, keep)
+    blocks = block_count(state.shape[0])
+    if blocks == 1:
+        _run_block(0, projection, weight_hh_t, bias_hh, lengths, reverse, state, output, gates,
+                   hidden_n, h_prev, keep)
+        return
+    for block in prange(blocks):
+        _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, state, output,
+                   gates, hidden_n, h_prev, keep)
 
 
 @kernel
-def _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, grad_projection,
+def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, grad_projection,
                   grad_recurrent, step_grad):
-    """Gate gradients of row ``b`` at position ``t``.
+    """Gate gradients of batch row ``b`` (row ``r`` of its block) at position ``t``.
 
     ``grad_state[b]`` holds dL/dh_t from later steps on entry; it leaves holding
     the direct part ``dh_t * z`` of dL/dh_{t-1} (the caller adds the part through
-    ``W_hh``). ``step_grad[b]`` receives the pre-activation gradients of
+    ``W_hh``). ``step_grad[r]`` receives the pre-activation gradients of
     ``h W_hhᵀ + b_hh`` for this step's GEMM.
     """
     hidden = grad_state.shape[1]
+    one = typed(1.0, grad_state[b, 0])
+    # NOTE: row views per gate, as in the forward kernel, so the loop vectorises.
+    gate_r, gate_z, gate_n = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden], \
+        gates[t, b, 2 * hidden:]
+    d_step = step_grad[r]
+    grad_r, grad_z, grad_hn = d_step[:hidden], d_step[hidden:2 * hidden], d_step[2 * hidden:]
+    grad_n = grad_projection[t, b, 2 * hidden:]
+    dh_row, grad_out, hn_row, h_old = grad_state[b], grad_output[t, b], hidden_n[t, b], \
+        h_prev[t, b]
     for j in range(hidden):
-        dh = grad_state[b, j] + grad_output[t, b, j]
-        r = gates[t, b, j]
-        z = gates[t, b, hidden + j]
-        n = gates[t, b, 2 * hidden + j]
-        d_n = dh * (1.0 - z) * (1.0 - n * n)
-        d_z = dh * (h_prev[t, b, j] - n) * z * (1.0 - z)
-        d_r = d_n * hidden_n[t, b, j] * r * (1.0 - r)
-        d_hn = d_n * r
-        grad_projection[t, b, j] = d_r
-        grad_projection[t, b, hidden + j] = d_z
-        grad_projection[t, b, 2 * hidden + j] = d_n
-        grad_recurrent[t, b, j] = d_r
-        grad_recurrent[t, b, hidden + j] = d_z
-        grad_recurrent[t, b, 2 * hidden + j] = d_hn
-        step_grad[b, j] = d_r
-        step_grad[b, hidden + j] = d_z
-        step_grad[b, 2 * hidden + j] = d_hn
-        grad_state[b, j] = dh * z
+        dh = dh_row[j] + grad_out[j]
+        r_gate, z, n = gate_r[j], gate_z[j], gate_n[j]
+        d_n = dh * (one - z) * (one - n * n)
+        grad_z[j] = dh * (h_old[j] - n) * z * (one - z)
+        grad_r[j] = d_n * hn_row[j] * r_gate * (one - r_gate)
+        grad_hn[j] = d_n * r_gate
+        grad_n[j] = d_n
+        dh_row[j] = dh * z
+    # r and z enter x W_ihᵀ and h W_hhᵀ alike; only the n gate's gradients differ.
+    grad_projection[t, b, :2 * hidden] = d_step[:2 * hidden]
+    grad_recurrent[t, b] = d_step
+
+
+@kernel
+def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
+                    reverse, grad_projection, grad_recurrent):
+    """All steps back for the rows of batch block ``block``; its own GEMM each step."""
+    batch, hidden = grad_state.shape
+    first, stop = block_rows(block, batch)
+    step_grad = np.zeros((stop - first, 3 * hidden), dtype=gates.dtype)
+    through_weights = np.empty((stop - first, hidden), dtype=gates.dtype)
+    for step in range(lengths[first:stop].max() - 1, -1, -1):
+        for r in range(stop - first):
+            length = lengths[first + r]
+            if step < length:
+                _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
+                              grad_state, gates, hidden_n, h_prev, grad_projection,
+                              grad_recurrent, step_grad)
+        np.dot(step_grad, weight_hh, through_weights)
+        # Rows whose steps have not started yet keep dL/dh_n untouched; their
+        # step_grad rows are still zero, so the GEMM row is ignored, not added.
+        for r in range(stop - first):
+            if step < lengths[first + r]:
+                for j in range(hidden):
+                    grad_state[first + r, j] += through_weights[r, j]
 
 
 @parallel_kernel
@@ -130,39 +178,22 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
 
     Fills ``grad_projection`` and ``grad_recurrent`` (T, B, 3H, zero-filled): the
     gradients of ``x W_ihᵀ + b_ih`` and of ``h W_hhᵀ + b_hh`` at each valid position.
-    Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential.
+    Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential; batch blocks run in parallel.
     """
-    steps, batch, _ = gates.shape
-    hidden = grad_state.shape[1]
-    step_grad = np.zeros((batch, 3 * hidden), dtype=gates.dtype)
-    through_weights = np.empty((batch, hidden), dtype=gates.dtype)
-    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
-    for step in range(lengths.max() - 1, -1, -1):
-        if parallel:
-            for b in prange(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev,
-                                  grad_projection, grad_recurrent, step_grad)
-        else:
-            for b in range(batch):
-                if step < lengths[b]:
-                    t = time_index(step, lengths[b], reverse)
-                    _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev,
-                                  grad_projection, grad_recurrent, step_grad)
-        np.dot(step_grad, weight_hh, through_weights)
-        # Rows whose steps have not started yet keep dL/dh_n untouched; their
-        # step_grad rows are still zero, so the GEMM row is ignored, not added.
-        for b in range(batch):
-            if step < lengths[b]:
-                for j in range(hidden):
-                    grad_state[b, j] += through_weights[b, j]
+    blocks = block_count(grad_state.shape[0])
+    if blocks == 1:
+        _backward_block(0, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
+                        reverse, grad_projection, grad_recurrent)
+        return
+    for block in prange(blocks):
+        _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh,
+                        lengths, reverse, grad_projection, grad_recurrent)
 
 
 def _projection(x, weight_ih, bias_ih):
     """``x W_ihᵀ + b_ih`` for every step at once, (T, B, 3H): one GEMM, not T small ones."""
     steps, batch, n_in = x.shape
-    projection = np.dot(x.reshape(steps * batch, n_in), weight_ih.T)
+    projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
     if bias_ih is not None:
         projection += bias_ih
     return projection.reshape(steps, batch, weight_ih.shape[0])
@@ -181,8 +212,10 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     h_prev = np.zeros(residual_shape, dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     state = np.array(h0, dtype=x.dtype, order="C", copy=True)
-    _recurrence(_projection(x, weight_ih, bias_ih), np.ascontiguousarray(weight_hh.T), bias_hh,
-                lengths, reverse, state, output, gates, hidden_n, h_prev, keep)
+    projection = _projection(x, weight_ih, bias_ih)
+    with single_threaded_kernel_blas():
+        _recurrence(projection, np.ascontiguousarray(weight_hh.T), bias_hh, lengths, reverse,
+                    state, output, gates, hidden_n, h_prev, keep)
     return output, state, (gates, hidden_n, h_prev)
 
 
@@ -250,9 +283,10 @@ def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None
     grad_state = np.array(grad_h_n, dtype=x.dtype, order="C", copy=True)
     grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
     grad_recurrent = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
-    _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, gates, hidden_n, h_prev,
-                         np.ascontiguousarray(weight_hh), lengths, reverse, grad_projection,
-                         grad_recurrent)
+    with single_threaded_kernel_blas():
+        _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, gates, hidden_n,
+                             h_prev, np.ascontiguousarray(weight_hh), lengths, reverse,
+                             grad_projection, grad_recurrent)
     return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_recurrent,
                              needs)
 
@@ -265,10 +299,10 @@ def _weight_gradients(x, h_prev, weight_ih, grad_h0, grad_projection, grad_recur
     d_rec = grad_recurrent.reshape(steps * batch, gate_cols)
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
     return (
-        np.dot(d_proj, weight_ih).reshape(steps, batch, n_in) if need_x else None,
+        matmul(d_proj, weight_ih).reshape(steps, batch, n_in) if need_x else None,
         grad_h0 if need_h0 else None,
-        np.dot(d_proj.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
-        np.dot(d_rec.T, h_prev.reshape(steps * batch, -1)) if need_w_hh else None,
+        matmul(d_proj.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
+        matmul(d_rec.T, h_prev.reshape(steps * batch, -1)) if need_w_hh else None,
         d_proj.sum(axis=0) if need_b_ih else None,
         d_rec.sum(axis=0) if need_b_hh else None,
     )

@@ -19,19 +19,23 @@ a packed sequence. The kernels trust their inputs: shapes, dtypes and lengths
 are validated by :mod:`numrnn.functional.lstm` first (Numba checks no bounds).
 
 Measured structure (see DESIGN.md): the input projection for all steps is one
-large GEMM; inside the loop only ``h W_hhᵀ`` is sequential; the gate loop splits
-the batch across cores (serially below ``PARALLEL_MIN_ELEMENTS``, where starting
-a parallel region per step costs more than it saves) and does per-row work in a
-fixed order, so results are bit-identical whatever ``numba.set_num_threads`` is.
+large GEMM; inside the loop only ``h W_hhᵀ`` is sequential. The batch splits
+into fixed blocks of ``BLOCK_ROWS`` rows (:mod:`numrnn.kernels.common`), each
+running its whole recurrence, GEMM included, on one core: one parallel region
+per call instead of a barrier per step, and one BLAS thread per block. Block
+boundaries do not depend on the thread count, so neither do the results, to
+the bit. Gate activations come from :mod:`numrnn.kernels.activations`
+(vectorised in float32, libm in float64).
 The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
 """
-
-import math
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS, sigmoid, time_index
+from numrnn.kernels.activations import sigmoid, tanh
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+from numrnn.kernels.common import block_count, block_rows, time_index
+from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 
 
@@ -41,7 +45,7 @@ def input_projection(x, weight_ih, bias_ih, bias_hh):
     One GEMM over all ``T * B`` rows instead of T small ones; either bias may be None.
     """
     steps, batch, n_in = x.shape
-    projection = np.dot(x.reshape(steps * batch, n_in), weight_ih.T)
+    projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
     if bias_ih is not None:
         projection += bias_ih
     if bias_hh is not None:
@@ -50,10 +54,13 @@ def input_projection(x, weight_ih, bias_ih, bias_hh):
 
 
 @kernel
-def _step_row(b, step, projection, recurrent, lengths, reverse, h_state, c_state, output,
+def _step_row(b, r, step, projection, recurrent, lengths, reverse, h_block, c_state, output,
               cells, keep):
-    """Advance row ``b`` by loop step ``step``, or zero its padding once it is done."""
-    hidden = h_state.shape[1]
+    """Advance batch row ``b`` (row ``r`` of its block) by loop step ``step``.
+
+    A row past its length only zeroes its padding at position ``step``.
+    """
+    hidden = h_block.shape[1]
     length = lengths[b]
     if step >= length:
         # Past its length a row never visits position `step` (in either direction),
@@ -67,22 +74,47 @@ def _step_row(b, step, projection, recurrent, lengths, reverse, h_state, c_state
                 cells[step, b, j] = 0.0
         return
     t = time_index(step, length, reverse)
+    # NOTE: one row view per gate, not offsets into one row: LLVM cannot tell that
+    # writes at j and hidden + j never collide (hidden is unknown) and would not
+    # vectorise the loop; distinct views get a cheap runtime overlap check instead.
+    pre_i, pre_f = projection[t, b, :hidden], projection[t, b, hidden:2 * hidden]
+    pre_g, pre_o = projection[t, b, 2 * hidden:3 * hidden], projection[t, b, 3 * hidden:]
+    rec_i, rec_f = recurrent[r, :hidden], recurrent[r, hidden:2 * hidden]
+    rec_g, rec_o = recurrent[r, 2 * hidden:3 * hidden], recurrent[r, 3 * hidden:]
+    c_row, h_row, out_row = c_state[b], h_block[r], output[t, b]
+    # Never written without `keep` (LLVM unswitches the loop on it).
+    cell_row = cells[t, b] if keep else c_row
     for j in range(hidden):
-        i = sigmoid(projection[t, b, j] + recurrent[b, j])
-        f = sigmoid(projection[t, b, hidden + j] + recurrent[b, hidden + j])
-        g = math.tanh(projection[t, b, 2 * hidden + j] + recurrent[b, 2 * hidden + j])
-        o = sigmoid(projection[t, b, 3 * hidden + j] + recurrent[b, 3 * hidden + j])
-        c = f * c_state[b, j] + i * g
-        h = o * math.tanh(c)
-        c_state[b, j] = c
-        h_state[b, j] = h
-        output[t, b, j] = h
+        i = sigmoid(pre_i[j] + rec_i[j])
+        f = sigmoid(pre_f[j] + rec_f[j])
+        g = tanh(pre_g[j] + rec_g[j])
+        o = sigmoid(pre_o[j] + rec_o[j])
+        c = f * c_row[j] + i * g
+        h = o * tanh(c)
+        c_row[j] = c
+        h_row[j] = h
+        out_row[j] = h
         if keep:
-            projection[t, b, j] = i
-            projection[t, b, hidden + j] = f
-            projection[t, b, 2 * hidden + j] = g
-            projection[t, b, 3 * hidden + j] = o
-            cells[t, b, j] = c
+            pre_i[j], pre_f[j], pre_g[j], pre_o[j] = i, f, g, o
+            cell_row[j] = c
+
+
+@kernel
+def _run_block(block, projection, weight_hh_t, lengths, reverse, h_state, c_state, output,
+               cells, keep):
+    """All steps for the rows of batch block ``block``; its own GEMM each step."""
+    steps, batch, n_gates = projection.shape
+    first, stop = block_rows(block, batch)
+    h_block = h_state[first:stop].copy()
+    recurrent = np.empty((stop - first, n_gates), dtype=projection.dtype)
+    longest = lengths[first:stop].max()
+    for step in range(steps):
+        if step < longest:
+            np.dot(h_block, weight_hh_t, recurrent)
+        for r in range(stop - first):
+            _step_row(first + r, r, step, projection, recurrent, lengths, reverse, h_block,
+                      c_state, output, cells, keep)
+    h_state[first:stop] = h_block
 
 
 @parallel_kernel
@@ -109,22 +141,14 @@ def _recurrence(projection, weight_hh_t, lengths, reverse, h_state, c_state, out
     keep : bool
         Whether to keep residuals (gates into ``projection``, ``cells``).
     """
-    steps, batch, _ = projection.shape
-    hidden = h_state.shape[1]
-    recurrent = np.empty((batch, 4 * hidden), dtype=projection.dtype)
-    longest = lengths.max()
-    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
-    for step in range(steps):
-        if step < longest:
-            np.dot(h_state, weight_hh_t, recurrent)
-        if parallel:
-            for b in prange(batch):
-                _step_row(b, step, projection, recurrent, lengths, reverse, h_state, c_state,
-                          output, cells, keep)
-        else:
-            for b in range(batch):
-                _step_row(b, step, projection, recurrent, lengths, reverse, h_state, c_state,
-                          output, cells, keep)
+    blocks = block_count(h_state.shape[0])
+    if blocks == 1:
+        _run_block(0, projection, weight_hh_t, lengths, reverse, h_state, c_state, output,
+                   cells, keep)
+        return
+    for block in prange(blocks):
+        _run_block(block, projection, weight_hh_t, lengths, reverse, h_state, c_state, output,
+                   cells, keep)
 
 
 def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
@@ -137,8 +161,9 @@ def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, ke
     c_state = c0.copy()
     output = np.empty((steps, batch, hidden), dtype=x.dtype)
     cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
-    _recurrence(projection, np.ascontiguousarray(weight_hh.T), lengths, reverse, h_state,
-                c_state, output, cells, keep)
+    with single_threaded_kernel_blas():
+        _recurrence(projection, np.ascontiguousarray(weight_hh.T), lengths, reverse, h_state,
+                    c_state, output, cells, keep)
     return output, h_state, c_state, projection, cells
 
 

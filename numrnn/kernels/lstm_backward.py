@@ -21,72 +21,85 @@ zero gradients, and the gradients of ``h_n``/``c_n`` enter a row at its own last
 valid step.
 """
 
-import math
-
 import numpy as np
 from numba import prange
 
-from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS, time_index
+from numrnn.kernels.activations import tanh, typed
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+from numrnn.kernels.common import block_count, block_rows, time_index
+from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 
 ALL_GRADIENTS = (True,) * 7
 
 
 @kernel
-def _backward_row(b, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output, gates,
+def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output, gates,
                   cells, grad_c, grad_gates, prev_hidden, grad_h_prev, step_grad):
-    """Take row ``b`` back through loop step ``step``, or zero its padding."""
+    """Take batch row ``b`` (row ``r`` of its block) back through loop step ``step``.
+
+    A row past its length only zeroes its padding at position ``step``.
+    """
     hidden = grad_c.shape[1]
     length = lengths[b]
     if step >= length:
         # Position `step` lies past this row's length (see the forward kernel).
         for j in range(4 * hidden):
-            step_grad[b, j] = 0.0
+            step_grad[r, j] = 0.0
             grad_gates[step, b, j] = 0.0
         for j in range(hidden):
             prev_hidden[step, b, j] = 0.0
         return
     t = time_index(step, length, reverse)
     prev_t = time_index(step - 1, length, reverse)
+    one = typed(1.0, grad_c[b, 0])
     # A row's first step back gets dL/dh_n; later ones what the GEMM after the
     # previous step left in grad_h_prev.
-    last = step == length - 1
+    carried = grad_h_n[b] if step == length - 1 else grad_h_prev[r]
+    c_prev = cells[prev_t, b] if step > 0 else c0[b]
+    prev_hidden[t, b] = output[prev_t, b] if step > 0 else h0[b]
+    # NOTE: row views per gate, as in the forward kernel, so the loop vectorises.
+    gate_i, gate_f = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
+    gate_g, gate_o = gates[t, b, 2 * hidden:3 * hidden], gates[t, b, 3 * hidden:]
+    d_gates = step_grad[r]
+    grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
+    grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
+    grad_out, cell, grad_cell = grad_output[t, b], cells[t, b], grad_c[b]
     for j in range(hidden):
-        dh = grad_output[t, b, j]
-        if last:
-            dh += grad_h_n[b, j]
-        else:
-            dh += grad_h_prev[b, j]
-        if step > 0:
-            c_prev = cells[prev_t, b, j]
-            prev_hidden[t, b, j] = output[prev_t, b, j]
-        else:
-            c_prev = c0[b, j]
-            prev_hidden[t, b, j] = h0[b, j]
-        i = gates[t, b, j]
-        f = gates[t, b, hidden + j]
-        g = gates[t, b, 2 * hidden + j]
-        o = gates[t, b, 3 * hidden + j]
-        tc = math.tanh(cells[t, b, j])
-        dc = grad_c[b, j] + dh * o * (1.0 - tc * tc)
-        d_i = dc * g * i * (1.0 - i)
-        d_f = dc * c_prev * f * (1.0 - f)
-        d_g = dc * i * (1.0 - g * g)
-        d_o = dh * tc * o * (1.0 - o)
-        grad_c[b, j] = dc * f
-        step_grad[b, j] = d_i
-        step_grad[b, hidden + j] = d_f
-        step_grad[b, 2 * hidden + j] = d_g
-        step_grad[b, 3 * hidden + j] = d_o
-        grad_gates[t, b, j] = d_i
-        grad_gates[t, b, hidden + j] = d_f
-        grad_gates[t, b, 2 * hidden + j] = d_g
-        grad_gates[t, b, 3 * hidden + j] = d_o
+        dh = grad_out[j] + carried[j]
+        i, f, g, o = gate_i[j], gate_f[j], gate_g[j], gate_o[j]
+        tc = tanh(cell[j])
+        dc = grad_cell[j] + dh * o * (one - tc * tc)
+        grad_i[j] = dc * g * i * (one - i)
+        grad_f[j] = dc * c_prev[j] * f * (one - f)
+        grad_g[j] = dc * i * (one - g * g)
+        grad_o[j] = dh * tc * o * (one - o)
+        grad_cell[j] = dc * f
+    grad_gates[t, b] = d_gates
+
+
+@kernel
+def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
+                    gates, cells, grad_c, grad_gates, prev_hidden, grad_h0):
+    """All steps back for the rows of batch block ``block``; its own GEMM each step."""
+    steps, batch, n_gates = gates.shape
+    first, stop = block_rows(block, batch)
+    step_grad = np.zeros((stop - first, n_gates), dtype=gates.dtype)
+    grad_h_prev = np.zeros((stop - first, n_gates // 4), dtype=gates.dtype)
+    longest = lengths[first:stop].max()
+    for step in range(steps - 1, -1, -1):
+        for r in range(stop - first):
+            _backward_row(first + r, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0,
+                          output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
+                          step_grad)
+        if step < longest:
+            np.dot(step_grad, weight_hh, grad_h_prev)
+    grad_h0[first:stop] = grad_h_prev
 
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
-                         gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev):
+                         gates, cells, grad_c, grad_gates, prev_hidden, grad_h0):
     """Walk the steps backwards, filling ``grad_gates`` and ``prev_hidden``.
 
     Parameters
@@ -103,27 +116,19 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     prev_hidden : (T, B, H)
         Filled with the h each position's step started from (zeros where padded),
         the right-hand factor of ``dW_hh``.
-    grad_h_prev : (B, H)
+    grad_h0 : (B, H)
         ``dL/dh0`` on return.
+
+    Batch blocks run in parallel as in the forward kernel.
     """
-    steps, batch, n_gates = gates.shape
-    hidden = n_gates // 4
-    step_grad = np.zeros((batch, n_gates), dtype=gates.dtype)
-    longest = lengths.max()
-    parallel = batch * hidden >= PARALLEL_MIN_ELEMENTS
-    for step in range(steps - 1, -1, -1):
-        if parallel:
-            for b in prange(batch):
-                _backward_row(b, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output,
-                              gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
-                              step_grad)
-        else:
-            for b in range(batch):
-                _backward_row(b, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output,
-                              gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
-                              step_grad)
-        if step < longest:
-            np.dot(step_grad, weight_hh, grad_h_prev)
+    blocks = block_count(h0.shape[0])
+    if blocks == 1:
+        _backward_block(0, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
+                        gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
+        return
+    for block in prange(blocks):
+        _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
+                        output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
 
 
 def backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, weight_ih, weight_hh, output, gates,
@@ -157,14 +162,17 @@ def backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, weight_ih, weight_hh, o
     grad_gates = np.empty((steps, batch, n_gates), dtype=x.dtype)
     prev_hidden = np.empty((steps, batch, hidden), dtype=x.dtype)
     grad_h0 = np.empty((batch, hidden), dtype=x.dtype)
-    _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
-                         gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
+    with single_threaded_kernel_blas():
+        _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
+                             output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
 
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needed
-    grad_x = np.dot(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
-    grad_w_ih = np.dot(flat.T, x.reshape(steps * batch, n_in)) if want_w_ih else None
-    grad_w_hh = np.dot(flat.T, prev_hidden.reshape(steps * batch, hidden)) if want_w_hh else None
+    grad_x = matmul(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
+    # One transposed copy serves both weight gradients (matmul wants rows contiguous).
+    flat_t = np.ascontiguousarray(flat.T) if (want_w_ih or want_w_hh) else None
+    grad_w_ih = matmul(flat_t, x.reshape(steps * batch, n_in)) if want_w_ih else None
+    grad_w_hh = matmul(flat_t, prev_hidden.reshape(steps * batch, hidden)) if want_w_hh else None
     grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None
     return (
         grad_x,

@@ -18,6 +18,7 @@ from numrnn.nn.parameter import Parameter
 from numrnn.nn.recurrent import GRU, LSTM, RNN
 from numrnn.nn.seq2seq import DecoderState, Seq2Seq
 from numrnn.nn.seq2seq_decode import DecodeResult
+from numrnn.nn.streaming import Streamer
 
 __all__ = [
     "Attention",
@@ -38,6 +39,7 @@ __all__ = [
     "RNNCell",
     "Sequential",
     "Seq2Seq",
+    "Streamer",
     "functional_call",
     "init",
 ]

@@ -26,6 +26,7 @@ from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.streaming import Streamer
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 RECURRENT_INITS = ("uniform", "orthogonal", "identity")
@@ -172,6 +173,14 @@ class RNNBase(Module):
         if self.mode == "LSTM":
             config["forget_bias"] = None if self.forget_bias is None else float(self.forget_bias)
         return config
+
+    def streamer(self, batch_size=1):
+        """A :class:`~numrnn.nn.streaming.Streamer`: step this layer one frame at a time.
+
+        >>> stream = lstm.streamer(batch_size=1)
+        >>> y = stream.step(frame)      # frame (1, input_size) -> y (1, hidden_size)
+        """
+        return Streamer(self, batch_size)
 
     # -- the forward pass ---------------------------------------------------------
     def _run(self, input, states, lengths):

@@ -129,14 +129,17 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         epoch_batches = batches(epoch - 1) if callable(batches) else batches
-        bar = tqdm(epoch_batches, total=_length(epoch_batches), desc=f"{desc} {epoch}/{epochs}",
-                   unit="step", disable=not progress, dynamic_ncols=True)
+        # Updated by hand rather than wrapping the iterable: tqdm closes a wrapping bar
+        # when the iteration ends, before the validation metric could join it.
+        bar = tqdm(total=_length(epoch_batches), desc=f"{desc} {epoch}/{epochs}", unit="step",
+                   disable=not progress, dynamic_ncols=True)
         model.train()
         total, count = 0.0, 0
-        for batch in bar:
+        for batch in epoch_batches:
             total += _train_step(model, batch, step, optimizer, clip_grad_norm, epoch, count)
             count += 1
             bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+            bar.update()
         train_loss = total / count if count else math.nan
 
         metric = None
@@ -145,7 +148,7 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
             with no_grad():
                 metric = float(validate(model))
             model.train()
-            bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{metric:.4f}", refresh=False)
+            bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{metric:.4f}")
         bar.close()
 
         improved = metric is not None and (history.best_metric is None

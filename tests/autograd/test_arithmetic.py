@@ -201,3 +201,11 @@ def test_accumulating_a_float32_loss_from_python_zero_stays_float32():
     assert loss.dtype == np.float32
     loss.backward()
     np.testing.assert_array_equal(x.grad, np.full(3, 3.0, np.float32))
+
+
+@pytest.mark.parametrize("shapes", [((3, 1), (1, 4)), ((2, 3, 1), (1, 4)), ((5, 1), (2, 1, 4))])
+def test_matmul_outer_product_path_matches_numpy_and_gradients(shapes):
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(shape) for shape in shapes)
+    np.testing.assert_array_equal(F.matmul(numrnn.tensor(a), numrnn.tensor(b)).data, a @ b)
+    gradcheck(F.matmul, [a, b])

@@ -135,7 +135,7 @@ def test_float32_agrees_with_float64(nonlinearity):
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_bit_identical_for_any_thread_count(nonlinearity):
-    # batch x hidden above PARALLEL_MIN_ELEMENTS, so the gate loops really use prange
+    # a batch of 64 makes two blocks of 32 rows, so the blocks really run under prange
     problem = make_problem(3, 64, 3, 64, True, True, seed=3)
     x, h0, w_ih, w_hh, b_ih, b_hh, lengths, g_out, g_hn = problem
     results = []

@@ -150,7 +150,7 @@ def test_float32_agrees_with_float64():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bit_identical_for_any_thread_count(dtype):
-    # batch x hidden above PARALLEL_MIN_ELEMENTS, so the gate loops really use prange
+    # a batch of 64 makes two blocks of 32 rows, so the blocks really run under prange
     problem = make_problem(3, 64, 3, 64, True, True, seed=3)
     x, h0, w_ih, w_hh, b_ih, b_hh, g_out, g_hn = _cast(
         [a for i, a in enumerate(problem) if i != 6], dtype)

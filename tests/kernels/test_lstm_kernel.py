@@ -11,7 +11,7 @@ import pytest
 
 from numrnn.kernels import lstm as lstm_kernel
 from numrnn.kernels import lstm_backward
-from numrnn.kernels.common import PARALLEL_MIN_ELEMENTS
+from numrnn.kernels.common import block_count
 
 STEPS, BATCH, N_IN, HIDDEN = 5, 4, 3, 6
 RAGGED = np.array([3, 5, 1, 4], dtype=np.int64)
@@ -181,13 +181,13 @@ def test_needed_skips_gradients():
     assert [g is not None for g in grads] == [False, True, False, True, False, False, True]
 
 
-# Big enough that the gate loops split the batch across threads.
+# Big enough that the batch splits into blocks run in parallel.
 WIDE_BATCH, WIDE_HIDDEN = 65, 64
 WIDE_LENGTHS = np.random.default_rng(11).integers(1, 5, WIDE_BATCH).astype(np.int64)
 
 
 def test_parallel_path_matches_reference():
-    assert WIDE_BATCH * WIDE_HIDDEN >= PARALLEL_MIN_ELEMENTS
+    assert block_count(WIDE_BATCH) > 1
     arrays, seeds = _problem(np.float64, bias=True, seed=4, steps=4, batch=WIDE_BATCH,
                              hidden=WIDE_HIDDEN)
     outs, grads, _ = _run_kernel(arrays, seeds, WIDE_LENGTHS, reverse=True)

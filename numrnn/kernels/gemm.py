@@ -1,0 +1,60 @@
+"""Large GEMMs outside the time loop, with results that ignore the thread count.
+
+OpenBLAS's own threading partitions a GEMM by the number of threads, and its
+edge kernels sum in a different order from the main one: measured here with
+NumPy's OpenBLAS 0.3.31, float32 ``a @ b`` differed in the last bits between
+1, 2, 3 and 4 threads for every shape tried (37×1000×93 up to 6400×512×2048).
+So the input projection and the gradients after the loop (``dx``, ``dW_ih``,
+``dW_hh``) go through :func:`matmul`: the rows of the result split into fixed
+chunks of ``CHUNK_ROWS``, each one single-threaded GEMM (SciPy's OpenBLAS via
+numba, kept on one thread by :func:`~numrnn.kernels.blas_threads.
+single_threaded_kernel_blas`), chunks spread over numba's threads. Every
+element then comes from the same BLAS call whatever the thread count.
+"""
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+from numrnn.kernels.jit import kernel, parallel_kernel
+
+# Rows of the result per single-threaded GEMM: large enough for sgemm to run
+# near its single-core peak, small enough to spread 64 x 50 rows over cores.
+CHUNK_ROWS = 256
+
+
+@kernel
+def _chunk(a, b, out, chunk):
+    first = chunk * CHUNK_ROWS
+    stop = min(first + CHUNK_ROWS, a.shape[0])
+    np.dot(a[first:stop], b, out[first:stop])
+
+
+@parallel_kernel
+def _matmul(a, b, out):
+    chunks = (a.shape[0] + CHUNK_ROWS - 1) // CHUNK_ROWS
+    if chunks == 1:
+        _chunk(a, b, out, 0)
+        return
+    for chunk in prange(chunks):
+        _chunk(a, b, out, chunk)
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D ``a`` (M, K) and ``b`` (K, N) of one float dtype, as (M, N).
+
+    ``a`` is made C-contiguous (a transposed view is copied once); ``b`` may be
+    C- or F-contiguous (``w.T`` of a C-contiguous ``w`` is used as it is).
+    """
+    a = np.ascontiguousarray(a)
+    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+        b = np.ascontiguousarray(b)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    if a.shape[0] == 0 or b.shape[1] == 0:
+        return out
+    if a.shape[1] == 0:
+        out[...] = 0
+        return out
+    with single_threaded_kernel_blas():
+        _matmul(a, b, out)
+    return out

@@ -1,0 +1,133 @@
+"""CharLanguageModel: Embedding → LSTM (stacked) → Linear, predicting the next token.
+
+Small enough to train on a CPU in a minute (``numrnn demo``), and complete: it
+carries its vocabulary in its config, so ``numrnn.load_model(path)`` gives
+back a model that can encode a prompt and decode its samples.
+"""
+
+import numbers
+
+import numpy as np
+
+from numrnn.data.vocab import CharVocab, Vocab, WordVocab
+from numrnn.errors import DTypeError, ShapeError
+from numrnn.io.config import register_model
+from numrnn.nn import init
+from numrnn.nn.dropout import Dropout
+from numrnn.nn.embedding import Embedding
+from numrnn.nn.linear import Linear
+from numrnn.nn.module import Module
+from numrnn.nn.recurrent import LSTM
+
+_VOCAB_KINDS = {cls.kind: cls for cls in (Vocab, CharVocab, WordVocab)}
+
+
+@register_model
+class CharLanguageModel(Module):
+    """A next-token model: ``logits, state = model(tokens, state)``.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of token ids; with ``vocab``, may be None (taken from it).
+    embedding_dim : int, default 64
+    hidden_size : int, default 256
+    num_layers : int, default 1
+        Stacked LSTM layers.
+    dropout : float in [0, 1), default 0
+        Between stacked layers and before the output layer, in training mode.
+    vocab : Vocab or its ``to_dict()``, optional, keyword-only
+        Kept as ``model.vocab`` and saved in the config, so a reloaded model
+        can encode and decode text (:func:`numrnn.generate.generate_text`).
+    forget_bias : float or None, default 1.0, keyword-only
+        Initial forget-gate bias of every LSTM layer (see ``nn.LSTM``).
+    dtype : float32 (default) or float64, keyword-only
+    rng : numpy Generator, int seed or None, keyword-only
+        Initial weights and dropout masks.
+
+    Calling
+    -------
+    ``tokens``: int array (T, B) (or (T,) for one sequence); ``state``: None
+    (zeros) or the ``(h, c)`` pair returned by the previous call, each
+    ``(num_layers, B, hidden_size)``. Returns ``logits`` (T, B, vocab_size)
+    (or (T, vocab_size)) and the final ``(h, c)``: feeding it back in the next
+    call continues the sequence, which is how generation and truncated BPTT
+    work.
+
+    >>> model = CharLanguageModel(len(vocab), hidden_size=128, vocab=vocab, rng=0)
+    >>> logits, state = model(vocab.encode("def f(")[:, None])
+    """
+
+    def __init__(self, vocab_size=None, embedding_dim=64, hidden_size=256, num_layers=1,
+                 dropout=0.0, *, vocab=None, forget_bias=1.0, dtype=np.float32, rng=None):
+        super().__init__()
+        self.vocab = _as_vocab(vocab)
+        if vocab_size is None:
+            if self.vocab is None:
+                raise ShapeError("CharLanguageModel: give vocab_size or vocab")
+            vocab_size = len(self.vocab)
+        if self.vocab is not None and vocab_size != len(self.vocab):
+            raise ShapeError(f"CharLanguageModel: vocab_size must equal len(vocab) = "
+                             f"{len(self.vocab)}, got {vocab_size}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+                or not 0.0 <= dropout < 1.0:
+            raise ShapeError(f"CharLanguageModel: dropout must be in [0, 1), got {dropout!r}")
+        rng = init.as_generator(rng)
+        self.dropout = float(dropout)
+        self.embedding = Embedding(vocab_size, embedding_dim, dtype=dtype, rng=rng)
+        # LSTM dropout acts between stacked layers only, and warns when there are none.
+        self.lstm = LSTM(embedding_dim, hidden_size, num_layers,
+                         dropout=self.dropout if num_layers > 1 else 0.0,
+                         forget_bias=forget_bias, dtype=dtype, rng=rng)
+        self.output_dropout = Dropout(self.dropout, rng=rng)
+        self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
+
+    @property
+    def vocab_size(self):
+        return self.embedding.num_embeddings
+
+    @property
+    def hidden_size(self):
+        return self.lstm.hidden_size
+
+    @property
+    def num_layers(self):
+        return self.lstm.num_layers
+
+    @property
+    def dtype(self):
+        return self.lstm.dtype
+
+    def forward(self, tokens, state=None):
+        """``(logits, (h, c))`` for int ``tokens`` (T, B) or (T,); see the class docstring."""
+        embedded = self.embedding(tokens)
+        hidden, state = self.lstm(embedded, state)
+        return self.decoder(self.output_dropout(hidden)), state
+
+    def get_config(self):
+        """Constructor arguments as JSON values, vocabulary included, for ``numrnn.load_model``."""
+        return {"vocab_size": self.vocab_size,
+                "embedding_dim": self.embedding.embedding_dim,
+                "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers,
+                "dropout": self.dropout,
+                "vocab": None if self.vocab is None else self.vocab.to_dict(),
+                "forget_bias": None if self.lstm.forget_bias is None
+                else float(self.lstm.forget_bias),
+                "dtype": self.dtype.name}
+
+    def extra_repr(self):
+        return "" if self.vocab is None else f"vocab={self.vocab!r}"
+
+
+def _as_vocab(vocab):
+    if vocab is None or isinstance(vocab, Vocab):
+        return vocab
+    if isinstance(vocab, dict):
+        cls = _VOCAB_KINDS.get(vocab.get("kind"))
+        if cls is None:
+            raise ShapeError(f"CharLanguageModel: unknown vocabulary kind {vocab.get('kind')!r}; "
+                             f"expected one of {sorted(_VOCAB_KINDS)}")
+        return cls.from_dict(vocab)
+    raise DTypeError(f"CharLanguageModel: vocab must be a Vocab or its to_dict(), "
+                     f"got {type(vocab).__name__}")

@@ -1,0 +1,169 @@
+"""Streaming inference: feed a recurrent layer one time step at a time, state kept.
+
+A server that receives a frame at a time cannot wait for a whole sequence::
+
+    stream = lstm.streamer(batch_size=1)       # or Streamer(lstm, batch_size=1)
+    for frame in frames:                       # frame: (1, input_size) ndarray
+        y = stream.step(frame)                 # (1, hidden_size): last layer's h
+    stream.reset()                             # next utterance, zero state
+
+``step`` allocates nothing: the weights are packed once, when the streamer is
+made, and every step writes into the same preallocated state, scratch and
+output arrays through one jitted kernel for the whole stack
+(:mod:`numrnn.kernels.streaming`). The array ``step`` returns is that output
+buffer, overwritten by the next step: copy it to keep it.
+
+Threads: a streamer owns all it writes and the kernels release the GIL, so
+many threads can each run their own streamer at once. One streamer must not be
+stepped from two threads at the same time (its state would interleave).
+
+The streamer holds a copy of the layer's weights taken at creation: training
+the layer afterwards does not change it; make a new streamer to pick changes up.
+Stepping ``T`` frames gives the same outputs and final states as the layer run
+over the ``T``-step sequence (to rounding). Only unidirectional layers stream:
+a reverse direction needs the future.
+"""
+
+import numbers
+
+import numpy as np
+
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import DTypeError, ShapeError
+from numrnn.kernels import streaming as kernels
+
+__all__ = ["Streamer"]
+
+_STATE_SLOTS = {"LSTM": 2, "GRU": 1, "RNN": 1}
+_GATE_BLOCKS = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+class Streamer:
+    """Stateful single-step runner of an ``RNN``, ``LSTM`` or ``GRU`` layer.
+
+    Parameters
+    ----------
+    layer : numrnn.nn.RNN, LSTM or GRU, unidirectional, any ``num_layers``
+    batch_size : int, default 1
+        Rows stepped together (independent streams).
+
+    Attributes
+    ----------
+    h : ndarray (num_layers, batch_size, hidden_size)
+        Hidden state, a live view: writing into it sets the state.
+    c : ndarray, same shape (LSTM only)
+        Cell state, a live view.
+    """
+
+    def __init__(self, layer, batch_size=1):
+        mode = getattr(layer, "mode", None)
+        if mode not in _STATE_SLOTS:
+            raise TypeError(f"Streamer: layer must be a numrnn.nn RNN, LSTM or GRU, "
+                            f"got {type(layer).__name__}")
+        if layer.bidirectional:
+            raise ShapeError(f"Streamer: a bidirectional {mode} cannot stream: its reverse "
+                             "direction reads the sequence from the end; use the layer on "
+                             "whole sequences instead")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ShapeError(f"Streamer: batch_size must be a positive int, got {batch_size!r}")
+        self.mode = mode
+        self.input_size = layer.input_size
+        self.hidden_size = hidden = layer.hidden_size
+        self.num_layers = layer.num_layers
+        self.batch_size = int(batch_size)
+        self.dtype = layer.dtype
+        self._weights, self._layout = self._pack(layer)
+        self._state = np.zeros((self.num_layers, _STATE_SLOTS[mode], self.batch_size, hidden),
+                               dtype=self.dtype)
+        # GRU keeps its input and hidden parts apart (6H); LSTM needs 4H, RNN H.
+        width = {"LSTM": 4, "GRU": 6, "RNN": 1}[mode] * hidden
+        self._gates = np.zeros((self.batch_size, width), dtype=self.dtype)
+        self._output = np.zeros((self.batch_size, hidden), dtype=self.dtype)
+        self._input = np.zeros((self.batch_size, self.input_size), dtype=self.dtype)
+        self._input_shape = self._input.shape
+        if mode == "LSTM":
+            self._kernel = kernels.lstm_step
+        elif mode == "GRU":
+            self._kernel = kernels.gru_step
+        elif layer.nonlinearity == "relu":
+            self._kernel = kernels.rnn_relu_step
+        else:
+            self._kernel = kernels.rnn_tanh_step
+
+    def _pack(self, layer):
+        """Flat weight vector and its (num_layers, 3) int64 layout; see the kernels' doc."""
+        blocks, layout, offset = [], [], 0
+        columns = layer.hidden_size * _GATE_BLOCKS[self.mode]
+        for index in range(self.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = (
+                None if w is None else np.asarray(w.data if isinstance(w, Tensor) else w)
+                for w in layer._weights(index, 0))
+            block = kernels.pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, self.mode)
+            n_in = weight_ih.shape[1]
+            layout.append((offset, offset + n_in * columns,
+                           offset + (n_in + layer.hidden_size) * columns))
+            blocks.append(block)
+            offset += block.size
+        return np.concatenate(blocks), np.array(layout, dtype=np.int64)
+
+    @property
+    def h(self):
+        return self._state[:, 0]
+
+    @property
+    def c(self):
+        if self.mode != "LSTM":
+            raise AttributeError(f"Streamer: a {self.mode} has no cell state c")
+        return self._state[:, 1]
+
+    def step(self, x):
+        """Advance one time step: ``x`` (batch_size, input_size) -> the last layer's new h.
+
+        Returns the streamer's output buffer, (batch_size, hidden_size), which the
+        next call overwrites.
+        """
+        # The common case (a C-contiguous ndarray of the right shape and dtype) is
+        # checked with identity and tuple tests only: at batch 1 the whole step is
+        # a few microseconds, and each numpy attribute lookup is ~0.1 of one.
+        if x.__class__ is not np.ndarray or x.dtype is not self.dtype \
+                or x.shape != self._input_shape or not x.flags.c_contiguous:
+            x = self._checked_input(x)
+        self._kernel(x, self._weights, self._layout, self._state, self._gates, self._output)
+        return self._output
+
+    def _checked_input(self, x):
+        """Validate ``x``; a Tensor, list or non-contiguous array is copied into the
+        streamer's own input buffer."""
+        if isinstance(x, Tensor):
+            x = x.data
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x, dtype=self.dtype)
+        if x.dtype != self.dtype:
+            raise DTypeError(f"Streamer: x must have dtype {self.dtype} (the layer's dtype), "
+                             f"got {x.dtype}")
+        if x.shape != self._input_shape:
+            raise ShapeError(f"Streamer: x must have shape {self._input_shape} "
+                             f"(batch_size, input_size), got {x.shape}")
+        self._input[...] = x
+        return self._input
+
+    def reset(self, rows=None):
+        """Zero the state of every row, or of ``rows`` (an int or a sequence of ints)."""
+        if rows is None:
+            self._state[...] = 0
+            return
+        indices = np.atleast_1d(np.asarray(rows))
+        if indices.dtype.kind not in "iu" or indices.ndim != 1:
+            raise ShapeError(f"Streamer.reset: rows must be an int or a sequence of ints, "
+                             f"got {rows!r}")
+        if indices.size and (indices.min() < -self.batch_size
+                             or indices.max() >= self.batch_size):
+            raise ShapeError(f"Streamer.reset: rows must be in [0, {self.batch_size}), "
+                             f"got {rows!r}")
+        self._state[:, :, indices] = 0
+
+    def __repr__(self):
+        return (f"Streamer({self.mode}, input_size={self.input_size}, "
+                f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
+                f"batch_size={self.batch_size}, dtype={self.dtype.name})")

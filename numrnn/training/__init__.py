@@ -1,0 +1,31 @@
+"""Training: the ``fit`` loop, and truncated BPTT over long streams.
+
+``from numrnn.training import fit, StreamChunks, TruncatedBPTT``; see
+``docs/training.md``.
+"""
+
+from numrnn.training.fit import History, NonFiniteLossError, fit
+from numrnn.training.tbptt import (
+    Chunk,
+    StreamChunks,
+    TruncatedBPTT,
+    batchify,
+    check_unidirectional,
+    detach_state,
+    evaluate_stream,
+    reset_state_rows,
+)
+
+__all__ = [
+    "Chunk",
+    "History",
+    "NonFiniteLossError",
+    "StreamChunks",
+    "TruncatedBPTT",
+    "batchify",
+    "check_unidirectional",
+    "detach_state",
+    "evaluate_stream",
+    "fit",
+    "reset_state_rows",
+]

@@ -1,0 +1,164 @@
+"""Shared by the perf scripts: thread settings, timing, the GEMM yardstick, run metadata.
+
+Import order matters: :func:`set_thread_env` must run before numpy, numba or torch
+is imported (their pools read the environment when they start), so the scripts
+parse their arguments first and import this module's numpy users afterwards.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                    "MKL_NUM_THREADS")
+
+
+def set_thread_env(threads):
+    """Cap every pool (numba, both OpenBLAS copies, OpenMP, MKL) before it starts.
+
+    Also makes idle OpenMP workers sleep instead of spinning. Several libraries
+    take turns in one process here; a spinning pool (libgomp spins for a while
+    after each parallel region) steals the cores from whichever library runs
+    next, and on 2 cores that made interleaved timings 10-100x off.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if threads is not None:
+        for name in THREAD_VARIABLES:
+            os.environ[name] = str(threads)
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+
+
+def set_numrnn_threads(threads):
+    """``numrnn.set_num_threads`` where it exists (numba and BLAS together), else numba's."""
+    import numba
+
+    import numrnn
+
+    if threads is None:
+        return
+    setter = getattr(numrnn, "set_num_threads", None)
+    if setter is not None:
+        setter(threads)
+    else:
+        numba.set_num_threads(threads)
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return 0.5 * (ordered[middle - 1] + ordered[middle])
+
+
+def time_call(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(runners, budget_s, warmup=2, min_rounds=5, max_rounds=200):
+    """Time several callables in alternation; returns ``{name: {median_ms, min_ms, first_ms, n}}``.
+
+    The first call of each (JIT compile or cache load, allocator warm-up) is
+    reported as ``first_ms`` and excluded, then ``warmup`` more are dropped. Each
+    round calls every runner once, in an order rotated every round, so a burst of
+    load from other processes hits all of them alike.
+    """
+    names = list(runners)
+    first = {name: time_call(runners[name]) for name in names}
+    for _ in range(warmup):
+        for name in names:
+            runners[name]()
+    samples = {name: [] for name in names}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < max_rounds and (rounds < min_rounds
+                                   or time.perf_counter() - start < budget_s):
+        shift = rounds % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(time_call(runners[name]))
+        rounds += 1
+    return {name: {"median_ms": 1e3 * median(samples[name]), "min_ms": 1e3 * min(samples[name]),
+                   "first_ms": 1e3 * first[name], "n": len(samples[name])} for name in names}
+
+
+def gemm_gflops(sizes=(512, 1024, 2048), budget_s=1.0):
+    """Numpy float32 GEMM GFLOP/s per size (medians): the practical peak of the machine."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    result = {}
+    for n in sizes:
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        out = np.empty((n, n), dtype=np.float32)
+        timing = interleaved({"gemm": lambda a=a, b=b, out=out: np.matmul(a, b, out=out)},
+                             budget_s, min_rounds=3)["gemm"]
+        result[n] = 2.0 * n ** 3 / (timing["median_ms"] * 1e-3) / 1e9
+    return result
+
+
+def cpu_model():
+    try:
+        output = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown"
+    for line in output.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def git_state():
+    """``commit``, plus ``+dirty:<hash of the diff>`` when tracked files have changed.
+
+    The hash tells two measurements of an uncommitted tree apart (kernels change
+    while people measure); untracked files are not in it.
+    """
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    diff = git("diff", "HEAD")
+    if not diff:
+        return commit
+    return f"{commit}+dirty:{hashlib.sha1(diff.encode()).hexdigest()[:8]}"
+
+
+def machine_info(threads):
+    import numba
+    import numpy as np
+
+    info = {
+        "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "git": git_state(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "threads": threads if threads is not None else "library defaults",
+        "numba_threads": numba.get_num_threads(),
+    }
+    return info
+
+
+def load_json(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def write_json(path, data):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=False)
+        handle.write("\n")

@@ -1,0 +1,129 @@
+"""Generation: one step per token, greedy at temperature 0, top-k, seeds, save/load round trip."""
+
+import numpy as np
+import pytest
+
+import numrnn
+from numrnn.data import CharVocab
+from numrnn.generate import generate, generate_text, sample_logits
+from numrnn.language_model import CharLanguageModel
+
+TEXT = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.fixture
+def model():
+    vocab = CharVocab.build(TEXT)
+    return CharLanguageModel(vocab=vocab, embedding_dim=8, hidden_size=16, num_layers=2, rng=0)
+
+
+class CountingModel:
+    """Wraps a model and records the length of every sequence it is called on."""
+
+    def __init__(self, model):
+        self.model = model
+        self.lengths = []
+        self.training = model.training
+
+    def __call__(self, tokens, state=None):
+        self.lengths.append(len(tokens))
+        return self.model(tokens, state)
+
+    def eval(self):
+        self.model.eval()
+
+    def train(self, mode=True):
+        self.model.train(mode)
+
+
+def test_one_step_per_token_and_the_same_tokens_as_recomputing_the_prefix(model):
+    prompt = model.vocab.encode("def ")
+    counting = CountingModel(model)
+    tokens = generate(counting, prompt, 12, temperature=0)
+    # The prompt once, then one single step for each token but the last.
+    assert counting.lengths == [len(prompt)] + [1] * 11
+
+    model.eval()
+    sequence = list(prompt)
+    for _ in range(12):
+        logits, _ = model(np.array(sequence)[:, None])
+        sequence.append(int(logits.data[-1, 0].argmax()))
+    np.testing.assert_array_equal(tokens, sequence[len(prompt):])
+
+
+def test_temperature_zero_is_greedy_and_deterministic(model):
+    prompt = model.vocab.encode("ret")
+    first = generate(model, prompt, 20, temperature=0, rng=1)
+    second = generate(model, prompt, 20, temperature=0, rng=2)
+    np.testing.assert_array_equal(first, second)
+    logits = np.array([[0.1, 3.0, -1.0], [2.0, 1.0, 5.0]])
+    np.testing.assert_array_equal(sample_logits(logits, temperature=0), [1, 2])
+
+
+def test_top_k_never_samples_outside_the_top_k():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((500, 10))
+    allowed = np.argsort(-logits, axis=1)[:, :3]
+    chosen = sample_logits(logits, temperature=5.0, top_k=3, rng=rng)
+    assert all(chosen[row] in allowed[row] for row in range(500))
+    assert len(np.unique(chosen)) > 3, "a high temperature spreads draws over the top three"
+    # With ties at the k-th value, still exactly k candidates.
+    ties = np.zeros((200, 6))
+    assert len(np.unique(sample_logits(ties, top_k=2, rng=rng))) <= 2
+
+
+def test_sampling_follows_the_softmax_and_skips_zero_probability_tokens():
+    rng = np.random.default_rng(0)
+    logits = np.log(np.array([[0.0, 0.2, 0.8]]) + 1e-300).repeat(4000, axis=0)
+    chosen = sample_logits(logits, rng=rng)
+    assert 0 not in chosen
+    assert abs((chosen == 2).mean() - 0.8) < 0.03
+
+
+def test_same_seed_same_sample_and_different_seeds_differ(model):
+    prompt = model.vocab.encode("a")
+    first = generate(model, prompt, 30, temperature=1.5, rng=7)
+    again = generate(model, prompt, 30, temperature=1.5, rng=np.random.default_rng(7))
+    other = generate(model, prompt, 30, temperature=1.5, rng=8)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_batched_prompts_and_continuing_from_a_returned_state(model):
+    prompts = np.stack([model.vocab.encode("de"), model.vocab.encode("re")], axis=1)
+    tokens = generate(model, prompts, 6, temperature=0)
+    assert tokens.shape == (6, 2)
+    np.testing.assert_array_equal(tokens[:, 1], generate(model, prompts[:, 1], 6, temperature=0))
+
+    head, state = generate(model, prompts[:, 0], 4, temperature=0, return_state=True)
+    tail = generate(model, head[-1:], 3, temperature=0, state=state)
+    np.testing.assert_array_equal(np.concatenate([head, tail]), generate(
+        model, prompts[:, 0], 7, temperature=0))
+
+
+def test_round_trip_through_save_and_load_model_gives_the_same_sample(model, tmp_path):
+    path = tmp_path / "lm.safetensors"
+    numrnn.save(model, path)
+    reloaded = numrnn.load_model(path)
+    assert isinstance(reloaded, CharLanguageModel)
+    assert reloaded.vocab.itos == model.vocab.itos
+    first = generate_text(model, "def ", 40, temperature=0.8, top_k=5, rng=3)
+    assert generate_text(reloaded, "def ", 40, temperature=0.8, top_k=5, rng=3) == first
+    assert len(first) == 40
+
+
+def test_generation_leaves_the_training_mode_as_it_was(model):
+    model.train()
+    generate(model, model.vocab.encode("d"), 3)
+    assert model.training and model.lstm.training
+
+
+def test_bad_arguments_are_refused(model):
+    with pytest.raises(ValueError, match="L >= 1"):
+        generate(model, np.array([], dtype=np.int64), 3)
+    with pytest.raises(TypeError, match="integer token ids"):
+        generate(model, np.array([0.5]), 3)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, np.array([1]), 3, temperature=-1)
+    with pytest.raises(ValueError, match="top_k"):
+        generate(model, np.array([1]), 3, top_k=0)

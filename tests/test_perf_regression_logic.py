@@ -1,0 +1,52 @@
+"""The regression script's verdicts (pure logic: nothing here is timed)."""
+
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def regression():
+    path = os.path.join(ROOT, "perf", "regression.py")
+    spec = importlib.util.spec_from_file_location("perf_regression", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BASELINE = {"lstm-infer-small": 4.0, "gru-train-small": 10.0, "rnn-infer-small": 2.0}
+
+
+def test_a_2x_slowdown_fails(regression):
+    current = dict(BASELINE, **{"gru-train-small": 20.0})
+    findings = regression.compare(BASELINE, current, tolerance=1.5)
+    assert regression.failed(findings)
+    statuses = {case: status for case, *_, status in findings}
+    assert statuses == {"lstm-infer-small": "ok", "gru-train-small": "slower",
+                        "rnn-infer-small": "ok"}
+
+
+def test_a_1_1x_slowdown_passes(regression):
+    current = {case: 1.1 * figure for case, figure in BASELINE.items()}
+    findings = regression.compare(BASELINE, current, tolerance=1.5)
+    assert not regression.failed(findings)
+    assert all(status == "ok" for *_, status in findings)
+    assert [round(ratio, 6) for *_, ratio, _ in findings] == [1.1] * 3
+
+
+def test_speedups_new_and_missing_cases(regression):
+    current = {"lstm-infer-small": 1.0, "gru-train-small": 10.0, "brand-new": 3.0}
+    findings = {case: status for case, *_, status in regression.compare(BASELINE, current)}
+    assert findings == {"lstm-infer-small": "faster", "gru-train-small": "ok",
+                        "brand-new": "new", "rnn-infer-small": "missing"}
+    # A case that vanished from the measured set is a failure: it cannot hide a slowdown.
+    assert regression.failed(regression.compare(BASELINE, current))
+
+
+def test_the_committed_baseline_covers_every_case(regression):
+    baseline = regression.harness.load_json(regression.BASELINE)
+    assert set(baseline["cases"]) == set(regression.CASES)
+    assert all(entry["normalised"] > 0 for entry in baseline["cases"].values())

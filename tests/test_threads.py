@@ -1,0 +1,73 @@
+"""numrnn.set_num_threads: one knob for numba and both BLAS pools, results bit-identical."""
+
+import numba
+import numpy as np
+import pytest
+
+import numrnn
+from numrnn import functional as F
+from numrnn.kernels import blas_threads
+
+
+def _training_step(op, gates, dtype, seed):
+    # Batch 40 makes three blocks of 16 rows and T * B = 240 rows one GEMM
+    # chunk short of two, so both the block and the chunk paths run.
+    rng = np.random.default_rng(seed)
+    steps, batch, n_in, hidden = 6, 40, 300, 24
+    arrays = [rng.standard_normal((steps, batch, n_in)),
+              rng.standard_normal((gates * hidden, n_in)) * 0.2,
+              rng.standard_normal((gates * hidden, hidden)) * 0.2,
+              rng.standard_normal(gates * hidden) * 0.1,
+              rng.standard_normal(gates * hidden) * 0.1]
+    x, w_ih, w_hh, b_ih, b_hh = [numrnn.Tensor(a.astype(dtype), requires_grad=True)
+                                 for a in arrays]
+    lengths = rng.integers(1, steps + 1, batch)
+    states = (None, None) if op is F.lstm else (None,)
+    output = op(x, *states, w_ih, w_hh, b_ih, b_hh, lengths=lengths)[0]
+    output.backward(np.ones(output.shape, dtype=dtype))
+    return [output.data] + [t.grad for t in (x, w_ih, w_hh, b_ih, b_hh)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op, gates", [(F.lstm, 4), (F.gru, 3), (F.rnn, 1)],
+                         ids=["lstm", "gru", "rnn"])
+def test_training_step_is_bit_identical_for_any_thread_count(op, gates, dtype):
+    previous = numrnn.get_num_threads()
+    results = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS), 1):
+            numrnn.set_num_threads(threads)
+            results.append(_training_step(op, gates, dtype, seed=3))
+    finally:
+        numrnn.set_num_threads(previous)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_set_num_threads_sets_numba_and_blas_together():
+    previous = numrnn.get_num_threads()
+    try:
+        numrnn.set_num_threads(1)
+        assert numrnn.get_num_threads() == 1 == numba.get_num_threads()
+        for name in blas_threads.available():
+            assert blas_threads.get(name) == 1
+    finally:
+        numrnn.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (10_000, ValueError),
+                                        (1.5, TypeError), (True, TypeError)])
+def test_set_num_threads_refuses_bad_counts(bad, error):
+    previous = numrnn.get_num_threads()
+    with pytest.raises(error, match="set_num_threads: threads must be"):
+        numrnn.set_num_threads(bad)
+    assert numrnn.get_num_threads() == previous
+
+
+def test_kernels_leave_the_blas_thread_count_as_they_found_it():
+    if "scipy" not in blas_threads.available():
+        pytest.skip("SciPy's OpenBLAS not found")
+    before = blas_threads.get("scipy")
+    _training_step(F.gru, 3, np.float32, seed=1)
+    assert blas_threads.get("scipy") == before
