@@ -132,3 +132,13 @@ def check_choice(op, name, value, choices):
         raise ShapeError(f"{op}: {name} must be one of {', '.join(map(repr, choices))}, "
                          f"got {value!r}")
     return value
+
+
+def contiguous(array):
+    """``array`` as C-contiguous memory: the kernels index raw memory, not strides."""
+    return np.ascontiguousarray(array)
+
+
+def optional_contiguous(array):
+    """:func:`contiguous` for an optional argument (a missing bias stays None)."""
+    return None if array is None else np.ascontiguousarray(array)

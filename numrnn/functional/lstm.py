@@ -14,25 +14,18 @@ Inputs are validated here, before any kernel runs; the kernels live in
 import numpy as np
 
 from numrnn.autograd.function import Function
-from numrnn.autograd.grad_mode import is_grad_enabled
-from numrnn.functional.checks import check_lengths, check_recurrent_input, check_state, data_of
+from numrnn.functional.checks import (
+    check_lengths,
+    check_recurrent_input,
+    check_state,
+    contiguous,
+    data_of,
+    optional_contiguous,
+)
 from numrnn.kernels import lstm as lstm_kernel
 from numrnn.kernels import lstm_backward
 
 __all__ = ["LSTMCell", "LSTMSequence", "lstm", "lstm_cell"]
-
-# The kernels index raw memory: every array they see must be C-contiguous.
-_contiguous = np.ascontiguousarray
-
-
-def _wants_residuals(ctx):
-    # Function.apply only records under grad mode; needs_input_grad alone does not
-    # say so, and training residuals are (T, B, 5H) of memory nobody would use.
-    return is_grad_enabled() and any(ctx.needs_input_grad)
-
-
-def _optional(array):
-    return None if array is None else _contiguous(array)
 
 
 class LSTMSequence(Function):
@@ -44,10 +37,10 @@ class LSTMSequence(Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *, lengths, reverse):
-        x, h0, c0 = _contiguous(x), _contiguous(h0), _contiguous(c0)
-        weight_ih, weight_hh = _contiguous(weight_ih), _contiguous(weight_hh)
-        bias_ih, bias_hh = _optional(bias_ih), _optional(bias_hh)
-        if not _wants_residuals(ctx):
+        x, h0, c0 = contiguous(x), contiguous(h0), contiguous(c0)
+        weight_ih, weight_hh = contiguous(weight_ih), contiguous(weight_hh)
+        bias_ih, bias_hh = optional_contiguous(bias_ih), optional_contiguous(bias_hh)
+        if not any(ctx.needs_input_grad):
             return lstm_kernel.forward_infer(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
                                              lengths, reverse)
         output, h_n, c_n, gates, cells = lstm_kernel.forward_train(
@@ -59,7 +52,7 @@ class LSTMSequence(Function):
     def backward(ctx, grad_output, grad_h_n, grad_c_n):
         x, h0, c0, weight_ih, weight_hh, output, gates, cells, lengths, reverse = ctx.saved
         return lstm_backward.backward(
-            _contiguous(grad_output), _contiguous(grad_h_n), _contiguous(grad_c_n),
+            contiguous(grad_output), contiguous(grad_h_n), contiguous(grad_c_n),
             x, h0, c0, weight_ih, weight_hh, output, gates, cells, lengths, reverse,
             needed=ctx.needs_input_grad)
 
@@ -73,10 +66,10 @@ class LSTMCell(Function):
 
     @staticmethod
     def forward(ctx, x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-        x, h, c = _contiguous(x[None]), _contiguous(h), _contiguous(c)
-        weight_ih, weight_hh = _contiguous(weight_ih), _contiguous(weight_hh)
-        bias_ih, bias_hh = _optional(bias_ih), _optional(bias_hh)
-        if not _wants_residuals(ctx):
+        x, h, c = contiguous(x[None]), contiguous(h), contiguous(c)
+        weight_ih, weight_hh = contiguous(weight_ih), contiguous(weight_hh)
+        bias_ih, bias_hh = optional_contiguous(bias_ih), optional_contiguous(bias_hh)
+        if not any(ctx.needs_input_grad):
             _, h_new, c_new = lstm_kernel.forward_infer(x, h, c, weight_ih, weight_hh, bias_ih,
                                                         bias_hh)
             return h_new, c_new
@@ -90,7 +83,7 @@ class LSTMCell(Function):
         x, h, c, weight_ih, weight_hh, output, gates, cells = ctx.saved
         # With one step, h_new is output[0]: its gradient enters once, as dL/dh_n.
         grads = lstm_backward.backward(
-            np.zeros_like(output), _contiguous(grad_h), _contiguous(grad_c), x, h, c,
+            np.zeros_like(output), contiguous(grad_h), contiguous(grad_c), x, h, c,
             weight_ih, weight_hh, output, gates, cells, needed=ctx.needs_input_grad)
         grad_x = grads[0]
         return (None if grad_x is None else grad_x[0],) + grads[1:]

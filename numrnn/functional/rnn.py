@@ -11,28 +11,16 @@ Inputs are validated here, before any kernel runs; the kernels live in
 import numpy as np
 
 from numrnn.autograd.function import Function
-from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.functional.checks import (
     check_choice,
     check_lengths,
     check_recurrent_input,
     check_state,
+    contiguous,
     data_of,
+    optional_contiguous,
 )
 from numrnn.kernels import elman as elman_kernel
-
-# The kernels index raw memory: every array they see must be C-contiguous.
-_contiguous = np.ascontiguousarray
-
-
-def _optional(array):
-    return None if array is None else _contiguous(array)
-
-
-def _wants_residuals(ctx):
-    # needs_input_grad is set even under no_grad, where Function.apply records
-    # nothing: the (T, B, H) of residuals would then be built for no one.
-    return is_grad_enabled() and any(ctx.needs_input_grad)
 
 
 class RNNSequence(Function):
@@ -45,10 +33,10 @@ class RNNSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, *, lengths, reverse,
                 nonlinearity):
-        x, h0 = _contiguous(x), _contiguous(h0)
-        weight_ih, weight_hh = _contiguous(weight_ih), _contiguous(weight_hh)
-        bias_ih, bias_hh = _optional(bias_ih), _optional(bias_hh)
-        if not _wants_residuals(ctx):
+        x, h0 = contiguous(x), contiguous(h0)
+        weight_ih, weight_hh = contiguous(weight_ih), contiguous(weight_hh)
+        bias_ih, bias_hh = optional_contiguous(bias_ih), optional_contiguous(bias_hh)
+        if not any(ctx.needs_input_grad):
             return elman_kernel.forward_infer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,
                                               lengths, reverse, nonlinearity)
         output, h_n, saved = elman_kernel.forward_train(x, h0, weight_ih, weight_hh, bias_ih,
@@ -73,10 +61,10 @@ class RNNCell(Function):
 
     @staticmethod
     def forward(ctx, x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, nonlinearity):
-        x, h = _contiguous(x[None]), _contiguous(h)
-        weight_ih, weight_hh = _contiguous(weight_ih), _contiguous(weight_hh)
-        bias_ih, bias_hh = _optional(bias_ih), _optional(bias_hh)
-        if not _wants_residuals(ctx):
+        x, h = contiguous(x[None]), contiguous(h)
+        weight_ih, weight_hh = contiguous(weight_ih), contiguous(weight_hh)
+        bias_ih, bias_hh = optional_contiguous(bias_ih), optional_contiguous(bias_hh)
+        if not any(ctx.needs_input_grad):
             return elman_kernel.forward_infer(x, h, weight_ih, weight_hh, bias_ih, bias_hh,
                                               nonlinearity=nonlinearity)[1]
         _, h_new, saved = elman_kernel.forward_train(x, h, weight_ih, weight_hh, bias_ih,
