@@ -4,6 +4,8 @@
 # any kernel module is imported (Numba fixes a function's cache directory when
 # its decorator runs).
 from numrnn import _cache  # noqa: F401, I001
+# Before any parallel kernel runs: idle OpenMP workers must sleep, not spin.
+from numrnn import _openmp  # noqa: F401
 from numrnn import functional, nn
 from numrnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from numrnn.errors import DTypeError, FormatError, GradError, NumrnnError, ShapeError

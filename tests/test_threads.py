@@ -1,5 +1,9 @@
 """numrnn.set_num_threads: one knob for numba and both BLAS pools, results bit-identical."""
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -71,3 +75,16 @@ def test_kernels_leave_the_blas_thread_count_as_they_found_it():
     before = blas_threads.get("scipy")
     _training_step(F.gru, 3, np.float32, seed=1)
     assert blas_threads.get("scipy") == before
+
+
+def _omp_wait_policy_after_import(environ):
+    code = "import os, numrnn; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                            text=True, check=True)
+    return result.stdout.strip()
+
+
+def test_import_lets_idle_openmp_workers_sleep_unless_the_user_chose():
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert _omp_wait_policy_after_import(environ) == "PASSIVE"
+    assert _omp_wait_policy_after_import({**environ, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
