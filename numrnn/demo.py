@@ -41,18 +41,17 @@ class DemoResult:
     seconds: float
 
 
-def run_demo(epochs=2, hidden_size=128, embedding_dim=32, num_layers=1, seq_length=64,
-             batch_size=32, corpus_chars=120_000, learning_rate=1e-2, clip=1.0, seed=0,
+def run_demo(epochs=4, hidden_size=128, embedding_dim=32, num_layers=1, seq_length=64,
+             batch_size=32, corpus_chars=300_000, learning_rate=1e-2, clip=1.0, seed=0,
              sample_chars=240, prompt="def ", temperature=0.6, output=DEFAULT_OUTPUT,
              progress=True):
     """Train, report, sample, save, reload and sample again; returns a :class:`DemoResult`.
 
-    The defaults were measured at 74 s (39 s of CPU) on two cores shared with
-    other busy processes, numba compiling every kernel from a cold cache (about
-    a third of it), while validation fell from 6.7 to 2.2 bits per character:
-    a high Adam rate (1e-2, with clipping) moves a small model furthest in few
-    updates; 128 units and 32 streams of 64 steps keep each update near a
-    quarter of a second.
+    The defaults were measured at 36 s on an idle two-core machine from a fresh
+    install (numba compiling every kernel from a cold cache, about 11 s of it;
+    5.5 s per epoch), while validation fell from 6.7 to about 2.0 bits per
+    character: a high Adam rate (1e-2, with clipping) moves a small model furthest
+    in few updates; 128 units and 32 streams of 64 steps keep each update cheap.
 
     Raises NumrnnError if the reloaded model's sample differs from the
     trained model's (same prompt, same seed).
