@@ -31,7 +31,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 THREADS = 1
-harness.set_thread_env(THREADS)
+if __name__ == "__main__":
+    # Pools read these when they start, so before numpy loads; only when run as a
+    # script: the unit test imports this module for its pure comparison logic and
+    # must not change the test process's environment.
+    harness.set_thread_env(THREADS)
 
 import numpy as np  # noqa: E402
 

@@ -50,3 +50,10 @@ def test_the_committed_baseline_covers_every_case(regression):
     baseline = regression.harness.load_json(regression.BASELINE)
     assert set(baseline["cases"]) == set(regression.CASES)
     assert all(entry["normalised"] > 0 for entry in baseline["cases"].values())
+
+
+def test_importing_the_script_leaves_thread_settings_alone(regression):
+    # The thread variables are set only when the script runs: a leaked
+    # NUMBA_NUM_THREADS makes numba refuse to compile anything later in this process.
+    assert "NUMBA_NUM_THREADS" not in os.environ or os.environ["NUMBA_NUM_THREADS"] == str(
+        __import__("numba").config.NUMBA_NUM_THREADS)
