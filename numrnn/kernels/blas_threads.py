@@ -1,11 +1,12 @@
 """Thread counts of the two OpenBLAS copies in the process, through their C API.
 
 numba's ``np.dot`` calls SciPy's OpenBLAS (through ``scipy.linalg.cython_blas``)
-and NumPy's ``np.dot`` calls NumPy's own copy; each runs its own pthread pool
-next to numba's workers. The fused kernels parallelise over batch blocks with
-numba, so the per-step GEMMs inside them must run on one BLAS thread: with both
-pools active each step's GEMM waited on busy cores (GRU small inference
-1632 ms with the defaults, 8.6 ms with ``OPENBLAS_NUM_THREADS=1``).
+and NumPy's ``np.dot`` calls NumPy's own copy, which the kernels also call
+directly (:mod:`numrnn.kernels.blas`); each runs its own pthread pool next to
+numba's workers. The fused kernels parallelise over batch blocks with numba,
+so the per-step GEMMs inside them must run on one BLAS thread: with both pools
+active each step's GEMM waited on busy cores (GRU small inference 1632 ms with
+the defaults, 8.6 ms with ``OPENBLAS_NUM_THREADS=1``).
 
 Both wheels export ``scipy_openblas_{get,set}_num_threads`` (NumPy's with a
 ``64_`` suffix); ``ctypes`` reaches them by file name. Where a library is not
@@ -56,7 +57,7 @@ def _load():
 _LIBRARIES = _load()
 _lock = threading.Lock()
 _inside = 0
-_saved = None
+_saved = {}
 
 
 def available():
@@ -79,22 +80,27 @@ def set(name, threads):  # noqa: A001 - mirrors the C API's name
 
 @contextlib.contextmanager
 def single_threaded_kernel_blas():
-    """Run numba's BLAS (SciPy's copy) on one thread while any kernel is inside.
+    """Run both OpenBLAS copies on one thread while any kernel is inside.
 
-    Counted, so that concurrent kernels from server threads keep it at one until
-    the last of them leaves; the count from before is then restored.
+    Counted, so that concurrent kernels from server threads keep them at one
+    until the last of them leaves; the counts from before are then restored.
+    While a kernel runs, NumPy products in other Python threads run on one
+    thread too (OpenBLAS's thread count is process-wide).
     """
     global _inside, _saved
     with _lock:
         if _inside == 0:
-            _saved = get("scipy")
-            if _saved is not None and _saved != 1:
-                set("scipy", 1)
+            _saved = {name: get(name) for name in _LIBRARIES}
+            for name, count in _saved.items():
+                if count != 1:
+                    set(name, 1)
         _inside += 1
     try:
         yield
     finally:
         with _lock:
             _inside -= 1
-            if _inside == 0 and _saved is not None and _saved != 1:
-                set("scipy", _saved)
+            if _inside == 0:
+                for name, count in _saved.items():
+                    if count != 1:
+                        set(name, count)

@@ -26,28 +26,43 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
+from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
-from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 
 NONLINEARITIES = ("tanh", "relu")
+
+
+@inline_kernel
+def _activate(preact, relu):
+    """The Elman nonlinearity: ``max(preact, 0)`` with ``relu``, else tanh."""
+    if relu:
+        zero = typed(0.0, preact)
+        return preact if preact > zero else zero
+    return tanh(preact)
 
 
 @kernel
 def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, h_prev, relu, keep):
     """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
-    zero = typed(0.0, h_block[r, 0])
-    for j in range(h_block.shape[1]):
-        preact = projection[t, b, j] + recurrent[r, j] + bias_hh[j]
-        if relu:
-            h_new = preact if preact > zero else zero
-        else:
-            h_new = tanh(preact)
-        if keep:
-            h_prev[t, b, j] = h_block[r, j]
-        h_block[r, j] = h_new
-        output[t, b, j] = h_new
+    hidden = h_block.shape[1]
+    pre_row, rec_row, h_row, out_row = projection[t, b], recurrent[r], h_block[r], output[t, b]
+    # Two loops, not one with `if keep` inside: conditional stores keep LLVM from
+    # vectorising the loop at all (see lstm._step_row).
+    if keep:
+        prev_row = h_prev[t, b]
+        for j in range(hidden):
+            h_new = _activate(pre_row[j] + rec_row[j] + bias_hh[j], relu)
+            prev_row[j] = h_row[j]
+            h_row[j] = h_new
+            out_row[j] = h_new
+    else:
+        for j in range(hidden):
+            h_new = _activate(pre_row[j] + rec_row[j] + bias_hh[j], relu)
+            h_row[j] = h_new
+            out_row[j] = h_new
 
 
 @kernel
@@ -59,7 +74,7 @@ def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, relu, 
     h_block = state[first:stop].copy()
     recurrent = np.empty((stop - first, hidden), dtype=projection.dtype)
     for step in range(lengths[first:stop].max()):
-        np.dot(h_block, weight_hh_t, recurrent)
+        gemm(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -118,7 +133,7 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
             if step < length:
                 _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
                               grad_state, output, relu, grad_preact, step_grad)
-        np.dot(step_grad, weight_hh, through_weights)
+        gemm(step_grad, weight_hh, through_weights)
         # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
         for r in range(stop - first):
             if step < lengths[first + r]:

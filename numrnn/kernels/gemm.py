@@ -6,8 +6,8 @@ NumPy's OpenBLAS 0.3.31, float32 ``a @ b`` differed in the last bits between
 1, 2, 3 and 4 threads for every shape tried (37×1000×93 up to 6400×512×2048).
 So the input projection and the gradients after the loop (``dx``, ``dW_ih``,
 ``dW_hh``) go through :func:`matmul`: the rows of the result split into fixed
-chunks of ``CHUNK_ROWS``, each one single-threaded GEMM (SciPy's OpenBLAS via
-numba, kept on one thread by :func:`~numrnn.kernels.blas_threads.
+chunks of ``CHUNK_ROWS``, each one single-threaded GEMM (:func:`numrnn.kernels.
+blas.gemm`, kept on one thread by :func:`~numrnn.kernels.blas_threads.
 single_threaded_kernel_blas`), chunks spread over numba's threads. Every
 element then comes from the same BLAS call whatever the thread count.
 """
@@ -15,6 +15,7 @@ element then comes from the same BLAS call whatever the thread count.
 import numpy as np
 from numba import prange
 
+from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import kernel, parallel_kernel
 
@@ -27,7 +28,7 @@ CHUNK_ROWS = 256
 def _chunk(a, b, out, chunk):
     first = chunk * CHUNK_ROWS
     stop = min(first + CHUNK_ROWS, a.shape[0])
-    np.dot(a[first:stop], b, out[first:stop])
+    gemm(a[first:stop], b, out[first:stop])
 
 
 @parallel_kernel
@@ -43,10 +44,11 @@ def _matmul(a, b, out):
 def matmul(a, b):
     """``a @ b`` for 2-D ``a`` (M, K) and ``b`` (K, N) of one float dtype, as (M, N).
 
-    ``a`` is made C-contiguous (a transposed view is copied once); ``b`` may be
-    C- or F-contiguous (``w.T`` of a C-contiguous ``w`` is used as it is).
+    Either operand may be C- or F-contiguous (``w.T`` of a C-contiguous ``w``
+    is used as it is, with no transposed copy); anything else is copied once.
     """
-    a = np.ascontiguousarray(a)
+    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+        a = np.ascontiguousarray(a)
     if not (b.flags.c_contiguous or b.flags.f_contiguous):
         b = np.ascontiguousarray(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)

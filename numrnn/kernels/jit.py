@@ -4,9 +4,17 @@
 ("python") adds to every float division; that branch stops LLVM from
 vectorising loops. ``cache=True`` keeps compiled code across processes and
 ``nogil=True`` lets server threads run kernels at the same time.
+
+``inline_kernel`` is for the small per-element helpers called inside the
+kernels' vectorised loops: Numba inlines it into the caller before LLVM sees
+the loop. A helper compiled as a separate function (``kernel``) can stay an
+out-of-line call per element, which stops the loop from vectorising (measured:
+LSTM gate loop 29 ns per element instead of 4.5). It is not cached on its own;
+its callers are.
 """
 
 import numba
 
 kernel = numba.njit(cache=True, nogil=True, error_model="numpy")
 parallel_kernel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+inline_kernel = numba.njit(inline="always", nogil=True, error_model="numpy")

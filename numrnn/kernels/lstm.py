@@ -33,10 +33,11 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh
+from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
-from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 
 
 def input_projection(x, weight_ih, bias_ih, bias_hh):
@@ -51,6 +52,17 @@ def input_projection(x, weight_ih, bias_ih, bias_hh):
     if bias_hh is not None:
         projection += bias_hh
     return projection.reshape(steps, batch, weight_ih.shape[0])
+
+
+@inline_kernel
+def _cell_update(pre_i, pre_f, pre_g, pre_o, c_prev):
+    """One hidden unit's gates and new state from its four preactivations."""
+    i = sigmoid(pre_i)
+    f = sigmoid(pre_f)
+    g = tanh(pre_g)
+    o = sigmoid(pre_o)
+    c = f * c_prev + i * g
+    return i, f, g, o, c, o * tanh(c)
 
 
 @kernel
@@ -82,21 +94,25 @@ def _step_row(b, r, step, projection, recurrent, lengths, reverse, h_block, c_st
     rec_i, rec_f = recurrent[r, :hidden], recurrent[r, hidden:2 * hidden]
     rec_g, rec_o = recurrent[r, 2 * hidden:3 * hidden], recurrent[r, 3 * hidden:]
     c_row, h_row, out_row = c_state[b], h_block[r], output[t, b]
-    # Never written without `keep` (LLVM unswitches the loop on it).
-    cell_row = cells[t, b] if keep else c_row
-    for j in range(hidden):
-        i = sigmoid(pre_i[j] + rec_i[j])
-        f = sigmoid(pre_f[j] + rec_f[j])
-        g = tanh(pre_g[j] + rec_g[j])
-        o = sigmoid(pre_o[j] + rec_o[j])
-        c = f * c_row[j] + i * g
-        h = o * tanh(c)
-        c_row[j] = c
-        h_row[j] = h
-        out_row[j] = h
-        if keep:
+    # Two loops, not one with `if keep` inside: conditional stores keep LLVM from
+    # vectorising the loop at all (measured 25-31 ns per element instead of 4.5).
+    if keep:
+        cell_row = cells[t, b]
+        for j in range(hidden):
+            i, f, g, o, c, h = _cell_update(pre_i[j] + rec_i[j], pre_f[j] + rec_f[j],
+                                            pre_g[j] + rec_g[j], pre_o[j] + rec_o[j], c_row[j])
+            c_row[j] = c
+            h_row[j] = h
+            out_row[j] = h
             pre_i[j], pre_f[j], pre_g[j], pre_o[j] = i, f, g, o
             cell_row[j] = c
+    else:
+        for j in range(hidden):
+            _, _, _, _, c, h = _cell_update(pre_i[j] + rec_i[j], pre_f[j] + rec_f[j],
+                                            pre_g[j] + rec_g[j], pre_o[j] + rec_o[j], c_row[j])
+            c_row[j] = c
+            h_row[j] = h
+            out_row[j] = h
 
 
 @kernel
@@ -110,7 +126,7 @@ def _run_block(block, projection, weight_hh_t, lengths, reverse, h_state, c_stat
     longest = lengths[first:stop].max()
     for step in range(steps):
         if step < longest:
-            np.dot(h_block, weight_hh_t, recurrent)
+            gemm(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             _step_row(first + r, r, step, projection, recurrent, lengths, reverse, h_block,
                       c_state, output, cells, keep)

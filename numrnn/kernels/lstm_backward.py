@@ -25,6 +25,7 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
+from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
@@ -93,7 +94,7 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
                           output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
                           step_grad)
         if step < longest:
-            np.dot(step_grad, weight_hh, grad_h_prev)
+            gemm(step_grad, weight_hh, grad_h_prev)
     grad_h0[first:stop] = grad_h_prev
 
 
@@ -169,8 +170,7 @@ def backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, weight_ih, weight_hh, o
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needed
     grad_x = matmul(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
-    # One transposed copy serves both weight gradients (matmul wants rows contiguous).
-    flat_t = np.ascontiguousarray(flat.T) if (want_w_ih or want_w_hh) else None
+    flat_t = flat.T  # a view: the GEMM reads it transposed, nothing is copied
     grad_w_ih = matmul(flat_t, x.reshape(steps * batch, n_in)) if want_w_ih else None
     grad_w_hh = matmul(flat_t, prev_hidden.reshape(steps * batch, hidden)) if want_w_hh else None
     grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None

@@ -1,0 +1,170 @@
+"""GEMM for code inside the kernels: NumPy's OpenBLAS, called straight from Numba.
+
+Numba's own ``np.dot`` reaches SciPy's OpenBLAS through ``scipy.linalg.cython_blas``.
+The NumPy wheels carry a newer OpenBLAS (0.3.31 against SciPy's 0.3.30 here)
+that is much faster on the small products a recurrence makes every step;
+single-threaded float32, measured on the 2-core AMD EPYC machine::
+
+    (rows, K, N)          SciPy's   NumPy's   GFLOP/s
+    (8, 64, 256)            17.9      44.0
+    (16, 128, 512)          31.6      54.7     small config, one batch block
+    (32, 256, 1024)         45.6      61.0     medium
+    (32, 512, 2048)         46.3      54.3     large
+
+So :func:`gemm` calls NumPy's ``cblas_sgemm``/``cblas_dgemm`` (ILP64: 64-bit
+sizes). Their addresses are registered with LLVM under names of our own
+(``numrnn_cblas_sgemm``/``numrnn_cblas_dgemm``) when this module is imported,
+and the kernels call those names: compiled code refers to the symbol, not to an
+address, so it can be cached and still links in the next process. Where
+NumPy's library is not found (another NumPy build), the names are bound to a
+compiled fallback with the same C signature that calls Numba's ``np.dot``, so
+the kernels behave the same, only slower.
+
+The caller keeps NumPy's OpenBLAS on one thread while a kernel runs
+(:func:`numrnn.kernels.blas_threads.single_threaded_kernel_blas`): each
+product's result must not depend on the thread count.
+"""
+
+import ctypes
+import glob
+import os
+
+import llvmlite.binding as llvm
+import numba
+import numpy as np
+from numba import types
+from numba.core.errors import TypingError
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+# CBLAS enum values.
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _signature(dtype):
+    pointer = types.CPointer(dtype)
+    return types.void(types.int32, types.int32, types.int32, types.int64, types.int64,
+                      types.int64, dtype, pointer, types.int64, pointer, types.int64, dtype,
+                      pointer, types.int64)
+
+
+def _fallback(dtype):
+    """A C function with CBLAS's signature (row-major only) that calls ``np.dot``."""
+
+    @numba.cfunc(_signature(dtype), cache=True, nogil=True)
+    def cblas_gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        # Only what gemm() below passes: row-major, alpha 1, beta 0.
+        a_rows, a_cols = (k, m) if trans_a == _TRANS else (m, k)
+        b_rows, b_cols = (n, k) if trans_b == _TRANS else (k, n)
+        left = numba.carray(a, (a_rows - 1) * lda + a_cols)
+        right = numba.carray(b, (b_rows - 1) * ldb + b_cols)
+        out = numba.carray(c, (m - 1) * ldc + n)
+        result = np.empty((m, n), dtype=out.dtype)
+        left_rows = np.empty((a_rows, a_cols), dtype=out.dtype)
+        right_rows = np.empty((b_rows, b_cols), dtype=out.dtype)
+        for i in range(a_rows):
+            left_rows[i] = left[i * lda:i * lda + a_cols]
+        for i in range(b_rows):
+            right_rows[i] = right[i * ldb:i * ldb + b_cols]
+        if trans_a == _TRANS:
+            left_rows = np.ascontiguousarray(left_rows.T)
+        if trans_b == _TRANS:
+            right_rows = np.ascontiguousarray(right_rows.T)
+        np.dot(left_rows, right_rows, result)
+        for i in range(m):
+            out[i * ldc:i * ldc + n] = result[i]
+
+    return cblas_gemm.address
+
+
+def _numpy_openblas():
+    """NumPy's bundled OpenBLAS as a ctypes library, or None."""
+    site = os.path.dirname(os.path.dirname(np.__file__))
+    for path in sorted(glob.glob(os.path.join(site, "numpy.libs", "libscipy_openblas64_*.so*"))):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def _register():
+    """Bind ``numrnn_cblas_{s,d}gemm``; returns where they point ("numpy" or "fallback")."""
+    library = _numpy_openblas()
+    try:
+        addresses = {name: ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
+                     for name, symbol in (("numrnn_cblas_sgemm", "scipy_cblas_sgemm64_"),
+                                          ("numrnn_cblas_dgemm", "scipy_cblas_dgemm64_"))}
+        source = "numpy"
+    except (AttributeError, TypeError):
+        addresses = {"numrnn_cblas_sgemm": _fallback(types.float32),
+                     "numrnn_cblas_dgemm": _fallback(types.float64)}
+        source = "fallback"
+    for name, address in addresses.items():
+        llvm.add_symbol(name, address)
+    return source
+
+
+SOURCE = _register()
+_sgemm = types.ExternalFunction("numrnn_cblas_sgemm", _signature(types.float32))
+_dgemm = types.ExternalFunction("numrnn_cblas_dgemm", _signature(types.float64))
+
+
+@numba.njit(inline="always")
+def _orientation(matrix, itemsize):
+    """``(transposed, leading dimension)`` of a 2-D view for CBLAS, or ``(False, 0)``.
+
+    Row-major with unit column stride is used as it is; unit row stride means
+    the view is the transpose of a row-major matrix (``w.T``, or rows of one).
+    """
+    rows, cols = matrix.shape
+    row_stride, col_stride = matrix.strides
+    if cols == 1 or col_stride == itemsize:
+        return False, max(row_stride // itemsize, cols, 1) if rows > 1 else max(cols, 1)
+    if rows == 1 or row_stride == itemsize:
+        return True, max(col_stride // itemsize, rows, 1) if cols > 1 else max(rows, 1)
+    return False, 0
+
+
+def gemm(a, b, out):
+    """``out[...] = a @ b`` inside a kernel; a (M, K), b (K, N), out (M, N), one dtype.
+
+    ``a`` and ``b`` may be row-major or transposed views (``w.T``, a row range of
+    ``w.T``), with any leading dimension; anything else is copied first. ``out``
+    must have unit column stride. Shapes are the caller's to get right: nothing
+    is checked.
+    """
+    raise NotImplementedError("gemm is only callable from Numba-compiled code")
+
+
+@overload(gemm, jit_options={"nogil": True})
+def _gemm_impl(a, b, out):
+    if not (a.dtype == b.dtype == out.dtype) or a.dtype not in (types.float32, types.float64):
+        raise TypingError(f"gemm needs one float dtype, got {a.dtype}, {b.dtype}, {out.dtype}")
+    call = _sgemm if a.dtype == types.float32 else _dgemm
+    one, zero = as_dtype(a.dtype).type(1.0), as_dtype(a.dtype).type(0.0)
+
+    def impl(a, b, out):
+        m, k = a.shape
+        n = b.shape[1]
+        if m == 0 or n == 0:
+            return
+        if k == 0:
+            out[...] = 0
+            return
+        itemsize = out.itemsize
+        if n > 1 and out.strides[1] != itemsize:
+            raise ValueError("gemm: out needs unit column stride")
+        trans_a, lda = _orientation(a, itemsize)
+        if lda == 0:
+            a = np.ascontiguousarray(a)
+            trans_a, lda = False, k
+        trans_b, ldb = _orientation(b, itemsize)
+        if ldb == 0:
+            b = np.ascontiguousarray(b)
+            trans_b, ldb = False, n
+        ldc = max(out.strides[0] // itemsize, n) if m > 1 else n
+        call(_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS,
+             m, n, k, one, a.ctypes, lda, b.ctypes, ldb, zero, out.ctypes, ldc)
+
+    return impl
