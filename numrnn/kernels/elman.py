@@ -26,11 +26,11 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.matvec import product, recurrent_weight
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -74,7 +74,7 @@ def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, relu, 
     h_block = state[first:stop].copy()
     recurrent = np.empty((stop - first, hidden), dtype=projection.dtype)
     for step in range(lengths[first:stop].max()):
-        gemm(h_block, weight_hh_t, recurrent)
+        product(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -133,7 +133,7 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
             if step < length:
                 _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
                               grad_state, output, relu, grad_preact, step_grad)
-        gemm(step_grad, weight_hh, through_weights)
+        product(step_grad, weight_hh, through_weights)
         # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
         for r in range(stop - first):
             if step < lengths[first + r]:
@@ -167,16 +167,16 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlin
         lengths = np.full(batch, steps, dtype=np.int64)
     if bias_hh is None:
         bias_hh = np.zeros(hidden, dtype=x.dtype)
-    projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
-    if bias_ih is not None:
-        projection += bias_ih
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     state = np.array(h0, dtype=x.dtype, order="C", copy=True)
     relu = _is_relu(nonlinearity)
     with single_threaded_kernel_blas():
+        projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
+        if bias_ih is not None:
+            projection += bias_ih
         _recurrence(projection.reshape(steps, batch, hidden),
-                    np.ascontiguousarray(weight_hh.T), bias_hh, lengths, reverse, relu, state,
+                    recurrent_weight(weight_hh, steps), bias_hh, lengths, reverse, relu, state,
                     output, h_prev, keep)
     return output, state, (output, h_prev)
 

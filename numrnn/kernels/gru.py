@@ -32,11 +32,11 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh, typed
-from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.matvec import product, recurrent_weight
 
 
 @inline_kernel
@@ -95,7 +95,7 @@ def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, state,
     h_block = state[first:stop].copy()
     recurrent = np.empty((stop - first, 3 * hidden), dtype=projection.dtype)
     for step in range(lengths[first:stop].max()):
-        gemm(h_block, weight_hh_t, recurrent)
+        product(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -174,7 +174,7 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
                 _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
                               grad_state, gates, hidden_n, h_prev, grad_projection,
                               grad_recurrent, step_grad)
-        gemm(step_grad, weight_hh, through_weights)
+        product(step_grad, weight_hh, through_weights)
         # Rows whose steps have not started yet keep dL/dh_n untouched; their
         # step_grad rows are still zero, so the GEMM row is ignored, not added.
         for r in range(stop - first):
@@ -224,9 +224,9 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     h_prev = np.zeros(residual_shape, dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     state = np.array(h0, dtype=x.dtype, order="C", copy=True)
-    projection = _projection(x, weight_ih, bias_ih)
     with single_threaded_kernel_blas():
-        _recurrence(projection, np.ascontiguousarray(weight_hh.T), bias_hh, lengths, reverse,
+        projection = _projection(x, weight_ih, bias_ih)
+        _recurrence(projection, recurrent_weight(weight_hh, steps), bias_hh, lengths, reverse,
                     state, output, gates, hidden_n, h_prev, keep)
     return output, state, (gates, hidden_n, h_prev)
 

@@ -33,11 +33,11 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.matvec import product, recurrent_weight
 
 
 def input_projection(x, weight_ih, bias_ih, bias_hh):
@@ -126,7 +126,7 @@ def _run_block(block, projection, weight_hh_t, lengths, reverse, h_state, c_stat
     longest = lengths[first:stop].max()
     for step in range(steps):
         if step < longest:
-            gemm(h_block, weight_hh_t, recurrent)
+            product(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             _step_row(first + r, r, step, projection, recurrent, lengths, reverse, h_block,
                       c_state, output, cells, keep)
@@ -172,13 +172,14 @@ def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, ke
     hidden = weight_hh.shape[1]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    projection = input_projection(x, weight_ih, bias_ih, bias_hh)
     h_state = h0.copy()
     c_state = c0.copy()
     output = np.empty((steps, batch, hidden), dtype=x.dtype)
     cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    # One BLAS thread-count switch for both parts (the projection's is then nested).
     with single_threaded_kernel_blas():
-        _recurrence(projection, np.ascontiguousarray(weight_hh.T), lengths, reverse, h_state,
+        projection = input_projection(x, weight_ih, bias_ih, bias_hh)
+        _recurrence(projection, recurrent_weight(weight_hh, steps), lengths, reverse, h_state,
                     c_state, output, cells, keep)
     return output, h_state, c_state, projection, cells
 

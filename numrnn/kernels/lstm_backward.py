@@ -25,11 +25,11 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.matvec import product
 
 ALL_GRADIENTS = (True,) * 7
 
@@ -94,7 +94,7 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
                           output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
                           step_grad)
         if step < longest:
-            gemm(step_grad, weight_hh, grad_h_prev)
+            product(step_grad, weight_hh, grad_h_prev)
     grad_h0[first:stop] = grad_h_prev
 
 

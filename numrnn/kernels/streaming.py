@@ -37,6 +37,7 @@ import numba
 import numpy as np
 
 from numrnn.kernels.activations import sigmoid, tanh, typed
+from numrnn.kernels.matvec import accumulate
 
 # The project's kernel options (numrnn.kernels.jit) plus FMA contraction, which
 # the products here are made of; "contract" changes no result by more than the
@@ -58,43 +59,6 @@ def pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, mode):
 
 
 @step_kernel
-def _accumulate(gates, first, source, weights, offset, columns):
-    """``gates[:, first:first + columns] += source · W``, W (K, columns) at ``weights[offset:]``.
-
-    Four weight rows at a time, applied to every batch row before moving on:
-    each pass loads and stores a gate row once for four products, and the four
-    weight rows (4 * columns values) stay in L1 across the batch instead of
-    streaming from L2 once per row. Only 1-D views indexed by a range variable
-    appear in the inner loops: Numba's negative-index wrap-around on a computed
-    index such as ``offset + k * columns + j`` blocks LLVM's vectoriser
-    (measured 8x slower), while a range index is known to be non-negative.
-    """
-    batch, size = source.shape
-    k = 0
-    while k + 4 <= size:
-        start = offset + k * columns
-        w0 = weights[start:start + columns]
-        w1 = weights[start + columns:start + 2 * columns]
-        w2 = weights[start + 2 * columns:start + 3 * columns]
-        w3 = weights[start + 3 * columns:start + 4 * columns]
-        for b in range(batch):
-            row = gates[b, first:first + columns]
-            x0, x1, x2, x3 = source[b, k], source[b, k + 1], source[b, k + 2], source[b, k + 3]
-            for j in range(columns):
-                row[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
-        k += 4
-    while k < size:
-        start = offset + k * columns
-        w0 = weights[start:start + columns]
-        for b in range(batch):
-            row = gates[b, first:first + columns]
-            x0 = source[b, k]
-            for j in range(columns):
-                row[j] += x0 * w0[j]
-        k += 1
-
-
-@step_kernel
 def _preactivations(gates, layer_input, hidden_state, weights, layout, layer, columns,
                     split_hidden):
     """Bias plus input and hidden products of every batch row, into ``gates``.
@@ -108,8 +72,8 @@ def _preactivations(gates, layer_input, hidden_state, weights, layout, layer, co
     width = 2 * columns if split_hidden else columns
     for b in range(gates.shape[0]):
         gates[b, :width] = weights[bias:bias + width]
-    _accumulate(gates, 0, layer_input, weights, layout[layer, 0], columns)
-    _accumulate(gates, columns if split_hidden else 0, hidden_state, weights, layout[layer, 1],
+    accumulate(gates, 0, layer_input, weights, layout[layer, 0], columns)
+    accumulate(gates, columns if split_hidden else 0, hidden_state, weights, layout[layer, 1],
                 columns)
 
 

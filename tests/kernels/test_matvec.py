@@ -1,0 +1,37 @@
+"""Small-batch products (numrnn.kernels.matvec): loops, dot rows and GEMM agree with NumPy."""
+
+import numba
+import numpy as np
+import pytest
+
+from numrnn.kernels.matvec import COPY_FROM_STEPS, MAX_ROWS, product, recurrent_weight
+
+
+@numba.njit
+def _product(rows, weight, out):
+    product(rows, weight, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transposed", [False, True], ids=["row-major", "transposed-view"])
+def test_product_matches_numpy(dtype, transposed):
+    rng = np.random.default_rng(0)
+    for count in range(1, MAX_ROWS + 3):           # the loops, then GEMM
+        for inner, columns in [(1, 1), (3, 5), (8, 8), (7, 13), (64, 256)]:
+            rows = rng.standard_normal((count, inner)).astype(dtype)
+            matrix = rng.standard_normal((columns, inner)).astype(dtype)   # PyTorch's (N, K)
+            weight = matrix.T if transposed else np.ascontiguousarray(matrix.T)
+            out = np.full((count, columns), np.nan, dtype=dtype)
+            _product(rows, weight, out)
+            tolerance = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(out, rows @ matrix.T, rtol=tolerance, atol=tolerance,
+                                       err_msg=f"{count} rows, K={inner}, N={columns}")
+
+
+def test_recurrent_weight_copies_only_for_long_runs():
+    weight_hh = np.arange(12.0).reshape(4, 3)
+    short = recurrent_weight(weight_hh, COPY_FROM_STEPS - 1)
+    long = recurrent_weight(weight_hh, COPY_FROM_STEPS)
+    assert np.shares_memory(short, weight_hh) and short.flags.f_contiguous
+    assert not np.shares_memory(long, weight_hh) and long.flags.c_contiguous
+    np.testing.assert_array_equal(short, long)
