@@ -45,7 +45,7 @@ def _activate(preact, relu):
 
 
 @kernel
-def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, h_prev, relu, keep):
+def _step_row(b, r, t, projection, recurrent, bias, h_block, output, h_prev, relu, keep):
     """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
     hidden = h_block.shape[1]
     pre_row, rec_row, h_row, out_row = projection[t, b], recurrent[r], h_block[r], output[t, b]
@@ -54,19 +54,19 @@ def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, h_prev, 
     if keep:
         prev_row = h_prev[t, b]
         for j in range(hidden):
-            h_new = _activate(pre_row[j] + rec_row[j] + bias_hh[j], relu)
+            h_new = _activate(pre_row[j] + rec_row[j] + bias[j], relu)
             prev_row[j] = h_row[j]
             h_row[j] = h_new
             out_row[j] = h_new
     else:
         for j in range(hidden):
-            h_new = _activate(pre_row[j] + rec_row[j] + bias_hh[j], relu)
+            h_new = _activate(pre_row[j] + rec_row[j] + bias[j], relu)
             h_row[j] = h_new
             out_row[j] = h_new
 
 
 @kernel
-def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, relu, state, output,
+def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
                h_prev, keep):
     """All steps for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = state.shape
@@ -79,27 +79,28 @@ def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, relu, 
             length = lengths[first + r]
             if step < length:
                 _step_row(first + r, r, time_index(step, length, reverse), projection,
-                          recurrent, bias_hh, h_block, output, h_prev, relu, keep)
+                          recurrent, bias, h_block, output, h_prev, relu, keep)
     state[first:stop] = h_block
 
 
 @parallel_kernel
-def _recurrence(projection, weight_hh_t, bias_hh, lengths, reverse, relu, state, output, h_prev,
+def _recurrence(projection, weight_hh_t, bias, lengths, reverse, relu, state, output, h_prev,
                 keep):
     """Run all steps; ``state`` (B, H) holds h0 on entry and h_n on return.
 
-    ``projection`` (T, B, H) is ``x W_ihᵀ + b_ih``; ``weight_hh_t`` is ``W_hhᵀ``,
-    contiguous. ``output`` (T, B, H) must be zero-filled. With ``keep``, ``h_prev``
-    (T, B, H) receives the state each valid position started from. Batch blocks
+    ``projection`` (T, B, H) is ``x W_ihᵀ``; ``weight_hh_t`` is ``W_hhᵀ`` (a
+    row-major copy or a transposed view); ``bias`` (H,) is ``b_ih + b_hh``.
+    ``output`` (T, B, H) must be zero-filled. With ``keep``, ``h_prev`` (T, B, H)
+    receives the state each valid position started from. Batch blocks
     run in parallel.
     """
     blocks = block_count(state.shape[0])
     if blocks == 1:
-        _run_block(0, projection, weight_hh_t, bias_hh, lengths, reverse, relu, state, output,
+        _run_block(0, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
                    h_prev, keep)
         return
     for block in prange(blocks):
-        _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, relu, state,
+        _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state,
                    output, h_prev, keep)
 
 
@@ -165,18 +166,19 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlin
     hidden = weight_hh.shape[1]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    if bias_hh is None:
-        bias_hh = np.zeros(hidden, dtype=x.dtype)
+    # b_ih + b_hh, added in the step loop rather than by a pass over the projection.
+    bias = np.zeros(hidden, dtype=x.dtype)
+    for part in (bias_ih, bias_hh):
+        if part is not None:
+            bias += part
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     state = np.array(h0, dtype=x.dtype, order="C", copy=True)
     relu = _is_relu(nonlinearity)
     with single_threaded_kernel_blas():
         projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
-        if bias_ih is not None:
-            projection += bias_ih
         _recurrence(projection.reshape(steps, batch, hidden),
-                    recurrent_weight(weight_hh, steps), bias_hh, lengths, reverse, relu, state,
+                    recurrent_weight(weight_hh, steps), bias, lengths, reverse, relu, state,
                     output, h_prev, keep)
     return output, state, (output, h_prev)
 

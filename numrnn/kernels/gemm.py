@@ -15,6 +15,7 @@ element then comes from the same BLAS call whatever the thread count.
 import numpy as np
 from numba import prange
 
+from numrnn.kernels import blas_threads
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import kernel, parallel_kernel
@@ -22,6 +23,10 @@ from numrnn.kernels.jit import kernel, parallel_kernel
 # Rows of the result per single-threaded GEMM: large enough for sgemm to run
 # near its single-core peak, small enough to spread 64 x 50 rows over cores.
 CHUNK_ROWS = 256
+
+# NumPy's np.dot is only thread-count independent when its OpenBLAS is the one
+# single_threaded_kernel_blas() pins to one thread.
+_NUMPY_BLAS_PINNED = "numpy" in blas_threads.available()
 
 
 @kernel
@@ -58,5 +63,11 @@ def matmul(a, b):
         out[...] = 0
         return out
     with single_threaded_kernel_blas():
-        _matmul(a, b, out)
+        if a.shape[0] <= CHUNK_ROWS and _NUMPY_BLAS_PINNED:
+            # One chunk: NumPy's own call into the same, now single-threaded,
+            # OpenBLAS saves the dispatch into a parallel kernel (~10 µs, which
+            # is most of a small projection's time).
+            np.dot(a, b, out)
+        else:
+            _matmul(a, b, out)
     return out

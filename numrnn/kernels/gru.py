@@ -50,7 +50,7 @@ def _unit_update(pre_r, pre_z, pre_n, rec_r, rec_z, hn, h_old):
 
 
 @kernel
-def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, gates, hidden_n,
+def _step_row(b, r, t, projection, recurrent, biases, h_block, output, gates, hidden_n,
               h_prev, keep):
     """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
     hidden = h_block.shape[1]
@@ -61,7 +61,10 @@ def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, gates, h
     pre_n = projection[t, b, 2 * hidden:]
     rec_r, rec_z, rec_n = recurrent[r, :hidden], recurrent[r, hidden:2 * hidden], \
         recurrent[r, 2 * hidden:]
-    bias_r, bias_z, bias_n = bias_hh[:hidden], bias_hh[hidden:2 * hidden], bias_hh[2 * hidden:]
+    # biases[0] is b_ih, biases[1] b_hh: added here, not as passes over the projection.
+    in_r, in_z, in_n = biases[0, :hidden], biases[0, hidden:2 * hidden], biases[0, 2 * hidden:]
+    bias_r, bias_z = biases[1, :hidden], biases[1, hidden:2 * hidden]
+    bias_n = biases[1, 2 * hidden:]
     h_row, out_row = h_block[r], output[t, b]
     # Two loops, not one with `if keep` inside: conditional stores keep LLVM from
     # vectorising the loop at all (measured 6x slower, see lstm._step_row).
@@ -70,7 +73,8 @@ def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, gates, h
         gate_n, hn_row, h_prev_row = gates[t, b, 2 * hidden:], hidden_n[t, b], h_prev[t, b]
         for j in range(hidden):
             r_gate, z, n, hn, h_old, h_new = _unit_update(
-                pre_r[j], pre_z[j], pre_n[j], rec_r[j] + bias_r[j], rec_z[j] + bias_z[j],
+                pre_r[j] + in_r[j], pre_z[j] + in_z[j], pre_n[j] + in_n[j],
+                rec_r[j] + bias_r[j], rec_z[j] + bias_z[j],
                 rec_n[j] + bias_n[j], h_row[j])
             h_row[j] = h_new
             out_row[j] = h_new
@@ -80,14 +84,15 @@ def _step_row(b, r, t, projection, recurrent, bias_hh, h_block, output, gates, h
     else:
         for j in range(hidden):
             _, _, _, _, _, h_new = _unit_update(
-                pre_r[j], pre_z[j], pre_n[j], rec_r[j] + bias_r[j], rec_z[j] + bias_z[j],
+                pre_r[j] + in_r[j], pre_z[j] + in_z[j], pre_n[j] + in_n[j],
+                rec_r[j] + bias_r[j], rec_z[j] + bias_z[j],
                 rec_n[j] + bias_n[j], h_row[j])
             h_row[j] = h_new
             out_row[j] = h_new
 
 
 @kernel
-def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, state, output, gates,
+def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
                hidden_n, h_prev, keep):
     """All steps for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = state.shape
@@ -100,28 +105,29 @@ def _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, state,
             length = lengths[first + r]
             if step < length:
                 _step_row(first + r, r, time_index(step, length, reverse), projection,
-                          recurrent, bias_hh, h_block, output, gates, hidden_n, h_prev, keep)
+                          recurrent, biases, h_block, output, gates, hidden_n, h_prev, keep)
     state[first:stop] = h_block
 
 
 @parallel_kernel
-def _recurrence(projection, weight_hh_t, bias_hh, lengths, reverse, state, output, gates,
+def _recurrence(projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
                 hidden_n, h_prev, keep):
     """Run all steps; ``state`` (B, H) holds h0 on entry and h_n on return.
 
-    ``projection`` (T, B, 3H) is ``x W_ihᵀ + b_ih``; ``weight_hh_t`` is ``W_hhᵀ``
-    (H, 3H), contiguous. ``output`` (T, B, H) must be zero-filled. With ``keep``,
+    ``projection`` (T, B, 3H) is ``x W_ihᵀ``; ``weight_hh_t`` is ``W_hhᵀ`` (H, 3H),
+    a row-major copy or a transposed view; ``biases`` (2, 3H) holds ``b_ih`` and
+    ``b_hh``. ``output`` (T, B, H) must be zero-filled. With ``keep``,
     ``gates`` (T, B, 3H) receives r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn``
     and ``h_prev`` (T, B, H) the state each position started from; positions past
     a row's length are left as they were (zeros). Batch blocks run in parallel.
     """
     blocks = block_count(state.shape[0])
     if blocks == 1:
-        _run_block(0, projection, weight_hh_t, bias_hh, lengths, reverse, state, output, gates,
+        _run_block(0, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
                    hidden_n, h_prev, keep)
         return
     for block in prange(blocks):
-        _run_block(block, projection, weight_hh_t, bias_hh, lengths, reverse, state, output,
+        _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output,
                    gates, hidden_n, h_prev, keep)
 
 
@@ -202,12 +208,14 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
                         lengths, reverse, grad_projection, grad_recurrent)
 
 
-def _projection(x, weight_ih, bias_ih):
-    """``x W_ihᵀ + b_ih`` for every step at once, (T, B, 3H): one GEMM, not T small ones."""
+def _projection(x, weight_ih):
+    """``x W_ihᵀ`` for every step at once, (T, B, 3H): one GEMM, not T small ones.
+
+    ``b_ih`` is added in the gate loop: a separate pass over this array cost
+    more than the loop's addition.
+    """
     steps, batch, n_in = x.shape
     projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
-    if bias_ih is not None:
-        projection += bias_ih
     return projection.reshape(steps, batch, weight_ih.shape[0])
 
 
@@ -216,8 +224,10 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     hidden = weight_hh.shape[1]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    if bias_hh is None:
-        bias_hh = np.zeros(3 * hidden, dtype=x.dtype)
+    biases = np.zeros((2, 3 * hidden), dtype=x.dtype)
+    for row, bias in enumerate((bias_ih, bias_hh)):
+        if bias is not None:
+            biases[row] = bias
     residual_shape = (steps, batch, hidden) if keep else (0, 0, 0)
     gates = np.zeros((steps, batch, 3 * hidden) if keep else (0, 0, 0), dtype=x.dtype)
     hidden_n = np.zeros(residual_shape, dtype=x.dtype)
@@ -225,8 +235,8 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     state = np.array(h0, dtype=x.dtype, order="C", copy=True)
     with single_threaded_kernel_blas():
-        projection = _projection(x, weight_ih, bias_ih)
-        _recurrence(projection, recurrent_weight(weight_hh, steps), bias_hh, lengths, reverse,
+        projection = _projection(x, weight_ih)
+        _recurrence(projection, recurrent_weight(weight_hh, steps), biases, lengths, reverse,
                     state, output, gates, hidden_n, h_prev, keep)
     return output, state, (gates, hidden_n, h_prev)
 
