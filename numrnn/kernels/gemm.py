@@ -46,15 +46,24 @@ def _matmul(a, b, out):
         _chunk(a, b, out, chunk)
 
 
+def _blas_ready(matrix):
+    """Whether BLAS can read a 2-D view in place: one unit stride, the other positive."""
+    row_stride, col_stride = matrix.strides
+    size = matrix.itemsize
+    return (col_stride == size and row_stride >= size) or \
+        (row_stride == size and col_stride >= size)
+
+
 def matmul(a, b):
     """``a @ b`` for 2-D ``a`` (M, K) and ``b`` (K, N) of one float dtype, as (M, N).
 
-    Either operand may be C- or F-contiguous (``w.T`` of a C-contiguous ``w``
-    is used as it is, with no transposed copy); anything else is copied once.
+    Either operand may be any view with one unit stride (``w.T``, a column range
+    of ``w`` or of ``w.T``): BLAS reads it in place through its leading
+    dimension. Anything else is copied once.
     """
-    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+    if not _blas_ready(a):
         a = np.ascontiguousarray(a)
-    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+    if not _blas_ready(b):
         b = np.ascontiguousarray(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     if a.shape[0] == 0 or b.shape[1] == 0:

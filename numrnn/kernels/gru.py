@@ -133,13 +133,15 @@ def _recurrence(projection, weight_hh_t, biases, lengths, reverse, state, output
 
 @kernel
 def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, grad_projection,
-                  grad_recurrent, step_grad):
+                  grad_hidden_n, step_grad):
     """Gate gradients of batch row ``b`` (row ``r`` of its block) at position ``t``.
 
     ``grad_state[b]`` holds dL/dh_t from later steps on entry; it leaves holding
     the direct part ``dh_t * z`` of dL/dh_{t-1} (the caller adds the part through
     ``W_hh``). ``step_grad[r]`` receives the pre-activation gradients of
-    ``h W_hhᵀ + b_hh`` for this step's GEMM.
+    ``h W_hhᵀ + b_hh`` for this step's GEMM; their r and z parts equal those of
+    ``x W_ihᵀ + b_ih`` (in ``grad_projection``), so only the n part is kept, in
+    ``grad_hidden_n``.
     """
     hidden = grad_state.shape[1]
     one = typed(1.0, grad_state[b, 0])
@@ -162,12 +164,12 @@ def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, gra
         dh_row[j] = dh * z
     # r and z enter x W_ihᵀ and h W_hhᵀ alike; only the n gate's gradients differ.
     grad_projection[t, b, :2 * hidden] = d_step[:2 * hidden]
-    grad_recurrent[t, b] = d_step
+    grad_hidden_n[t, b] = grad_hn
 
 
 @kernel
 def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
-                    reverse, grad_projection, grad_recurrent):
+                    reverse, grad_projection, grad_hidden_n):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
@@ -179,7 +181,7 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
             if step < length:
                 _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
                               grad_state, gates, hidden_n, h_prev, grad_projection,
-                              grad_recurrent, step_grad)
+                              grad_hidden_n, step_grad)
         product(step_grad, weight_hh, through_weights)
         # Rows whose steps have not started yet keep dL/dh_n untouched; their
         # step_grad rows are still zero, so the GEMM row is ignored, not added.
@@ -191,21 +193,22 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
-                         reverse, grad_projection, grad_recurrent):
+                         reverse, grad_projection, grad_hidden_n):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
 
-    Fills ``grad_projection`` and ``grad_recurrent`` (T, B, 3H, zero-filled): the
-    gradients of ``x W_ihᵀ + b_ih`` and of ``h W_hhᵀ + b_hh`` at each valid position.
+    Fills ``grad_projection`` (T, B, 3H) and ``grad_hidden_n`` (T, B, H), both
+    zero-filled: the gradients of ``x W_ihᵀ + b_ih`` and of the n part of
+    ``h W_hhᵀ + b_hh`` at each valid position.
     Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential; batch blocks run in parallel.
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(0, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
-                        reverse, grad_projection, grad_recurrent)
+                        reverse, grad_projection, grad_hidden_n)
         return
     for block in prange(blocks):
         _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh,
-                        lengths, reverse, grad_projection, grad_recurrent)
+                        lengths, reverse, grad_projection, grad_hidden_n)
 
 
 def _projection(x, weight_ih):
@@ -304,27 +307,36 @@ def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None
         lengths = np.full(batch, steps, dtype=np.int64)
     grad_state = np.array(grad_h_n, dtype=x.dtype, order="C", copy=True)
     grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
-    grad_recurrent = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
+    grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
     with single_threaded_kernel_blas():
         _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, gates, hidden_n,
                              h_prev, np.ascontiguousarray(weight_hh), lengths, reverse,
-                             grad_projection, grad_recurrent)
-    return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_recurrent,
+                             grad_projection, grad_hidden_n)
+    return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_hidden_n,
                              needs)
 
 
-def _weight_gradients(x, h_prev, weight_ih, grad_h0, grad_projection, grad_recurrent, needs):
-    """The parallel half of backward: one large GEMM (or sum) per gradient, over all steps."""
+def _weight_gradients(x, h_prev, weight_ih, grad_h0, grad_projection, grad_hidden_n, needs):
+    """The parallel half of backward: one large GEMM (or sum) per gradient, over all steps.
+
+    The gradient of ``h W_hhᵀ + b_hh`` is ``grad_projection``'s r and z columns
+    next to ``grad_hidden_n``: both weight-gradient halves read those in place.
+    """
     steps, batch, n_in = x.shape
     gate_cols = grad_projection.shape[2]
     d_proj = grad_projection.reshape(steps * batch, gate_cols)
-    d_rec = grad_recurrent.reshape(steps * batch, gate_cols)
+    d_hidden_n = grad_hidden_n.reshape(steps * batch, -1)
+    d_rz = d_proj[:, :d_proj.shape[1] - d_hidden_n.shape[1]]
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
+    grad_w_hh = None
+    if need_w_hh:
+        previous = h_prev.reshape(steps * batch, -1)
+        grad_w_hh = np.concatenate([matmul(d_rz.T, previous), matmul(d_hidden_n.T, previous)])
     return (
         matmul(d_proj, weight_ih).reshape(steps, batch, n_in) if need_x else None,
         grad_h0 if need_h0 else None,
         matmul(d_proj.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
-        matmul(d_rec.T, h_prev.reshape(steps * batch, -1)) if need_w_hh else None,
+        grad_w_hh,
         d_proj.sum(axis=0) if need_b_ih else None,
-        d_rec.sum(axis=0) if need_b_hh else None,
+        np.concatenate([d_rz.sum(axis=0), d_hidden_n.sum(axis=0)]) if need_b_hh else None,
     )
