@@ -30,7 +30,7 @@ from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import product, recurrent_weight
+from numrnn.kernels.matvec import backward_weight, product, recurrent_weight
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -178,8 +178,8 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlin
     with single_threaded_kernel_blas():
         projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
         _recurrence(projection.reshape(steps, batch, hidden),
-                    recurrent_weight(weight_hh, steps), bias, lengths, reverse, relu, state,
-                    output, h_prev, keep)
+                    recurrent_weight(weight_hh, steps, batch), bias, lengths, reverse, relu,
+                    state, output, h_prev, keep)
     return output, state, (output, h_prev)
 
 
@@ -257,7 +257,7 @@ def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None
     relu = _is_relu(nonlinearity)
     with single_threaded_kernel_blas():
         _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, output,
-                             np.ascontiguousarray(weight_hh), lengths, reverse, relu,
+                             backward_weight(weight_hh, batch), lengths, reverse, relu,
                              grad_preact)
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None

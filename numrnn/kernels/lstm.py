@@ -194,8 +194,8 @@ def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, ke
     with single_threaded_kernel_blas():
         projection = input_projection(x, weight_ih)
         bias = combined_bias(bias_ih, bias_hh, weight_hh.shape[0], x.dtype)
-        _recurrence(projection, recurrent_weight(weight_hh, steps), bias, lengths, reverse,
-                    h_state, c_state, output, cells, keep)
+        _recurrence(projection, recurrent_weight(weight_hh, steps, batch), bias, lengths,
+                    reverse, h_state, c_state, output, cells, keep)
     return output, h_state, c_state, projection, cells
 
 

@@ -4,7 +4,15 @@ import numba
 import numpy as np
 import pytest
 
-from numrnn.kernels.matvec import COPY_FROM_STEPS, MAX_ROWS, product, recurrent_weight
+from numrnn.kernels import packed
+from numrnn.kernels.matvec import (
+    COPY_FROM_STEPS,
+    MAX_ROWS,
+    PACK_FROM_SIZE,
+    backward_weight,
+    product,
+    recurrent_weight,
+)
 
 
 @numba.njit
@@ -30,8 +38,29 @@ def test_product_matches_numpy(dtype, transposed):
 
 def test_recurrent_weight_copies_only_for_long_runs():
     weight_hh = np.arange(12.0).reshape(4, 3)
-    short = recurrent_weight(weight_hh, COPY_FROM_STEPS - 1)
-    long = recurrent_weight(weight_hh, COPY_FROM_STEPS)
+    short = recurrent_weight(weight_hh, COPY_FROM_STEPS - 1, batch=64)
+    long = recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=64)
     assert np.shares_memory(short, weight_hh) and short.flags.f_contiguous
     assert not np.shares_memory(long, weight_hh) and long.flags.c_contiguous
     np.testing.assert_array_equal(short, long)
+
+
+def test_recurrent_weight_packs_large_float32_weights_for_real_batches():
+    hidden = 256                                     # 4H x H reaches PACK_FROM_SIZE
+    weight_hh = np.ones((4 * hidden, hidden), dtype=np.float32)
+    assert weight_hh.size >= PACK_FROM_SIZE
+    assert recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=MAX_ROWS + 1).ndim == 3
+    assert recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=MAX_ROWS).ndim == 2
+    assert recurrent_weight(weight_hh.astype(np.float64), COPY_FROM_STEPS, batch=64).ndim == 2
+    assert backward_weight(weight_hh, batch=64).ndim == 3
+    assert backward_weight(weight_hh[:8], batch=64).ndim == 2
+
+
+@pytest.mark.parametrize("count", [1, 3, MAX_ROWS + 1, 9])
+def test_product_with_packed_weights(count):
+    rng = np.random.default_rng(count)
+    rows = rng.standard_normal((count, 40)).astype(np.float32)
+    weight = rng.standard_normal((40, 37)).astype(np.float32)
+    out = np.full((count, 37), np.nan, dtype=np.float32)
+    _product(rows, packed.pack(weight), out)
+    np.testing.assert_allclose(out, rows @ weight, rtol=1e-5, atol=1e-5)
