@@ -73,6 +73,7 @@ def info_text():
 
     import numrnn
     from numrnn import _cache
+    from numrnn.kernels import blas
 
     cache_dir = f"{_cache.CACHE_DIR or 'none: kernels compile on every start'} " \
                 f"({_cache.CACHE_SOURCE})"
@@ -89,6 +90,7 @@ def info_text():
         f"threading layer: {layer}",
         f"threads: {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}",
         f"kernel cache: {cache_dir}",
+        f"kernel GEMM: {blas.DESCRIPTION[blas.SOURCE]}",
     ]
     return "\n".join(lines)
 

@@ -106,6 +106,8 @@ def _register():
 
 
 SOURCE = _register()
+DESCRIPTION = {"numpy": "NumPy's bundled OpenBLAS (cblas_sgemm/dgemm, ILP64)",
+               "fallback": "numba's np.dot (NumPy's OpenBLAS not found: slower)"}
 _sgemm = types.ExternalFunction("numrnn_cblas_sgemm", _signature(types.float32))
 _dgemm = types.ExternalFunction("numrnn_cblas_dgemm", _signature(types.float64))
 
