@@ -5,10 +5,11 @@ edge kernels sum in a different order from the main one: measured here with
 NumPy's OpenBLAS 0.3.31, float32 ``a @ b`` differed in the last bits between
 1, 2, 3 and 4 threads for every shape tried (37×1000×93 up to 6400×512×2048).
 So the input projection and the gradients after the loop (``dx``, ``dW_ih``,
-``dW_hh``) go through :func:`matmul`: the rows of the result split into fixed
-chunks of ``CHUNK_ROWS``, each one single-threaded GEMM (:func:`numrnn.kernels.
-blas.gemm`, kept on one thread by :func:`~numrnn.kernels.blas_threads.
-single_threaded_kernel_blas`), chunks spread over numba's threads. Every
+``dW_hh``) go through :func:`matmul`: the rows of the result split into chunks
+whose size depends on the row count alone, each one single-threaded GEMM
+(:func:`numrnn.kernels.blas.gemm`, kept on one thread by
+:func:`~numrnn.kernels.blas_threads.single_threaded_kernel_blas`), chunks spread
+over numba's threads. Every
 element then comes from the same BLAS call whatever the thread count.
 """
 
@@ -20,9 +21,15 @@ from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import kernel, parallel_kernel
 
-# Rows of the result per single-threaded GEMM: large enough for sgemm to run
-# near its single-core peak, small enough to spread 64 x 50 rows over cores.
+# Rows of the result per single-threaded GEMM: at most CHUNK_ROWS, large enough
+# for sgemm to run near its single-core peak; fewer (down to MIN_CHUNK_ROWS) when
+# that leaves under TARGET_CHUNKS chunks, so that a short, deep product such as a
+# weight gradient dGᵀ·x (H rows, T·B deep) still spreads over the cores: with
+# 256-row chunks the Elman layer's dW_ih and dW_hh at H = 256 were one
+# single-threaded GEMM each, and its backward sped up only 1.29x on 2 threads.
 CHUNK_ROWS = 256
+MIN_CHUNK_ROWS = 64
+TARGET_CHUNKS = 8
 
 # NumPy's np.dot is only thread-count independent when its OpenBLAS is the one
 # single_threaded_kernel_blas() pins to one thread.
@@ -30,20 +37,28 @@ _NUMPY_BLAS_PINNED = "numpy" in blas_threads.available()
 
 
 @kernel
-def _chunk(a, b, out, chunk):
-    first = chunk * CHUNK_ROWS
-    stop = min(first + CHUNK_ROWS, a.shape[0])
+def _chunk_size(rows):
+    """Rows per chunk for a result of ``rows`` rows: a function of ``rows`` only."""
+    size = (rows + TARGET_CHUNKS - 1) // TARGET_CHUNKS
+    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, size))
+
+
+@kernel
+def _chunk(a, b, out, chunk, size):
+    first = chunk * size
+    stop = min(first + size, a.shape[0])
     gemm(a[first:stop], b, out[first:stop])
 
 
 @parallel_kernel
 def _matmul(a, b, out):
-    chunks = (a.shape[0] + CHUNK_ROWS - 1) // CHUNK_ROWS
+    size = _chunk_size(a.shape[0])
+    chunks = (a.shape[0] + size - 1) // size
     if chunks == 1:
-        _chunk(a, b, out, 0)
+        _chunk(a, b, out, 0, size)
         return
     for chunk in prange(chunks):
-        _chunk(a, b, out, chunk)
+        _chunk(a, b, out, chunk, size)
 
 
 def _blas_ready(matrix):
@@ -72,10 +87,10 @@ def matmul(a, b):
         out[...] = 0
         return out
     with single_threaded_kernel_blas():
-        if a.shape[0] <= CHUNK_ROWS and _NUMPY_BLAS_PINNED:
+        if a.shape[0] <= MIN_CHUNK_ROWS and _NUMPY_BLAS_PINNED:
             # One chunk: NumPy's own call into the same, now single-threaded,
             # OpenBLAS saves the dispatch into a parallel kernel (~10 µs, which
-            # is most of a small projection's time).
+            # is most of a small projection's or a cell's time).
             np.dot(a, b, out)
         else:
             _matmul(a, b, out)
