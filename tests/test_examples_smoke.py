@@ -8,21 +8,17 @@ the right kind (finite, in range, a real PNG), not how good they are.
 
 import importlib.util
 import math
-import pathlib
 import sys
 
 import numpy as np
 import pytest
+from repo_scripts import load_script
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"examples/{name}.py")
 
 
 def has_matplotlib():

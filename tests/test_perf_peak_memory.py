@@ -1,21 +1,14 @@
 """perf/peak_memory.py: its numrnn child in a fresh process, and the theoretical floor."""
 
-import importlib.util
-import os
 import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def peak_memory():
-    path = os.path.join(ROOT, "perf", "peak_memory.py")
-    spec = importlib.util.spec_from_file_location("perf_peak_memory", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("perf/peak_memory.py")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"),

@@ -1,20 +1,14 @@
 """The regression script's verdicts (pure logic: nothing here is timed)."""
 
-import importlib.util
 import os
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def regression():
-    path = os.path.join(ROOT, "perf", "regression.py")
-    spec = importlib.util.spec_from_file_location("perf_regression", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("perf/regression.py")
 
 
 BASELINE = {"lstm-infer-small": 4.0, "gru-train-small": 10.0, "rnn-infer-small": 2.0}

@@ -1,21 +1,15 @@
 """Smoke test of examples/seq2seq_dates.py with its tiny settings (seconds, not minutes)."""
 
 import datetime
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
-
-EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "seq2seq_dates.py"
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("seq2seq_dates", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("examples/seq2seq_dates.py")
 
 
 def test_generated_dates_are_unambiguous_and_use_known_characters(example):
