@@ -134,9 +134,10 @@ def gemm(a, b, out):
     ``a`` and ``b`` may be row-major or transposed views (``w.T``, a row range of
     ``w.T``), with any leading dimension; anything else is copied first. ``out``
     must have unit column stride. Shapes are the caller's to get right: nothing
-    is checked.
+    is checked. Kernels compile it inline; called from Python, it runs the same
+    compiled code.
     """
-    raise NotImplementedError("gemm is only callable from Numba-compiled code")
+    _gemm_from_python(a, b, out)
 
 
 @overload(gemm, jit_options={"nogil": True})
@@ -170,3 +171,8 @@ def _gemm_impl(a, b, out):
              m, n, k, one, a.ctypes, lda, b.ctypes, ldb, zero, out.ctypes, ldc)
 
     return impl
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_from_python(a, b, out):
+    gemm(a, b, out)

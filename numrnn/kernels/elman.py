@@ -27,10 +27,10 @@ from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.common import block_count, block_rows, time_index
+from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import backward_weight, product, recurrent_weight
+from numrnn.kernels.matvec import product, product_weight, recurrent_weight
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -166,11 +166,7 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlin
     hidden = weight_hh.shape[1]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    # b_ih + b_hh, added in the step loop rather than by a pass over the projection.
-    bias = np.zeros(hidden, dtype=x.dtype)
-    for part in (bias_ih, bias_hh):
-        if part is not None:
-            bias += part
+    bias = combined_bias(bias_ih, bias_hh, hidden, x.dtype)
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     state = np.array(h0, dtype=x.dtype, order="C", copy=True)
@@ -257,7 +253,7 @@ def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None
     relu = _is_relu(nonlinearity)
     with single_threaded_kernel_blas():
         _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, output,
-                             backward_weight(weight_hh, batch), lengths, reverse, relu,
+                             product_weight(weight_hh, batch), lengths, reverse, relu,
                              grad_preact)
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None

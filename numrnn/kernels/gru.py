@@ -36,7 +36,7 @@ from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import backward_weight, product, recurrent_weight
+from numrnn.kernels.matvec import product, product_weight, recurrent_weight
 
 
 @inline_kernel
@@ -310,7 +310,7 @@ def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None
     grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
     with single_threaded_kernel_blas():
         _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, gates, hidden_n,
-                             h_prev, backward_weight(weight_hh, batch), lengths, reverse,
+                             h_prev, product_weight(weight_hh, batch), lengths, reverse,
                              grad_projection, grad_hidden_n)
     return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_hidden_n,
                              needs)

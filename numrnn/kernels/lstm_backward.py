@@ -29,7 +29,7 @@ from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.matvec import backward_weight, product
+from numrnn.kernels.matvec import product, product_weight
 
 ALL_GRADIENTS = (True,) * 7
 
@@ -107,7 +107,7 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     ----------
     grad_output : (T, B, H); grad_h_n : (B, H)
     weight_hh : (4H, H)
-        Contiguous, or packed (:func:`~numrnn.kernels.matvec.backward_weight`).
+        Contiguous, or packed (:func:`~numrnn.kernels.matvec.product_weight`).
     lengths : (B,) int64; reverse : bool
     h0, c0 : (B, H); output : (T, B, H); gates : (T, B, 4H); cells : (T, B, H)
         The forward inputs and residuals.
@@ -165,7 +165,7 @@ def backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, weight_ih, weight_hh, o
     prev_hidden = np.empty((steps, batch, hidden), dtype=x.dtype)
     grad_h0 = np.empty((batch, hidden), dtype=x.dtype)
     with single_threaded_kernel_blas():
-        _backward_recurrence(grad_output, grad_h_n, backward_weight(weight_hh, batch), lengths,
+        _backward_recurrence(grad_output, grad_h_n, product_weight(weight_hh, batch), lengths,
                              reverse, h0, c0, output, gates, cells, grad_c, grad_gates,
                              prev_hidden, grad_h0)
 

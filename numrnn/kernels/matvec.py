@@ -32,6 +32,7 @@ from numba.extending import overload
 from numrnn.kernels import packed
 from numrnn.kernels.activations import typed
 from numrnn.kernels.blas import gemm
+from numrnn.kernels.jit import kernel
 
 # FMA contraction on top of the project's kernel options: the products here are
 # made of multiply-adds; "contract" changes no result by more than the rounding
@@ -61,10 +62,10 @@ def recurrent_weight(weight_hh, steps, batch):
     """
     if steps < COPY_FROM_STEPS:
         return weight_hh.T
-    return backward_weight(weight_hh.T, batch)
+    return product_weight(weight_hh.T, batch)
 
 
-def backward_weight(weight, batch):
+def product_weight(weight, batch):
     """``weight`` (K, N) for :func:`product`: packed panels where they pay, else row-major."""
     if weight.dtype == np.float32 and batch > MAX_ROWS and weight.size >= PACK_FROM_SIZE:
         return packed.pack(weight)
@@ -146,9 +147,10 @@ def product(rows, weight, out):
     transposed view of a C-contiguous (N, K) matrix, or float32 panels packed by
     :func:`numrnn.kernels.packed.pack` (register tiles for any row count).
     The choice depends on the row count and layout only, so a batch block gets
-    the same arithmetic whatever the thread count. Callable from kernels only.
+    the same arithmetic whatever the thread count. Kernels compile it inline;
+    called from Python, it runs the same compiled code.
     """
-    raise NotImplementedError("product is only callable from Numba-compiled code")
+    _product_from_python(rows, weight, out)
 
 
 @overload(product, jit_options={"nogil": True})
@@ -172,3 +174,8 @@ def _product_impl(rows, weight, out):
     else:
         raise TypingError(f"product needs a C- or F-contiguous weight, got layout {weight.layout}")
     return impl
+
+
+@kernel
+def _product_from_python(rows, weight, out):
+    product(rows, weight, out)

@@ -71,3 +71,14 @@ def test_fallback_has_cblas_semantics(dtype):
 
 def test_source_is_reported():
     assert blas.SOURCE in ("numpy", "fallback")
+
+
+def test_gemm_called_from_python_runs_the_compiled_code():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((7, 9)).astype(np.float32)
+    b = np.asfortranarray(rng.standard_normal((9, 5)).astype(np.float32))
+    from_python, compiled = np.empty((7, 5), np.float32), np.empty((7, 5), np.float32)
+    gemm(a, b, from_python)
+    _gemm(a, b, compiled)
+    np.testing.assert_array_equal(from_python, compiled)
+    np.testing.assert_allclose(from_python, a @ b, rtol=1e-5, atol=1e-5)

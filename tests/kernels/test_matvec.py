@@ -9,8 +9,8 @@ from numrnn.kernels.matvec import (
     COPY_FROM_STEPS,
     MAX_ROWS,
     PACK_FROM_SIZE,
-    backward_weight,
     product,
+    product_weight,
     recurrent_weight,
 )
 
@@ -52,8 +52,8 @@ def test_recurrent_weight_packs_large_float32_weights_for_real_batches():
     assert recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=MAX_ROWS + 1).ndim == 3
     assert recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=MAX_ROWS).ndim == 2
     assert recurrent_weight(weight_hh.astype(np.float64), COPY_FROM_STEPS, batch=64).ndim == 2
-    assert backward_weight(weight_hh, batch=64).ndim == 3
-    assert backward_weight(weight_hh[:8], batch=64).ndim == 2
+    assert product_weight(weight_hh, batch=64).ndim == 3
+    assert product_weight(weight_hh[:8], batch=64).ndim == 2
 
 
 @pytest.mark.parametrize("count", [1, 3, MAX_ROWS + 1, 9])
@@ -64,3 +64,16 @@ def test_product_with_packed_weights(count):
     out = np.full((count, 37), np.nan, dtype=np.float32)
     _product(rows, packed.pack(weight), out)
     np.testing.assert_allclose(out, rows @ weight, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("count", [1, MAX_ROWS + 2])
+def test_product_called_from_python_runs_the_compiled_code(count):
+    rng = np.random.default_rng(10 + count)
+    rows = rng.standard_normal((count, 12)).astype(np.float32)
+    weight = rng.standard_normal((12, 20)).astype(np.float32)
+    for layout in (np.ascontiguousarray(weight), np.asfortranarray(weight), packed.pack(weight)):
+        from_python = np.full((count, 20), np.nan, dtype=np.float32)
+        compiled = np.full((count, 20), np.nan, dtype=np.float32)
+        product(rows, layout, from_python)
+        _product(rows, layout, compiled)
+        np.testing.assert_array_equal(from_python, compiled)
