@@ -11,6 +11,7 @@ import pytest
 import numrnn
 from numrnn import functional as F
 from numrnn.kernels import blas_threads
+from numrnn.kernels import gru as gru_kernel
 
 
 def _training_step(op, gates, dtype, seed):
@@ -69,12 +70,41 @@ def test_set_num_threads_refuses_bad_counts(bad, error):
     assert numrnn.get_num_threads() == previous
 
 
-def test_kernels_leave_the_blas_thread_count_as_they_found_it():
-    if "scipy" not in blas_threads.available():
-        pytest.skip("SciPy's OpenBLAS not found")
-    before = blas_threads.get("scipy")
-    _training_step(F.gru, 3, np.float32, seed=1)
-    assert blas_threads.get("scipy") == before
+def test_kernels_leave_the_blas_thread_counts_as_they_found_them():
+    if not blas_threads.available():
+        pytest.skip("no OpenBLAS copy under control")
+    previous = {name: blas_threads.get(name) for name in blas_threads.available()}
+    try:
+        for name in previous:
+            blas_threads.set(name, 2)
+        _training_step(F.gru, 3, np.float32, seed=1)
+        assert {name: blas_threads.get(name) for name in previous} == dict.fromkeys(previous, 2)
+    finally:
+        for name, count in previous.items():
+            blas_threads.set(name, count)
+
+
+def test_kernels_run_their_blas_on_one_thread(monkeypatch):
+    """Inside a kernel call the copy the kernels call is at one thread, then restored."""
+    name = blas_threads.pinned_library()
+    if name is None:
+        pytest.skip("the kernels' OpenBLAS is not under control")
+    seen = []
+    real_forward = gru_kernel._forward
+
+    def spy(*args):
+        seen.append(blas_threads.get(name))
+        return real_forward(*args)
+
+    monkeypatch.setattr(gru_kernel, "_forward", spy)
+    previous = blas_threads.get(name)
+    try:
+        blas_threads.set(name, 2)
+        _training_step(F.gru, 3, np.float32, seed=1)
+        assert seen and set(seen) == {1}
+        assert blas_threads.get(name) == 2
+    finally:
+        blas_threads.set(name, previous)
 
 
 def _omp_wait_policy_after_import(environ):

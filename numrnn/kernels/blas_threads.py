@@ -19,13 +19,14 @@ the large ones go through :mod:`numrnn.kernels.gemm` (fixed chunks, one thread
 each).
 """
 
-import contextlib
 import ctypes
 import glob
 import os
 import threading
 
 import numpy as np
+
+from numrnn.kernels.blas import SOURCE
 
 # (library file pattern relative to a package dir, get symbol, set symbol)
 _CANDIDATES = (
@@ -55,14 +56,21 @@ def _load():
 
 
 _LIBRARIES = _load()
+# The copy the kernels' GEMMs run on.
+_KERNEL_LIBRARY = "numpy" if SOURCE == "numpy" else "scipy"
 _lock = threading.Lock()
 _inside = 0
-_saved = {}
+_saved = None
 
 
 def available():
     """Names of the OpenBLAS copies under control: a subset of ``("scipy", "numpy")``."""
     return tuple(sorted(_LIBRARIES))
+
+
+def pinned_library():
+    """The copy :func:`single_threaded_kernel_blas` pins ("numpy" or "scipy"), or None."""
+    return _KERNEL_LIBRARY if _KERNEL_LIBRARY in _LIBRARIES else None
 
 
 def get(name):
@@ -78,29 +86,45 @@ def set(name, threads):  # noqa: A001 - mirrors the C API's name
         _LIBRARIES[name][1](int(threads))
 
 
-@contextlib.contextmanager
-def single_threaded_kernel_blas():
-    """Run both OpenBLAS copies on one thread while any kernel is inside.
+class _SingleThreadedKernelBlas:
+    """The context manager behind :func:`single_threaded_kernel_blas` (one shared instance).
 
-    Counted, so that concurrent kernels from server threads keep them at one
-    until the last of them leaves; the counts from before are then restored.
+    A class rather than a generator-based context manager, and only the copy the
+    kernels call: entering and leaving costs two ``set_num_threads`` calls
+    (about 0.7 µs each in OpenBLAS itself) instead of four, and no generator.
+    At B = 1 a whole layer takes 20-60 µs, so this showed.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _inside, _saved
+        with _lock:
+            if _inside == 0:
+                _saved = get(_KERNEL_LIBRARY)
+                if _saved is not None and _saved != 1:
+                    set(_KERNEL_LIBRARY, 1)
+            _inside += 1
+
+    def __exit__(self, *exc_info):
+        global _inside
+        with _lock:
+            _inside -= 1
+            if _inside == 0 and _saved is not None and _saved != 1:
+                set(_KERNEL_LIBRARY, _saved)
+
+
+_SINGLE_THREADED = _SingleThreadedKernelBlas()
+
+
+def single_threaded_kernel_blas():
+    """Run the OpenBLAS copy the kernels call on one thread while any kernel is inside.
+
+    That copy is NumPy's (:mod:`numrnn.kernels.blas`), or SciPy's where NumPy's
+    was not found and the kernels' GEMMs fall back to numba's ``np.dot``.
+    Counted, so that concurrent kernels from server threads keep it at one
+    until the last of them leaves; the count from before is then restored.
     While a kernel runs, NumPy products in other Python threads run on one
     thread too (OpenBLAS's thread count is process-wide).
     """
-    global _inside, _saved
-    with _lock:
-        if _inside == 0:
-            _saved = {name: get(name) for name in _LIBRARIES}
-            for name, count in _saved.items():
-                if count != 1:
-                    set(name, 1)
-        _inside += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _inside -= 1
-            if _inside == 0:
-                for name, count in _saved.items():
-                    if count != 1:
-                        set(name, count)
+    return _SINGLE_THREADED

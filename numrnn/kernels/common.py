@@ -1,8 +1,8 @@
-"""Helpers the fused recurrent kernels share (GRU, Elman, LSTM): batch blocks, time order.
+"""Helpers the fused recurrent kernels share (GRU, Elman, LSTM): batch blocks, time order, biases.
 
-The ``@kernel`` functions here are small, inlined into the callers' loops, and
-allocate nothing; :func:`combined_bias` runs in Python before a kernel. Gate
-activations live in :mod:`numrnn.kernels.activations`.
+The block and time helpers are small, inlined into the callers' loops, and
+allocate nothing; the bias helpers run once per call. Gate activations live in
+:mod:`numrnn.kernels.activations`.
 """
 
 import numpy as np
@@ -58,15 +58,32 @@ def time_index(step, length, reverse):
     return step
 
 
-def combined_bias(bias_ih, bias_hh, rows, dtype):
-    """``b_ih + b_hh`` (zeros for a missing one): the one bias a gate loop adds.
+@kernel
+def combined_bias(bias_ih, bias_hh, rows, like):
+    """``b_ih + b_hh`` (zeros for a missing one, None): the one bias a gate loop adds.
 
-    Added in the loop rather than by passes over the (T, B, G*H) projection,
-    which at the large configuration (52 MB in float32) cost a full memory
-    pass per bias.
+    ``rows`` entries of ``like``'s dtype. Added in the loop rather than by
+    passes over the (T, B, G*H) projection, which at the large configuration
+    (52 MB in float32) cost a full memory pass per bias.
     """
-    bias = np.zeros(rows, dtype=dtype)
-    for part in (bias_ih, bias_hh):
-        if part is not None:
-            bias += part
+    bias = np.zeros(rows, dtype=like.dtype)
+    if bias_ih is not None:
+        bias += bias_ih
+    if bias_hh is not None:
+        bias += bias_hh
     return bias
+
+
+@kernel
+def stacked_biases(bias_ih, bias_hh, rows, like):
+    """``b_ih`` and ``b_hh`` as the rows of one (2, rows) array, zeros for a missing one.
+
+    For the GRU, whose n gate adds ``b_hn`` inside ``r * (W_hn h + b_hn)``, so the
+    two biases cannot be summed.
+    """
+    biases = np.zeros((2, rows), dtype=like.dtype)
+    if bias_ih is not None:
+        biases[0] = bias_ih
+    if bias_hh is not None:
+        biases[1] = bias_hh
+    return biases

@@ -28,7 +28,7 @@ from numba import prange
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
-from numrnn.kernels.gemm import matmul
+from numrnn.kernels.gemm import matmul, matmul_into
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight, recurrent_weight
 
@@ -84,24 +84,35 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
 
 
 @parallel_kernel
-def _recurrence(projection, weight_hh_t, bias, lengths, reverse, relu, state, output, h_prev,
-                keep):
-    """Run all steps; ``state`` (B, H) holds h0 on entry and h_n on return.
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, h0, keep):
+    """Run all steps in one compiled call; returns ``(output, h_n, h_prev)``.
 
-    ``projection`` (T, B, H) is ``x W_ihᵀ``; ``weight_hh_t`` is ``W_hhᵀ`` (a
-    row-major copy or a transposed view); ``bias`` (H,) is ``b_ih + b_hh``.
-    ``output`` (T, B, H) must be zero-filled. With ``keep``, ``h_prev`` (T, B, H)
-    receives the state each valid position started from. Batch blocks
-    run in parallel.
+    ``x`` (T, B, I) is C-contiguous; its projection ``x W_ihᵀ`` (T, B, H) is one
+    GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (a row-major copy, a
+    transposed view or packed panels); ``bias_ih``/``bias_hh`` (H,) or None are
+    summed once and added in the step loop. ``h0`` (B, H) is not modified.
+    ``output`` (T, B, H) has zeros past each row's length. With ``keep``,
+    ``h_prev`` (T, B, H) holds the state each valid position started from
+    (zeros elsewhere); without, it is empty. Batch blocks run in parallel.
     """
-    blocks = block_count(state.shape[0])
+    steps, batch, n_in = x.shape
+    hidden = weight_ih.shape[0]
+    projection = np.empty((steps, batch, hidden), dtype=x.dtype)
+    matmul_into(x.reshape(steps * batch, n_in), weight_ih.T,
+                projection.reshape(steps * batch, hidden))
+    bias = combined_bias(bias_ih, bias_hh, hidden, x)
+    state = h0.copy()
+    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    blocks = block_count(batch)
     if blocks == 1:
         _run_block(0, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
                    h_prev, keep)
-        return
-    for block in prange(blocks):
-        _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state,
-                   output, h_prev, keep)
+    else:
+        for block in prange(blocks):
+            _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state,
+                       output, h_prev, keep)
+    return output, state, h_prev
 
 
 @kernel
@@ -162,20 +173,15 @@ def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, re
 
 
 def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlinearity, keep):
-    steps, batch, n_in = x.shape
-    hidden = weight_hh.shape[1]
+    x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
+    steps, batch, _ = x.shape
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    bias = combined_bias(bias_ih, bias_hh, hidden, x.dtype)
-    h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
-    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    state = np.array(h0, dtype=x.dtype, order="C", copy=True)
     relu = _is_relu(nonlinearity)
+    weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with single_threaded_kernel_blas():
-        projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
-        _recurrence(projection.reshape(steps, batch, hidden),
-                    recurrent_weight(weight_hh, steps, batch), bias, lengths, reverse, relu,
-                    state, output, h_prev, keep)
+        output, state, h_prev = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths,
+                                         reverse, relu, np.asarray(h0, dtype=x.dtype), keep)
     return output, state, (output, h_prev)
 
 

@@ -33,7 +33,7 @@ TARGET_CHUNKS = 8
 
 # NumPy's np.dot is only thread-count independent when its OpenBLAS is the one
 # single_threaded_kernel_blas() pins to one thread.
-_NUMPY_BLAS_PINNED = "numpy" in blas_threads.available()
+_NUMPY_BLAS_PINNED = blas_threads.pinned_library() == "numpy"
 
 
 @kernel
@@ -51,7 +51,13 @@ def _chunk(a, b, out, chunk, size):
 
 
 @parallel_kernel
-def _matmul(a, b, out):
+def matmul_into(a, b, out):
+    """``out[...] = a @ b`` in thread-count-independent chunks; for code inside kernels.
+
+    The caller keeps BLAS on one thread (see :func:`matmul`). Kernels that call
+    it are themselves ``parallel_kernel``: a cached non-parallel function that
+    calls a parallel one crashes when loaded from the cache (numba issue 8578).
+    """
     size = _chunk_size(a.shape[0])
     chunks = (a.shape[0] + size - 1) // size
     if chunks == 1:
@@ -93,5 +99,5 @@ def matmul(a, b):
             # is most of a small projection's or a cell's time).
             np.dot(a, b, out)
         else:
-            _matmul(a, b, out)
+            matmul_into(a, b, out)
     return out

@@ -33,8 +33,8 @@ from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.common import block_count, block_rows, time_index
-from numrnn.kernels.gemm import matmul
+from numrnn.kernels.common import block_count, block_rows, stacked_biases, time_index
+from numrnn.kernels.gemm import matmul, matmul_into
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight, recurrent_weight
 
@@ -110,25 +110,40 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
 
 
 @parallel_kernel
-def _recurrence(projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
-                hidden_n, h_prev, keep):
-    """Run all steps; ``state`` (B, H) holds h0 on entry and h_n on return.
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, keep):
+    """Run all steps in one compiled call; returns ``(output, h_n, gates, hidden_n, h_prev)``.
 
-    ``projection`` (T, B, 3H) is ``x W_ihᵀ``; ``weight_hh_t`` is ``W_hhᵀ`` (H, 3H),
-    a row-major copy or a transposed view; ``biases`` (2, 3H) holds ``b_ih`` and
-    ``b_hh``. ``output`` (T, B, H) must be zero-filled. With ``keep``,
-    ``gates`` (T, B, 3H) receives r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn``
-    and ``h_prev`` (T, B, H) the state each position started from; positions past
-    a row's length are left as they were (zeros). Batch blocks run in parallel.
+    ``x`` (T, B, I) is C-contiguous; its projection ``x W_ihᵀ`` (T, B, 3H) is one
+    GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (H, 3H): a row-major copy,
+    a transposed view or packed panels. ``bias_ih``/``bias_hh`` (3H,) or None are
+    added in the gate loop. ``h0`` (B, H) is not modified. ``output`` (T, B, H)
+    has zeros past each row's length. With ``keep``, ``gates`` (T, B, 3H) holds
+    r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn`` and ``h_prev`` (T, B, H)
+    the state each position started from, zeros past each length; without, the
+    three are empty. Batch blocks run in parallel.
     """
-    blocks = block_count(state.shape[0])
+    steps, batch, n_in = x.shape
+    hidden = h0.shape[1]
+    n_gates = weight_ih.shape[0]
+    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
+    matmul_into(x.reshape(steps * batch, n_in), weight_ih.T,
+                projection.reshape(steps * batch, n_gates))
+    biases = stacked_biases(bias_ih, bias_hh, n_gates, x)
+    state = h0.copy()
+    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    residual_shape = (steps, batch, hidden) if keep else (0, 0, 0)
+    gates = np.zeros((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
+    hidden_n = np.zeros(residual_shape, dtype=x.dtype)
+    h_prev = np.zeros(residual_shape, dtype=x.dtype)
+    blocks = block_count(batch)
     if blocks == 1:
         _run_block(0, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
                    hidden_n, h_prev, keep)
-        return
-    for block in prange(blocks):
-        _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output,
-                   gates, hidden_n, h_prev, keep)
+    else:
+        for block in prange(blocks):
+            _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output,
+                       gates, hidden_n, h_prev, keep)
+    return output, state, gates, hidden_n, h_prev
 
 
 @kernel
@@ -211,36 +226,16 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
                         lengths, reverse, grad_projection, grad_hidden_n)
 
 
-def _projection(x, weight_ih):
-    """``x W_ihᵀ`` for every step at once, (T, B, 3H): one GEMM, not T small ones.
-
-    ``b_ih`` is added in the gate loop: a separate pass over this array cost
-    more than the loop's addition.
-    """
-    steps, batch, n_in = x.shape
-    projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
-    return projection.reshape(steps, batch, weight_ih.shape[0])
-
-
 def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
+    x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
     steps, batch, _ = x.shape
-    hidden = weight_hh.shape[1]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    biases = np.zeros((2, 3 * hidden), dtype=x.dtype)
-    for row, bias in enumerate((bias_ih, bias_hh)):
-        if bias is not None:
-            biases[row] = bias
-    residual_shape = (steps, batch, hidden) if keep else (0, 0, 0)
-    gates = np.zeros((steps, batch, 3 * hidden) if keep else (0, 0, 0), dtype=x.dtype)
-    hidden_n = np.zeros(residual_shape, dtype=x.dtype)
-    h_prev = np.zeros(residual_shape, dtype=x.dtype)
-    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    state = np.array(h0, dtype=x.dtype, order="C", copy=True)
+    weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with single_threaded_kernel_blas():
-        projection = _projection(x, weight_ih)
-        _recurrence(projection, recurrent_weight(weight_hh, steps, batch), biases, lengths,
-                    reverse, state, output, gates, hidden_n, h_prev, keep)
+        output, state, gates, hidden_n, h_prev = _forward(
+            x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse,
+            np.asarray(h0, dtype=x.dtype), keep)
     return output, state, (gates, hidden_n, h_prev)
 
 

@@ -14,7 +14,17 @@ its callers are.
 """
 
 import numba
+from numba.core.cpu import ParallelOptions
 
 kernel = numba.njit(cache=True, nogil=True, error_model="numpy")
-parallel_kernel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+# Only explicit prange loops run in parallel: with numba's default parallel
+# options every np.zeros or array expression in a kernel's body would become a
+# parallel region of its own, started and joined even for a few hundred
+# elements (the forward kernels allocate their outputs).
+# An options object, not a dict: numba pops the keys of a dict while compiling
+# the first signature, so every later one would get the defaults.
+PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": False,
+                               "reduction": False, "inplace_binop": False, "setitem": False,
+                               "stencil": False, "fusion": False})
+parallel_kernel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=PRANGE_ONLY)
 inline_kernel = numba.njit(inline="always", nogil=True, error_model="numpy")

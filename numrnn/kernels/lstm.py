@@ -35,20 +35,9 @@ from numba import prange
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
-from numrnn.kernels.gemm import matmul
+from numrnn.kernels.gemm import matmul_into
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, recurrent_weight
-
-
-def input_projection(x, weight_ih):
-    """``x W_ihᵀ`` for every step at once, shape (T, B, 4H).
-
-    One GEMM over all ``T * B`` rows instead of T small ones. The biases are
-    added in the gate loop (:func:`~numrnn.kernels.common.combined_bias`).
-    """
-    steps, batch, n_in = x.shape
-    projection = matmul(x.reshape(steps * batch, n_in), weight_ih.T)
-    return projection.reshape(steps, batch, weight_ih.shape[0])
 
 
 @inline_kernel
@@ -135,58 +124,70 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
 
 
 @parallel_kernel
-def _recurrence(projection, weight_hh_t, bias, lengths, reverse, h_state, c_state, output,
-                cells, keep):
-    """Run the LSTM over all steps, updating ``h_state``/``c_state`` in place.
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0, keep):
+    """Run the LSTM over all steps: one compiled call for the whole layer.
+
+    At B = 1, T = 50, H = 64 a Python call per part (projection, biases,
+    allocations, recurrence) cost more than the recurrence itself.
 
     Parameters
     ----------
-    projection : (T, B, 4H)
-        Input projection ``x W_ihᵀ``. With ``keep`` it is overwritten, at each
-        valid position, by the gate activations (i, f, g, o) for backward, and
-        zeroed at padded positions.
+    x : (T, B, I), C-contiguous
+    weight_ih : (4H, I)
     weight_hh_t : (H, 4H)
-        ``W_hhᵀ``: a row-major copy or a transposed view (:func:`~numrnn.kernels.
-        matvec.recurrent_weight`).
-    bias : (4H,)
-        ``b_ih + b_hh``, added in the gate loop.
+        ``W_hhᵀ``: a row-major copy, a transposed view or packed panels
+        (:func:`~numrnn.kernels.matvec.recurrent_weight`).
+    bias_ih, bias_hh : (4H,) or None
+        Added in the gate loop (:func:`~numrnn.kernels.common.combined_bias`).
     lengths : (B,) int64
     reverse : bool
-    h_state, c_state : (B, H)
-        Initial states on entry, final states on return.
-    output : (T, B, H)
-        Filled completely: h at valid positions, zeros elsewhere.
-    cells : (T, B, H)
-        With ``keep``, c_t at valid positions (zeros elsewhere); unused otherwise.
+    h0, c0 : (B, H)
+        Initial states (not modified).
     keep : bool
-        Whether to keep residuals (gates into ``projection``, ``cells``).
+        Whether to keep residuals (gates into the projection, ``cells``).
+
+    Returns
+    -------
+    output : (T, B, H)
+        h at valid positions, zeros elsewhere.
+    h_n, c_n : (B, H)
+    projection : (T, B, 4H)
+        ``x W_ihᵀ``, one GEMM for all steps; with ``keep``, overwritten at each
+        valid position by the gate activations (i, f, g, o) for backward, and
+        zeroed at padded positions.
+    cells : (T, B, H) with ``keep``, else empty
+        c_t at valid positions, zeros elsewhere.
     """
-    blocks = block_count(h_state.shape[0])
+    steps, batch, n_in = x.shape
+    hidden = h0.shape[1]
+    n_gates = weight_ih.shape[0]
+    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
+    matmul_into(x.reshape(steps * batch, n_in), weight_ih.T,
+                projection.reshape(steps * batch, n_gates))
+    bias = combined_bias(bias_ih, bias_hh, n_gates, x)
+    h_state, c_state = h0.copy(), c0.copy()
+    output = np.empty((steps, batch, hidden), dtype=x.dtype)
+    cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    blocks = block_count(batch)
     if blocks == 1:
         _run_block(0, projection, weight_hh_t, bias, lengths, reverse, h_state, c_state,
                    output, cells, keep)
-        return
-    for block in prange(blocks):
-        _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, c_state,
-                   output, cells, keep)
+    else:
+        for block in prange(blocks):
+            _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state,
+                       c_state, output, cells, keep)
+    return output, h_state, c_state, projection, cells
 
 
 def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
+    x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
     steps, batch, _ = x.shape
-    hidden = weight_hh.shape[1]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    h_state = h0.copy()
-    c_state = c0.copy()
-    output = np.empty((steps, batch, hidden), dtype=x.dtype)
-    cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
-    # One BLAS thread-count switch for both parts (the projection's is then nested).
+    weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with single_threaded_kernel_blas():
-        projection = input_projection(x, weight_ih)
-        bias = combined_bias(bias_ih, bias_hh, weight_hh.shape[0], x.dtype)
-        _recurrence(projection, recurrent_weight(weight_hh, steps, batch), bias, lengths,
-                    reverse, h_state, c_state, output, cells, keep)
-    return output, h_state, c_state, projection, cells
+        return _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0,
+                        keep)
 
 
 def forward_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,

@@ -17,11 +17,12 @@ so the recurrent kernels use them for batch blocks of up to ``MAX_ROWS`` rows
 The kernels hold ``W_hhᵀ`` (H, G*H) row-major for the loops above, but making
 that copy from PyTorch's (G*H, H) layout costs more than a whole step when
 there is only one step (82 µs at H = 128, against 2.9 µs for the product),
-as in every call of a cell. :func:`recurrent_weight` therefore hands
-single-step calls the transposed *view*, and :func:`product` takes it too:
-then each output is a dot product along a contiguous weight row (about 1.3x
-the loops' time at one row, 1.5x at four), or a GEMM told to read ``W``
-transposed.
+as in every call of a cell. :func:`recurrent_weight` therefore hands short
+runs, and runs of a single row, the transposed *view*, and :func:`product`
+takes it too: then each output is a dot product along a contiguous weight row
+(about 1.3x the loops' time at one row and 1.5x at four when timed alone, but
+as fast as the loops inside a one-row recurrence, see ``COPY_FROM_STEPS``), or
+a GEMM told to read ``W`` transposed.
 """
 
 import numba
@@ -50,17 +51,23 @@ PACK_FROM_SIZE = 256 * 1024
 
 # Sequences at least this long get a row-major copy of W_hhᵀ; shorter ones
 # read PyTorch's layout through a transposed view (see the module docstring).
+# So does a batch of one row at any length: its dot products along W_hh's rows
+# stream W_hh once per step just as the loops do, and skip the copy. Whole
+# forward kernels at B = 1, I = 32, view against copy (median of 7 x 200 calls):
+# 0.72-0.96 at T = 50 (H = 64, 128, 256; RNN, GRU, LSTM), 0.80-0.85 at T = 200,
+# 0.77-1.08 at T = 1000; at B = 4 the view re-reads W_hh per row and lost
+# (up to 1.5x at H = 256).
 COPY_FROM_STEPS = 8
 
 
 def recurrent_weight(weight_hh, steps, batch):
     """``W_hhᵀ`` for :func:`product` in the forward recurrence.
 
-    Short runs read PyTorch's layout through a transposed view; longer ones get a
-    row-major copy, or in float32 with batch blocks past ``MAX_ROWS`` rows the
-    packed panels of :mod:`numrnn.kernels.packed`.
+    One row, or a short run, reads PyTorch's layout through a transposed view;
+    longer runs of several rows get a row-major copy, or in float32 with batch
+    blocks past ``MAX_ROWS`` rows the packed panels of :mod:`numrnn.kernels.packed`.
     """
-    if steps < COPY_FROM_STEPS:
+    if steps < COPY_FROM_STEPS or batch == 1:
         return weight_hh.T
     return product_weight(weight_hh.T, batch)
 

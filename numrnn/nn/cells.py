@@ -14,12 +14,21 @@ import math
 import numpy as np
 
 from numrnn import functional as F
+from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
-from numrnn.nn.rnn_base import GATES, as_tensor, check_module_dtype, check_positive_int
+from numrnn.nn.rnn_base import (
+    GATES,
+    as_tensor,
+    check_module_dtype,
+    check_positive_int,
+    checked_array,
+    requires_grad,
+)
+from numrnn.nn.rnn_untaped import run_cell_untaped
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 
@@ -37,6 +46,7 @@ class _Cell(Module):
         self.bias = bool(bias)
         self.dtype = check_module_dtype(name, dtype)
         self.rng = init.as_generator(rng)
+        self._untaped_specs = None  # names and shapes of the weights (nn.rnn_untaped)
         gate_rows = GATES[self.mode] * self.hidden_size
         self.weight_ih = Parameter(np.empty((gate_rows, self.input_size), dtype=self.dtype))
         self.weight_hh = Parameter(np.empty((gate_rows, self.hidden_size), dtype=self.dtype))
@@ -52,8 +62,9 @@ class _Cell(Module):
             init.uniform_(param, -bound, bound, self.rng)
 
     def _weights(self):
-        biases = (self.bias_ih, self.bias_hh) if self.bias else (None, None)
-        return (self.weight_ih, self.weight_hh) + biases
+        registry = self._parameters
+        return tuple(registry.get(name) for name in ("weight_ih", "weight_hh", "bias_ih",
+                                                      "bias_hh"))
 
     def extra_repr(self):
         parts = [str(self.input_size), str(self.hidden_size)]
@@ -73,34 +84,70 @@ class _Cell(Module):
             config["nonlinearity"] = self.nonlinearity
         return config
 
-    def _check_input(self, input):
-        """The input as a (B, I) Tensor, and whether it was batched."""
+    def _step(self, input, states):
+        """Validate, then advance one step: the new states, in the caller's layout.
+
+        ``states`` holds one entry per state (None meaning zeros). When no
+        gradient can flow (``no_grad``, or nothing requires one), the step runs
+        without the tape (:func:`numrnn.nn.rnn_untaped.run_cell_untaped`), with
+        the same kernel and results; decoders step cells once per token.
+        """
         name = type(self).__name__
-        x = as_tensor(name, "input", input, self.dtype)
+        x = checked_array(name, "input", input, self.dtype)
         if x.ndim not in (1, 2):
             raise ShapeError(f"{name}: input must be 2-D (B, I) or 1-D (I,) unbatched, "
                              f"got {x.ndim}-D with shape {x.shape}")
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{name}: input feature size must be {self.input_size} "
                              f"(input_size), got {x.shape[-1]}")
-        if x.ndim == 1:
-            return F.reshape(x, (1, self.input_size)), False
-        return x, True
+        batched = x.ndim == 2
+        batch = x.shape[0] if batched else 1
+        names = ("h", "c") if self.mode == "LSTM" else ("hx",)
+        for state_name, state in zip(names, states):
+            self._check_state(state_name, state, batch, batched)
+        if self._needs_tape(input, states):
+            new = self._taped_step(as_tensor(name, "input", input, self.dtype), states, batch,
+                                   batched)
+        else:
+            arrays = [None if state is None else
+                      checked_array(name, "state", state, self.dtype).reshape(batch,
+                                                                              self.hidden_size)
+                      for state in states]
+            new = run_cell_untaped(self, x.reshape(batch, self.input_size), arrays)
+            if not batched:
+                new = [Tensor(state.data.reshape(self.hidden_size)) for state in new]
+        return new
+
+    def _needs_tape(self, input, states):
+        if not is_grad_enabled():
+            return False
+        return requires_grad(input) or any(map(requires_grad, states)) or \
+            any(requires_grad(weight) for weight in self._weights())
+
+    def _taped_step(self, x, states, batch, batched):
+        """The step as a tape op, so that backward reaches every input."""
+        if not batched:
+            x = F.reshape(x, (1, self.input_size))
+        tensors = []
+        for state in states:
+            if state is None:
+                tensors.append(Tensor(np.zeros((batch, self.hidden_size), dtype=self.dtype)))
+                continue
+            state = as_tensor(type(self).__name__, "state", state, self.dtype)
+            tensors.append(state if batched else F.reshape(state, (1, self.hidden_size)))
+        new = self._cell_op(x, tensors)
+        return new if batched else [F.reshape(state, (self.hidden_size,)) for state in new]
 
     def _check_state(self, state_name, state, batch, batched):
-        """A (B, H) state Tensor; None becomes zeros."""
+        """Refuse a state of the wrong kind; None (zeros) is fine."""
         if state is None:
-            return Tensor(np.zeros((batch, self.hidden_size), dtype=self.dtype))
+            return
         name = type(self).__name__
-        state = as_tensor(name, state_name, state, self.dtype)
+        array = checked_array(name, state_name, state, self.dtype)
         expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
-        if state.shape != expected:
+        if array.shape != expected:
             raise ShapeError(f"{name}: {state_name} must have shape {expected}, "
-                             f"got {state.shape}")
-        return state if batched else F.reshape(state, (1, self.hidden_size))
-
-    def _unbatch(self, state, batched):
-        return state if batched else F.reshape(state, (self.hidden_size,))
+                             f"got {array.shape}")
 
 
 class RNNCell(_Cell):
@@ -117,10 +164,11 @@ class RNNCell(_Cell):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
-        x, batched = self._check_input(input)
-        h = self._check_state("hx", hx, x.shape[0], batched)
-        h = F.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity)
-        return self._unbatch(h, batched)
+        (h,) = self._step(input, [hx])
+        return h
+
+    def _cell_op(self, x, states):
+        return [F.rnn_cell(x, *states, *self._weights(), nonlinearity=self.nonlinearity)]
 
 
 class LSTMCell(_Cell):
@@ -132,16 +180,16 @@ class LSTMCell(_Cell):
         super().__init__(input_size, hidden_size, bias, dtype, rng)
 
     def forward(self, input, hx=None):
-        x, batched = self._check_input(input)
         if hx is None:
             hx = (None, None)
         elif not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ShapeError(f"LSTMCell: hx must be None or a pair (h, c), "
                              f"got {type(hx).__name__}")
-        h = self._check_state("h", hx[0], x.shape[0], batched)
-        c = self._check_state("c", hx[1], x.shape[0], batched)
-        h, c = F.lstm_cell(x, h, c, *self._weights())
-        return self._unbatch(h, batched), self._unbatch(c, batched)
+        h, c = self._step(input, list(hx))
+        return h, c
+
+    def _cell_op(self, x, states):
+        return list(F.lstm_cell(x, *states, *self._weights()))
 
 
 class GRUCell(_Cell):
@@ -153,6 +201,8 @@ class GRUCell(_Cell):
         super().__init__(input_size, hidden_size, bias, dtype, rng)
 
     def forward(self, input, hx=None):
-        x, batched = self._check_input(input)
-        h = self._check_state("hx", hx, x.shape[0], batched)
-        return self._unbatch(F.gru_cell(x, h, *self._weights()), batched)
+        (h,) = self._step(input, [hx])
+        return h
+
+    def _cell_op(self, x, states):
+        return [F.gru_cell(x, *states, *self._weights())]

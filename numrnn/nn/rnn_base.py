@@ -20,12 +20,14 @@ import warnings
 import numpy as np
 
 from numrnn import functional as F
+from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, ShapeError
 from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.rnn_untaped import run_untaped
 from numrnn.nn.streaming import Streamer
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -45,16 +47,26 @@ def check_module_dtype(op, dtype):
     return dtype
 
 
+def checked_array(op, name, value, dtype):
+    """The ndarray behind ``value`` (a Tensor or an ndarray) of the module's ``dtype``."""
+    array = value.data if isinstance(value, Tensor) else value
+    if not isinstance(array, np.ndarray):
+        raise DTypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(value).__name__}")
+    if array.dtype != dtype:
+        raise DTypeError(f"{op}: {name} must have dtype {dtype} (the module's dtype), "
+                         f"got {array.dtype}")
+    return array
+
+
 def as_tensor(op, name, value, dtype):
     """``value`` (Tensor or float ndarray) as a Tensor of the module's dtype."""
-    if isinstance(value, np.ndarray):
-        value = Tensor(value)
-    if not isinstance(value, Tensor):
-        raise DTypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(value).__name__}")
-    if value.dtype != dtype:
-        raise DTypeError(f"{op}: {name} must have dtype {dtype} (the module's dtype), "
-                         f"got {value.dtype}")
-    return value
+    array = checked_array(op, name, value, dtype)
+    return value if isinstance(value, Tensor) else Tensor(array)
+
+
+def requires_grad(value):
+    """Whether ``value`` (a Tensor, an ndarray or None) asks for a gradient."""
+    return isinstance(value, Tensor) and value.requires_grad
 
 
 class RNNBase(Module):
@@ -98,6 +110,8 @@ class RNNBase(Module):
         # One generator for initialization and then for dropout masks: a seed
         # reproduces a whole training run.
         self.rng = init.as_generator(rng)
+        # (layer, direction) -> names and shapes of its weights (numrnn.nn.rnn_untaped).
+        self._untaped_specs = {}
 
         # PyTorch's registration order, so state_dict keys line up with torch's.
         gate_rows = GATES[mode] * self.hidden_size
@@ -124,12 +138,14 @@ class RNNBase(Module):
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction; biases may be None.
 
         Looked up by name at each call, so :func:`numrnn.nn.functional_call` can
-        substitute tensors.
+        substitute tensors. Read from the registry directly: attribute access
+        goes through ``Module.__getattr__`` after a failed normal lookup, which
+        cost ~2 µs per weight, 10 µs of a small layer's call.
         """
         suffix = self._suffixes()[direction]
-        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
-        weights = [getattr(self, f"{name}_l{layer}{suffix}") for name in names]
-        return tuple(weights) + (None,) * (4 - len(weights))
+        registry = self._parameters
+        return tuple(registry.get(f"{name}_l{layer}{suffix}")
+                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
     def reset_parameters(self):
         """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then apply
@@ -188,16 +204,52 @@ class RNNBase(Module):
 
         ``states`` is None (zeros) or a sequence of initial states: (h_0,) or
         (h_0, c_0). Returns the output and a list of final-state tensors, in the
-        caller's layout.
+        caller's layout. When no gradient can flow (``no_grad``, or nothing
+        requires one), the layers run without the tape
+        (:mod:`numrnn.nn.rnn_untaped`), with the same kernels and results.
         """
-        x, batched = self._check_input(input)
-        steps, batch = x.shape[0], x.shape[1]
-        states = self._check_states(states, batch, batched)
+        x = self._check_input(input)
+        batched = x.ndim == 3
+        if not batched:
+            steps, batch = x.shape[0], 1
+        elif self.batch_first:
+            batch, steps = x.shape[0], x.shape[1]
+        else:
+            steps, batch = x.shape[0], x.shape[1]
+        state_arrays = self._check_states(states, batch, batched)
         if lengths is not None:
             if not batched:
                 raise ShapeError(f"{self.mode}: lengths needs a batched 3-D input, "
                                  "got an unbatched 2-D one")
             lengths = check_lengths(self.mode, lengths, steps, batch)
+        if self._needs_tape(input, states):
+            taped_states = [None] * len(state_arrays) if states is None else \
+                [as_tensor(self.mode, "state", state, self.dtype) for state in states]
+            return self._run_taped(as_tensor(self.mode, "input", input, self.dtype), batched,
+                                   taped_states, lengths)
+        return run_untaped(self, x, batched, state_arrays, lengths)
+
+    def _needs_tape(self, input, states):
+        """Whether a gradient can flow from this call's results to any of its inputs."""
+        if not is_grad_enabled():
+            return False
+        if requires_grad(input) or (states is not None and any(map(requires_grad, states))):
+            return True
+        return any(requires_grad(weight)
+                   for layer in range(self.num_layers)
+                   for direction in range(self.num_directions)
+                   for weight in self._weights(layer, direction))
+
+    def _run_taped(self, x, batched, states, lengths):
+        """The layer loop as tape ops, so that backward reaches every input."""
+        layers = self.num_layers * self.num_directions
+        if not batched:
+            x = F.reshape(x, (x.shape[0], 1, x.shape[1]))
+            states = [None if state is None else F.reshape(state, (layers, 1, self.hidden_size))
+                      for state in states]
+        elif self.batch_first:
+            x = F.transpose(x, (1, 0, 2))
+        steps = x.shape[0]
 
         layer_input = x
         finals = [[] for _ in states]
@@ -242,8 +294,8 @@ class RNNBase(Module):
                      nonlinearity=self.nonlinearity)
 
     def _check_input(self, input):
-        """The input as a time-major (T, B, I) Tensor, and whether it was batched."""
-        x = as_tensor(self.mode, "input", input, self.dtype)
+        """The input's array, in the caller's layout, checked."""
+        x = checked_array(self.mode, "input", input, self.dtype)
         layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
         if x.ndim not in (2, 3):
             raise ShapeError(f"{self.mode}: input must be 3-D {layout} or 2-D (T, I) unbatched, "
@@ -254,14 +306,10 @@ class RNNBase(Module):
         if x.size == 0:
             raise ShapeError(f"{self.mode}: input must have at least one time step and one "
                              f"batch row, got shape {x.shape}")
-        if x.ndim == 2:
-            return F.reshape(x, (x.shape[0], 1, x.shape[1])), False
-        if self.batch_first:
-            x = F.transpose(x, (1, 0, 2))
-        return x, True
+        return x
 
     def _check_states(self, states, batch, batched):
-        """Initial states as (L*D, B, H) Tensors, or Nones meaning zeros."""
+        """The initial states' arrays in the caller's layout, checked, or Nones meaning zeros."""
         names = ("h_0", "c_0") if self.mode == "LSTM" else ("h_0",)
         if states is None:
             return [None] * len(names)
@@ -269,11 +317,11 @@ class RNNBase(Module):
         expected = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
         checked = []
         for name, state in zip(names, states):
-            state = as_tensor(self.mode, name, state, self.dtype)
+            state = checked_array(self.mode, name, state, self.dtype)
             if state.shape != expected:
                 layout = "(num_layers*num_directions, B, H)" if batched \
                     else "(num_layers*num_directions, H) for an unbatched input"
                 raise ShapeError(f"{self.mode}: {name} must have shape {expected} {layout}, "
                                  f"got {state.shape}")
-            checked.append(state if batched else F.reshape(state, (layers, 1, self.hidden_size)))
+            checked.append(state)
         return checked

@@ -36,13 +36,16 @@ def test_product_matches_numpy(dtype, transposed):
                                        err_msg=f"{count} rows, K={inner}, N={columns}")
 
 
-def test_recurrent_weight_copies_only_for_long_runs():
+def test_recurrent_weight_copies_only_for_long_runs_of_several_rows():
     weight_hh = np.arange(12.0).reshape(4, 3)
     short = recurrent_weight(weight_hh, COPY_FROM_STEPS - 1, batch=64)
     long = recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=64)
-    assert np.shares_memory(short, weight_hh) and short.flags.f_contiguous
+    one_row = recurrent_weight(weight_hh, 10 * COPY_FROM_STEPS, batch=1)
+    for view in (short, one_row):
+        assert np.shares_memory(view, weight_hh) and view.flags.f_contiguous
     assert not np.shares_memory(long, weight_hh) and long.flags.c_contiguous
     np.testing.assert_array_equal(short, long)
+    np.testing.assert_array_equal(one_row, long)
 
 
 def test_recurrent_weight_packs_large_float32_weights_for_real_batches():
