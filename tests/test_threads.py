@@ -11,7 +11,10 @@ import pytest
 import numrnn
 from numrnn import functional as F
 from numrnn.kernels import blas_threads
+from numrnn.kernels import elman as elman_kernel
 from numrnn.kernels import gru as gru_kernel
+from numrnn.kernels.gemm import projection_calls_blas
+from numrnn.kernels.matvec import MAX_ROWS
 
 
 def _training_step(op, gates, dtype, seed):
@@ -118,3 +121,18 @@ def test_import_lets_idle_openmp_workers_sleep_unless_the_user_chose():
     environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     assert _omp_wait_policy_after_import(environ) == "PASSIVE"
     assert _omp_wait_policy_after_import({**environ, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+
+
+def test_small_single_row_calls_reach_no_blas_and_leave_it_alone(monkeypatch):
+    """Below SMALL_PROJECTION a forward call computes everything with loops: no pinning."""
+    assert not projection_calls_blas(1, 50, 32, 64)        # 102k multiply-adds
+    assert projection_calls_blas(1, 50, 32, 256)            # 410k: a GEMM
+    assert projection_calls_blas(MAX_ROWS + 1, 1, 1, 1)     # blocks past MAX_ROWS use GEMMs
+    monkeypatch.setattr(blas_threads, "set", lambda *args: pytest.fail("BLAS was pinned"))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 1, 32)).astype(np.float32)
+    w_ih, w_hh = rng.standard_normal((64, 32)), rng.standard_normal((64, 64))
+    h0 = np.zeros((1, 64), dtype=np.float32)
+    output, _ = elman_kernel.forward_infer(x, h0, w_ih.astype(np.float32),
+                                           w_hh.astype(np.float32) * 0.1)
+    assert output.shape == (50, 1, 64)

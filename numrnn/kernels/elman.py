@@ -28,9 +28,9 @@ from numba import prange
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
-from numrnn.kernels.gemm import matmul, matmul_into
+from numrnn.kernels.gemm import kernel_blas, matmul, matmul_into, projection_calls_blas
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import product, product_weight, recurrent_weight
+from numrnn.kernels.matvec import dot_rows, product, product_weight, recurrent_weight
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -98,8 +98,11 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     steps, batch, n_in = x.shape
     hidden = weight_ih.shape[0]
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
-    matmul_into(x.reshape(steps * batch, n_in), weight_ih.T,
-                projection.reshape(steps * batch, hidden))
+    rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, hidden)
+    if projection_calls_blas(batch, steps, n_in, hidden):
+        matmul_into(rows, weight_ih.T, flat)
+    else:
+        dot_rows(rows, weight_ih, flat)
     bias = combined_bias(bias_ih, bias_hh, hidden, x)
     state = h0.copy()
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
@@ -179,7 +182,7 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlin
         lengths = np.full(batch, steps, dtype=np.int64)
     relu = _is_relu(nonlinearity)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with single_threaded_kernel_blas():
+    with kernel_blas(batch, steps, x.shape[2], weight_ih.shape[0]):
         output, state, h_prev = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths,
                                          reverse, relu, np.asarray(h0, dtype=x.dtype), keep)
     return output, state, (output, h_prev)

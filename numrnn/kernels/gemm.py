@@ -13,13 +13,17 @@ over numba's threads. Every
 element then comes from the same BLAS call whatever the thread count.
 """
 
+import contextlib
+
 import numpy as np
 from numba import prange
+from numba.extending import register_jitable
 
 from numrnn.kernels import blas_threads
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.matvec import MAX_ROWS
 
 # Rows of the result per single-threaded GEMM: at most CHUNK_ROWS, large enough
 # for sgemm to run near its single-core peak; fewer (down to MIN_CHUNK_ROWS) when
@@ -30,6 +34,40 @@ from numrnn.kernels.jit import kernel, parallel_kernel
 CHUNK_ROWS = 256
 MIN_CHUNK_ROWS = 64
 TARGET_CHUNKS = 8
+
+# An input projection (T*B, I) @ W_ihᵀ of a batch of at most matvec.MAX_ROWS rows
+# with at most this many multiply-adds runs as dot-product loops instead of a
+# GEMM: the kernel call then reaches no BLAS at all and skips pinning it to one
+# thread. At B = 1, T = 50, I = 32, H = 64 (an Elman layer, 102k multiply-adds)
+# the loops cost 2.6 µs more than sgemm (7.2 against 4.6) and the pinning saved
+# 6 µs of an 80 µs call timed between ONNX Runtime calls; at the GRU's and
+# LSTM's 3-4x larger projections the loops lost (21 against 11, 29 against
+# 14 µs). Single steps (cells, decoders) of any usual size qualify.
+SMALL_PROJECTION = 1 << 17
+
+
+@register_jitable
+def projection_calls_blas(batch, steps, n_in, n_out):
+    """Whether a forward kernel call of these sizes reaches BLAS (a function of the sizes only).
+
+    Blocks of up to ``MAX_ROWS`` rows step with loops (:func:`~numrnn.kernels.matvec.
+    product`), so only the input projection can call BLAS, and a small one does not.
+    """
+    return batch > MAX_ROWS or steps * batch * n_in * n_out > SMALL_PROJECTION
+
+
+def kernel_blas(batch, steps, n_in, n_out):
+    """The context a forward kernel call of these sizes runs in.
+
+    :func:`single_threaded_kernel_blas` where the call reaches BLAS, else a
+    context that does nothing.
+    """
+    if projection_calls_blas(batch, steps, n_in, n_out):
+        return single_threaded_kernel_blas()
+    return _NO_BLAS
+
+
+_NO_BLAS = contextlib.nullcontext()
 
 # NumPy's np.dot is only thread-count independent when its OpenBLAS is the one
 # single_threaded_kernel_blas() pins to one thread.

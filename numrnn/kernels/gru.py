@@ -34,9 +34,9 @@ from numba import prange
 from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, stacked_biases, time_index
-from numrnn.kernels.gemm import matmul, matmul_into
+from numrnn.kernels.gemm import kernel_blas, matmul, matmul_into, projection_calls_blas
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import product, product_weight, recurrent_weight
+from numrnn.kernels.matvec import dot_rows, product, product_weight, recurrent_weight
 
 
 @inline_kernel
@@ -126,8 +126,11 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     hidden = h0.shape[1]
     n_gates = weight_ih.shape[0]
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
-    matmul_into(x.reshape(steps * batch, n_in), weight_ih.T,
-                projection.reshape(steps * batch, n_gates))
+    rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, n_gates)
+    if projection_calls_blas(batch, steps, n_in, n_gates):
+        matmul_into(rows, weight_ih.T, flat)
+    else:
+        dot_rows(rows, weight_ih, flat)
     biases = stacked_biases(bias_ih, bias_hh, n_gates, x)
     state = h0.copy()
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
@@ -232,7 +235,7 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with single_threaded_kernel_blas():
+    with kernel_blas(batch, steps, x.shape[2], weight_ih.shape[0]):
         output, state, gates, hidden_n, h_prev = _forward(
             x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse,
             np.asarray(h0, dtype=x.dtype), keep)

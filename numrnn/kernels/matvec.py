@@ -119,7 +119,7 @@ def accumulate(gates, first, source, weights, offset, columns):
 # Dot products along weight rows need reassociation to vectorise; the order is
 # still fixed by the code, so results do not vary from call to call.
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "reassoc"})
-def _dot_rows(rows, weight, out):
+def dot_rows(rows, weight, out):
     """``out[...] = rows @ weight.T`` for row-major ``weight`` (N, K): four rows at a time."""
     count = weight.shape[0]
     for b in range(rows.shape[0]):
@@ -170,7 +170,7 @@ def _product_impl(rows, weight, out):
             if rows.shape[0] > MAX_ROWS:
                 gemm(rows, weight, out)
             else:
-                _dot_rows(rows, weight.T, out)
+                dot_rows(rows, weight.T, out)
     elif weight.layout == "C":
         def impl(rows, weight, out):
             if rows.shape[0] > MAX_ROWS:
