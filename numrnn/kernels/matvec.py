@@ -43,11 +43,14 @@ product_kernel = numba.njit(cache=True, nogil=True, error_model="numpy", fastmat
 # Largest block that takes the loops instead of a GEMM (see the table above).
 MAX_ROWS = 4
 
-# Smallest W_hh (in elements) worth packing. The tiles beat OpenBLAS by 20-30%
-# on one core at every size, but inside the 2-core recurrence, timed against the
-# row-major copy in alternation (medians of 15-100 rounds), packing was 5-8%
-# faster at H = 512 and H = 256 and within the noise (0.81-1.06) at H = 128.
-PACK_FROM_SIZE = 256 * 1024
+# Smallest weight (in elements) packed: the smallest size measured. The tiles
+# beat OpenBLAS by 20-30% on one core at every size. Whole layers on 2 cores,
+# packed against OpenBLAS on the row-major copy, interleaved (medians of up to
+# 400 rounds, float32), forward and training step: at "small" (B = 32, H = 128,
+# W_hh 16k-64k elements) 0.84-0.85 (RNN), 0.90-0.93 (GRU), 0.93-1.02 (LSTM); at
+# "medium" (H = 256) 0.92-0.96 for the GRU and RNN, whose W_hh is under 256k
+# elements; LSTM at H = 256 and 512, packed since the first measurement, 0.92-0.95.
+PACK_FROM_SIZE = 16 * 1024
 
 # Sequences at least this long get a row-major copy of W_hhᵀ; shorter ones
 # read PyTorch's layout through a transposed view (see the module docstring).

@@ -49,7 +49,7 @@ def test_recurrent_weight_copies_only_for_long_runs_of_several_rows():
 
 
 def test_recurrent_weight_packs_large_float32_weights_for_real_batches():
-    hidden = 256                                     # 4H x H reaches PACK_FROM_SIZE
+    hidden = 64                                      # 4H x H reaches PACK_FROM_SIZE
     weight_hh = np.ones((4 * hidden, hidden), dtype=np.float32)
     assert weight_hh.size >= PACK_FROM_SIZE
     assert recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=MAX_ROWS + 1).ndim == 3
