@@ -84,20 +84,21 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
 
 
 @parallel_kernel
-def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, h0, keep):
-    """Run all steps in one compiled call; returns ``(output, h_n, h_prev)``.
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, h0, projection,
+             output, h_prev, keep):
+    """Run all steps in one compiled call; returns h_n (B, H).
 
-    ``x`` (T, B, I) is C-contiguous; its projection ``x W_ihᵀ`` (T, B, H) is one
-    GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (a row-major copy, a
-    transposed view or packed panels); ``bias_ih``/``bias_hh`` (H,) or None are
-    summed once and added in the step loop. ``h0`` (B, H) is not modified.
-    ``output`` (T, B, H) has zeros past each row's length. With ``keep``,
-    ``h_prev`` (T, B, H) holds the state each valid position started from
-    (zeros elsewhere); without, it is empty. Batch blocks run in parallel.
+    ``x`` (T, B, I) is C-contiguous; ``projection`` (T, B, H) receives
+    ``x W_ihᵀ``, one GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (a
+    row-major copy, a transposed view or packed panels); ``bias_ih``/``bias_hh``
+    (H,) or None are summed once and added in the step loop. ``h0`` (B, H) is
+    not modified. ``output`` (T, B, H) must be zero-filled. With ``keep``,
+    ``h_prev`` (T, B, H) receives the state each valid position started from.
+    The caller allocates the large arrays (see
+    :func:`numrnn.kernels.lstm._forward`). Batch blocks run in parallel.
     """
     steps, batch, n_in = x.shape
     hidden = weight_ih.shape[0]
-    projection = np.empty((steps, batch, hidden), dtype=x.dtype)
     rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, hidden)
     if projection_calls_blas(batch, steps, n_in, hidden):
         matmul_into(rows, weight_ih.T, flat)
@@ -105,8 +106,6 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
         dot_rows(rows, weight_ih, flat)
     bias = combined_bias(bias_ih, bias_hh, hidden, x)
     state = h0.copy()
-    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(0, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
@@ -115,7 +114,7 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
         for block in prange(blocks):
             _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state,
                        output, h_prev, keep)
-    return output, state, h_prev
+    return state
 
 
 @kernel
@@ -177,14 +176,18 @@ def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, re
 
 def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlinearity, keep):
     x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
-    steps, batch, _ = x.shape
+    steps, batch, n_in = x.shape
+    hidden = weight_hh.shape[1]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
     relu = _is_relu(nonlinearity)
+    h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    projection = np.empty((steps, batch, hidden), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with kernel_blas(batch, steps, x.shape[2], weight_ih.shape[0]):
-        output, state, h_prev = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths,
-                                         reverse, relu, np.asarray(h0, dtype=x.dtype), keep)
+    with kernel_blas(batch, steps, n_in, hidden):
+        state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
+                         np.asarray(h0, dtype=x.dtype), projection, output, h_prev, keep)
     return output, state, (output, h_prev)
 
 

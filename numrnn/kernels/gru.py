@@ -110,22 +110,23 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
 
 
 @parallel_kernel
-def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, keep):
-    """Run all steps in one compiled call; returns ``(output, h_n, gates, hidden_n, h_prev)``.
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, projection,
+             output, gates, hidden_n, h_prev, keep):
+    """Run all steps in one compiled call; returns h_n (B, H).
 
-    ``x`` (T, B, I) is C-contiguous; its projection ``x W_ihᵀ`` (T, B, 3H) is one
-    GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (H, 3H): a row-major copy,
-    a transposed view or packed panels. ``bias_ih``/``bias_hh`` (3H,) or None are
-    added in the gate loop. ``h0`` (B, H) is not modified. ``output`` (T, B, H)
-    has zeros past each row's length. With ``keep``, ``gates`` (T, B, 3H) holds
-    r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn`` and ``h_prev`` (T, B, H)
-    the state each position started from, zeros past each length; without, the
-    three are empty. Batch blocks run in parallel.
+    ``x`` (T, B, I) is C-contiguous; ``projection`` (T, B, 3H) receives
+    ``x W_ihᵀ``, one GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (H, 3H): a
+    row-major copy, a transposed view or packed panels. ``bias_ih``/``bias_hh``
+    (3H,) or None are added in the gate loop. ``h0`` (B, H) is not modified.
+    ``output`` (T, B, H) must be zero-filled. With ``keep``, ``gates`` (T, B, 3H)
+    receives r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn`` and ``h_prev``
+    (T, B, H) the state each position started from; positions past a row's
+    length are left as they were (zeros). The caller allocates the large
+    arrays (see :func:`numrnn.kernels.lstm._forward`). Batch blocks run in
+    parallel.
     """
     steps, batch, n_in = x.shape
-    hidden = h0.shape[1]
     n_gates = weight_ih.shape[0]
-    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, n_gates)
     if projection_calls_blas(batch, steps, n_in, n_gates):
         matmul_into(rows, weight_ih.T, flat)
@@ -133,11 +134,6 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
         dot_rows(rows, weight_ih, flat)
     biases = stacked_biases(bias_ih, bias_hh, n_gates, x)
     state = h0.copy()
-    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    residual_shape = (steps, batch, hidden) if keep else (0, 0, 0)
-    gates = np.zeros((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
-    hidden_n = np.zeros(residual_shape, dtype=x.dtype)
-    h_prev = np.zeros(residual_shape, dtype=x.dtype)
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(0, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
@@ -146,7 +142,7 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
         for block in prange(blocks):
             _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output,
                        gates, hidden_n, h_prev, keep)
-    return output, state, gates, hidden_n, h_prev
+    return state
 
 
 @kernel
@@ -231,14 +227,21 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
 
 def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
-    steps, batch, _ = x.shape
+    steps, batch, n_in = x.shape
+    hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
+    residual_shape = (steps, batch, hidden) if keep else (0, 0, 0)
+    gates = np.zeros((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
+    hidden_n = np.zeros(residual_shape, dtype=x.dtype)
+    h_prev = np.zeros(residual_shape, dtype=x.dtype)
+    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with kernel_blas(batch, steps, x.shape[2], weight_ih.shape[0]):
-        output, state, gates, hidden_n, h_prev = _forward(
-            x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse,
-            np.asarray(h0, dtype=x.dtype), keep)
+    with kernel_blas(batch, steps, n_in, n_gates):
+        state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse,
+                         np.asarray(h0, dtype=x.dtype), projection, output, gates, hidden_n,
+                         h_prev, keep)
     return output, state, (gates, hidden_n, h_prev)
 
 

@@ -123,11 +123,14 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
 
 
 @parallel_kernel
-def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0, keep):
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0, projection,
+             output, cells, keep):
     """Run the LSTM over all steps: one compiled call for the whole layer.
 
     At B = 1, T = 50, H = 64 a Python call per part (projection, biases,
-    allocations, recurrence) cost more than the recurrence itself.
+    recurrence) cost more than the recurrence itself. The large arrays come
+    from the caller: NumPy allocates them with transparent huge pages, and
+    allocated in here (4 KB pages) they made the large LSTM's forward 7% slower.
 
     Parameters
     ----------
@@ -142,25 +145,23 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     reverse : bool
     h0, c0 : (B, H)
         Initial states (not modified).
+    projection : (T, B, 4H), any contents
+        Receives ``x W_ihᵀ``, one GEMM for all steps; with ``keep``,
+        overwritten at each valid position by the gate activations (i, f, g, o)
+        for backward, and zeroed at padded positions.
+    output : (T, B, H), any contents
+        Filled completely: h at valid positions, zeros elsewhere.
+    cells : (T, B, H) with ``keep``, else empty
+        Receives c_t at valid positions, zeros elsewhere.
     keep : bool
         Whether to keep residuals (gates into the projection, ``cells``).
 
     Returns
     -------
-    output : (T, B, H)
-        h at valid positions, zeros elsewhere.
     h_n, c_n : (B, H)
-    projection : (T, B, 4H)
-        ``x W_ihᵀ``, one GEMM for all steps; with ``keep``, overwritten at each
-        valid position by the gate activations (i, f, g, o) for backward, and
-        zeroed at padded positions.
-    cells : (T, B, H) with ``keep``, else empty
-        c_t at valid positions, zeros elsewhere.
     """
     steps, batch, n_in = x.shape
-    hidden = h0.shape[1]
     n_gates = weight_ih.shape[0]
-    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, n_gates)
     if projection_calls_blas(batch, steps, n_in, n_gates):
         matmul_into(rows, weight_ih.T, flat)
@@ -168,8 +169,6 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
         dot_rows(rows, weight_ih, flat)
     bias = combined_bias(bias_ih, bias_hh, n_gates, x)
     h_state, c_state = h0.copy(), c0.copy()
-    output = np.empty((steps, batch, hidden), dtype=x.dtype)
-    cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(0, projection, weight_hh_t, bias, lengths, reverse, h_state, c_state,
@@ -178,18 +177,23 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
         for block in prange(blocks):
             _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state,
                        c_state, output, cells, keep)
-    return output, h_state, c_state, projection, cells
+    return h_state, c_state
 
 
 def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
-    steps, batch, _ = x.shape
+    steps, batch, n_in = x.shape
+    hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
+    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
+    output = np.empty((steps, batch, hidden), dtype=x.dtype)
+    cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with kernel_blas(batch, steps, x.shape[2], weight_ih.shape[0]):
-        return _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0,
-                        keep)
+    with kernel_blas(batch, steps, n_in, n_gates):
+        h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
+                            c0, projection, output, cells, keep)
+    return output, h_n, c_n, projection, cells
 
 
 def forward_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
