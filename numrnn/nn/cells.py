@@ -103,19 +103,14 @@ class _Cell(Module):
         batched = x.ndim == 2
         batch = x.shape[0] if batched else 1
         names = ("h", "c") if self.mode == "LSTM" else ("hx",)
-        for state_name, state in zip(names, states):
-            self._check_state(state_name, state, batch, batched)
+        arrays = [self._check_state(state_name, state, batch, batched)
+                  for state_name, state in zip(names, states)]
         if self._needs_tape(input, states):
-            new = self._taped_step(as_tensor(name, "input", input, self.dtype), states, batch,
-                                   batched)
-        else:
-            arrays = [None if state is None else
-                      checked_array(name, "state", state, self.dtype).reshape(batch,
-                                                                              self.hidden_size)
-                      for state in states]
-            new = run_cell_untaped(self, x.reshape(batch, self.input_size), arrays)
-            if not batched:
-                new = [Tensor(state.data.reshape(self.hidden_size)) for state in new]
+            return self._taped_step(as_tensor(name, "input", input, self.dtype), states, batch,
+                                    batched)
+        new = run_cell_untaped(self, x.reshape(batch, self.input_size), arrays)
+        if not batched:
+            new = [Tensor(state.data.reshape(self.hidden_size)) for state in new]
         return new
 
     def _needs_tape(self, input, states):
@@ -139,15 +134,16 @@ class _Cell(Module):
         return new if batched else [F.reshape(state, (self.hidden_size,)) for state in new]
 
     def _check_state(self, state_name, state, batch, batched):
-        """Refuse a state of the wrong kind; None (zeros) is fine."""
+        """A state's array as (B, H), checked; None (zeros) stays None."""
         if state is None:
-            return
+            return None
         name = type(self).__name__
         array = checked_array(name, state_name, state, self.dtype)
         expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
         if array.shape != expected:
             raise ShapeError(f"{name}: {state_name} must have shape {expected}, "
                              f"got {array.shape}")
+        return array.reshape(batch, self.hidden_size)
 
 
 class RNNCell(_Cell):
