@@ -28,9 +28,9 @@ from numba import prange
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
-from numrnn.kernels.gemm import kernel_blas, matmul, matmul_into, projection_calls_blas
+from numrnn.kernels.gemm import kernel_blas, matmul, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import dot_rows, product, product_weight, recurrent_weight
+from numrnn.kernels.matvec import product, product_weight, recurrent_weight
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -97,13 +97,9 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     The caller allocates the large arrays (see
     :func:`numrnn.kernels.lstm._forward`). Batch blocks run in parallel.
     """
-    steps, batch, n_in = x.shape
+    batch = x.shape[1]
     hidden = weight_ih.shape[0]
-    rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, hidden)
-    if projection_calls_blas(batch, steps, n_in, hidden):
-        matmul_into(rows, weight_ih.T, flat)
-    else:
-        dot_rows(rows, weight_ih, flat)
+    project_inputs(x, weight_ih, projection)
     bias = combined_bias(bias_ih, bias_hh, hidden, x)
     state = h0.copy()
     blocks = block_count(batch)

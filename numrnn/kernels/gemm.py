@@ -22,8 +22,8 @@ from numba.extending import register_jitable
 from numrnn.kernels import blas_threads
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.matvec import MAX_ROWS
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.matvec import MAX_ROWS, dot_rows
 
 # Rows of the result per single-threaded GEMM: at most CHUNK_ROWS, large enough
 # for sgemm to run near its single-core peak; fewer (down to MIN_CHUNK_ROWS) when
@@ -54,6 +54,24 @@ def projection_calls_blas(batch, steps, n_in, n_out):
     product`), so only the input projection can call BLAS, and a small one does not.
     """
     return batch > MAX_ROWS or steps * batch * n_in * n_out > SMALL_PROJECTION
+
+
+@inline_kernel
+def project_inputs(x, weight_ih, projection):
+    """``projection[...] = x W_ihᵀ`` for a C-contiguous (T, B, I) ``x``: one GEMM, or loops.
+
+    The forward kernels' input projection, by :func:`projection_calls_blas`.
+    Inlined into its callers, which are all ``parallel_kernel``: compiled on its
+    own it would be a non-parallel function calling :func:`matmul_into` (see
+    there).
+    """
+    steps, batch, n_in = x.shape
+    n_out = weight_ih.shape[0]
+    rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, n_out)
+    if projection_calls_blas(batch, steps, n_in, n_out):
+        matmul_into(rows, weight_ih.T, flat)
+    else:
+        dot_rows(rows, weight_ih, flat)
 
 
 def kernel_blas(batch, steps, n_in, n_out):

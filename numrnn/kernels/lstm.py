@@ -34,9 +34,9 @@ from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
-from numrnn.kernels.gemm import kernel_blas, matmul_into, projection_calls_blas
+from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import dot_rows, product, recurrent_weight
+from numrnn.kernels.matvec import product, recurrent_weight
 
 
 @inline_kernel
@@ -160,13 +160,9 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     -------
     h_n, c_n : (B, H)
     """
-    steps, batch, n_in = x.shape
+    batch = x.shape[1]
     n_gates = weight_ih.shape[0]
-    rows, flat = x.reshape(steps * batch, n_in), projection.reshape(steps * batch, n_gates)
-    if projection_calls_blas(batch, steps, n_in, n_gates):
-        matmul_into(rows, weight_ih.T, flat)
-    else:
-        dot_rows(rows, weight_ih, flat)
+    project_inputs(x, weight_ih, projection)
     bias = combined_bias(bias_ih, bias_hh, n_gates, x)
     h_state, c_state = h0.copy(), c0.copy()
     blocks = block_count(batch)
