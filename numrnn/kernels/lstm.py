@@ -32,11 +32,12 @@ The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
 import numpy as np
 from numba import prange
 
+from numrnn.kernels import packed
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import product, recurrent_weight
+from numrnn.kernels.matvec import packs, product, recurrent_weight
 
 
 @inline_kernel
@@ -122,6 +123,103 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
     h_state[first:stop] = h_block
 
 
+@kernel
+def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c_state, output,
+                    gates, cells, keep):
+    """:func:`_step_row` for the joint path: ``preactivations[r]`` holds both products,
+    and h is the tail of ``joint[r]``."""
+    hidden = c_state.shape[1]
+    length = lengths[b]
+    if step >= length:
+        for j in range(hidden):
+            output[step, b, j] = 0.0
+        if keep:
+            for j in range(4 * hidden):
+                gates[step, b, j] = 0.0
+            for j in range(hidden):
+                cells[step, b, j] = 0.0
+        return
+    t = time_index(step, length, reverse)
+    pre_i, pre_f = preactivations[r, :hidden], preactivations[r, hidden:2 * hidden]
+    pre_g, pre_o = preactivations[r, 2 * hidden:3 * hidden], preactivations[r, 3 * hidden:]
+    bias_i, bias_f = bias[:hidden], bias[hidden:2 * hidden]
+    bias_g, bias_o = bias[2 * hidden:3 * hidden], bias[3 * hidden:]
+    # A row of `joint` (C-contiguous) rather than of a (rows, H) view of it:
+    # stores through a view numba types as non-contiguous do not vectorise.
+    c_row, h_row, out_row = c_state[b], joint[r, joint.shape[1] - hidden:], output[t, b]
+    if keep:
+        gate_i, gate_f = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
+        gate_g, gate_o = gates[t, b, 2 * hidden:3 * hidden], gates[t, b, 3 * hidden:]
+        cell_row = cells[t, b]
+        for j in range(hidden):
+            i, f, g, o, c, h = _cell_update(pre_i[j] + bias_i[j], pre_f[j] + bias_f[j],
+                                            pre_g[j] + bias_g[j], pre_o[j] + bias_o[j], c_row[j])
+            c_row[j] = c
+            h_row[j] = h
+            out_row[j] = h
+            gate_i[j], gate_f[j], gate_g[j], gate_o[j] = i, f, g, o
+            cell_row[j] = c
+    else:
+        for j in range(hidden):
+            _, _, _, _, c, h = _cell_update(pre_i[j] + bias_i[j], pre_f[j] + bias_f[j],
+                                            pre_g[j] + bias_g[j], pre_o[j] + bias_o[j], c_row[j])
+            c_row[j] = c
+            h_row[j] = h
+            out_row[j] = h
+
+
+@kernel
+def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_state, output,
+                     gates, cells, keep):
+    """:func:`_run_block` with one product per step for the input and recurrent parts.
+
+    Each row's ``[x_t, h_{t-1}]`` sits in one buffer, multiplied by the packed
+    ``[W_ihᵀ; W_hhᵀ]``: the preactivations come out of the register tiles and go
+    straight to the gate loop, with no (T, B, 4H) projection written to memory
+    and read back, and no separate GEMM call.
+    """
+    steps, batch, n_in = x.shape
+    hidden = h_state.shape[1]
+    first, stop = block_rows(block, batch)
+    rows = stop - first
+    joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
+    joint[:, n_in:] = h_state[first:stop]
+    preactivations = np.empty((rows, 4 * hidden), dtype=x.dtype)
+    spill = np.empty(packed.PANEL, dtype=x.dtype)
+    longest = lengths[first:stop].max()
+    for step in range(steps):
+        if step < longest:
+            # A row past its length keeps its last input: its products are
+            # computed and ignored, its state is left alone.
+            for r in range(rows):
+                length = lengths[first + r]
+                if step < length:
+                    joint[r, :n_in] = x[time_index(step, length, reverse), first + r]
+            packed.product(joint, joint_weight, preactivations, spill)
+        for r in range(rows):
+            _joint_step_row(first + r, r, step, preactivations, bias, lengths, reverse, joint,
+                            c_state, output, gates, cells, keep)
+    h_state[first:stop] = joint[:, n_in:]
+
+
+@parallel_kernel
+def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0, output, gates,
+                   cells, keep):
+    """:func:`_forward` for large float32 batches (see :func:`_run`).
+
+    ``joint_weight`` is ``[W_ihᵀ; W_hhᵀ]`` packed by
+    :func:`~numrnn.kernels.packed.pack_stacked`; ``gates`` (T, B, 4H) receives
+    the activations with ``keep`` (zeros at padded positions), else is empty.
+    No BLAS is called.
+    """
+    bias = combined_bias(bias_ih, bias_hh, 4 * h0.shape[1], x)
+    h_state, c_state = h0.copy(), c0.copy()
+    for block in prange(block_count(x.shape[1])):
+        _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_state, output,
+                         gates, cells, keep)
+    return h_state, c_state
+
+
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0, projection,
              output, cells, keep):
@@ -182,9 +280,18 @@ def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, ke
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
     if lengths is None:
         lengths = np.full(batch, steps, dtype=np.int64)
-    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     output = np.empty((steps, batch, hidden), dtype=x.dtype)
     cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    if packs(x.dtype, batch, (n_in + hidden) * n_gates):
+        # Large float32 batches: one register-tiled product per step for both
+        # parts. Against the projection GEMM then a product per step, in one
+        # process: 0.80 (small), 0.92 (medium), 0.93 (large) of the time.
+        gates = np.empty((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
+        joint_weight = packed.pack_stacked(weight_ih.T, weight_hh.T)
+        h_n, c_n = _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0,
+                                  output, gates, cells, keep)
+        return output, h_n, c_n, gates, cells
+    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with kernel_blas(batch, steps, n_in, n_gates):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,

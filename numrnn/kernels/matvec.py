@@ -75,9 +75,15 @@ def recurrent_weight(weight_hh, steps, batch):
     return product_weight(weight_hh.T, batch)
 
 
+def packs(dtype, batch, size):
+    """Whether a product by a weight of ``size`` elements over batch blocks of a
+    ``batch``-row batch runs on packed panels (float32 past ``MAX_ROWS`` rows)."""
+    return dtype == np.float32 and batch > MAX_ROWS and size >= PACK_FROM_SIZE
+
+
 def product_weight(weight, batch):
     """``weight`` (K, N) for :func:`product`: packed panels where they pay, else row-major."""
-    if weight.dtype == np.float32 and batch > MAX_ROWS and weight.size >= PACK_FROM_SIZE:
+    if packs(weight.dtype, batch, weight.size):
         return packed.pack(weight)
     return np.ascontiguousarray(weight)
 

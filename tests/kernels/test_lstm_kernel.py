@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from numrnn.kernels import lstm as lstm_kernel
-from numrnn.kernels import lstm_backward
+from numrnn.kernels import lstm_backward, matvec
 from numrnn.kernels.common import block_count
 
 STEPS, BATCH, N_IN, HIDDEN = 5, 4, 3, 6
@@ -220,3 +220,32 @@ def test_bit_identical_across_thread_counts(dtype, wide):
     for one_thread, two_threads in zip(results[:half], results[half:]):
         for a, b in zip(one_thread, two_threads):
             np.testing.assert_array_equal(a, b)
+
+
+# float32 batches past matvec.MAX_ROWS rows with a large enough weight take the
+# joint path (one packed product per step for [x_t, h_{t-1}]); 66 hidden units
+# make 4H = 264 columns, so the last packed panel is half padding.
+JOINT_HIDDEN = 66
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_joint_path_matches_reference(reverse, ragged, bias):
+    assert matvec.packs(np.dtype(np.float32), WIDE_BATCH, (N_IN + JOINT_HIDDEN) * 4 * JOINT_HIDDEN)
+    arrays, seeds = _problem(np.float32, bias=bias, seed=6, steps=4, batch=WIDE_BATCH,
+                             hidden=JOINT_HIDDEN)
+    lengths = WIDE_LENGTHS if ragged else None
+    outs, grads, (gates, cells) = _run_kernel(arrays, seeds, lengths, reverse)
+    ref_outs, ref_grads = _run_reference(arrays, seeds, lengths, reverse)
+    tol = dict(rtol=1e-4, atol=2e-5)
+    for name, got, want in zip(["output", "h_n", "c_n"], outs, ref_outs):
+        np.testing.assert_allclose(got, want, err_msg=name, **tol)
+    for name, got, want in zip(GRAD_NAMES, grads, ref_grads + [ref_grads[-1]]):
+        np.testing.assert_allclose(got, want, err_msg=f"grad {name}", **tol)
+    if ragged:
+        padded = np.arange(4)[:, None] >= WIDE_LENGTHS[None, :]
+        assert not outs[0][padded].any() and not gates[padded].any() and not cells[padded].any()
+    infer = lstm_kernel.forward_infer(**arrays, lengths=lengths, reverse=reverse)
+    for got, want in zip(infer, outs):
+        np.testing.assert_array_equal(got, want)
