@@ -31,12 +31,13 @@ thread count. Activations: :mod:`numrnn.kernels.activations`.
 import numpy as np
 from numba import prange
 
+from numrnn.kernels import packed
 from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, stacked_biases, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import product, product_weight, recurrent_weight
+from numrnn.kernels.matvec import packs, product, product_weight, recurrent_weight
 
 
 @inline_kernel
@@ -107,6 +108,96 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
                 _step_row(first + r, r, time_index(step, length, reverse), projection,
                           recurrent, biases, h_block, output, gates, hidden_n, h_prev, keep)
     state[first:stop] = h_block
+
+
+@kernel
+def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_rows, output,
+                    gates, hidden_n, h_prev, keep):
+    """:func:`_step_row` for the joint path: ``input_sums[r]`` holds both products of
+    r and z, ``input_n[r]`` and ``recurrent_n[r]`` the two of n."""
+    hidden = h_rows.shape[1]
+    sum_r, sum_z = input_sums[r, :hidden], input_sums[r, hidden:]
+    in_n, rec_n = input_n[r], recurrent_n[r]
+    bias_in_r, bias_in_z = biases[0, :hidden], biases[0, hidden:2 * hidden]
+    bias_in_n = biases[0, 2 * hidden:]
+    bias_r, bias_z, bias_n = biases[1, :hidden], biases[1, hidden:2 * hidden], \
+        biases[1, 2 * hidden:]
+    h_row, h_joint, out_row = h_rows[r], joint[r, joint.shape[1] - hidden:], output[t, b]
+    if keep:
+        gate_r, gate_z = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
+        gate_n, hn_row, h_prev_row = gates[t, b, 2 * hidden:], hidden_n[t, b], h_prev[t, b]
+        for j in range(hidden):
+            r_gate, z, n, hn, h_old, h_new = _unit_update(
+                sum_r[j] + bias_in_r[j], sum_z[j] + bias_in_z[j], in_n[j] + bias_in_n[j],
+                bias_r[j], bias_z[j], rec_n[j] + bias_n[j], h_row[j])
+            h_row[j] = h_new
+            h_joint[j] = h_new
+            out_row[j] = h_new
+            gate_r[j], gate_z[j], gate_n[j] = r_gate, z, n
+            hn_row[j] = hn
+            h_prev_row[j] = h_old
+    else:
+        for j in range(hidden):
+            _, _, _, _, _, h_new = _unit_update(
+                sum_r[j] + bias_in_r[j], sum_z[j] + bias_in_z[j], in_n[j] + bias_in_n[j],
+                bias_r[j], bias_z[j], rec_n[j] + bias_n[j], h_row[j])
+            h_row[j] = h_new
+            h_joint[j] = h_new
+            out_row[j] = h_new
+
+
+@kernel
+def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths, reverse, state,
+                     output, gates, hidden_n, h_prev, keep):
+    """:func:`_run_block` with the input products made per step, beside the recurrent ones.
+
+    r and z take ``[x_t, h_{t-1}]`` times the packed ``[W_ir, W_iz; W_hr, W_hz]ᵀ``
+    in one product; n's two parts stay apart (r multiplies the hidden one), one
+    product each. No (T, B, 3H) projection is written to memory and read back.
+    """
+    steps, batch, n_in = x.shape
+    hidden = state.shape[1]
+    first, stop = block_rows(block, batch)
+    rows = stop - first
+    h_rows = state[first:stop].copy()
+    joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
+    joint[:, n_in:] = h_rows
+    x_rows = np.empty((rows, n_in), dtype=x.dtype)
+    input_sums = np.empty((rows, 2 * hidden), dtype=x.dtype)
+    input_n = np.empty((rows, hidden), dtype=x.dtype)
+    recurrent_n = np.empty((rows, hidden), dtype=x.dtype)
+    spill = np.empty(packed.PANEL, dtype=x.dtype)
+    for step in range(lengths[first:stop].max()):
+        # A row past its length keeps its last input: its products are computed
+        # and ignored, its state is left alone.
+        for r in range(rows):
+            length = lengths[first + r]
+            if step < length:
+                x_rows[r] = x[time_index(step, length, reverse), first + r]
+        joint[:, :n_in] = x_rows
+        packed.product(joint, weight_rz, input_sums, spill)
+        packed.product(x_rows, weight_in, input_n, spill)
+        packed.product(h_rows, weight_hn, recurrent_n, spill)
+        for r in range(rows):
+            length = lengths[first + r]
+            if step < length:
+                _joint_step_row(first + r, r, time_index(step, length, reverse), input_sums,
+                                input_n, recurrent_n, biases, joint, h_rows, output, gates,
+                                hidden_n, h_prev, keep)
+    state[first:stop] = h_rows
+
+
+@parallel_kernel
+def _forward_joint(x, weight_rz, weight_in, weight_hn, bias_ih, bias_hh, lengths, reverse, h0,
+                   output, gates, hidden_n, h_prev, keep):
+    """:func:`_forward` for large float32 batches (see :func:`_run`): the packed
+    weights of :func:`_run_block_joint`, no projection, no BLAS."""
+    biases = stacked_biases(bias_ih, bias_hh, 3 * h0.shape[1], x)
+    state = h0.copy()
+    for block in prange(block_count(x.shape[1])):
+        _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths, reverse,
+                         state, output, gates, hidden_n, h_prev, keep)
+    return state
 
 
 @parallel_kernel
@@ -232,12 +323,21 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
     hidden_n = np.zeros(residual_shape, dtype=x.dtype)
     h_prev = np.zeros(residual_shape, dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    h0 = np.asarray(h0, dtype=x.dtype)
+    if packs(x.dtype, batch, (n_in + hidden) * n_gates):
+        # Large float32 batches: the input products per step, beside the
+        # recurrent ones (see lstm._run), in register tiles.
+        rz, n = slice(0, 2 * hidden), slice(2 * hidden, n_gates)
+        state = _forward_joint(x, packed.pack_stacked(weight_ih[rz].T, weight_hh[rz].T),
+                               packed.pack(weight_ih[n].T), packed.pack(weight_hh[n].T),
+                               bias_ih, bias_hh, lengths, reverse, h0, output, gates, hidden_n,
+                               h_prev, keep)
+        return output, state, (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with kernel_blas(batch, steps, n_in, n_gates):
-        state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse,
-                         np.asarray(h0, dtype=x.dtype), projection, output, gates, hidden_n,
-                         h_prev, keep)
+        state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
+                         projection, output, gates, hidden_n, h_prev, keep)
     return output, state, (gates, hidden_n, h_prev)
 
 

@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from numrnn.kernels import gru
+from numrnn.kernels import gru, matvec
 
 
 def _sigmoid(a):
@@ -90,9 +90,29 @@ def _cast(arrays, dtype):
 @pytest.mark.parametrize("ragged", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_matches_reference(dtype, bias, ragged, reverse):
-    x, h0, w_ih, w_hh, b_ih, b_hh, lengths, g_out, g_hn = make_problem(5, 4, 3, 6, bias, ragged)
-    full = np.full(4, 5, dtype=np.int64) if lengths is None else lengths
-    zero = np.zeros(18)
+    _check_against_reference(dtype, bias, ragged, reverse, steps=5, batch=4, n_in=3, hidden=6)
+
+
+# float32 batches past matvec.MAX_ROWS rows with a large enough weight take the
+# joint path (input products per step, beside the recurrent ones, in packed
+# tiles); 90 hidden units leave the last panel of every product part-padded.
+JOINT_SHAPE = dict(steps=4, batch=65, n_in=3, hidden=90)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_joint_path_matches_reference(bias, ragged, reverse):
+    n_in, hidden = JOINT_SHAPE["n_in"], JOINT_SHAPE["hidden"]
+    assert matvec.packs(np.dtype(np.float32), JOINT_SHAPE["batch"], (n_in + hidden) * 3 * hidden)
+    _check_against_reference(np.float32, bias, ragged, reverse, **JOINT_SHAPE)
+
+
+def _check_against_reference(dtype, bias, ragged, reverse, steps, batch, n_in, hidden):
+    x, h0, w_ih, w_hh, b_ih, b_hh, lengths, g_out, g_hn = make_problem(steps, batch, n_in,
+                                                                       hidden, bias, ragged)
+    full = np.full(batch, steps, dtype=np.int64) if lengths is None else lengths
+    zero = np.zeros(3 * hidden)
     ref_out, ref_hn, caches = reference_forward(
         x, h0, w_ih, w_hh, zero if b_ih is None else b_ih, zero if b_hh is None else b_hh,
         full, reverse)
@@ -149,9 +169,11 @@ def test_float32_agrees_with_float64():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bit_identical_for_any_thread_count(dtype):
-    # a batch of 64 makes two blocks of 32 rows, so the blocks really run under prange
-    problem = make_problem(3, 64, 3, 64, True, True, seed=3)
+@pytest.mark.parametrize("hidden", [64, JOINT_SHAPE["hidden"]])
+def test_bit_identical_for_any_thread_count(dtype, hidden):
+    # a batch of 64 makes two blocks of 32 rows, so the blocks really run under
+    # prange; in float32, 90 hidden units take the joint path
+    problem = make_problem(3, 64, 3, hidden, True, True, seed=3)
     x, h0, w_ih, w_hh, b_ih, b_hh, g_out, g_hn = _cast(
         [a for i, a in enumerate(problem) if i != 6], dtype)
     lengths = problem[6]

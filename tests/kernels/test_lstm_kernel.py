@@ -181,7 +181,8 @@ def test_needed_skips_gradients():
     assert [g is not None for g in grads] == [False, True, False, True, False, False, True]
 
 
-# Big enough that the batch splits into blocks run in parallel.
+# Big enough that the batch splits into blocks run in parallel (in float32 the
+# weight is large enough for the joint path too: see test_joint_path_matches_reference).
 WIDE_BATCH, WIDE_HIDDEN = 65, 64
 WIDE_LENGTHS = np.random.default_rng(11).integers(1, 5, WIDE_BATCH).astype(np.int64)
 
