@@ -19,8 +19,11 @@ a packed sequence. The kernels trust their inputs: shapes, dtypes and lengths
 are validated by :mod:`numrnn.functional.lstm` first (Numba checks no bounds).
 
 Measured structure (see DESIGN.md): the input projection for all steps is one
-large GEMM; inside the loop only ``h W_hhᵀ`` is sequential. The batch splits
-into fixed blocks of ``BLOCK_ROWS`` rows (:mod:`numrnn.kernels.common`), each
+large GEMM; inside the loop only ``h W_hhᵀ`` is sequential. Float32 batches
+whose blocks use packed weights take the joint step instead
+(:func:`_forward_joint`): each step multiplies ``[x_t, h_{t-1}]`` by the packed
+``[W_ihᵀ; W_hhᵀ]``, so no (T, B, 4H) projection goes through memory. The batch
+splits into fixed blocks of ``BLOCK_ROWS`` rows (:mod:`numrnn.kernels.common`), each
 running its whole recurrence, GEMM included, on one core: one parallel region
 per call instead of a barrier per step, and one BLAS thread per block. Block
 boundaries do not depend on the thread count, so neither do the results, to

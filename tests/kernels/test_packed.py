@@ -39,6 +39,18 @@ def test_pack_reads_a_transposed_view():
     np.testing.assert_array_equal(packed.pack(matrix.T)[0, :, :4], matrix.T)
 
 
+@pytest.mark.parametrize("transposed", [False, True], ids=["row-major", "transposed-views"])
+def test_pack_stacked_equals_packing_the_stacked_matrix(transposed):
+    rng = np.random.default_rng(5)
+    top = rng.standard_normal((5, 37)).astype(np.float32)
+    bottom = rng.standard_normal((9, 37)).astype(np.float32)
+    if transposed:
+        # the LSTM's case: W_ihᵀ and W_hhᵀ as views of PyTorch's layout
+        top, bottom = np.ascontiguousarray(top.T).T, np.ascontiguousarray(bottom.T).T
+    expected = packed.pack(np.vstack([top, bottom]))
+    np.testing.assert_array_equal(packed.pack_stacked(top, bottom), expected)
+
+
 def test_committed_tiles_match_the_generator():
     committed = pathlib.Path(packed.__file__).with_name("_tiles.py").read_text()
     assert committed == packed.tile_source()
