@@ -54,6 +54,23 @@ def _cell_update(pre_i, pre_f, pre_g, pre_o, c_prev):
     return i, f, g, o, c, o * tanh(c)
 
 
+@inline_kernel
+def _zero_padding(step, b, output, gates, cells, keep):
+    """Zero row ``b``'s output at padded position ``step``, and with ``keep`` its
+    gates and cells there.
+
+    Past its length a row never visits position ``step`` (in either direction),
+    so this zeroes each padded position exactly once.
+    """
+    for j in range(output.shape[2]):
+        output[step, b, j] = 0.0
+    if keep:
+        for j in range(gates.shape[2]):
+            gates[step, b, j] = 0.0
+        for j in range(cells.shape[2]):
+            cells[step, b, j] = 0.0
+
+
 @kernel
 def _step_row(b, r, step, projection, recurrent, bias, lengths, reverse, h_block, c_state,
               output, cells, keep):
@@ -64,15 +81,7 @@ def _step_row(b, r, step, projection, recurrent, bias, lengths, reverse, h_block
     hidden = h_block.shape[1]
     length = lengths[b]
     if step >= length:
-        # Past its length a row never visits position `step` (in either direction),
-        # so this zeroes each padded position exactly once.
-        for j in range(hidden):
-            output[step, b, j] = 0.0
-        if keep:
-            for j in range(4 * hidden):
-                projection[step, b, j] = 0.0
-            for j in range(hidden):
-                cells[step, b, j] = 0.0
+        _zero_padding(step, b, output, projection, cells, keep)
         return
     t = time_index(step, length, reverse)
     # NOTE: one row view per gate, not offsets into one row: LLVM cannot tell that
@@ -134,13 +143,7 @@ def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c
     hidden = c_state.shape[1]
     length = lengths[b]
     if step >= length:
-        for j in range(hidden):
-            output[step, b, j] = 0.0
-        if keep:
-            for j in range(4 * hidden):
-                gates[step, b, j] = 0.0
-            for j in range(hidden):
-                cells[step, b, j] = 0.0
+        _zero_padding(step, b, output, gates, cells, keep)
         return
     t = time_index(step, length, reverse)
     pre_i, pre_f = preactivations[r, :hidden], preactivations[r, hidden:2 * hidden]
