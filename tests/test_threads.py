@@ -17,13 +17,14 @@ from numrnn.kernels.gemm import projection_calls_blas
 from numrnn.kernels.matvec import MAX_ROWS
 
 
-def _training_step(op, gates, dtype, seed):
+def _training_step(op, gates, dtype, batch, seed):
     # Batch 40 makes three blocks of 16 rows and T * B = 240 rows one GEMM
     # chunk short of two, so both the block and the chunk paths run (in
     # float32 the LSTM and GRU forwards take the joint step on packed weights
     # instead of the projection GEMM; their backward GEMMs still chunk).
+    # Batch 14 makes two blocks of 7 rows, past the matrix-vector loops.
     rng = np.random.default_rng(seed)
-    steps, batch, n_in, hidden = 6, 40, 300, 24
+    steps, n_in, hidden = 6, 300, 24
     arrays = [rng.standard_normal((steps, batch, n_in)),
               rng.standard_normal((gates * hidden, n_in)) * 0.2,
               rng.standard_normal((gates * hidden, hidden)) * 0.2,
@@ -38,16 +39,17 @@ def _training_step(op, gates, dtype, seed):
     return [output.data] + [t.grad for t in (x, w_ih, w_hh, b_ih, b_hh)]
 
 
+@pytest.mark.parametrize("batch", [40, 14])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op, gates", [(F.lstm, 4), (F.gru, 3), (F.rnn, 1)],
                          ids=["lstm", "gru", "rnn"])
-def test_training_step_is_bit_identical_for_any_thread_count(op, gates, dtype):
+def test_training_step_is_bit_identical_for_any_thread_count(op, gates, dtype, batch):
     previous = numrnn.get_num_threads()
     results = []
     try:
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS), 1):
             numrnn.set_num_threads(threads)
-            results.append(_training_step(op, gates, dtype, seed=3))
+            results.append(_training_step(op, gates, dtype, batch, seed=3))
     finally:
         numrnn.set_num_threads(previous)
     for other in results[1:]:
@@ -82,7 +84,7 @@ def test_kernels_leave_the_blas_thread_counts_as_they_found_them():
     try:
         for name in previous:
             blas_threads.set(name, 2)
-        _training_step(F.gru, 3, np.float32, seed=1)
+        _training_step(F.gru, 3, np.float32, batch=40, seed=1)
         assert {name: blas_threads.get(name) for name in previous} == dict.fromkeys(previous, 2)
     finally:
         for name, count in previous.items():
@@ -106,7 +108,7 @@ def test_kernels_run_their_blas_on_one_thread(monkeypatch):
     try:
         blas_threads.set(name, 2)
         # float64: in float32 this shape takes the joint step, which calls no BLAS
-        _training_step(F.gru, 3, np.float64, seed=1)
+        _training_step(F.gru, 3, np.float64, batch=40, seed=1)
         assert seen and set(seen) == {1}
         assert blas_threads.get(name) == 2
     finally:
