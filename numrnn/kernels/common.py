@@ -23,7 +23,7 @@ from numrnn.kernels.jit import kernel
 # 16-row blocks a batch of 5 to 16 rows was one block on one core. Halving,
 # against 16-row blocks, 2 threads, T = 50 (in one process, interleaved, medians,
 # forward only unless marked): LSTM 0.53-0.90 of the time at B = 2..24 and
-# H = 64..512; GRU 0.77-0.97 at B = 2..16, training 0.69-1.01; Elman 0.63-0.89,
+# H = 64..512; GRU 0.77-1.00 at B = 2..16, training 0.69-1.01; Elman 0.63-0.89,
 # but 1.06-1.08 at H = 64 and B = 4 or 8, where a step is too short to pay
 # for the second core. On one thread two blocks of a 2-row batch cost
 # 1.06-1.16x (each streams W_hh), larger batches 0.93-1.07x. Blocks of up to
