@@ -25,9 +25,9 @@ backward stores per-step gate gradients and forms ``dx``, ``dW_ih``, ``dW_hh``
 with one large GEMM each after the loop. Float32 batches whose blocks use
 packed weights make the input products per step instead, beside the recurrent
 ones (:func:`_forward_joint`, as :mod:`numrnn.kernels.lstm` does). The batch
-splits into fixed blocks (:mod:`numrnn.kernels.common`) that run their whole recurrence, GEMMs included,
-in parallel on one BLAS thread each, so results are bit-identical for any
-thread count. Activations: :mod:`numrnn.kernels.activations`.
+splits into fixed blocks (:mod:`numrnn.kernels.common`) that run their whole
+recurrence, GEMMs included, in parallel on one BLAS thread each, so results
+are bit-identical for any thread count. Activations: :mod:`numrnn.kernels.activations`.
 """
 
 import numpy as np
