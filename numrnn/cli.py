@@ -52,6 +52,20 @@ def main(argv=None):
 
     commands.add_parser("info", help="print versions, threading layer, threads and cache")
 
+    from numrnn.warmup import CELLS, DTYPES
+    warm = commands.add_parser(
+        "warmup", help="compile every kernel this machine will use into the kernel cache",
+        description="Compile every kernel that the chosen cell kinds and dtypes use, on every "
+                    "path (inference, training, cells, streaming), into the kernel cache, so "
+                    "that no later process pays for compiling. Run it when building a server "
+                    "image, where the package is writable or with NUMBA_CACHE_DIR set to a "
+                    "directory the image keeps, on the kind of CPU that will serve.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    warm.add_argument("--cells", default=",".join(CELLS),
+                      help="comma-separated cell kinds")
+    warm.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated dtypes")
+    warm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         run_demo(epochs=args.epochs, hidden_size=args.hidden_size,
@@ -61,9 +75,29 @@ def main(argv=None):
                  sample_chars=args.sample_chars, temperature=args.temperature,
                  prompt=args.prompt, seed=args.seed, output=args.output,
                  progress=not args.no_progress)
+    elif args.command == "warmup":
+        return _warmup(args)
     else:
         print(info_text())
     return 0
+
+
+def _warmup(args):
+    from numrnn.warmup import warmup
+
+    try:
+        result = warmup(cells=_names(args.cells), dtypes=_names(args.dtypes),
+                        progress=not args.no_progress)
+    except ValueError as error:
+        print(f"numrnn warmup: {error}", file=sys.stderr)
+        return 2
+    print(f"numrnn warmup: {result['compiled']} kernels compiled, {result['loaded']} loaded "
+          f"from the cache, in {result['seconds']:.1f} s; cache: {result['cache']}")
+    return 0
+
+
+def _names(text):
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def info_text():
@@ -72,24 +106,17 @@ def info_text():
     import scipy
 
     import numrnn
-    from numrnn import _cache
-    from numrnn.kernels import blas
+    from numrnn.kernels import blas, kernel_cache, threading_layer
 
-    cache_dir = f"{_cache.CACHE_DIR or 'none: kernels compile on every start'} " \
-                f"({_cache.CACHE_SOURCE})"
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = f"not chosen yet (requested: {numba.config.THREADING_LAYER})"
     lines = [
         f"numrnn {numrnn.__version__}",
         f"python {sys.version.split()[0]}",
         f"numpy {np.__version__}",
         f"numba {numba.__version__}",
         f"scipy {scipy.__version__}",
-        f"threading layer: {layer}",
+        f"threading layer: {threading_layer.describe()}",
         f"threads: {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}",
-        f"kernel cache: {cache_dir}",
+        f"kernel cache: {kernel_cache.describe()}",
         f"kernel GEMM: {blas.DESCRIPTION[blas.SOURCE]}",
     ]
     return "\n".join(lines)

@@ -115,19 +115,6 @@ def test_kernels_run_their_blas_on_one_thread(monkeypatch):
         blas_threads.set(name, previous)
 
 
-def _omp_wait_policy_after_import(environ):
-    code = "import os, numrnn; print(os.environ.get('OMP_WAIT_POLICY'))"
-    result = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
-                            text=True, check=True)
-    return result.stdout.strip()
-
-
-def test_import_lets_idle_openmp_workers_sleep_unless_the_user_chose():
-    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert _omp_wait_policy_after_import(environ) == "PASSIVE"
-    assert _omp_wait_policy_after_import({**environ, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
-
-
 def test_small_single_row_calls_reach_no_blas_and_leave_it_alone(monkeypatch):
     """Below SMALL_PROJECTION a forward call computes everything with loops: no pinning."""
     assert not projection_calls_blas(1, 50, 32, 64)        # 102k multiply-adds

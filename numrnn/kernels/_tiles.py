@@ -6,12 +6,12 @@
 panel (K, PANEL); ``spill`` (PANEL,) is scratch for a panel narrower than PANEL.
 """
 
-import numba
 import numpy as np
 
-# Compiled by numrnn.kernels.packed._compile_tiles(), with SLP vectorisation on.
-tile_kernel = numba.njit(cache=True, nogil=True, error_model="numpy",
-                         fastmath={"contract"})
+from numrnn.kernels.jit import jit
+
+# Compiled with SLP vectorisation on, which packs the scalar accumulators into FMAs.
+tile_kernel = jit(fastmath={"contract"}, slp_vectorize=True)
 
 
 @tile_kernel

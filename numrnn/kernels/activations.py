@@ -40,10 +40,11 @@ the whole gate expression in float64 (half the SIMD width).
 
 import math
 
-import numba
 import numpy as np
 from numba.core import types
 from numba.extending import overload
+
+from numrnn.kernels.jit import jit, kernel
 
 FAST_MATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
@@ -61,7 +62,7 @@ _TINY = _f32(4e-4)
 _ONE, _HALF = _f32(1.0), _f32(0.5)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+@jit(fastmath=FAST_MATH)
 def rational_tanh32(x):
     """float32 tanh as a branch-free rational; see the module docstring for its error."""
     # Written as selects, not min/max: a NaN compares false and passes straight through.
@@ -86,13 +87,13 @@ def rational_tanh32(x):
     return x if abs(x) < _TINY else y
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+@jit(fastmath=FAST_MATH)
 def rational_sigmoid32(x):
     """float32 ``0.5 + 0.5 tanh(x/2)``: exactly 0 and 1 at the ends, no exp, no branch."""
     return _HALF + _HALF * rational_tanh32(_HALF * x)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def exact_sigmoid(x):
     """Logistic sigmoid without overflow: only ``exp(-|x|)`` is ever computed."""
     if x >= 0:

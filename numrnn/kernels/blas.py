@@ -37,6 +37,8 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from numrnn.kernels.jit import kernel
+
 # CBLAS enum values.
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
@@ -51,7 +53,9 @@ def _signature(dtype):
 def _fallback(dtype):
     """A C function with CBLAS's signature (row-major only) that calls ``np.dot``."""
 
-    @numba.cfunc(_signature(dtype), cache=True, nogil=True)
+    # Not cached: a cfunc compiles when it is made, and only where NumPy's
+    # OpenBLAS is missing; numba's cfunc cache would fail a read-only install.
+    @numba.cfunc(_signature(dtype), nogil=True)
     def cblas_gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         # Only what gemm() below passes: row-major, alpha 1, beta 0.
         a_rows, a_cols = (k, m) if trans_a == _TRANS else (m, k)
@@ -173,6 +177,6 @@ def _gemm_impl(a, b, out):
     return impl
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _gemm_from_python(a, b, out):
     gemm(a, b, out)

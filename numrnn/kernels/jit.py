@@ -1,9 +1,13 @@
-"""The one place kernels get their Numba options.
+"""The one place kernels get their Numba options and their cache.
 
-``error_model="numpy"`` drops the zero-division branch that numba's default
-("python") adds to every float division; that branch stops LLVM from
-vectorising loops. ``cache=True`` keeps compiled code across processes and
-``nogil=True`` lets server threads run kernels at the same time.
+Every cached kernel is made by :func:`jit` (or one of the decorators below,
+made by it), so all of them share :mod:`numrnn.kernels.kernel_cache` and the
+same base options:
+
+- ``error_model="numpy"`` drops the zero-division branch that numba's default
+  ("python") adds to every float division; that branch stops LLVM from
+  vectorising loops.
+- ``nogil=True`` lets server threads run kernels at the same time.
 
 ``inline_kernel`` is for the small per-element helpers called inside the
 kernels' vectorised loops: Numba inlines it into the caller before LLVM sees
@@ -11,12 +15,70 @@ the loop. A helper compiled as a separate function (``kernel``) can stay an
 out-of-line call per element, which stops the loop from vectorising (measured:
 LSTM gate loop 29 ns per element instead of 4.5). It is not cached on its own;
 its callers are.
+
+Nothing is compiled when a kernel module is imported: each kernel compiles (or
+loads from the cache) at its first call with a new signature.
 """
 
 import numba
+from numba.core import config
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.cpu import ParallelOptions
+from numba.core.registry import CPUDispatcher
 
-kernel = numba.njit(cache=True, nogil=True, error_model="numpy")
+from numrnn.kernels import kernel_cache, threading_layer
+
+# Before any kernel can run in parallel: numba picks its threading layer at the
+# first parallel call, and TBB is the one that survives fork.
+threading_layer.prefer_tbb()
+
+_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy"}
+
+
+class _Kernel(CPUDispatcher):
+    """A numba dispatcher whose cache is numrnn's (``enable_caching`` is numba's hook)."""
+
+    def enable_caching(self):
+        kernel_cache.attach(self)
+
+
+class _SLPVectorisedKernel(_Kernel):
+    """Compiled with LLVM's SLP vectoriser on, which numba leaves off by default.
+
+    The switch is numba's process-wide ``config.SLP_VECTORIZE``, read when a
+    compiled module is optimised, which happens inside ``compile``. Holding
+    numba's compiler lock around the switch keeps every other compilation (all
+    of them take that lock) from seeing it, whichever thread it runs in. It
+    applies to whatever triggers the compile: a direct call, or a caller being
+    compiled that calls this kernel.
+    """
+
+    def compile(self, sig):
+        with global_compiler_lock:
+            previous = config.SLP_VECTORIZE
+            config.SLP_VECTORIZE = 1
+            try:
+                return super().compile(sig)
+            finally:
+                config.SLP_VECTORIZE = previous
+
+
+def jit(*, slp_vectorize=False, **options):
+    """A decorator making a cached kernel: numba's ``njit`` with the base options
+    above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`."""
+    dispatcher_class = _SLPVectorisedKernel if slp_vectorize else _Kernel
+
+    def decorate(function):
+        if config.DISABLE_JIT:
+            return function
+        dispatcher = dispatcher_class(py_func=function, locals={},
+                                      targetoptions={**_BASE_OPTIONS, **options})
+        dispatcher.enable_caching()
+        return dispatcher
+
+    return decorate
+
+
 # Only explicit prange loops run in parallel: with numba's default parallel
 # options every np.zeros or array expression in a kernel's body would become a
 # parallel region of its own, started and joined even for a few hundred
@@ -26,5 +88,10 @@ kernel = numba.njit(cache=True, nogil=True, error_model="numpy")
 PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": False,
                                "reduction": False, "inplace_binop": False, "setitem": False,
                                "stencil": False, "fusion": False})
-parallel_kernel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=PRANGE_ONLY)
+
+kernel = jit()
+parallel_kernel = jit(parallel=PRANGE_ONLY)
+# FMA contraction, for kernels made of multiply-adds: "contract" changes no
+# result by more than the rounding of one multiply.
+product_kernel = jit(fastmath={"contract"})
 inline_kernel = numba.njit(inline="always", nogil=True, error_model="numpy")

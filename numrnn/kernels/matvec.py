@@ -25,7 +25,6 @@ as fast as the loops inside a one-row recurrence, see ``COPY_FROM_STEPS``), or
 a GEMM told to read ``W`` transposed.
 """
 
-import numba
 import numpy as np
 from numba.core.errors import TypingError
 from numba.extending import overload
@@ -33,12 +32,7 @@ from numba.extending import overload
 from numrnn.kernels import packed
 from numrnn.kernels.activations import typed
 from numrnn.kernels.blas import gemm
-from numrnn.kernels.jit import kernel
-
-# FMA contraction on top of the project's kernel options: the products here are
-# made of multiply-adds; "contract" changes no result by more than the rounding
-# of one multiply.
-product_kernel = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+from numrnn.kernels.jit import jit, kernel, product_kernel
 
 # Largest block that takes the loops instead of a GEMM (see the table above).
 MAX_ROWS = 4
@@ -127,7 +121,7 @@ def accumulate(gates, first, source, weights, offset, columns):
 
 # Dot products along weight rows need reassociation to vectorise; the order is
 # still fixed by the code, so results do not vary from call to call.
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@jit(fastmath={"contract", "reassoc"})
 def dot_rows(rows, weight, out):
     """``out[...] = rows @ weight.T`` for row-major ``weight`` (N, K): four rows at a time."""
     count = weight.shape[0]

@@ -18,19 +18,17 @@ The tiles are plain scalar code in :mod:`numrnn.kernels._tiles` (generated from
 :func:`tile_source`, because numba has no vector types and LLVM keeps the
 accumulators in registers only as separate scalars). LLVM's SLP vectoriser turns
 them into packed FMAs; numba leaves that vectoriser off by default, so the tiles
-are compiled here, eagerly and with it switched on for their compilation only
-(:func:`_compile_tiles`). Their callers inline the vectorised code as it is.
+are compiled with it switched on for their compilation only
+(``jit(slp_vectorize=True)``, :mod:`numrnn.kernels.jit`), whenever that happens:
+at the first compilation of a kernel that calls them. Their callers inline the
+vectorised code as it is.
 
 Each output element is one fixed-order sum over K whatever the thread count, as
 the batch-block design requires. float64 keeps OpenBLAS (the gradient checks
 run in float64, and the tiles are tuned for eight float32 lanes).
 """
 
-import contextlib
-
-import numba
 import numpy as np
-from numba.core import config
 
 from numrnn.kernels.jit import kernel
 
@@ -52,12 +50,12 @@ def tile_source():
         "panel (K, PANEL); ``spill`` (PANEL,) is scratch for a panel narrower than PANEL.",
         '"""',
         "",
-        "import numba",
         "import numpy as np",
         "",
-        "# Compiled by numrnn.kernels.packed._compile_tiles(), with SLP vectorisation on.",
-        'tile_kernel = numba.njit(cache=True, nogil=True, error_model="numpy",',
-        '                         fastmath={"contract"})',
+        "from numrnn.kernels.jit import jit",
+        "",
+        "# Compiled with SLP vectorisation on, which packs the scalar accumulators into FMAs.",
+        'tile_kernel = jit(fastmath={"contract"}, slp_vectorize=True)',
     ]
     for rows in (TILE_ROWS, 1):
         lines += ["", "", "@tile_kernel", f"def tile_{rows}(a, r0, panel, out, c0, width, spill):"]
@@ -152,28 +150,6 @@ def product(a, packed, out, spill):
             _tiles.tile_1(a, r0, panel, out, c0, width, spill)
             r0 += 1
 
-
-@contextlib.contextmanager
-def _slp_vectorisation():
-    previous = config.SLP_VECTORIZE
-    config.SLP_VECTORIZE = 1
-    try:
-        yield
-    finally:
-        config.SLP_VECTORIZE = previous
-
-
-def _compile_tiles():
-    """Compile (or load from cache) both tiles for the one signature the callers use."""
-    matrix = numba.types.Array(numba.float32, 2, "C")
-    vector = numba.types.Array(numba.float32, 1, "C")
-    signature = (matrix, numba.int64, matrix, matrix, numba.int64, numba.int64, vector)
-    with _slp_vectorisation():
-        for tile in (_tiles.tile_4, _tiles.tile_1):
-            tile.compile(signature)
-
-
-_compile_tiles()
 
 if __name__ == "__main__":
     print(tile_source(), end="")

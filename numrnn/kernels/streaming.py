@@ -33,16 +33,15 @@ Gate orders are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n). ``state`` is
 parts); ``output`` ``(B, H)`` receives the last layer's new h.
 """
 
-import numba
 import numpy as np
 
 from numrnn.kernels.activations import sigmoid, tanh, typed
+from numrnn.kernels.jit import product_kernel
 from numrnn.kernels.matvec import accumulate
 
-# The project's kernel options (numrnn.kernels.jit) plus FMA contraction, which
-# the products here are made of; "contract" changes no result by more than the
-# rounding of one multiply, and float64 stays within 1e-15 of the layer.
-step_kernel = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# FMA contraction (numrnn.kernels.jit.product_kernel): float64 stays within
+# 1e-15 of the layer.
+step_kernel = product_kernel
 
 
 def pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, mode):

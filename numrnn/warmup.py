@@ -1,0 +1,156 @@
+"""``numrnn warmup``: compile every kernel this machine will use, into the kernel cache.
+
+A kernel compiles at its first call with a new signature, for seconds, and a
+recurrent layer reaches different kernels by cell kind, dtype, path (inference,
+training, single steps) and size (one row, a few rows, blocks of many: see
+:mod:`numrnn.kernels.matvec` and :mod:`numrnn.kernels.packed`). A server's
+first requests should not pay for that, so this runs every cell kind through
+the public API at sizes on both sides of each of those thresholds, in both
+dtypes, with and without biases, lengths, initial states and a reverse
+direction, forward and backward, as cells and as streamers. What it compiles
+lands in the kernel cache (:mod:`numrnn.kernels.kernel_cache`); bake it into
+an image by running ``numrnn warmup`` at build time where the package is
+writable, or with ``NUMBA_CACHE_DIR`` set to a directory the image keeps.
+
+The result depends on the CPU (numba compiles for the host): warm up on the
+kind of machine that will serve.
+"""
+
+import math
+import time
+from functools import partial
+
+import numpy as np
+from tqdm import tqdm
+
+from numrnn import nn
+from numrnn.autograd.grad_mode import no_grad
+from numrnn.autograd.tensor import Tensor
+from numrnn.kernels import kernel_cache
+from numrnn.kernels.common import BLOCK_ROWS
+from numrnn.kernels.matvec import COPY_FROM_STEPS, MAX_ROWS, PACK_FROM_SIZE
+
+CELLS = ("LSTM", "GRU", "RNN-tanh", "RNN-relu")
+DTYPES = ("float32", "float64")
+
+# Sizes straddling the plan's thresholds: one row; blocks of at most MAX_ROWS
+# rows (matrix-vector loops); blocks past it (GEMM, or packed panels in
+# float32); runs shorter and longer than COPY_FROM_STEPS; and a hidden size
+# whose W_hh reaches PACK_FROM_SIZE elements even for a single gate block.
+BATCHES = (1, 2 * MAX_ROWS - 1, 2 * BLOCK_ROWS + 8)
+STEPS = (1, COPY_FROM_STEPS + 2)
+HIDDEN = 16 * math.ceil(math.sqrt(PACK_FROM_SIZE) / 16)
+INPUT = HIDDEN // 2
+
+
+def _layer(cell, dtype, bias, bidirectional):
+    mode, _, nonlinearity = cell.partition("-")
+    options = {"num_layers": 2, "bias": bias, "bidirectional": bidirectional, "dtype": dtype,
+               "rng": 0}
+    if mode == "RNN":
+        return nn.RNN(INPUT, HIDDEN, nonlinearity=nonlinearity, **options)
+    return {"LSTM": nn.LSTM, "GRU": nn.GRU}[mode](INPUT, HIDDEN, **options)
+
+
+def _inputs(layer, batch, steps, dtype):
+    """``(x, hx or None, lengths or None)`` variants for one batch and length."""
+    rng = np.random.default_rng(batch * 100 + steps)
+    x = Tensor(rng.standard_normal((steps, batch, INPUT)).astype(dtype))
+    states = 2 * layer.num_layers if layer.bidirectional else layer.num_layers
+    h0 = Tensor(np.zeros((states, batch, HIDDEN), dtype=dtype))
+    hx = (h0, Tensor(np.zeros_like(h0.data))) if layer.mode == "LSTM" else h0
+    lengths = np.maximum(steps - np.arange(batch) % 2, 1)
+    return [(x, None, None), (x, hx, lengths)]
+
+
+def _layers(cell, dtype):
+    for bias in (True, False):
+        for bidirectional in (False, True):
+            yield _layer(cell, dtype, bias, bidirectional)
+
+
+def _inference(cell, dtype):
+    for layer in _layers(cell, dtype):
+        layer.eval()
+        for batch in BATCHES:
+            for steps in STEPS:
+                for x, hx, lengths in _inputs(layer, batch, steps, dtype):
+                    with no_grad():
+                        layer(x, hx, lengths=lengths)
+
+
+def _training(cell, dtype):
+    for layer in _layers(cell, dtype):
+        layer.train()
+        for batch in BATCHES:
+            for steps in STEPS:
+                for x, hx, lengths in _inputs(layer, batch, steps, dtype):
+                    x = Tensor(x.data, requires_grad=True)
+                    output, state = layer(x, hx, lengths=lengths)
+                    final = state[0] if layer.mode == "LSTM" else state
+                    (output.sum() + final.sum()).backward()
+
+
+def _steps(cell, dtype):
+    mode, _, nonlinearity = cell.partition("-")
+    for bias in (True, False):
+        options = {"bias": bias, "dtype": dtype, "rng": 0}
+        if mode == "RNN":
+            step = nn.RNNCell(INPUT, HIDDEN, nonlinearity=nonlinearity, **options)
+        else:
+            step = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell}[mode](INPUT, HIDDEN, **options)
+        for batch in BATCHES:
+            x = np.ones((batch, INPUT), dtype=dtype)
+            with no_grad():
+                step(Tensor(x))
+            state = step(Tensor(x, requires_grad=True))
+            (state[0] if mode == "LSTM" else state).sum().backward()
+        layer = _layer(cell, dtype, bias, bidirectional=False)
+        for batch in BATCHES:
+            layer.streamer(batch).step(np.ones((batch, INPUT), dtype=dtype))
+
+
+def _embedding(dtype):
+    embedding = nn.Embedding(10, 4, dtype=dtype, rng=0)
+    with no_grad():
+        embedding(np.arange(3))
+    embedding(np.arange(3)).sum().backward()
+
+
+def tasks(cells=CELLS, dtypes=DTYPES):
+    """``[(label, callable), ...]``: one task per cell kind, dtype and path."""
+    work = []
+    for cell in cells:
+        for dtype in dtypes:
+            for path, run in (("inference", _inference), ("training", _training),
+                              ("cells and streaming", _steps)):
+                work.append((f"{cell} {dtype} {path}", partial(run, cell, np.dtype(dtype))))
+    work += [(f"embedding {dtype}", partial(_embedding, np.dtype(dtype))) for dtype in dtypes]
+    return work
+
+
+def warmup(cells=CELLS, dtypes=DTYPES, progress=True):
+    """Compile (or load) every kernel the given cell kinds and dtypes use.
+
+    Returns ``{"compiled": n, "loaded": n, "seconds": s, "cache": description}``
+    for this call: kernels compiled, kernels found in the cache, and the time.
+    """
+    unknown = sorted(set(cells) - set(CELLS)) + sorted(set(dtypes) - set(DTYPES))
+    if unknown:
+        raise ValueError(f"warmup: unknown cell kind or dtype {', '.join(unknown)}; "
+                         f"cells are {', '.join(CELLS)}, dtypes {', '.join(DTYPES)}")
+    # The notice a first compile prints points at this very command.
+    kernel_cache.silence_compile_notice()
+    before = kernel_cache.counts()
+    started = time.perf_counter()
+    work = tasks(cells, dtypes)
+    bar = tqdm(work, desc="numrnn warmup", unit="task", disable=not progress,
+               dynamic_ncols=True)
+    for label, run in bar:
+        bar.set_postfix_str(label, refresh=True)
+        run()
+    bar.close()
+    after = kernel_cache.counts()
+    return {"compiled": after["compiled"] - before["compiled"],
+            "loaded": after["loaded"] - before["loaded"],
+            "seconds": time.perf_counter() - started, "cache": kernel_cache.describe()}
