@@ -21,6 +21,7 @@ from numrnn.autograd.grad_mode import enable_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, ShapeError
 from numrnn.nn.cells import GRUCell, LSTMCell, RNNCell
+from numrnn.nn.parameter_checks import cell_specs, check_parameters, layer_specs
 from numrnn.nn.rnn_base import RNNBase
 
 
@@ -67,6 +68,9 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
     initial = _initial_states(kind, hx, num_layers * num_directions, batch, layer.hidden_size,
                               dtype, is_cell=not isinstance(layer, RNNBase))
 
+    # Every layer's weights, checked before the first step runs.
+    weights = [[_weights(layer, layer_index, direction) for direction in range(num_directions)]
+               for layer_index in range(num_layers)]
     probes = np.empty((num_layers * num_directions, steps), dtype=object)
     with enable_grad():
         layer_input = [Tensor(x[t]) for t in range(steps)]
@@ -74,12 +78,12 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
             directions = []
             for direction in range(num_directions):
                 row = layer_index * num_directions + direction
-                weights = _weights(layer, kind, layer_index, direction)
                 order = range(steps - 1, -1, -1) if direction == 1 else range(steps)
                 state = initial[row]
                 hidden = [None] * steps
                 for t in order:
-                    new_state = _cell_step(layer, kind, layer_input[t], state, weights)
+                    new_state = _cell_step(layer, kind, layer_input[t], state,
+                                           weights[layer_index][direction])
                     probe = Tensor(np.zeros((batch, layer.hidden_size), dtype=dtype),
                                    requires_grad=True)
                     probes[row, t] = probe
@@ -118,18 +122,13 @@ def _describe(layer):
                      f"cells, got {type(layer).__name__}")
 
 
-def _weights(layer, kind, layer_index, direction):
-    """The weights as constant Tensors: the layer's parameters get no gradient from us."""
-    if isinstance(layer, RNNBase):
-        suffix = "_reverse" if direction == 1 else ""
-        names = [f"{name}_l{layer_index}{suffix}"
-                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-    else:
-        names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
-    if not layer.bias:
-        names = names[:2]
-    weights = [Tensor(getattr(layer, name).data) for name in names]
-    return weights + [None] * (4 - len(weights))
+def _weights(layer, layer_index, direction):
+    """The weights, checked against the layer's declared shapes, as constant Tensors:
+    the layer's parameters get no gradient from us."""
+    specs = layer_specs(layer, layer_index, direction) if isinstance(layer, RNNBase) \
+        else cell_specs(layer)
+    return [None if array is None else Tensor(array)
+            for array in check_parameters(layer, specs)]
 
 
 def _cell_step(layer, kind, x, state, weights):

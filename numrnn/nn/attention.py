@@ -24,6 +24,7 @@ from numrnn.functional import attention as A
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import check_module_dtype, check_positive_int
 
 __all__ = ["Attention", "AttentionMemory"]
@@ -136,6 +137,16 @@ class Attention(Module):
                 bound = 1.0 / math.sqrt(fan_in)
                 init.uniform_(param, -bound, bound, self.rng)
 
+    def _specs(self):
+        """Names and declared shapes of the parameters (:mod:`numrnn.nn.parameter_checks`)."""
+        if self.method == "general":
+            return (("weight", (self.query_size, self.key_size)),)
+        if self.method == "additive":
+            size = self.attention_size
+            return (("query_weight", (size, self.query_size)),
+                    ("key_weight", (size, self.key_size)), ("bias", (size,)), ("v", (size,)))
+        return ()
+
     # -- the two halves of a call -------------------------------------------------------
     def prepare(self, keys, mask=None, lengths=None, values=None):
         """Validate and preprocess a memory once; returns an :class:`AttentionMemory`."""
@@ -147,6 +158,7 @@ class Attention(Module):
         if keys.shape[2] != self.key_size:
             raise ShapeError(f"Attention: key feature size must be {self.key_size} (key_size), "
                              f"got {keys.shape[2]}")
+        check_parameters(self, self._specs())
         projected = None
         if self.method == "additive":
             projected = A.project_keys(keys, self.key_weight, self.bias)
@@ -155,6 +167,7 @@ class Attention(Module):
     def attend(self, query, memory):
         """``(context (B, Hv), weights (B, S))`` for a ``(B, Hq)`` query and a prepared memory."""
         query = A.check_query("Attention", query, memory.keys, size=self.query_size)
+        check_parameters(self, self._specs())
         if self.method == "dot":
             scores = A.dot_scores(query, memory.keys)
         elif self.method == "general":

@@ -20,6 +20,7 @@ from numrnn.errors import ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter_checks import cell_specs, check_parameters
 from numrnn.nn.rnn_base import (
     GATES,
     as_tensor,
@@ -46,7 +47,7 @@ class _Cell(Module):
         self.bias = bool(bias)
         self.dtype = check_module_dtype(name, dtype)
         self.rng = init.as_generator(rng)
-        self._untaped_specs = None  # names and shapes of the weights (nn.rnn_untaped)
+        self._weight_specs = None  # names and shapes of the weights (nn.parameter_checks)
         gate_rows = GATES[self.mode] * self.hidden_size
         self.weight_ih = Parameter(np.empty((gate_rows, self.input_size), dtype=self.dtype))
         self.weight_hh = Parameter(np.empty((gate_rows, self.hidden_size), dtype=self.dtype))
@@ -121,6 +122,9 @@ class _Cell(Module):
 
     def _taped_step(self, x, states, batch, batched):
         """The step as a tape op, so that backward reaches every input."""
+        # The fused op can only check the weights against each other, not against
+        # the shapes this cell declared.
+        check_parameters(self, cell_specs(self))
         if not batched:
             x = F.reshape(x, (1, self.input_size))
         tensors = []

@@ -10,6 +10,7 @@ from numrnn.errors import DTypeError, ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import check_module_dtype, check_positive_int
 
 __all__ = ["Embedding"]
@@ -69,6 +70,8 @@ class Embedding(Module):
             self.weight.data[self.padding_idx] = 0
 
     def forward(self, input):
+        # The ids are checked against num_embeddings: the table must still have that many rows.
+        check_parameters(self, (("weight", (self.num_embeddings, self.embedding_dim)),))
         indices = integer_array("Embedding", "input", input)
         if indices.size:
             low, high = int(indices.min()), int(indices.max())

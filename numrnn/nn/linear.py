@@ -9,6 +9,7 @@ from numrnn.errors import ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
 
 __all__ = ["Linear"]
@@ -69,6 +70,8 @@ class Linear(Module):
         if x.shape[-1] != self.in_features:
             raise ShapeError(f"Linear: input feature size must be {self.in_features} "
                              f"(in_features), got {x.shape[-1]}")
+        check_parameters(self, (("weight", (self.out_features, self.in_features)),
+                                ("bias", (self.out_features,))))
         leading = x.shape[:-1]
         # One (N, in) @ (in, out) GEMM for every leading position at once; a batched
         # matmul over (T, B, in) would do T small GEMMs, and its weight gradient

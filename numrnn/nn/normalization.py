@@ -9,6 +9,7 @@ from numrnn.errors import DTypeError, ShapeError
 from numrnn.functional.layer_norm import normalized_shape_tuple
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
 
 __all__ = ["LayerNorm"]
@@ -65,6 +66,7 @@ class LayerNorm(Module):
         if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
             raise ShapeError(f"LayerNorm: input must end with {shape} (normalized_shape), "
                              f"got shape {x.shape}")
+        check_parameters(self, (("weight", shape), ("bias", shape)))
         return F.layer_norm(x, shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

@@ -27,6 +27,7 @@ from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter_checks import check_parameters, layer_specs
 from numrnn.nn.rnn_untaped import run_untaped
 from numrnn.nn.streaming import Streamer
 
@@ -110,8 +111,8 @@ class RNNBase(Module):
         # One generator for initialization and then for dropout masks: a seed
         # reproduces a whole training run.
         self.rng = init.as_generator(rng)
-        # (layer, direction) -> names and shapes of its weights (numrnn.nn.rnn_untaped).
-        self._untaped_specs = {}
+        # (layer, direction) -> names and shapes of its weights (numrnn.nn.parameter_checks).
+        self._weight_specs = {}
 
         # PyTorch's registration order, so state_dict keys line up with torch's.
         gate_rows = GATES[mode] * self.hidden_size
@@ -242,6 +243,11 @@ class RNNBase(Module):
 
     def _run_taped(self, x, batched, states, lengths):
         """The layer loop as tape ops, so that backward reaches every input."""
+        # Every weight against the shape this layer declared, before the first op runs:
+        # the fused ops can only check the weights against each other.
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                check_parameters(self, layer_specs(self, layer, direction))
         layers = self.num_layers * self.num_directions
         if not batched:
             x = F.reshape(x, (x.shape[0], 1, x.shape[1]))

@@ -6,23 +6,21 @@ fused kernels (unwrapping arguments, wrapping results, reshapes, transposes,
 stacking the final states) only cost time: about 150 µs of a 214 µs
 ``nn.LSTM(32, 64)`` call on 50 steps of one row, three times the recurrence
 itself. :func:`run_untaped` is the layer loop of ``RNNBase._run_taped`` on
-plain arrays. It checks each weight against the shape the layer declared
-(the kernels trust them) and calls the same inference kernels with the same
-arguments in the same order, so its results are bit-identical to the taped
-path's (tested in ``tests/nn/test_rnn_untaped.py``).
+plain arrays. It checks every weight against the shape the layer declared
+(:mod:`numrnn.nn.parameter_checks`; the kernels trust them) before the first
+kernel runs, and calls the same inference kernels with the same arguments in
+the same order, so its results are bit-identical to the taped path's (tested in
+``tests/nn/test_rnn_untaped.py``).
 """
 
 import numpy as np
 
 from numrnn import functional as F
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
 from numrnn.kernels import elman as elman_kernel
 from numrnn.kernels import gru as gru_kernel
 from numrnn.kernels import lstm as lstm_kernel
-
-_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+from numrnn.nn.parameter_checks import cell_specs, checked_weights, layer_specs
 
 
 def run_untaped(module, x, batched, states, lengths):
@@ -42,6 +40,9 @@ def run_untaped(module, x, batched, states, lengths):
     batch = x.shape[1]
     kernel = _KERNELS[module.mode]
     extra = (module.nonlinearity,) if module.mode == "RNN" else ()
+    # Every layer's weights, checked before the first kernel runs.
+    weights = [[checked_weights(module, layer_specs(module, layer, direction))
+                for direction in range(directions)] for layer in range(module.num_layers)]
 
     layer_input = x
     finals = [[] for _ in states]
@@ -54,9 +55,8 @@ def run_untaped(module, x, batched, states, lengths):
             index = layer * directions + direction
             initial = [np.zeros((batch, hidden), dtype=module.dtype) if state is None
                        else state[index] for state in states]
-            weights = _layer_weights(module, layer, direction)
-            output, *final = kernel(layer_input, *initial, *weights, lengths, direction == 1,
-                                    *extra)
+            output, *final = kernel(layer_input, *initial, *weights[layer][direction], lengths,
+                                    direction == 1, *extra)
             outputs.append(output)
             for collected, state in zip(finals, final):
                 collected.append(state)
@@ -74,46 +74,6 @@ def run_untaped(module, x, batched, states, lengths):
     return Tensor(output), [Tensor(state) for state in finals]
 
 
-def _layer_weights(module, layer, direction):
-    """One layer's weight arrays, C-contiguous, checked against the layer's declared shapes."""
-    key = (layer, direction)
-    specs = module._untaped_specs.get(key)
-    if specs is None:
-        rows = _GATES[module.mode] * module.hidden_size
-        width = module.input_size if layer == 0 else module.hidden_size * module.num_directions
-        suffix = module._suffixes()[direction]
-        specs = _specs(rows, width, module.hidden_size, f"_l{layer}{suffix}")
-        module._untaped_specs[key] = specs
-    return checked_weights(module, specs)
-
-
-def _specs(rows, width, hidden, suffix):
-    """``((parameter name, shape), ...)`` of one cell's weights, in kernel order."""
-    shapes = ((rows, width), (rows, hidden), (rows,), (rows,))
-    return tuple((name + suffix, shape) for name, shape in zip(_NAMES, shapes))
-
-
-def checked_weights(module, specs):
-    """The arrays of ``module``'s parameters named in ``specs``, checked, C-contiguous.
-
-    Each call checks them again: a weight's array can be replaced or substituted
-    (:func:`numrnn.nn.functional_call`) between calls, and the kernels trust it.
-    A parameter that does not exist (no biases) gives None.
-    """
-    registry = module._parameters
-    arrays = []
-    for name, shape in specs:
-        weight = registry.get(name)
-        if weight is None:
-            arrays.append(None)
-            continue
-        array = weight.data
-        if type(array) is not np.ndarray or array.shape != shape or array.dtype != module.dtype:
-            _refuse(module, name, shape, array)
-        arrays.append(array if array.flags.c_contiguous else np.ascontiguousarray(array))
-    return arrays
-
-
 def run_cell_untaped(cell, x, states):
     """One step of a cell (``RNNCell``, ``LSTMCell``, ``GRUCell``) on validated arrays.
 
@@ -121,26 +81,13 @@ def run_cell_untaped(cell, x, states):
     states as untracked Tensors: the sequence kernels with T = 1, as the taped
     cell ops run them.
     """
-    if cell._untaped_specs is None:
-        rows = _GATES[cell.mode] * cell.hidden_size
-        cell._untaped_specs = _specs(rows, cell.input_size, cell.hidden_size, "")
     batch = x.shape[0]
     states = [np.zeros((batch, cell.hidden_size), dtype=cell.dtype) if state is None
               else state for state in states]
     extra = (cell.nonlinearity,) if cell.mode == "RNN" else ()
-    _, *final = _KERNELS[cell.mode](x[None], *states, *checked_weights(cell, cell._untaped_specs),
+    _, *final = _KERNELS[cell.mode](x[None], *states, *checked_weights(cell, cell_specs(cell)),
                                      None, False, *extra)
     return [Tensor(state) for state in final]
-
-
-def _refuse(module, name, shape, array):
-    if isinstance(array, np.ndarray):
-        got = f"{array.dtype} array of shape {array.shape}"
-        error = ShapeError if array.dtype == module.dtype else DTypeError
-    else:
-        got, error = type(array).__name__, DTypeError
-    raise error(f"{type(module).__name__}: {name} must be a {module.dtype} array of shape "
-                f"{shape}, got {got}")
 
 
 _KERNELS = {"LSTM": lstm_kernel.forward_infer, "GRU": gru_kernel.forward_infer,

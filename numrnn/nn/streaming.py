@@ -17,7 +17,9 @@ Threads: a streamer owns all it writes and the kernels release the GIL, so
 many threads can each run their own streamer at once. One streamer must not be
 stepped from two threads at the same time (its state would interleave).
 
-The streamer holds a copy of the layer's weights taken at creation: training
+The streamer holds a copy of the layer's weights taken at creation, each
+checked then against the shape and dtype the layer declared (a replaced weight
+of another shape raises ``ShapeError`` or ``DTypeError`` naming it): training
 the layer afterwards does not change it; make a new streamer to pick changes up.
 Stepping ``T`` frames gives the same outputs and final states as the layer run
 over the ``T``-step sequence (to rounding). Only unidirectional layers stream:
@@ -31,6 +33,7 @@ import numpy as np
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, ShapeError
 from numrnn.kernels import streaming as kernels
+from numrnn.nn.parameter_checks import check_parameters, layer_specs
 
 __all__ = ["Streamer"]
 
@@ -92,13 +95,18 @@ class Streamer:
             self._kernel = kernels.rnn_tanh_step
 
     def _pack(self, layer):
-        """Flat weight vector and its (num_layers, 3) int64 layout; see the kernels' doc."""
+        """Flat weight vector and its (num_layers, 3) int64 layout; see the kernels' doc.
+
+        Every weight is checked against the shape and dtype the layer declared
+        first: the layout is computed from the shapes and the step kernels read
+        the flat vector unchecked, so a replaced weight of another shape would
+        be read out of place.
+        """
+        weights = [check_parameters(layer, layer_specs(layer, index, 0))
+                   for index in range(self.num_layers)]
         blocks, layout, offset = [], [], 0
         columns = layer.hidden_size * _GATE_BLOCKS[self.mode]
-        for index in range(self.num_layers):
-            weight_ih, weight_hh, bias_ih, bias_hh = (
-                None if w is None else np.asarray(w.data if isinstance(w, Tensor) else w)
-                for w in layer._weights(index, 0))
+        for weight_ih, weight_hh, bias_ih, bias_hh in weights:
             block = kernels.pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, self.mode)
             n_in = weight_ih.shape[1]
             layout.append((offset, offset + n_in * columns,

@@ -2,7 +2,12 @@
 
 from numrnn.optim import lr_scheduler
 from numrnn.optim.adam import Adam, AdamW
-from numrnn.optim.clip import clip_grad_norm_, clip_grad_value_
+from numrnn.optim.clip import (
+    clip_grad_norm_,
+    clip_grad_value_,
+    clip_grads_with_norm_,
+    get_total_norm,
+)
 from numrnn.optim.optimizer import Optimizer
 from numrnn.optim.rmsprop import RMSprop
 from numrnn.optim.sgd import SGD
@@ -15,5 +20,7 @@ __all__ = [
     "RMSprop",
     "clip_grad_norm_",
     "clip_grad_value_",
+    "clip_grads_with_norm_",
+    "get_total_norm",
     "lr_scheduler",
 ]

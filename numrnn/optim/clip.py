@@ -24,13 +24,66 @@ def _grads_of(name, parameters):
     return grads
 
 
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
+    """The joint ``norm_type``-norm of ``tensors`` (arrays or Tensors), as one vector.
+
+    What :func:`clip_grad_norm_` compares with ``max_norm``, without clipping:
+    ``get_total_norm([p.grad for p in params if p.grad is not None])``, as
+    ``torch.nn.utils.get_total_norm``. Any NaN element makes it NaN, any infinite
+    one (and no NaN) inf. 0.0 for no tensors. Unlike PyTorch's, it is summed in
+    float64 whatever the dtype, so finite float32 elements always give a finite
+    norm (PyTorch's float32 sum of squares overflows past about 1.8e19 per element).
+
+    Parameters
+    ----------
+    tensors : ndarray, Tensor, or iterable of them
+    norm_type : float, default 2.0
+        The p of the p-norm; ``float("inf")`` for the largest absolute value.
+    error_if_nonfinite : bool, default False
+        Raise :class:`~numrnn.errors.GradError` when the norm is NaN or inf.
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        tensors = [tensors]
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    return _total_norm("get_total_norm", arrays, norm_type, error_if_nonfinite)
+
+
+def _total_norm(op, arrays, norm_type, error_if_nonfinite):
+    norm_type = float(norm_type)
+    if not norm_type > 0:
+        raise ShapeError(f"{op}: norm_type must be > 0 or inf, got {norm_type}")
+    if not arrays:
+        return 0.0
+    # Each array's norm, then the norm of those norms: equal to the norm of
+    # everything concatenated, without building the concatenation.
+    # Accumulated in float64 so float32 gradients with many elements lose nothing.
+    if math.isinf(norm_type):
+        # NOTE: np.max, not Python's max, whose comparisons skip a NaN after the first item.
+        norms = [np.max(np.abs(a), initial=0.0) for a in arrays]
+        total = float(np.max(np.array(norms, dtype=np.float64)))
+    else:
+        norms = [np.linalg.norm(np.asarray(a, dtype=np.float64).ravel(), ord=norm_type)
+                 for a in arrays]
+        total = float(np.linalg.norm(np.array(norms), ord=norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise GradError(f"{op}: the total {norm_type}-norm of the gradients is {total}; "
+                        "pass error_if_nonfinite=False to go on anyway")
+    return total
+
+
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale all gradients together so that their joint norm is at most ``max_norm``.
 
-    The joint norm is that of all gradients concatenated into one vector. When
-    it exceeds ``max_norm``, every ``.grad`` is multiplied in place by
-    ``max_norm / (norm + 1e-6)``; otherwise nothing changes. Parameters whose
-    ``.grad`` is None are ignored.
+    The joint norm is that of all gradients concatenated into one vector
+    (:func:`get_total_norm`). Every ``.grad`` is multiplied in place by
+    ``min(max_norm / (norm + 1e-6), 1)``, as PyTorch does; parameters whose
+    ``.grad`` is None are ignored. A non-finite norm follows PyTorch too: an
+    infinite one scales by 0 (finite entries become 0, infinite ones NaN), a
+    NaN one makes every gradient NaN.
 
     Parameters
     ----------
@@ -49,28 +102,32 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         The joint norm before clipping (0.0 when no parameter has a gradient).
     """
     grads = _grads_of("clip_grad_norm_", parameters)
-    norm_type = float(norm_type)
-    if not norm_type > 0:
-        raise ShapeError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
-    if not grads:
-        return 0.0
-    # Each gradient's norm, then the norm of those norms: equal to the norm of
-    # everything concatenated, without building the concatenation.
-    # Accumulated in float64 so float32 gradients with many elements lose nothing.
-    if math.isinf(norm_type):
-        total = max(float(np.max(np.abs(g), initial=0.0)) for g in grads)
-    else:
-        norms = [np.linalg.norm(np.asarray(g, dtype=np.float64).ravel(), ord=norm_type)
-                 for g in grads]
-        total = float(np.linalg.norm(np.array(norms), ord=norm_type))
-    if error_if_nonfinite and not math.isfinite(total):
-        raise GradError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients is "
-                        f"{total}; pass error_if_nonfinite=False to clip anyway")
-    clip_coef = max_norm / (total + 1e-6)
-    if clip_coef < 1.0:
-        for grad in grads:
-            grad *= clip_coef
+    total = _total_norm("clip_grad_norm_", grads, norm_type, error_if_nonfinite)
+    _scale(grads, max_norm, total)
     return total
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm):
+    """The scaling of :func:`clip_grad_norm_` with the norm already computed.
+
+    For a loop that needs the norm itself first (to check it, to log it):
+    ``norm = get_total_norm(grads)`` then ``clip_grads_with_norm_(params, max_norm,
+    norm)`` does what ``clip_grad_norm_(params, max_norm)`` does, with one pass
+    over the gradients instead of two. As ``torch.nn.utils.clip_grads_with_norm_``.
+    """
+    _scale(_grads_of("clip_grads_with_norm_", parameters), max_norm, float(total_norm))
+
+
+def _scale(grads, max_norm, total):
+    clip_coef = max_norm / (total + 1e-6)
+    # Multiplying by a coefficient clamped to 1 changes nothing, so only a smaller one
+    # is applied; "not >=" also applies a NaN one, as torch.clamp passes NaN through.
+    if not clip_coef >= 1.0:
+        # An infinite norm scales by 0, and inf * 0 is the NaN PyTorch gives: not worth
+        # numpy's warning.
+        with np.errstate(invalid="ignore"):
+            for grad in grads:
+                grad *= clip_coef
 
 
 def clip_grad_value_(parameters, clip_value):

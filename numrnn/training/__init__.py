@@ -4,7 +4,13 @@
 ``docs/training.md``.
 """
 
-from numrnn.training.fit import History, NonFiniteLossError, fit
+from numrnn.training.fit import (
+    History,
+    NonFiniteGradError,
+    NonFiniteGradWarning,
+    NonFiniteLossError,
+    fit,
+)
 from numrnn.training.tbptt import (
     Chunk,
     StreamChunks,
@@ -19,6 +25,8 @@ from numrnn.training.tbptt import (
 __all__ = [
     "Chunk",
     "History",
+    "NonFiniteGradError",
+    "NonFiniteGradWarning",
     "NonFiniteLossError",
     "StreamChunks",
     "TruncatedBPTT",

@@ -1,31 +1,47 @@
 """``fit``: the training loop every numrnn model needs, written once.
 
-One call runs epochs of ``zero_grad → step → backward → clip → optimizer.step``,
-validates after each epoch, steps a learning-rate schedule, stops early when
-the validation metric stops improving, keeps the best weights and writes a
-checkpoint. What a batch is and how it becomes a loss is the caller's
-``step(model, batch)``, so the loop serves classifiers, sequence-to-sequence
-models and language models trained by truncated BPTT alike.
+One call runs epochs of ``zero_grad → step → backward → clip → optimizer.step``
+(skipping, or refusing, an update whose gradient is not finite), validates after
+each epoch, steps a learning-rate schedule, stops early when the validation
+metric stops improving, keeps the best weights and writes a checkpoint. What a
+batch is and how it becomes a loss is the caller's ``step(model, batch)``, so
+the loop serves classifiers, sequence-to-sequence models and language models
+trained by truncated BPTT alike.
 """
 
 import math
 import numbers
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 from tqdm import tqdm
 
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import NumrnnError, ShapeError
 from numrnn.io.save import save
-from numrnn.optim.clip import clip_grad_norm_
+from numrnn.optim.clip import clip_grads_with_norm_, get_total_norm
 from numrnn.optim.lr_scheduler import ReduceLROnPlateau
+
+_NONFINITE_GRAD_CHOICES = ("skip", "raise")
 
 
 class NonFiniteLossError(NumrnnError, FloatingPointError):
     """A training step produced a NaN or infinite loss; the update was not applied."""
+
+
+class NonFiniteGradError(NumrnnError, FloatingPointError):
+    """A step's loss was finite but its gradient norm was not; the update was not applied.
+
+    Raised by :func:`fit` with ``nonfinite_grad="raise"``.
+    """
+
+
+class NonFiniteGradWarning(RuntimeWarning):
+    """:func:`fit` skipped steps whose gradient norm was not finite (once per epoch)."""
 
 
 @dataclass
@@ -46,6 +62,9 @@ class History:
         Seconds the epoch took, validation included.
     steps : list of int
         Optimizer steps taken in the epoch.
+    skipped_steps : list of int
+        Steps of the epoch whose update was skipped because their gradient norm
+        was NaN or infinite (``nonfinite_grad="skip"``); ``steps`` does not count them.
     best_epoch, best_metric : int or None, float or None
         The epoch with the best validation metric, and that metric.
     stopped_early : bool
@@ -58,6 +77,7 @@ class History:
     lr: list = field(default_factory=list)
     time: list = field(default_factory=list)
     steps: list = field(default_factory=list)
+    skipped_steps: list = field(default_factory=list)
     best_epoch: int = None
     best_metric: float = None
     stopped_early: bool = False
@@ -68,7 +88,7 @@ class History:
 
 def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_norm=None,
         validate=None, mode="min", patience=None, min_delta=0.0, restore_best=False,
-        checkpoint=None, on_epoch_end=None, progress=None, desc="epoch"):
+        checkpoint=None, on_epoch_end=None, progress=None, desc="epoch", nonfinite_grad="skip"):
     """Train ``model`` for up to ``epochs`` passes over ``batches``; return a :class:`History`.
 
     Parameters
@@ -91,6 +111,17 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         validation metric (so it needs ``validate``).
     clip_grad_norm : float, optional
         Rescale the gradients to at most this joint 2-norm before each update.
+    nonfinite_grad : {"skip", "raise"}, default "skip"
+        What to do with a step whose loss is finite but whose gradient is not
+        (a NaN, or an overflow to inf in a float32 backward). Every step's
+        joint 2-norm of the model's gradients (the one ``clip_grad_norm``
+        scales by, computed once per step either way; in float64, so float32
+        gradients give a non-finite norm only through a NaN or inf element) is
+        checked before any update. "skip" leaves the weights and the
+        optimizer's state as they were, drops the gradients, counts the step
+        in ``History.skipped_steps`` and warns once per epoch with a
+        :class:`NonFiniteGradWarning`; "raise" raises
+        :class:`NonFiniteGradError` naming the parameters, weights untouched.
     validate : callable ``validate(model) -> float``, optional
         The metric computed after every epoch: lower is better with
         ``mode="min"`` (a loss), higher with ``mode="max"`` (an accuracy).
@@ -117,8 +148,12 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
     ------
     NonFiniteLossError
         When a step's loss is NaN or infinite (before that update is applied).
+    NonFiniteGradError
+        With ``nonfinite_grad="raise"``, when a step's gradient norm is NaN or
+        infinite (before that update is applied).
     """
-    _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler)
+    _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler,
+                     nonfinite_grad)
     if progress is None:
         progress = sys.stderr.isatty()
     better = _improvement_test(mode, min_delta)
@@ -134,10 +169,13 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         bar = tqdm(total=_length(epoch_batches), desc=f"{desc} {epoch}/{epochs}", unit="step",
                    disable=not progress, dynamic_ncols=True)
         model.train()
-        total, count = 0.0, 0
+        total, count, skipped = 0.0, 0, 0
         for batch in epoch_batches:
-            total += _train_step(model, batch, step, optimizer, clip_grad_norm, epoch, count)
+            value, updated = _train_step(model, batch, step, optimizer, clip_grad_norm,
+                                         nonfinite_grad, epoch, count)
+            total += value
             count += 1
+            skipped += not updated
             bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
             bar.update()
         train_loss = total / count if count else math.nan
@@ -150,6 +188,13 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
             model.train()
             bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{metric:.4f}")
         bar.close()
+        if skipped:
+            warnings.warn(f"fit: epoch {epoch}: skipped {skipped} of {count} steps because their "
+                          "gradient norm was NaN or infinite (their loss was finite); the "
+                          "weights and the optimizer's state were left as they were on those "
+                          "steps. Lower the learning rate or the loss scale, or pass "
+                          "nonfinite_grad='raise' to stop at the first one",
+                          NonFiniteGradWarning, stacklevel=2)
 
         improved = metric is not None and (history.best_metric is None
                                            or better(metric, history.best_metric))
@@ -173,7 +218,8 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         history.val_metric.append(metric)
         history.lr.append(lr)
         history.time.append(time.perf_counter() - started)
-        history.steps.append(count)
+        history.steps.append(count - skipped)
+        history.skipped_steps.append(skipped)
         if on_epoch_end is not None:
             on_epoch_end(history)
         if patience is not None and epochs_without_improvement >= patience:
@@ -185,7 +231,8 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
     return history
 
 
-def _train_step(model, batch, step, optimizer, clip_grad_norm, epoch, index):
+def _train_step(model, batch, step, optimizer, clip_grad_norm, nonfinite_grad, epoch, index):
+    """One step; returns the loss and whether the optimizer updated the weights."""
     optimizer.zero_grad()
     loss = step(model, batch)
     if not isinstance(loss, Tensor) or loss.size != 1:
@@ -197,10 +244,26 @@ def _train_step(model, batch, step, optimizer, clip_grad_norm, epoch, index):
         raise NonFiniteLossError(f"fit: the loss of epoch {epoch}, step {index + 1} is {value}; "
                                  "lower the learning rate or set clip_grad_norm")
     loss.backward()
+    parameters = list(model.parameters())
+    # The norm clipping needs, computed once: it is also the finiteness check.
+    norm = get_total_norm([param.grad for param in parameters if param.grad is not None])
+    if not math.isfinite(norm):
+        if nonfinite_grad == "raise":
+            culprits = [name for name, param in model.named_parameters()
+                        if param.grad is not None and not np.isfinite(param.grad).all()]
+            raise NonFiniteGradError(
+                f"fit: the gradient of epoch {epoch}, step {index + 1} has a 2-norm of {norm} "
+                f"(loss {value}), non-finite in {', '.join(culprits) or 'no model parameter'}; "
+                "the update was not applied. Lower the learning rate or the loss scale, or "
+                "pass nonfinite_grad='skip' to skip such steps")
+        optimizer.zero_grad()
+        for param in parameters:
+            param.grad = None
+        return value, False
     if clip_grad_norm is not None:
-        clip_grad_norm_(model.parameters(), clip_grad_norm)
+        clip_grads_with_norm_(parameters, clip_grad_norm, norm)
     optimizer.step()
-    return value
+    return value, True
 
 
 def _length(iterable):
@@ -216,7 +279,11 @@ def _improvement_test(mode, min_delta):
     return lambda metric, best: metric > best + min_delta
 
 
-def _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler):
+def _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler,
+                     nonfinite_grad):
+    if nonfinite_grad not in _NONFINITE_GRAD_CHOICES:
+        raise ShapeError(f"fit: nonfinite_grad must be one of {_NONFINITE_GRAD_CHOICES}, "
+                         f"got {nonfinite_grad!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ShapeError(f"fit: epochs must be a positive int, got {epochs!r}")
     if mode not in ("min", "max"):

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 import numrnn
 from numrnn.errors import GradError, ShapeError
-from numrnn.optim import clip_grad_norm_, clip_grad_value_
+from numrnn.optim import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 
 
 def params_with_grads(*grads):
@@ -104,3 +104,68 @@ def test_matches_torch(norm_type):
     assert ours == pytest.approx(float(theirs), rel=1e-12)
     for param, weight in zip(params, torch_params):
         np.testing.assert_allclose(param.grad, weight.grad.numpy(), rtol=1e-12)
+
+
+NONFINITE = [[[1.0, np.inf], [2.0]], [[2.0], [-np.inf, 1.0]], [[1.0, np.nan], [2.0]],
+             [[2.0], [1.0, np.nan]], [[np.inf], [np.nan]]]
+
+
+def torch_params_with_grads(torch, grads, dtype):
+    params = []
+    for grad in grads:
+        weight = torch.zeros(len(grad), dtype=getattr(torch, np.dtype(dtype).name),
+                             requires_grad=True)
+        weight.grad = torch.tensor(np.array(grad, dtype=dtype))
+        params.append(weight)
+    return params
+
+
+def assert_same_norm(ours, theirs):
+    assert isinstance(ours, float)
+    assert (math.isnan(ours) and math.isnan(theirs)) or ours == pytest.approx(theirs, rel=1e-6)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, math.inf])
+@pytest.mark.parametrize("grads", NONFINITE)
+def test_a_nonfinite_norm_clips_as_torch_does(grads, norm_type, dtype):
+    # torch scales by clamp(max_norm / (norm + 1e-6), max=1): by 0 for an infinite norm
+    # (inf entries become NaN), by NaN for a NaN norm (every gradient becomes NaN).
+    torch = pytest.importorskip("torch")
+    params = params_with_grads(*[np.array(grad, dtype=dtype) for grad in grads])
+    torch_params = torch_params_with_grads(torch, grads, dtype)
+    ours = clip_grad_norm_(params, 0.5, norm_type=norm_type)
+    theirs = torch.nn.utils.clip_grad_norm_(torch_params, 0.5, norm_type=norm_type)
+    assert_same_norm(ours, float(theirs))
+    assert not math.isfinite(ours)
+    for param, weight in zip(params, torch_params):
+        assert param.grad.dtype == dtype
+        np.testing.assert_array_equal(param.grad, weight.grad.numpy())
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, math.inf])
+@pytest.mark.parametrize("grads", NONFINITE + [[[3.0, -4.0], [12.0]], [[0.1], [0.2, 0.3]]])
+def test_get_total_norm_and_clip_grads_with_norm_match_torch(grads, norm_type, dtype):
+    torch = pytest.importorskip("torch")
+    arrays = [np.array(grad, dtype=dtype) for grad in grads]
+    torch_params = torch_params_with_grads(torch, grads, dtype)
+    theirs = torch.nn.utils.get_total_norm([p.grad for p in torch_params], norm_type=norm_type)
+    ours = get_total_norm(arrays, norm_type=norm_type)
+    assert_same_norm(ours, float(theirs))
+    params = params_with_grads(*arrays)
+    clip_grads_with_norm_(params, 1.0, ours)
+    torch.nn.utils.clip_grads_with_norm_(torch_params, 1.0, theirs)
+    for param, weight in zip(params, torch_params):
+        np.testing.assert_allclose(param.grad, weight.grad.numpy(), rtol=1e-6)
+
+
+def test_get_total_norm_takes_arrays_and_tensors_and_can_refuse():
+    assert get_total_norm(np.array([3.0, 4.0])) == 5.0
+    assert get_total_norm([numrnn.tensor(np.array([3.0])), np.array([4.0])]) == 5.0
+    assert get_total_norm([]) == 0.0
+    with pytest.raises(GradError, match="get_total_norm: the total 2.0-norm of the gradients "
+                                        "is nan"):
+        get_total_norm([np.array([np.nan])], error_if_nonfinite=True)

@@ -1,0 +1,94 @@
+"""A module's parameters checked against the shapes and dtype it declared, before use.
+
+A parameter's array can be replaced (``layer.weight_ih_l0.data = ...``) or
+substituted (:func:`numrnn.nn.functional_call`) between calls, and the Numba
+kernels do no bounds checking: a packed or raw array of the wrong shape would be
+read past its end or with the wrong strides, silently. So every path that
+computes with a module's parameters (the layers taped or not, the cells, the
+:class:`~numrnn.nn.Streamer`, :func:`numrnn.diagnostics.hidden_gradient_norms`)
+checks them here first, each time, and a wrong one is refused with its name,
+what the module declared and what was found::
+
+    LSTM: weight_hh_l0 must be a float32 array of shape (16, 4), got float32 array
+    of shape (16, 5)
+
+A spec is ``((parameter name, shape), ...)``; the dtype is the module's ``dtype``.
+"""
+
+import numpy as np
+
+from numrnn.errors import DTypeError, ShapeError
+
+_RECURRENT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def check_parameters(module, specs):
+    """The arrays of ``module``'s parameters named in ``specs``, each checked, as stored.
+
+    A parameter the module does not have (a layer without biases) gives None.
+    Raises :class:`~numrnn.errors.ShapeError` for an array of the module's dtype
+    but the wrong shape, :class:`~numrnn.errors.DTypeError` for anything else.
+    """
+    registry = module._parameters
+    arrays = []
+    for name, shape in specs:
+        weight = registry.get(name)
+        if weight is None:
+            arrays.append(None)
+            continue
+        array = weight.data
+        if not isinstance(array, np.ndarray) or array.shape != shape \
+                or array.dtype != module.dtype:
+            _refuse(module, name, shape, array)
+        arrays.append(array)
+    return arrays
+
+
+def checked_weights(module, specs):
+    """:func:`check_parameters`, each array as a C-contiguous plain ndarray for a kernel.
+
+    Kernels index raw memory: a transposed or sliced parameter is copied, the
+    common contiguous one is handed over as it is.
+    """
+    return [array if array is None or (type(array) is np.ndarray and array.flags.c_contiguous)
+            else np.ascontiguousarray(array) for array in check_parameters(module, specs)]
+
+
+def recurrent_specs(rows, width, hidden, suffix):
+    """The spec of one recurrent cell's weights in kernel order: ``weight_ih`` (rows,
+    width), ``weight_hh`` (rows, hidden), ``bias_ih`` and ``bias_hh`` (rows,), each
+    name followed by ``suffix`` (``"_l1_reverse"`` in a layer, ``""`` in a cell)."""
+    shapes = ((rows, width), (rows, hidden), (rows,), (rows,))
+    return tuple((name + suffix, shape) for name, shape in zip(_RECURRENT_NAMES, shapes))
+
+
+def layer_specs(module, layer, direction):
+    """The spec of one layer and direction of an ``RNNBase``, made once and kept on it."""
+    key = (layer, direction)
+    specs = module._weight_specs.get(key)
+    if specs is None:
+        rows = _GATES[module.mode] * module.hidden_size
+        width = module.input_size if layer == 0 else module.hidden_size * module.num_directions
+        suffix = ("", "_reverse")[direction]
+        specs = recurrent_specs(rows, width, module.hidden_size, f"_l{layer}{suffix}")
+        module._weight_specs[key] = specs
+    return specs
+
+
+def cell_specs(cell):
+    """The spec of an ``RNNCell``, ``LSTMCell`` or ``GRUCell``, made once and kept on it."""
+    if cell._weight_specs is None:
+        rows = _GATES[cell.mode] * cell.hidden_size
+        cell._weight_specs = recurrent_specs(rows, cell.input_size, cell.hidden_size, "")
+    return cell._weight_specs
+
+
+def _refuse(module, name, shape, array):
+    if isinstance(array, np.ndarray):
+        got = f"{array.dtype} array of shape {array.shape}"
+        error = ShapeError if array.dtype == module.dtype else DTypeError
+    else:
+        got, error = type(array).__name__, DTypeError
+    raise error(f"{type(module).__name__}: {name} must be a {module.dtype} array of shape "
+                f"{shape}, got {got}")
