@@ -1,8 +1,5 @@
 """numrnn.set_num_threads: one knob for numba and both BLAS pools, results bit-identical."""
 
-import os
-import subprocess
-import sys
 
 import numba
 import numpy as np

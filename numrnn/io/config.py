@@ -31,7 +31,10 @@ an equal module with fresh weights, before the file's weights are loaded in::
   nothing more than the method (``nn`` never imports ``io``).
 
 In the file, the module's spec is the JSON string metadata entry
-``numrnn.config``: ``{"class_name": "LSTM", "config": {...}}``.
+``numrnn.config``: ``{"class_name": "LSTM", "config": {...}}``. It nests at most
+32 JSON levels (:data:`numrnn.io.untrusted_json.MAX_JSON_DEPTH`; ``save``
+refuses deeper), and ``load_model`` builds it under a limit on the parameters
+the module may allocate (:func:`numrnn.nn.parameter.limit_parameters`).
 """
 
 import inspect
@@ -41,6 +44,7 @@ import math
 import numpy as np
 
 from numrnn.errors import FormatError, NumrnnError
+from numrnn.io.untrusted_json import MAX_JSON_DEPTH, brief, nesting_depth
 
 _REGISTRY = {}
 _builtins_registered = False
@@ -138,7 +142,14 @@ def _encode(value, where):
 
 
 def dumps_spec(spec):
-    return json.dumps(spec, allow_nan=False, separators=(",", ":"))
+    """``spec`` as the JSON text of the file's config; refused if load_model could not read it."""
+    text = json.dumps(spec, allow_nan=False, separators=(",", ":"))
+    depth = nesting_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise FormatError(f"{spec['class_name']}: its config nests {depth} levels deep, and "
+                          f"numrnn.load_model reads at most {MAX_JSON_DEPTH} (each nested "
+                          "Sequential adds 3): flatten the model, or save its state_dict()")
+    return text
 
 
 # -- JSON -> module ------------------------------------------------------------------
@@ -151,13 +162,17 @@ def build_module(spec, where="numrnn.config"):
     name = spec["class_name"]
     cls = _REGISTRY.get(name)
     if cls is None:
-        raise FormatError(f"{where}: class '{name}' is not registered; call "
-                          f"numrnn.io.register_model({name}) before load_model "
+        raise FormatError(f"{where}: class {brief(name)} is not registered; register it with "
+                          f"numrnn.io.register_model before load_model "
                           f"(registered: {', '.join(sorted(_REGISTRY))})")
     config = _decode(spec["config"], f"{where} {name}.config")
     try:
         return _construct(cls, config)
-    except (TypeError, ValueError, NumrnnError) as exc:
+    # What a constructor raises for arguments of the wrong type or size (OverflowError
+    # is an ArithmeticError). MemoryError and RecursionError are not caught: the
+    # parameter limit and the nesting bound exist so that no file causes them, and
+    # turning one into a FormatError would hide the hole instead of reporting it.
+    except (TypeError, ValueError, ArithmeticError, LookupError, NumrnnError) as exc:
         raise FormatError(f"{where}: cannot build {name} from its saved config "
                           f"{_short(spec['config'])}: {exc}") from exc
 
@@ -182,7 +197,7 @@ def _decode(value, where):
     if _is_spec(value):
         return build_module(value, where)
     if isinstance(value, dict):
-        return {key: _decode(item, f"{where}[{key!r}]") for key, item in value.items()}
+        return {key: _decode(item, f"{where}[{brief(key)}]") for key, item in value.items()}
     if isinstance(value, list):
         return [_decode(item, f"{where}[{index}]") for index, item in enumerate(value)]
     return value

@@ -8,7 +8,6 @@ keeps its parameters; the final copy is ``Module.load_state_dict``, which
 itself checks everything before it assigns anything.
 """
 
-import json
 import math
 import os
 import struct
@@ -19,12 +18,22 @@ import safetensors.numpy
 from numrnn.errors import DTypeError, FormatError, ShapeError
 from numrnn.io.config import build_module
 from numrnn.io.save import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION
+from numrnn.io.untrusted_json import brief, parse_untrusted
 from numrnn.nn.module import Module
+from numrnn.nn.parameter import limit_parameters
 
 # safetensors dtype code -> (numpy name, bytes per element); the only dtypes of
 # numrnn parameters, so anything else could never be loaded into a module.
 FILE_DTYPES = {"F32": ("float32", 4), "F64": ("float64", 8)}
 HEADER_LENGTH_BYTES = 8
+# What safetensors itself reads; refused here before the header is decoded.
+MAX_HEADER_BYTES = 100_000_000
+# numpy's limits on an array: dimensions, and bytes (an int64 count).
+MAX_DIMS = 64
+INT64_MAX = 2**63 - 1
+# load_model builds a module under a limit of twice the file's tensors plus these.
+LIMIT_SLACK_PARAMETERS = 16
+LIMIT_SLACK_BYTES = 1 << 20
 
 
 def load(path, module=None, *, strict=True):
@@ -65,11 +74,17 @@ def load_model(path):
             "from a state dict, from a module without get_config(), or by another library "
             "such as PyTorch), so load_model cannot rebuild the module: build it yourself "
             "and call numrnn.load(path, module)")
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{where}: metadata '{CONFIG_KEY}' is not valid JSON ({exc})") from exc
-    module = build_module(spec, f"{where}: {CONFIG_KEY}")
+    spec = parse_untrusted(text, where, f"metadata '{CONFIG_KEY}'")
+    count = len(tensors)
+    nbytes = sum(array.nbytes for array in tensors.values())
+    # Twice the file plus a little: a config that is close to the file (a wrong
+    # hidden size, a float64 dtype) still gets built and compared tensor by tensor,
+    # with the names in the message, while one asking for far more is refused
+    # before its parameters are allocated.
+    reason = f"set from the file's {count} tensors of {nbytes} bytes"
+    with limit_parameters(2 * count + LIMIT_SLACK_PARAMETERS, 2 * nbytes + LIMIT_SLACK_BYTES,
+                          reason):
+        module = build_module(spec, f"{where}: {CONFIG_KEY}")
     _load_into(module, tensors, True, where)
     return module
 
@@ -95,7 +110,7 @@ def read_file(path):
                               "value(s); refusing to load non-finite weights")
     version = metadata.get(FORMAT_KEY, FORMAT_VERSION)
     if version != FORMAT_VERSION:
-        raise FormatError(f"{where}: written in numrnn file format {version!r}, this numrnn "
+        raise FormatError(f"{where}: written in numrnn file format {brief(version)}, this numrnn "
                           f"reads format {FORMAT_VERSION!r}: upgrade numrnn")
     return tensors, metadata
 
@@ -105,7 +120,9 @@ def _check_header(data, where):
 
     Layout: an 8-byte little-endian header length N, N bytes of JSON (tensor
     name -> dtype, shape, data_offsets; optional ``__metadata__`` of strings),
-    then the tensors' bytes. Returns the metadata dict.
+    then the tensors' bytes. Returns the metadata dict. Every value is checked
+    for its type before it is used, so a header that lies about anything is a
+    :class:`FormatError`, never a ``TypeError`` or a slow computation.
     """
     if not data:
         raise FormatError(f"{where}: the file is empty (0 bytes), not a safetensors file")
@@ -117,19 +134,26 @@ def _check_header(data, where):
     if header_length > available:
         raise FormatError(f"{where}: the header length field says {header_length} bytes but "
                           f"only {available} follow: truncated or not a safetensors file")
+    if header_length > MAX_HEADER_BYTES:
+        raise FormatError(f"{where}: the header is {header_length} bytes, more than the "
+                          f"{MAX_HEADER_BYTES} safetensors reads: corrupted or not a "
+                          "safetensors file")
     try:
-        header = json.loads(data[HEADER_LENGTH_BYTES:HEADER_LENGTH_BYTES + header_length]
-                            .decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = data[HEADER_LENGTH_BYTES:HEADER_LENGTH_BYTES + header_length].decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise FormatError(f"{where}: the header is not valid JSON ({exc}): corrupted or not "
                           "a safetensors file") from exc
+    header = parse_untrusted(text, where, "the header")
     if not isinstance(header, dict):
         raise FormatError(f"{where}: the header must be a JSON object, got "
                           f"{type(header).__name__}: corrupted or not a safetensors file")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict) or not all(
-            isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
-        raise FormatError(f"{where}: header '__metadata__' must map strings to strings")
+            isinstance(value, str) for value in metadata.values()):
+        raise FormatError(f"{where}: header '__metadata__' must map strings to strings, "
+                          f"got {brief(metadata)}")
 
     data_bytes = available - header_length
     used = 0
@@ -143,27 +167,38 @@ def _check_header(data, where):
 
 def _check_entry(name, entry, data_bytes, where):
     """Check one tensor's header entry; returns the end of its byte range."""
-    prefix = f"{where}: tensor '{name}'"
+    prefix = f"{where}: tensor {brief(name)}"
     if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
         raise FormatError(f"{prefix}: header entry must hold dtype, shape and data_offsets, "
-                          f"got {entry!r}")
+                          f"got {brief(entry)}")
     code = entry["dtype"]
-    if code not in FILE_DTYPES:
-        raise FormatError(f"{prefix} has dtype {code}; numrnn weights are F32 (float32) or "
-                          "F64 (float64): convert the tensor before saving")
+    if not isinstance(code, str) or code not in FILE_DTYPES:
+        # safetensors' own codes (I32, BF16, F8_E4M3) as they are; anything else quoted.
+        shown = code if isinstance(code, str) and code.isidentifier() and len(code) <= 20 \
+            else brief(code)
+        raise FormatError(f"{prefix} has dtype {shown}; numrnn weights are F32 (float32) "
+                          "or F64 (float64): convert the tensor before saving")
     shape, offsets = entry["shape"], entry["data_offsets"]
-    if not _is_int_list(shape) or any(size < 0 for size in shape):
-        raise FormatError(f"{prefix}: shape must be a list of non-negative ints, got {shape!r}")
+    if not _is_int_list(shape) or len(shape) > MAX_DIMS \
+            or any(not 0 <= size <= INT64_MAX for size in shape):
+        raise FormatError(f"{prefix}: shape must be a list of at most {MAX_DIMS} ints in "
+                          f"0..2**63-1, got {brief(shape)}")
     if not _is_int_list(offsets) or len(offsets) != 2 or not 0 <= offsets[0] <= offsets[1]:
         raise FormatError(f"{prefix}: data_offsets must be [begin, end] with "
-                          f"0 <= begin <= end, got {offsets!r}")
-    needed = math.prod(shape) * FILE_DTYPES[code][1]
-    if offsets[1] - offsets[0] != needed:
+                          f"0 <= begin <= end, got {brief(offsets)}")
+    itemsize = FILE_DTYPES[code][1]
+    # numpy (and safetensors) size an array by the product of its nonzero dims, so a
+    # zero in the shape does not excuse the others.
+    if math.prod(size for size in shape if size) * itemsize > INT64_MAX:
+        raise FormatError(f"{prefix}: shape {brief(shape)} {code} is too large for an array "
+                          "(its nonzero sizes make more than 2**63-1 bytes): corrupted header")
+    needed = math.prod(shape) * itemsize
+    span = offsets[1] - offsets[0]
+    if span != needed:
         raise FormatError(f"{prefix}: shape {tuple(shape)} {code} needs {needed} bytes but "
-                          f"data_offsets {offsets} span {offsets[1] - offsets[0]}: "
-                          "corrupted header")
+                          f"data_offsets {brief(offsets)} span {brief(span)}: corrupted header")
     if offsets[1] > data_bytes:
-        raise FormatError(f"{prefix} ends at byte {offsets[1]} of the data, but the file "
+        raise FormatError(f"{prefix} ends at byte {brief(offsets[1])} of the data, but the file "
                           f"holds only {data_bytes} bytes of data: the file is truncated")
     return offsets[1]
 

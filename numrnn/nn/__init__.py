@@ -14,7 +14,7 @@ from numrnn.nn.embedding import Embedding
 from numrnn.nn.linear import Linear
 from numrnn.nn.module import Module, functional_call
 from numrnn.nn.normalization import LayerNorm
-from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter import Parameter, new_parameter
 from numrnn.nn.recurrent import GRU, LSTM, RNN
 from numrnn.nn.seq2seq import DecoderState, Seq2Seq
 from numrnn.nn.seq2seq_decode import DecodeResult
@@ -42,4 +42,5 @@ __all__ = [
     "Streamer",
     "functional_call",
     "init",
+    "new_parameter",
 ]

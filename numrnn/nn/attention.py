@@ -23,7 +23,7 @@ from numrnn.errors import DTypeError, ShapeError
 from numrnn.functional import attention as A
 from numrnn.nn import init
 from numrnn.nn.module import Module
-from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import check_module_dtype, check_positive_int
 
@@ -114,13 +114,13 @@ class Attention(Module):
         self.dtype = check_module_dtype("Attention", dtype)
         self.rng = init.as_generator(rng)
         if method == "general":
-            self.weight = Parameter(np.empty((self.query_size, self.key_size), dtype=self.dtype))
+            self.weight = new_parameter("Attention", (self.query_size, self.key_size), self.dtype)
         elif method == "additive":
             size = self.attention_size
-            self.query_weight = Parameter(np.empty((size, self.query_size), dtype=self.dtype))
-            self.key_weight = Parameter(np.empty((size, self.key_size), dtype=self.dtype))
-            self.bias = Parameter(np.empty(size, dtype=self.dtype))
-            self.v = Parameter(np.empty(size, dtype=self.dtype))
+            self.query_weight = new_parameter("Attention", (size, self.query_size), self.dtype)
+            self.key_weight = new_parameter("Attention", (size, self.key_size), self.dtype)
+            self.bias = new_parameter("Attention", (size,), self.dtype)
+            self.v = new_parameter("Attention", (size,), self.dtype)
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -19,7 +19,7 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
-from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import cell_specs, check_parameters
 from numrnn.nn.rnn_base import (
     GATES,
@@ -49,11 +49,11 @@ class _Cell(Module):
         self.rng = init.as_generator(rng)
         self._weight_specs = None  # names and shapes of the weights (nn.parameter_checks)
         gate_rows = GATES[self.mode] * self.hidden_size
-        self.weight_ih = Parameter(np.empty((gate_rows, self.input_size), dtype=self.dtype))
-        self.weight_hh = Parameter(np.empty((gate_rows, self.hidden_size), dtype=self.dtype))
+        self.weight_ih = new_parameter(name, (gate_rows, self.input_size), self.dtype)
+        self.weight_hh = new_parameter(name, (gate_rows, self.hidden_size), self.dtype)
         if self.bias:
-            self.bias_ih = Parameter(np.empty(gate_rows, dtype=self.dtype))
-            self.bias_hh = Parameter(np.empty(gate_rows, dtype=self.dtype))
+            self.bias_ih = new_parameter(name, (gate_rows,), self.dtype)
+            self.bias_hh = new_parameter(name, (gate_rows,), self.dtype)
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -9,7 +9,7 @@ from numrnn.autograd.ops.embedding import integer_array
 from numrnn.errors import DTypeError, ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
-from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import check_module_dtype, check_positive_int
 
@@ -47,8 +47,8 @@ class Embedding(Module):
         self.padding_idx = self._check_padding_idx(padding_idx)
         self.dtype = check_module_dtype("Embedding", dtype)
         self.rng = init.as_generator(rng)
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim),
-                                         dtype=self.dtype))
+        self.weight = new_parameter("Embedding", (self.num_embeddings, self.embedding_dim),
+                                    self.dtype)
         self.reset_parameters()
 
     def _check_padding_idx(self, padding_idx):

@@ -8,7 +8,7 @@ from numrnn import functional as F
 from numrnn.errors import ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
-from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
 
@@ -51,9 +51,8 @@ class Linear(Module):
         self.out_features = _check_size("Linear", "out_features", out_features)
         self.dtype = check_module_dtype("Linear", dtype)
         self.rng = init.as_generator(rng)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=self.dtype))
-        self.bias = (Parameter(np.empty(self.out_features, dtype=self.dtype)) if bias
-                     else None)
+        self.weight = new_parameter("Linear", (self.out_features, self.in_features), self.dtype)
+        self.bias = new_parameter("Linear", (self.out_features,), self.dtype) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -8,7 +8,7 @@ from numrnn import functional as F
 from numrnn.errors import DTypeError, ShapeError
 from numrnn.functional.layer_norm import normalized_shape_tuple
 from numrnn.nn.module import Module
-from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
 
@@ -50,9 +50,10 @@ class LayerNorm(Module):
         self.dtype = check_module_dtype("LayerNorm", dtype)
         self.weight = self.bias = None
         if self.elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=self.dtype))
+            self.weight = new_parameter("LayerNorm", self.normalized_shape, self.dtype)
             if self._with_bias:
-                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=self.dtype))
+                self.bias = new_parameter("LayerNorm", self.normalized_shape, self.dtype)
+        self.reset_parameters()
 
     def reset_parameters(self):
         if self.weight is not None:

@@ -1,9 +1,25 @@
-"""Parameter: the Tensor a Module owns and an optimizer updates."""
+"""Parameter: the Tensor a Module owns and an optimizer updates; ``new_parameter`` makes one.
+
+Every numrnn layer allocates its parameters through :func:`new_parameter`, so
+that :func:`limit_parameters` can bound what a constructor allocates before it
+allocates it. ``numrnn.load_model`` builds a module from a file's config under
+a limit sized from the file's tensors: a config whose sizes ask for far more
+than the file holds is refused at the first parameter past the limit, instead
+of allocating (and initializing) gigabytes and only then comparing shapes.
+"""
+
+import contextlib
+import contextvars
+import math
 
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError
+from numrnn.errors import DTypeError, FormatError
+
+# A ContextVar, not a global: each thread (and each asyncio task) sees its own
+# limit, so one thread loading a file never constrains another building a model.
+_LIMIT = contextvars.ContextVar("numrnn_parameter_limit", default=None)
 
 
 class Parameter(Tensor):
@@ -28,3 +44,62 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def new_parameter(owner, shape, dtype):
+    """A new Parameter of ``shape`` and ``dtype`` whose values the caller then sets.
+
+    Parameters
+    ----------
+    owner : str
+        The layer asking (its class name), for the message when a limit refuses.
+    shape : tuple of int
+        Already validated by the layer.
+    dtype : np.float32 or np.float64
+
+    Inside :func:`limit_parameters`, the parameter is counted against the limit
+    first and refused with :class:`FormatError` if it would pass it, before
+    anything is allocated. Layers of your own that ``numrnn.load_model`` rebuilds
+    should create their parameters here too, so that the limit covers them.
+
+    >>> self.weight = new_parameter("Linear", (out_features, in_features), np.float32)
+    """
+    shape = tuple(shape)
+    dtype = np.dtype(dtype)
+    limit = _LIMIT.get()
+    if limit is not None:
+        limit.charge(owner, shape, dtype)
+    return Parameter(np.empty(shape, dtype=dtype))
+
+
+@contextlib.contextmanager
+def limit_parameters(max_count, max_bytes, reason):
+    """Within the block, :func:`new_parameter` creates at most ``max_count`` parameters
+    of ``max_bytes`` bytes in all, in this thread; ``reason`` ends the refusal's message.
+
+    >>> with limit_parameters(4, 576, "set from the file's 4 tensors of 576 bytes"):
+    ...     module = LSTM(3, 4)
+    """
+    token = _LIMIT.set(_Allowance(max_count, max_bytes, reason))
+    try:
+        yield
+    finally:
+        _LIMIT.reset(token)
+
+
+class _Allowance:
+    """What :func:`limit_parameters` allows, and what has been created under it so far."""
+
+    def __init__(self, max_count, max_bytes, reason):
+        self.max_count, self.max_bytes, self.reason = max_count, max_bytes, reason
+        self.count = self.bytes = 0
+
+    def charge(self, owner, shape, dtype):
+        count = self.count + 1
+        total = self.bytes + math.prod(shape) * dtype.itemsize
+        if count > self.max_count or total > self.max_bytes:
+            raise FormatError(f"{owner}: a parameter of shape {shape} {dtype.name} would make "
+                              f"{count} parameters of {total} bytes in all, past the limit of "
+                              f"{self.max_count} parameters and {self.max_bytes} bytes "
+                              f"{self.reason}")
+        self.count, self.bytes = count, total

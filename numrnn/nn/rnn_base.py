@@ -26,7 +26,7 @@ from numrnn.errors import DTypeError, ShapeError
 from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
-from numrnn.nn.parameter import Parameter
+from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters, layer_specs
 from numrnn.nn.rnn_untaped import run_untaped
 from numrnn.nn.streaming import Streamer
@@ -125,7 +125,7 @@ class RNNBase(Module):
             for suffix in self._suffixes():
                 for name, shape in shapes.items():
                     setattr(self, f"{name}_l{layer}{suffix}",
-                            Parameter(np.empty(shape, dtype=self.dtype)))
+                            new_parameter(mode, shape, self.dtype))
         self.reset_parameters()
 
     @property
