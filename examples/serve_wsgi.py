@@ -59,8 +59,9 @@ def parse_batch(body):
     """``(inputs, lengths)`` as arrays from a request body; BadRequest if it is not a batch."""
     try:
         request = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from exc
+    # RecursionError: a body nested thousands of levels deep.
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the body is not JSON: {type(exc).__name__}") from exc
     if not isinstance(request, dict) or "inputs" not in request:
         raise BadRequest('expected a JSON object {"inputs": [...], "lengths": [...]}')
     try:
@@ -100,7 +101,13 @@ def app(environ, start_response):
     if environ["REQUEST_METHOD"] != "POST":
         return respond(start_response, "405 Method Not Allowed",
                        {"error": "POST a JSON batch"}, [("Allow", "POST")])
-    size = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = -1
+    if size < 0:
+        return respond(start_response, "400 Bad Request",
+                       {"error": "Content-Length must be a non-negative integer"})
     if size > MAX_BODY_BYTES:
         return respond(start_response, "413 Content Too Large",
                        {"error": f"the body must be at most {MAX_BODY_BYTES} bytes, got {size}"})

@@ -91,6 +91,9 @@ def _warmup(args):
     except ValueError as error:
         print(f"numrnn warmup: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"numrnn warmup: {error}", file=sys.stderr)
+        return 1
     print(f"numrnn warmup: {result['compiled']} kernels compiled, {result['loaded']} loaded "
           f"from the cache, in {result['seconds']:.1f} s; cache: {result['cache']}")
     return 0

@@ -126,8 +126,10 @@ def _as_vocab(vocab):
     if isinstance(vocab, dict):
         cls = _VOCAB_KINDS.get(vocab.get("kind"))
         if cls is None:
-            raise ShapeError(f"CharLanguageModel: unknown vocabulary kind {vocab.get('kind')!r}; "
-                             f"expected one of {sorted(_VOCAB_KINDS)}")
+            # Cut: the value may come from a file, and be as long as the file.
+            raise ShapeError(f"CharLanguageModel: unknown vocabulary kind "
+                             f"{repr(vocab.get('kind'))[:80]}; expected one of "
+                             f"{sorted(_VOCAB_KINDS)}")
         return cls.from_dict(vocab)
     raise DTypeError(f"CharLanguageModel: vocab must be a Vocab or its to_dict(), "
                      f"got {type(vocab).__name__}")

@@ -35,38 +35,39 @@ DTYPES = ("float32", "float64")
 
 # Sizes straddling the plan's thresholds: one row; blocks of at most MAX_ROWS
 # rows (matrix-vector loops); blocks past it (GEMM, or packed panels in
-# float32); runs shorter and longer than COPY_FROM_STEPS; and a hidden size
-# whose W_hh reaches PACK_FROM_SIZE elements even for a single gate block.
+# float32); runs shorter and longer than COPY_FROM_STEPS; and hidden sizes whose
+# W_hh stays below PACK_FROM_SIZE elements and reaches it even for a single
+# gate block (row-major copies, or packed panels and the joint step).
 BATCHES = (1, 2 * MAX_ROWS - 1, 2 * BLOCK_ROWS + 8)
 STEPS = (1, COPY_FROM_STEPS + 2)
-HIDDEN = 16 * math.ceil(math.sqrt(PACK_FROM_SIZE) / 16)
-INPUT = HIDDEN // 2
+HIDDEN_SIZES = (16, 16 * math.ceil(math.sqrt(PACK_FROM_SIZE) / 16))
 
 
-def _layer(cell, dtype, bias, bidirectional):
+def _layer(cell, dtype, bias, bidirectional, hidden):
     mode, _, nonlinearity = cell.partition("-")
     options = {"num_layers": 2, "bias": bias, "bidirectional": bidirectional, "dtype": dtype,
                "rng": 0}
     if mode == "RNN":
-        return nn.RNN(INPUT, HIDDEN, nonlinearity=nonlinearity, **options)
-    return {"LSTM": nn.LSTM, "GRU": nn.GRU}[mode](INPUT, HIDDEN, **options)
+        return nn.RNN(hidden // 2, hidden, nonlinearity=nonlinearity, **options)
+    return {"LSTM": nn.LSTM, "GRU": nn.GRU}[mode](hidden // 2, hidden, **options)
 
 
 def _inputs(layer, batch, steps, dtype):
     """``(x, hx or None, lengths or None)`` variants for one batch and length."""
     rng = np.random.default_rng(batch * 100 + steps)
-    x = Tensor(rng.standard_normal((steps, batch, INPUT)).astype(dtype))
+    x = Tensor(rng.standard_normal((steps, batch, layer.input_size)).astype(dtype))
     states = 2 * layer.num_layers if layer.bidirectional else layer.num_layers
-    h0 = Tensor(np.zeros((states, batch, HIDDEN), dtype=dtype))
+    h0 = Tensor(np.zeros((states, batch, layer.hidden_size), dtype=dtype))
     hx = (h0, Tensor(np.zeros_like(h0.data))) if layer.mode == "LSTM" else h0
     lengths = np.maximum(steps - np.arange(batch) % 2, 1)
     return [(x, None, None), (x, hx, lengths)]
 
 
 def _layers(cell, dtype):
-    for bias in (True, False):
-        for bidirectional in (False, True):
-            yield _layer(cell, dtype, bias, bidirectional)
+    for hidden in HIDDEN_SIZES:
+        for bias in (True, False):
+            for bidirectional in (False, True):
+                yield _layer(cell, dtype, bias, bidirectional, hidden)
 
 
 def _inference(cell, dtype):
@@ -93,21 +94,23 @@ def _training(cell, dtype):
 
 def _steps(cell, dtype):
     mode, _, nonlinearity = cell.partition("-")
-    for bias in (True, False):
-        options = {"bias": bias, "dtype": dtype, "rng": 0}
-        if mode == "RNN":
-            step = nn.RNNCell(INPUT, HIDDEN, nonlinearity=nonlinearity, **options)
-        else:
-            step = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell}[mode](INPUT, HIDDEN, **options)
-        for batch in BATCHES:
-            x = np.ones((batch, INPUT), dtype=dtype)
-            with no_grad():
-                step(Tensor(x))
-            state = step(Tensor(x, requires_grad=True))
-            (state[0] if mode == "LSTM" else state).sum().backward()
-        layer = _layer(cell, dtype, bias, bidirectional=False)
-        for batch in BATCHES:
-            layer.streamer(batch).step(np.ones((batch, INPUT), dtype=dtype))
+    for hidden in HIDDEN_SIZES:
+        for bias in (True, False):
+            options = {"bias": bias, "dtype": dtype, "rng": 0}
+            if mode == "RNN":
+                step = nn.RNNCell(hidden // 2, hidden, nonlinearity=nonlinearity, **options)
+            else:
+                step = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell}[mode](hidden // 2, hidden,
+                                                                     **options)
+            for batch in BATCHES:
+                x = np.ones((batch, hidden // 2), dtype=dtype)
+                with no_grad():
+                    step(Tensor(x))
+                state = step(Tensor(x, requires_grad=True))
+                (state[0] if mode == "LSTM" else state).sum().backward()
+            layer = _layer(cell, dtype, bias, bidirectional=False, hidden=hidden)
+            for batch in BATCHES:
+                layer.streamer(batch).step(np.ones((batch, hidden // 2), dtype=dtype))
 
 
 def _embedding(dtype):
@@ -134,11 +137,17 @@ def warmup(cells=CELLS, dtypes=DTYPES, progress=True):
 
     Returns ``{"compiled": n, "loaded": n, "seconds": s, "cache": description}``
     for this call: kernels compiled, kernels found in the cache, and the time.
+    Raises ``OSError`` before compiling anything when the kernel cache cannot be
+    written: what would be compiled would not outlive the process.
     """
     unknown = sorted(set(cells) - set(CELLS)) + sorted(set(dtypes) - set(DTYPES))
     if unknown:
         raise ValueError(f"warmup: unknown cell kind or dtype {', '.join(unknown)}; "
                          f"cells are {', '.join(CELLS)}, dtypes {', '.join(DTYPES)}")
+    if not kernel_cache.CACHE_WRITABLE:
+        raise OSError(f"the kernel cache cannot be written ({kernel_cache.describe()}), so "
+                      "nothing compiled would be kept: run it where the package is writable, "
+                      "or with NUMBA_CACHE_DIR set to a writable directory")
     # The notice a first compile prints points at this very command.
     kernel_cache.silence_compile_notice()
     before = kernel_cache.counts()

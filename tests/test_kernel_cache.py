@@ -46,6 +46,8 @@ with warnings.catch_warnings(record=True) as caught:
     at_import = kernel_cache.counts()
     # The streaming kernel: the smallest cached kernel with a layer in front of it.
     output = nn.RNN(3, 4, rng=0).streamer().step(np.ones((1, 3), np.float32))
+    if "--also-gru" in sys.argv:
+        nn.GRU(3, 4, rng=0).streamer().step(np.ones((1, 3), np.float32))
 hits = misses = 0
 for name, module in list(sys.modules.items()):
     if name.startswith("numrnn.kernels"):
@@ -72,13 +74,14 @@ def _drop_root_write_override():
         raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
-def _run_child(site, env, read_only=True):
+def _run_child(site, env, read_only=True, also_gru=False):
     """Run CHILD with ``site`` first on the path; returns (its JSON report, its stderr)."""
     preexec = _drop_root_write_override if read_only and os.geteuid() == 0 else None
     try:
         # cwd: `python -c` puts the working directory first on sys.path, and a
         # checkout's own numrnn there would shadow the copy under test.
-        done = subprocess.run([sys.executable, "-c", CHILD, site], env=env, capture_output=True,
+        done = subprocess.run([sys.executable, "-c", CHILD, site, *["--also-gru"] * also_gru],
+                              env=env, capture_output=True,
                               text=True, timeout=300, preexec_fn=preexec,
                               cwd=os.path.dirname(site))
     except subprocess.SubprocessError as error:
@@ -209,15 +212,43 @@ def test_read_only_package_with_a_baked_in_tree_cache_reads_it(tmp_path):
     _make_read_only(site)
     try:
         served, stderr = _run_child(str(site), env)
+        # A kernel the image lacks is compiled once and kept in the user directory.
+        extended, _ = _run_child(str(site), env, also_gru=True)
+        again, _ = _run_child(str(site), env, also_gru=True)
     finally:
         _make_writable(site)
+    if served["package_writable"]:
+        pytest.skip("this machine lets the test write into a read-only directory")
+
+    assert served["source"].startswith("user, after the kernels pre-built")
+    assert served["counts"]["compiled"] == 0 and served["counts"]["loaded"] > 0
+    assert served["warnings"] == [] and _compile_notices(stderr) == []
+    assert served["output"] == baked["output"]
+    assert extended["counts"]["compiled"] > 0 and _index_files(tmp_path / "xdg")
+    assert again["counts"]["compiled"] == 0 and again["warnings"] == []
+
+
+def test_read_only_package_and_home_with_a_baked_cache_read_it_alone(tmp_path):
+    site = _copy_package(tmp_path)
+    home = tmp_path / "home"
+    (home / ".cache").mkdir(parents=True)
+    env = _environment(tmp_path, PYTHONPATH=str(site))
+    env.pop("XDG_CACHE_HOME")
+    baked, _ = _run_child(str(site), env, read_only=False)
+    _make_read_only(site)
+    _make_read_only(home)
+    try:
+        served, stderr = _run_child(str(site), env)
+    finally:
+        _make_writable(site)
+        _make_writable(home)
     if served["package_writable"]:
         pytest.skip("this machine lets the test write into a read-only directory")
 
     assert served["source"] == "in-tree, read-only (pre-built)"
     assert served["counts"]["compiled"] == 0 and served["counts"]["loaded"] > 0
     assert served["warnings"] == [] and _compile_notices(stderr) == []
-    assert not _index_files(tmp_path / "xdg")
+    assert served["output"] == baked["output"]
 
 
 # -- damage --------------------------------------------------------------------------
@@ -355,8 +386,8 @@ def test_numba_cache_dir_from_the_environment_wins(tmp_path):
 
 def test_writable_package_keeps_the_in_tree_cache(tmp_path):
     in_tree = str(tmp_path / "__pycache__")
-    directory, source, can_write = kernel_cache.choose_cache_dir({}, in_tree_dir=in_tree)
-    assert (directory, source, can_write) == (in_tree, "in-tree", True)
+    assert kernel_cache.choose_cache_dir({}, in_tree_dir=in_tree) == \
+        (in_tree, "in-tree", True, None)
 
 
 def test_unwritable_package_and_user_dirs(tmp_path):
@@ -366,8 +397,8 @@ def test_unwritable_package_and_user_dirs(tmp_path):
     unwritable = str(blocker / "__pycache__")
     xdg = str(tmp_path / "xdg")
     assert kernel_cache.choose_cache_dir({"XDG_CACHE_HOME": xdg}, in_tree_dir=unwritable) == \
-        (os.path.join(xdg, "numrnn"), "user (package directory is read-only)", True)
-    directory, source, _ = kernel_cache.choose_cache_dir({"XDG_CACHE_HOME": str(blocker)},
-                                                         in_tree_dir=unwritable)
-    assert directory is None and source.startswith("none")
+        (os.path.join(xdg, "numrnn"), "user (package directory is read-only)", True, None)
+    choice = kernel_cache.choose_cache_dir({"XDG_CACHE_HOME": str(blocker)},
+                                           in_tree_dir=unwritable)
+    assert choice.directory is None and choice.source.startswith("none")
 

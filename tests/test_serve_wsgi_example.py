@@ -61,6 +61,7 @@ def test_answers_a_batch_with_the_models_outputs_and_its_pid(serve_wsgi):
 
 @pytest.mark.parametrize("body, message", [
     (b"{not json", "the body is not JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "not JSON: RecursionError"),
     ([1, 2], 'expected a JSON object {"inputs"'),
     ({"lengths": [1]}, 'expected a JSON object {"inputs"'),
     ({"inputs": [[[1, 2, 3]], [[1, 2]]]}, "inputs and lengths must be rectangular lists"),
@@ -72,14 +73,25 @@ def test_answers_a_batch_with_the_models_outputs_and_its_pid(serve_wsgi):
     ({"inputs": [1, 2, 3]}, "GRU: input must be 3-D (T, B, I) or 2-D (T, I) unbatched"),
     ({"inputs": [[[1, 2, 3]]], "lengths": [2]}, "GRU: every length must be in 1..1"),
     ({"inputs": [[[1, 2, 3]]], "lengths": ["1"]}, "GRU: lengths must be integers"),
-], ids=["malformed-json", "not-an-object", "no-inputs", "ragged", "strings", "null",
-        "overflow", "nan", "feature-size", "1-d", "length-too-long", "string-length"])
+], ids=["malformed-json", "deeply-nested", "not-an-object", "no-inputs", "ragged", "strings",
+        "null", "overflow", "nan", "feature-size", "1-d", "length-too-long", "string-length"])
 def test_a_bad_request_gets_400_and_a_one_line_json_error(serve_wsgi, body, message):
     status, headers, raw = call(serve_wsgi.app, body)
     assert status == "400 Bad Request" and headers["Content-Type"] == "application/json"
     assert b"\n" not in raw and int(headers["Content-Length"]) == len(raw)
     error = json.loads(raw)
     assert list(error) == ["error"] and message in error["error"]
+
+
+@pytest.mark.parametrize("length", ["ten", "-5"])
+def test_a_bad_content_length_gets_400(serve_wsgi, length):
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": length,
+               "wsgi.input": io.BytesIO(b"{}")}
+    setup_testing_defaults(environ)
+    statuses = []
+    raw = b"".join(serve_wsgi.app(environ, lambda status, headers: statuses.append(status)))
+    assert statuses == ["400 Bad Request"]
+    assert json.loads(raw) == {"error": "Content-Length must be a non-negative integer"}
 
 
 def test_only_post_is_allowed(serve_wsgi):

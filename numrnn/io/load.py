@@ -106,7 +106,7 @@ def read_file(path):
         if not finite.all():
             nans = int(np.isnan(array).sum())
             infs = int(array.size - finite.sum()) - nans
-            raise FormatError(f"{where}: tensor '{name}' holds {nans} NaN and {infs} infinite "
+            raise FormatError(f"{where}: tensor {brief(name)} holds {nans} NaN and {infs} infinite "
                               "value(s); refusing to load non-finite weights")
     version = metadata.get(FORMAT_KEY, FORMAT_VERSION)
     if version != FORMAT_VERSION:

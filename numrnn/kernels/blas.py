@@ -33,10 +33,13 @@ import llvmlite.binding as llvm
 import numba
 import numpy as np
 from numba import types
+from numba.core import sigutils
+from numba.core.ccallback import CFunc
 from numba.core.errors import TypingError
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from numrnn.kernels import kernel_cache
 from numrnn.kernels.jit import kernel
 
 # CBLAS enum values.
@@ -51,11 +54,13 @@ def _signature(dtype):
 
 
 def _fallback(dtype):
-    """A C function with CBLAS's signature (row-major only) that calls ``np.dot``."""
+    """A C function with CBLAS's signature (row-major only) that calls ``np.dot``.
 
-    # Not cached: a cfunc compiles when it is made, and only where NumPy's
-    # OpenBLAS is missing; numba's cfunc cache would fail a read-only install.
-    @numba.cfunc(_signature(dtype), nogil=True)
+    A C callback compiles when it is made, here at import, and only where
+    NumPy's OpenBLAS is missing; numrnn's kernel cache keeps it, so that only
+    the first import on a machine pays for the compilation.
+    """
+
     def cblas_gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         # Only what gemm() below passes: row-major, alpha 1, beta 0.
         a_rows, a_cols = (k, m) if trans_a == _TRANS else (m, k)
@@ -78,7 +83,11 @@ def _fallback(dtype):
         for i in range(m):
             out[i * ldc:i * ldc + n] = result[i]
 
-    return cblas_gemm.address
+    compiled = CFunc(cblas_gemm, sigutils.normalize_signature(_signature(dtype)), locals={},
+                     options={"nogil": True})
+    compiled._cache = kernel_cache.cache_for(cblas_gemm)
+    compiled.compile()
+    return compiled.address
 
 
 def _numpy_openblas():

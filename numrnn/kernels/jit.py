@@ -55,6 +55,10 @@ class _SLPVectorisedKernel(_Kernel):
 
     def compile(self, sig):
         with global_compiler_lock:
+            # numba's compiler re-reads every NUMBA_* variable when one of them has
+            # changed since it last looked, which would reset the switch mid-compile:
+            # let it look now, before the switch is set.
+            config.reload_config()
             previous = config.SLP_VECTORIZE
             config.SLP_VECTORIZE = 1
             try:

@@ -8,12 +8,13 @@ cache file (truncated, garbled) raises from ``pickle`` on every later start, or
 worse, hands LLVM broken object code. Every kernel therefore gets a
 :class:`KernelCache` instead (see :mod:`numrnn.kernels.jit`):
 
-- **One directory, chosen once** (:func:`choose_cache_dir`): ``NUMBA_CACHE_DIR``
+- **Directories, chosen once** (:func:`choose_cache_dir`): ``NUMBA_CACHE_DIR``
   when the user set it; else the package's own ``kernels/__pycache__`` when it
-  is writable, or when it is read-only but already holds compiled kernels (an
-  image baked with ``numrnn warmup``); else ``$XDG_CACHE_HOME/numrnn``
-  (``~/.cache/numrnn``); else none, and kernels compile in memory. Nothing in
-  the process environment is changed for this.
+  is writable; else ``$XDG_CACHE_HOME/numrnn`` (``~/.cache/numrnn``), read
+  after the package's ``__pycache__`` when that is read-only but holds kernels
+  (an image baked with ``numrnn warmup``); else that read-only ``__pycache__``
+  alone; else none, and kernels compile in memory. Nothing in the process
+  environment is changed for this.
 - **Read-only is fine**: entries are read from a directory that cannot be
   written; a kernel compiled there is kept in memory, and one
   :class:`KernelCacheWarning` per process says how to keep it.
@@ -32,7 +33,9 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections import namedtuple
 
+from numba.core import config
 from numba.core.caching import (
     Cache,
     CompileResultCacheImpl,
@@ -55,6 +58,12 @@ class KernelCacheWarning(UserWarning):
     """Compiled kernels cannot be saved, so the next process compiles them again."""
 
 
+CacheChoice = namedtuple("CacheChoice", "directory source writable prebuilt")
+CacheChoice.__doc__ = """Where kernels are kept: ``directory`` (None: nowhere), the rule
+that chose it (``source``, for ``numrnn info``), whether it can be written, and a
+read-only ``prebuilt`` directory read before it (or None)."""
+
+
 def writable(directory):
     """Whether files can be created in ``directory`` (made if missing).
 
@@ -70,11 +79,16 @@ def writable(directory):
 
 
 def holds_kernels(directory):
-    """Whether ``directory`` holds at least one cache index (``*.nbi``)."""
+    """Whether ``directory`` holds at least one index written by this cache."""
     try:
-        return any(name.endswith(".nbi") for name in os.listdir(directory))
+        names = [name for name in os.listdir(directory) if name.endswith(".nbi")]
+        for name in names:
+            with open(os.path.join(directory, name), "rb") as file:
+                if file.read(len(MAGIC)) == MAGIC:
+                    return True
     except OSError:
-        return False
+        pass
+    return False
 
 
 def user_cache_dir(environ):
@@ -84,25 +98,28 @@ def user_cache_dir(environ):
 
 
 def choose_cache_dir(environ, in_tree_dir=IN_TREE_DIR):
-    """``(directory, source, can_write)``: where compiled kernels are kept, and why.
-
-    ``directory`` is None when there is nowhere to keep them; ``source`` says
-    which rule chose it (``numrnn info`` prints it).
-    """
+    """The :class:`CacheChoice` for an environment (``NUMBA_CACHE_DIR``, ``XDG_CACHE_HOME``)."""
     if environ.get("NUMBA_CACHE_DIR"):
         chosen = environ["NUMBA_CACHE_DIR"]
-        return chosen, "NUMBA_CACHE_DIR", writable(chosen)
+        return CacheChoice(chosen, "NUMBA_CACHE_DIR", writable(chosen), None)
     if writable(in_tree_dir):
-        return in_tree_dir, "in-tree", True
-    if holds_kernels(in_tree_dir):
-        return in_tree_dir, "in-tree, read-only (pre-built)", False
+        return CacheChoice(in_tree_dir, "in-tree", True, None)
+    prebuilt = in_tree_dir if holds_kernels(in_tree_dir) else None
     user_dir = user_cache_dir(environ)
     if writable(user_dir):
-        return user_dir, "user (package directory is read-only)", True
-    return None, "none (package and user cache directories are read-only)", False
+        if prebuilt is None:
+            return CacheChoice(user_dir, "user (package directory is read-only)", True, None)
+        return CacheChoice(user_dir, "user, after the kernels pre-built in the read-only "
+                                     "package directory", True, prebuilt)
+    if prebuilt is not None:
+        return CacheChoice(prebuilt, "in-tree, read-only (pre-built)", False, None)
+    return CacheChoice(None, "none (package and user cache directories are read-only)",
+                       False, None)
 
 
-CACHE_DIR, CACHE_SOURCE, CACHE_WRITABLE = choose_cache_dir(os.environ)
+# numba.config.CACHE_DIR holds NUMBA_CACHE_DIR as numba read it, or a value set in code.
+CHOICE = choose_cache_dir({**os.environ, "NUMBA_CACHE_DIR": config.CACHE_DIR or ""})
+CACHE_DIR, CACHE_SOURCE, CACHE_WRITABLE = CHOICE.directory, CHOICE.source, CHOICE.writable
 
 
 def describe():
@@ -158,12 +175,12 @@ def _warn_unsaved(reason):
 
 
 # -- the cache ------------------------------------------------------------------------
-def _cache_path(py_file):
-    if CACHE_DIR == IN_TREE_DIR:
+def _cache_path(directory, py_file):
+    if directory == IN_TREE_DIR:
         return os.path.join(os.path.dirname(py_file), "__pycache__")
     # As Numba does under NUMBA_CACHE_DIR: one folder per source directory, so
     # two installs sharing one cache directory never read each other's entries.
-    return os.path.join(CACHE_DIR, _CacheLocator.get_suitable_cache_subpath(py_file))
+    return os.path.join(directory, _CacheLocator.get_suitable_cache_subpath(py_file))
 
 
 class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
@@ -172,7 +189,7 @@ class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
     def __init__(self, py_func, py_file):
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = _cache_path(py_file)
+        self._cache_path = _cache_path(CACHE_DIR, py_file)
 
     def ensure_cache_path(self):
         if not CACHE_WRITABLE:
@@ -267,55 +284,80 @@ class KernelCache(Cache):
 
     def __init__(self, py_func):
         super().__init__(py_func)
-        self._cache_file = _CheckedFiles(self._cache_path, self._impl.filename_base,
-                                         self._impl.locator.get_source_stamp())
+        stamp = self._impl.locator.get_source_stamp()
+        base = self._impl.filename_base
+        self._cache_file = _CheckedFiles(self._cache_path, base, stamp)
+        self._readers = [self._cache_file]
+        if CHOICE.prebuilt is not None:
+            prebuilt = _cache_path(CHOICE.prebuilt, self._impl.locator._py_file)
+            self._readers.insert(0, _CheckedFiles(prebuilt, base, stamp))
 
     def load_overload(self, sig, target_context):
-        try:
-            result = super().load_overload(sig, target_context)
-        # Whatever a damaged or foreign entry raises on the way in (pickle's many
-        # errors, numba's own on an incompatible payload): compiling anew is the
-        # remedy for all of them, and the save that follows replaces the entry.
-        except Exception:
-            result = None
-        if result is None:
-            _counts["compiled"] += 1
-            _announce_compiling()
-        else:
-            _counts["loaded"] += 1
-        return result
+        target_context.refresh()
+        key = self._index_key(sig, target_context.codegen())
+        for files in self._readers if self._enabled else ():
+            # Whatever a damaged or foreign entry raises on the way in (pickle's many
+            # errors, numba's own on an incompatible payload): the next directory, or
+            # compiling anew, is the remedy for all of them, and the save that follows
+            # a compile replaces the entry.
+            try:
+                data = files.load(key)
+                result = None if data is None else self._impl.rebuild(target_context, data)
+            except Exception:
+                result = None
+            if result is not None:
+                _counts["loaded"] += 1
+                return result
+        _counts["compiled"] += 1
+        _announce_compiling()
+        return None
 
     def save_overload(self, sig, data):
         if not CACHE_WRITABLE:
-            _warn_unsaved(f"{CACHE_DIR or 'no cache directory'} is read-only")
+            _warn_unsaved(f"{CACHE_DIR} is read-only")
             return
         try:
             super().save_overload(sig, data)
         except OSError as error:
             _warn_unsaved(error)
 
-
-def attach(dispatcher):
-    """Give ``dispatcher`` (a numba Dispatcher) a :class:`KernelCache`, or none at all."""
-    if CACHE_DIR is None:
-        # Nowhere to read or write: compile in memory, and say so at the first compile.
-        dispatcher._cache = _MemoryOnly()
-        return dispatcher
-    try:
-        dispatcher._cache = KernelCache(dispatcher.py_func)
-    except OSError:
-        # The kernel's source file cannot be read (a frozen application): no cache.
-        dispatcher._cache = _MemoryOnly()
-    return dispatcher
+    def flush(self):
+        if CACHE_WRITABLE:
+            try:
+                super().flush()
+            except OSError as error:
+                _warn_unsaved(error)
 
 
 class _MemoryOnly(NullCache):
     """No cache at all; the first compile is announced and the missing cache warned about."""
+
+    def __init__(self, reason):
+        self._reason = reason
 
     def load_overload(self, sig, target_context):
         _counts["compiled"] += 1
         _announce_compiling()
 
     def save_overload(self, sig, cres):
-        _warn_unsaved("no writable cache directory: the package and the user cache "
-                      "directory are read-only")
+        _warn_unsaved(self._reason)
+
+
+def cache_for(py_func):
+    """The cache for the kernel compiled from ``py_func``: a :class:`KernelCache`, or a
+    stand-in that keeps nothing where no directory can be read."""
+    if CACHE_DIR is None:
+        return _MemoryOnly("no writable cache directory: the package and the user cache "
+                           "directory are read-only")
+    try:
+        return KernelCache(py_func)
+    # OSError: the kernel's source cannot be read (a frozen application);
+    # RuntimeError: numba refused every locator in NUMBA_CACHE_LOCATOR_CLASSES.
+    except (OSError, RuntimeError) as error:
+        return _MemoryOnly(f"the cache for {py_func.__qualname__} could not be opened: {error}")
+
+
+def attach(dispatcher):
+    """Give ``dispatcher`` (a numba Dispatcher) its cache from :func:`cache_for`."""
+    dispatcher._cache = cache_for(dispatcher.py_func)
+    return dispatcher

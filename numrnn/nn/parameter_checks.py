@@ -20,7 +20,8 @@ import numpy as np
 from numrnn.errors import DTypeError, ShapeError
 
 _RECURRENT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+# Gate blocks per cell kind (rows of weight_ih / weight_hh per hidden unit).
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
 def check_parameters(module, specs):
@@ -68,7 +69,7 @@ def layer_specs(module, layer, direction):
     key = (layer, direction)
     specs = module._weight_specs.get(key)
     if specs is None:
-        rows = _GATES[module.mode] * module.hidden_size
+        rows = GATES[module.mode] * module.hidden_size
         width = module.input_size if layer == 0 else module.hidden_size * module.num_directions
         suffix = ("", "_reverse")[direction]
         specs = recurrent_specs(rows, width, module.hidden_size, f"_l{layer}{suffix}")
@@ -79,7 +80,7 @@ def layer_specs(module, layer, direction):
 def cell_specs(cell):
     """The spec of an ``RNNCell``, ``LSTMCell`` or ``GRUCell``, made once and kept on it."""
     if cell._weight_specs is None:
-        rows = _GATES[cell.mode] * cell.hidden_size
+        rows = GATES[cell.mode] * cell.hidden_size
         cell._weight_specs = recurrent_specs(rows, cell.input_size, cell.hidden_size, "")
     return cell._weight_specs
 

@@ -27,11 +27,10 @@ from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
-from numrnn.nn.parameter_checks import check_parameters, layer_specs
+from numrnn.nn.parameter_checks import GATES, check_parameters, layer_specs
 from numrnn.nn.rnn_untaped import run_untaped
 from numrnn.nn.streaming import Streamer
 
-GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 RECURRENT_INITS = ("uniform", "orthogonal", "identity")
 
 

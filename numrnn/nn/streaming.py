@@ -33,12 +33,11 @@ import numpy as np
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, ShapeError
 from numrnn.kernels import streaming as kernels
-from numrnn.nn.parameter_checks import check_parameters, layer_specs
+from numrnn.nn.parameter_checks import GATES, check_parameters, layer_specs
 
 __all__ = ["Streamer"]
 
 _STATE_SLOTS = {"LSTM": 2, "GRU": 1, "RNN": 1}
-_GATE_BLOCKS = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
 class Streamer:
@@ -105,7 +104,7 @@ class Streamer:
         weights = [check_parameters(layer, layer_specs(layer, index, 0))
                    for index in range(self.num_layers)]
         blocks, layout, offset = [], [], 0
-        columns = layer.hidden_size * _GATE_BLOCKS[self.mode]
+        columns = layer.hidden_size * GATES[self.mode]
         for weight_ih, weight_hh, bias_ih, bias_hh in weights:
             block = kernels.pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, self.mode)
             n_in = weight_ih.shape[1]
