@@ -70,26 +70,28 @@ def _layers(cell, dtype):
                 yield _layer(cell, dtype, bias, bidirectional, hidden)
 
 
-def _inference(cell, dtype):
+def _calls(cell, dtype):
+    """``(layer, x, hx, lengths)`` for every layer variant, size and input variant."""
     for layer in _layers(cell, dtype):
-        layer.eval()
         for batch in BATCHES:
             for steps in STEPS:
                 for x, hx, lengths in _inputs(layer, batch, steps, dtype):
-                    with no_grad():
-                        layer(x, hx, lengths=lengths)
+                    yield layer, x, hx, lengths
+
+
+def _inference(cell, dtype):
+    for layer, x, hx, lengths in _calls(cell, dtype):
+        layer.eval()
+        with no_grad():
+            layer(x, hx, lengths=lengths)
 
 
 def _training(cell, dtype):
-    for layer in _layers(cell, dtype):
+    for layer, x, hx, lengths in _calls(cell, dtype):
         layer.train()
-        for batch in BATCHES:
-            for steps in STEPS:
-                for x, hx, lengths in _inputs(layer, batch, steps, dtype):
-                    x = Tensor(x.data, requires_grad=True)
-                    output, state = layer(x, hx, lengths=lengths)
-                    final = state[0] if layer.mode == "LSTM" else state
-                    (output.sum() + final.sum()).backward()
+        output, state = layer(Tensor(x.data, requires_grad=True), hx, lengths=lengths)
+        final = state[0] if layer.mode == "LSTM" else state
+        (output.sum() + final.sum()).backward()
 
 
 def _steps(cell, dtype):

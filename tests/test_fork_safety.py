@@ -50,6 +50,22 @@ def digest(name):
     return [hashlib.sha256(forward(name).tobytes()).hexdigest(),
             hashlib.sha256(training_step(name).tobytes()).hexdigest()]
 
+def in_forked_child(work):
+    # (exit status, what work() returned) of work() run in a forked child
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        try:
+            os.write(writer, json.dumps(work()).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        received = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return status, json.loads(received) if received else None
+
 expected = {name: digest(name) for name in layers}
 """
 
@@ -78,20 +94,8 @@ def test_a_forked_child_computes_what_its_parent_did():
     report = _run(r"""
 results = []
 for _ in range(2):
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(reader)
-        try:
-            answer = {name: digest(name) for name in layers}
-            os.write(writer, json.dumps(answer).encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader) as pipe:
-        received = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    results.append({"status": status, "same": received and json.loads(received) == expected})
+    status, answer = in_forked_child(lambda: {name: digest(name) for name in layers})
+    results.append({"status": status, "same": answer == expected})
 # and the parent still runs after its children
 results.append({"status": 0, "same": {name: digest(name) for name in layers} == expected})
 print(json.dumps(results))
@@ -125,29 +129,20 @@ def test_threads_in_a_forked_child_match_serial_results():
     """Both at once: a forked child whose 8 threads share one model."""
     report = _run(r"""
 import threading
-reader, writer = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.close(reader)
-    try:
-        outcomes = []
-        def worker(index):
-            name = sorted(layers)[index % 3]
-            outcomes.append(all(hashlib.sha256(forward(name).tobytes()).hexdigest()
-                                == expected[name][0] for _ in range(25)))
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        os.write(writer, json.dumps(outcomes).encode())
-    finally:
-        os._exit(0)
-os.close(writer)
-with os.fdopen(reader) as pipe:
-    received = pipe.read()
-_, status = os.waitpid(pid, 0)
-print(json.dumps({"status": status, "outcomes": json.loads(received or "[]")}))
+def eight_threads():
+    outcomes = []
+    def worker(index):
+        name = sorted(layers)[index % 3]
+        outcomes.append(all(hashlib.sha256(forward(name).tobytes()).hexdigest()
+                            == expected[name][0] for _ in range(25)))
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+status, outcomes = in_forked_child(eight_threads)
+print(json.dumps({"status": status, "outcomes": outcomes}))
 """)
     assert report == {"status": 0, "outcomes": [True] * 8}
 
