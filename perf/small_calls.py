@@ -1,0 +1,109 @@
+"""What a small recurrent call costs around its kernel: module call, taped and untaped.
+
+Run: ``python perf/small_calls.py [--rounds 7] [--calls 2000]``.
+
+At small sizes (issue #14: ``nn.LSTM(8, 16)``, B = 1, T = 5) the compiled
+kernel takes microseconds and what surrounds it (validation, reshapes,
+stacking states, the tape) can cost several times that. For each cell kind
+this times, in one process and interleaved round by round (medians of
+``--rounds`` rounds of ``--calls`` calls, warm-up excluded):
+
+- ``kernel``: the inference kernel's Python entry point on ready arrays
+  (``numrnn.kernels.<cell>.forward_infer``);
+- ``untaped``: the module under ``numrnn.no_grad()`` (the path a server takes);
+- ``taped``: the module with an input that requires a gradient (forward only;
+  the tape is recorded, no backward).
+
+and reports each in µs with the issue's budgets: untaped within 1.3x the
+kernel + 5 µs, taped within 2x the kernel + 10 µs.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+
+import harness  # noqa: E402
+import numpy as np  # noqa: E402
+
+import numrnn  # noqa: E402
+from numrnn import nn  # noqa: E402
+from numrnn.kernels import elman, gru, lstm  # noqa: E402
+
+SHAPE = {"input": 8, "hidden": 16, "batch": 1, "steps": 5}
+
+
+def runners(cell):
+    """``{"kernel": fn, "untaped": fn, "taped": fn}`` for one cell kind."""
+    n_in, hidden, batch, steps = (SHAPE[key] for key in ("input", "hidden", "batch", "steps"))
+    layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell](n_in, hidden, rng=0)
+    x = np.random.default_rng(0).standard_normal((steps, batch, n_in)).astype(np.float32)
+    x_tensor = numrnn.Tensor(x)
+    x_grad = numrnn.Tensor(x, requires_grad=True)
+    h0 = np.zeros((batch, hidden), np.float32)
+    weights = [np.ascontiguousarray(param.data) for param in layer._weights(0, 0)]
+    if cell == "LSTM":
+        def kernel():
+            return lstm.forward_infer(x, h0, h0, *weights)
+    elif cell == "GRU":
+        def kernel():
+            return gru.forward_infer(x, h0, *weights)
+    else:
+        def kernel():
+            return elman.forward_infer(x, h0, *weights)
+
+    def untaped():
+        with numrnn.no_grad():
+            return layer(x_tensor)
+
+    def taped():
+        return layer(x_grad)
+
+    return {"kernel": kernel, "untaped": untaped, "taped": taped}
+
+
+def time_calls(fn, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def measure(cell, rounds, calls):
+    fns = runners(cell)
+    for fn in fns.values():
+        for _ in range(50):
+            fn()
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            samples[name].append(time_calls(fn, calls))
+    return {name: harness.median(values) for name, values in samples.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args()
+    machine = harness.machine_info(None)
+    print(f"# small calls, {SHAPE}: µs per call, medians of {args.rounds} rounds")
+    print(f"# {machine['cpu']}, {machine['cores']} cores, git {machine['git']}")
+    print("| cell | kernel | untaped | budget | taped | budget |")
+    print("|---|---|---|---|---|---|")
+    for cell in ("LSTM", "GRU", "RNN"):
+        result = measure(cell, args.rounds, args.calls)
+        kernel = result["kernel"]
+        untaped_budget, taped_budget = 1.3 * kernel + 5, 2 * kernel + 10
+        print(f"| {cell} | {kernel:.1f} | {result['untaped']:.1f} | {untaped_budget:.1f} "
+              f"{'met' if result['untaped'] <= untaped_budget else 'missed'} | "
+              f"{result['taped']:.1f} | {taped_budget:.1f} "
+              f"{'met' if result['taped'] <= taped_budget else 'missed'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
