@@ -2,7 +2,16 @@
 
 from numrnn import functional, nn
 from numrnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
-from numrnn.errors import DTypeError, FormatError, GradError, NumrnnError, ShapeError
+from numrnn.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    FormatError,
+    GradError,
+    IndexOutOfRangeError,
+    NumrnnError,
+    ShapeError,
+)
 from numrnn.io import load, load_model, save
 
 # Imported here so that numrnn.load_model can rebuild it in a fresh process.
@@ -12,11 +21,14 @@ from numrnn.threads import get_num_threads, set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
     "CharLanguageModel",
     "DTypeError",
     "FormatError",
     "Function",
     "GradError",
+    "IndexOutOfRangeError",
     "NumrnnError",
     "ShapeError",
     "Tensor",

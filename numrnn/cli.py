@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from numrnn.errors import ArgumentError
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="numrnn", description=__doc__)
@@ -68,13 +70,18 @@ def main(argv=None):
 
     args = parser.parse_args(argv)
     if args.command == "demo":
-        run_demo(epochs=args.epochs, hidden_size=args.hidden_size,
-                 embedding_dim=args.embedding_dim, num_layers=args.num_layers,
-                 seq_length=args.seq_length, batch_size=args.batch_size,
-                 corpus_chars=args.corpus_chars, learning_rate=args.lr,
-                 sample_chars=args.sample_chars, temperature=args.temperature,
-                 prompt=args.prompt, seed=args.seed, output=args.output,
-                 progress=not args.no_progress)
+        try:
+            run_demo(epochs=args.epochs, hidden_size=args.hidden_size,
+                     embedding_dim=args.embedding_dim, num_layers=args.num_layers,
+                     seq_length=args.seq_length, batch_size=args.batch_size,
+                     corpus_chars=args.corpus_chars, learning_rate=args.lr,
+                     sample_chars=args.sample_chars, temperature=args.temperature,
+                     prompt=args.prompt, seed=args.seed, output=args.output,
+                     progress=not args.no_progress)
+        except ArgumentError as error:
+            # A refused flag value is the user's input, not a bug: one line, no traceback.
+            print(f"numrnn demo: {error}", file=sys.stderr)
+            return 2
     elif args.command == "warmup":
         return _warmup(args)
     else:

@@ -19,7 +19,7 @@ import numpy as np
 from numrnn import functional as F
 from numrnn.autograd.grad_mode import enable_grad
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.nn.cells import GRUCell, LSTMCell, RNNCell
 from numrnn.nn.parameter_checks import cell_specs, check_parameters, layer_specs
 from numrnn.nn.rnn_base import RNNBase
@@ -118,8 +118,8 @@ def _describe(layer):
     for cell_class in (RNNCell, LSTMCell, GRUCell):
         if isinstance(layer, cell_class):
             return cell_class.mode, 1, 1
-    raise DTypeError(f"hidden_gradient_norms: layer must be an nn.RNN/LSTM/GRU or one of their "
-                     f"cells, got {type(layer).__name__}")
+    raise ArgumentTypeError(f"hidden_gradient_norms: layer must be an nn.RNN/LSTM/GRU or one of "
+                            f"their cells, got {type(layer).__name__}")
 
 
 def _weights(layer, layer_index, direction):
@@ -147,8 +147,8 @@ def _initial_states(kind, hx, rows, batch, hidden_size, dtype, is_cell):
         return [tuple(Tensor(zeros) for _ in range(count))] * rows
     parts = tuple(hx) if kind == "LSTM" else (hx,)
     if len(parts) != count:
-        raise ShapeError(f"hidden_gradient_norms: an {kind} state is (h_0, c_0), "
-                         f"got {len(parts)} tensors")
+        raise ArgumentError(f"hidden_gradient_norms: an {kind} state is (h_0, c_0), "
+                            f"got {len(parts)} tensors")
     expected = (batch, hidden_size) if is_cell else (rows, batch, hidden_size)
     arrays = []
     for part in parts:

@@ -4,6 +4,35 @@ Every message says what was expected and what was got, naming the argument,
 tensor or op, e.g. ``LSTM: input feature size must be 64 (input_size), got 128``.
 Catch :class:`NumrnnError` to catch them all; the subclasses also derive from the
 matching built-in so that ``except ValueError`` keeps working.
+
+Which class a refusal raises depends on what is wrong, not on where it is found:
+
+- :class:`ShapeError`: the data does not fit. An array's number of dimensions or
+  its sizes disagree with what is expected (another array, a module's sizes, a
+  shape-like argument such as ``shape``, ``axis``, ``axes`` or
+  ``normalized_shape``); values inside the data that must fit one of its axes do
+  not (token ids against the rows of an embedding, class targets against the
+  class axis, sequence lengths against the time axis, a mask that leaves a row
+  empty); a state dict's keys, counts or array shapes do not match what loads it.
+- :class:`DTypeError`: the dtype of an array, tensor or parameter is wrong,
+  unsupported, or differs from another's (float32 against float64, floats where
+  integer ids are needed, a mask that is not boolean).
+- :class:`ArgumentError`: the value of an argument or option that configures a
+  call is refused: out of range (a dropout rate outside [0, 1), a negative
+  learning rate, ``hidden_size=0``), an unknown name (a mode, a reduction, a
+  nonlinearity), options that contradict each other, a required option missing.
+  An option whose range comes from a size (``padding_idx`` against
+  ``num_embeddings``) is still an option. A check that covers the type and the
+  value in one message ("must be a positive int, got 'x'") raises this class
+  whatever made it fail.
+- :class:`ArgumentTypeError`: a value is not the kind of Python object that was
+  asked for, found by a check of its type alone: a Module, a Tensor or ndarray, a
+  numpy Generator, a number, a callable. It is a ``TypeError`` as Python's own
+  type checks are, and an :class:`ArgumentError` so that one ``except`` clause
+  catches every refused argument; it is not a :class:`DTypeError`, which is kept
+  for dtypes.
+- :class:`IndexOutOfRangeError`: a subscript (``tensor[i]``, ``sequential[i]``)
+  outside its axis.
 """
 
 
@@ -12,11 +41,28 @@ class NumrnnError(Exception):
 
 
 class ShapeError(NumrnnError, ValueError):
-    """An array has the wrong number of dimensions or the wrong size."""
+    """The data does not fit: wrong dimensions or sizes, or values outside the axis they index."""
 
 
 class DTypeError(NumrnnError, TypeError):
     """Arrays of different or unsupported dtypes were mixed."""
+
+
+class ArgumentError(NumrnnError, ValueError):
+    """An argument or option has a value the call cannot use."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument is not the kind of Python object asked for (not a dtype problem)."""
+
+
+class IndexOutOfRangeError(ShapeError, IndexError):
+    """An index that does not fit the tensor or container it subscripts.
+
+    It is also an ``IndexError`` because ``Tensor`` has ``__len__`` and
+    ``__getitem__`` but no ``__iter__``: ``for row in tensor`` relies on an
+    ``IndexError`` to stop.
+    """
 
 
 class GradError(NumrnnError, RuntimeError):

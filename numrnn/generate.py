@@ -15,7 +15,7 @@ import numpy as np
 
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, DTypeError, ShapeError
 
 
 def generate(model, prompt, steps, *, temperature=1.0, top_k=None, rng=None, state=None,
@@ -58,12 +58,12 @@ def generate(model, prompt, steps, *, temperature=1.0, top_k=None, rng=None, sta
         raise ShapeError(f"generate: prompt must be (L,) or (L, B) with L >= 1, "
                          f"got shape {prompt.shape}")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ShapeError(f"generate: steps must be an int >= 0, got {steps!r}")
+        raise ArgumentError(f"generate: steps must be an int >= 0, got {steps!r}")
     if not isinstance(temperature, numbers.Real) or not temperature >= 0:
-        raise ShapeError(f"generate: temperature must be a number >= 0, got {temperature!r}")
+        raise ArgumentError(f"generate: temperature must be a number >= 0, got {temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral)
                               or top_k < 1):
-        raise ShapeError(f"generate: top_k must be a positive int or None, got {top_k!r}")
+        raise ArgumentError(f"generate: top_k must be a positive int or None, got {top_k!r}")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     single = prompt.ndim == 1
     tokens = prompt.astype(np.int64).reshape(prompt.shape[0], -1)
@@ -94,7 +94,7 @@ def generate_text(model, prompt, length, *, vocab=None, **options):
     """
     vocab = vocab if vocab is not None else getattr(model, "vocab", None)
     if vocab is None:
-        raise ShapeError("generate_text: the model has no vocab; pass vocab=")
+        raise ArgumentError("generate_text: the model has no vocab; pass vocab=")
     ids = generate(model, vocab.encode(prompt), length, **options)
     return vocab.decode(ids)
 

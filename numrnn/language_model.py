@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from numrnn.data.vocab import CharVocab, Vocab, WordVocab
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.io.config import register_model
 from numrnn.nn import init
 from numrnn.nn.dropout import Dropout
@@ -64,14 +64,14 @@ class CharLanguageModel(Module):
         self.vocab = _as_vocab(vocab)
         if vocab_size is None:
             if self.vocab is None:
-                raise ShapeError("CharLanguageModel: give vocab_size or vocab")
+                raise ArgumentError("CharLanguageModel: give vocab_size or vocab")
             vocab_size = len(self.vocab)
         if self.vocab is not None and vocab_size != len(self.vocab):
-            raise ShapeError(f"CharLanguageModel: vocab_size must equal len(vocab) = "
-                             f"{len(self.vocab)}, got {vocab_size}")
+            raise ArgumentError(f"CharLanguageModel: vocab_size must equal len(vocab) = "
+                                f"{len(self.vocab)}, got {vocab_size}")
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0.0 <= dropout < 1.0:
-            raise ShapeError(f"CharLanguageModel: dropout must be in [0, 1), got {dropout!r}")
+            raise ArgumentError(f"CharLanguageModel: dropout must be in [0, 1), got {dropout!r}")
         rng = init.as_generator(rng)
         self.dropout = float(dropout)
         self.embedding = Embedding(vocab_size, embedding_dim, dtype=dtype, rng=rng)
@@ -127,9 +127,9 @@ def _as_vocab(vocab):
         cls = _VOCAB_KINDS.get(vocab.get("kind"))
         if cls is None:
             # Cut: the value may come from a file, and be as long as the file.
-            raise ShapeError(f"CharLanguageModel: unknown vocabulary kind "
-                             f"{repr(vocab.get('kind'))[:80]}; expected one of "
-                             f"{sorted(_VOCAB_KINDS)}")
+            raise ArgumentError(f"CharLanguageModel: unknown vocabulary kind "
+                                f"{repr(vocab.get('kind'))[:80]}; expected one of "
+                                f"{sorted(_VOCAB_KINDS)}")
         return cls.from_dict(vocab)
-    raise DTypeError(f"CharLanguageModel: vocab must be a Vocab or its to_dict(), "
-                     f"got {type(vocab).__name__}")
+    raise ArgumentTypeError(f"CharLanguageModel: vocab must be a Vocab or its to_dict(), "
+                            f"got {type(vocab).__name__}")

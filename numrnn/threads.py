@@ -13,6 +13,7 @@ server thread may choose its own); the BLAS part is process-wide.
 
 import numba
 
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.kernels import blas_threads
 
 __all__ = ["get_num_threads", "set_num_threads"]
@@ -21,14 +22,17 @@ __all__ = ["get_num_threads", "set_num_threads"]
 def set_num_threads(threads):
     """Use ``threads`` threads (1 .. ``numba.config.NUMBA_NUM_THREADS``) for kernels and BLAS.
 
-    Raises ``ValueError`` for a count outside that range; nothing changes then.
+    Raises :class:`~numrnn.errors.ArgumentError` (a ``ValueError``) for a count
+    outside that range and :class:`~numrnn.errors.ArgumentTypeError` (a
+    ``TypeError``) for a value that is not an int; nothing changes then.
     """
     if isinstance(threads, bool) or not isinstance(threads, int):
-        raise TypeError(f"set_num_threads: threads must be an int, got {type(threads).__name__}")
+        raise ArgumentTypeError(f"set_num_threads: threads must be an int, "
+                                f"got {type(threads).__name__}")
     limit = numba.config.NUMBA_NUM_THREADS
     if not 1 <= threads <= limit:
-        raise ValueError(f"set_num_threads: threads must be in 1..{limit} "
-                         f"(NUMBA_NUM_THREADS), got {threads}")
+        raise ArgumentError(f"set_num_threads: threads must be in 1..{limit} "
+                            f"(NUMBA_NUM_THREADS), got {threads}")
     numba.set_num_threads(threads)
     for name in blas_threads.available():
         blas_threads.set(name, threads)

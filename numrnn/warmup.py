@@ -26,6 +26,7 @@ from tqdm import tqdm
 from numrnn import nn
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
+from numrnn.errors import ArgumentError
 from numrnn.kernels import kernel_cache
 from numrnn.kernels.common import BLOCK_ROWS
 from numrnn.kernels.matvec import COPY_FROM_STEPS, MAX_ROWS, PACK_FROM_SIZE
@@ -144,8 +145,8 @@ def warmup(cells=CELLS, dtypes=DTYPES, progress=True):
     """
     unknown = sorted(set(cells) - set(CELLS)) + sorted(set(dtypes) - set(DTYPES))
     if unknown:
-        raise ValueError(f"warmup: unknown cell kind or dtype {', '.join(unknown)}; "
-                         f"cells are {', '.join(CELLS)}, dtypes {', '.join(DTYPES)}")
+        raise ArgumentError(f"warmup: unknown cell kind or dtype {', '.join(unknown)}; "
+                            f"cells are {', '.join(CELLS)}, dtypes {', '.join(DTYPES)}")
     if not kernel_cache.CACHE_WRITABLE:
         raise OSError(f"the kernel cache cannot be written ({kernel_cache.describe()}), so "
                       "nothing compiled would be kept: run it where the package is writable, "

@@ -28,3 +28,12 @@ def test_cli_help_lists_the_demo_options(capsys):
     for flag in ("--epochs", "--hidden-size", "--corpus-chars", "--seed", "--no-progress",
                  "--output"):
         assert flag in out
+
+
+def test_cli_reports_a_refused_option_value_in_one_line(tmp_path, capsys):
+    code = main(["demo", "--hidden-size", "0", "--corpus-chars", "20000", "--no-progress",
+                 "--output", str(tmp_path / "demo.safetensors")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error == "numrnn demo: LSTM: hidden_size must be a positive int, got 0\n"
+    assert not (tmp_path / "demo.safetensors").exists()

@@ -8,7 +8,7 @@ import pytest
 
 import numrnn
 from numrnn import nn
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, DTypeError, ShapeError
 
 LAYERS = {
     "LSTM": lambda **kw: nn.LSTM(5, 7, **kw),
@@ -148,9 +148,9 @@ def test_accepts_lists_tensors_and_strided_arrays():
 
 def test_validation_errors():
     lstm = nn.LSTM(5, 7, rng=0)
-    with pytest.raises(ShapeError, match="bidirectional"):
+    with pytest.raises(ArgumentError, match="bidirectional"):
         nn.LSTM(5, 7, bidirectional=True).streamer()
-    with pytest.raises(ShapeError, match="batch_size must be a positive int"):
+    with pytest.raises(ArgumentError, match="batch_size must be a positive int"):
         lstm.streamer(batch_size=0)
     with pytest.raises(TypeError, match="RNN, LSTM or GRU"):
         nn.Streamer(nn.Linear(3, 4))
@@ -160,9 +160,9 @@ def test_validation_errors():
         stream.step(np.zeros((1, 5), np.float32))
     with pytest.raises(DTypeError, match="dtype float32"):
         stream.step(np.zeros((2, 5), np.float64))
-    with pytest.raises(ShapeError, match=r"rows must be in \[0, 2\)"):
+    with pytest.raises(ArgumentError, match=r"rows must be in \[0, 2\)"):
         stream.reset(rows=2)
-    with pytest.raises(ShapeError, match="sequence of ints"):
+    with pytest.raises(ArgumentError, match="sequence of ints"):
         stream.reset(rows=[0.5])
     with pytest.raises(AttributeError, match="no cell state"):
         _ = nn.GRU(5, 7).streamer().c

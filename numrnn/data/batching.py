@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numrnn.data.padding import pad_sequences
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError, ShapeError
 
 
 def bucket_batches(lengths, batch_size, shuffle=True, seed=0, bucket_size_multiplier=50,
@@ -50,7 +50,7 @@ def bucket_batches(lengths, batch_size, shuffle=True, seed=0, bucket_size_multip
     for name, value in (("batch_size", batch_size),
                         ("bucket_size_multiplier", bucket_size_multiplier)):
         if not (isinstance(value, (int, np.integer)) and value >= 1):
-            raise ShapeError(f"bucket_batches: {name} must be a positive integer, got {value!r}")
+            raise ArgumentError(f"bucket_batches: {name} must be a positive integer, got {value!r}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
     pool_size = batch_size * bucket_size_multiplier

@@ -8,7 +8,7 @@ version.
 import os
 import sysconfig
 
-from numrnn.errors import NumrnnError, ShapeError
+from numrnn.errors import ArgumentError, NumrnnError
 
 # Pure-Python modules present (as source) from Python 3.8 through 3.13, chosen
 # for plain, well-commented code; packages contribute all their .py files.
@@ -69,7 +69,7 @@ def stdlib_corpus(max_chars=None, modules=DEFAULT_MODULES):
         missing (installs that ship only bytecode or a zipped stdlib).
     """
     if max_chars is not None and not max_chars >= 0:
-        raise ShapeError(f"stdlib_corpus: max_chars must be >= 0, got {max_chars}")
+        raise ArgumentError(f"stdlib_corpus: max_chars must be >= 0, got {max_chars}")
     if isinstance(modules, str):
         modules = [modules]
     root = stdlib_dir()

@@ -6,7 +6,7 @@ Layouts follow the recurrent layers: time-major ``(T, B, ...)`` by default,
 
 import numpy as np
 
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, DTypeError, ShapeError
 
 
 def pad_sequences(sequences, batch_first=False, padding_value=0, dtype=None):
@@ -33,7 +33,7 @@ def pad_sequences(sequences, batch_first=False, padding_value=0, dtype=None):
     """
     arrays = [np.asarray(sequence) for sequence in sequences]
     if not arrays:
-        raise ShapeError("pad_sequences: got no sequences; need at least one")
+        raise ArgumentError("pad_sequences: got no sequences; need at least one")
     for position, array in enumerate(arrays):
         if array.ndim == 0:
             raise ShapeError(f"pad_sequences: sequence {position} is a scalar; each sequence "
@@ -111,7 +111,7 @@ def _check_lengths(op, lengths, max_len=None):
         raise ShapeError(f"{op}: lengths must be >= 0, got {array.tolist()}")
     if max_len is not None:
         if max_len < 0:
-            raise ShapeError(f"{op}: max_len must be >= 0, got {max_len}")
+            raise ArgumentError(f"{op}: max_len must be >= 0, got {max_len}")
         if array.size and array.max() > max_len:
             raise ShapeError(f"{op}: a length of {int(array.max())} does not fit in "
                              f"{max_len} steps")

@@ -7,7 +7,7 @@ recurrent layers.
 
 import numpy as np
 
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError
 
 
 def _generator(rng):
@@ -17,7 +17,7 @@ def _generator(rng):
 def _check_positive(task, **values):
     for name, value in values.items():
         if not (isinstance(value, (int, np.integer)) and value >= 1):
-            raise ShapeError(f"{task}: {name} must be a positive integer, got {value!r}")
+            raise ArgumentError(f"{task}: {name} must be a positive integer, got {value!r}")
 
 
 def adding_problem(n, steps, rng=None, dtype=np.float32):
@@ -45,7 +45,7 @@ def adding_problem(n, steps, rng=None, dtype=np.float32):
     """
     _check_positive("adding_problem", n=n, steps=steps)
     if steps < 2:
-        raise ShapeError(f"adding_problem: steps must be >= 2 to hold two markers, got {steps}")
+        raise ArgumentError(f"adding_problem: steps must be >= 2 to hold two markers, got {steps}")
     rng = _generator(rng)
     values = rng.random((steps, n))
     half = steps // 2
@@ -129,7 +129,7 @@ def noisy_sines(n, steps, rng=None, noise=0.1, dtype=np.float32):
     """
     _check_positive("noisy_sines", n=n, steps=steps)
     if not noise >= 0:
-        raise ShapeError(f"noisy_sines: noise must be >= 0, got {noise}")
+        raise ArgumentError(f"noisy_sines: noise must be >= 0, got {noise}")
     rng = _generator(rng)
     amplitude = rng.uniform(0.5, 1.5, size=n)
     frequency = rng.uniform(0.1, 0.5, size=n)

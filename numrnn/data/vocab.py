@@ -11,7 +11,7 @@ import collections
 
 import numpy as np
 
-from numrnn.errors import DTypeError, FormatError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, FormatError, ShapeError
 
 DEFAULT_SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
@@ -35,18 +35,18 @@ class Vocab:
     def __init__(self, tokens=(), specials=DEFAULT_SPECIALS, unk_token="<unk>"):
         specials = list(specials)
         if len(set(specials)) != len(specials):
-            raise ShapeError(f"{type(self).__name__}: specials must be distinct, got {specials}")
+            raise ArgumentError(f"{type(self).__name__}: specials must be distinct, got {specials}")
         if unk_token not in specials:
-            raise ShapeError(f"{type(self).__name__}: unk_token {unk_token!r} must be one of the "
-                             f"specials {specials}")
+            raise ArgumentError(f"{type(self).__name__}: unk_token {unk_token!r} must be one of "
+                                f"the specials {specials}")
         self.specials = specials
         self.unk_token = unk_token
         self.itos = list(specials)
         self.stoi = {token: index for index, token in enumerate(self.itos)}
         for token in tokens:
             if not isinstance(token, str):
-                raise DTypeError(f"{type(self).__name__}: tokens must be strings, "
-                                 f"got {type(token).__name__}")
+                raise ArgumentTypeError(f"{type(self).__name__}: tokens must be strings, "
+                                        f"got {type(token).__name__}")
             if token not in self.stoi:
                 self.stoi[token] = len(self.itos)
                 self.itos.append(token)
@@ -134,8 +134,8 @@ class Vocab:
 
     def _required(self, token):
         if token not in self.specials:
-            raise ShapeError(f"{type(self).__name__}.encode: no {token} among the specials "
-                             f"{self.specials}")
+            raise ArgumentError(f"{type(self).__name__}.encode: no {token} among the specials "
+                                f"{self.specials}")
         return self.stoi[token]
 
     def decode(self, ids, skip_specials=True):

@@ -39,7 +39,7 @@ from numrnn.autograd.ops.indexing import where
 from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.ops.shape import reshape, transpose
 from numrnn.autograd.ops.softmax import softmax
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, DTypeError, ShapeError
 from numrnn.functional.checks import check_lengths, data_of
 
 __all__ = ["additive_attention", "dot_attention", "general_attention", "masked_softmax"]
@@ -107,7 +107,7 @@ def prepare_memory(op, keys, values=None, mask=None, lengths=None, batch_first=F
 
 def _memory_mask(op, mask, lengths, batch, steps, batch_first):
     if mask is not None and lengths is not None:
-        raise ShapeError(f"{op}: pass mask or lengths, not both")
+        raise ArgumentError(f"{op}: pass mask or lengths, not both")
     if lengths is not None:
         lengths = check_lengths(op, lengths, steps, batch)
         return np.arange(steps)[None, :] < lengths[:, None]

@@ -8,7 +8,7 @@ expected and what was got.
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -21,7 +21,7 @@ def check_float_dtype(op, name, x, dtype=None):
     """``x`` must be float32/float64, and ``dtype`` when given. Returns its dtype."""
     array = data_of(x)
     if not isinstance(array, np.ndarray):
-        raise DTypeError(f"{op}: {name} must be an array or Tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"{op}: {name} must be an array or Tensor, got {type(x).__name__}")
     if array.dtype not in FLOAT_DTYPES:
         raise DTypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}")
     if dtype is not None and array.dtype != dtype:
@@ -129,8 +129,8 @@ def check_state(op, name, state, shape, dtype):
 def check_choice(op, name, value, choices):
     """``value`` must be one of ``choices`` (strings such as a nonlinearity's name)."""
     if not isinstance(value, str) or value not in choices:
-        raise ShapeError(f"{op}: {name} must be one of {', '.join(map(repr, choices))}, "
-                         f"got {value!r}")
+        raise ArgumentError(f"{op}: {name} must be one of {', '.join(map(repr, choices))}, "
+                            f"got {value!r}")
     return value
 
 

@@ -12,10 +12,10 @@ import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.functional.checks import check_float_dtype, data_of
 
-__all__ = ["layer_norm", "normalized_shape_tuple"]
+__all__ = ["checked_eps", "layer_norm", "normalized_shape_tuple"]
 
 
 class LayerNorm(Function):
@@ -75,6 +75,16 @@ def normalized_shape_tuple(op, normalized_shape):
     return tuple(int(n) for n in shape)
 
 
+def checked_eps(op, eps):
+    """``eps`` (a real number > 0) as a float."""
+    message = f"{op}: eps must be a positive real number, got {eps!r}"
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise ArgumentTypeError(message)
+    if not eps > 0:
+        raise ArgumentError(message)
+    return float(eps)
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the trailing ``normalized_shape`` dimensions, as PyTorch's ``layer_norm``.
 
@@ -94,8 +104,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     Tensor of the shape and dtype of ``input``.
     """
     shape = normalized_shape_tuple("layer_norm", normalized_shape)
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
-        raise DTypeError(f"layer_norm: eps must be a positive real number, got {eps!r}")
+    eps = checked_eps("layer_norm", eps)
     (x,) = coerce("layer_norm", input)
     dtype = check_float_dtype("layer_norm", "input", x)
     if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
@@ -109,4 +118,4 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise ShapeError(f"layer_norm: {name} must have shape {shape} (normalized_shape), "
                              f"got {data_of(value).shape}")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
-    return LayerNorm.apply(x, weight, bias, axes=axes, eps=float(eps))
+    return LayerNorm.apply(x, weight, bias, axes=axes, eps=eps)

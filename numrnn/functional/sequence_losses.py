@@ -25,7 +25,7 @@ from numrnn.autograd.ops.embedding import integer_array
 from numrnn.autograd.ops.indexing import getitem, where
 from numrnn.autograd.ops.losses import REDUCTIONS, cross_entropy, mse_loss
 from numrnn.autograd.ops.operands import coerce
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, DTypeError, ShapeError
 from numrnn.functional.checks import check_lengths, data_of
 
 __all__ = ["last_valid_step", "sequence_cross_entropy", "sequence_mask", "sequence_mse_loss"]
@@ -62,7 +62,7 @@ def _valid_steps(op, shape, lengths, mask, batch_first):
     """The ``(T, B)`` (or ``(B, T)``) boolean mask of valid steps for ``shape``."""
     steps, batch = (shape[1], shape[0]) if batch_first else (shape[0], shape[1])
     if lengths is not None and mask is not None:
-        raise ShapeError(f"{op}: pass lengths or mask, not both")
+        raise ArgumentError(f"{op}: pass lengths or mask, not both")
     if lengths is not None:
         return _mask_from_lengths(op, lengths, steps, batch, batch_first)
     if mask is None:
@@ -79,7 +79,7 @@ def _valid_steps(op, shape, lengths, mask, batch_first):
 
 def _check_reduction(op, reduction):
     if reduction not in REDUCTIONS:
-        raise ShapeError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ArgumentError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def _check_sequence(op, name, x, batch_first, extra_dims):

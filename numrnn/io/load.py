@@ -15,7 +15,7 @@ import struct
 import numpy as np
 import safetensors.numpy
 
-from numrnn.errors import DTypeError, FormatError, ShapeError
+from numrnn.errors import ArgumentTypeError, DTypeError, FormatError, ShapeError
 from numrnn.io.config import build_module
 from numrnn.io.save import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION
 from numrnn.io.untrusted_json import brief, parse_untrusted
@@ -52,7 +52,8 @@ def load(path, module=None, *, strict=True):
     if module is None:
         return tensors
     if not isinstance(module, Module):
-        raise DTypeError(f"load: module must be a numrnn Module, got {type(module).__name__}")
+        raise ArgumentTypeError(f"load: module must be a numrnn Module, "
+                                f"got {type(module).__name__}")
     _load_into(module, tensors, strict, os.fspath(path))
     return module
 

@@ -20,7 +20,7 @@ import numpy as np
 import safetensors.numpy
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, FormatError
+from numrnn.errors import ArgumentTypeError, FormatError
 from numrnn.io.config import dumps_spec, module_spec
 from numrnn.nn.module import Module
 
@@ -59,8 +59,8 @@ def save(module_or_state_dict, path, metadata=None):
         tensors = dict(module_or_state_dict)
         spec = None
     else:
-        raise DTypeError(f"save: expected a Module or a dict of arrays, "
-                         f"got {type(module_or_state_dict).__name__}")
+        raise ArgumentTypeError(f"save: expected a Module or a dict of arrays, "
+                                f"got {type(module_or_state_dict).__name__}")
     header = {FORMAT_KEY: FORMAT_VERSION, VERSION_KEY: _numrnn_version()}
     header.update(_check_metadata(metadata))
     if spec is not None:

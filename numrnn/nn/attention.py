@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from numrnn.autograd.ops.indexing import getitem
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional import attention as A
 from numrnn.nn import init
 from numrnn.nn.module import Module
@@ -95,18 +95,18 @@ class Attention(Module):
         self.query_size = check_positive_int("Attention", "query_size", query_size)
         self.key_size = check_positive_int("Attention", "key_size", key_size)
         if method not in METHODS:
-            raise ShapeError(f"Attention: method must be one of {METHODS}, got {method!r}")
+            raise ArgumentError(f"Attention: method must be one of {METHODS}, got {method!r}")
         self.method = method
         if method == "dot" and self.query_size != self.key_size:
-            raise ShapeError(f"Attention: method='dot' needs query_size == key_size, got "
-                             f"{self.query_size} and {self.key_size}; use 'general' or "
-                             "'additive' for different sizes")
+            raise ArgumentError(f"Attention: method='dot' needs query_size == key_size, got "
+                                f"{self.query_size} and {self.key_size}; use 'general' or "
+                                "'additive' for different sizes")
         if attention_size is not None and method != "additive":
-            raise ShapeError(f"Attention: attention_size applies to method='additive' only, "
-                             f"got attention_size={attention_size} with method={method!r}")
+            raise ArgumentError(f"Attention: attention_size applies to method='additive' only, "
+                                f"got attention_size={attention_size} with method={method!r}")
         if attention_size is not None and not isinstance(attention_size, numbers.Integral):
-            raise ShapeError(f"Attention: attention_size must be an int or None, "
-                             f"got {attention_size!r}")
+            raise ArgumentTypeError(f"Attention: attention_size must be an int or None, "
+                                    f"got {attention_size!r}")
         self.attention_size = None if method != "additive" else check_positive_int(
             "Attention", "attention_size",
             self.query_size if attention_size is None else attention_size)

@@ -16,7 +16,7 @@ import numpy as np
 from numrnn import functional as F
 from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError, ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
@@ -158,8 +158,8 @@ class RNNCell(_Cell):
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *,
                  dtype=np.float32, rng=None):
         if nonlinearity not in ("tanh", "relu"):
-            raise ShapeError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
-                             f"got {nonlinearity!r}")
+            raise ArgumentError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
+                                f"got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, bias, dtype, rng)
         self.nonlinearity = nonlinearity
 
@@ -183,8 +183,8 @@ class LSTMCell(_Cell):
         if hx is None:
             hx = (None, None)
         elif not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-            raise ShapeError(f"LSTMCell: hx must be None or a pair (h, c), "
-                             f"got {type(hx).__name__}")
+            raise ArgumentError(f"LSTMCell: hx must be None or a pair (h, c), "
+                                f"got {type(hx).__name__}")
         h, c = self._step(input, list(hx))
         return h, c
 

@@ -1,7 +1,6 @@
 """Sequential: modules applied one after another."""
 
-from numrnn.autograd.ops.indexing import IndexOutOfRangeError
-from numrnn.errors import DTypeError, NumrnnError
+from numrnn.errors import ArgumentTypeError, IndexOutOfRangeError, NumrnnError
 from numrnn.nn.module import Module
 
 __all__ = ["Sequential"]
@@ -31,8 +30,8 @@ class Sequential(Module):
     def append(self, module):
         """Add ``module`` at the end, under the next free index; returns self."""
         if not isinstance(module, Module):
-            raise DTypeError(f"Sequential: every child must be a Module, got "
-                             f"{type(module).__name__}")
+            raise ArgumentTypeError(f"Sequential: every child must be a Module, got "
+                                    f"{type(module).__name__}")
         setattr(self, str(len(self._modules)), module)
         return self
 
@@ -47,8 +46,8 @@ class Sequential(Module):
         if isinstance(index, slice):
             return type(self)(*children[index])
         if isinstance(index, bool) or not hasattr(index, "__index__"):
-            raise DTypeError(f"Sequential: index must be an int or a slice, "
-                             f"got {type(index).__name__}")
+            raise ArgumentTypeError(f"Sequential: index must be an int or a slice, "
+                                    f"got {type(index).__name__}")
         position = index.__index__()
         if not -len(children) <= position < len(children):
             count = len(children)

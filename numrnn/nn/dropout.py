@@ -3,7 +3,7 @@
 import numbers
 
 from numrnn import functional as F
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 
@@ -24,9 +24,9 @@ class Dropout(Module):
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise DTypeError(f"Dropout: p must be a real number, got {type(p).__name__}")
+            raise ArgumentTypeError(f"Dropout: p must be a real number, got {type(p).__name__}")
         if not 0.0 <= p < 1.0:
-            raise ShapeError(f"Dropout: p must be in [0, 1), got {p}")
+            raise ArgumentError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
         self.rng = init.as_generator(rng)
 

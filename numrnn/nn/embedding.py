@@ -6,7 +6,7 @@ import numpy as np
 
 from numrnn import functional as F
 from numrnn.autograd.ops.embedding import integer_array
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
@@ -55,12 +55,12 @@ class Embedding(Module):
         if padding_idx is None:
             return None
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
-            raise DTypeError(f"Embedding: padding_idx must be an int or None, "
-                             f"got {type(padding_idx).__name__}")
+            raise ArgumentTypeError(f"Embedding: padding_idx must be an int or None, "
+                                    f"got {type(padding_idx).__name__}")
         rows = self.num_embeddings
         if not -rows <= padding_idx < rows:
-            raise ShapeError(f"Embedding: padding_idx must be in {-rows}..{rows - 1} "
-                             f"(num_embeddings={rows}), got {padding_idx}")
+            raise ArgumentError(f"Embedding: padding_idx must be in {-rows}..{rows - 1} "
+                                f"(num_embeddings={rows}), got {padding_idx}")
         # Stored non-negative, as PyTorch does, so the config and repr have one spelling.
         return int(padding_idx) % rows
 

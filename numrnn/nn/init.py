@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentTypeError, ShapeError
 
 
 def as_generator(rng):
@@ -27,8 +27,8 @@ def as_generator(rng):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise DTypeError(f"rng must be a numpy Generator, an int seed or None, "
-                     f"got {type(rng).__name__}")
+    raise ArgumentTypeError(f"rng must be a numpy Generator, an int seed or None, "
+                            f"got {type(rng).__name__}")
 
 
 def _fill(param, values):

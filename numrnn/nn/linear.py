@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from numrnn import functional as F
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError, ShapeError
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
@@ -17,7 +17,7 @@ __all__ = ["Linear"]
 
 def _check_size(op, name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ShapeError(f"{op}: {name} must be a non-negative int, got {value!r}")
+        raise ArgumentError(f"{op}: {name} must be a non-negative int, got {value!r}")
     return int(value)
 
 

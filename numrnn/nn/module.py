@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
 from numrnn.nn.parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -48,7 +48,7 @@ class Module:
             return
         for kind, registry in zip(("a Parameter", "a Module"), registries):
             if registry is not None and name in registry:
-                raise DTypeError(
+                raise ArgumentTypeError(
                     f"{type(self).__name__}: cannot assign {type(value).__name__} to "
                     f"'{name}', which holds {kind}; assign {kind} or delete it first"
                 )

@@ -1,12 +1,10 @@
 """LayerNorm: normalize each step's features to zero mean and unit variance."""
 
-import numbers
-
 import numpy as np
 
 from numrnn import functional as F
-from numrnn.errors import DTypeError, ShapeError
-from numrnn.functional.layer_norm import normalized_shape_tuple
+from numrnn.errors import ShapeError
+from numrnn.functional.layer_norm import checked_eps, normalized_shape_tuple
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
@@ -42,9 +40,7 @@ class LayerNorm(Module):
                  dtype=np.float32):
         super().__init__()
         self.normalized_shape = normalized_shape_tuple("LayerNorm", normalized_shape)
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
-            raise DTypeError(f"LayerNorm: eps must be a positive real number, got {eps!r}")
-        self.eps = float(eps)
+        self.eps = checked_eps("LayerNorm", eps)
         self.elementwise_affine = bool(elementwise_affine)
         self._with_bias = bool(bias)
         self.dtype = check_module_dtype("LayerNorm", dtype)

@@ -17,7 +17,7 @@ A spec is ``((parameter name, shape), ...)``; the dtype is the module's ``dtype`
 
 import numpy as np
 
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
 
 _RECURRENT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # Gate blocks per cell kind (rows of weight_ih / weight_hh per hidden unit).
@@ -29,7 +29,9 @@ def check_parameters(module, specs):
 
     A parameter the module does not have (a layer without biases) gives None.
     Raises :class:`~numrnn.errors.ShapeError` for an array of the module's dtype
-    but the wrong shape, :class:`~numrnn.errors.DTypeError` for anything else.
+    but the wrong shape, :class:`~numrnn.errors.DTypeError` for an array of
+    another dtype, :class:`~numrnn.errors.ArgumentTypeError` for data that is not
+    an ndarray at all.
     """
     registry = module._parameters
     arrays = []
@@ -90,6 +92,6 @@ def _refuse(module, name, shape, array):
         got = f"{array.dtype} array of shape {array.shape}"
         error = ShapeError if array.dtype == module.dtype else DTypeError
     else:
-        got, error = type(array).__name__, DTypeError
+        got, error = type(array).__name__, ArgumentTypeError
     raise error(f"{type(module).__name__}: {name} must be a {module.dtype} array of shape "
                 f"{shape}, got {got}")

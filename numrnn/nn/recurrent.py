@@ -47,7 +47,7 @@ the pair ``(h_0, c_0)``.
 
 import numpy as np
 
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError
 from numrnn.nn.rnn_base import RNNBase
 
 __all__ = ["GRU", "LSTM", "RNN"]
@@ -105,8 +105,8 @@ class LSTM(RNNBase):
     def forward(self, input, hx=None, lengths=None):
         """``(output, (h_n, c_n))``; ``hx`` is None or the pair ``(h_0, c_0)``."""
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-            raise ShapeError(f"LSTM: hx must be None or a pair (h_0, c_0), "
-                             f"got {type(hx).__name__}")
+            raise ArgumentError(f"LSTM: hx must be None or a pair (h_0, c_0), "
+                                f"got {type(hx).__name__}")
         output, (h_n, c_n) = self._run(input, hx, lengths)
         return output, (h_n, c_n)
 

@@ -22,7 +22,7 @@ import numpy as np
 from numrnn import functional as F
 from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
@@ -36,7 +36,7 @@ RECURRENT_INITS = ("uniform", "orthogonal", "identity")
 
 def check_positive_int(op, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ShapeError(f"{op}: {name} must be a positive int, got {value!r}")
+        raise ArgumentError(f"{op}: {name} must be a positive int, got {value!r}")
     return int(value)
 
 
@@ -51,7 +51,8 @@ def checked_array(op, name, value, dtype):
     """The ndarray behind ``value`` (a Tensor or an ndarray) of the module's ``dtype``."""
     array = value.data if isinstance(value, Tensor) else value
     if not isinstance(array, np.ndarray):
-        raise DTypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{op}: {name} must be a Tensor or ndarray, "
+                                f"got {type(value).__name__}")
     if array.dtype != dtype:
         raise DTypeError(f"{op}: {name} must have dtype {dtype} (the module's dtype), "
                          f"got {array.dtype}")
@@ -87,25 +88,25 @@ class RNNBase(Module):
         self.dtype = check_module_dtype(mode, dtype)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0.0 <= dropout < 1.0:
-            raise ShapeError(f"{mode}: dropout must be a number in [0, 1), got {dropout!r}")
+            raise ArgumentError(f"{mode}: dropout must be a number in [0, 1), got {dropout!r}")
         if dropout > 0 and self.num_layers == 1:
             warnings.warn(f"{mode}: dropout={dropout} acts between stacked layers only, so it "
                           "has no effect with num_layers=1", UserWarning, stacklevel=3)
         self.dropout = float(dropout)
         if nonlinearity not in ("tanh", "relu"):
-            raise ShapeError(f"{mode}: nonlinearity must be 'tanh' or 'relu', "
-                             f"got {nonlinearity!r}")
+            raise ArgumentError(f"{mode}: nonlinearity must be 'tanh' or 'relu', "
+                                f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         if recurrent_init not in RECURRENT_INITS:
-            raise ShapeError(f"{mode}: recurrent_init must be one of {RECURRENT_INITS}, "
-                             f"got {recurrent_init!r}")
+            raise ArgumentError(f"{mode}: recurrent_init must be one of {RECURRENT_INITS}, "
+                                f"got {recurrent_init!r}")
         self.recurrent_init = recurrent_init
         if forget_bias is not None and (isinstance(forget_bias, bool)
                                         or not isinstance(forget_bias, numbers.Real)):
-            raise DTypeError(f"{mode}: forget_bias must be a number or None, "
-                             f"got {type(forget_bias).__name__}")
+            raise ArgumentTypeError(f"{mode}: forget_bias must be a number or None, "
+                                    f"got {type(forget_bias).__name__}")
         if forget_bias is not None and not self.bias:
-            raise ShapeError(f"{mode}: forget_bias={forget_bias} needs bias=True")
+            raise ArgumentError(f"{mode}: forget_bias={forget_bias} needs bias=True")
         self.forget_bias = forget_bias
         # One generator for initialization and then for dropout masks: a seed
         # reproduces a whole training run.

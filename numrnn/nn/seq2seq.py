@@ -31,7 +31,7 @@ from numrnn import functional as F
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.ops.embedding import integer_array
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.functional.checks import check_lengths
 from numrnn.nn import init
 from numrnn.nn.attention import Attention
@@ -112,11 +112,11 @@ class Seq2Seq(Module):
                  dropout=0.0, pad_index=0, bos_index=2, eos_index=3, rng=None):
         super().__init__()
         if not isinstance(encoder, RNNBase):
-            raise DTypeError(f"Seq2Seq: encoder must be a numrnn RNN, LSTM or GRU, "
-                             f"got {type(encoder).__name__}")
+            raise ArgumentTypeError(f"Seq2Seq: encoder must be a numrnn RNN, LSTM or GRU, "
+                                    f"got {type(encoder).__name__}")
         if decoder_mode not in _CELLS:
-            raise ShapeError(f"Seq2Seq: decoder_mode must be one of {tuple(_CELLS)}, "
-                             f"got {decoder_mode!r}")
+            raise ArgumentError(f"Seq2Seq: decoder_mode must be one of {tuple(_CELLS)}, "
+                                f"got {decoder_mode!r}")
         self.src_vocab_size = check_positive_int("Seq2Seq", "src_vocab_size", src_vocab_size)
         self.tgt_vocab_size = check_positive_int("Seq2Seq", "tgt_vocab_size", tgt_vocab_size)
         self.embedding_dim = check_positive_int(
@@ -131,15 +131,15 @@ class Seq2Seq(Module):
         self.bridge = bool(bridge)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0.0 <= dropout < 1.0:
-            raise ShapeError(f"Seq2Seq: dropout must be a number in [0, 1), got {dropout!r}")
+            raise ArgumentError(f"Seq2Seq: dropout must be a number in [0, 1), got {dropout!r}")
         self.dropout = float(dropout)
         for name, value in (("pad_index", pad_index), ("bos_index", bos_index),
                             ("eos_index", eos_index)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
                     or not 0 <= value < min(self.src_vocab_size, self.tgt_vocab_size):
-                raise ShapeError(f"Seq2Seq: {name} must be an id valid in both vocabularies "
-                                 f"(0..{min(self.src_vocab_size, self.tgt_vocab_size) - 1}), "
-                                 f"got {value!r}")
+                raise ArgumentError(f"Seq2Seq: {name} must be an id valid in both vocabularies "
+                                    f"(0..{min(self.src_vocab_size, self.tgt_vocab_size) - 1}), "
+                                    f"got {value!r}")
         self.pad_index, self.bos_index, self.eos_index = int(pad_index), int(bos_index), \
             int(eos_index)
         self.dtype = encoder.dtype
@@ -253,8 +253,8 @@ class Seq2Seq(Module):
         """
         if isinstance(teacher_forcing_ratio, bool) or not isinstance(
                 teacher_forcing_ratio, numbers.Real) or not 0 <= teacher_forcing_ratio <= 1:
-            raise ShapeError(f"Seq2Seq: teacher_forcing_ratio must be in [0, 1], "
-                             f"got {teacher_forcing_ratio!r}")
+            raise ArgumentError(f"Seq2Seq: teacher_forcing_ratio must be in [0, 1], "
+                                f"got {teacher_forcing_ratio!r}")
         memory, state = self.encode(src, src_lengths)
         tgt_in = integer_array("Seq2Seq", "tgt_in", tgt_in)
         if tgt_in.ndim != 2 or tgt_in.shape[1] != memory.batch_size or tgt_in.shape[0] < 1:

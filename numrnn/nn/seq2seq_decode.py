@@ -31,7 +31,7 @@ import numpy as np
 
 from numrnn import functional as F
 from numrnn.autograd.grad_mode import no_grad
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError
 from numrnn.functional.checks import data_of
 
 __all__ = ["DecodeResult", "beam_search", "greedy_search", "length_penalty"]
@@ -64,15 +64,15 @@ def length_penalty(lengths, alpha):
 def _check_options(src_lengths, max_length, alpha, beam_size=1):
     if isinstance(beam_size, bool) or not isinstance(beam_size, (int, np.integer)) \
             or beam_size < 1:
-        raise ShapeError(f"beam_search: beam_size must be a positive int, got {beam_size!r}")
+        raise ArgumentError(f"beam_search: beam_size must be a positive int, got {beam_size!r}")
     if not np.isfinite(alpha) or alpha < 0:
-        raise ShapeError(f"decode: alpha must be a finite number >= 0, got {alpha!r}")
+        raise ArgumentError(f"decode: alpha must be a finite number >= 0, got {alpha!r}")
     if max_length is None:
         # Outputs are rarely much longer than their inputs; the margin covers short ones.
         return 2 * int(np.max(data_of(src_lengths))) + 10
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) \
             or max_length < 1:
-        raise ShapeError(f"decode: max_length must be a positive int, got {max_length!r}")
+        raise ArgumentError(f"decode: max_length must be a positive int, got {max_length!r}")
     return int(max_length)
 
 

@@ -31,7 +31,7 @@ import numbers
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.kernels import streaming as kernels
 from numrnn.nn.parameter_checks import GATES, check_parameters, layer_specs
 
@@ -60,15 +60,15 @@ class Streamer:
     def __init__(self, layer, batch_size=1):
         mode = getattr(layer, "mode", None)
         if mode not in _STATE_SLOTS:
-            raise TypeError(f"Streamer: layer must be a numrnn.nn RNN, LSTM or GRU, "
-                            f"got {type(layer).__name__}")
+            raise ArgumentTypeError(f"Streamer: layer must be a numrnn.nn RNN, LSTM or GRU, "
+                                    f"got {type(layer).__name__}")
         if layer.bidirectional:
-            raise ShapeError(f"Streamer: a bidirectional {mode} cannot stream: its reverse "
-                             "direction reads the sequence from the end; use the layer on "
-                             "whole sequences instead")
+            raise ArgumentError(f"Streamer: a bidirectional {mode} cannot stream: its reverse "
+                                "direction reads the sequence from the end; use the layer on "
+                                "whole sequences instead")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
-            raise ShapeError(f"Streamer: batch_size must be a positive int, got {batch_size!r}")
+            raise ArgumentError(f"Streamer: batch_size must be a positive int, got {batch_size!r}")
         self.mode = mode
         self.input_size = layer.input_size
         self.hidden_size = hidden = layer.hidden_size
@@ -162,12 +162,12 @@ class Streamer:
             return
         indices = np.atleast_1d(np.asarray(rows))
         if indices.dtype.kind not in "iu" or indices.ndim != 1:
-            raise ShapeError(f"Streamer.reset: rows must be an int or a sequence of ints, "
-                             f"got {rows!r}")
+            raise ArgumentError(f"Streamer.reset: rows must be an int or a sequence of ints, "
+                                f"got {rows!r}")
         if indices.size and (indices.min() < -self.batch_size
                              or indices.max() >= self.batch_size):
-            raise ShapeError(f"Streamer.reset: rows must be in [0, {self.batch_size}), "
-                             f"got {rows!r}")
+            raise ArgumentError(f"Streamer.reset: rows must be in [0, {self.batch_size}), "
+                                f"got {rows!r}")
         self._state[:, :, indices] = 0
 
     def __repr__(self):

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError
 from numrnn.optim.optimizer import Optimizer
 
 
@@ -50,9 +50,9 @@ class Adam(Optimizer):
         super()._check_options(group)
         betas = group["betas"]
         if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
-            raise ShapeError(f"{self._name}: betas must be two numbers in [0, 1), got {betas}")
+            raise ArgumentError(f"{self._name}: betas must be two numbers in [0, 1), got {betas}")
         if not group["eps"] >= 0.0:
-            raise ShapeError(f"{self._name}: eps must be >= 0, got {group['eps']}")
+            raise ArgumentError(f"{self._name}: eps must be >= 0, got {group['eps']}")
 
     def _update(self, data, grad, state, group):
         lr, weight_decay = group["lr"], group["weight_decay"]

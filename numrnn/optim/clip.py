@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, GradError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, GradError
 
 
 def _grads_of(name, parameters):
@@ -18,7 +18,8 @@ def _grads_of(name, parameters):
     grads = []
     for param in parameters:
         if not isinstance(param, Tensor):
-            raise DTypeError(f"{name}: parameters must be Tensors, got {type(param).__name__}")
+            raise ArgumentTypeError(f"{name}: parameters must be Tensors, "
+                                    f"got {type(param).__name__}")
         if param.grad is not None:
             grads.append(param.grad)
     return grads
@@ -55,7 +56,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
 def _total_norm(op, arrays, norm_type, error_if_nonfinite):
     norm_type = float(norm_type)
     if not norm_type > 0:
-        raise ShapeError(f"{op}: norm_type must be > 0 or inf, got {norm_type}")
+        raise ArgumentError(f"{op}: norm_type must be > 0 or inf, got {norm_type}")
     if not arrays:
         return 0.0
     # Each array's norm, then the norm of those norms: equal to the norm of
@@ -140,6 +141,6 @@ def clip_grad_value_(parameters, clip_value):
         Must be >= 0.
     """
     if not clip_value >= 0:
-        raise ShapeError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+        raise ArgumentError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for grad in _grads_of("clip_grad_value_", parameters):
         np.clip(grad, -clip_value, clip_value, out=grad)

@@ -9,7 +9,7 @@ Creating a scheduler records each group's starting rate as ``initial_lr``.
 
 import math
 
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.optim.optimizer import Optimizer
 
 
@@ -79,7 +79,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         if not (isinstance(step_size, int) and step_size >= 1):
-            raise ShapeError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+            raise ArgumentError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer)
@@ -115,8 +115,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         if not (isinstance(T_max, int) and T_max >= 1):
-            raise ShapeError(f"CosineAnnealingLR: T_max must be a positive integer, "
-                             f"got {T_max!r}")
+            raise ArgumentError(f"CosineAnnealingLR: T_max must be a positive integer, "
+                                f"got {T_max!r}")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer)
@@ -156,18 +156,18 @@ class ReduceLROnPlateau(LRScheduler):
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
         if mode not in ("min", "max"):
-            raise ShapeError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
-            raise ShapeError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', "
-                             f"got {threshold_mode!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', "
+                                f"got {threshold_mode!r}")
         if not factor < 1.0:
-            raise ShapeError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
+            raise ArgumentError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
         _check_optimizer("ReduceLROnPlateau", optimizer)
         groups = optimizer.param_groups
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(groups):
-                raise ShapeError(f"ReduceLROnPlateau: min_lr has {len(min_lr)} entries, the "
-                                 f"optimizer has {len(groups)} parameter groups")
+                raise ArgumentError(f"ReduceLROnPlateau: min_lr has {len(min_lr)} entries, the "
+                                    f"optimizer has {len(groups)} parameter groups")
             self.min_lrs = list(min_lr)
         else:
             self.min_lrs = [min_lr] * len(groups)
@@ -201,7 +201,7 @@ class ReduceLROnPlateau(LRScheduler):
             if self.last_epoch == -1:
                 super().step()
                 return
-            raise ShapeError("ReduceLROnPlateau.step: needs the epoch's metric, got None")
+            raise ArgumentError("ReduceLROnPlateau.step: needs the epoch's metric, got None")
         value = float(metrics)
         self.last_epoch += 1
         if self._is_better(value):
@@ -225,7 +225,7 @@ class ReduceLROnPlateau(LRScheduler):
 
 def _check_optimizer(name, optimizer):
     if not isinstance(optimizer, Optimizer):
-        raise DTypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
+        raise ArgumentTypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
 
 
 def _plain_copy(value):

@@ -18,7 +18,7 @@ import numpy as np
 
 from numrnn.autograd.grad_mode import enable_grad
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 
 
 class Optimizer(abc.ABC):
@@ -48,13 +48,13 @@ class Optimizer(abc.ABC):
         self.state = {}
         self.param_groups = []
         if isinstance(params, Tensor):
-            raise DTypeError(
+            raise ArgumentTypeError(
                 f"{self._name}: params must be an iterable of Tensors or of dicts, got a single "
                 "Tensor; wrap it in a list"
             )
         groups = list(params)
         if not groups:
-            raise ShapeError(f"{self._name}: got an empty parameter list")
+            raise ArgumentError(f"{self._name}: got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -67,28 +67,29 @@ class Optimizer(abc.ABC):
     def add_param_group(self, group):
         """Add a group of parameters with its own options (e.g. a new layer to fine-tune)."""
         if not isinstance(group, dict):
-            raise DTypeError(f"{self._name}: a parameter group must be a dict, "
-                             f"got {type(group).__name__}")
+            raise ArgumentTypeError(f"{self._name}: a parameter group must be a dict, "
+                                    f"got {type(group).__name__}")
         if "params" not in group:
-            raise ShapeError(f"{self._name}: a parameter group needs a 'params' entry")
+            raise ArgumentError(f"{self._name}: a parameter group needs a 'params' entry")
         params = group["params"]
         params = [params] if isinstance(params, Tensor) else list(params)
         for position, param in enumerate(params):
             if not isinstance(param, Tensor):
-                raise DTypeError(f"{self._name}: parameter {position} of group "
-                                 f"{len(self.param_groups)} must be a Tensor, "
-                                 f"got {type(param).__name__}")
+                raise ArgumentTypeError(f"{self._name}: parameter {position} of group "
+                                        f"{len(self.param_groups)} must be a Tensor, "
+                                        f"got {type(param).__name__}")
             if not param.is_leaf:
-                raise ShapeError(f"{self._name}: can only optimize leaf tensors; parameter "
-                                 f"{position} of group {len(self.param_groups)} was made by an op")
+                raise ArgumentError(f"{self._name}: can only optimize leaf tensors; parameter "
+                                    f"{position} of group {len(self.param_groups)} was made by "
+                                    "an op")
             if param.dtype.kind != "f":
                 raise DTypeError(f"{self._name}: parameters must be float32 or float64, "
                                  f"parameter {position} is {param.dtype}")
         # A parameter updated by two groups would take two steps per call.
         seen = {id(p) for existing in self.param_groups for p in existing["params"]}
         if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
-            raise ShapeError(f"{self._name}: a parameter appears more than once across the "
-                             "parameter groups")
+            raise ArgumentError(f"{self._name}: a parameter appears more than once across the "
+                                "parameter groups")
         new_group = {key: value for key, value in group.items() if key != "params"}
         for key, value in self.defaults.items():
             new_group.setdefault(key, value)
@@ -100,10 +101,10 @@ class Optimizer(abc.ABC):
         """Refuse option values the update rule cannot use; subclasses extend this."""
         lr = group.get("lr")
         if lr is not None and not lr >= 0.0:
-            raise ShapeError(f"{self._name}: lr must be >= 0, got {lr}")
+            raise ArgumentError(f"{self._name}: lr must be >= 0, got {lr}")
         weight_decay = group.get("weight_decay", 0.0)
         if not weight_decay >= 0.0:
-            raise ShapeError(f"{self._name}: weight_decay must be >= 0, got {weight_decay}")
+            raise ArgumentError(f"{self._name}: weight_decay must be >= 0, got {weight_decay}")
 
     def zero_grad(self):
         """Set every parameter's ``.grad`` to None (the next backward starts afresh)."""

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError
 from numrnn.optim.optimizer import Optimizer
 
 
@@ -48,7 +48,7 @@ class RMSprop(Optimizer):
         super()._check_options(group)
         for name in ("alpha", "eps", "momentum"):
             if not group[name] >= 0.0:
-                raise ShapeError(f"RMSprop: {name} must be >= 0, got {group[name]}")
+                raise ArgumentError(f"RMSprop: {name} must be >= 0, got {group[name]}")
 
     def _update(self, data, grad, state, group):
         alpha, momentum = group["alpha"], group["momentum"]

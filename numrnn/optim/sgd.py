@@ -1,6 +1,6 @@
 """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay."""
 
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError
 from numrnn.optim.optimizer import Optimizer
 
 
@@ -42,10 +42,10 @@ class SGD(Optimizer):
     def _check_options(self, group):
         super()._check_options(group)
         if not group["momentum"] >= 0.0:
-            raise ShapeError(f"SGD: momentum must be >= 0, got {group['momentum']}")
+            raise ArgumentError(f"SGD: momentum must be >= 0, got {group['momentum']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ShapeError("SGD: nesterov momentum needs momentum > 0 and dampening == 0, got "
-                             f"momentum={group['momentum']}, dampening={group['dampening']}")
+            raise ArgumentError("SGD: nesterov momentum needs momentum > 0 and dampening == 0, got "
+                                f"momentum={group['momentum']}, dampening={group['dampening']}")
 
     def _update(self, data, grad, state, group):
         weight_decay, momentum = group["weight_decay"], group["momentum"]

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import NumrnnError, ShapeError
+from numrnn.errors import ArgumentError, NumrnnError, ShapeError
 from numrnn.io.save import save
 from numrnn.optim.clip import clip_grads_with_norm_, get_total_norm
 from numrnn.optim.lr_scheduler import ReduceLROnPlateau
@@ -282,22 +282,22 @@ def _improvement_test(mode, min_delta):
 def _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler,
                      nonfinite_grad):
     if nonfinite_grad not in _NONFINITE_GRAD_CHOICES:
-        raise ShapeError(f"fit: nonfinite_grad must be one of {_NONFINITE_GRAD_CHOICES}, "
-                         f"got {nonfinite_grad!r}")
+        raise ArgumentError(f"fit: nonfinite_grad must be one of {_NONFINITE_GRAD_CHOICES}, "
+                            f"got {nonfinite_grad!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ShapeError(f"fit: epochs must be a positive int, got {epochs!r}")
+        raise ArgumentError(f"fit: epochs must be a positive int, got {epochs!r}")
     if mode not in ("min", "max"):
-        raise ShapeError(f"fit: mode must be 'min' or 'max', got {mode!r}")
+        raise ArgumentError(f"fit: mode must be 'min' or 'max', got {mode!r}")
     if patience is not None and (isinstance(patience, bool)
                                  or not isinstance(patience, numbers.Integral) or patience < 1):
-        raise ShapeError(f"fit: patience must be a positive int or None, got {patience!r}")
+        raise ArgumentError(f"fit: patience must be a positive int or None, got {patience!r}")
     if not isinstance(min_delta, numbers.Real) or min_delta < 0:
-        raise ShapeError(f"fit: min_delta must be a number >= 0, got {min_delta!r}")
+        raise ArgumentError(f"fit: min_delta must be a number >= 0, got {min_delta!r}")
     needs_metric = [name for name, wanted in (("patience", patience is not None),
                                               ("restore_best", restore_best),
                                               ("ReduceLROnPlateau",
                                                isinstance(scheduler, ReduceLROnPlateau)))
                     if wanted]
     if needs_metric and validate is None:
-        raise ShapeError(f"fit: {', '.join(needs_metric)} needs a validation metric; "
-                         "pass validate=callable(model) -> float")
+        raise ArgumentError(f"fit: {', '.join(needs_metric)} needs a validation metric; "
+                            "pass validate=callable(model) -> float")

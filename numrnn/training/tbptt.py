@@ -24,7 +24,7 @@ import numpy as np
 
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import NumrnnError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, NumrnnError, ShapeError
 
 
 def batchify(tokens, batch_size):
@@ -155,7 +155,7 @@ class TruncatedBPTT:
 
     def __init__(self, loss_fn, forward=None, state_batch_axis=1):
         if not callable(loss_fn):
-            raise ShapeError(f"TruncatedBPTT: loss_fn must be callable, got {loss_fn!r}")
+            raise ArgumentTypeError(f"TruncatedBPTT: loss_fn must be callable, got {loss_fn!r}")
         self.loss_fn = loss_fn
         self.forward = forward if forward is not None else _call_model
         self.state_batch_axis = state_batch_axis
@@ -213,8 +213,8 @@ def detach_state(state):
         return state.detach()
     if isinstance(state, (tuple, list)):
         return type(state)(detach_state(part) for part in state)
-    raise ShapeError(f"detach_state: a state must be a Tensor or a tuple of them, "
-                     f"got {type(state).__name__}")
+    raise ArgumentTypeError(f"detach_state: a state must be a Tensor or a tuple of them, "
+                            f"got {type(state).__name__}")
 
 
 def reset_state_rows(state, rows, batch_axis=1):
@@ -230,8 +230,8 @@ def reset_state_rows(state, rows, batch_axis=1):
         return Tensor(np.where(keep, state.data, 0).astype(state.dtype))
     if isinstance(state, (tuple, list)):
         return type(state)(reset_state_rows(part, rows, batch_axis) for part in state)
-    raise ShapeError(f"reset_state_rows: a state must be a Tensor or a tuple of them, "
-                     f"got {type(state).__name__}")
+    raise ArgumentTypeError(f"reset_state_rows: a state must be a Tensor or a tuple of them, "
+                            f"got {type(state).__name__}")
 
 
 def check_unidirectional(model):
@@ -251,5 +251,5 @@ def _call_model(model, inputs, state):
 
 def _positive_int(op, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ShapeError(f"{op}: {name} must be a positive int, got {value!r}")
+        raise ArgumentError(f"{op}: {name} must be a positive int, got {value!r}")
     return int(value)

@@ -124,7 +124,8 @@ def test_bad_weight_and_padding_idx_are_refused():
     with pytest.raises(numrnn.DTypeError, match="weight must be a float32 or float64 array, "
                                                 "got int64"):
         F.embedding(np.zeros((4, 2), np.int64), np.array([0]))
-    with pytest.raises(numrnn.ShapeError, match=r"padding_idx must be in -4\.\.3, got 4"):
+    with pytest.raises(numrnn.ArgumentError, match=r"padding_idx must be in -4\.\.3, got 4"):
         F.embedding(np.zeros((4, 2)), np.array([0]), padding_idx=4)
-    with pytest.raises(numrnn.DTypeError, match="padding_idx must be an int or None, got float"):
+    with pytest.raises(numrnn.ArgumentTypeError,
+                       match="padding_idx must be an int or None, got float"):
         F.embedding(np.zeros((4, 2)), np.array([0]), padding_idx=1.0)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numrnn.data import BucketIterator, bucket_batches, lengths_to_mask
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError, ShapeError
 
 
 @given(lengths=st.lists(st.integers(1, 30), min_size=0, max_size=60),
@@ -111,7 +111,7 @@ def test_per_step_targets_batch_first_and_drop_last():
 
 
 def test_errors():
-    with pytest.raises(ShapeError, match="batch_size must be a positive integer"):
+    with pytest.raises(ArgumentError, match="batch_size must be a positive integer"):
         bucket_batches([1, 2], 0)
     with pytest.raises(ShapeError, match="got 2 sequences but 3 targets"):
         BucketIterator([[1], [2]], 1, targets=[0, 1, 2])

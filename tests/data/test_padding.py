@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from numrnn.data import lengths_to_mask, pad_sequences, unpad_sequences
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, DTypeError, ShapeError
 
 
 @st.composite
@@ -73,7 +73,7 @@ def test_errors_name_the_problem():
     with pytest.raises(ShapeError, match="feature shape \\(3,\\) like sequence 0, sequence 1 "
                                          "has \\(4,\\)"):
         pad_sequences([np.zeros((2, 3)), np.zeros((2, 4))])
-    with pytest.raises(ShapeError, match="no sequences"):
+    with pytest.raises(ArgumentError, match="no sequences"):
         pad_sequences([])
     with pytest.raises(ShapeError, match="scalar"):
         pad_sequences([np.float64(1.0)])

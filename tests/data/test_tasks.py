@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from numrnn.data import adding_problem, copy_task, noisy_sines
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError
 
 
 def test_adding_problem_structure():
@@ -57,9 +57,9 @@ def test_noisy_sines_targets_are_next_inputs():
 
 
 def test_bad_arguments():
-    with pytest.raises(ShapeError, match="steps must be >= 2"):
+    with pytest.raises(ArgumentError, match="steps must be >= 2"):
         adding_problem(4, 1)
-    with pytest.raises(ShapeError, match="delay must be a positive integer"):
+    with pytest.raises(ArgumentError, match="delay must be a positive integer"):
         copy_task(4, 3, delay=0)
-    with pytest.raises(ShapeError, match="noise must be >= 0"):
+    with pytest.raises(ArgumentError, match="noise must be >= 0"):
         noisy_sines(4, 3, noise=-1)

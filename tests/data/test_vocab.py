@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numrnn.data import CharVocab, WordVocab
-from numrnn.errors import FormatError, ShapeError
+from numrnn.errors import ArgumentError, FormatError, ShapeError
 
 
 @given(text=st.text(max_size=60))
@@ -57,9 +57,9 @@ def test_unknown_tokens_min_freq_and_max_size():
 def test_custom_specials_and_errors():
     vocab = CharVocab.build("xy", specials=["<unk>"])
     assert vocab.pad_index is None
-    with pytest.raises(ShapeError, match="no <bos>"):
+    with pytest.raises(ArgumentError, match="no <bos>"):
         vocab.encode("x", add_bos=True)
-    with pytest.raises(ShapeError, match="unk_token"):
+    with pytest.raises(ArgumentError, match="unk_token"):
         CharVocab("ab", specials=["<pad>"])
     with pytest.raises(ShapeError, match="ids must be in 0..2"):
         vocab.decode([5])

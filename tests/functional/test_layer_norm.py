@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numrnn
-from numrnn import DTypeError, ShapeError
+from numrnn import ArgumentError, DTypeError, ShapeError
 from numrnn import functional as F
 from numrnn.testing import gradcheck
 from numrnn.testing import strategies as S
@@ -121,5 +121,5 @@ def test_refuses_bad_arguments_naming_expected_and_got():
         F.layer_norm(x, 4, bias=np.ones(4, dtype=np.float32))
     with pytest.raises(ShapeError, match="normalized_shape must be"):
         F.layer_norm(x, (0,))
-    with pytest.raises(DTypeError, match="eps must be a positive"):
+    with pytest.raises(ArgumentError, match="eps must be a positive"):
         F.layer_norm(x, 4, eps=0.0)

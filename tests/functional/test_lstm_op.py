@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import numrnn
 from numrnn import functional as F
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
 from numrnn.testing import gradcheck
 from numrnn.testing import strategies as S
 
@@ -239,7 +239,7 @@ INVALID = [
     ({"x": X[:0]}, {}, ShapeError, "at least one step and one batch row"),
     ({"x": X.astype(np.float32)}, {}, DTypeError, "weight_ih must have dtype float32"),
     ({"x": X.astype(np.int64)}, {}, DTypeError, "input must be float32 or float64, got int64"),
-    ({"x": X.tolist()}, {}, DTypeError, "input must be an array or Tensor, got list"),
+    ({"x": X.tolist()}, {}, ArgumentTypeError, "input must be an array or Tensor, got list"),
     ({"h0": H0[:2]}, {}, ShapeError, "h0 must have shape (4, 4), got (2, 4)"),
     ({"c0": H0[:, :3]}, {}, ShapeError, "c0 must have shape (4, 4), got (4, 3)"),
     ({"c0": H0.astype(np.float32)}, {}, DTypeError, "c0 must have dtype float64"),

@@ -7,7 +7,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import numrnn
-from numrnn import DTypeError, ShapeError
+from numrnn import ArgumentError, DTypeError, ShapeError
 from numrnn import functional as F
 from numrnn.kernels import elman
 from numrnn.testing import gradcheck
@@ -187,8 +187,8 @@ def _arguments(**changes):
     (dict(lengths=[np.nan, 1]), ShapeError, "lengths must be finite"),
     (dict(lengths=[-np.inf, 1]), ShapeError, "lengths must be finite"),
     (dict(lengths=[1.5, 1]), ShapeError, "whole numbers"),
-    (dict(nonlinearity="sigmoid"), ShapeError, "nonlinearity must be one of 'tanh', 'relu'"),
-    (dict(nonlinearity=None), ShapeError, "nonlinearity must be one of"),
+    (dict(nonlinearity="sigmoid"), ArgumentError, "nonlinearity must be one of 'tanh', 'relu'"),
+    (dict(nonlinearity=None), ArgumentError, "nonlinearity must be one of"),
 ])
 def test_validation_errors(changes, error, message):
     with pytest.raises(error, match=f"rnn: .*{message}"):
@@ -201,7 +201,7 @@ def test_cell_validation_errors():
         F.rnn_cell(x, h0, w_ih, w_hh)
     with pytest.raises(ShapeError, match=r"rnn_cell: h must have shape \(2, 5\)"):
         F.rnn_cell(x[0], h0.T, w_ih, w_hh)
-    with pytest.raises(ShapeError, match="rnn_cell: nonlinearity must be one of"):
+    with pytest.raises(ArgumentError, match="rnn_cell: nonlinearity must be one of"):
         F.rnn_cell(x[0], h0, w_ih, w_hh, nonlinearity="gelu")
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import numrnn
 from numrnn import nn
-from numrnn.errors import DTypeError, FormatError
+from numrnn.errors import ArgumentTypeError, FormatError
 from numrnn.io import register_model
 
 DTYPES = [np.float32, np.float64]
@@ -222,7 +222,7 @@ def test_save_refuses_what_load_would_refuse(tmp_path, state, metadata, message)
 
 
 def test_save_refuses_other_objects(tmp_path):
-    with pytest.raises(DTypeError, match="Module or a dict"):
+    with pytest.raises(ArgumentTypeError, match="Module or a dict"):
         numrnn.save([np.zeros(2)], tmp_path / "x.safetensors")
 
 

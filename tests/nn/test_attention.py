@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numrnn
-from numrnn import DTypeError, ShapeError, nn
+from numrnn import ArgumentError, DTypeError, ShapeError, nn
 from numrnn import functional as F
 from numrnn.testing import gradcheck, gradcheck_module
 from numrnn.testing.strategies import float_arrays
@@ -189,11 +189,11 @@ def test_masked_softmax_is_exact_and_refuses_empty_rows():
 def test_errors_name_what_is_wrong():
     rng = np.random.default_rng(8)
     query, keys = rng.standard_normal((2, 3)), rng.standard_normal((4, 2, 3))
-    with pytest.raises(ShapeError, match="query_size == key_size"):
+    with pytest.raises(ArgumentError, match="query_size == key_size"):
         nn.Attention(3, 4, method="dot")
-    with pytest.raises(ShapeError, match="method must be one of"):
+    with pytest.raises(ArgumentError, match="method must be one of"):
         nn.Attention(3, 3, method="cosine")
-    with pytest.raises(ShapeError, match="not both"):
+    with pytest.raises(ArgumentError, match="not both"):
         F.dot_attention(query, keys, mask=np.ones((4, 2), bool), lengths=[1, 1])
     with pytest.raises(ShapeError, match="every length must be in 1..4"):
         F.dot_attention(query, keys, lengths=[0, 4])

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numrnn import DTypeError, ShapeError, nn
+from numrnn import ArgumentError, DTypeError, ShapeError, nn
 from numrnn.testing import gradcheck_module
 from numrnn.testing.strategies import float_arrays
 
@@ -93,15 +93,15 @@ def test_validation_errors():
         cell(np.zeros((1, 2, 6), dtype=np.float32))
     with pytest.raises(ShapeError, match=r"c must have shape \(2, 4\), got \(3, 4\)"):
         cell(x, (h, np.zeros((3, 4), dtype=np.float32)))
-    with pytest.raises(ShapeError, match="hx must be None or a pair"):
+    with pytest.raises(ArgumentError, match="hx must be None or a pair"):
         cell(x, h)
     with pytest.raises(DTypeError, match="input must have dtype float32"):
         cell(x.astype(np.float64))
     with pytest.raises(ShapeError, match=r"hx must have shape \(4,\), got \(2, 4\)"):
         nn.GRUCell(6, 4)(x[0], h)
-    with pytest.raises(ShapeError, match="nonlinearity must be 'tanh' or 'relu'"):
+    with pytest.raises(ArgumentError, match="nonlinearity must be 'tanh' or 'relu'"):
         nn.RNNCell(3, 4, nonlinearity="gelu")
-    with pytest.raises(ShapeError, match="input_size must be a positive int"):
+    with pytest.raises(ArgumentError, match="input_size must be a positive int"):
         nn.GRUCell(0, 4)
 
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numrnn
-from numrnn import DTypeError, ShapeError, nn
+from numrnn import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, nn
 from numrnn import functional as F
 from numrnn.testing import gradcheck_module
 from numrnn.testing import strategies as S
@@ -46,11 +46,11 @@ def test_dropout_masks_are_reproducible_from_the_seed_and_gradient_uses_the_same
 
 
 def test_dropout_refuses_bad_p_and_has_repr_and_config():
-    with pytest.raises(ShapeError, match=r"Dropout: p must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ArgumentError, match=r"Dropout: p must be in \[0, 1\), got 1.0"):
         nn.Dropout(1.0)
-    with pytest.raises(ShapeError, match="got -0.1"):
+    with pytest.raises(ArgumentError, match="got -0.1"):
         nn.Dropout(-0.1)
-    with pytest.raises(DTypeError, match="Dropout: p must be a real number, got str"):
+    with pytest.raises(ArgumentTypeError, match="Dropout: p must be a real number, got str"):
         nn.Dropout("0.5")
     assert repr(nn.Dropout()) == "Dropout(p=0.5)"
     assert nn.Dropout(0.1).get_config() == {"p": 0.1}
@@ -109,7 +109,7 @@ def test_layernorm_refuses_bad_input_naming_expected_and_got():
         norm(np.zeros((4, 16)))
     with pytest.raises(ShapeError, match="LayerNorm: normalized_shape must be"):
         nn.LayerNorm(0)
-    with pytest.raises(DTypeError, match="LayerNorm: eps must be a positive real number"):
+    with pytest.raises(ArgumentError, match="LayerNorm: eps must be a positive real number"):
         nn.LayerNorm(4, eps=-1.0)
 
 

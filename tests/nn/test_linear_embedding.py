@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numrnn
-from numrnn import DTypeError, ShapeError, nn
+from numrnn import ArgumentError, DTypeError, ShapeError, nn
 from numrnn import functional as F
 from numrnn.testing import gradcheck, gradcheck_module
 from numrnn.testing import strategies as S
@@ -56,7 +56,8 @@ def test_linear_refuses_bad_input_naming_expected_and_got():
         layer(np.zeros((3, 64)))
     with pytest.raises(ShapeError, match="Linear: input must have at least 1 dimension"):
         layer(np.zeros((), np.float32))
-    with pytest.raises(ShapeError, match="Linear: in_features must be a non-negative int, got -1"):
+    with pytest.raises(ArgumentError,
+                       match="Linear: in_features must be a non-negative int, got -1"):
         nn.Linear(-1, 3)
     with pytest.raises(DTypeError, match="Linear: dtype must be float32 or float64, got int32"):
         nn.Linear(2, 3, dtype=np.int32)
@@ -134,9 +135,10 @@ def test_embedding_refuses_bad_input_naming_expected_and_got():
         embed(np.array([[1], [-2]]))
     with pytest.raises(DTypeError, match="input must be an integer array, got dtype float64"):
         embed(np.array([1.0]))
-    with pytest.raises(ShapeError, match=r"padding_idx must be in -10..9 \(num_embeddings=10\)"):
+    with pytest.raises(ArgumentError, match=r"padding_idx must be in -10..9 \(num_embeddings=10\)"):
         nn.Embedding(10, 3, padding_idx=10)
-    with pytest.raises(ShapeError, match="Embedding: embedding_dim must be a positive int, got 0"):
+    with pytest.raises(ArgumentError,
+                       match="Embedding: embedding_dim must be a positive int, got 0"):
         nn.Embedding(10, 0)
 
 

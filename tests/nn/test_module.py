@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import numrnn
-from numrnn import DTypeError, GradError, NumrnnError, ShapeError, Tensor, nn
+from numrnn import ArgumentTypeError, DTypeError, GradError, NumrnnError, ShapeError, Tensor, nn
 from numrnn.testing import gradcheck_module
 
 
@@ -63,9 +63,9 @@ def test_reassignment_deletion_and_type_guard():
     replacement = nn.Parameter(np.full(1, 2.0, dtype=np.float32))
     net.scale = replacement
     assert net.scale is replacement
-    with pytest.raises(DTypeError, match="'scale', which holds a Parameter"):
+    with pytest.raises(ArgumentTypeError, match="'scale', which holds a Parameter"):
         net.scale = np.ones(1, dtype=np.float32)
-    with pytest.raises(DTypeError, match="'encoder', which holds a Module"):
+    with pytest.raises(ArgumentTypeError, match="'encoder', which holds a Module"):
         net.encoder = "not a module"
     del net.scale
     assert "scale" not in dict(net.named_parameters())

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numrnn import DTypeError, ShapeError, Tensor, nn, no_grad
+from numrnn import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, Tensor, nn, no_grad
 from numrnn.testing import gradcheck_module
 from numrnn.testing.strategies import float_arrays, sequence_batches
 
@@ -131,7 +131,7 @@ def test_validation_errors_name_what_was_expected():
         lstm(x, (np.zeros((2, 2, 8), np.float32), np.zeros((2, 3, 8), np.float32)))
     with pytest.raises(DTypeError, match="c_0 must have dtype float32"):
         lstm(x, (np.zeros((2, 2, 8), np.float32), np.zeros((2, 2, 8))))
-    with pytest.raises(ShapeError, match="hx must be None or a pair"):
+    with pytest.raises(ArgumentError, match="hx must be None or a pair"):
         lstm(x, np.zeros((2, 2, 8), np.float32))
     with pytest.raises(ShapeError, match=r"lengths must have shape \(2,\)"):
         lstm(x, lengths=[5, 5, 5])
@@ -141,24 +141,24 @@ def test_validation_errors_name_what_was_expected():
         lstm(x[:, 0], lengths=[5])
     with pytest.raises(ShapeError, match="at least one time step"):
         lstm(np.zeros((0, 2, 64), dtype=np.float32))
-    with pytest.raises(DTypeError, match="must be a Tensor or ndarray, got list"):
+    with pytest.raises(ArgumentTypeError, match="must be a Tensor or ndarray, got list"):
         lstm([[[0.0] * 64]])
     with pytest.raises(ShapeError, match=r"\(B, T, I\)"):
         nn.GRU(3, 4, batch_first=True)(np.zeros(3, dtype=np.float32))
 
 
 def test_constructor_validation():
-    with pytest.raises(ShapeError, match="hidden_size must be a positive int, got 0"):
+    with pytest.raises(ArgumentError, match="hidden_size must be a positive int, got 0"):
         nn.LSTM(3, 0)
-    with pytest.raises(ShapeError, match="num_layers must be a positive int"):
+    with pytest.raises(ArgumentError, match="num_layers must be a positive int"):
         nn.GRU(3, 4, num_layers=1.5)
-    with pytest.raises(ShapeError, match=r"dropout must be a number in \[0, 1\)"):
+    with pytest.raises(ArgumentError, match=r"dropout must be a number in \[0, 1\)"):
         nn.LSTM(3, 4, num_layers=2, dropout=1.0)
-    with pytest.raises(ShapeError, match="nonlinearity must be 'tanh' or 'relu'"):
+    with pytest.raises(ArgumentError, match="nonlinearity must be 'tanh' or 'relu'"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
-    with pytest.raises(ShapeError, match="recurrent_init must be one of"):
+    with pytest.raises(ArgumentError, match="recurrent_init must be one of"):
         nn.GRU(3, 4, recurrent_init="zeros")
-    with pytest.raises(ShapeError, match="forget_bias=1.0 needs bias=True"):
+    with pytest.raises(ArgumentError, match="forget_bias=1.0 needs bias=True"):
         nn.LSTM(3, 4, bias=False, forget_bias=1.0)
     with pytest.raises(DTypeError, match="dtype must be float32 or float64, got float16"):
         nn.RNN(3, 4, dtype=np.float16)

@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pytest
 
-from numrnn import DTypeError, ShapeError, nn, no_grad
+from numrnn import ArgumentTypeError, DTypeError, ShapeError, nn, no_grad
 from numrnn import functional as F
 from numrnn.data import CharVocab
 from numrnn.diagnostics import hidden_gradient_norms
@@ -35,7 +35,7 @@ def wrong_dtype(array):
 REPLACEMENTS = {
     "shape": (wrong_shape, ShapeError, "float32 array of shape {}"),
     "dtype": (wrong_dtype, DTypeError, "float64 array of shape {}"),
-    "list": (lambda array: array.tolist(), DTypeError, "list"),
+    "list": (lambda array: array.tolist(), ArgumentTypeError, "list"),
 }
 
 

@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
-from numrnn import DTypeError, ShapeError, Tensor, nn, no_grad
+from numrnn import ArgumentTypeError, DTypeError, ShapeError, Tensor, nn, no_grad
 from numrnn.nn import rnn_base, rnn_untaped
 
 KINDS = {"rnn_tanh": (nn.RNN, {}), "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
@@ -129,7 +129,8 @@ def test_which_path_runs(monkeypatch):
      r"shape \(16, 5\)"),
     ("bias_ih_l0", np.zeros(16, np.float64), DTypeError,
      r"LSTM: bias_ih_l0 must be a float32 array of shape \(16,\), got float64"),
-    ("weight_ih_l0", [[0.0]], DTypeError, r"weight_ih_l0 must be a float32 array .* got list"),
+    ("weight_ih_l0", [[0.0]], ArgumentTypeError,
+     r"weight_ih_l0 must be a float32 array .* got list"),
 ])
 def test_a_replaced_weight_of_the_wrong_kind_is_refused(name, value, error, match):
     layer = nn.LSTM(3, 4, rng=0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import numrnn
-from numrnn import DTypeError, ShapeError, nn, optim
+from numrnn import ArgumentError, ArgumentTypeError, ShapeError, nn, optim
 from numrnn import functional as F
 from numrnn.nn.module import substituted_parameters
 from numrnn.nn.seq2seq_decode import length_penalty
@@ -285,20 +285,20 @@ def test_float32_training_step_runs_and_lowers_the_loss():
 
 def test_errors_name_what_is_wrong():
     encoder = nn.LSTM(3, 4, dtype=np.float64)
-    with pytest.raises(DTypeError, match="encoder must be a numrnn RNN"):
+    with pytest.raises(ArgumentTypeError, match="encoder must be a numrnn RNN"):
         nn.Seq2Seq(nn.Linear(3, 4), 9, 7)
-    with pytest.raises(ShapeError, match="decoder_mode must be one of"):
+    with pytest.raises(ArgumentError, match="decoder_mode must be one of"):
         nn.Seq2Seq(encoder, 9, 7, decoder_mode="lstm")
-    with pytest.raises(ShapeError, match="query_size == key_size"):
+    with pytest.raises(ArgumentError, match="query_size == key_size"):
         nn.Seq2Seq(encoder, 9, 7, attention="dot", decoder_hidden_size=5)
-    with pytest.raises(ShapeError, match="eos_index must be an id valid"):
+    with pytest.raises(ArgumentError, match="eos_index must be an id valid"):
         nn.Seq2Seq(encoder, 9, 3)
     model = nn.Seq2Seq(encoder, 9, 7, rng=0)
     src, lengths = source_batch()
     tgt, tgt_lengths = target_batch()
-    with pytest.raises(ShapeError, match="teacher_forcing_ratio must be in"):
+    with pytest.raises(ArgumentError, match="teacher_forcing_ratio must be in"):
         model(src, lengths, tgt, teacher_forcing_ratio=1.5)
     with pytest.raises(ShapeError, match="at least <bos> and <eos>"):
         model.loss(src, lengths, tgt, np.array([5, 1, 2, 2]))
-    with pytest.raises(ShapeError, match="beam_size must be a positive int"):
+    with pytest.raises(ArgumentError, match="beam_size must be a positive int"):
         model.beam_search(src, lengths, beam_size=0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import numrnn
-from numrnn import DTypeError, NumrnnError, ShapeError, nn
+from numrnn import ArgumentTypeError, NumrnnError, ShapeError, nn
 from numrnn.testing import gradcheck_module
 
 
@@ -62,14 +62,15 @@ def test_train_and_eval_reach_the_children():
 
 
 def test_refuses_non_modules_and_bad_indices():
-    with pytest.raises(DTypeError, match="Sequential: every child must be a Module, got function"):
+    with pytest.raises(ArgumentTypeError,
+                       match="Sequential: every child must be a Module, got function"):
         nn.Sequential(nn.Linear(2, 2), lambda x: x)
     model = head()
     with pytest.raises(IndexError, match=r"index must be in -4..3 \(4 children\), got 4"):
         model[4]
     with pytest.raises(ShapeError):  # numrnn's IndexError is also a ShapeError
         model[-5]
-    with pytest.raises(DTypeError, match="index must be an int or a slice, got str"):
+    with pytest.raises(ArgumentTypeError, match="index must be an int or a slice, got str"):
         model["0"]
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numrnn
-from numrnn.errors import GradError, ShapeError
+from numrnn.errors import ArgumentError, GradError
 from numrnn.optim import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 
 
@@ -74,7 +74,7 @@ def test_nonfinite_norm():
     np.testing.assert_array_equal(params[0].grad, [1.0, np.inf])
     nan_params = params_with_grads(np.array([np.nan, 1.0]))
     assert math.isnan(clip_grad_norm_(nan_params, 1.0))
-    with pytest.raises(ShapeError, match="norm_type"):
+    with pytest.raises(ArgumentError, match="norm_type"):
         clip_grad_norm_(nan_params, 1.0, norm_type=0)
 
 
@@ -83,7 +83,7 @@ def test_clip_grad_value():
     clip_grad_value_(params, 1.0)
     np.testing.assert_array_equal(params[0].grad, [-1.0, 0.5, 1.0])
     np.testing.assert_array_equal(params[1].grad, [[0.1, -0.2]])
-    with pytest.raises(ShapeError, match="clip_value"):
+    with pytest.raises(ArgumentError, match="clip_value"):
         clip_grad_value_(params, -1.0)
 
 

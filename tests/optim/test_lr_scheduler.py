@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import numrnn
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.optim import SGD
 from numrnn.optim.lr_scheduler import (
     CosineAnnealingLR,
@@ -102,15 +102,15 @@ def test_plateau_max_mode_and_thresholds():
 
 
 def test_plateau_refuses_bad_options():
-    with pytest.raises(ShapeError, match="factor must be < 1"):
+    with pytest.raises(ArgumentError, match="factor must be < 1"):
         ReduceLROnPlateau(make_optimizer(), factor=1.0)
-    with pytest.raises(ShapeError, match="mode must be"):
+    with pytest.raises(ArgumentError, match="mode must be"):
         ReduceLROnPlateau(make_optimizer(), mode="up")
-    with pytest.raises(ShapeError, match="min_lr has 1 entries"):
+    with pytest.raises(ArgumentError, match="min_lr has 1 entries"):
         ReduceLROnPlateau(make_optimizer((0.1, 0.2)), min_lr=[0.0])
-    with pytest.raises(DTypeError, match="expected an Optimizer"):
+    with pytest.raises(ArgumentTypeError, match="expected an Optimizer"):
         StepLR(object(), step_size=1)
-    with pytest.raises(ShapeError, match="step_size"):
+    with pytest.raises(ArgumentError, match="step_size"):
         StepLR(make_optimizer(), step_size=0)
 
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numrnn
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.optim import SGD, Adam, AdamW, RMSprop
 
 SHAPES = [(3, 4), (5,)]
@@ -281,19 +281,19 @@ def test_load_state_dict_refuses_mismatches_and_changes_nothing():
 
 def test_bad_options_and_params_are_refused():
     params = make_params(9)
-    with pytest.raises(ShapeError, match="lr must be >= 0"):
+    with pytest.raises(ArgumentError, match="lr must be >= 0"):
         SGD(params, lr=-1.0)
-    with pytest.raises(ShapeError, match="nesterov"):
+    with pytest.raises(ArgumentError, match="nesterov"):
         SGD(params, lr=0.1, nesterov=True)
-    with pytest.raises(ShapeError, match="betas"):
+    with pytest.raises(ArgumentError, match="betas"):
         Adam(params, betas=(0.9, 1.0))
-    with pytest.raises(ShapeError, match="more than once"):
+    with pytest.raises(ArgumentError, match="more than once"):
         Adam([{"params": params}, {"params": params[:1]}])
-    with pytest.raises(ShapeError, match="empty"):
+    with pytest.raises(ArgumentError, match="empty"):
         Adam([])
-    with pytest.raises(DTypeError, match="must be a Tensor"):
+    with pytest.raises(ArgumentTypeError, match="must be a Tensor"):
         Adam([np.zeros(3)])
-    with pytest.raises(DTypeError, match="single Tensor"):
+    with pytest.raises(ArgumentTypeError, match="single Tensor"):
         Adam(params[0])
     with pytest.raises(ShapeError, match="gradient has shape"):
         params[0].grad = np.zeros((2, 2))

@@ -9,7 +9,7 @@ import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import check_broadcastable, coerce, unbroadcast
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentTypeError, ShapeError
 
 
 class Add(Function):
@@ -150,7 +150,9 @@ def neg(a):
 def pow(a, exponent):
     """``a ** exponent`` for a scalar (Python number) exponent."""
     if not np.isscalar(exponent):
-        raise ShapeError(f"pow: exponent must be a scalar number, got {type(exponent).__name__}")
+        raise ArgumentTypeError(
+            f"pow: exponent must be a scalar number, got {type(exponent).__name__}"
+        )
     return Pow.apply(*coerce("pow", a), exponent=float(exponent))
 
 

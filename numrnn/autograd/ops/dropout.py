@@ -11,7 +11,7 @@ import numpy as np
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError
 
 
 class Dropout(Function):
@@ -39,7 +39,7 @@ def _generator(rng):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise DTypeError(
+    raise ArgumentTypeError(
         f"dropout: rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}"
     )
 
@@ -67,9 +67,9 @@ def dropout(x, p=0.5, training=True, rng=None):
     Tensor of the shape and dtype of ``x``.
     """
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise DTypeError(f"dropout: p must be a real number, got {type(p).__name__}")
+        raise ArgumentTypeError(f"dropout: p must be a real number, got {type(p).__name__}")
     if not 0.0 <= p < 1.0:
-        raise ShapeError(f"dropout: p must be in [0, 1), got {p}")
+        raise ArgumentError(f"dropout: p must be in [0, 1), got {p}")
     (x,) = coerce("dropout", x)
     if not training or p == 0:
         return x if isinstance(x, Tensor) else Tensor(x)

@@ -11,7 +11,7 @@ import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.kernels.embedding import gather_rows, scatter_add_rows
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -95,11 +95,11 @@ def embedding(weight, indices, padding_idx=None):
             )
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
-            raise DTypeError(
+            raise ArgumentTypeError(
                 f"embedding: padding_idx must be an int or None, got {type(padding_idx).__name__}"
             )
         if not -num_rows <= padding_idx < num_rows:
-            raise ShapeError(
+            raise ArgumentError(
                 f"embedding: padding_idx must be in {-num_rows}..{num_rows - 1}, got {padding_idx}"
             )
         padding_idx = int(padding_idx) % num_rows

@@ -12,16 +12,7 @@ import numpy as np
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce, unbroadcast
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
-
-
-class IndexOutOfRangeError(ShapeError, IndexError):
-    """An index that does not fit the tensor.
-
-    It is also an ``IndexError`` because ``Tensor`` has ``__len__`` and
-    ``__getitem__`` but no ``__iter__``: ``for row in tensor`` relies on an
-    ``IndexError`` to stop.
-    """
+from numrnn.errors import DTypeError, IndexOutOfRangeError, ShapeError
 
 
 class GetItem(Function):

@@ -13,7 +13,7 @@ from numrnn.autograd.function import Function
 from numrnn.autograd.ops.embedding import integer_array
 from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -118,7 +118,7 @@ class L2Penalty(Function):
 
 def _check_reduction(op, reduction):
     if reduction not in REDUCTIONS:
-        raise ShapeError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ArgumentError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
@@ -151,7 +151,7 @@ def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
             f"{logits.shape}"
         )
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
-        raise DTypeError(
+        raise ArgumentTypeError(
             f"cross_entropy: ignore_index must be an int, got {type(ignore_index).__name__}"
         )
     target_array = integer_array("cross_entropy", "targets", targets)
@@ -192,12 +192,12 @@ def mse_loss(input, target, reduction="mean"):
 
 def _penalty_operands(op, tensors, weight):
     if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
-        raise DTypeError(f"{op}: weight must be a real number, got {type(weight).__name__}")
+        raise ArgumentTypeError(f"{op}: weight must be a real number, got {type(weight).__name__}")
     if isinstance(tensors, (Tensor, np.ndarray)):
         tensors = [tensors]
     tensors = list(tensors)
     if not tensors:
-        raise ShapeError(f"{op}: needs at least one tensor, got none")
+        raise ArgumentError(f"{op}: needs at least one tensor, got none")
     return coerce(op, *tensors), float(weight)
 
 

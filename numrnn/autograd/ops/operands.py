@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import DTypeError, ShapeError
+from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
 
 
 def float_dtype_of(*operands):
@@ -67,7 +67,7 @@ def check_broadcastable(name, a, b):
 def normalize_axis(name, axis, ndim):
     """One axis (negative counts from the end) as an index in ``range(ndim)``."""
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (numbers.Integral)):
-        raise ShapeError(f"{name}: axis must be an integer, got {type(axis).__name__}")
+        raise ArgumentTypeError(f"{name}: axis must be an integer, got {type(axis).__name__}")
     if not -ndim <= axis < ndim:
         raise ShapeError(
             f"{name}: axis {axis} is out of range for a tensor with {ndim} dimension(s)"

@@ -12,7 +12,7 @@ import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce, normalize_axes
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentTypeError, ShapeError
 
 
 def _restore_axes(grad, axes, keepdims):
@@ -77,7 +77,7 @@ class Max(Function):
 
 def _check_keepdims(name, keepdims):
     if not isinstance(keepdims, (bool, np.bool_)):
-        raise ShapeError(f"{name}: keepdims must be True or False, got {keepdims!r}")
+        raise ArgumentTypeError(f"{name}: keepdims must be True or False, got {keepdims!r}")
     return bool(keepdims)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce, normalize_axis
-from numrnn.errors import ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
 class Reshape(Function):
@@ -104,7 +104,9 @@ def _int_tuple(name, what, values):
     if not isinstance(values, (tuple, list)) or not all(
         isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_)) for n in values
     ):
-        raise ShapeError(f"{name}: {what} must be an int or a sequence of ints, got {values!r}")
+        raise ArgumentTypeError(
+            f"{name}: {what} must be an int or a sequence of ints, got {values!r}"
+        )
     return tuple(int(n) for n in values)
 
 
@@ -134,7 +136,7 @@ def transpose(x, axes=None):
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
     elif not isinstance(axes, (tuple, list)):
-        raise ShapeError(f"transpose: axes must be a tuple of ints or None, got {axes!r}")
+        raise ArgumentTypeError(f"transpose: axes must be a tuple of ints or None, got {axes!r}")
     else:
         if len(axes) != x.ndim:
             raise ShapeError(
@@ -153,13 +155,15 @@ def transpose(x, axes=None):
 def permute(x, axes):
     """``transpose`` with explicit axes, under PyTorch's name."""
     if axes is None:
-        raise ShapeError("permute: axes must be given explicitly (use transpose to reverse)")
+        raise ArgumentError("permute: axes must be given explicitly (use transpose to reverse)")
     return transpose(x, axes)
 
 
 def _as_operands(name, tensors):
     if not isinstance(tensors, (tuple, list)) or not tensors:
-        raise ShapeError(f"{name}: expected a non-empty list or tuple of tensors, got {tensors!r}")
+        raise ArgumentError(
+            f"{name}: expected a non-empty list or tuple of tensors, got {tensors!r}"
+        )
     return coerce(name, *tensors)
 
 
