@@ -8,7 +8,10 @@ plain NumPy/SciPy work around the kernels. Results are bit-identical for any
 ``n``.
 
 Like :func:`numba.set_num_threads`, the numba part is per calling thread (each
-server thread may choose its own); the BLAS part is process-wide.
+server thread may choose its own); the BLAS part is process-wide. While kernels
+are running (in any thread), the OpenBLAS copy they call stays on one thread and
+takes the new count when the last of them returns
+(:func:`numrnn.kernels.blas_threads.set`).
 """
 
 import numba

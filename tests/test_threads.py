@@ -1,6 +1,8 @@
 """numrnn.set_num_threads: one knob for numba and both BLAS pools, results bit-identical."""
 
 
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -117,7 +119,7 @@ def test_small_single_row_calls_reach_no_blas_and_leave_it_alone(monkeypatch):
     assert not projection_calls_blas(1, 50, 32, 64)        # 102k multiply-adds
     assert projection_calls_blas(1, 50, 32, 256)            # 410k: a GEMM
     assert projection_calls_blas(MAX_ROWS + 1, 1, 1, 1)     # blocks past MAX_ROWS use GEMMs
-    monkeypatch.setattr(blas_threads, "set", lambda *args: pytest.fail("BLAS was pinned"))
+    monkeypatch.setattr(blas_threads, "_set_count", lambda *args: pytest.fail("BLAS was pinned"))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((50, 1, 32)).astype(np.float32)
     w_ih, w_hh = rng.standard_normal((64, 32)), rng.standard_normal((64, 64))
@@ -125,3 +127,54 @@ def test_small_single_row_calls_reach_no_blas_and_leave_it_alone(monkeypatch):
     output, _ = elman_kernel.forward_infer(x, h0, w_ih.astype(np.float32),
                                            w_hh.astype(np.float32) * 0.1)
     assert output.shape == (50, 1, 64)
+
+
+@pytest.fixture
+def pinned_copy():
+    """The OpenBLAS copy the kernels pin; every thread count is put back afterwards."""
+    name = blas_threads.pinned_library()
+    if name is None:
+        pytest.skip("the kernels' OpenBLAS is not under control")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("set_num_threads(2) needs NUMBA_NUM_THREADS >= 2")
+    previous_numba = numrnn.get_num_threads()
+    previous = {copy: blas_threads.get(copy) for copy in blas_threads.available()}
+    yield name
+    numrnn.set_num_threads(previous_numba)
+    for copy, count in previous.items():
+        blas_threads.set(copy, count)
+
+
+@pytest.mark.parametrize("before, asked", [(1, 2), (2, 1)])
+def test_set_num_threads_inside_a_kernel_waits_for_it_to_leave(pinned_copy, before, asked):
+    numrnn.set_num_threads(before)
+    with blas_threads.single_threaded_kernel_blas():
+        numrnn.set_num_threads(asked)
+        assert blas_threads.get(pinned_copy) == 1
+        for other in set(blas_threads.available()) - {pinned_copy}:
+            assert blas_threads.get(other) == asked  # no kernel pins it: set at once
+    assert blas_threads.get(pinned_copy) == asked
+
+
+def test_set_num_threads_from_another_thread_waits_for_a_running_kernel(pinned_copy):
+    numrnn.set_num_threads(1)
+    inside, leave = threading.Event(), threading.Event()
+    seen_inside = []
+
+    def kernel():
+        with blas_threads.single_threaded_kernel_blas():
+            inside.set()
+            leave.wait(timeout=60)
+            seen_inside.append(blas_threads.get(pinned_copy))
+
+    worker = threading.Thread(target=kernel)
+    worker.start()
+    try:
+        assert inside.wait(timeout=60)
+        numrnn.set_num_threads(2)
+        assert blas_threads.get(pinned_copy) == 1
+    finally:
+        leave.set()
+        worker.join()
+    assert seen_inside == [1]
+    assert blas_threads.get(pinned_copy) == 2

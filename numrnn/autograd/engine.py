@@ -1,7 +1,8 @@
 """Reverse-mode sweep over the recorded graph.
 
-The nodes reachable from the output form that thread's tape for this
-computation; they are replayed in decreasing record order (a reverse
+The nodes reachable from the output form this computation's tape, whichever
+threads recorded them; they are replayed in decreasing sequence number (the
+process-wide record order of :mod:`numrnn.autograd.function`, a reverse
 topological order), each ``backward`` getting the summed gradients of its
 outputs. Gradients reaching a leaf that requires them are added to its
 ``.grad``, so a tensor used twice receives both contributions.

@@ -15,12 +15,6 @@ def is_grad_enabled():
     return getattr(_state, "enabled", True)
 
 
-def _set_grad_enabled(enabled):
-    previous = is_grad_enabled()
-    _state.enabled = enabled
-    return previous
-
-
 class _GradMode:
     """Context manager and decorator that sets recording on or off."""
 

@@ -100,8 +100,9 @@ def check_recurrent_input(op, x, layout, weight_ih, weight_hh, bias_ih, bias_hh,
     """The input of a recurrent op and its weights; returns ``(dtype, hidden_size)``.
 
     ``layout`` names the input's dimensions, ``"TBI"`` for a sequence or ``"BI"``
-    for one cell step; every dimension but the features must be at least 1, and
-    the feature size must match ``weight_ih``'s columns.
+    for one cell step; every dimension must be at least 1, and the feature size
+    must match ``weight_ih``'s columns. A layer's ``input_size`` is positive, and
+    so is an op's: no feature means an empty slice upstream, not a model.
     """
     dtype = check_float_dtype(op, "input", x)
     check_ndim(op, "input", x, len(layout), "(" + ", ".join(layout) + ")")
@@ -111,6 +112,8 @@ def check_recurrent_input(op, x, layout, weight_ih, weight_hh, bias_ih, bias_hh,
     if 0 in shape[:-1]:
         raise ShapeError(f"{op}: input must have at least one step and one batch row, "
                          f"got shape {shape}")
+    if shape[-1] == 0:
+        raise ShapeError(f"{op}: input must have at least one feature, got shape {shape}")
     if shape[-1] != input_size:
         raise ShapeError(f"{op}: input feature size must be {input_size} (from weight_ih), "
                          f"got {shape[-1]}")

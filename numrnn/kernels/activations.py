@@ -33,9 +33,10 @@ NaN/inf reach the code, and the saturation and NaN behaviour above would be
 undefined. ``error_model="numpy"`` drops the zero-division branch that stops
 vectorisation (Q ≥ 4.9e-3 never vanishes).
 
-``typed(value, like)`` casts a Python constant to ``like``'s float type: numba
-types a bare ``1.0`` as float64, and ``1.0 - z`` with a float32 ``z`` would run
-the whole gate expression in float64 (half the SIMD width).
+``typed(value, like)`` casts a Python constant to ``like``'s float type (``like``
+a float or an array of floats): numba types a bare ``1.0`` as float64, and
+``1.0 - z`` with a float32 ``z`` would run the whole gate expression in float64
+(half the SIMD width).
 """
 
 import math
@@ -121,8 +122,8 @@ def sigmoid(x):
 
 
 def typed(value, like):
-    """``value`` as a scalar of ``like``'s float type (a no-op outside kernels)."""
-    return type(like)(value)
+    """``value`` as a scalar of ``like``'s float type; ``like`` is a float or an array."""
+    return (like.dtype.type if isinstance(like, np.ndarray) else type(like))(value)
 
 
 @overload(tanh)
@@ -141,6 +142,6 @@ def _sigmoid_impl(x):
 
 @overload(typed)
 def _typed_impl(value, like):
-    if _is_float32(like):
+    if _is_float32(like.dtype if isinstance(like, types.Array) else like):
         return lambda value, like: np.float32(value)
     return lambda value, like: np.float64(value)

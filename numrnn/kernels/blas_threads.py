@@ -58,8 +58,12 @@ def _load():
 _LIBRARIES = _load()
 # The copy the kernels' GEMMs run on.
 _KERNEL_LIBRARY = "numpy" if SOURCE == "numpy" else "scipy"
+# Guards the three below, and every change of the pinned copy's count.
 _lock = threading.Lock()
+# Kernels inside single_threaded_kernel_blas() now, in every thread.
 _inside = 0
+# The count the pinned copy returns to when the last kernel leaves: what it had
+# when the first one entered, or what set() asked for since.
 _saved = None
 
 
@@ -81,9 +85,25 @@ def get(name):
 
 
 def set(name, threads):  # noqa: A001 - mirrors the C API's name
-    """Set one copy's thread count (a no-op where it is not under control)."""
-    if name in _LIBRARIES:
-        _LIBRARIES[name][1](int(threads))
+    """Set one copy's thread count (a no-op where it is not under control).
+
+    While any kernel is inside :func:`single_threaded_kernel_blas`, the copy it
+    pins stays at one thread: a count asked for then is kept and applied when
+    the last kernel leaves, so that no running kernel's products change with it.
+    """
+    global _saved
+    if name not in _LIBRARIES:
+        return
+    with _lock:
+        if name == _KERNEL_LIBRARY and _inside:
+            _saved = int(threads)
+        else:
+            _set_count(name, threads)
+
+
+def _set_count(name, threads):
+    """The C call itself: callers hold ``_lock``, or set a copy no kernel pins."""
+    _LIBRARIES[name][1](int(threads))
 
 
 class _SingleThreadedKernelBlas:
@@ -103,15 +123,16 @@ class _SingleThreadedKernelBlas:
             if _inside == 0:
                 _saved = get(_KERNEL_LIBRARY)
                 if _saved is not None and _saved != 1:
-                    set(_KERNEL_LIBRARY, 1)
+                    _set_count(_KERNEL_LIBRARY, 1)
             _inside += 1
 
     def __exit__(self, *exc_info):
         global _inside
         with _lock:
             _inside -= 1
+            # The copy is at one thread here, pinned or found so.
             if _inside == 0 and _saved is not None and _saved != 1:
-                set(_KERNEL_LIBRARY, _saved)
+                _set_count(_KERNEL_LIBRARY, _saved)
 
 
 _SINGLE_THREADED = _SingleThreadedKernelBlas()
@@ -123,7 +144,8 @@ def single_threaded_kernel_blas():
     That copy is NumPy's (:mod:`numrnn.kernels.blas`), or SciPy's where NumPy's
     was not found and the kernels' GEMMs fall back to numba's ``np.dot``.
     Counted, so that concurrent kernels from server threads keep it at one
-    until the last of them leaves; the count from before is then restored.
+    until the last of them leaves; the count from before is then restored, or
+    the one :func:`set` (``numrnn.set_num_threads``) asked for in the meantime.
     While a kernel runs, NumPy products in other Python threads run on one
     thread too (OpenBLAS's thread count is process-wide).
     """

@@ -123,7 +123,10 @@ def accumulate(gates, first, source, weights, offset, columns):
 # still fixed by the code, so results do not vary from call to call.
 @jit(fastmath={"contract", "reassoc"})
 def dot_rows(rows, weight, out):
-    """``out[...] = rows @ weight.T`` for row-major ``weight`` (N, K): four rows at a time."""
+    """``out[...] = rows @ weight.T`` for row-major ``weight`` (N, K): four rows at a time.
+
+    With K = 0 every output is zero, as for ``np.dot``.
+    """
     count = weight.shape[0]
     for b in range(rows.shape[0]):
         source, target = rows[b], out[b]
@@ -133,7 +136,9 @@ def dot_rows(rows, weight, out):
             w1 = weight[min(n + 1, count - 1)]
             w2 = weight[min(n + 2, count - 1)]
             w3 = weight[min(n + 3, count - 1)]
-            a0 = a1 = a2 = a3 = typed(0.0, source[0])
+            # Typed by the array, not by source[0]: with K = 0 there is no element
+            # to read, and nothing checks bounds here.
+            a0 = a1 = a2 = a3 = typed(0.0, source)
             for k in range(source.shape[0]):
                 x = source[k]
                 a0 += x * w0[k]

@@ -91,7 +91,9 @@ class _Cell(Module):
         ``states`` holds one entry per state (None meaning zeros). When no
         gradient can flow (``no_grad``, or nothing requires one), the step runs
         without the tape (:func:`numrnn.nn.rnn_untaped.run_cell_untaped`), with
-        the same kernel and results; decoders step cells once per token.
+        the same kernel and results; decoders step cells once per token. All
+        validation happens here, before the path is chosen, so both paths accept
+        and refuse exactly the same calls.
         """
         name = type(self).__name__
         x = checked_array(name, "input", input, self.dtype)
@@ -103,13 +105,19 @@ class _Cell(Module):
                              f"(input_size), got {x.shape[-1]}")
         batched = x.ndim == 2
         batch = x.shape[0] if batched else 1
+        if batch == 0:
+            raise ShapeError(f"{name}: input must have at least one batch row, "
+                             f"got shape {x.shape}")
         names = ("h", "c") if self.mode == "LSTM" else ("hx",)
         arrays = [self._check_state(state_name, state, batch, batched)
                   for state_name, state in zip(names, states)]
+        # The fused op can only check the weights against each other, not against
+        # the shapes this cell declared; the kernels trust them.
+        weights = check_parameters(self, cell_specs(self))
         if self._needs_tape(input, states):
             return self._taped_step(as_tensor(name, "input", input, self.dtype), states, batch,
                                     batched)
-        new = run_cell_untaped(self, x.reshape(batch, self.input_size), arrays)
+        new = run_cell_untaped(self, x.reshape(batch, self.input_size), arrays, weights)
         if not batched:
             new = [Tensor(state.data.reshape(self.hidden_size)) for state in new]
         return new
@@ -121,10 +129,8 @@ class _Cell(Module):
             any(requires_grad(weight) for weight in self._weights())
 
     def _taped_step(self, x, states, batch, batched):
-        """The step as a tape op, so that backward reaches every input."""
-        # The fused op can only check the weights against each other, not against
-        # the shapes this cell declared.
-        check_parameters(self, cell_specs(self))
+        """The step as a tape op, so that backward reaches every input; validated by
+        :meth:`_step`, as for the untaped step."""
         if not batched:
             x = F.reshape(x, (1, self.input_size))
         tensors = []

@@ -48,14 +48,14 @@ def check_parameters(module, specs):
     return arrays
 
 
-def checked_weights(module, specs):
-    """:func:`check_parameters`, each array as a C-contiguous plain ndarray for a kernel.
+def kernel_ready(arrays):
+    """Arrays from :func:`check_parameters`, each as a C-contiguous plain ndarray for a kernel.
 
     Kernels index raw memory: a transposed or sliced parameter is copied, the
     common contiguous one is handed over as it is.
     """
     return [array if array is None or (type(array) is np.ndarray and array.flags.c_contiguous)
-            else np.ascontiguousarray(array) for array in check_parameters(module, specs)]
+            else np.ascontiguousarray(array) for array in arrays]
 
 
 def recurrent_specs(rows, width, hidden, suffix):

@@ -208,6 +208,9 @@ class RNNBase(Module):
         caller's layout. When no gradient can flow (``no_grad``, or nothing
         requires one), the layers run without the tape
         (:mod:`numrnn.nn.rnn_untaped`), with the same kernels and results.
+        Input, states, lengths and weights are validated here, once, before the
+        path is chosen, so both paths accept and refuse exactly the same calls
+        (``tests/nn/test_paths_accept_the_same_inputs.py``).
         """
         x = self._check_input(input)
         batched = x.ndim == 3
@@ -223,12 +226,18 @@ class RNNBase(Module):
                 raise ShapeError(f"{self.mode}: lengths needs a batched 3-D input, "
                                  "got an unbatched 2-D one")
             lengths = check_lengths(self.mode, lengths, steps, batch)
+        # Every weight against the shape this layer declared, before the first op or
+        # kernel runs and whichever path runs next: the fused ops can only check the
+        # weights against each other, and the kernels trust them.
+        weights = [[check_parameters(self, layer_specs(self, layer, direction))
+                    for direction in range(self.num_directions)]
+                   for layer in range(self.num_layers)]
         if self._needs_tape(input, states):
             taped_states = [None] * len(state_arrays) if states is None else \
                 [as_tensor(self.mode, "state", state, self.dtype) for state in states]
             return self._run_taped(as_tensor(self.mode, "input", input, self.dtype), batched,
                                    taped_states, lengths)
-        return run_untaped(self, x, batched, state_arrays, lengths)
+        return run_untaped(self, x, batched, state_arrays, lengths, weights)
 
     def _needs_tape(self, input, states):
         """Whether a gradient can flow from this call's results to any of its inputs."""
@@ -242,12 +251,10 @@ class RNNBase(Module):
                    for weight in self._weights(layer, direction))
 
     def _run_taped(self, x, batched, states, lengths):
-        """The layer loop as tape ops, so that backward reaches every input."""
-        # Every weight against the shape this layer declared, before the first op runs:
-        # the fused ops can only check the weights against each other.
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                check_parameters(self, layer_specs(self, layer, direction))
+        """The layer loop as tape ops, so that backward reaches every input.
+
+        Everything was validated by :meth:`_run`, as for the untaped path.
+        """
         layers = self.num_layers * self.num_directions
         if not batched:
             x = F.reshape(x, (x.shape[0], 1, x.shape[1]))

@@ -6,11 +6,13 @@ fused kernels (unwrapping arguments, wrapping results, reshapes, transposes,
 stacking the final states) only cost time: about 150 µs of a 214 µs
 ``nn.LSTM(32, 64)`` call on 50 steps of one row, three times the recurrence
 itself. :func:`run_untaped` is the layer loop of ``RNNBase._run_taped`` on
-plain arrays. It checks every weight against the shape the layer declared
-(:mod:`numrnn.nn.parameter_checks`; the kernels trust them) before the first
-kernel runs, and calls the same inference kernels with the same arguments in
-the same order, so its results are bit-identical to the taped path's (tested in
-``tests/nn/test_rnn_untaped.py``).
+plain arrays. It gets everything already validated by the layer or cell
+(input, states, lengths, and every weight against the shape the module declared,
+:mod:`numrnn.nn.parameter_checks`), by the same code that validates for the
+taped path, and calls the same inference kernels with the same arguments in the
+same order, so its results are bit-identical to the taped path's (tested in
+``tests/nn/test_rnn_untaped.py`` and
+``tests/nn/test_paths_accept_the_same_inputs.py``).
 """
 
 import numpy as np
@@ -20,15 +22,17 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.kernels import elman as elman_kernel
 from numrnn.kernels import gru as gru_kernel
 from numrnn.kernels import lstm as lstm_kernel
-from numrnn.nn.parameter_checks import cell_specs, checked_weights, layer_specs
+from numrnn.nn.parameter_checks import kernel_ready
 
 
-def run_untaped(module, x, batched, states, lengths):
+def run_untaped(module, x, batched, states, lengths, weights):
     """Run ``module`` (an ``RNNBase``) on validated arrays; returns Tensors, untracked.
 
     ``x`` is the input array in the caller's layout; ``states`` the initial state
     arrays in the caller's layout, None meaning zeros; ``lengths`` None or the
-    checked int64 lengths. Returns ``(output, [h_n] or [h_n, c_n])`` as ``_run``.
+    checked int64 lengths; ``weights[layer][direction]`` the checked arrays of
+    :func:`~numrnn.nn.parameter_checks.check_parameters`. Returns
+    ``(output, [h_n] or [h_n, c_n])`` as ``_run``.
     """
     hidden, directions = module.hidden_size, module.num_directions
     if not batched:
@@ -40,9 +44,7 @@ def run_untaped(module, x, batched, states, lengths):
     batch = x.shape[1]
     kernel = _KERNELS[module.mode]
     extra = (module.nonlinearity,) if module.mode == "RNN" else ()
-    # Every layer's weights, checked before the first kernel runs.
-    weights = [[checked_weights(module, layer_specs(module, layer, direction))
-                for direction in range(directions)] for layer in range(module.num_layers)]
+    weights = [[kernel_ready(arrays) for arrays in layer] for layer in weights]
 
     layer_input = x
     finals = [[] for _ in states]
@@ -74,19 +76,19 @@ def run_untaped(module, x, batched, states, lengths):
     return Tensor(output), [Tensor(state) for state in finals]
 
 
-def run_cell_untaped(cell, x, states):
+def run_cell_untaped(cell, x, states, weights):
     """One step of a cell (``RNNCell``, ``LSTMCell``, ``GRUCell``) on validated arrays.
 
-    ``x`` (B, I) and ``states`` (B, H) arrays, None meaning zeros. Returns the new
-    states as untracked Tensors: the sequence kernels with T = 1, as the taped
-    cell ops run them.
+    ``x`` (B, I) and ``states`` (B, H) arrays, None meaning zeros; ``weights`` the
+    cell's checked arrays. Returns the new states as untracked Tensors: the
+    sequence kernels with T = 1, as the taped cell ops run them.
     """
     batch = x.shape[0]
     states = [np.zeros((batch, cell.hidden_size), dtype=cell.dtype) if state is None
               else state for state in states]
     extra = (cell.nonlinearity,) if cell.mode == "RNN" else ()
-    _, *final = _KERNELS[cell.mode](x[None], *states, *checked_weights(cell, cell_specs(cell)),
-                                     None, False, *extra)
+    _, *final = _KERNELS[cell.mode](x[None], *states, *kernel_ready(weights), None, False,
+                                     *extra)
     return [Tensor(state) for state in final]
 
 
