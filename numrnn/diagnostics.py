@@ -114,10 +114,10 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
 def _describe(layer):
     """(kind, num_layers, num_directions) of a supported layer or cell."""
     if isinstance(layer, RNNBase):
-        return layer.mode, layer.num_layers, layer.num_directions
+        return layer.kind, layer.num_layers, layer.num_directions
     for cell_class in (RNNCell, LSTMCell, GRUCell):
         if isinstance(layer, cell_class):
-            return cell_class.mode, 1, 1
+            return cell_class.kind, 1, 1
     raise ArgumentTypeError(f"hidden_gradient_norms: layer must be an nn.RNN/LSTM/GRU or one of "
                             f"their cells, got {type(layer).__name__}")
 
@@ -132,22 +132,19 @@ def _weights(layer, layer_index, direction):
 
 
 def _cell_step(layer, kind, x, state, weights):
-    if kind == "LSTM":
-        return F.lstm_cell(x, state[0], state[1], *weights)
-    if kind == "GRU":
-        return (F.gru_cell(x, state[0], *weights),)
-    return (F.rnn_cell(x, state[0], *weights, nonlinearity=layer.nonlinearity),)
+    return tuple(kind.step(x, state, weights, kind.options_of(layer)))
 
 
 def _initial_states(kind, hx, rows, batch, hidden_size, dtype, is_cell):
     """Per (layer, direction) row, the initial state tuple: (h,) or (h, c), as constants."""
-    count = 2 if kind == "LSTM" else 1
+    count = len(kind.states)
     if hx is None:
         zeros = np.zeros((batch, hidden_size), dtype=dtype)
         return [tuple(Tensor(zeros) for _ in range(count))] * rows
-    parts = tuple(hx) if kind == "LSTM" else (hx,)
+    parts = tuple(hx) if count > 1 else (hx,)
     if len(parts) != count:
-        raise ArgumentError(f"hidden_gradient_norms: an {kind} state is (h_0, c_0), "
+        raise ArgumentError(f"hidden_gradient_norms: an {kind.name} state is "
+                            f"({', '.join(f'{state}_0' for state in kind.states)}), "
                             f"got {len(parts)} tensors")
     expected = (batch, hidden_size) if is_cell else (rows, batch, hidden_size)
     arrays = []

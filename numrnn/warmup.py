@@ -16,6 +16,7 @@ The result depends on the CPU (numba compiles for the host): warm up on the
 kind of machine that will serve.
 """
 
+import itertools
 import math
 import time
 from functools import partial
@@ -27,12 +28,27 @@ from numrnn import nn
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError
+from numrnn.functional import cell_kinds
 from numrnn.kernels import kernel_cache
 from numrnn.kernels.common import BLOCK_ROWS
 from numrnn.kernels.matvec import COPY_FROM_STEPS, MAX_ROWS, PACK_FROM_SIZE
 
-CELLS = ("LSTM", "GRU", "RNN-tanh", "RNN-relu")
+
+def _variants():
+    """``{label: (kind, options)}``: every cell kind with every value of its options."""
+    variants = {}
+    for kind in cell_kinds.KINDS.values():
+        choices = [allowed for _, allowed in kind.options.values()]
+        for values in itertools.product(*choices):
+            variants["-".join([kind.name, *values])] = (kind, dict(zip(kind.options, values)))
+    return variants
+
+
+VARIANTS = _variants()
+CELLS = tuple(VARIANTS)  # "LSTM", "GRU", "RNN-tanh", "RNN-relu"
 DTYPES = ("float32", "float64")
+_LAYERS = {layer.__name__: layer for layer in (nn.LSTM, nn.GRU, nn.RNN)}
+_CELL_MODULES = {cell.kind.name: cell for cell in (nn.LSTMCell, nn.GRUCell, nn.RNNCell)}
 
 # Sizes straddling the plan's thresholds: one row; blocks of at most MAX_ROWS
 # rows (matrix-vector loops); blocks past it (GEMM, or packed panels in
@@ -45,12 +61,9 @@ HIDDEN_SIZES = (16, 16 * math.ceil(math.sqrt(PACK_FROM_SIZE) / 16))
 
 
 def _layer(cell, dtype, bias, bidirectional, hidden):
-    mode, _, nonlinearity = cell.partition("-")
-    options = {"num_layers": 2, "bias": bias, "bidirectional": bidirectional, "dtype": dtype,
-               "rng": 0}
-    if mode == "RNN":
-        return nn.RNN(hidden // 2, hidden, nonlinearity=nonlinearity, **options)
-    return {"LSTM": nn.LSTM, "GRU": nn.GRU}[mode](hidden // 2, hidden, **options)
+    kind, options = VARIANTS[cell]
+    return _LAYERS[kind.name](hidden // 2, hidden, num_layers=2, bias=bias,
+                              bidirectional=bidirectional, dtype=dtype, rng=0, **options)
 
 
 def _inputs(layer, batch, steps, dtype):
@@ -59,7 +72,8 @@ def _inputs(layer, batch, steps, dtype):
     x = Tensor(rng.standard_normal((steps, batch, layer.input_size)).astype(dtype))
     states = 2 * layer.num_layers if layer.bidirectional else layer.num_layers
     h0 = Tensor(np.zeros((states, batch, layer.hidden_size), dtype=dtype))
-    hx = (h0, Tensor(np.zeros_like(h0.data))) if layer.mode == "LSTM" else h0
+    hx = tuple(Tensor(h0.data.copy()) for _ in layer.kind.states) \
+        if len(layer.kind.states) > 1 else h0
     lengths = np.maximum(steps - np.arange(batch) % 2, 1)
     return [(x, None, None), (x, hx, lengths)]
 
@@ -91,26 +105,22 @@ def _training(cell, dtype):
     for layer, x, hx, lengths in _calls(cell, dtype):
         layer.train()
         output, state = layer(Tensor(x.data, requires_grad=True), hx, lengths=lengths)
-        final = state[0] if layer.mode == "LSTM" else state
+        final = state[0] if len(layer.kind.states) > 1 else state
         (output.sum() + final.sum()).backward()
 
 
 def _steps(cell, dtype):
-    mode, _, nonlinearity = cell.partition("-")
+    kind, options = VARIANTS[cell]
     for hidden in HIDDEN_SIZES:
         for bias in (True, False):
-            options = {"bias": bias, "dtype": dtype, "rng": 0}
-            if mode == "RNN":
-                step = nn.RNNCell(hidden // 2, hidden, nonlinearity=nonlinearity, **options)
-            else:
-                step = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell}[mode](hidden // 2, hidden,
-                                                                     **options)
+            step = _CELL_MODULES[kind.name](hidden // 2, hidden, bias=bias, dtype=dtype, rng=0,
+                                            **options)
             for batch in BATCHES:
                 x = np.ones((batch, hidden // 2), dtype=dtype)
                 with no_grad():
                     step(Tensor(x))
                 state = step(Tensor(x, requires_grad=True))
-                (state[0] if mode == "LSTM" else state).sum().backward()
+                (state[0] if len(kind.states) > 1 else state).sum().backward()
             layer = _layer(cell, dtype, bias, bidirectional=False, hidden=hidden)
             for batch in BATCHES:
                 layer.streamer(batch).step(np.ones((batch, hidden // 2), dtype=dtype))

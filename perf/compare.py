@@ -48,6 +48,8 @@ import harness  # noqa: E402
 import numpy as np  # noqa: E402
 import peers  # noqa: E402
 
+from numrnn.functional.cell_kinds import kind_of  # noqa: E402
+
 CONFIGS = {  # name: (B, T, I, H)
     "tiny-b1": (1, 50, 32, 64),
     # Not in issue 5's list (no targets): a small serving batch.
@@ -93,7 +95,7 @@ def rows(args):
 
 def flops(cell, config, mode, layers, bidirectional):
     batch, steps, n_in, hidden = CONFIGS[config]
-    gates = len(peers.ONNX_BLOCKS[cell])
+    gates = kind_of(cell).gate_count
     directions = 2 if bidirectional else 1
     total = 0
     for layer in range(layers):

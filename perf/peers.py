@@ -5,7 +5,8 @@ same input; :func:`outputs` lets compare.py check they agree before timing.
 A peer that is not installed is reported by :func:`available` and skipped.
 
 ONNX's recurrent operators order their gate blocks differently from numrnn and
-PyTorch, so the weights are permuted block-wise when the graph is built:
+PyTorch, so the weights are permuted block-wise when the graph is built, by the
+cell table's ONNX gate order (:mod:`numrnn.functional.cell_kinds`):
 
 - LSTM: numrnn (i, f, g, o) -> ONNX (i, o, f, c)
 - GRU:  numrnn (r, z, n)    -> ONNX (z, r, h), with ``linear_before_reset=1``,
@@ -18,8 +19,6 @@ import numpy as np
 
 import numrnn
 from numrnn import nn
-
-ONNX_BLOCKS = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
 
 
 def available(name):
@@ -97,7 +96,7 @@ def torch_runners(module, x, threads):
 
 def _onnx_weights(module, layer, directions):
     """ONNX W, R, B initializers of one layer: (D, G*H, in), (D, G*H, H), (D, 2*G*H)."""
-    hidden, blocks = module.hidden_size, ONNX_BLOCKS[module.mode]
+    hidden, blocks = module.hidden_size, module.kind.gate_permutation("onnx")
 
     def permute(array):
         return np.concatenate([array[b * hidden:(b + 1) * hidden] for b in blocks])

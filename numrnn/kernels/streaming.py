@@ -44,16 +44,17 @@ from numrnn.kernels.matvec import accumulate
 step_kernel = product_kernel
 
 
-def pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, mode):
+def pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, split_bias):
     """One layer's block of the flat weight vector: ``W_ihᵀ, W_hhᵀ, bias``, raveled.
 
-    Biases may be None (zeros). ``mode`` is ``"LSTM"``, ``"GRU"`` or ``"RNN"``.
+    Biases may be None (zeros). With ``split_bias`` (the GRU) the bias is ``b_ih``
+    then ``b_hh``, else their sum.
     """
     rows = weight_hh.shape[0]
     dtype = weight_hh.dtype
     bias_ih = np.zeros(rows, dtype) if bias_ih is None else bias_ih
     bias_hh = np.zeros(rows, dtype) if bias_hh is None else bias_hh
-    bias = np.concatenate([bias_ih, bias_hh]) if mode == "GRU" else bias_ih + bias_hh
+    bias = np.concatenate([bias_ih, bias_hh]) if split_bias else bias_ih + bias_hh
     return np.concatenate([weight_ih.T.ravel(), weight_hh.T.ravel(), bias]).astype(dtype)
 
 

@@ -17,12 +17,13 @@ from numrnn import functional as F
 from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ShapeError
+from numrnn.functional import cell_kinds
+from numrnn.functional.cell_kinds import PARAMETERS
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import cell_specs, check_parameters
 from numrnn.nn.rnn_base import (
-    GATES,
     as_tensor,
     check_module_dtype,
     check_positive_int,
@@ -37,7 +38,7 @@ __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 class _Cell(Module):
     """Constructor, parameters, initialization and validation shared by the cells."""
 
-    mode = None  # "RNN", "LSTM" or "GRU", set by each cell
+    kind = None  # the cell kind's record (numrnn.functional.cell_kinds), set by each cell
 
     def __init__(self, input_size, hidden_size, bias, dtype, rng):
         super().__init__()
@@ -48,7 +49,7 @@ class _Cell(Module):
         self.dtype = check_module_dtype(name, dtype)
         self.rng = init.as_generator(rng)
         self._weight_specs = None  # names and shapes of the weights (nn.parameter_checks)
-        gate_rows = GATES[self.mode] * self.hidden_size
+        gate_rows = self.kind.gate_count * self.hidden_size
         self.weight_ih = new_parameter(name, (gate_rows, self.input_size), self.dtype)
         self.weight_hh = new_parameter(name, (gate_rows, self.hidden_size), self.dtype)
         if self.bias:
@@ -62,17 +63,22 @@ class _Cell(Module):
         for param in self.parameters():
             init.uniform_(param, -bound, bound, self.rng)
 
+    @property
+    def mode(self):
+        """The cell kind's name: "RNN", "LSTM" or "GRU"."""
+        return self.kind.name
+
     def _weights(self):
         registry = self._parameters
-        return tuple(registry.get(name) for name in ("weight_ih", "weight_hh", "bias_ih",
-                                                      "bias_hh"))
+        return tuple(registry.get(name) for name in PARAMETERS)
 
     def extra_repr(self):
         parts = [str(self.input_size), str(self.hidden_size)]
         if not self.bias:
             parts.append("bias=False")
-        if getattr(self, "nonlinearity", "tanh") != "tanh":
-            parts.append(f"nonlinearity={self.nonlinearity!r}")
+        for name, (default, _) in self.kind.options.items():
+            if getattr(self, name) != default:
+                parts.append(f"{name}={getattr(self, name)!r}")
         if self.dtype != np.float32:
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
@@ -81,8 +87,7 @@ class _Cell(Module):
         """Constructor arguments as JSON values, so ``numrnn.load_model`` can rebuild the cell."""
         config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
                   "bias": self.bias, "dtype": self.dtype.name}
-        if self.mode == "RNN":
-            config["nonlinearity"] = self.nonlinearity
+        config.update(self.kind.options_of(self))
         return config
 
     def _step(self, input, states):
@@ -108,7 +113,7 @@ class _Cell(Module):
         if batch == 0:
             raise ShapeError(f"{name}: input must have at least one batch row, "
                              f"got shape {x.shape}")
-        names = ("h", "c") if self.mode == "LSTM" else ("hx",)
+        names = self.kind.states if len(self.kind.states) > 1 else ("hx",)
         arrays = [self._check_state(state_name, state, batch, batched)
                   for state_name, state in zip(names, states)]
         # The fused op can only check the weights against each other, not against
@@ -140,7 +145,7 @@ class _Cell(Module):
                 continue
             state = as_tensor(type(self).__name__, "state", state, self.dtype)
             tensors.append(state if batched else F.reshape(state, (1, self.hidden_size)))
-        new = self._cell_op(x, tensors)
+        new = self.kind.step(x, tensors, self._weights(), self.kind.options_of(self))
         return new if batched else [F.reshape(state, (self.hidden_size,)) for state in new]
 
     def _check_state(self, state_name, state, batch, batched):
@@ -159,7 +164,7 @@ class _Cell(Module):
 class RNNCell(_Cell):
     """``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` with act ``'tanh'`` or ``'relu'``."""
 
-    mode = "RNN"
+    kind = cell_kinds.RNN
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *,
                  dtype=np.float32, rng=None):
@@ -173,14 +178,11 @@ class RNNCell(_Cell):
         (h,) = self._step(input, [hx])
         return h
 
-    def _cell_op(self, x, states):
-        return [F.rnn_cell(x, *states, *self._weights(), nonlinearity=self.nonlinearity)]
-
 
 class LSTMCell(_Cell):
     """One LSTM step (gates i, f, g, o): ``(h', c') = cell(x, (h, c))``."""
 
-    mode = "LSTM"
+    kind = cell_kinds.LSTM
 
     def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, rng=None):
         super().__init__(input_size, hidden_size, bias, dtype, rng)
@@ -194,14 +196,11 @@ class LSTMCell(_Cell):
         h, c = self._step(input, list(hx))
         return h, c
 
-    def _cell_op(self, x, states):
-        return list(F.lstm_cell(x, *states, *self._weights()))
-
 
 class GRUCell(_Cell):
     """One GRU step (gates r, z, n): ``h' = cell(x, h)``."""
 
-    mode = "GRU"
+    kind = cell_kinds.GRU
 
     def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, rng=None):
         super().__init__(input_size, hidden_size, bias, dtype, rng)
@@ -210,5 +209,3 @@ class GRUCell(_Cell):
         (h,) = self._step(input, [hx])
         return h
 
-    def _cell_op(self, x, states):
-        return [F.gru_cell(x, *states, *self._weights())]

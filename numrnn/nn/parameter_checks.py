@@ -18,10 +18,7 @@ A spec is ``((parameter name, shape), ...)``; the dtype is the module's ``dtype`
 import numpy as np
 
 from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
-
-_RECURRENT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-# Gate blocks per cell kind (rows of weight_ih / weight_hh per hidden unit).
-GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+from numrnn.functional.cell_kinds import PARAMETERS, parameter_name
 
 
 def check_parameters(module, specs):
@@ -58,12 +55,14 @@ def kernel_ready(arrays):
             else np.ascontiguousarray(array) for array in arrays]
 
 
-def recurrent_specs(rows, width, hidden, suffix):
+def recurrent_specs(rows, width, hidden, layer=None, reverse=False):
     """The spec of one recurrent cell's weights in kernel order: ``weight_ih`` (rows,
-    width), ``weight_hh`` (rows, hidden), ``bias_ih`` and ``bias_hh`` (rows,), each
-    name followed by ``suffix`` (``"_l1_reverse"`` in a layer, ``""`` in a cell)."""
+    width), ``weight_hh`` (rows, hidden), ``bias_ih`` and ``bias_hh`` (rows,), named as
+    in a cell, or as in ``layer`` of a layer
+    (:func:`~numrnn.functional.cell_kinds.parameter_name`)."""
     shapes = ((rows, width), (rows, hidden), (rows,), (rows,))
-    return tuple((name + suffix, shape) for name, shape in zip(_RECURRENT_NAMES, shapes))
+    return tuple((parameter_name(name, layer, reverse), shape)
+                 for name, shape in zip(PARAMETERS, shapes))
 
 
 def layer_specs(module, layer, direction):
@@ -71,10 +70,9 @@ def layer_specs(module, layer, direction):
     key = (layer, direction)
     specs = module._weight_specs.get(key)
     if specs is None:
-        rows = GATES[module.mode] * module.hidden_size
+        rows = module.kind.gate_count * module.hidden_size
         width = module.input_size if layer == 0 else module.hidden_size * module.num_directions
-        suffix = ("", "_reverse")[direction]
-        specs = recurrent_specs(rows, width, module.hidden_size, f"_l{layer}{suffix}")
+        specs = recurrent_specs(rows, width, module.hidden_size, layer, reverse=direction == 1)
         module._weight_specs[key] = specs
     return specs
 
@@ -82,8 +80,8 @@ def layer_specs(module, layer, direction):
 def cell_specs(cell):
     """The spec of an ``RNNCell``, ``LSTMCell`` or ``GRUCell``, made once and kept on it."""
     if cell._weight_specs is None:
-        rows = GATES[cell.mode] * cell.hidden_size
-        cell._weight_specs = recurrent_specs(rows, cell.input_size, cell.hidden_size, "")
+        rows = cell.kind.gate_count * cell.hidden_size
+        cell._weight_specs = recurrent_specs(rows, cell.input_size, cell.hidden_size)
     return cell._weight_specs
 
 

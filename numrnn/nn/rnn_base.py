@@ -23,11 +23,12 @@ from numrnn import functional as F
 from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from numrnn.functional.cell_kinds import kind_of, parameter_name
 from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
-from numrnn.nn.parameter_checks import GATES, check_parameters, layer_specs
+from numrnn.nn.parameter_checks import check_parameters, layer_specs
 from numrnn.nn.rnn_untaped import run_untaped
 from numrnn.nn.streaming import Streamer
 
@@ -79,6 +80,7 @@ class RNNBase(Module):
                  recurrent_init="uniform", forget_bias=None):
         super().__init__()
         self.mode = mode
+        self.kind = kind_of(mode)
         self.input_size = check_positive_int(mode, "input_size", input_size)
         self.hidden_size = check_positive_int(mode, "hidden_size", hidden_size)
         self.num_layers = check_positive_int(mode, "num_layers", num_layers)
@@ -115,16 +117,16 @@ class RNNBase(Module):
         self._weight_specs = {}
 
         # PyTorch's registration order, so state_dict keys line up with torch's.
-        gate_rows = GATES[mode] * self.hidden_size
+        gate_rows = self.kind.gate_count * self.hidden_size
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.hidden_size * self.num_directions
             shapes = {"weight_ih": (gate_rows, layer_input),
                       "weight_hh": (gate_rows, self.hidden_size)}
             if self.bias:
                 shapes.update(bias_ih=(gate_rows,), bias_hh=(gate_rows,))
-            for suffix in self._suffixes():
+            for direction in range(self.num_directions):
                 for name, shape in shapes.items():
-                    setattr(self, f"{name}_l{layer}{suffix}",
+                    setattr(self, parameter_name(name, layer, reverse=direction == 1),
                             new_parameter(mode, shape, self.dtype))
         self.reset_parameters()
 
@@ -154,7 +156,7 @@ class RNNBase(Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for param in self.parameters():
             init.uniform_(param, -bound, bound, self.rng)
-        gate_blocks = GATES[self.mode]
+        gate_blocks = self.kind.gate_count
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 _, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
@@ -169,8 +171,8 @@ class RNNBase(Module):
         parts = [str(self.input_size), str(self.hidden_size)]
         defaults = [("num_layers", 1), ("bias", True), ("batch_first", False),
                     ("dropout", 0.0), ("bidirectional", False)]
-        if self.mode == "RNN":
-            defaults.insert(1, ("nonlinearity", "tanh"))
+        for name, (default, _) in self.kind.options.items():
+            defaults.insert(1, (name, default))
         defaults += [("recurrent_init", "uniform"), ("forget_bias", None)]
         parts += [f"{name}={getattr(self, name)!r}" for name, default in defaults
                   if getattr(self, name) != default]
@@ -185,10 +187,9 @@ class RNNBase(Module):
                   "batch_first": self.batch_first, "dropout": self.dropout,
                   "bidirectional": self.bidirectional, "dtype": self.dtype.name,
                   "recurrent_init": self.recurrent_init}
-        if self.mode == "RNN":
-            config["nonlinearity"] = self.nonlinearity
-        if self.mode == "LSTM":
-            config["forget_bias"] = None if self.forget_bias is None else float(self.forget_bias)
+        for name in self.kind.layer_options:
+            value = getattr(self, name)
+            config[name] = float(value) if isinstance(value, numbers.Real) else value
         return config
 
     def streamer(self, batch_size=1):
@@ -264,6 +265,7 @@ class RNNBase(Module):
             x = F.transpose(x, (1, 0, 2))
         steps = x.shape[0]
 
+        options = self.kind.options_of(self)
         layer_input = x
         finals = [[] for _ in states]
         for layer in range(self.num_layers):
@@ -273,9 +275,9 @@ class RNNBase(Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 initial = [None if state is None else state[index] for state in states]
-                output, *final = self._fused_op(layer_input, initial,
-                                                 self._weights(layer, direction),
-                                                 lengths, reverse=direction == 1)
+                output, final = self.kind.sequence(layer_input, initial,
+                                                   self._weights(layer, direction), lengths,
+                                                   direction == 1, options)
                 outputs.append(output)
                 for collected, state in zip(finals, final):
                     collected.append(state)
@@ -298,13 +300,6 @@ class RNNBase(Module):
             return F.reshape(states[0], (1,) + states[0].shape)
         return F.stack(states, axis=0)
 
-    def _fused_op(self, x, initial, weights, lengths, reverse):
-        if self.mode == "LSTM":
-            return F.lstm(x, *initial, *weights, lengths=lengths, reverse=reverse)
-        if self.mode == "GRU":
-            return F.gru(x, *initial, *weights, lengths=lengths, reverse=reverse)
-        return F.rnn(x, *initial, *weights, lengths=lengths, reverse=reverse,
-                     nonlinearity=self.nonlinearity)
 
     def _check_input(self, input):
         """The input's array, in the caller's layout, checked."""
@@ -323,7 +318,7 @@ class RNNBase(Module):
 
     def _check_states(self, states, batch, batched):
         """The initial states' arrays in the caller's layout, checked, or Nones meaning zeros."""
-        names = ("h_0", "c_0") if self.mode == "LSTM" else ("h_0",)
+        names = tuple(f"{state}_0" for state in self.kind.states)
         if states is None:
             return [None] * len(names)
         layers = self.num_layers * self.num_directions

@@ -19,9 +19,6 @@ import numpy as np
 
 from numrnn import functional as F
 from numrnn.autograd.tensor import Tensor
-from numrnn.kernels import elman as elman_kernel
-from numrnn.kernels import gru as gru_kernel
-from numrnn.kernels import lstm as lstm_kernel
 from numrnn.nn.parameter_checks import kernel_ready
 
 
@@ -42,8 +39,7 @@ def run_untaped(module, x, batched, states, lengths, weights):
     elif module.batch_first:
         x = x.transpose(1, 0, 2)
     batch = x.shape[1]
-    kernel = _KERNELS[module.mode]
-    extra = (module.nonlinearity,) if module.mode == "RNN" else ()
+    kind, options = module.kind, module.kind.options_of(module)
     weights = [[kernel_ready(arrays) for arrays in layer] for layer in weights]
 
     layer_input = x
@@ -57,8 +53,8 @@ def run_untaped(module, x, batched, states, lengths, weights):
             index = layer * directions + direction
             initial = [np.zeros((batch, hidden), dtype=module.dtype) if state is None
                        else state[index] for state in states]
-            output, *final = kernel(layer_input, *initial, *weights[layer][direction], lengths,
-                                    direction == 1, *extra)
+            output, final = kind.infer(layer_input, initial, weights[layer][direction], lengths,
+                                       direction == 1, options)
             outputs.append(output)
             for collected, state in zip(finals, final):
                 collected.append(state)
@@ -86,11 +82,6 @@ def run_cell_untaped(cell, x, states, weights):
     batch = x.shape[0]
     states = [np.zeros((batch, cell.hidden_size), dtype=cell.dtype) if state is None
               else state for state in states]
-    extra = (cell.nonlinearity,) if cell.mode == "RNN" else ()
-    _, *final = _KERNELS[cell.mode](x[None], *states, *kernel_ready(weights), None, False,
-                                     *extra)
+    _, final = cell.kind.infer(x[None], states, kernel_ready(weights), None, False,
+                               cell.kind.options_of(cell))
     return [Tensor(state) for state in final]
-
-
-_KERNELS = {"LSTM": lstm_kernel.forward_infer, "GRU": gru_kernel.forward_infer,
-            "RNN": elman_kernel.forward_infer}

@@ -45,7 +45,7 @@ from numrnn.nn.seq2seq_decode import beam_search, greedy_search
 
 __all__ = ["DecoderState", "Seq2Seq"]
 
-_CELLS = {"LSTM": LSTMCell, "GRU": GRUCell, "RNN": RNNCell}
+_CELLS = {cell.kind.name: cell for cell in (LSTMCell, GRUCell, RNNCell)}
 
 
 class DecoderState(NamedTuple):
@@ -123,6 +123,8 @@ class Seq2Seq(Module):
             "Seq2Seq", "embedding_dim", encoder.input_size if embedding_dim is None
             else embedding_dim)
         self.decoder_mode = decoder_mode
+        # An LSTM decoder carries a cell state beside h (DecoderState.cell).
+        self._decoder_has_cell = "c" in _CELLS[decoder_mode].kind.states
         self.decoder_hidden_size = check_positive_int(
             "Seq2Seq", "decoder_hidden_size", encoder.hidden_size if decoder_hidden_size is None
             else decoder_hidden_size)
@@ -156,7 +158,7 @@ class Seq2Seq(Module):
                                        padding_idx=self.pad_index, **options)
         if self.bridge:
             self.bridge_h = Linear(final_size, self.decoder_layers * hidden, **options)
-            if decoder_mode == "LSTM":
+            if self._decoder_has_cell:
                 self.bridge_c = Linear(final_size, self.decoder_layers * hidden, **options)
         for layer in range(self.decoder_layers):
             first_input = self.embedding_dim + (hidden if self.input_feeding else 0)
@@ -194,8 +196,8 @@ class Seq2Seq(Module):
         """The decoder's first :class:`DecoderState` from the encoder's final state(s)."""
         hidden = self.decoder_hidden_size
         zeros = lambda: Tensor(np.zeros((batch, hidden), dtype=self.dtype))  # noqa: E731
-        h_n, c_n = encoder_final if self.encoder.mode == "LSTM" else (encoder_final, None)
-        is_lstm = self.decoder_mode == "LSTM"
+        h_n, c_n = encoder_final if "c" in self.encoder.kind.states else (encoder_final, None)
+        is_lstm = self._decoder_has_cell
         if not self.bridge:
             hiddens = tuple(zeros() for _ in range(self.decoder_layers))
             cells = tuple(zeros() for _ in range(self.decoder_layers)) if is_lstm else None
@@ -227,7 +229,7 @@ class Seq2Seq(Module):
             x = F.concatenate([x, state.feed], axis=1)
         hiddens, cells = [], []
         for layer, cell in enumerate(self.decoder_cells):
-            if self.decoder_mode == "LSTM":
+            if self._decoder_has_cell:
                 x, c = cell(x, (state.hidden[layer], state.cell[layer]))
                 cells.append(c)
             else:

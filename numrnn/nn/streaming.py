@@ -32,12 +32,12 @@ import numpy as np
 
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from numrnn.functional.cell_kinds import CellKind
 from numrnn.kernels import streaming as kernels
-from numrnn.nn.parameter_checks import GATES, check_parameters, layer_specs
+from numrnn.nn.parameter_checks import check_parameters, layer_specs
 
 __all__ = ["Streamer"]
 
-_STATE_SLOTS = {"LSTM": 2, "GRU": 1, "RNN": 1}
 
 
 class Streamer:
@@ -58,10 +58,11 @@ class Streamer:
     """
 
     def __init__(self, layer, batch_size=1):
-        mode = getattr(layer, "mode", None)
-        if mode not in _STATE_SLOTS:
+        kind = getattr(layer, "kind", None)
+        if not isinstance(kind, CellKind) or not hasattr(layer, "bidirectional"):
             raise ArgumentTypeError(f"Streamer: layer must be a numrnn.nn RNN, LSTM or GRU, "
                                     f"got {type(layer).__name__}")
+        mode = kind.name
         if layer.bidirectional:
             raise ArgumentError(f"Streamer: a bidirectional {mode} cannot stream: its reverse "
                                 "direction reads the sequence from the end; use the layer on "
@@ -70,28 +71,21 @@ class Streamer:
                 or batch_size < 1:
             raise ArgumentError(f"Streamer: batch_size must be a positive int, got {batch_size!r}")
         self.mode = mode
+        self.kind = kind
         self.input_size = layer.input_size
         self.hidden_size = hidden = layer.hidden_size
         self.num_layers = layer.num_layers
         self.batch_size = int(batch_size)
         self.dtype = layer.dtype
         self._weights, self._layout = self._pack(layer)
-        self._state = np.zeros((self.num_layers, _STATE_SLOTS[mode], self.batch_size, hidden),
+        self._state = np.zeros((self.num_layers, len(kind.states), self.batch_size, hidden),
                                dtype=self.dtype)
-        # GRU keeps its input and hidden parts apart (6H); LSTM needs 4H, RNN H.
-        width = {"LSTM": 4, "GRU": 6, "RNN": 1}[mode] * hidden
-        self._gates = np.zeros((self.batch_size, width), dtype=self.dtype)
+        self._gates = np.zeros((self.batch_size, kind.streaming_columns * hidden),
+                               dtype=self.dtype)
         self._output = np.zeros((self.batch_size, hidden), dtype=self.dtype)
         self._input = np.zeros((self.batch_size, self.input_size), dtype=self.dtype)
         self._input_shape = self._input.shape
-        if mode == "LSTM":
-            self._kernel = kernels.lstm_step
-        elif mode == "GRU":
-            self._kernel = kernels.gru_step
-        elif layer.nonlinearity == "relu":
-            self._kernel = kernels.rnn_relu_step
-        else:
-            self._kernel = kernels.rnn_tanh_step
+        self._kernel = kind.streaming_step(kind.options_of(layer))
 
     def _pack(self, layer):
         """Flat weight vector and its (num_layers, 3) int64 layout; see the kernels' doc.
@@ -104,9 +98,10 @@ class Streamer:
         weights = [check_parameters(layer, layer_specs(layer, index, 0))
                    for index in range(self.num_layers)]
         blocks, layout, offset = [], [], 0
-        columns = layer.hidden_size * GATES[self.mode]
+        columns = layer.hidden_size * self.kind.gate_count
         for weight_ih, weight_hh, bias_ih, bias_hh in weights:
-            block = kernels.pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, self.mode)
+            block = kernels.pack_layer(weight_ih, weight_hh, bias_ih, bias_hh,
+                                       self.kind.split_recurrent_bias)
             n_in = weight_ih.shape[1]
             layout.append((offset, offset + n_in * columns,
                            offset + (n_in + layer.hidden_size) * columns))
@@ -120,7 +115,7 @@ class Streamer:
 
     @property
     def c(self):
-        if self.mode != "LSTM":
+        if "c" not in self.kind.states:
             raise AttributeError(f"Streamer: a {self.mode} has no cell state c")
         return self._state[:, 1]
 

@@ -1,0 +1,166 @@
+"""The table of cell kinds: what makes an LSTM an LSTM, a GRU a GRU and an Elman RNN an RNN.
+
+Everything above the kernels that depends on the kind of a recurrent cell reads
+it from one :class:`CellKind` record here: the layers and cells (``nn``), the
+streaming runner, the gradient diagnostics, the sequence-to-sequence models,
+the weight files and the peers of ``perf/``. A new kind is a new record (with
+its kernel file and its tests), not a new branch in each of those.
+
+A record holds:
+
+- ``gates``: the gate blocks stacked along the rows of ``weight_ih`` and
+  ``weight_hh``, in numrnn's (PyTorch's) order;
+- ``states``: the recurrent states, ``h`` first (an LSTM also carries ``c``);
+- the operations: the fused sequence op and the one-step op of
+  :mod:`numrnn.functional`, the inference kernel, and the streaming step
+  kernel, each called through one uniform method (:meth:`CellKind.sequence`,
+  :meth:`CellKind.step`, :meth:`CellKind.infer`, :meth:`CellKind.streaming_step`);
+- ``options``: options of the computation itself (the Elman RNN's
+  ``nonlinearity``), with their default and allowed values; ``layer_options``:
+  constructor options only this kind's layers take;
+- the gate orders of other layouts (ONNX, Keras, oneDNN), as gate names, so
+  weights can be permuted block-wise (:meth:`CellKind.gate_permutation`).
+
+Every kind has the parameters of :data:`PARAMETERS`, named per layer and
+direction by :func:`parameter_name`, as PyTorch names them.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from numrnn.errors import ArgumentError
+from numrnn.functional.gru import gru, gru_cell
+from numrnn.functional.lstm import lstm, lstm_cell
+from numrnn.functional.rnn import rnn, rnn_cell
+from numrnn.kernels import elman as elman_kernel
+from numrnn.kernels import gru as gru_kernel
+from numrnn.kernels import lstm as lstm_kernel
+from numrnn.kernels import streaming as streaming_kernels
+
+__all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "RNN", "CellKind", "kind_of",
+           "parameter_name"]
+
+# One cell's parameters, in the order every op and kernel takes them.
+PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def parameter_name(name, layer=None, reverse=False):
+    """PyTorch's name of a parameter: ``weight_ih`` in a cell, ``weight_ih_l1_reverse``
+    for layer 1's reverse direction in a layer."""
+    if layer is None:
+        return name
+    return f"{name}_l{layer}{'_reverse' if reverse else ''}"
+
+
+@dataclass(frozen=True)
+class CellKind:
+    """One kind of recurrent cell; see the module's docstring for the fields."""
+
+    name: str
+    gates: tuple
+    states: tuple
+    sequence_op: Callable
+    step_op: Callable
+    infer_kernel: Callable
+    streaming_kernels: dict
+    # Scratch columns a streaming step needs per hidden unit, and whether the
+    # bias of the recurrent product is kept apart from the input's (the GRU's
+    # reset gate multiplies the hidden part of n, bias included).
+    streaming_columns: int
+    split_recurrent_bias: bool
+    options: dict
+    layer_options: tuple
+    onnx_gates: tuple
+    keras_gates: tuple
+    onednn_gates: tuple
+
+    # A record is a constant of the library: copying or pickling a layer that
+    # holds one must give back the same record, not copies of its kernels.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return kind_of, (self.name,)
+
+    @property
+    def gate_count(self):
+        """Gate blocks: rows of ``weight_ih`` and ``weight_hh`` per hidden unit."""
+        return len(self.gates)
+
+    def options_of(self, owner):
+        """The values of this kind's options held by ``owner`` (a layer or a cell)."""
+        return {name: getattr(owner, name) for name in self.options}
+
+    def sequence(self, x, states, weights, lengths, reverse, options):
+        """The fused op over a sequence: ``(output, [final state per state])``."""
+        output, *finals = self.sequence_op(x, *states, *weights, lengths=lengths,
+                                           reverse=reverse, **options)
+        return output, finals
+
+    def step(self, x, states, weights, options):
+        """The one-step op: the new states, as a list (``[h]`` or ``[h, c]``)."""
+        new = self.step_op(x, *states, *weights, **options)
+        return list(new) if len(self.states) > 1 else [new]
+
+    def infer(self, x, states, weights, lengths, reverse, options):
+        """The inference kernel on arrays: ``(output, [final state per state])``."""
+        output, *finals = self.infer_kernel(x, *states, *weights, lengths, reverse,
+                                            *options.values())
+        return output, finals
+
+    def streaming_step(self, options):
+        """The streaming kernel (:mod:`numrnn.kernels.streaming`) for these options."""
+        return self.streaming_kernels[tuple(options.values())]
+
+    def gate_permutation(self, layout):
+        """Indices of numrnn's gate blocks in the order of ``layout`` ("onnx", "keras"
+        or "onednn"): block ``k`` of that layout is numrnn's block ``permutation[k]``."""
+        order = {"onnx": self.onnx_gates, "keras": self.keras_gates,
+                 "onednn": self.onednn_gates}.get(layout)
+        if order is None:
+            raise ArgumentError(f"gate_permutation: layout must be 'onnx', 'keras' or "
+                                f"'onednn', got {layout!r}")
+        return [self.gates.index(gate) for gate in order]
+
+
+# Gate names are numrnn's (PyTorch's): i input, f forget, g cell candidate, o output;
+# r reset, z update, n new (candidate). Other layouts name the same gates
+# differently (ONNX's "c" and Keras's "c" are numrnn's g, their "h" the GRU's n).
+LSTM = CellKind(
+    name="LSTM", gates=("i", "f", "g", "o"), states=("h", "c"),
+    sequence_op=lstm, step_op=lstm_cell, infer_kernel=lstm_kernel.forward_infer,
+    streaming_kernels={(): streaming_kernels.lstm_step},
+    streaming_columns=4, split_recurrent_bias=False,
+    options={}, layer_options=("forget_bias",),
+    onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
+    onednn_gates=("i", "f", "g", "o"))
+
+GRU = CellKind(
+    name="GRU", gates=("r", "z", "n"), states=("h",),
+    sequence_op=gru, step_op=gru_cell, infer_kernel=gru_kernel.forward_infer,
+    streaming_kernels={(): streaming_kernels.gru_step},
+    streaming_columns=6, split_recurrent_bias=True,
+    options={}, layer_options=(),
+    onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"))
+
+RNN = CellKind(
+    name="RNN", gates=("h",), states=("h",),
+    sequence_op=rnn, step_op=rnn_cell, infer_kernel=elman_kernel.forward_infer,
+    streaming_kernels={("tanh",): streaming_kernels.rnn_tanh_step,
+                       ("relu",): streaming_kernels.rnn_relu_step},
+    streaming_columns=1, split_recurrent_bias=False,
+    options={"nonlinearity": ("tanh", ("tanh", "relu"))}, layer_options=("nonlinearity",),
+    onnx_gates=("h",), keras_gates=("h",), onednn_gates=("h",))
+
+KINDS = {kind.name: kind for kind in (LSTM, GRU, RNN)}
+
+
+def kind_of(name):
+    """The :class:`CellKind` called ``name`` ("LSTM", "GRU" or "RNN")."""
+    kind = KINDS.get(name)
+    if kind is None:
+        raise ArgumentError(f"unknown cell kind {name!r}; expected one of {sorted(KINDS)}")
+    return kind

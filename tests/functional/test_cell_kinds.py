@@ -1,0 +1,74 @@
+"""The table of cell kinds (numrnn.functional.cell_kinds): its records and what reads them."""
+
+import copy
+import pathlib
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+import numrnn
+from numrnn import ArgumentError, nn
+from numrnn.functional import cell_kinds
+from numrnn.functional.cell_kinds import GRU, KINDS, LSTM, RNN, kind_of, parameter_name
+
+
+def test_gate_orders_of_other_layouts():
+    # ONNX: LSTM (i, o, f, c), GRU (z, r, h); Keras: LSTM (i, f, c, o), GRU (z, r, h);
+    # oneDNN: LSTM (i, f, c~, o), GRU (u, r, o) with u the update gate.
+    assert LSTM.gate_permutation("onnx") == [0, 3, 1, 2]
+    assert GRU.gate_permutation("onnx") == [1, 0, 2]
+    assert LSTM.gate_permutation("keras") == [0, 1, 2, 3]
+    assert GRU.gate_permutation("keras") == [1, 0, 2]
+    assert LSTM.gate_permutation("onednn") == [0, 1, 2, 3]
+    assert GRU.gate_permutation("onednn") == [1, 0, 2]
+    assert RNN.gate_permutation("onnx") == [0]
+    with pytest.raises(ArgumentError, match="layout must be 'onnx', 'keras' or 'onednn'"):
+        LSTM.gate_permutation("tflite")
+
+
+def test_records_describe_the_layers_they_run():
+    for kind in KINDS.values():
+        layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[kind.name](3, 5, rng=0)
+        assert layer.kind is kind and kind_of(kind.name) is kind
+        assert layer.weight_ih_l0.shape == (kind.gate_count * 5, 3)
+        _, state = layer(np.ones((2, 1, 3), np.float32))
+        finals = state if isinstance(state, tuple) else (state,)
+        assert len(finals) == len(kind.states) and kind.states[0] == "h"
+    assert nn.LSTMCell(2, 3).kind is LSTM and nn.GRUCell(2, 3).mode == "GRU"
+
+
+def test_parameter_names_are_pytorchs():
+    assert parameter_name("weight_ih") == "weight_ih"
+    assert parameter_name("bias_hh", 2) == "bias_hh_l2"
+    assert parameter_name("weight_hh", 0, reverse=True) == "weight_hh_l0_reverse"
+    names = [name for name, _ in nn.GRU(2, 3, num_layers=2, bidirectional=True).
+             named_parameters()]
+    assert names[:4] == [parameter_name(name, 0) for name in cell_kinds.PARAMETERS]
+    assert names[4] == parameter_name("weight_ih", 0, reverse=True)
+
+
+def test_an_unknown_kind_is_refused_by_name():
+    with pytest.raises(ArgumentError, match=r"unknown cell kind 'SRU'; expected one of"):
+        kind_of("SRU")
+
+
+def test_copies_and_pickles_of_a_layer_keep_the_table_record():
+    layer = nn.RNN(2, 3, nonlinearity="relu", rng=0)
+    for copied in (copy.copy(layer), copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert copied.kind is RNN
+        x = np.ones((4, 1, 2), np.float32)
+        with numrnn.no_grad():
+            np.testing.assert_array_equal(copied(x)[0].data, layer(x)[0].data)
+
+
+def test_no_module_above_the_table_branches_on_a_cell_kind_name():
+    """The point of the table: a new kind is a record, not a branch in every module."""
+    package = pathlib.Path(cell_kinds.__file__).parents[1]
+    branch = re.compile(r"""(mode|kind|decoder_mode)\s*[!=]=\s*["'](LSTM|GRU|RNN)["']""")
+    offenders = [f"{path.relative_to(package)}:{number}"
+                 for path in package.rglob("*.py") if path.name != "cell_kinds.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if branch.search(line)]
+    assert offenders == []
