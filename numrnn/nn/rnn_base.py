@@ -23,7 +23,7 @@ from numrnn import functional as F
 from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
-from numrnn.functional.cell_kinds import kind_of, parameter_name
+from numrnn.functional.cell_kinds import PARAMETERS, kind_of, parameter_name
 from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
 from numrnn.nn import init
 from numrnn.nn.module import Module
@@ -134,9 +134,6 @@ class RNNBase(Module):
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
-    def _suffixes(self):
-        return ("", "_reverse") if self.bidirectional else ("",)
-
     def _weights(self, layer, direction):
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction; biases may be None.
 
@@ -145,10 +142,9 @@ class RNNBase(Module):
         goes through ``Module.__getattr__`` after a failed normal lookup, which
         cost ~2 µs per weight, 10 µs of a small layer's call.
         """
-        suffix = self._suffixes()[direction]
         registry = self._parameters
-        return tuple(registry.get(f"{name}_l{layer}{suffix}")
-                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        reverse = direction == 1
+        return tuple(registry.get(parameter_name(name, layer, reverse)) for name in PARAMETERS)
 
     def reset_parameters(self):
         """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then apply
