@@ -111,6 +111,17 @@ def _make_writable(top):
             os.chmod(os.path.join(root, name), 0o644)
 
 
+def _run_read_only(site, home, env):
+    """:func:`_run_child` with the package copy ``site`` and ``home`` read-only."""
+    _make_read_only(site)
+    _make_read_only(home)
+    try:
+        return _run_child(str(site), env)
+    finally:
+        _make_writable(site)
+        _make_writable(home)
+
+
 def _copy_package(tmp_path):
     site = tmp_path / "site"
     shutil.copytree(PACKAGE, site / "numrnn", ignore=shutil.ignore_patterns("__pycache__"))
@@ -163,15 +174,9 @@ def test_read_only_install_and_home_compile_in_memory_with_one_warning(tmp_path)
     site = _copy_package(tmp_path)
     home = tmp_path / "home"
     (home / ".cache").mkdir(parents=True)
-    _make_read_only(site)
-    _make_read_only(home)
     env = _environment(tmp_path, PYTHONPATH=str(site))
     env.pop("XDG_CACHE_HOME")
-    try:
-        report, stderr = _run_child(str(site), env)
-    finally:
-        _make_writable(site)
-        _make_writable(home)
+    report, stderr = _run_read_only(site, home, env)
     if report["package_writable"]:
         pytest.skip("this machine lets the test write into a read-only directory")
 
@@ -235,13 +240,7 @@ def test_read_only_package_and_home_with_a_baked_cache_read_it_alone(tmp_path):
     env = _environment(tmp_path, PYTHONPATH=str(site))
     env.pop("XDG_CACHE_HOME")
     baked, _ = _run_child(str(site), env, read_only=False)
-    _make_read_only(site)
-    _make_read_only(home)
-    try:
-        served, stderr = _run_child(str(site), env)
-    finally:
-        _make_writable(site)
-        _make_writable(home)
+    served, stderr = _run_read_only(site, home, env)
     if served["package_writable"]:
         pytest.skip("this machine lets the test write into a read-only directory")
 

@@ -85,6 +85,21 @@ def build(cls, options, replaced, sizes):
     return module
 
 
+def prepare(kind, call):
+    """``(module, hx)`` for one call: the layer or cell ``kind`` builds with the call's
+    options and replaced parameters, and the states the call passes."""
+    options = {**kind.options, **call.options}
+    hidden = options.pop("hidden_size", HIDDEN)
+    replaced = {name: replace for name, replace in call.replaced.items() if name != "all"}
+    module = build(kind.cls, options, replaced, (FEATURES, hidden))
+    if "all" in call.replaced:
+        call.replaced["all"](module)
+    hx = call.hx
+    if call.states is not None:
+        hx = tuple(call.states) if kind.lstm else call.states[0]
+    return module, hx
+
+
 def hidden_two(module):
     """Every parameter replaced by its counterpart in the same module of hidden size 2."""
     small = type(module)(module.input_size, 2, **{k: v for k, v in module.get_config().items()
@@ -125,15 +140,7 @@ class Layout:
         return [values(shape, dtype, seed=1 + k) for k in range(1 + self.lstm)]
 
     def run(self, call):
-        options = {**self.options, **call.options}
-        hidden = options.pop("hidden_size", HIDDEN)
-        replaced = {name: replace for name, replace in call.replaced.items() if name != "all"}
-        layer = build(self.cls, options, replaced, (FEATURES, hidden))
-        if "all" in call.replaced:
-            call.replaced["all"](layer)
-        hx = call.hx
-        if call.states is not None:
-            hx = tuple(call.states) if self.lstm else call.states[0]
+        layer, hx = prepare(self, call)
         output, states = layer(as_input(call.x), hx, lengths=call.lengths)
         return [output, *states] if self.lstm else [output, states]
 
@@ -240,15 +247,7 @@ class CellKind:
         return [values(shape, dtype, seed=1 + k) for k in range(1 + self.lstm)]
 
     def run(self, call):
-        options = {**self.options, **call.options}
-        hidden = options.pop("hidden_size", HIDDEN)
-        replaced = {name: replace for name, replace in call.replaced.items() if name != "all"}
-        cell = build(self.cls, options, replaced, (FEATURES, hidden))
-        if "all" in call.replaced:
-            call.replaced["all"](cell)
-        hx = call.hx
-        if call.states is not None:
-            hx = tuple(call.states) if self.lstm else call.states[0]
+        cell, hx = prepare(self, call)
         new = cell(as_input(call.x), hx)
         return list(new) if self.lstm else [new]
 
