@@ -20,6 +20,7 @@ from numrnn import functional as F
 from numrnn.autograd.grad_mode import enable_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from numrnn.functional.recurrent import RecurrentStep
 from numrnn.nn.cells import GRUCell, LSTMCell, RNNCell
 from numrnn.nn.parameter_checks import cell_specs, check_parameters, layer_specs
 from numrnn.nn.rnn_base import RNNBase
@@ -132,7 +133,8 @@ def _weights(layer, layer_index, direction):
 
 
 def _cell_step(layer, kind, x, state, weights):
-    return tuple(kind.step(x, state, weights, kind.options_of(layer)))
+    new = RecurrentStep.apply(x, *state, *weights, kind=kind, options=kind.options_of(layer))
+    return new if isinstance(new, tuple) else (new,)
 
 
 def _initial_states(kind, hx, rows, batch, hidden_size, dtype, is_cell):

@@ -31,7 +31,6 @@ import numpy as np  # noqa: E402
 
 import numrnn  # noqa: E402
 from numrnn import nn  # noqa: E402
-from numrnn.kernels import elman, gru, lstm  # noqa: E402
 
 SHAPE = {"input": 8, "hidden": 16, "batch": 1, "steps": 5}
 
@@ -43,17 +42,13 @@ def runners(cell):
     x = np.random.default_rng(0).standard_normal((steps, batch, n_in)).astype(np.float32)
     x_tensor = numrnn.Tensor(x)
     x_grad = numrnn.Tensor(x, requires_grad=True)
-    h0 = np.zeros((batch, hidden), np.float32)
-    weights = [np.ascontiguousarray(param.data) for param in layer._weights(0, 0)]
-    if cell == "LSTM":
-        def kernel():
-            return lstm.forward_infer(x, h0, h0, *weights)
-    elif cell == "GRU":
-        def kernel():
-            return gru.forward_infer(x, h0, *weights)
-    else:
-        def kernel():
-            return elman.forward_infer(x, h0, *weights)
+    states = tuple(np.zeros((batch, hidden), np.float32) for _ in layer.kind.states)
+    weights = tuple(np.ascontiguousarray(param.data) for param in layer._weights(0, 0))
+    options = layer.kind.options_of(layer)
+    kernels = layer.kind.forward_kernels
+
+    def kernel():
+        return kernels.forward_infer(x, states, weights, None, False, options)
 
     def untaped():
         with numrnn.no_grad():

@@ -124,8 +124,8 @@ def test_small_single_row_calls_reach_no_blas_and_leave_it_alone(monkeypatch):
     x = rng.standard_normal((50, 1, 32)).astype(np.float32)
     w_ih, w_hh = rng.standard_normal((64, 32)), rng.standard_normal((64, 64))
     h0 = np.zeros((1, 64), dtype=np.float32)
-    output, _ = elman_kernel.forward_infer(x, h0, w_ih.astype(np.float32),
-                                           w_hh.astype(np.float32) * 0.1)
+    output, _ = elman_kernel.forward_infer(
+        x, (h0,), (w_ih.astype(np.float32), w_hh.astype(np.float32) * 0.1, None, None))
     assert output.shape == (50, 1, 64)
 
 

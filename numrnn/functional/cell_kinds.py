@@ -11,10 +11,13 @@ A record holds:
 - ``gates``: the gate blocks stacked along the rows of ``weight_ih`` and
   ``weight_hh``, in numrnn's (PyTorch's) order;
 - ``states``: the recurrent states, ``h`` first (an LSTM also carries ``c``);
-- the operations: the fused sequence op and the one-step op of
-  :mod:`numrnn.functional`, the inference kernel, and the streaming step
-  kernel, each called through one uniform method (:meth:`CellKind.sequence`,
-  :meth:`CellKind.step`, :meth:`CellKind.infer`, :meth:`CellKind.streaming_step`);
+- the kernels: the module of its forward kernels and the module of its
+  backward, both keeping the one contract of :mod:`numrnn.kernels.recurrent`
+  and called through :meth:`CellKind.forward_train`,
+  :meth:`CellKind.forward_infer` and :meth:`CellKind.backward`, and its
+  streaming step kernel (:meth:`CellKind.streaming_step`). The tape ops of
+  :mod:`numrnn.functional.recurrent` and the stack of
+  :mod:`numrnn.functional.recurrent_stack` run every kind through these;
 - ``options``: options of the computation itself (the Elman RNN's
   ``nonlinearity``), with their default and allowed values; ``layer_options``:
   constructor options only this kind's layers take;
@@ -25,16 +28,14 @@ Every kind has the parameters of :data:`PARAMETERS`, named per layer and
 direction by :func:`parameter_name`, as PyTorch names them.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from numrnn.errors import ArgumentError
-from numrnn.functional.gru import gru, gru_cell
-from numrnn.functional.lstm import lstm, lstm_cell
-from numrnn.functional.rnn import rnn, rnn_cell
-from numrnn.kernels import elman as elman_kernel
-from numrnn.kernels import gru as gru_kernel
-from numrnn.kernels import lstm as lstm_kernel
+from numrnn.kernels import elman as elman_kernels
+from numrnn.kernels import gru as gru_kernels
+from numrnn.kernels import lstm as lstm_kernels
+from numrnn.kernels import lstm_backward
 from numrnn.kernels import streaming as streaming_kernels
 
 __all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "RNN", "CellKind", "kind_of",
@@ -59,9 +60,10 @@ class CellKind:
     name: str
     gates: tuple
     states: tuple
-    sequence_op: Callable
-    step_op: Callable
-    infer_kernel: Callable
+    # Looked up at each call rather than bound once, so the kernels can be
+    # replaced (by a test's spy, say) in one place.
+    forward_kernels: ModuleType
+    backward_kernels: ModuleType
     streaming_kernels: dict
     # Scratch columns a streaming step needs per hidden unit, and whether the
     # bias of the recurrent product is kept apart from the input's (the GRU's
@@ -94,22 +96,19 @@ class CellKind:
         """The values of this kind's options held by ``owner`` (a layer or a cell)."""
         return {name: getattr(owner, name) for name in self.options}
 
-    def sequence(self, x, states, weights, lengths, reverse, options):
-        """The fused op over a sequence: ``(output, [final state per state])``."""
-        output, *finals = self.sequence_op(x, *states, *weights, lengths=lengths,
-                                           reverse=reverse, **options)
-        return output, finals
+    def forward_train(self, x, states, weights, lengths=None, reverse=False, options=None):
+        """The forward kernel keeping residuals: ``(output, finals, saved)``."""
+        return self.forward_kernels.forward_train(x, states, weights, lengths, reverse, options)
 
-    def step(self, x, states, weights, options):
-        """The one-step op: the new states, as a list (``[h]`` or ``[h, c]``)."""
-        new = self.step_op(x, *states, *weights, **options)
-        return list(new) if len(self.states) > 1 else [new]
+    def forward_infer(self, x, states, weights, lengths=None, reverse=False, options=None):
+        """The forward kernel keeping none: ``(output, finals)``."""
+        return self.forward_kernels.forward_infer(x, states, weights, lengths, reverse, options)
 
-    def infer(self, x, states, weights, lengths, reverse, options):
-        """The inference kernel on arrays: ``(output, [final state per state])``."""
-        output, *finals = self.infer_kernel(x, *states, *weights, lengths, reverse,
-                                            *options.values())
-        return output, finals
+    def backward(self, grad_output, grad_finals, x, states, weights, saved, lengths=None,
+                 reverse=False, options=None, needs=None):
+        """The backward kernel: ``(grad_x, *grad_states, *grad_weights)``."""
+        return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
+                                              saved, lengths, reverse, options, needs)
 
     def streaming_step(self, options):
         """The streaming kernel (:mod:`numrnn.kernels.streaming`) for these options."""
@@ -131,7 +130,7 @@ class CellKind:
 # differently (ONNX's "c" and Keras's "c" are numrnn's g, their "h" the GRU's n).
 LSTM = CellKind(
     name="LSTM", gates=("i", "f", "g", "o"), states=("h", "c"),
-    sequence_op=lstm, step_op=lstm_cell, infer_kernel=lstm_kernel.forward_infer,
+    forward_kernels=lstm_kernels, backward_kernels=lstm_backward,
     streaming_kernels={(): streaming_kernels.lstm_step},
     streaming_columns=4, split_recurrent_bias=False,
     options={}, layer_options=("forget_bias",),
@@ -140,7 +139,7 @@ LSTM = CellKind(
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),
-    sequence_op=gru, step_op=gru_cell, infer_kernel=gru_kernel.forward_infer,
+    forward_kernels=gru_kernels, backward_kernels=gru_kernels,
     streaming_kernels={(): streaming_kernels.gru_step},
     streaming_columns=6, split_recurrent_bias=True,
     options={}, layer_options=(),
@@ -148,7 +147,7 @@ GRU = CellKind(
 
 RNN = CellKind(
     name="RNN", gates=("h",), states=("h",),
-    sequence_op=rnn, step_op=rnn_cell, infer_kernel=elman_kernel.forward_infer,
+    forward_kernels=elman_kernels, backward_kernels=elman_kernels,
     streaming_kernels={("tanh",): streaming_kernels.rnn_tanh_step,
                        ("relu",): streaming_kernels.rnn_relu_step},
     streaming_columns=1, split_recurrent_bias=False,

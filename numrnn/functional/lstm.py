@@ -7,86 +7,15 @@ Equations (gate order i, f, g, o, as PyTorch)::
     c_t = f * c_{t-1} + i * g
     h_t = o * tanh(c_t)
 
-Inputs are validated here, before any kernel runs; the kernels live in
-:mod:`numrnn.kernels.lstm` (forward) and :mod:`numrnn.kernels.lstm_backward`.
+Arguments are validated here, before any kernel runs; the op is
+:class:`~numrnn.functional.recurrent.RecurrentSequence` (or ``RecurrentStep``)
+on this kind's kernels (:mod:`numrnn.kernels.lstm`).
 """
 
-import numpy as np
+from numrnn.functional.cell_kinds import LSTM
+from numrnn.functional.recurrent import checked_sequence, checked_step
 
-from numrnn.autograd.function import Function
-from numrnn.functional.checks import (
-    check_lengths,
-    check_recurrent_input,
-    check_state,
-    contiguous,
-    data_of,
-    optional_contiguous,
-)
-from numrnn.kernels import lstm as lstm_kernel
-from numrnn.kernels import lstm_backward
-
-__all__ = ["LSTMCell", "LSTMSequence", "lstm", "lstm_cell"]
-
-
-class LSTMSequence(Function):
-    """Fused LSTM over a (T, B, I) sequence: outputs ``(output, h_n, c_n)``.
-
-    Inputs: ``x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh`` (biases may be
-    None); static: ``lengths`` ((B,) int64, validated) and ``reverse``.
-    """
-
-    @staticmethod
-    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *, lengths, reverse):
-        x, h0, c0 = contiguous(x), contiguous(h0), contiguous(c0)
-        weight_ih, weight_hh = contiguous(weight_ih), contiguous(weight_hh)
-        bias_ih, bias_hh = optional_contiguous(bias_ih), optional_contiguous(bias_hh)
-        if not any(ctx.needs_input_grad):
-            return lstm_kernel.forward_infer(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
-                                             lengths, reverse)
-        output, h_n, c_n, gates, cells = lstm_kernel.forward_train(
-            x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse)
-        ctx.save(x, h0, c0, weight_ih, weight_hh, output, gates, cells, lengths, reverse)
-        return output, h_n, c_n
-
-    @staticmethod
-    def backward(ctx, grad_output, grad_h_n, grad_c_n):
-        x, h0, c0, weight_ih, weight_hh, output, gates, cells, lengths, reverse = ctx.saved
-        return lstm_backward.backward(
-            contiguous(grad_output), contiguous(grad_h_n), contiguous(grad_c_n),
-            x, h0, c0, weight_ih, weight_hh, output, gates, cells, lengths, reverse,
-            needed=ctx.needs_input_grad)
-
-
-class LSTMCell(Function):
-    """One fused LSTM step on (B, I) input: outputs ``(h_new, c_new)``.
-
-    Runs the sequence kernels with T = 1, so the cell and the sequence share
-    one forward and one backward rule.
-    """
-
-    @staticmethod
-    def forward(ctx, x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-        x, h, c = contiguous(x[None]), contiguous(h), contiguous(c)
-        weight_ih, weight_hh = contiguous(weight_ih), contiguous(weight_hh)
-        bias_ih, bias_hh = optional_contiguous(bias_ih), optional_contiguous(bias_hh)
-        if not any(ctx.needs_input_grad):
-            _, h_new, c_new = lstm_kernel.forward_infer(x, h, c, weight_ih, weight_hh, bias_ih,
-                                                        bias_hh)
-            return h_new, c_new
-        output, h_new, c_new, gates, cells = lstm_kernel.forward_train(
-            x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
-        ctx.save(x, h, c, weight_ih, weight_hh, output, gates, cells)
-        return h_new, c_new
-
-    @staticmethod
-    def backward(ctx, grad_h, grad_c):
-        x, h, c, weight_ih, weight_hh, output, gates, cells = ctx.saved
-        # With one step, h_new is output[0]: its gradient enters once, as dL/dh_n.
-        grads = lstm_backward.backward(
-            np.zeros_like(output), contiguous(grad_h), contiguous(grad_c), x, h, c,
-            weight_ih, weight_hh, output, gates, cells, needed=ctx.needs_input_grad)
-        grad_x = grads[0]
-        return (None if grad_x is None else grad_x[0],) + grads[1:]
+__all__ = ["lstm", "lstm_cell"]
 
 
 def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
@@ -123,15 +52,8 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=No
     -------
     >>> out, h_n, c_n = lstm(x, None, None, w_ih, w_hh, b_ih, b_hh, lengths=[5, 3])
     """
-    op = "lstm"
-    dtype, hidden = check_recurrent_input(op, x, "TBI", weight_ih, weight_hh, bias_ih, bias_hh,
-                                          4)
-    steps, batch, _ = data_of(x).shape
-    h0 = check_state(op, "h0", h0, (batch, hidden), dtype)
-    c0 = check_state(op, "c0", c0, (batch, hidden), dtype)
-    lengths = check_lengths(op, lengths, steps, batch)
-    return LSTMSequence.apply(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
-                              lengths=lengths, reverse=bool(reverse))
+    return checked_sequence("lstm", LSTM, x, (("h0", h0), ("c0", c0)),
+                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, {})
 
 
 def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -140,9 +62,5 @@ def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     ``x`` is (B, I); ``h``, ``c`` are (B, H) or None (zeros); weights and biases as
     in :func:`lstm`. Returns ``(h_new, c_new)``, Tensors of shape (B, H).
     """
-    op = "lstm_cell"
-    dtype, hidden = check_recurrent_input(op, x, "BI", weight_ih, weight_hh, bias_ih, bias_hh, 4)
-    batch = data_of(x).shape[0]
-    h = check_state(op, "h", h, (batch, hidden), dtype)
-    c = check_state(op, "c", c, (batch, hidden), dtype)
-    return LSTMCell.apply(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+    return checked_step("lstm_cell", LSTM, x, (("h", h), ("c", c)),
+                        (weight_ih, weight_hh, bias_ih, bias_hh), {})

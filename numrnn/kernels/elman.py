@@ -25,6 +25,8 @@ any thread count.
 import numpy as np
 from numba import prange
 
+from numrnn.errors import ArgumentError
+from numrnn.kernels import recurrent
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
@@ -170,99 +172,78 @@ def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, re
                         relu, grad_preact)
 
 
-def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlinearity, keep):
-    x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
+def _run(x, states, weights, lengths, reverse, options, keep):
+    """The Elman RNN's part of the contract (:mod:`numrnn.kernels.recurrent`): its
+    residuals' arrays; saved is ``(output, h_prev)``."""
+    (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden = weight_hh.shape[1]
-    if lengths is None:
-        lengths = np.full(batch, steps, dtype=np.int64)
-    relu = _is_relu(nonlinearity)
+    relu = _is_relu(options)
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with kernel_blas(batch, steps, n_in, hidden):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
-                         np.asarray(h0, dtype=x.dtype), projection, output, h_prev, keep)
-    return output, state, (output, h_prev)
+                         h0, projection, output, h_prev, keep)
+    return output, (state,), (output, h_prev)
 
 
-def _is_relu(nonlinearity):
+def _is_relu(options):
+    """Whether ``options`` choose the ReLU; tanh is the default."""
+    nonlinearity = options.get("nonlinearity", "tanh")
     if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        raise ArgumentError(f"elman: nonlinearity must be one of {NONLINEARITIES}, "
+                            f"got {nonlinearity!r}")
     return nonlinearity == "relu"
 
 
-def forward_train(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                  reverse=False, nonlinearity="tanh"):
+def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
     """Elman RNN over a sequence, keeping what :func:`backward` needs.
 
-    Parameters
-    ----------
-    x : ndarray (T, B, I), float32 or float64, C-contiguous
-    h0 : ndarray (B, H), same dtype
-    weight_ih : ndarray (H, I); weight_hh : ndarray (H, H)
-    bias_ih, bias_hh : ndarray (H,) or None (no bias)
-    lengths : ndarray (B,) int64 with values in 1..T, or None for all T
-    reverse : bool
-    nonlinearity : 'tanh' or 'relu'
-
-    Returns
-    -------
-    output : (T, B, H)
-        h at each row's valid positions, zeros past its length.
-    h_n : (B, H)
-        Each row's state after its last valid step.
-    saved : tuple
-        ``(output, h_prev)``: h_prev (T, B, H) is the state each position started
-        from, zeros past each length.
+    The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0,)``,
+    ``weights`` is ``(weight_ih (H, I), weight_hh (H, H), bias_ih, bias_hh)``
+    with biases (H,) or None; ``options`` may name the ``nonlinearity``,
+    'tanh' (the default) or 'relu'. Returns ``(output, (h_n,), saved)``;
+    ``saved`` holds the output and h_prev (T, B, H), the state each position
+    started from, zeros past each length.
     """
-    return _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlinearity,
-                keep=True)
+    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
 
 
-def forward_infer(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                  reverse=False, nonlinearity="tanh"):
-    """Like :func:`forward_train` but keeps no residuals: returns ``(output, h_n)``."""
-    output, h_n, _ = _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse,
-                          nonlinearity, keep=False)
-    return output, h_n
+def forward_infer(x, states, weights, lengths=None, reverse=False, options=None):
+    """Like :func:`forward_train` but keeps no residuals: returns ``(output, (h_n,))``."""
+    output, finals, _ = recurrent.forward(_run, x, states, weights, lengths, reverse, options,
+                                          keep=False)
+    return output, finals
 
 
-def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None,
-             reverse=False, nonlinearity="tanh", needs=(True,) * 6):
+def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
+             options=None, needs=None):
     """Backpropagation through time for :func:`forward_train`.
 
-    Parameters
-    ----------
-    grad_output : ndarray (T, B, H)
-        dL/d output (entries past a row's length are ignored).
-    grad_h_n : ndarray (B, H)
-        dL/d h_n.
-    x, weight_ih, weight_hh, lengths, reverse, nonlinearity
-        As given to :func:`forward_train`.
-    saved : tuple
-        The third value :func:`forward_train` returned.
-    needs : 6 bools
-        Which of the gradients below to compute; the others come back as None.
-
-    Returns
-    -------
-    grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (H, I), grad_weight_hh (H, H),
-    grad_bias_ih (H,), grad_bias_hh (H,)
+    The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
+    ``(grad_h_n,)``; the rest as given to and returned by ``forward_train``.
+    Returns ``(grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (H, I),
+    grad_weight_hh (H, H), grad_bias_ih (H,), grad_bias_hh (H,))``, None for
+    each gradient ``needs`` does not ask for.
     """
+    return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
+                              lengths, reverse, options, needs)
+
+
+def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
+              needs):
     output, h_prev = saved
+    weight_ih, weight_hh = weights[0], weights[1]
     steps, batch, n_in = x.shape
     hidden = weight_hh.shape[1]
-    if lengths is None:
-        lengths = np.full(batch, steps, dtype=np.int64)
-    grad_state = np.array(grad_h_n, dtype=x.dtype, order="C", copy=True)
+    grad_state = grad_finals[0].copy()
     grad_preact = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    relu = _is_relu(nonlinearity)
+    relu = _is_relu(options)
     with single_threaded_kernel_blas():
-        _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, output,
-                             product_weight(weight_hh, batch), lengths, reverse, relu,
-                             grad_preact)
+        _backward_recurrence(grad_output, grad_state, output, product_weight(weight_hh, batch),
+                             lengths, reverse, relu, grad_preact)
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs

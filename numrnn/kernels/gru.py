@@ -33,7 +33,7 @@ are bit-identical for any thread count. Activations: :mod:`numrnn.kernels.activa
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import packed
+from numrnn.kernels import packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, stacked_biases, time_index
@@ -314,18 +314,17 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
                         lengths, reverse, grad_projection, grad_hidden_n)
 
 
-def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
-    x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
+def _run(x, states, weights, lengths, reverse, options, keep):
+    """The GRU's part of the contract (:mod:`numrnn.kernels.recurrent`): its
+    residuals' arrays and its product path; saved is ``(gates, hidden_n, h_prev)``."""
+    (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
-    if lengths is None:
-        lengths = np.full(batch, steps, dtype=np.int64)
     residual_shape = (steps, batch, hidden) if keep else (0, 0, 0)
     gates = np.zeros((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
     hidden_n = np.zeros(residual_shape, dtype=x.dtype)
     h_prev = np.zeros(residual_shape, dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    h0 = np.asarray(h0, dtype=x.dtype)
     if packs(x.dtype, batch, (n_in + hidden) * n_gates):
         # Large float32 batches: the input products per step, beside the
         # recurrent ones (see lstm._run), in register tiles.
@@ -334,82 +333,61 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
                                packed.pack(weight_ih[n].T), packed.pack(weight_hh[n].T),
                                bias_ih, bias_hh, lengths, reverse, h0, output, gates, hidden_n,
                                h_prev, keep)
-        return output, state, (gates, hidden_n, h_prev)
+        return output, (state,), (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with kernel_blas(batch, steps, n_in, n_gates):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
                          projection, output, gates, hidden_n, h_prev, keep)
-    return output, state, (gates, hidden_n, h_prev)
+    return output, (state,), (gates, hidden_n, h_prev)
 
 
-def forward_train(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                  reverse=False):
+def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
     """GRU over a sequence, keeping what :func:`backward` needs.
 
-    Parameters
-    ----------
-    x : ndarray (T, B, I), float32 or float64, C-contiguous
-    h0 : ndarray (B, H), same dtype
-    weight_ih : ndarray (3H, I); weight_hh : ndarray (3H, H), rows in gate order r, z, n
-    bias_ih, bias_hh : ndarray (3H,) or None (no bias)
-    lengths : ndarray (B,) int64 with values in 1..T, or None for all T
-    reverse : bool
-
-    Returns
-    -------
-    output : (T, B, H)
-        h at each row's valid positions, zeros past its length.
-    h_n : (B, H)
-        Each row's state after its last valid step.
-    saved : tuple
-        ``(gates, hidden_n, h_prev)``: r, z, n (T, B, 3H); ``W_hn h + b_hn`` and the
-        state each position started from (T, B, H); zeros past each length.
+    The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0,)``,
+    ``weights`` is ``(weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh)``,
+    rows in gate order r, z, n, biases (3H,) or None. Returns
+    ``(output, (h_n,), saved)``; ``saved`` holds r, z, n (T, B, 3H),
+    ``W_hn h + b_hn`` and the state each position started from (T, B, H),
+    zeros past each length.
     """
-    return _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep=True)
+    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
 
 
-def forward_infer(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                  reverse=False):
-    """Like :func:`forward_train` but keeps no residuals: returns ``(output, h_n)``."""
-    output, h_n, _ = _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse,
-                          keep=False)
-    return output, h_n
+def forward_infer(x, states, weights, lengths=None, reverse=False, options=None):
+    """Like :func:`forward_train` but keeps no residuals: returns ``(output, (h_n,))``."""
+    output, finals, _ = recurrent.forward(_run, x, states, weights, lengths, reverse, options,
+                                          keep=False)
+    return output, finals
 
 
-def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None,
-             reverse=False, needs=(True,) * 6):
+def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
+             options=None, needs=None):
     """Backpropagation through time for :func:`forward_train`.
 
-    Parameters
-    ----------
-    grad_output : ndarray (T, B, H)
-        dL/d output (entries past a row's length are ignored).
-    grad_h_n : ndarray (B, H)
-        dL/d h_n.
-    x, weight_ih, weight_hh, lengths, reverse
-        As given to :func:`forward_train`.
-    saved : tuple
-        The third value :func:`forward_train` returned.
-    needs : 6 bools
-        Which of the gradients below to compute; the others come back as None.
-
-    Returns
-    -------
-    grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (3H, I), grad_weight_hh (3H, H),
-    grad_bias_ih (3H,), grad_bias_hh (3H,)
+    The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
+    ``(grad_h_n,)``; the rest as given to and returned by ``forward_train``.
+    Returns ``(grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (3H, I),
+    grad_weight_hh (3H, H), grad_bias_ih (3H,), grad_bias_hh (3H,))``, None
+    for each gradient ``needs`` does not ask for.
     """
+    return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
+                              lengths, reverse, options, needs)
+
+
+def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
+              needs):
     gates, hidden_n, h_prev = saved
+    weight_ih, weight_hh = weights[0], weights[1]
     steps, batch, _ = x.shape
     hidden = weight_hh.shape[1]
-    if lengths is None:
-        lengths = np.full(batch, steps, dtype=np.int64)
-    grad_state = np.array(grad_h_n, dtype=x.dtype, order="C", copy=True)
+    grad_state = grad_finals[0].copy()
     grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
     grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
     with single_threaded_kernel_blas():
-        _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, gates, hidden_n,
-                             h_prev, product_weight(weight_hh, batch), lengths, reverse,
+        _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
+                             product_weight(weight_hh, batch), lengths, reverse,
                              grad_projection, grad_hidden_n)
     return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_hidden_n,
                              needs)

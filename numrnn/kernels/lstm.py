@@ -35,7 +35,7 @@ The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import packed
+from numrnn.kernels import packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
@@ -280,12 +280,12 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     return h_state, c_state
 
 
-def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, keep):
-    x = np.ascontiguousarray(x)  # the compiled code reshapes it in place
+def _run(x, states, weights, lengths, reverse, options, keep):
+    """The LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`): its
+    residuals' arrays and its product path; saved is ``(output, gates, cells)``."""
+    (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
-    if lengths is None:
-        lengths = np.full(batch, steps, dtype=np.int64)
     output = np.empty((steps, batch, hidden), dtype=x.dtype)
     cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     if packs(x.dtype, batch, (n_in + hidden) * n_gates):
@@ -296,47 +296,30 @@ def _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, ke
         joint_weight = packed.pack_stacked(weight_ih.T, weight_hh.T)
         h_n, c_n = _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0,
                                   output, gates, cells, keep)
-        return output, h_n, c_n, gates, cells
+        return output, (h_n, c_n), (output, gates, cells)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = recurrent_weight(weight_hh, steps, batch)
     with kernel_blas(batch, steps, n_in, n_gates):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
                             c0, projection, output, cells, keep)
-    return output, h_n, c_n, projection, cells
+    return output, (h_n, c_n), (output, projection, cells)
 
 
-def forward_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                  reverse=False):
+def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
     """LSTM over a sequence, keeping what :func:`lstm_backward.backward` needs.
 
-    Parameters
-    ----------
-    x : ndarray (T, B, I), float32 or float64, C-contiguous
-    h0, c0 : ndarray (B, H), same dtype
-    weight_ih : ndarray (4H, I); weight_hh : ndarray (4H, H)
-    bias_ih, bias_hh : ndarray (4H,) or None
-    lengths : ndarray (B,) int64 with values in 1..T, or None for all T
-    reverse : bool
-
-    Returns
-    -------
-    output : (T, B, H)
-        h at each row's valid positions, zeros past its length.
-    h_n, c_n : (B, H)
-        Each row's state after its last valid step.
-    gates : (T, B, 4H)
-        Activations i, f, g, o at valid positions, zeros elsewhere.
-    cells : (T, B, H)
-        c after each valid position, zeros elsewhere.
+    The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0, c0)``,
+    ``weights`` is ``(weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh)``
+    with biases (4H,) or None. Returns ``(output, (h_n, c_n), saved)``: output
+    (T, B, H) is h at each row's valid positions and zeros past its length;
+    ``saved`` holds the output, the gate activations i, f, g, o (T, B, 4H) and
+    the cell states c (T, B, H), zeros past each length.
     """
-    output, h_n, c_n, gates, cells = _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
-                                          lengths, reverse, keep=True)
-    return output, h_n, c_n, gates, cells
+    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
 
 
-def forward_infer(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                  reverse=False):
-    """Like :func:`forward_train` but keeps no residuals: returns ``(output, h_n, c_n)``."""
-    output, h_n, c_n, _, _ = _run(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
-                                  reverse, keep=False)
-    return output, h_n, c_n
+def forward_infer(x, states, weights, lengths=None, reverse=False, options=None):
+    """Like :func:`forward_train` but keeps no residuals: returns ``(output, (h_n, c_n))``."""
+    output, finals, _ = recurrent.forward(_run, x, states, weights, lengths, reverse, options,
+                                          keep=False)
+    return output, finals

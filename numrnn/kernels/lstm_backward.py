@@ -24,14 +24,13 @@ valid step.
 import numpy as np
 from numba import prange
 
+from numrnn.kernels import recurrent
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_count, block_rows, time_index
 from numrnn.kernels.gemm import matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
-
-ALL_GRADIENTS = (True,) * 7
 
 
 @kernel
@@ -133,33 +132,29 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
                         output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
 
 
-def backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, weight_ih, weight_hh, output, gates,
-             cells, lengths=None, reverse=False, needed=ALL_GRADIENTS):
+def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
+             options=None, needs=None):
     """Gradients of the LSTM of :func:`numrnn.kernels.lstm.forward_train`.
 
-    Parameters
-    ----------
-    grad_output : (T, B, H); grad_h_n, grad_c_n : (B, H)
-        Gradients with respect to the three outputs (zeros where unused).
-    x, h0, c0, weight_ih, weight_hh :
-        The forward inputs (all C-contiguous).
-    output, gates, cells :
-        What ``forward_train`` returned.
-    lengths, reverse :
-        As given to ``forward_train``.
-    needed : 7 bools
-        Which of the seven gradients to compute; the others come back as None.
-
-    Returns
-    -------
-    grad_x (T, B, I), grad_h0 (B, H), grad_c0 (B, H), grad_weight_ih (4H, I),
-    grad_weight_hh (4H, H), grad_bias_ih (4H,), grad_bias_hh (4H,)
+    The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
+    ``(grad_h_n, grad_c_n)`` (zeros where unused); ``x``, ``states``,
+    ``weights``, ``lengths`` and ``reverse`` as given to ``forward_train``;
+    ``saved`` what it returned. Returns ``(grad_x (T, B, I), grad_h0, grad_c0
+    (B, H), grad_weight_ih (4H, I), grad_weight_hh (4H, H), grad_bias_ih,
+    grad_bias_hh (4H,))``, None for each gradient ``needs`` does not ask for.
     """
+    return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
+                              lengths, reverse, options, needs)
+
+
+def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
+              needs):
+    (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
+    weight_ih, weight_hh = weights[0], weights[1]
+    output, gates, cells = saved
     steps, batch, n_in = x.shape
     hidden = h0.shape[1]
     n_gates = 4 * hidden
-    if lengths is None:
-        lengths = np.full(batch, steps, dtype=np.int64)
     grad_c = grad_c_n.copy()
     grad_gates = np.empty((steps, batch, n_gates), dtype=x.dtype)
     prev_hidden = np.empty((steps, batch, hidden), dtype=x.dtype)
@@ -170,7 +165,7 @@ def backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, weight_ih, weight_hh, o
                              prev_hidden, grad_h0)
 
     flat = grad_gates.reshape(steps * batch, n_gates)
-    want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needed
+    want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needs
     grad_x = matmul(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
     flat_t = flat.T  # a view: the GEMM reads it transposed, nothing is copied
     grad_w_ih = matmul(flat_t, x.reshape(steps * batch, n_in)) if want_w_ih else None

@@ -13,24 +13,15 @@ import math
 
 import numpy as np
 
-from numrnn import functional as F
-from numrnn.autograd.grad_mode import is_grad_enabled
-from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ShapeError
 from numrnn.functional import cell_kinds
 from numrnn.functional.cell_kinds import PARAMETERS
+from numrnn.functional.recurrent import RecurrentStep
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import cell_specs, check_parameters
-from numrnn.nn.rnn_base import (
-    as_tensor,
-    check_module_dtype,
-    check_positive_int,
-    checked_array,
-    requires_grad,
-)
-from numrnn.nn.rnn_untaped import run_cell_untaped
+from numrnn.nn.rnn_base import check_module_dtype, check_positive_int, checked_array
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 
@@ -93,12 +84,10 @@ class _Cell(Module):
     def _step(self, input, states):
         """Validate, then advance one step: the new states, in the caller's layout.
 
-        ``states`` holds one entry per state (None meaning zeros). When no
-        gradient can flow (``no_grad``, or nothing requires one), the step runs
-        without the tape (:func:`numrnn.nn.rnn_untaped.run_cell_untaped`), with
-        the same kernel and results; decoders step cells once per token. All
-        validation happens here, before the path is chosen, so both paths accept
-        and refuse exactly the same calls.
+        ``states`` holds one entry per state (None meaning zeros). All
+        validation happens here; then one op,
+        :class:`~numrnn.functional.recurrent.RecurrentStep`, runs the step,
+        recording a tape node only when a gradient can flow.
         """
         name = type(self).__name__
         x = checked_array(name, "input", input, self.dtype)
@@ -114,51 +103,25 @@ class _Cell(Module):
             raise ShapeError(f"{name}: input must have at least one batch row, "
                              f"got shape {x.shape}")
         names = self.kind.states if len(self.kind.states) > 1 else ("hx",)
-        arrays = [self._check_state(state_name, state, batch, batched)
-                  for state_name, state in zip(names, states)]
-        # The fused op can only check the weights against each other, not against
-        # the shapes this cell declared; the kernels trust them.
-        weights = check_parameters(self, cell_specs(self))
-        if self._needs_tape(input, states):
-            return self._taped_step(as_tensor(name, "input", input, self.dtype), states, batch,
-                                    batched)
-        new = run_cell_untaped(self, x.reshape(batch, self.input_size), arrays, weights)
-        if not batched:
-            new = [Tensor(state.data.reshape(self.hidden_size)) for state in new]
-        return new
-
-    def _needs_tape(self, input, states):
-        if not is_grad_enabled():
-            return False
-        return requires_grad(input) or any(map(requires_grad, states)) or \
-            any(requires_grad(weight) for weight in self._weights())
-
-    def _taped_step(self, x, states, batch, batched):
-        """The step as a tape op, so that backward reaches every input; validated by
-        :meth:`_step`, as for the untaped step."""
-        if not batched:
-            x = F.reshape(x, (1, self.input_size))
-        tensors = []
-        for state in states:
-            if state is None:
-                tensors.append(Tensor(np.zeros((batch, self.hidden_size), dtype=self.dtype)))
-                continue
-            state = as_tensor(type(self).__name__, "state", state, self.dtype)
-            tensors.append(state if batched else F.reshape(state, (1, self.hidden_size)))
-        new = self.kind.step(x, tensors, self._weights(), self.kind.options_of(self))
-        return new if batched else [F.reshape(state, (self.hidden_size,)) for state in new]
+        for state_name, state in zip(names, states):
+            self._check_state(state_name, state, batch, batched)
+        # The op can only check the weights against each other, not against the
+        # shapes this cell declared; the kernels trust them.
+        check_parameters(self, cell_specs(self))
+        new = RecurrentStep.apply(input, *states, *self._weights(), kind=self.kind,
+                                  options=self.kind.options_of(self), batched=batched)
+        return list(new) if isinstance(new, tuple) else [new]
 
     def _check_state(self, state_name, state, batch, batched):
-        """A state's array as (B, H), checked; None (zeros) stays None."""
+        """Check a state: (B, H), or (H,) for an unbatched input; None means zeros."""
         if state is None:
-            return None
+            return
         name = type(self).__name__
         array = checked_array(name, state_name, state, self.dtype)
         expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
         if array.shape != expected:
             raise ShapeError(f"{name}: {state_name} must have shape {expected}, "
                              f"got {array.shape}")
-        return array.reshape(batch, self.hidden_size)
 
 
 class RNNCell(_Cell):

@@ -1,11 +1,11 @@
 """RNNBase: the stacked, optionally bidirectional layer behind RNN, LSTM and GRU.
 
-Each layer and direction is one call of a fused recurrent op (``F.lstm``,
-``F.gru``, ``F.rnn``) on a time-major ``(T, B, features)`` batch. The reverse
-direction is the same op with ``reverse=True`` and the same ``lengths``, so a
-padded row runs backwards over its valid steps only, as PyTorch does with a
-packed sequence. The two directions' outputs are concatenated along the
-features and feed the next layer, through dropout in training mode.
+The layer validates its arguments and weights once, then runs every layer and
+direction as one tape op, :class:`~numrnn.functional.recurrent_stack.RecurrentStack`,
+on the kernels of its cell kind (:mod:`numrnn.functional.cell_kinds`). The
+reverse direction runs each row backwards over its valid steps only, as PyTorch
+does with a packed sequence; the two directions' outputs are concatenated
+along the features and feed the next layer, through dropout in training mode.
 
 Parameters carry PyTorch's names, shapes and registration order
 (``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, then
@@ -19,17 +19,15 @@ import warnings
 
 import numpy as np
 
-from numrnn import functional as F
-from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.cell_kinds import PARAMETERS, kind_of, parameter_name
 from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
+from numrnn.functional.recurrent_stack import RecurrentStack, StackSpec
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters, layer_specs
-from numrnn.nn.rnn_untaped import run_untaped
 from numrnn.nn.streaming import Streamer
 
 RECURRENT_INITS = ("uniform", "orthogonal", "identity")
@@ -64,11 +62,6 @@ def as_tensor(op, name, value, dtype):
     """``value`` (Tensor or float ndarray) as a Tensor of the module's dtype."""
     array = checked_array(op, name, value, dtype)
     return value if isinstance(value, Tensor) else Tensor(array)
-
-
-def requires_grad(value):
-    """Whether ``value`` (a Tensor, an ndarray or None) asks for a gradient."""
-    return isinstance(value, Tensor) and value.requires_grad
 
 
 class RNNBase(Module):
@@ -198,16 +191,15 @@ class RNNBase(Module):
 
     # -- the forward pass ---------------------------------------------------------
     def _run(self, input, states, lengths):
-        """Validate, then run every layer and direction.
+        """Validate, then run every layer and direction as one op.
 
         ``states`` is None (zeros) or a sequence of initial states: (h_0,) or
         (h_0, c_0). Returns the output and a list of final-state tensors, in the
-        caller's layout. When no gradient can flow (``no_grad``, or nothing
-        requires one), the layers run without the tape
-        (:mod:`numrnn.nn.rnn_untaped`), with the same kernels and results.
-        Input, states, lengths and weights are validated here, once, before the
-        path is chosen, so both paths accept and refuse exactly the same calls
-        (``tests/nn/test_paths_accept_the_same_inputs.py``).
+        caller's layout. Input, states, lengths and weights are validated here,
+        once; then :class:`~numrnn.functional.recurrent_stack.RecurrentStack`
+        runs the layers, recording a tape node only when a gradient can flow
+        (``no_grad`` or constants alone run the inference kernels and keep
+        nothing).
         """
         x = self._check_input(input)
         batched = x.ndim == 3
@@ -217,85 +209,31 @@ class RNNBase(Module):
             batch, steps = x.shape[0], x.shape[1]
         else:
             steps, batch = x.shape[0], x.shape[1]
-        state_arrays = self._check_states(states, batch, batched)
+        self._check_states(states, batch, batched)
         if lengths is not None:
             if not batched:
                 raise ShapeError(f"{self.mode}: lengths needs a batched 3-D input, "
                                  "got an unbatched 2-D one")
             lengths = check_lengths(self.mode, lengths, steps, batch)
-        # Every weight against the shape this layer declared, before the first op or
-        # kernel runs and whichever path runs next: the fused ops can only check the
-        # weights against each other, and the kernels trust them.
-        weights = [[check_parameters(self, layer_specs(self, layer, direction))
-                    for direction in range(self.num_directions)]
-                   for layer in range(self.num_layers)]
-        if self._needs_tape(input, states):
-            taped_states = [None] * len(state_arrays) if states is None else \
-                [as_tensor(self.mode, "state", state, self.dtype) for state in states]
-            return self._run_taped(as_tensor(self.mode, "input", input, self.dtype), batched,
-                                   taped_states, lengths)
-        return run_untaped(self, x, batched, state_arrays, lengths, weights)
-
-    def _needs_tape(self, input, states):
-        """Whether a gradient can flow from this call's results to any of its inputs."""
-        if not is_grad_enabled():
-            return False
-        if requires_grad(input) or (states is not None and any(map(requires_grad, states))):
-            return True
-        return any(requires_grad(weight)
-                   for layer in range(self.num_layers)
-                   for direction in range(self.num_directions)
-                   for weight in self._weights(layer, direction))
-
-    def _run_taped(self, x, batched, states, lengths):
-        """The layer loop as tape ops, so that backward reaches every input.
-
-        Everything was validated by :meth:`_run`, as for the untaped path.
-        """
-        layers = self.num_layers * self.num_directions
-        if not batched:
-            x = F.reshape(x, (x.shape[0], 1, x.shape[1]))
-            states = [None if state is None else F.reshape(state, (layers, 1, self.hidden_size))
-                      for state in states]
-        elif self.batch_first:
-            x = F.transpose(x, (1, 0, 2))
-        steps = x.shape[0]
-
-        options = self.kind.options_of(self)
-        layer_input = x
-        finals = [[] for _ in states]
+        # Every weight against the shape this layer declared, before any kernel runs:
+        # the kernels trust them (Numba checks no bounds).
+        weights = []
         for layer in range(self.num_layers):
-            if layer > 0 and self.dropout > 0 and self.training:
-                layer_input = F.dropout(layer_input, self.dropout, training=True, rng=self.rng)
-            outputs = []
             for direction in range(self.num_directions):
-                index = layer * self.num_directions + direction
-                initial = [None if state is None else state[index] for state in states]
-                output, final = self.kind.sequence(layer_input, initial,
-                                                   self._weights(layer, direction), lengths,
-                                                   direction == 1, options)
-                outputs.append(output)
-                for collected, state in zip(finals, final):
-                    collected.append(state)
-            layer_input = outputs[0] if len(outputs) == 1 else F.concatenate(outputs, axis=2)
-
-        output = layer_input
-        finals = [self._stack_states(collected) for collected in finals]
-        if not batched:
-            output = F.reshape(output, (steps, output.shape[2]))
-            finals = [F.reshape(state, (state.shape[0], self.hidden_size)) for state in finals]
-        elif self.batch_first:
-            output = F.transpose(output, (1, 0, 2))
+                check_parameters(self, layer_specs(self, layer, direction))
+                weights += self._weights(layer, direction)
+        spec = StackSpec(self.kind, self.kind.options_of(self), self.num_layers,
+                         self._directions, self.hidden_size, lengths,
+                         self.dropout if self.training else 0.0, self.rng, self.batch_first,
+                         batched)
+        initial = [None] * len(self.kind.states) if states is None else states
+        output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
         return output, finals
 
-    @staticmethod
-    def _stack_states(states):
-        """(L * D, B, H) from the per-layer, per-direction final states."""
-        if len(states) == 1:
-            # A view, not np.stack: the common one-layer case pays ~10 µs less per call.
-            return F.reshape(states[0], (1,) + states[0].shape)
-        return F.stack(states, axis=0)
-
+    @property
+    def _directions(self):
+        """The reverse flag of each direction."""
+        return (False, True) if self.bidirectional else (False,)
 
     def _check_input(self, input):
         """The input's array, in the caller's layout, checked."""
@@ -313,7 +251,7 @@ class RNNBase(Module):
         return x
 
     def _check_states(self, states, batch, batched):
-        """The initial states' arrays in the caller's layout, checked, or Nones meaning zeros."""
+        """Check the initial states (None means zeros) in the caller's layout."""
         names = tuple(f"{state}_0" for state in self.kind.states)
         if states is None:
             return [None] * len(names)

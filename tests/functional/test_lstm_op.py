@@ -15,7 +15,16 @@ from numrnn.testing import gradcheck
 from numrnn.testing import strategies as S
 
 # numrnn.functional.lstm is the function; the module is needed to patch its kernels.
-lstm_module = importlib.import_module("numrnn.functional.lstm")
+lstm_kernels = importlib.import_module("numrnn.kernels.lstm")
+
+
+def _without_kernels(monkeypatch):
+    """Make any call of the LSTM's forward kernels fail loudly."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a kernel ran")
+
+    for name in ("forward_train", "forward_infer"):
+        monkeypatch.setattr(lstm_kernels, name, refuse)
 
 STEPS, BATCH, N_IN, HIDDEN = 5, 4, 3, 4
 RAGGED = np.array([3, 5, 1, 4], dtype=np.int64)
@@ -177,7 +186,7 @@ def test_no_grad_and_constant_inputs_keep_no_residuals(monkeypatch):
         raise AssertionError("forward_train called where nothing needs a gradient")
 
     with_grad = F.lstm(**leaves, lengths=RAGGED)
-    monkeypatch.setattr(lstm_module.lstm_kernel, "forward_train", refuse)
+    monkeypatch.setattr(lstm_kernels, "forward_train", refuse)
     with numrnn.no_grad():
         out, h_n, c_n = F.lstm(**leaves, lengths=RAGGED)
         h, c = F.lstm_cell(leaves["x"][0], leaves["h0"], leaves["c0"],
@@ -263,7 +272,7 @@ INVALID = [
 @pytest.mark.parametrize("changes, options, error, message", INVALID)
 def test_invalid_arguments_are_refused_before_any_kernel(monkeypatch, changes, options, error,
                                                          message):
-    monkeypatch.setattr(lstm_module, "lstm_kernel", None)  # any kernel call would fail loudly
+    _without_kernels(monkeypatch)
     with pytest.raises(error) as info:
         F.lstm(**_modified(**changes), **options)
     assert message in str(info.value)
@@ -276,7 +285,7 @@ def test_invalid_arguments_are_refused_before_any_kernel(monkeypatch, changes, o
     ({"c": H0.astype(np.float32)}, DTypeError, "lstm_cell: c must have dtype float64"),
 ])
 def test_invalid_cell_arguments(monkeypatch, changes, error, message):
-    monkeypatch.setattr(lstm_module, "lstm_kernel", None)
+    _without_kernels(monkeypatch)
     arrays = _arrays()
     kwargs = {"x": arrays["x"][0], "h": arrays["h0"], "c": arrays["c0"],
               **{n: arrays[n] for n in NAMES[3:]}, **changes}

@@ -82,8 +82,8 @@ def test_fused_matches_composed_primitive_ops(nonlinearity, bias, reverse):
 
 def _smallest_preactivation(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     """min |pre-activation| over every valid position, from the states the kernel saved."""
-    _, _, (_, h_prev) = elman.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse,
-                                            "relu")
+    _, _, (_, h_prev) = elman.forward_train(x, (h0,), (w_ih, w_hh, b_ih, b_hh), lengths,
+                                            reverse, {"nonlinearity": "relu"})
     preact = x @ w_ih.T + h_prev @ w_hh.T
     if b_ih is not None:
         preact += b_ih + b_hh

@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 import pytest
+from kernel_calls import one_state_back, one_state_infer, one_state_train
 
 from numrnn.kernels import elman
 
@@ -81,9 +82,9 @@ def test_matches_reference(nonlinearity, dtype, bias, ragged, reverse):
 
     xs, h0s, w_ihs, w_hhs, b_ihs, b_hhs, g_outs, g_hns = _cast(
         [x, h0, w_ih, w_hh, b_ih, b_hh, g_out, g_hn], dtype)
-    output, h_n, saved = elman.forward_train(xs, h0s, w_ihs, w_hhs, b_ihs, b_hhs, lengths,
+    output, h_n, saved = one_state_train(elman, xs, h0s, w_ihs, w_hhs, b_ihs, b_hhs, lengths,
                                              reverse, nonlinearity)
-    grads = elman.backward(g_outs, g_hns, xs, w_ihs, w_hhs, saved, lengths, reverse,
+    grads = one_state_back(elman, g_outs, g_hns, xs, w_ihs, w_hhs, saved, lengths, reverse,
                            nonlinearity)
 
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
@@ -99,9 +100,9 @@ def test_matches_reference(nonlinearity, dtype, bias, ragged, reverse):
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_infer_equals_train(nonlinearity):
     x, h0, w_ih, w_hh, b_ih, b_hh, lengths, _, _ = make_problem(6, 3, 2, 5, True, True, seed=1)
-    output, h_n, _ = elman.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True,
+    output, h_n, _ = one_state_train(elman, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True,
                                          nonlinearity)
-    result = elman.forward_infer(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True, nonlinearity)
+    result = one_state_infer(elman, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True, nonlinearity)
     assert len(result) == 2
     np.testing.assert_array_equal(result[0], output)
     np.testing.assert_array_equal(result[1], h_n)
@@ -110,7 +111,7 @@ def test_infer_equals_train(nonlinearity):
 def test_padding_outputs_zero_and_rows_keep_state():
     x, h0, w_ih, w_hh, b_ih, b_hh, _, _, _ = make_problem(4, 2, 2, 3, True, False, seed=2)
     lengths = np.array([4, 1], dtype=np.int64)
-    output, h_n = elman.forward_infer(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True)
+    output, h_n = one_state_infer(elman, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True)
     assert np.all(output[1:, 1] == 0)
     np.testing.assert_array_equal(h_n[1], output[0, 1])
     np.testing.assert_array_equal(h_n[0], output[0, 0])
@@ -119,14 +120,16 @@ def test_padding_outputs_zero_and_rows_keep_state():
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_float32_agrees_with_float64(nonlinearity):
     x, h0, w_ih, w_hh, b_ih, b_hh, lengths, g_out, g_hn = make_problem(8, 5, 4, 7, True, True)
-    out64, hn64, saved64 = elman.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, False,
+    out64, hn64, saved64 = one_state_train(elman, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, False,
                                                nonlinearity)
-    grads64 = elman.backward(g_out, g_hn, x, w_ih, w_hh, saved64, lengths, False, nonlinearity)
+    grads64 = one_state_back(elman, g_out, g_hn, x, w_ih, w_hh, saved64, lengths, False,
+                             nonlinearity)
     x32, h32, wi32, wh32, bi32, bh32, go32, gh32 = _cast(
         [x, h0, w_ih, w_hh, b_ih, b_hh, g_out, g_hn], np.float32)
-    out32, hn32, saved32 = elman.forward_train(x32, h32, wi32, wh32, bi32, bh32, lengths, False,
+    out32, hn32, saved32 = one_state_train(elman, x32, h32, wi32, wh32, bi32, bh32, lengths, False,
                                                nonlinearity)
-    grads32 = elman.backward(go32, gh32, x32, wi32, wh32, saved32, lengths, False, nonlinearity)
+    grads32 = one_state_back(elman, go32, gh32, x32, wi32, wh32, saved32, lengths, False,
+                             nonlinearity)
     np.testing.assert_allclose(out32, out64, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(hn32, hn64, rtol=1e-5, atol=1e-5)
     for got, expected in zip(grads32, grads64):
@@ -143,9 +146,9 @@ def test_bit_identical_for_any_thread_count(nonlinearity):
     try:
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            output, h_n, saved = elman.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
+            output, h_n, saved = one_state_train(elman, x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
                                                      False, nonlinearity)
-            grads = elman.backward(g_out, g_hn, x, w_ih, w_hh, saved, lengths, False,
+            grads = one_state_back(elman, g_out, g_hn, x, w_ih, w_hh, saved, lengths, False,
                                    nonlinearity)
             results.append([output, h_n, *grads])
     finally:
@@ -157,4 +160,4 @@ def test_bit_identical_for_any_thread_count(nonlinearity):
 def test_unknown_nonlinearity_is_refused():
     x, h0, w_ih, w_hh, b_ih, b_hh, lengths, _, _ = make_problem(2, 1, 1, 2, False, False)
     with pytest.raises(ValueError, match="nonlinearity"):
-        elman.forward_infer(x, h0, w_ih, w_hh, nonlinearity="sigmoid")
+        one_state_infer(elman, x, h0, w_ih, w_hh, nonlinearity="sigmoid")

@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 import pytest
+from kernel_calls import one_state_back, one_state_infer, one_state_train
 
 from numrnn.kernels import gru, matvec
 
@@ -120,8 +121,8 @@ def _check_against_reference(dtype, bias, ragged, reverse, steps, batch, n_in, h
 
     xs, h0s, w_ihs, w_hhs, b_ihs, b_hhs, g_outs, g_hns = _cast(
         [x, h0, w_ih, w_hh, b_ih, b_hh, g_out, g_hn], dtype)
-    output, h_n, saved = gru.forward_train(xs, h0s, w_ihs, w_hhs, b_ihs, b_hhs, lengths, reverse)
-    grads = gru.backward(g_outs, g_hns, xs, w_ihs, w_hhs, saved, lengths, reverse)
+    output, h_n, saved = one_state_train(gru, xs, h0s, w_ihs, w_hhs, b_ihs, b_hhs, lengths, reverse)
+    grads = one_state_back(gru, g_outs, g_hns, xs, w_ihs, w_hhs, saved, lengths, reverse)
 
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
     assert output.dtype == dtype and h_n.dtype == dtype
@@ -136,8 +137,8 @@ def _check_against_reference(dtype, bias, ragged, reverse, steps, batch, n_in, h
 @pytest.mark.parametrize("reverse", [False, True])
 def test_infer_equals_train_and_keeps_nothing(reverse):
     x, h0, w_ih, w_hh, b_ih, b_hh, lengths, _, _ = make_problem(6, 3, 2, 5, True, True, seed=1)
-    output, h_n, _ = gru.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse)
-    result = gru.forward_infer(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse)
+    output, h_n, _ = one_state_train(gru, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse)
+    result = one_state_infer(gru, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse)
     assert len(result) == 2
     np.testing.assert_array_equal(result[0], output)
     np.testing.assert_array_equal(result[1], h_n)
@@ -146,22 +147,22 @@ def test_infer_equals_train_and_keeps_nothing(reverse):
 def test_padding_outputs_zero_and_rows_keep_state():
     x, h0, w_ih, w_hh, b_ih, b_hh, _, _, _ = make_problem(4, 2, 2, 3, True, False, seed=2)
     lengths = np.array([2, 4], dtype=np.int64)
-    output, h_n, _ = gru.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, False)
+    output, h_n, _ = one_state_train(gru, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, False)
     assert np.all(output[2:, 0] == 0)
     np.testing.assert_array_equal(h_n[0], output[1, 0])
-    alone, alone_n = gru.forward_infer(x[:2, :1], h0[:1], w_ih, w_hh, b_ih, b_hh)
+    alone, alone_n = one_state_infer(gru, x[:2, :1], h0[:1], w_ih, w_hh, b_ih, b_hh)
     np.testing.assert_allclose(output[:2, :1], alone, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(h_n[:1], alone_n, rtol=1e-14, atol=1e-14)
 
 
 def test_float32_agrees_with_float64():
     x, h0, w_ih, w_hh, b_ih, b_hh, lengths, g_out, g_hn = make_problem(8, 5, 4, 7, True, True)
-    out64, hn64, saved64 = gru.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True)
-    grads64 = gru.backward(g_out, g_hn, x, w_ih, w_hh, saved64, lengths, True)
+    out64, hn64, saved64 = one_state_train(gru, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True)
+    grads64 = one_state_back(gru, g_out, g_hn, x, w_ih, w_hh, saved64, lengths, True)
     arrays32 = _cast([x, h0, w_ih, w_hh, b_ih, b_hh, g_out, g_hn], np.float32)
     x32, h32, wi32, wh32, bi32, bh32, go32, gh32 = arrays32
-    out32, hn32, saved32 = gru.forward_train(x32, h32, wi32, wh32, bi32, bh32, lengths, True)
-    grads32 = gru.backward(go32, gh32, x32, wi32, wh32, saved32, lengths, True)
+    out32, hn32, saved32 = one_state_train(gru, x32, h32, wi32, wh32, bi32, bh32, lengths, True)
+    grads32 = one_state_back(gru, go32, gh32, x32, wi32, wh32, saved32, lengths, True)
     np.testing.assert_allclose(out32, out64, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(hn32, hn64, rtol=1e-5, atol=1e-5)
     for got, expected in zip(grads32, grads64):
@@ -182,8 +183,8 @@ def test_bit_identical_for_any_thread_count(dtype, hidden):
     try:
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            output, h_n, saved = gru.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True)
-            grads = gru.backward(g_out, g_hn, x, w_ih, w_hh, saved, lengths, True)
+            output, h_n, saved = one_state_train(gru, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, True)
+            grads = one_state_back(gru, g_out, g_hn, x, w_ih, w_hh, saved, lengths, True)
             results.append([output, h_n, *grads])
     finally:
         numba.set_num_threads(previous)
@@ -193,7 +194,7 @@ def test_bit_identical_for_any_thread_count(dtype, hidden):
 
 def test_backward_computes_only_what_is_needed():
     x, h0, w_ih, w_hh, b_ih, b_hh, lengths, g_out, g_hn = make_problem(3, 2, 2, 3, True, True)
-    _, _, saved = gru.forward_train(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
+    _, _, saved = one_state_train(gru, x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
     needs = (False, True, False, True, False, False)
-    grads = gru.backward(g_out, g_hn, x, w_ih, w_hh, saved, lengths, needs=needs)
+    grads = one_state_back(gru, g_out, g_hn, x, w_ih, w_hh, saved, lengths, needs=needs)
     assert [g is not None for g in grads] == list(needs)

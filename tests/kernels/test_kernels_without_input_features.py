@@ -17,8 +17,16 @@ import sys
 
 import numpy as np
 import pytest
+from kernel_calls import (
+    lstm_back,
+    lstm_infer,
+    lstm_train,
+    one_state_back,
+    one_state_infer,
+    one_state_train,
+)
 
-from numrnn.kernels import elman, gru, lstm, lstm_backward
+from numrnn.kernels import elman, gru
 from numrnn.kernels.matvec import MAX_ROWS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,11 +66,11 @@ def _arrays(gates, steps, batch, features, hidden, dtype):
 
 def _lstm(a, lengths):
     weights = (a["weight_ih"], a["weight_hh"], a["bias_ih"], a["bias_hh"])
-    inferred = lstm.forward_infer(a["x"], a["h0"], a["c0"], *weights, lengths)
-    output, h_n, c_n, gates, cells = lstm.forward_train(a["x"], a["h0"], a["c0"], *weights,
+    inferred = lstm_infer(a["x"], a["h0"], a["c0"], *weights, lengths)
+    output, h_n, c_n, gates, cells = lstm_train(a["x"], a["h0"], a["c0"], *weights,
                                                         lengths)
     ones = np.ones_like(output)
-    grads = lstm_backward.backward(ones, ones[0], ones[0], a["x"], a["h0"], a["c0"],
+    grads = lstm_back(ones, ones[0], ones[0], a["x"], a["h0"], a["c0"],
                                    a["weight_ih"], a["weight_hh"], output, gates, cells, lengths)
     return [*inferred, output, h_n, c_n, *grads]
 
@@ -70,11 +78,11 @@ def _lstm(a, lengths):
 def _gru_or_elman(kernel, extra):
     def run(a, lengths):
         weights = (a["weight_ih"], a["weight_hh"], a["bias_ih"], a["bias_hh"])
-        inferred = kernel.forward_infer(a["x"], a["h0"], *weights, lengths, False, *extra)
-        output, h_n, saved = kernel.forward_train(a["x"], a["h0"], *weights, lengths, False,
+        inferred = one_state_infer(kernel, a["x"], a["h0"], *weights, lengths, False, *extra)
+        output, h_n, saved = one_state_train(kernel, a["x"], a["h0"], *weights, lengths, False,
                                                   *extra)
         ones = np.ones_like(output)
-        grads = kernel.backward(ones, ones[0], a["x"], a["weight_ih"], a["weight_hh"], saved,
+        grads = one_state_back(kernel, ones, ones[0], a["x"], a["weight_ih"], a["weight_hh"], saved,
                                 lengths, False, *extra)
         return [*inferred, output, h_n, *grads]
     return run

@@ -8,9 +8,9 @@ Its hand-written BPTT is itself checked against central differences below.
 import numba
 import numpy as np
 import pytest
+from kernel_calls import lstm_back, lstm_infer, lstm_train
 
-from numrnn.kernels import lstm as lstm_kernel
-from numrnn.kernels import lstm_backward, matvec
+from numrnn.kernels import matvec
 from numrnn.kernels.common import block_count
 
 STEPS, BATCH, N_IN, HIDDEN = 5, 4, 3, 6
@@ -91,9 +91,9 @@ def _problem(dtype, bias, seed=0, steps=STEPS, batch=BATCH, hidden=HIDDEN):
 
 
 def _run_kernel(arrays, seeds, lengths, reverse):
-    out, h_n, c_n, gates, cells = lstm_kernel.forward_train(**arrays, lengths=lengths,
+    out, h_n, c_n, gates, cells = lstm_train(**arrays, lengths=lengths,
                                                             reverse=reverse)
-    grads = lstm_backward.backward(
+    grads = lstm_back(
         *seeds, arrays["x"], arrays["h0"], arrays["c0"], arrays["weight_ih"],
         arrays["weight_hh"], out, gates, cells, lengths=lengths, reverse=reverse)
     return (out, h_n, c_n), grads, (gates, cells)
@@ -136,11 +136,11 @@ def test_kernel_matches_reference(dtype, reverse, lengths, bias):
 @pytest.mark.parametrize("reverse", [False, True])
 def test_padded_positions_are_zero_and_infer_matches_train(reverse):
     arrays, _ = _problem(np.float64, bias=True)
-    out, h_n, c_n, gates, cells = lstm_kernel.forward_train(**arrays, lengths=RAGGED,
+    out, h_n, c_n, gates, cells = lstm_train(**arrays, lengths=RAGGED,
                                                             reverse=reverse)
     padded = np.arange(STEPS)[:, None] >= RAGGED[None, :]
     assert not out[padded].any() and not gates[padded].any() and not cells[padded].any()
-    infer = lstm_kernel.forward_infer(**arrays, lengths=RAGGED, reverse=reverse)
+    infer = lstm_infer(**arrays, lengths=RAGGED, reverse=reverse)
     for got, want in zip(infer, (out, h_n, c_n)):
         np.testing.assert_array_equal(got, want)
 
@@ -174,8 +174,8 @@ def test_reference_backward_matches_central_differences():
 
 def test_needed_skips_gradients():
     arrays, seeds = _problem(np.float64, bias=True)
-    out, h_n, c_n, gates, cells = lstm_kernel.forward_train(**arrays)
-    grads = lstm_backward.backward(*seeds, arrays["x"], arrays["h0"], arrays["c0"],
+    out, h_n, c_n, gates, cells = lstm_train(**arrays)
+    grads = lstm_back(*seeds, arrays["x"], arrays["h0"], arrays["c0"],
                                    arrays["weight_ih"], arrays["weight_hh"], out, gates, cells,
                                    needed=(False, True, False, True, False, False, True))
     assert [g is not None for g in grads] == [False, True, False, True, False, False, True]
@@ -247,6 +247,6 @@ def test_joint_path_matches_reference(reverse, ragged, bias):
     if ragged:
         padded = np.arange(4)[:, None] >= WIDE_LENGTHS[None, :]
         assert not outs[0][padded].any() and not gates[padded].any() and not cells[padded].any()
-    infer = lstm_kernel.forward_infer(**arrays, lengths=lengths, reverse=reverse)
+    infer = lstm_infer(**arrays, lengths=lengths, reverse=reverse)
     for got, want in zip(infer, outs):
         np.testing.assert_array_equal(got, want)

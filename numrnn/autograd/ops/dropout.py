@@ -14,15 +14,21 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError
 
 
+def scaled_dropout_mask(shape, dtype, p, rng):
+    """A mask of ``shape`` keeping each element with probability ``1 - p``, scaled by
+    ``1 / (1 - p)``, drawn from ``rng``: one array in ``dtype``, so float32 stays
+    float32 and the backward is a single multiply. The recurrent stack draws its
+    masks between layers here too, so a seed gives the same masks either way."""
+    keep = np.asarray(rng.random(shape) >= p)
+    return keep.astype(dtype) * np.dtype(dtype).type(1.0 / (1.0 - p))
+
+
 class Dropout(Function):
     """``x * mask / (1 - p)`` with a fixed 0/1 ``mask``; the backward reuses the same mask."""
 
     @staticmethod
     def forward(ctx, x, *, p, rng):
-        keep = np.asarray(rng.random(x.shape) >= p)
-        # One array holding mask * scale in x's dtype, so float32 stays float32 and
-        # the backward is a single multiply.
-        scaled_mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+        scaled_mask = scaled_dropout_mask(x.shape, x.dtype, p, rng)
         ctx.save(scaled_mask)
         return np.asarray(x * scaled_mask)
 

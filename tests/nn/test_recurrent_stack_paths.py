@@ -1,18 +1,21 @@
-"""The no-tape call path of RNN/LSTM/GRU: same results as the taped path, bit for bit.
+"""The two paths of the one recurrent stack op: inference and training, bit for bit.
 
-``RNNBase._run`` skips the tape when no gradient can flow (``no_grad``, or
-nothing requires one). These tests run both paths on the same layer and inputs
-and compare the arrays exactly, over every layer option, and check when each
-path is taken and that bad weights are refused before any kernel runs.
+``RecurrentStack`` (and ``RecurrentStep`` for the cells) runs the inference
+kernels and records nothing when no gradient can flow (``no_grad``, or
+nothing requires one), and the training kernels, keeping residuals, when one
+can. These tests run both paths on the same layer and inputs and compare the
+arrays exactly, over every layer option, and check when each path is taken and
+that bad weights are refused before any kernel runs.
 """
 
+import contextlib
 import itertools
 
 import numpy as np
 import pytest
 
+import numrnn
 from numrnn import ArgumentTypeError, DTypeError, ShapeError, Tensor, nn, no_grad
-from numrnn.nn import rnn_base, rnn_untaped
 
 KINDS = {"rnn_tanh": (nn.RNN, {}), "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
          "lstm": (nn.LSTM, {}), "gru": (nn.GRU, {})}
@@ -27,21 +30,11 @@ def call(layer, x, states, lengths):
 
 
 def run_path(layer, x, states, lengths, taped):
-    """Results as arrays, under ``no_grad``, through the taped or the untaped path."""
-    calls = []
-    original = rnn_base.RNNBase._needs_tape
-
-    def forced(self, *args):
-        calls.append(original(self, *args))
-        return taped
-
-    rnn_base.RNNBase._needs_tape = forced
-    try:
-        with no_grad():
-            results = call(layer, x, states, lengths)
-    finally:
-        rnn_base.RNNBase._needs_tape = original
-    assert calls == [False]  # under no_grad the tape is never needed
+    """Results as arrays: recorded with gradients on (the training kernels), or under
+    ``no_grad`` (the inference kernels)."""
+    with contextlib.nullcontext() if taped else no_grad():
+        results = call(layer, x, states, lengths)
+    assert all(t.requires_grad == taped for t in results)
     return [t.data for t in results]
 
 
@@ -101,12 +94,19 @@ def test_unbatched_input_and_dropout_in_training_mode(kind):
     assert not np.array_equal(plain[0].data, untaped[0])  # the masks did act
 
 
+def spy_on_inference(monkeypatch, module):
+    """A list that gets "untaped" at each call of ``module``'s inference kernel."""
+    seen = []
+    original = module.forward_infer
+    monkeypatch.setattr(module, "forward_infer",
+                        lambda *args: seen.append("untaped") or original(*args))
+    return seen
+
+
 def test_which_path_runs(monkeypatch):
     layer = nn.LSTM(3, 4, rng=0)
     x = np.zeros((2, 1, 3), dtype=np.float32)
-    seen = []
-    monkeypatch.setattr(rnn_base, "run_untaped",
-                        lambda *args: seen.append("untaped") or rnn_untaped.run_untaped(*args))
+    seen = spy_on_inference(monkeypatch, numrnn.kernels.lstm)
     output, _ = layer(x)
     assert seen == [] and output.requires_grad  # parameters need gradients: taped
     with no_grad():
@@ -154,13 +154,12 @@ CELLS = {"rnn_tanh": (nn.RNNCell, {}), "rnn_relu": (nn.RNNCell, {"nonlinearity":
 
 
 def cell_step(cell, x, states, taped, monkeypatch):
-    monkeypatch.setattr(type(cell), "_needs_tape", lambda self, *args: taped)
-    with no_grad():
+    with contextlib.nullcontext() if taped else no_grad():
         if isinstance(cell, nn.LSTMCell):
             new = cell(x, states)
         else:
             new = (cell(x, None if states is None else states[0]),)
-    monkeypatch.undo()
+    assert all(state.requires_grad == taped for state in new)
     return [state.data for state in new]
 
 

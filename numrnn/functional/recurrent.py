@@ -1,0 +1,128 @@
+"""The fused recurrent tape ops of every cell kind: one layer over a sequence, and one step.
+
+:class:`RecurrentSequence` and :class:`RecurrentStep` run any kind of the table
+(:mod:`numrnn.functional.cell_kinds`) through its kernels, which all keep the
+contract of :mod:`numrnn.kernels.recurrent`; a whole stacked, bidirectional
+layer is :mod:`numrnn.functional.recurrent_stack`. The public ops (``lstm``,
+``gru_cell``, ...) validate their arguments with :func:`checked_sequence` and
+:func:`checked_step`, then apply these.
+
+When no input needs a gradient (``no_grad``, or only constants), the forward
+runs the inference kernel, which keeps no residuals, and nothing is recorded.
+"""
+
+import numpy as np
+
+from numrnn.autograd.function import Function
+from numrnn.functional.checks import (
+    check_lengths,
+    check_recurrent_input,
+    check_state,
+    data_of,
+)
+
+__all__ = ["RecurrentSequence", "RecurrentStep", "checked_sequence", "checked_step"]
+
+
+def _ready(x, arrays):
+    """C-contiguous input, states and weights, made once here so that what is saved
+    for backward is what the forward kernel read."""
+    return np.ascontiguousarray(x), tuple(
+        None if array is None else np.ascontiguousarray(array) for array in arrays)
+
+
+class RecurrentSequence(Function):
+    """One layer and direction of a cell kind over a (T, B, I) sequence.
+
+    Inputs: ``x``, the initial states in the kind's order, then ``weight_ih,
+    weight_hh, bias_ih, bias_hh`` (biases may be None); static: ``kind``,
+    ``options`` (dict), ``lengths`` ((B,) int64, validated) and ``reverse``.
+    Outputs: ``(output, *final_states)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *arrays, kind, options, lengths, reverse):
+        x, arrays = _ready(x, arrays)
+        count = len(kind.states)
+        states, weights = arrays[:count], arrays[count:]
+        if not any(ctx.needs_input_grad):
+            output, finals = kind.forward_infer(x, states, weights, lengths, reverse, options)
+            return (output, *finals)
+        output, finals, saved = kind.forward_train(x, states, weights, lengths, reverse,
+                                                   options)
+        ctx.save(x, states, weights, saved, kind, options, lengths, reverse)
+        return (output, *finals)
+
+    @staticmethod
+    def backward(ctx, grad_output, *grad_finals):
+        x, states, weights, saved, kind, options, lengths, reverse = ctx.saved
+        return kind.backward(grad_output, grad_finals, x, states, weights, saved, lengths,
+                             reverse, options, ctx.needs_input_grad)
+
+
+class RecurrentStep(Function):
+    """One step of a cell kind: outputs the new states (one Tensor for a kind with one
+    state, else a tuple).
+
+    Runs the sequence kernels with T = 1, so a cell and a sequence share one
+    forward and one backward rule. Inputs as :class:`RecurrentSequence`, a None
+    state meaning zeros; static: ``kind``, ``options`` and ``batched``: True
+    for a (B, I) input and (B, H) states, False for an unbatched (I,) input and
+    (H,) states.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *arrays, kind, options, batched=True):
+        count = len(kind.states)
+        x = x.reshape(1, -1, x.shape[-1])
+        batch, hidden = x.shape[1], arrays[count + 1].shape[1]
+        states = tuple(np.zeros((batch, hidden), dtype=x.dtype) if state is None
+                       else state.reshape(batch, hidden) for state in arrays[:count])
+        x, arrays = _ready(x, states + arrays[count:])
+        states, weights = arrays[:count], arrays[count:]
+        if not any(ctx.needs_input_grad):
+            _, finals = kind.forward_infer(x, states, weights, None, False, options)
+        else:
+            _, finals, saved = kind.forward_train(x, states, weights, None, False, options)
+            ctx.save(x, states, weights, saved, kind, options, batched)
+        if not batched:
+            finals = tuple(state.reshape(hidden) for state in finals)
+        return finals if count > 1 else finals[0]
+
+    @staticmethod
+    def backward(ctx, *grad_finals):
+        x, states, weights, saved, kind, options, batched = ctx.saved
+        grad_finals = tuple(grad.reshape(states[0].shape) for grad in grad_finals)
+        # With one step, h_new is output[0]: its gradient enters once, as dL/dh_n.
+        grad_output = np.zeros((1,) + states[0].shape, dtype=x.dtype)
+        grads = kind.backward(grad_output, grad_finals, x, states, weights, saved, None, False,
+                              options, ctx.needs_input_grad)
+        grad_x, grad_states = grads[0], grads[1:1 + len(states)]
+        if not batched:
+            grad_states = tuple(None if grad is None else grad.reshape(-1)
+                                for grad in grad_states)
+        if grad_x is not None:
+            grad_x = grad_x[0] if batched else grad_x.reshape(-1)
+        return (grad_x, *grad_states, *grads[1 + len(states):])
+
+
+def checked_sequence(op, kind, x, states, weights, lengths, reverse, options):
+    """Validate a sequence op's arguments, then apply :class:`RecurrentSequence`.
+
+    ``states`` is ``((name, value), ...)`` in the kind's order, a None value
+    meaning zeros; ``weights`` the four weights. Errors name ``op``.
+    """
+    dtype, hidden = check_recurrent_input(op, x, "TBI", *weights, kind.gate_count)
+    steps, batch, _ = data_of(x).shape
+    states = [check_state(op, name, value, (batch, hidden), dtype) for name, value in states]
+    lengths = check_lengths(op, lengths, steps, batch)
+    return RecurrentSequence.apply(x, *states, *weights, kind=kind, options=options,
+                                   lengths=lengths, reverse=bool(reverse))
+
+
+def checked_step(op, kind, x, states, weights, options):
+    """Validate a one-step op's arguments, then apply :class:`RecurrentStep`."""
+    dtype, hidden = check_recurrent_input(op, x, "BI", *weights, kind.gate_count)
+    batch = data_of(x).shape[0]
+    states = [check_state(op, name, value, (batch, hidden), dtype) for name, value in states]
+    return RecurrentStep.apply(x, *states, *weights, kind=kind, options=options)

@@ -1,0 +1,75 @@
+"""The one contract every recurrent cell kernel keeps, and the driver that keeps it.
+
+Each cell kind's kernels (:mod:`numrnn.kernels.lstm`, :mod:`~numrnn.kernels.gru`,
+:mod:`~numrnn.kernels.elman`, and their ``*_backward`` modules) offer the same
+three entry points, with the same arguments in the same order::
+
+    forward_train(x, states, weights, lengths=None, reverse=False, options=None)
+        -> (output, finals, saved)
+    forward_infer(x, states, weights, lengths=None, reverse=False, options=None)
+        -> (output, finals)
+    backward(grad_output, grad_finals, x, states, weights, saved, lengths=None,
+             reverse=False, options=None, needs=None)
+        -> (grad_x, *grad_states, *grad_weights)
+
+- ``x`` (T, B, I); ``states`` the initial states as a tuple of (B, H) arrays in
+  the kind's order (``(h0,)``, or ``(h0, c0)`` for an LSTM); ``weights`` the
+  tuple ``(weight_ih, weight_hh, bias_ih, bias_hh)``, a missing bias None;
+- ``lengths`` (B,) int64 in 1..T or None for all T; ``reverse`` runs each row
+  backwards over its valid part; ``options`` the kind's options as a dict
+  (the Elman RNN's ``{"nonlinearity": "relu"}``), None for the defaults;
+- ``output`` (T, B, H) with zeros past each row's length; ``finals`` the tuple
+  of each state after each row's last valid step; ``saved`` the residuals
+  ``backward`` needs, opaque to callers;
+- ``needs`` one bool per gradient returned (``x``, each state, each weight),
+  None for all; a gradient not needed comes back as None.
+
+The cell's file holds what is particular to it: its arrays of residuals, its
+row step and its backward row. What every cell needs done the same way is done
+here, once: C-contiguous arrays (the kernels index raw memory, and Numba checks
+no bounds), the default lengths, and the default options and needs. Shapes,
+dtypes and lengths are validated above the kernels (:mod:`numrnn.functional`,
+:mod:`numrnn.nn`), before any of this runs.
+"""
+
+import numpy as np
+
+__all__ = ["backward", "forward"]
+
+
+def _contiguous(array):
+    if array is None or (type(array) is np.ndarray and array.flags.c_contiguous):
+        return array
+    return np.ascontiguousarray(array)
+
+
+def _lengths(lengths, steps, batch):
+    if lengths is None:
+        return np.full(batch, steps, dtype=np.int64)
+    return lengths
+
+
+def forward(run, x, states, weights, lengths, reverse, options, keep):
+    """Call a cell's ``run(x, states, weights, lengths, reverse, options, keep)`` on
+    ready arrays; it returns ``(output, finals, saved)``, ``saved`` empty unless ``keep``."""
+    x = _contiguous(x)
+    states = tuple(_contiguous(state) for state in states)
+    weights = tuple(_contiguous(weight) for weight in weights)
+    lengths = _lengths(lengths, x.shape[0], x.shape[1])
+    return run(x, states, weights, lengths, bool(reverse), options or {}, keep)
+
+
+def backward(run_backward, grad_output, grad_finals, x, states, weights, saved, lengths,
+             reverse, options, needs):
+    """Call a cell's ``run_backward`` with the same arguments, made ready as in
+    :func:`forward`; returns its ``(grad_x, *grad_states, *grad_weights)``."""
+    grad_output = _contiguous(grad_output)
+    grad_finals = tuple(_contiguous(grad) for grad in grad_finals)
+    x = _contiguous(x)
+    states = tuple(_contiguous(state) for state in states)
+    weights = tuple(_contiguous(weight) for weight in weights)
+    lengths = _lengths(lengths, x.shape[0], x.shape[1])
+    if needs is None:
+        needs = (True,) * (1 + len(states) + len(weights))
+    return run_backward(grad_output, grad_finals, x, states, weights, saved, lengths,
+                        bool(reverse), options or {}, tuple(needs))
