@@ -77,7 +77,9 @@ class Conv1d(Module):
         self.causal = bool(causal)
         self._pad = conv_padding(op, padding, self.kernel_size, self.stride, self.dilation,
                                  self.causal)
-        self.padding = padding if isinstance(padding, str) else self._pad[0]
+        # As given ('same', 'valid' or an int); causal padding is the causal flag's.
+        self.padding = 0 if self.causal else padding if isinstance(padding, str) \
+            else self._pad[0]
         self.dtype = check_module_dtype(op, dtype)
         self.rng = init.as_generator(rng)
         self.weight = new_parameter(op, self._weight_shape(), self.dtype)
