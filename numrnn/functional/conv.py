@@ -182,6 +182,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         raise ShapeError(f"{op}: input must have {group_channels * groups} channels "
                          f"(weight's {group_channels} per group x groups={groups}), "
                          f"got {channels}")
+    if steps == 0:
+        raise ShapeError(f"{op}: input must have at least one step, got shape {x.shape}")
     window = span(kernel_size, dilation)
     out_steps = output_steps(op, steps, window, stride, pad_left, pad_right)
     lengths = check_lengths(op, lengths, steps, batch)

@@ -97,6 +97,8 @@ def _pool(op, function, input, kernel_size, stride, padding, lengths, **static):
                                 f"got an unbatched one of shape {x.shape}")
         x = reshape(x, (1,) + x.shape)
     batch, _, steps = x.shape
+    if steps == 0:
+        raise ShapeError(f"{op}: input must have at least one step, got shape {x.shape}")
     out_steps = output_steps(op, steps, kernel_size, stride, padding, padding)
     lengths = check_lengths(op, lengths, steps, batch)
     out_lengths = output_lengths(lengths, kernel_size, stride, (padding, padding), op=op)

@@ -163,6 +163,9 @@ def test_refuses_bad_arguments_naming_expected_and_got():
     with pytest.raises(ShapeError, match=r"input of 2 step\(s\), padded to 2, is shorter than "
                                          r"the window of 5"):
         F.conv1d(np.zeros((1, 4, 2)), np.zeros((6, 4, 3)), dilation=2)
+    with pytest.raises(ShapeError, match=r"input must have at least one step, got shape "
+                                         r"\(2, 4, 0\)"):
+        F.conv1d(np.zeros((2, 4, 0)), weight, padding=2, groups=2)
     with pytest.raises(ArgumentError, match="stride must be a positive int, got 0"):
         F.conv1d(x, weight, stride=0, groups=2)
     with pytest.raises(ArgumentError, match="padding must be an int, 'same' or 'valid', "

@@ -117,6 +117,8 @@ def test_refuses_bad_arguments_naming_expected_and_got(pool):
     with pytest.raises(ShapeError, match=r"input of 2 step\(s\), padded to 2, is shorter than "
                                          r"the window of 3"):
         pool(np.zeros((1, 1, 2)), 3)
+    with pytest.raises(ShapeError, match=r"input must have at least one step"):
+        pool(np.zeros((1, 1, 0)), 2, padding=1)
     with pytest.raises(ShapeError, match=r"row 0 has 1 valid step\(s\)"):
         pool(x, 3, lengths=[1, 8])
     with pytest.raises(ShapeError, match=r"lengths must have shape \(2,\)"):
