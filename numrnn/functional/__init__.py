@@ -8,9 +8,11 @@ from numrnn.functional.attention import (
     general_attention,
     masked_softmax,
 )
+from numrnn.functional.conv import conv1d
 from numrnn.functional.gru import gru, gru_cell
 from numrnn.functional.layer_norm import layer_norm
 from numrnn.functional.lstm import lstm, lstm_cell
+from numrnn.functional.pooling import avg_pool1d, max_pool1d
 from numrnn.functional.rnn import rnn, rnn_cell
 from numrnn.functional.sequence_losses import (
     last_valid_step,
@@ -18,8 +20,10 @@ from numrnn.functional.sequence_losses import (
     sequence_mask,
     sequence_mse_loss,
 )
+from numrnn.functional.windows import output_lengths
 
 __all__ = list(_ops_all) + ["gru", "gru_cell", "lstm", "lstm_cell", "rnn", "rnn_cell"]
 __all__ += ["layer_norm", "last_valid_step", "sequence_cross_entropy", "sequence_mask",
             "sequence_mse_loss"]
 __all__ += ["additive_attention", "dot_attention", "general_attention", "masked_softmax"]
+__all__ += ["avg_pool1d", "conv1d", "max_pool1d", "output_lengths"]

@@ -9,12 +9,14 @@ from numrnn.nn import init
 from numrnn.nn.attention import Attention, AttentionMemory
 from numrnn.nn.cells import GRUCell, LSTMCell, RNNCell
 from numrnn.nn.container import Sequential
+from numrnn.nn.conv import Conv1d
 from numrnn.nn.dropout import Dropout
 from numrnn.nn.embedding import Embedding
 from numrnn.nn.linear import Linear
 from numrnn.nn.module import Module, functional_call
 from numrnn.nn.normalization import LayerNorm
 from numrnn.nn.parameter import Parameter, new_parameter
+from numrnn.nn.pooling import AvgPool1d, MaxPool1d
 from numrnn.nn.recurrent import GRU, LSTM, RNN
 from numrnn.nn.seq2seq import DecoderState, Seq2Seq
 from numrnn.nn.seq2seq_decode import DecodeResult
@@ -44,3 +46,4 @@ __all__ = [
     "init",
     "new_parameter",
 ]
+__all__ += ["AvgPool1d", "Conv1d", "MaxPool1d"]
