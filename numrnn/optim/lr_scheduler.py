@@ -311,7 +311,7 @@ class LambdaLR(LRScheduler):
 
 
 class LinearLR(LRScheduler):
-    """Warm-up: scale the rate linearly from ``start_factor`` to ``end_factor`` over ``total_iters``.
+    """Warm-up: scale the rate linearly from ``start_factor`` to ``end_factor`` in ``total_iters``.
 
     ``lr(epoch) = initial_lr * (start_factor + (end_factor - start_factor)
     * min(epoch, total_iters) / total_iters)``, then constant. Applied as a

@@ -7,10 +7,9 @@ import pytest
 
 import numrnn
 from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
-from numrnn.optim import SGD, Adam, Adagrad, lr_scheduler
+from numrnn.optim import SGD, Adagrad, Adam, lr_scheduler
 from numrnn.optim.lr_scheduler import (
     CosineAnnealingLR,
-    ExponentialLR,
     LambdaLR,
     LinearLR,
     MultiStepLR,
