@@ -16,22 +16,24 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, DTypeError, ShapeError
 
 
-def _softplus(x):
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+def _softplus_pair(x):
+    """``softplus(x)`` and ``softplus(-x)``, each accurate even where it is tiny."""
+    # Computing softplus(-x) as softplus(x) - x would cancel to 0 in float32 for x > 17.
+    tail = np.log1p(np.exp(-np.abs(x)))
+    return np.maximum(x, 0) + tail, np.maximum(-x, 0) + tail
 
 
 class BinaryCrossEntropyWithLogits(Function):
     """``loss = w * (pos_weight * y * softplus(-x) + (1 - y) * softplus(x))``, elementwise.
 
-    Gradients: ``dloss/dx = w * (pos_weight * y * (sigmoid(x) - 1) + (1 - y) * sigmoid(x))``
+    Gradients: ``dloss/dx = w * ((1 - y) * sigmoid(x) - pos_weight * y * sigmoid(-x))``
     and ``dloss/dy = w * (pos_weight * softplus(-x) - softplus(x))``.
     ``weight`` and ``pos_weight`` arrive broadcast to the input's shape (or None).
     """
 
     @staticmethod
     def forward(ctx, logits, target, *, weight, pos_weight, reduction):
-        softplus_pos = _softplus(logits)
-        softplus_neg = softplus_pos - logits
+        softplus_pos, softplus_neg = _softplus_pair(logits)
         positive = target * softplus_neg
         if pos_weight is not None:
             positive = pos_weight * positive
@@ -57,10 +59,10 @@ class BinaryCrossEntropyWithLogits(Function):
         grad_logits = grad_target = None
         logits_needed, target_needed = ctx.needs_input_grad
         if logits_needed:
-            # sigmoid(x) = exp(-softplus(-x)): exact for large |x| where 1/(1+e^-x) would not be.
-            probability = np.exp(-softplus_neg)
-            grad_logits = scale * (positive_weight * target * (probability - 1)
-                                   + (1 - target) * probability)
+            # sigmoid(x) = exp(-softplus(-x)) and sigmoid(x) - 1 = -exp(-softplus(x)): both
+            # keep their relative accuracy in the tails, where 1 / (1 + e^-x) - 1 would not.
+            grad_logits = scale * ((1 - target) * np.exp(-softplus_neg)
+                                   - positive_weight * target * np.exp(-softplus_pos))
             grad_logits = grad_logits.astype(logits.dtype, copy=False)
         if target_needed:
             grad_target = scale * (positive_weight * softplus_neg - softplus_pos)
