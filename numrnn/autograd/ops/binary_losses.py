@@ -70,7 +70,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return grad_logits, grad_target
 
 
-def _broadcast_constant(op, name, value, shape, dtype):
+def broadcast_constant(op, name, value, shape, dtype):
     """``value`` (array-like or Tensor, a constant) broadcast to ``shape`` as ``dtype``, or None."""
     if value is None:
         return None
@@ -135,7 +135,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if reduction == "mean" and input.size == 0:
         raise ShapeError(f"{op}: reduction='mean' needs at least one element, got 0")
     dtype = input.dtype
-    weight = _broadcast_constant(op, "weight", weight, input.shape, dtype)
-    pos_weight = _broadcast_constant(op, "pos_weight", pos_weight, input.shape, dtype)
+    weight = broadcast_constant(op, "weight", weight, input.shape, dtype)
+    pos_weight = broadcast_constant(op, "pos_weight", pos_weight, input.shape, dtype)
     return BinaryCrossEntropyWithLogits.apply(input, target, weight=weight,
                                               pos_weight=pos_weight, reduction=reduction)

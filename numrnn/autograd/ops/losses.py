@@ -257,10 +257,10 @@ def cross_entropy(logits, targets, weight=None, ignore_index=-100, reduction="me
     """
     op = "cross_entropy"
     _check_reduction(op, reduction)
-    smoothing = _check_label_smoothing(op, label_smoothing)
+    smoothing = check_label_smoothing(op, label_smoothing)
     (logits,) = coerce(op, logits)
     safe_targets, valid = _class_targets(op, "logits", logits, targets, ignore_index)
-    class_weights = _class_weights(op, weight, logits.shape[-1], logits.dtype)
+    class_weights = class_weight_array(op, weight, logits.shape[-1], logits.dtype)
     return CrossEntropy.apply(logits, targets=safe_targets, valid=valid,
                               class_weights=class_weights, label_smoothing=smoothing,
                               reduction=reduction)
@@ -278,12 +278,12 @@ def nll_loss(log_probs, targets, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(op, reduction)
     (log_probs,) = coerce(op, log_probs)
     safe_targets, valid = _class_targets(op, "log_probs", log_probs, targets, ignore_index)
-    class_weights = _class_weights(op, weight, log_probs.shape[-1], log_probs.dtype)
+    class_weights = class_weight_array(op, weight, log_probs.shape[-1], log_probs.dtype)
     return NLLLoss.apply(log_probs, targets=safe_targets, valid=valid,
                          class_weights=class_weights, reduction=reduction)
 
 
-def _check_label_smoothing(op, label_smoothing):
+def check_label_smoothing(op, label_smoothing):
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
         raise ArgumentTypeError(f"{op}: label_smoothing must be a number, got "
                                 f"{type(label_smoothing).__name__}")
@@ -317,7 +317,7 @@ def _class_targets(op, name, scores, targets, ignore_index):
     return np.where(valid, target_array, 0), valid
 
 
-def _class_weights(op, weight, n_classes, dtype):
+def class_weight_array(op, weight, n_classes, dtype):
     """``weight`` as a (C,) array of ``dtype``, or None."""
     if weight is None:
         return None
