@@ -12,6 +12,7 @@ from numrnn.nn.container import Sequential
 from numrnn.nn.dropout import Dropout
 from numrnn.nn.embedding import Embedding
 from numrnn.nn.linear import Linear
+from numrnn.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from numrnn.nn.module import Module, functional_call
 from numrnn.nn.normalization import LayerNorm
 from numrnn.nn.parameter import Parameter, new_parameter
