@@ -242,17 +242,16 @@ class MultiStepLR(LRScheduler):
     Parameters
     ----------
     optimizer : Optimizer
-    milestones : iterable of int
+    milestones : list of int
         Epochs (each >= 1) at which the rate drops.
     gamma : float, default 0.1
     """
 
     def __init__(self, optimizer, milestones, gamma=0.1):
-        milestones = list(milestones) if not isinstance(milestones, (str, bytes)) else None
-        if milestones is None or not all(isinstance(m, int) and not isinstance(m, bool)
-                                         and m >= 1 for m in milestones):
-            raise ArgumentError(f"MultiStepLR: milestones must be positive integers (epochs), "
-                                f"got {milestones!r}")
+        if not (isinstance(milestones, (list, tuple, range)) and all(
+                isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in milestones)):
+            raise ArgumentError(f"MultiStepLR: milestones must be a list of positive integers "
+                                f"(epochs), got {milestones!r}")
         self.milestones = sorted(milestones)
         self.gamma = gamma
         super().__init__(optimizer)
@@ -474,7 +473,7 @@ class SequentialLR(LRScheduler):
     optimizer : Optimizer
         The optimizer every one of ``schedulers`` drives.
     schedulers : list of LRScheduler
-        Not ReduceLROnPlateau (it needs a metric at every step).
+        Not ReduceLROnPlateau (it needs a metric at every step) nor SequentialLR.
     milestones : list of int
         ``len(schedulers) - 1`` increasing epochs, each >= 1.
 
@@ -488,13 +487,20 @@ class SequentialLR(LRScheduler):
     def __init__(self, optimizer, schedulers, milestones):
         name = "SequentialLR"
         _check_optimizer(name, optimizer)
+        for option, value in (("schedulers", schedulers), ("milestones", milestones)):
+            if not isinstance(value, (list, tuple)):
+                raise ArgumentTypeError(f"{name}: {option} must be a list, "
+                                        f"got {type(value).__name__}")
         schedulers, milestones = list(schedulers), list(milestones)
         if not schedulers:
             raise ArgumentError(f"{name}: needs at least one scheduler, got none")
         for index, scheduler in enumerate(schedulers):
-            if not isinstance(scheduler, LRScheduler) or isinstance(scheduler, ReduceLROnPlateau):
+            # ReduceLROnPlateau needs a metric to step; a nested SequentialLR cannot restart.
+            if not isinstance(scheduler, LRScheduler) or isinstance(
+                    scheduler, (ReduceLROnPlateau, SequentialLR)):
                 raise ArgumentTypeError(f"{name}: scheduler {index} must be an LRScheduler other "
-                                        f"than ReduceLROnPlateau, got {type(scheduler).__name__}")
+                                        f"than ReduceLROnPlateau and SequentialLR, got "
+                                        f"{type(scheduler).__name__}")
             if scheduler.optimizer is not optimizer:
                 raise ArgumentError(f"{name}: scheduler {index} ({type(scheduler).__name__}) "
                                     "drives a different optimizer")

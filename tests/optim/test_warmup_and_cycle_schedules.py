@@ -135,8 +135,11 @@ def test_state_dict_round_trip_resumes_identically(make):
 
 @pytest.mark.parametrize("make, error, message", [
     (lambda opt: MultiStepLR(opt, [0, 3]), ArgumentError,
-     r"MultiStepLR: milestones must be positive integers \(epochs\), got \[0, 3\]"),
-    (lambda opt: MultiStepLR(opt, "12"), ArgumentError, "milestones must be positive integers"),
+     r"MultiStepLR: milestones must be a list of positive integers \(epochs\), got \[0, 3\]"),
+    (lambda opt: MultiStepLR(opt, "12"), ArgumentError,
+     "milestones must be a list of positive integers .*got '12'"),
+    (lambda opt: MultiStepLR(opt, 5), ArgumentError,
+     "milestones must be a list of positive integers .*got 5"),
     (lambda opt: LambdaLR(opt, 0.5), ArgumentTypeError,
      r"LambdaLR: lr_lambda must be callable \(epoch -> factor\), got float"),
     (lambda opt: LambdaLR(opt, [abs, abs, abs]), ArgumentError,
@@ -167,11 +170,16 @@ def test_state_dict_round_trip_resumes_identically(make):
      ArgumentError, "OneCycleLR: anneal_strategy must be 'cos' or 'linear', got 'exp'"),
     (lambda opt: OneCycleLR(opt, max_lr=1.0, total_steps=10, div_factor=0), ArgumentError,
      "OneCycleLR: div_factor must be > 0, got 0"),
+    (lambda opt: SequentialLR(opt, [StepLR(opt, 2)], 0), ArgumentTypeError,
+     "SequentialLR: milestones must be a list, got int"),
     (lambda opt: SequentialLR(opt, [], []), ArgumentError,
      "SequentialLR: needs at least one scheduler, got none"),
     (lambda opt: SequentialLR(opt, [ReduceLROnPlateau(opt)], []), ArgumentTypeError,
-     "SequentialLR: scheduler 0 must be an LRScheduler other than ReduceLROnPlateau, "
-     "got ReduceLROnPlateau"),
+     "SequentialLR: scheduler 0 must be an LRScheduler other than ReduceLROnPlateau and "
+     "SequentialLR, got ReduceLROnPlateau"),
+    (lambda opt: SequentialLR(opt, [StepLR(opt, 2), SequentialLR(opt, [StepLR(opt, 3)], [])],
+                              [2]), ArgumentTypeError,
+     "SequentialLR: scheduler 1 must be an LRScheduler other than .*got SequentialLR"),
     (lambda opt: SequentialLR(opt, [StepLR(make_optimizer((0.1, 0.1)), 2)], []), ArgumentError,
      r"SequentialLR: scheduler 0 \(StepLR\) drives a different optimizer"),
     (lambda opt: SequentialLR(opt, [StepLR(opt, 2), StepLR(opt, 3)], []), ArgumentError,
