@@ -10,25 +10,42 @@ gradient reaching a padded step is exactly zero.
 That is achieved with primitive ops rather than a new gradient rule: padded
 predictions are replaced by 0 with ``where`` (whose backward sends zero to the
 replaced entries, and whose forward drops NaN), padded targets are switched
-off (``ignore_index`` for cross-entropy, 0 for squared error), and the mean
-divides by the number of valid steps.
+off (``ignore_index`` for cross-entropy and NLL, 0 for squared and absolute
+error, a weight of 0 for binary cross-entropy), and the mean divides by the
+number of valid steps.
 
 Layouts follow the recurrent layers: time-major ``(T, B, ...)`` by default,
 ``(B, T, ...)`` with ``batch_first=True``; ``lengths`` is ``(B,)`` either way
 and ``mask`` has the layout of the targets, ``(T, B)`` or ``(B, T)``.
 """
 
+import numbers
+
 import numpy as np
 
 from numrnn.autograd.ops.arithmetic import div
+from numrnn.autograd.ops.binary_losses import (
+    binary_cross_entropy_with_logits,
+    broadcast_constant,
+)
 from numrnn.autograd.ops.embedding import integer_array
 from numrnn.autograd.ops.indexing import getitem, where
-from numrnn.autograd.ops.losses import REDUCTIONS, cross_entropy, mse_loss
+from numrnn.autograd.ops.losses import (
+    REDUCTIONS,
+    check_label_smoothing,
+    class_weight_array,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
 from numrnn.autograd.ops.operands import coerce
-from numrnn.errors import ArgumentError, DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.checks import check_lengths, data_of
 
-__all__ = ["last_valid_step", "sequence_cross_entropy", "sequence_mask", "sequence_mse_loss"]
+__all__ = ["last_valid_step", "sequence_binary_cross_entropy_with_logits",
+           "sequence_cross_entropy", "sequence_l1_loss", "sequence_mask", "sequence_mse_loss",
+           "sequence_nll_loss"]
 
 # Any negative class works: valid targets are checked to lie in 0..C-1.
 _PADDED_TARGET = -1
@@ -91,7 +108,7 @@ def _check_sequence(op, name, x, batch_first, extra_dims):
 
 
 def sequence_cross_entropy(logits, targets, lengths=None, mask=None, batch_first=False,
-                           reduction="mean"):
+                           reduction="mean", weight=None, ignore_index=None, label_smoothing=0.0):
     """Softmax cross-entropy per step, averaged over the valid steps only.
 
     Parameters
@@ -106,30 +123,65 @@ def sequence_cross_entropy(logits, targets, lengths=None, mask=None, batch_first
         True at the steps that count. Give ``lengths`` or ``mask`` (or neither:
         every step counts), not both.
     reduction : {'mean', 'sum', 'none'}
-        'mean' divides the sum by the number of valid steps (0 when there are
-        none); 'none' returns the per-step losses shaped like ``targets``, 0 at
-        padded steps.
+        'mean' divides the sum by the number of valid steps (by their total
+        class weight with ``weight``; 0 when there are none); 'none' returns
+        the per-step losses shaped like ``targets``, 0 at padded steps.
+    weight : array-like (C,), optional
+        A weight per class, as :func:`numrnn.functional.cross_entropy`.
+    ignore_index : int, optional
+        Valid steps whose target is this value are skipped as padded ones are.
+    label_smoothing : float in [0, 1]
+        As :func:`numrnn.functional.cross_entropy`.
 
     >>> loss = sequence_cross_entropy(decoder_logits, target_ids, lengths=target_lengths)
     """
-    op = "sequence_cross_entropy"
+    return _sequence_class_loss("sequence_cross_entropy", cross_entropy, "logits", logits,
+                                targets, lengths, mask, batch_first, reduction, ignore_index,
+                                weight=weight, label_smoothing=label_smoothing)
+
+
+def sequence_nll_loss(log_probs, targets, lengths=None, mask=None, batch_first=False,
+                      reduction="mean", weight=None, ignore_index=None):
+    """Negative log-likelihood per step, averaged over the valid steps only.
+
+    :func:`numrnn.functional.nll_loss` on a padded batch: ``log_probs`` is
+    (T, B, C) (or (B, T, C) with ``batch_first``), and the other arguments are
+    those of :func:`sequence_cross_entropy`.
+    """
+    return _sequence_class_loss("sequence_nll_loss", nll_loss, "log_probs", log_probs, targets,
+                                lengths, mask, batch_first, reduction, ignore_index,
+                                weight=weight)
+
+
+def _sequence_class_loss(op, loss, name, scores, targets, lengths, mask, batch_first, reduction,
+                         ignore_index, **options):
     _check_reduction(op, reduction)
-    (logits,) = coerce(op, logits)
-    _check_sequence(op, "logits", logits, batch_first, extra_dims=1)
+    if "label_smoothing" in options:
+        check_label_smoothing(op, options["label_smoothing"])
+    (scores,) = coerce(op, scores)
+    _check_sequence(op, name, scores, batch_first, extra_dims=1)
+    options["weight"] = class_weight_array(op, options["weight"], scores.shape[-1], scores.dtype)
     target_array = integer_array(op, "targets", targets)
-    if target_array.shape != logits.shape[:-1]:
-        raise ShapeError(f"{op}: targets must have shape {logits.shape[:-1]} (logits without "
+    if target_array.shape != scores.shape[:-1]:
+        raise ShapeError(f"{op}: targets must have shape {scores.shape[:-1]} ({name} without "
                          f"the class axis), got {target_array.shape}")
-    valid = _valid_steps(op, logits.shape, lengths, mask, batch_first)
-    n_classes = logits.shape[-1]
+    valid = _valid_steps(op, scores.shape, lengths, mask, batch_first)
+    allowed = ""
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+            raise ArgumentTypeError(f"{op}: ignore_index must be an int or None, got "
+                                    f"{type(ignore_index).__name__}")
+        valid = valid & (target_array != ignore_index)
+        allowed = f" or ignore_index={ignore_index}"
+    n_classes = scores.shape[-1]
     out_of_range = valid & ((target_array < 0) | (target_array >= n_classes))
     if out_of_range.any():
-        raise ShapeError(f"{op}: targets at valid steps must be in 0..{n_classes - 1}, got "
-                         f"{int(target_array[out_of_range][0])}")
-    masked_logits = where(valid[..., None], logits, 0.0)
+        raise ShapeError(f"{op}: targets at valid steps must be in 0..{n_classes - 1}{allowed}, "
+                         f"got {int(target_array[out_of_range][0])}")
+    masked_scores = where(valid[..., None], scores, 0.0)
     masked_targets = np.where(valid, target_array, _PADDED_TARGET)
-    return cross_entropy(masked_logits, masked_targets, ignore_index=_PADDED_TARGET,
-                         reduction=reduction)
+    return loss(masked_scores, masked_targets, ignore_index=_PADDED_TARGET, reduction=reduction,
+                **options)
 
 
 def sequence_mse_loss(pred, target, lengths=None, mask=None, batch_first=False,
@@ -147,7 +199,47 @@ def sequence_mse_loss(pred, target, lengths=None, mask=None, batch_first=False,
         step is valid; 'none' returns the per-element squared errors, 0 at
         padded steps.
     """
-    op = "sequence_mse_loss"
+    return _sequence_elementwise_loss("sequence_mse_loss", mse_loss, pred, target, lengths, mask,
+                                      batch_first, reduction)
+
+
+def sequence_l1_loss(pred, target, lengths=None, mask=None, batch_first=False,
+                     reduction="mean"):
+    """Absolute error per element, averaged over the valid steps and their features.
+
+    :func:`numrnn.functional.l1_loss` on a padded batch; arguments as
+    :func:`sequence_mse_loss`.
+    """
+    return _sequence_elementwise_loss("sequence_l1_loss", l1_loss, pred, target, lengths, mask,
+                                      batch_first, reduction)
+
+
+def sequence_binary_cross_entropy_with_logits(logits, target, lengths=None, mask=None,
+                                              batch_first=False, reduction="mean", weight=None,
+                                              pos_weight=None):
+    """Binary cross-entropy on logits per element, averaged over the valid steps and features.
+
+    :func:`numrnn.functional.binary_cross_entropy_with_logits` on a padded
+    batch: ``logits`` and ``target`` are (T, B, ...) (or (B, T, ...) with
+    ``batch_first``); ``weight`` and ``pos_weight`` broadcast to their shape;
+    'mean' divides by (valid steps x features per step), 0 when no step is
+    valid; padded steps give 0 loss and 0 gradient whatever they hold.
+    """
+    op = "sequence_binary_cross_entropy_with_logits"
+    (template,) = coerce(op, logits)
+    weight = broadcast_constant(op, "weight", weight, template.shape, template.dtype)
+    return _sequence_elementwise_loss(op, binary_cross_entropy_with_logits, logits, target,
+                                      lengths, mask, batch_first, reduction, weighted=True,
+                                      weight=weight, pos_weight=pos_weight)
+
+
+def _sequence_elementwise_loss(op, loss, pred, target, lengths, mask, batch_first, reduction,
+                               weighted=False, weight=None, **options):
+    """``loss`` over the valid steps of ``pred`` and ``target``.
+
+    With ``weighted`` the mask (times ``weight``, if any) is also passed as the
+    loss's ``weight``: binary cross-entropy is log 2, not 0, at zeroed inputs.
+    """
     _check_reduction(op, reduction)
     pred, target = coerce(op, pred, target)
     _check_sequence(op, "pred", pred, batch_first, extra_dims=0)
@@ -156,14 +248,17 @@ def sequence_mse_loss(pred, target, lengths=None, mask=None, batch_first=False,
                          f"got {target.shape}")
     valid = _valid_steps(op, pred.shape, lengths, mask, batch_first)
     valid_elements = valid.reshape(valid.shape + (1,) * (pred.ndim - 2))
-    squared = mse_loss(where(valid_elements, pred, 0.0), where(valid_elements, target, 0.0),
-                       reduction="sum" if reduction == "mean" else reduction)
+    if weighted:
+        mask_weight = np.broadcast_to(valid_elements, pred.shape).astype(pred.dtype)
+        options["weight"] = mask_weight if weight is None else mask_weight * weight
+    summed = loss(where(valid_elements, pred, 0.0), where(valid_elements, target, 0.0),
+                  reduction="sum" if reduction == "mean" else reduction, **options)
     if reduction != "mean":
-        return squared
+        return summed
     features = int(np.prod(pred.shape[2:], dtype=np.int64))
     count = int(valid.sum()) * features
     # With no valid step there is nothing to average: 0, as sequence_cross_entropy.
-    return div(squared, count) if count else squared
+    return div(summed, count) if count else summed
 
 
 def last_valid_step(output, lengths, batch_first=False):

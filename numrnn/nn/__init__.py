@@ -13,6 +13,7 @@ from numrnn.nn.conv import Conv1d
 from numrnn.nn.dropout import Dropout
 from numrnn.nn.embedding import Embedding
 from numrnn.nn.linear import Linear
+from numrnn.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from numrnn.nn.module import Module, functional_call
 from numrnn.nn.normalization import LayerNorm
 from numrnn.nn.parameter import Parameter, new_parameter
@@ -47,3 +48,4 @@ __all__ = [
     "new_parameter",
 ]
 __all__ += ["AvgPool1d", "Conv1d", "MaxPool1d"]
+__all__ += ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss"]

@@ -1,6 +1,7 @@
 """Optimizers, learning-rate schedules and gradient clipping, with PyTorch's names and rules."""
 
 from numrnn.optim import lr_scheduler
+from numrnn.optim.adagrad import Adagrad
 from numrnn.optim.adam import Adam, AdamW
 from numrnn.optim.clip import (
     clip_grad_norm_,
@@ -14,6 +15,7 @@ from numrnn.optim.sgd import SGD
 
 __all__ = [
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
     "Optimizer",

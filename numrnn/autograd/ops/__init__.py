@@ -1,6 +1,7 @@
 """Primitive differentiable ops, grouped by kind; each file holds forward and backward together."""
 
 from numrnn.autograd.ops.arithmetic import add, div, matmul, mul, neg, pow, sub
+from numrnn.autograd.ops.binary_losses import binary_cross_entropy_with_logits
 from numrnn.autograd.ops.dropout import dropout
 from numrnn.autograd.ops.elementwise import (
     abs,
@@ -14,8 +15,15 @@ from numrnn.autograd.ops.elementwise import (
     tanh,
 )
 from numrnn.autograd.ops.embedding import embedding
-from numrnn.autograd.ops.losses import cross_entropy, l1_penalty, l2_penalty, mse_loss
 from numrnn.autograd.ops.indexing import getitem, where
+from numrnn.autograd.ops.losses import (
+    cross_entropy,
+    l1_loss,
+    l1_penalty,
+    l2_penalty,
+    mse_loss,
+    nll_loss,
+)
 from numrnn.autograd.ops.reduce import max, mean, sum
 from numrnn.autograd.ops.shape import concatenate, permute, reshape, split, stack, transpose
 from numrnn.autograd.ops.softmax import log_softmax, softmax
@@ -37,12 +45,15 @@ __all__ = [
     "sqrt",
     "sub",
     "tanh",
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
     "dropout",
     "embedding",
+    "l1_loss",
     "l1_penalty",
     "l2_penalty",
     "mse_loss",
+    "nll_loss",
     "concatenate",
     "getitem",
     "log_softmax",
