@@ -85,13 +85,16 @@ class Node:
 
 
 def _common_float_dtype(name, arrays):
-    dtypes = {a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
-    if len(dtypes) > 1:
-        got = " and ".join(sorted(str(d) for d in dtypes))
-        raise DTypeError(f"{name}: all floating inputs must share one dtype, got {got}")
-    for dtype in dtypes:
-        if dtype not in _FLOAT_DTYPES:
-            raise DTypeError(f"{name}: floating inputs must be float32 or float64, got {dtype}")
+    dtype = None
+    for array in arrays:
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+            if dtype is None:
+                dtype = array.dtype
+            elif array.dtype != dtype:
+                raise DTypeError(f"{name}: all floating inputs must share one dtype, "
+                                 f"got {' and '.join(sorted((str(dtype), str(array.dtype))))}")
+    if dtype is not None and dtype not in _FLOAT_DTYPES:
+        raise DTypeError(f"{name}: floating inputs must be float32 or float64, got {dtype}")
 
 
 class Function:
@@ -105,13 +108,14 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **static):
-        arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
+        arrays = tuple([x.data if isinstance(x, Tensor) else x for x in inputs])
         _common_float_dtype(cls.__name__, arrays)
         # Under no_grad nothing needs a gradient, so forward can skip residuals.
-        enabled = is_grad_enabled()
-        needs_input_grad = tuple(
-            enabled and isinstance(x, Tensor) and x.requires_grad for x in inputs
-        )
+        if is_grad_enabled():
+            needs_input_grad = tuple([isinstance(x, Tensor) and x.requires_grad
+                                      for x in inputs])
+        else:
+            needs_input_grad = (False,) * len(inputs)
         record = any(needs_input_grad)
         ctx = Context(needs_input_grad)
         result = cls.forward(ctx, *arrays, **static)
@@ -120,9 +124,7 @@ class Function:
         if record:
             specs = tuple((out.shape, out.dtype) for out in outputs)
             node = Node(cls, ctx, inputs, specs)
-        tensors = tuple(
-            Tensor._from_op(out, node, index) for index, out in enumerate(outputs)
-        )
+        tensors = tuple([Tensor._from_op(out, node, index) for index, out in enumerate(outputs)])
         return tensors if isinstance(result, tuple) else tensors[0]
 
     @classmethod

@@ -61,6 +61,8 @@ def _from_time_major(x, spec):
 def _layers_on_the_path(spec, needs):
     """Per layer, whether a gradient flows through it: the input, an initial state or
     a weight of it or of a layer below needs one."""
+    if not any(needs):
+        return (False,) * spec.num_layers
     count = len(spec.kind.states)
     directions = len(spec.directions)
     need_below = any(needs[:1 + count])
@@ -92,11 +94,14 @@ class RecurrentStack(Function):
         initial, weights = arrays[:count], arrays[count:]
         x = _to_time_major(x, spec)
         batch = x.shape[1]
-        initial = [None if state is None else state.reshape(-1, batch, hidden)
-                   for state in initial]
+        if not spec.batched:
+            initial = [None if state is None else state.reshape(-1, 1, hidden)
+                       for state in initial]
         on_path = _layers_on_the_path(spec, ctx.needs_input_grad)
         records = []
         finals = [[] for _ in range(count)]
+        # Contiguous once here, so that what is saved for backward is what the kernel
+        # read (the kernels' driver makes the rest of the arrays ready).
         layer_input = np.ascontiguousarray(x)
         for layer in range(spec.num_layers):
             mask = None
@@ -108,9 +113,8 @@ class RecurrentStack(Function):
             for direction, reverse in enumerate(spec.directions):
                 index = layer * directions + direction
                 states = tuple(np.zeros((batch, hidden), dtype=x.dtype) if state is None
-                               else np.ascontiguousarray(state[index]) for state in initial)
-                cell_weights = tuple(None if weight is None else np.ascontiguousarray(weight)
-                                     for weight in weights[index * 4:index * 4 + 4])
+                               else state[index] for state in initial)
+                cell_weights = weights[index * 4:index * 4 + 4]
                 if on_path[layer]:
                     output, final, residuals = kind.forward_train(
                         layer_input, states, cell_weights, spec.lengths, reverse, spec.options)

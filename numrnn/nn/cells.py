@@ -20,7 +20,7 @@ from numrnn.functional.recurrent import RecurrentStep
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
-from numrnn.nn.parameter_checks import cell_specs, check_parameters
+from numrnn.nn.parameter_checks import cell_specs, checked_parameters
 from numrnn.nn.rnn_base import check_module_dtype, check_positive_int, checked_array
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
@@ -107,8 +107,8 @@ class _Cell(Module):
             self._check_state(state_name, state, batch, batched)
         # The op can only check the weights against each other, not against the
         # shapes this cell declared; the kernels trust them.
-        check_parameters(self, cell_specs(self))
-        new = RecurrentStep.apply(input, *states, *self._weights(), kind=self.kind,
+        weights = checked_parameters(self, cell_specs(self))
+        new = RecurrentStep.apply(input, *states, *weights, kind=self.kind,
                                   options=self.kind.options_of(self), batched=batched)
         return list(new) if isinstance(new, tuple) else [new]
 

@@ -45,14 +45,21 @@ def check_parameters(module, specs):
     return arrays
 
 
-def kernel_ready(arrays):
-    """Arrays from :func:`check_parameters`, each as a C-contiguous plain ndarray for a kernel.
-
-    Kernels index raw memory: a transposed or sliced parameter is copied, the
-    common contiguous one is handed over as it is.
-    """
-    return [array if array is None or (type(array) is np.ndarray and array.flags.c_contiguous)
-            else np.ascontiguousarray(array) for array in arrays]
+def checked_parameters(module, specs):
+    """:func:`check_parameters`, returning the parameters themselves (or None), not their
+    arrays: what a tape op takes, so that their gradients reach them."""
+    registry = module._parameters
+    dtype = module.dtype
+    weights = []
+    for name, shape in specs:
+        weight = registry.get(name)
+        if weight is not None:
+            array = weight.data
+            if not isinstance(array, np.ndarray) or array.shape != shape \
+                    or array.dtype != dtype:
+                _refuse(module, name, shape, array)
+        weights.append(weight)
+    return weights
 
 
 def recurrent_specs(rows, width, hidden, layer=None, reverse=False):

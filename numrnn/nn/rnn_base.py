@@ -27,7 +27,7 @@ from numrnn.functional.recurrent_stack import RecurrentStack, StackSpec
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
-from numrnn.nn.parameter_checks import check_parameters, layer_specs
+from numrnn.nn.parameter_checks import checked_parameters, layer_specs
 from numrnn.nn.streaming import Streamer
 
 RECURRENT_INITS = ("uniform", "orthogonal", "identity")
@@ -106,7 +106,8 @@ class RNNBase(Module):
         # One generator for initialization and then for dropout masks: a seed
         # reproduces a whole training run.
         self.rng = init.as_generator(rng)
-        # (layer, direction) -> names and shapes of its weights (numrnn.nn.parameter_checks).
+        # (layer, direction) -> names and shapes of its weights (numrnn.nn.parameter_checks),
+        # and "stack" -> all of them in the order of the stack op.
         self._weight_specs = {}
 
         # PyTorch's registration order, so state_dict keys line up with torch's.
@@ -217,11 +218,7 @@ class RNNBase(Module):
             lengths = check_lengths(self.mode, lengths, steps, batch)
         # Every weight against the shape this layer declared, before any kernel runs:
         # the kernels trust them (Numba checks no bounds).
-        weights = []
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                check_parameters(self, layer_specs(self, layer, direction))
-                weights += self._weights(layer, direction)
+        weights = checked_parameters(self, self._stack_specs())
         spec = StackSpec(self.kind, self.kind.options_of(self), self.num_layers,
                          self._directions, self.hidden_size, lengths,
                          self.dropout if self.training else 0.0, self.rng, self.batch_first,
@@ -229,6 +226,16 @@ class RNNBase(Module):
         initial = [None] * len(self.kind.states) if states is None else states
         output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
         return output, finals
+
+    def _stack_specs(self):
+        """Every layer's and direction's weight spec, in the stack op's order, made once."""
+        specs = self._weight_specs.get("stack")
+        if specs is None:
+            specs = tuple(spec for layer in range(self.num_layers)
+                          for direction in range(self.num_directions)
+                          for spec in layer_specs(self, layer, direction))
+            self._weight_specs["stack"] = specs
+        return specs
 
     @property
     def _directions(self):

@@ -29,8 +29,9 @@ BUILDERS = {
     "Seq2Seq": lambda: nn.Seq2Seq(nn.GRU(3, 4, bidirectional=True), 6, 7, decoder_layers=2),
     "CharLanguageModel": lambda: CharLanguageModel(7, embedding_dim=3, hidden_size=4,
                                                    num_layers=2),
+    "Conv1d": lambda: nn.Conv1d(4, 6, 3, groups=2, dilation=2),
 }
-PARAMETERLESS = {"Dropout"}
+PARAMETERLESS = {"Dropout", "MaxPool1d", "AvgPool1d"}
 
 
 def footprint(module):
