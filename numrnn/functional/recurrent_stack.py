@@ -112,8 +112,8 @@ class RecurrentStack(Function):
             outputs, saved = [], []
             for direction, reverse in enumerate(spec.directions):
                 index = layer * directions + direction
-                states = tuple(np.zeros((batch, hidden), dtype=x.dtype) if state is None
-                               else state[index] for state in initial)
+                states = tuple([np.zeros((batch, hidden), dtype=x.dtype) if state is None
+                                else state[index] for state in initial])
                 cell_weights = weights[index * 4:index * 4 + 4]
                 if on_path[layer]:
                     output, final, residuals = kind.forward_train(
