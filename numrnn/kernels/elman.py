@@ -26,11 +26,11 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
+from numrnn.kernels.common import block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import product, product_weight, recurrent_weight
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import block_count, plan_for
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -180,8 +180,9 @@ def _run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, lengths, reverse, nonlin
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
-    weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with kernel_blas(batch, steps, n_in, hidden):
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
                          np.asarray(h0, dtype=x.dtype), projection, output, h_prev, keep)
     return output, state, (output, h_prev)
@@ -259,10 +260,11 @@ def backward(grad_output, grad_h_n, x, weight_ih, weight_hh, saved, lengths=None
     grad_state = np.array(grad_h_n, dtype=x.dtype, order="C", copy=True)
     grad_preact = np.zeros((steps, batch, hidden), dtype=x.dtype)
     relu = _is_relu(nonlinearity)
-    with single_threaded_kernel_blas():
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
+    with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(np.ascontiguousarray(grad_output), grad_state, output,
-                             product_weight(weight_hh, batch), lengths, reverse, relu,
-                             grad_preact)
+                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+                             relu, grad_preact)
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from numrnn.kernels import elman, gru, lstm, lstm_backward
-from numrnn.kernels.matvec import MAX_ROWS
+from numrnn.kernels.plan import MAX_ROWS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
