@@ -30,8 +30,7 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError
 from numrnn.functional import cell_kinds
 from numrnn.kernels import kernel_cache
-from numrnn.kernels.common import BLOCK_ROWS
-from numrnn.kernels.matvec import COPY_FROM_STEPS, MAX_ROWS, PACK_FROM_SIZE
+from numrnn.kernels.plan import BLOCK_ROWS, COPY_FROM_STEPS, MAX_ROWS, PACK_FROM_SIZE
 
 
 def _variants():
@@ -50,7 +49,7 @@ DTYPES = ("float32", "float64")
 _LAYERS = {layer.__name__: layer for layer in (nn.LSTM, nn.GRU, nn.RNN)}
 _CELL_MODULES = {cell.kind.name: cell for cell in (nn.LSTMCell, nn.GRUCell, nn.RNNCell)}
 
-# Sizes straddling the plan's thresholds: one row; blocks of at most MAX_ROWS
+# Sizes straddling the plan's thresholds (numrnn.kernels.plan): one row; blocks of at most MAX_ROWS
 # rows (matrix-vector loops); blocks past it (GEMM, or packed panels in
 # float32); runs shorter and longer than COPY_FROM_STEPS; and hidden sizes whose
 # W_hh stays below PACK_FROM_SIZE elements and reaches it even for a single

@@ -12,8 +12,7 @@ from numrnn import functional as F
 from numrnn.kernels import blas_threads
 from numrnn.kernels import elman as elman_kernel
 from numrnn.kernels import gru as gru_kernel
-from numrnn.kernels.gemm import projection_calls_blas
-from numrnn.kernels.matvec import MAX_ROWS
+from numrnn.kernels.plan import MAX_ROWS, projection_calls_blas
 
 
 def _training_step(op, gates, dtype, batch, seed):

@@ -28,11 +28,11 @@ from numba import prange
 from numrnn.errors import ArgumentError
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
+from numrnn.kernels.common import block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import product, product_weight, recurrent_weight
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import block_count, plan_for
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -182,8 +182,9 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
-    weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with kernel_blas(batch, steps, n_in, hidden):
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
                          h0, projection, output, h_prev, keep)
     return output, (state,), (output, h_prev)
@@ -241,9 +242,11 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     grad_state = grad_finals[0].copy()
     grad_preact = np.zeros((steps, batch, hidden), dtype=x.dtype)
     relu = _is_relu(options)
-    with single_threaded_kernel_blas():
-        _backward_recurrence(grad_output, grad_state, output, product_weight(weight_hh, batch),
-                             lengths, reverse, relu, grad_preact)
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
+    with kernel_blas(plan.backward_pins_blas):
+        _backward_recurrence(grad_output, grad_state, output,
+                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+                             relu, grad_preact)
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs

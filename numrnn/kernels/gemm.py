@@ -10,57 +10,29 @@ whose size depends on the row count alone, each one single-threaded GEMM
 (:func:`numrnn.kernels.blas.gemm`, kept on one thread by
 :func:`~numrnn.kernels.blas_threads.single_threaded_kernel_blas`), chunks spread
 over numba's threads. Every
-element then comes from the same BLAS call whatever the thread count.
+element then comes from the same BLAS call whatever the thread count. The
+chunk size, and whether a projection is a GEMM at all, are rules of
+:mod:`numrnn.kernels.plan`.
 """
 
 import contextlib
 
 import numpy as np
 from numba import prange
-from numba.extending import register_jitable
 
 from numrnn.kernels import blas_threads
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import MAX_ROWS, dot_rows
-
-# Rows of the result per single-threaded GEMM: at most CHUNK_ROWS, large enough
-# for sgemm to run near its single-core peak; fewer (down to MIN_CHUNK_ROWS) when
-# that leaves under TARGET_CHUNKS chunks, so that a short, deep product such as a
-# weight gradient dGᵀ·x (H rows, T·B deep) still spreads over the cores: with
-# 256-row chunks the Elman layer's dW_ih and dW_hh at H = 256 were one
-# single-threaded GEMM each, and its backward sped up only 1.29x on 2 threads.
-CHUNK_ROWS = 256
-MIN_CHUNK_ROWS = 64
-TARGET_CHUNKS = 8
-
-# An input projection (T*B, I) @ W_ihᵀ of a batch of at most matvec.MAX_ROWS rows
-# with at most this many multiply-adds runs as dot-product loops instead of a
-# GEMM: the kernel call then reaches no BLAS at all and skips pinning it to one
-# thread. At B = 1, T = 50, I = 32, H = 64 (an Elman layer, 102k multiply-adds)
-# the loops cost 2.6 µs more than sgemm (7.2 against 4.6) and the pinning saved
-# 6 µs of an 80 µs call timed between ONNX Runtime calls; at the GRU's and
-# LSTM's 3-4x larger projections the loops lost (21 against 11, 29 against
-# 14 µs). Single steps (cells, decoders) of any usual size qualify.
-SMALL_PROJECTION = 1 << 17
-
-
-@register_jitable
-def projection_calls_blas(batch, steps, n_in, n_out):
-    """Whether a forward kernel call of these sizes reaches BLAS (a function of the sizes only).
-
-    Blocks of up to ``MAX_ROWS`` rows step with loops (:func:`~numrnn.kernels.matvec.
-    product`), so only the input projection can call BLAS, and a small one does not.
-    """
-    return batch > MAX_ROWS or steps * batch * n_in * n_out > SMALL_PROJECTION
+from numrnn.kernels.matvec import dot_rows
+from numrnn.kernels.plan import MIN_CHUNK_ROWS, chunk_size, projection_calls_blas
 
 
 @inline_kernel
 def project_inputs(x, weight_ih, projection):
     """``projection[...] = x W_ihᵀ`` for a C-contiguous (T, B, I) ``x``: one GEMM, or loops.
 
-    The forward kernels' input projection, by :func:`projection_calls_blas`.
+    The forward kernels' input projection, by :func:`numrnn.kernels.plan.projection_calls_blas`.
     Inlined into its callers, which are all ``parallel_kernel``: compiled on its
     own it would be a non-parallel function calling :func:`matmul_into` (see
     there).
@@ -74,13 +46,10 @@ def project_inputs(x, weight_ih, projection):
         dot_rows(rows, weight_ih, flat)
 
 
-def kernel_blas(batch, steps, n_in, n_out):
-    """The context a forward kernel call of these sizes runs in.
-
-    :func:`single_threaded_kernel_blas` where the call reaches BLAS, else a
-    context that does nothing.
-    """
-    if projection_calls_blas(batch, steps, n_in, n_out):
+def kernel_blas(pinned):
+    """The context a kernel call runs in: :func:`single_threaded_kernel_blas` where
+    its plan pins BLAS (``Plan.pins_blas``), else a context that does nothing."""
+    if pinned:
         return single_threaded_kernel_blas()
     return _NO_BLAS
 
@@ -90,13 +59,6 @@ _NO_BLAS = contextlib.nullcontext()
 # NumPy's np.dot is only thread-count independent when its OpenBLAS is the one
 # single_threaded_kernel_blas() pins to one thread.
 _NUMPY_BLAS_PINNED = blas_threads.pinned_library() == "numpy"
-
-
-@kernel
-def _chunk_size(rows):
-    """Rows per chunk for a result of ``rows`` rows: a function of ``rows`` only."""
-    size = (rows + TARGET_CHUNKS - 1) // TARGET_CHUNKS
-    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, size))
 
 
 @kernel
@@ -114,7 +76,7 @@ def matmul_into(a, b, out):
     it are themselves ``parallel_kernel``: a cached non-parallel function that
     calls a parallel one crashes when loaded from the cache (numba issue 8578).
     """
-    size = _chunk_size(a.shape[0])
+    size = chunk_size(a.shape[0])
     chunks = (a.shape[0] + size - 1) // size
     if chunks == 1:
         _chunk(a, b, out, 0, size)

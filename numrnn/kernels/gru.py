@@ -35,11 +35,11 @@ from numba import prange
 
 from numrnn.kernels import packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh, typed
-from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.common import block_count, block_rows, stacked_biases, time_index
+from numrnn.kernels.common import block_rows, stacked_biases, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import packs, product, product_weight, recurrent_weight
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import JOINT, block_count, plan_for
 
 
 @inline_kernel
@@ -325,7 +325,8 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     hidden_n = np.zeros(residual_shape, dtype=x.dtype)
     h_prev = np.zeros(residual_shape, dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    if packs(x.dtype, batch, (n_in + hidden) * n_gates):
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 3)
+    if plan.product == JOINT:
         # Large float32 batches: the input products per step, beside the
         # recurrent ones (see lstm._run), in register tiles.
         rz, n = slice(0, 2 * hidden), slice(2 * hidden, n_gates)
@@ -335,8 +336,8 @@ def _run(x, states, weights, lengths, reverse, options, keep):
                                h_prev, keep)
         return output, (state,), (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
-    weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with kernel_blas(batch, steps, n_in, n_gates):
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
                          projection, output, gates, hidden_n, h_prev, keep)
     return output, (state,), (gates, hidden_n, h_prev)
@@ -385,9 +386,10 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     grad_state = grad_finals[0].copy()
     grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
     grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    with single_threaded_kernel_blas():
+    plan = plan_for(x.dtype, batch, steps, x.shape[2], hidden, 3)
+    with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
-                             product_weight(weight_hh, batch), lengths, reverse,
+                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
                              grad_projection, grad_hidden_n)
     return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_hidden_n,
                              needs)

@@ -23,7 +23,7 @@ large GEMM; inside the loop only ``h W_hhᵀ`` is sequential. Float32 batches
 whose blocks use packed weights take the joint step instead
 (:func:`_forward_joint`): each step multiplies ``[x_t, h_{t-1}]`` by the packed
 ``[W_ihᵀ; W_hhᵀ]``, so no (T, B, 4H) projection goes through memory. The batch
-splits into fixed blocks of ``BLOCK_ROWS`` rows (:mod:`numrnn.kernels.common`), each
+splits into fixed blocks (:func:`numrnn.kernels.plan.block_size`), each
 running its whole recurrence, GEMM included, on one core: one parallel region
 per call instead of a barrier per step, and one BLAS thread per block. Block
 boundaries do not depend on the thread count, so neither do the results, to
@@ -37,10 +37,11 @@ from numba import prange
 
 from numrnn.kernels import packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.common import block_count, block_rows, combined_bias, time_index
+from numrnn.kernels.common import block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
-from numrnn.kernels.matvec import packs, product, recurrent_weight
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import JOINT, block_count, plan_for
 
 
 @inline_kernel
@@ -242,7 +243,7 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     weight_ih : (4H, I)
     weight_hh_t : (H, 4H)
         ``W_hhᵀ``: a row-major copy, a transposed view or packed panels
-        (:func:`~numrnn.kernels.matvec.recurrent_weight`).
+        (``Plan.recurrent_weight``, :mod:`numrnn.kernels.plan`).
     bias_ih, bias_hh : (4H,) or None
         Added in the gate loop (:func:`~numrnn.kernels.common.combined_bias`).
     lengths : (B,) int64
@@ -288,18 +289,17 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
     output = np.empty((steps, batch, hidden), dtype=x.dtype)
     cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
-    if packs(x.dtype, batch, (n_in + hidden) * n_gates):
-        # Large float32 batches: one register-tiled product per step for both
-        # parts. Against the projection GEMM then a product per step, in one
-        # process: 0.80 (small), 0.92 (medium), 0.93 (large) of the time.
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4)
+    if plan.product == JOINT:
+        # Large float32 batches: one register-tiled product per step for both parts.
         gates = np.empty((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
         joint_weight = packed.pack_stacked(weight_ih.T, weight_hh.T)
         h_n, c_n = _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0,
                                   output, gates, cells, keep)
         return output, (h_n, c_n), (output, gates, cells)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
-    weight_hh_t = recurrent_weight(weight_hh, steps, batch)
-    with kernel_blas(batch, steps, n_in, n_gates):
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    with kernel_blas(plan.pins_blas):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
                             c0, projection, output, cells, keep)
     return output, (h_n, c_n), (output, projection, cells)

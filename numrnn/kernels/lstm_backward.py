@@ -26,11 +26,11 @@ from numba import prange
 
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.common import block_count, block_rows, time_index
-from numrnn.kernels.gemm import matmul
+from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import block_count, plan_for
 
 
 @kernel
@@ -106,7 +106,7 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     ----------
     grad_output : (T, B, H); grad_h_n : (B, H)
     weight_hh : (4H, H)
-        Contiguous, or packed (:func:`~numrnn.kernels.matvec.product_weight`).
+        Contiguous, or packed (``Plan.backward_weight``, :mod:`numrnn.kernels.plan`).
     lengths : (B,) int64; reverse : bool
     h0, c0 : (B, H); output : (T, B, H); gates : (T, B, 4H); cells : (T, B, H)
         The forward inputs and residuals.
@@ -159,10 +159,12 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     grad_gates = np.empty((steps, batch, n_gates), dtype=x.dtype)
     prev_hidden = np.empty((steps, batch, hidden), dtype=x.dtype)
     grad_h0 = np.empty((batch, hidden), dtype=x.dtype)
-    with single_threaded_kernel_blas():
-        _backward_recurrence(grad_output, grad_h_n, product_weight(weight_hh, batch), lengths,
-                             reverse, h0, c0, output, gates, cells, grad_c, grad_gates,
-                             prev_hidden, grad_h0)
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4)
+    with kernel_blas(plan.backward_pins_blas):
+        _backward_recurrence(grad_output, grad_h_n,
+                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+                             h0, c0, output, gates, cells, grad_c, grad_gates, prev_hidden,
+                             grad_h0)
 
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needs

@@ -1,8 +1,10 @@
-"""Batch blocks (numrnn.kernels.common): every row in exactly one block, by batch size alone."""
+"""Batch blocks (numrnn.kernels.common, sized by numrnn.kernels.plan): every row in exactly one
+block, by batch size alone."""
 
 import pytest
 
-from numrnn.kernels.common import block_count, block_rows, block_size
+from numrnn.kernels.common import block_rows
+from numrnn.kernels.plan import block_count, block_size
 
 
 def _blocks(batch):
@@ -26,5 +28,5 @@ def test_block_size_by_batch(batch, size):
 
 @pytest.mark.parametrize("batch", range(2, 32))
 def test_a_batch_under_32_rows_makes_two_blocks(batch):
-    # Two cores stay busy on a small batch (see kernels/common.py).
+    # Two cores stay busy on a small batch (see kernels/plan.py).
     assert block_count(batch) == 2

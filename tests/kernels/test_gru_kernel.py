@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from kernel_calls import one_state_back, one_state_infer, one_state_train
 
-from numrnn.kernels import gru, matvec
+from numrnn.kernels import gru, plan
 
 
 def _sigmoid(a):
@@ -94,7 +94,7 @@ def test_matches_reference(dtype, bias, ragged, reverse):
     _check_against_reference(dtype, bias, ragged, reverse, steps=5, batch=4, n_in=3, hidden=6)
 
 
-# float32 batches past matvec.MAX_ROWS rows with a large enough weight take the
+# float32 batches past plan.MAX_ROWS rows with a large enough weight take the
 # joint path (input products per step, beside the recurrent ones, in packed
 # tiles); 90 hidden units leave the last panel of every product part-padded.
 JOINT_SHAPE = dict(steps=4, batch=65, n_in=3, hidden=90)
@@ -105,7 +105,9 @@ JOINT_SHAPE = dict(steps=4, batch=65, n_in=3, hidden=90)
 @pytest.mark.parametrize("reverse", [False, True])
 def test_joint_path_matches_reference(bias, ragged, reverse):
     n_in, hidden = JOINT_SHAPE["n_in"], JOINT_SHAPE["hidden"]
-    assert matvec.packs(np.dtype(np.float32), JOINT_SHAPE["batch"], (n_in + hidden) * 3 * hidden)
+    assert plan.packs(np.dtype(np.float32), JOINT_SHAPE["batch"], (n_in + hidden) * 3 * hidden)
+    assert plan.plan_for(np.dtype(np.float32), JOINT_SHAPE["batch"], JOINT_SHAPE["steps"], n_in,
+                         hidden, 3).product == plan.JOINT
     _check_against_reference(np.float32, bias, ragged, reverse, **JOINT_SHAPE)
 
 

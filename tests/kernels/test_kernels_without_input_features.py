@@ -27,7 +27,7 @@ from kernel_calls import (
 )
 
 from numrnn.kernels import elman, gru
-from numrnn.kernels.matvec import MAX_ROWS
+from numrnn.kernels.plan import MAX_ROWS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

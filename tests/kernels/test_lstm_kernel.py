@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from kernel_calls import lstm_back, lstm_infer, lstm_train
 
-from numrnn.kernels import matvec
-from numrnn.kernels.common import block_count
+from numrnn.kernels import plan
+from numrnn.kernels.plan import block_count
 
 STEPS, BATCH, N_IN, HIDDEN = 5, 4, 3, 6
 RAGGED = np.array([3, 5, 1, 4], dtype=np.int64)
@@ -223,7 +223,7 @@ def test_bit_identical_across_thread_counts(dtype, wide):
             np.testing.assert_array_equal(a, b)
 
 
-# float32 batches past matvec.MAX_ROWS rows with a large enough weight take the
+# float32 batches past plan.MAX_ROWS rows with a large enough weight take the
 # joint path (one packed product per step for [x_t, h_{t-1}]); 66 hidden units
 # make 4H = 264 columns, so the last packed panel is half padding.
 JOINT_HIDDEN = 66
@@ -233,7 +233,9 @@ JOINT_HIDDEN = 66
 @pytest.mark.parametrize("ragged", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 def test_joint_path_matches_reference(reverse, ragged, bias):
-    assert matvec.packs(np.dtype(np.float32), WIDE_BATCH, (N_IN + JOINT_HIDDEN) * 4 * JOINT_HIDDEN)
+    assert plan.packs(np.dtype(np.float32), WIDE_BATCH, (N_IN + JOINT_HIDDEN) * 4 * JOINT_HIDDEN)
+    assert plan.plan_for(np.dtype(np.float32), WIDE_BATCH, 4, N_IN, JOINT_HIDDEN,
+                         4).product == plan.JOINT
     arrays, seeds = _problem(np.float32, bias=bias, seed=6, steps=4, batch=WIDE_BATCH,
                              hidden=JOINT_HIDDEN)
     lengths = WIDE_LENGTHS if ragged else None

@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 
 from numrnn.kernels import packed
-from numrnn.kernels.matvec import (
-    COPY_FROM_STEPS,
-    MAX_ROWS,
-    PACK_FROM_SIZE,
-    product,
-    product_weight,
-    recurrent_weight,
-)
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import MAX_ROWS, PACKED, ROW_MAJOR, VIEW
 
 
 @numba.njit
@@ -36,27 +30,18 @@ def test_product_matches_numpy(dtype, transposed):
                                        err_msg=f"{count} rows, K={inner}, N={columns}")
 
 
-def test_recurrent_weight_copies_only_for_long_runs_of_several_rows():
+def test_product_weight_holds_the_weight_in_the_planned_form():
+    # Which form a call gets is the plan's rule (tests/kernels/test_plan.py).
     weight_hh = np.arange(12.0).reshape(4, 3)
-    short = recurrent_weight(weight_hh, COPY_FROM_STEPS - 1, batch=64)
-    long = recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=64)
-    one_row = recurrent_weight(weight_hh, 10 * COPY_FROM_STEPS, batch=1)
-    for view in (short, one_row):
-        assert np.shares_memory(view, weight_hh) and view.flags.f_contiguous
-    assert not np.shares_memory(long, weight_hh) and long.flags.c_contiguous
-    np.testing.assert_array_equal(short, long)
-    np.testing.assert_array_equal(one_row, long)
-
-
-def test_recurrent_weight_packs_large_float32_weights_for_real_batches():
-    hidden = 64                                      # 4H x H reaches PACK_FROM_SIZE
-    weight_hh = np.ones((4 * hidden, hidden), dtype=np.float32)
-    assert weight_hh.size >= PACK_FROM_SIZE
-    assert recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=MAX_ROWS + 1).ndim == 3
-    assert recurrent_weight(weight_hh, COPY_FROM_STEPS, batch=MAX_ROWS).ndim == 2
-    assert recurrent_weight(weight_hh.astype(np.float64), COPY_FROM_STEPS, batch=64).ndim == 2
-    assert product_weight(weight_hh, batch=64).ndim == 3
-    assert product_weight(weight_hh[:8], batch=64).ndim == 2
+    view = product_weight(weight_hh.T, VIEW)
+    copy = product_weight(weight_hh.T, ROW_MAJOR)
+    assert np.shares_memory(view, weight_hh) and view.flags.f_contiguous
+    assert not np.shares_memory(copy, weight_hh) and copy.flags.c_contiguous
+    np.testing.assert_array_equal(view, copy)
+    assert product_weight(weight_hh, ROW_MAJOR) is weight_hh          # already row-major
+    panels = product_weight(weight_hh.T.astype(np.float32), PACKED)
+    assert panels.ndim == 3
+    np.testing.assert_array_equal(panels, packed.pack(weight_hh.T.astype(np.float32)))
 
 
 @pytest.mark.parametrize("count", [1, 3, MAX_ROWS + 1, 9])
