@@ -18,7 +18,7 @@ from collections import namedtuple
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.nn.parameter import Parameter
 from numrnn.nn.state import convert_dtype, load_checked_state, module_dtype, state_tensors
 from numrnn.nn.substitution import functional_call, substituted_parameters

@@ -17,7 +17,7 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentTypeError, ShapeError
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
-ValuesIndices.__doc__ = """``(values, indices)`` of a max or min along an axis, as PyTorch returns."""
+ValuesIndices.__doc__ = "``(values, indices)`` of a max or min along an axis, as PyTorch's."
 
 
 class TakeAlongAxis(Function):
