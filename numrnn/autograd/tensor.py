@@ -9,7 +9,7 @@ ops in :mod:`numrnn.autograd.ops`, so ``a * b`` and ``F.mul(a, b)`` are one rule
 
 import numpy as np
 
-from numrnn.errors import DTypeError, GradError, ShapeError
+from numrnn.errors import ArgumentError, DTypeError, GradError, ShapeError
 
 _FLOAT_KINDS = "f"
 
@@ -125,24 +125,24 @@ class Tensor:
             "the truth value of a Tensor is ambiguous; compare .data or use .item()"
         )
 
-    # -- comparisons return plain boolean arrays: they are not differentiable --
+    # -- comparisons give bool Tensors; they are not differentiable -------------
     def __eq__(self, other):
-        return self.data == _raw(other)
+        return _compare("==", self, other)
 
     def __ne__(self, other):
-        return self.data != _raw(other)
+        return _compare("!=", self, other)
 
     def __lt__(self, other):
-        return self.data < _raw(other)
+        return _compare("<", self, other)
 
     def __le__(self, other):
-        return self.data <= _raw(other)
+        return _compare("<=", self, other)
 
     def __gt__(self, other):
-        return self.data > _raw(other)
+        return _compare(">", self, other)
 
     def __ge__(self, other):
-        return self.data >= _raw(other)
+        return _compare(">=", self, other)
 
     __hash__ = object.__hash__
 
@@ -217,13 +217,52 @@ class Tensor:
     def mean(self, axis=None, keepdims=False):
         return _ops.mean(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis=axis, keepdims=keepdims)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The largest entry, PyTorch's way or NumPy's.
+
+        ``t.max()`` is a 0-d Tensor; ``t.max(dim)`` (or ``dim=``, with
+        ``keepdim``) is ``(values, indices)`` along that axis, as
+        ``torch.max``, the gradient reaching the first maximum of each row;
+        ``t.max(axis=..., keepdims=...)`` is the values alone, over one axis or
+        several, as ``np.max`` (:func:`numrnn.functional.max`; ties share
+        the gradient).
+        """
+        return _extreme("max", _ops.max, _ops.max_with_indices, self, dim, keepdim, axis,
+                        keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The smallest entry; the same forms as :meth:`max`."""
+        return _extreme("min", _ops.min, _ops.min_with_indices, self, dim, keepdim, axis,
+                        keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        """Index of the largest entry along ``axis`` (None: flattened), an int64 Tensor."""
+        return _ops.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        """Index of the smallest entry along ``axis`` (None: flattened), an int64 Tensor."""
+        return _ops.argmin(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops.reshape(self, shape)
+
+    def view(self, *shape):
+        """``reshape`` under PyTorch's name.
+
+        Unlike ``torch.Tensor.view`` it never refuses a tensor for its memory
+        layout; the result may or may not share ``.data`` with this tensor.
+        """
+        return self.reshape(*shape)
+
+    def squeeze(self, axis=None):
+        """Drop axes of size 1 (all, or those named), as ``torch.squeeze``."""
+        return _ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis):
+        """Insert an axis of size 1 at ``axis``, as ``torch.unsqueeze``."""
+        return _ops.unsqueeze(self, axis)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -240,8 +279,17 @@ class Tensor:
         return _ops.transpose(self, None)
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+def _extreme(name, amax, with_indices, x, dim, keepdim, axis, keepdims):
+    if axis is not None or keepdims is not None:
+        if dim is not None or keepdim:
+            raise ArgumentError(f"{name}: give PyTorch's dim/keepdim or NumPy's axis/keepdims, "
+                                f"not both (got dim={dim!r}, axis={axis!r})")
+        return amax(x, axis=axis, keepdims=False if keepdims is None else keepdims)
+    if dim is None:
+        if keepdim:
+            raise ArgumentError(f"{name}: keepdim=True needs a dim, got dim=None")
+        return amax(x)
+    return with_indices(x, dim, keepdims=keepdim)
 
 
 def tensor(data, requires_grad=False, dtype=None):
@@ -259,3 +307,4 @@ def tensor(data, requires_grad=False, dtype=None):
 # The ops import Tensor from this module, so they are bound after it exists;
 # method calls look the op up at call time.
 from numrnn.autograd import ops as _ops  # noqa: E402
+from numrnn.autograd.ops.comparison import compare as _compare  # noqa: E402

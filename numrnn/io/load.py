@@ -21,6 +21,7 @@ from numrnn.io.save import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION
 from numrnn.io.untrusted_json import brief, parse_untrusted
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import limit_parameters
+from numrnn.nn.state import state_tensors
 
 # safetensors dtype code -> (numpy name, bytes per element); the only dtypes of
 # numrnn parameters, so anything else could never be loaded into a module.
@@ -210,8 +211,8 @@ def _is_int_list(value):
 
 
 def _load_into(module, tensors, strict, where):
-    """Check ``tensors`` against every parameter of ``module``, then copy them in."""
-    own = dict(module.named_parameters())
+    """Check ``tensors`` against every parameter and buffer of ``module``, then copy them in."""
+    own = state_tensors(module)
     problems = []
     if strict:
         problems += [f"missing tensor '{name}' (the module expects shape {param.shape} "

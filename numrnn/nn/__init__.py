@@ -8,7 +8,7 @@ carry over.
 from numrnn.nn import init
 from numrnn.nn.attention import Attention, AttentionMemory
 from numrnn.nn.cells import GRUCell, LSTMCell, RNNCell
-from numrnn.nn.container import Sequential
+from numrnn.nn.container import ModuleDict, ModuleList, Sequential
 from numrnn.nn.conv import Conv1d
 from numrnn.nn.dropout import Dropout
 from numrnn.nn.embedding import Embedding
@@ -49,3 +49,4 @@ __all__ = [
 ]
 __all__ += ["AvgPool1d", "Conv1d", "MaxPool1d"]
 __all__ += ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss"]
+__all__ += ["ModuleDict", "ModuleList"]

@@ -1,9 +1,17 @@
-"""Sequential: modules applied one after another."""
+"""Containers of modules: Sequential (applied in turn), ModuleList and ModuleDict (held).
+
+All three register their children, so the parameters inside are trained,
+saved and converted with the parent. Children of Sequential and ModuleList
+are named by position (``"0"``, ``"1"``, ...), ModuleDict's by key, giving the
+state dict names PyTorch gives: ``layers.0.weight``, ``heads.sentiment.bias``.
+"""
+
+from collections.abc import Iterable, Mapping
 
 from numrnn.errors import ArgumentTypeError, IndexOutOfRangeError, NumrnnError
 from numrnn.nn.module import Module
 
-__all__ = ["Sequential"]
+__all__ = ["ModuleDict", "ModuleList", "Sequential"]
 
 
 class Sequential(Module):
@@ -45,15 +53,7 @@ class Sequential(Module):
         children = list(self._modules.values())
         if isinstance(index, slice):
             return type(self)(*children[index])
-        if isinstance(index, bool) or not hasattr(index, "__index__"):
-            raise ArgumentTypeError(f"Sequential: index must be an int or a slice, "
-                                    f"got {type(index).__name__}")
-        position = index.__index__()
-        if not -len(children) <= position < len(children):
-            count = len(children)
-            raise IndexOutOfRangeError(f"Sequential: index must be in {-count}..{count - 1} "
-                                       f"({count} children), got {position}")
-        return children[position]
+        return children[_position("Sequential", index, len(children))]
 
     def forward(self, input):
         for module in self:
@@ -67,10 +67,204 @@ class Sequential(Module):
         config, then ``Sequential(*children)``. Every child must itself define
         ``get_config``.
         """
-        entries = []
-        for name, module in self._modules.items():
-            if not callable(getattr(module, "get_config", None)):
-                raise NumrnnError(f"Sequential: child '{name}' ({type(module).__name__}) has no "
-                                 "get_config(), so this Sequential cannot be described")
-            entries.append({"class_name": type(module).__name__, "config": module.get_config()})
-        return {"modules": entries}
+        return {"modules": [_child_spec("Sequential", name, module)
+                            for name, module in self._modules.items()]}
+
+
+class ModuleList(Module):
+    """A list of modules that registers them: PyTorch's ``nn.ModuleList``.
+
+    Parameters
+    ----------
+    modules : iterable of Module, optional
+        The initial children, registered as ``"0"``, ``"1"``, ...
+
+    It has no ``forward``: the parent module decides how to call its members.
+    Indexing, slicing (a new ModuleList sharing the children), ``len``,
+    iteration, ``append``, ``extend``, ``insert``, ``del`` and item
+    assignment behave as on a list; after an insertion or deletion the
+    children are renumbered, as PyTorch does, so state dict names stay
+    ``0..n-1``.
+
+    >>> self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+    >>> list(self.state_dict())[:2]
+    ['layers.0.weight', 'layers.0.bias']
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        self._modules[str(len(self._modules))] = _checked_module("ModuleList", module)
+        return self
+
+    def extend(self, modules):
+        """Append every module of an iterable (all are checked before any is added)."""
+        if isinstance(modules, Module) or not isinstance(modules, Iterable):
+            raise ArgumentTypeError(f"ModuleList: expected an iterable of Modules, "
+                                    f"got {type(modules).__name__}")
+        checked = [_checked_module("ModuleList", module) for module in modules]
+        for module in checked:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        """Insert ``module`` before position ``index`` (list semantics)."""
+        children = list(self._modules.values())
+        children.insert(index, _checked_module("ModuleList", module))
+        self._renumber(children)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __getitem__(self, index):
+        children = list(self._modules.values())
+        if isinstance(index, slice):
+            return type(self)(children[index])
+        return children[_position("ModuleList", index, len(children))]
+
+    def __setitem__(self, index, module):
+        position = _position("ModuleList", index, len(self._modules))
+        self._modules[str(position)] = _checked_module("ModuleList", module)
+
+    def __delitem__(self, index):
+        children = list(self._modules.values())
+        if isinstance(index, slice):
+            del children[index]
+        else:
+            del children[_position("ModuleList", index, len(children))]
+        self._renumber(children)
+
+    def _renumber(self, children):
+        self._modules.clear()
+        for position, module in enumerate(children):
+            self._modules[str(position)] = module
+
+    def get_config(self):
+        """``{"modules": [{"class_name": ..., "config": ...}, ...]}``, as Sequential's."""
+        return {"modules": [_child_spec("ModuleList", name, module)
+                            for name, module in self._modules.items()]}
+
+
+class ModuleDict(Module):
+    """A dict of modules that registers them under their keys: PyTorch's ``nn.ModuleDict``.
+
+    Parameters
+    ----------
+    modules : mapping or iterable of (str, Module) pairs, optional
+        The initial children, in the mapping's order.
+
+    Keys are strings without dots that are not already attributes of the
+    ModuleDict (``"train"`` is refused). Indexing, ``in``, ``len``, iteration
+    over keys, ``keys``/``values``/``items``, ``update``, ``pop``, ``clear``
+    and ``del`` behave as on a dict; insertion order is kept.
+
+    >>> self.heads = nn.ModuleDict({"sentiment": nn.Linear(64, 2), "topic": nn.Linear(64, 9)})
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict: no module under {key!r} "
+                           f"(keys: {', '.join(map(repr, self._modules)) or 'none'})")
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, _checked_module("ModuleDict", module))
+
+    def __delitem__(self, key):
+        self.pop(key)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key):
+        """Remove the module under ``key`` and return it."""
+        module = self[key]
+        del self._modules[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        """Add (or replace) the modules of a mapping or of (key, module) pairs.
+
+        Every key and module is checked before any is added.
+        """
+        if isinstance(modules, Mapping):
+            pairs = list(modules.items())
+        elif isinstance(modules, Iterable) and not isinstance(modules, (str, Module)):
+            pairs = [tuple(pair) if isinstance(pair, (tuple, list)) else pair
+                     for pair in modules]
+            bad = next((pair for pair in pairs
+                        if not isinstance(pair, tuple) or len(pair) != 2), None)
+            if bad is not None:
+                raise ArgumentTypeError(f"ModuleDict: expected (key, Module) pairs, got {bad!r}")
+        else:
+            raise ArgumentTypeError(f"ModuleDict: expected a mapping or (key, Module) pairs, "
+                                    f"got {type(modules).__name__}")
+        staged = ModuleDict.__new__(ModuleDict)
+        Module.__init__(staged)
+        for key, module in pairs:
+            staged.add_module(key, _checked_module("ModuleDict", module))
+        for key, module in pairs:
+            self.add_module(key, module)
+
+    def get_config(self):
+        """``{"modules": {key: {"class_name": ..., "config": ...}, ...}}`` in key order."""
+        return {"modules": {key: _child_spec("ModuleDict", key, module)
+                            for key, module in self._modules.items()}}
+
+
+def _position(owner, index, count):
+    if isinstance(index, bool) or not hasattr(index, "__index__"):
+        raise ArgumentTypeError(f"{owner}: index must be an int or a slice, "
+                                f"got {type(index).__name__}")
+    position = index.__index__()
+    if not -count <= position < count:
+        raise IndexOutOfRangeError(f"{owner}: index must be in {-count}..{count - 1} "
+                                   f"({count} children), got {position}")
+    return position % count
+
+
+def _checked_module(owner, module):
+    if not isinstance(module, Module):
+        raise ArgumentTypeError(f"{owner}: every child must be a Module, got "
+                                f"{type(module).__name__}")
+    return module
+
+
+def _child_spec(owner, name, module):
+    if not callable(getattr(module, "get_config", None)):
+        raise NumrnnError(f"{owner}: child '{name}' ({type(module).__name__}) has no "
+                          f"get_config(), so this {owner} cannot be described")
+    return {"class_name": type(module).__name__, "config": module.get_config()}

@@ -1,19 +1,29 @@
-"""Module: a container of Parameters and sub-Modules, with PyTorch's interface.
+"""Module: a container of Parameters, buffers and sub-Modules, with PyTorch's interface.
 
 Attributes that are :class:`Parameter` or :class:`Module` instances register
 themselves, in assignment order, so ``named_parameters()`` and ``state_dict()``
 list them the way ``torch.nn.Module`` does: a module's own parameters first,
 then each child's, recursively, with dotted names (``encoder.weight_ih_l0``).
+Buffers (:meth:`Module.register_buffer`) are state that is saved and converted
+with the module but never trained, such as running statistics.
+
+A list, tuple or dict holding Modules or Parameters is refused as an attribute,
+because a plain container would hide them from ``parameters()`` and nothing in
+it would train or be saved: :class:`~numrnn.nn.ModuleList` and
+:class:`~numrnn.nn.ModuleDict` register their members.
 """
 
-import contextlib
 from collections import namedtuple
 
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.nn.parameter import Parameter
+from numrnn.nn.state import convert_dtype, load_checked_state, module_dtype, state_tensors
+from numrnn.nn.substitution import functional_call, substituted_parameters
+
+__all__ = ["IncompatibleKeys", "Module", "functional_call", "substituted_parameters"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -29,11 +39,14 @@ class Module:
     def __init__(self):
         self._parameters = {}
         self._modules = {}
+        self._buffers = {}
+        self._non_persistent_buffers = set()
         self.training = True
 
     # -- registration ---------------------------------------------------------
     def __setattr__(self, name, value):
-        registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules")
+        registries = (self.__dict__.get("_parameters"), self.__dict__.get("_modules"),
+                      self.__dict__.get("_buffers"))
         if isinstance(value, (Parameter, Module)):
             if registries[0] is None:
                 raise AttributeError(
@@ -43,8 +56,12 @@ class Module:
             self.__dict__.pop(name, None)
             for registry in registries:
                 registry.pop(name, None)
+            self._non_persistent_buffers.discard(name)
             registry = registries[0] if isinstance(value, Parameter) else registries[1]
             registry[name] = value
+            return
+        if registries[2] is not None and name in registries[2]:
+            registries[2][name] = _as_buffer(type(self).__name__, name, value)
             return
         for kind, registry in zip(("a Parameter", "a Module"), registries):
             if registry is not None and name in registry:
@@ -52,26 +69,70 @@ class Module:
                     f"{type(self).__name__}: cannot assign {type(value).__name__} to "
                     f"'{name}', which holds {kind}; assign {kind} or delete it first"
                 )
+        _refuse_hidden_members(type(self).__name__, name, value)
         object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
         # Only reached when normal lookup fails: registered members live in the dicts.
-        for registry in (self.__dict__.get("_parameters", {}), self.__dict__.get("_modules", {})):
+        for key in ("_parameters", "_modules", "_buffers"):
+            registry = self.__dict__.get(key, {})
             if name in registry:
                 return registry[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
-        for registry in (self._parameters, self._modules):
+        for registry in (self._parameters, self._modules, self._buffers):
             if name in registry:
                 del registry[name]
+                self._non_persistent_buffers.discard(name)
                 return
         object.__delattr__(self, name)
+
+    def add_module(self, name, module):
+        """Register ``module`` (or None) as the child ``name``, as ``setattr`` would.
+
+        For names that are not identifiers (``ModuleDict`` keys); a name that
+        already belongs to another attribute, or holds a dot, is refused.
+        """
+        _check_member_name(self, "add_module", name)
+        if module is not None and not isinstance(module, Module):
+            raise ArgumentTypeError(f"{type(self).__name__}.add_module: expected a Module, "
+                                    f"got {type(module).__name__}")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Add a buffer: an array the module keeps and saves but does not train.
+
+        Parameters
+        ----------
+        name : str
+            Attribute name; ``self.<name>`` then returns the buffer as a Tensor.
+        tensor : Tensor, ndarray or None
+            Kept as given (an ndarray is wrapped without a copy). ``None``
+            reserves the name; it is then left out of ``state_dict``.
+            Assigning to ``self.<name>`` later replaces the buffer.
+        persistent : bool, default True
+            Whether ``state_dict`` (and so ``numrnn.save``) includes it.
+
+        Buffers are listed by ``buffers()``/``named_buffers()``, not by
+        ``parameters()``; ``to(dtype)`` converts the floating ones.
+        """
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
+                                 f"registering the buffer '{name}'")
+        _check_member_name(self, "register_buffer", name)
+        self._buffers[name] = _as_buffer(type(self).__name__, name, tensor)
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
 
     # -- traversal -------------------------------------------------------------
     def named_children(self):
         """(name, module) for each direct sub-module, in registration order."""
-        return iter(self._modules.items())
+        return ((name, module) for name, module in self._modules.items() if module is not None)
 
     def children(self):
         for _, module in self.named_children():
@@ -91,7 +152,7 @@ class Module:
             seen.add(id(module))
             yield name, module
             children = [(f"{name}.{child_name}" if name else child_name, child)
-                        for child_name, child in module._modules.items()]
+                        for child_name, child in module.named_children()]
             stack.extend(reversed(children))
 
     def modules(self):
@@ -100,20 +161,21 @@ class Module:
 
     def named_parameters(self, prefix="", recurse=True):
         """(dotted name, Parameter) pairs in PyTorch's order; a shared Parameter once."""
-        owners = self.named_modules(prefix) if recurse else [(prefix, self)]
-        seen = set()
-        for owner_name, owner in owners:
-            for name, param in owner._parameters.items():
-                if id(param) in seen:
-                    continue
-                seen.add(id(param))
-                yield (f"{owner_name}.{name}" if owner_name else name), param
+        return _named_members(self, "_parameters", prefix, recurse)
 
     def parameters(self, recurse=True):
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    # -- modes and gradients -----------------------------------------------------
+    def named_buffers(self, prefix="", recurse=True):
+        """(dotted name, buffer Tensor) pairs, persistent or not; None buffers are skipped."""
+        return _named_members(self, "_buffers", prefix, recurse)
+
+    def buffers(self, recurse=True):
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    # -- modes, gradients, dtypes ------------------------------------------------
     def train(self, mode=True):
         """Set training mode (dropout active) on this module and its descendants."""
         self.training = bool(mode)
@@ -125,23 +187,76 @@ class Module:
         """Evaluation mode: same as ``train(False)``."""
         return self.train(False)
 
+    def requires_grad_(self, requires_grad=True):
+        """Switch gradient recording on or off for every parameter; returns self.
+
+        ``model.encoder.requires_grad_(False)`` freezes the encoder: its
+        parameters get no ``.grad`` and an optimizer leaves them unchanged.
+        """
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise ArgumentTypeError(f"{type(self).__name__}.requires_grad_: expected True or "
+                                    f"False, got {requires_grad!r}")
+        for param in self.parameters():
+            param.requires_grad = bool(requires_grad)
+        return self
+
     def zero_grad(self):
         """Forget every parameter's gradient (``.grad = None``, as PyTorch does by default)."""
         for param in self.parameters():
             param.grad = None
 
+    def to(self, dtype):
+        """Convert every parameter and floating buffer to ``dtype``, in place; returns self.
+
+        Parameters
+        ----------
+        dtype : np.float32, np.float64 or their names
+            The layers' ``dtype`` attribute follows, so a layer converted to
+            float64 then takes float64 input. The Parameter objects stay the
+            same (an optimizer made before still holds them), but an
+            optimizer's running state keeps its old dtype: convert first,
+            then make the optimizer, as in PyTorch.
+        """
+        convert_dtype(self, module_dtype(f"{type(self).__name__}.to", dtype))
+        return self
+
+    def float(self):
+        """``to(np.float32)``."""
+        return self.to(np.float32)
+
+    def double(self):
+        """``to(np.float64)``."""
+        return self.to(np.float64)
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every descendant, children before parents, then on self.
+
+        Returns self, so ``model.apply(init_weights)`` chains like PyTorch's.
+        """
+        if not callable(fn):
+            raise ArgumentTypeError(f"{type(self).__name__}.apply: expected a callable, "
+                                    f"got {type(fn).__name__}")
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     # -- state -------------------------------------------------------------------
     def state_dict(self):
-        """A dict from dotted parameter name to a copy of its array, in PyTorch's order."""
-        return {name: param.data.copy() for name, param in self.named_parameters()}
+        """Dotted name to a copy of each parameter's and persistent buffer's array.
+
+        In PyTorch's order: each module's parameters, then its buffers, then
+        its children's, recursively (``layers.0.weight`` for a ModuleList).
+        """
+        return {name: tensor.data.copy() for name, tensor in state_tensors(self).items()}
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy arrays (or Tensors) from ``state_dict`` into the parameters.
+        """Copy arrays (or Tensors) from ``state_dict`` into the parameters and buffers.
 
         Everything is checked before anything is loaded: keys missing from
         ``state_dict`` or unknown to the module (both only when ``strict``),
-        wrong shapes and wrong dtypes. A float value of the parameter's
-        precision (e.g. big-endian float32) is converted; any other dtype is
+        wrong shapes and wrong dtypes. A value of the same kind and precision
+        (e.g. big-endian float32 for float32) is converted; any other dtype is
         refused, so a float64 file never silently loses precision in a float32
         module, nor pretends to be float64. One error lists every offending key
         and the module is left unchanged: :class:`DTypeError` when all problems
@@ -149,37 +264,7 @@ class Module:
 
         Returns ``IncompatibleKeys(missing_keys, unexpected_keys)`` like PyTorch.
         """
-        own = dict(self.named_parameters())
-        missing = [name for name in own if name not in state_dict]
-        unexpected = [name for name in state_dict if name not in own]
-        problems, dtype_only = [], True
-        if strict:
-            problems += [f"missing key '{name}' (expected shape {own[name].shape}, "
-                         f"{own[name].dtype})" for name in missing]
-            problems += [f"unexpected key '{name}'" for name in unexpected]
-            dtype_only = not problems
-        arrays = {}
-        for name, param in own.items():
-            if name not in state_dict:
-                continue
-            value = state_dict[name]
-            array = value.data if isinstance(value, Tensor) else np.asarray(value)
-            if array.shape != param.shape:
-                problems.append(f"'{name}': expected shape {param.shape}, got {array.shape}")
-                dtype_only = False
-            elif array.dtype.kind != "f" or array.dtype.itemsize != param.dtype.itemsize:
-                problems.append(f"'{name}': expected dtype {param.dtype}, got {array.dtype}")
-            else:
-                arrays[name] = array
-        if problems:
-            error = DTypeError if dtype_only else ShapeError
-            raise error(
-                f"{type(self).__name__}.load_state_dict: {len(problems)} problem(s), "
-                "nothing was loaded:\n  " + "\n  ".join(problems)
-            )
-        for name, array in arrays.items():
-            # A fresh contiguous copy: the caller's array is never aliased.
-            own[name].data = np.array(array, dtype=own[name].dtype)
+        missing, unexpected = load_checked_state(self, state_dict, strict)
         return IncompatibleKeys(missing, unexpected)
 
     # -- calling and printing -----------------------------------------------------
@@ -192,7 +277,7 @@ class Module:
 
     def __repr__(self):
         lines = self.extra_repr().split("\n") if self.extra_repr() else []
-        lines += [f"({name}): {_indent(repr(child))}" for name, child in self._modules.items()]
+        lines += [f"({name}): {_indent(repr(child))}" for name, child in self.named_children()]
         if not self._modules and len(lines) <= 1:
             return f"{type(self).__name__}({''.join(lines)})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
@@ -202,49 +287,73 @@ def _indent(text):
     return text.replace("\n", "\n  ")
 
 
-def functional_call(module, parameters, args=(), kwargs=None):
-    """Call ``module(*args, **kwargs)`` with some parameters replaced by given Tensors.
+def _named_members(module, registry_name, prefix, recurse):
+    owners = module.named_modules(prefix) if recurse else [(prefix, module)]
+    seen = set()
+    for owner_name, owner in owners:
+        for name, member in getattr(owner, registry_name).items():
+            if member is None or id(member) in seen:
+                continue
+            seen.add(id(member))
+            yield (f"{owner_name}.{name}" if owner_name else name), member
 
-    Like ``torch.func.functional_call``: gradients flow to the given tensors,
-    which the module does not own, e.g. the fresh inputs that
-    :func:`numrnn.testing.gradcheck` makes. See :func:`substituted_parameters`.
-    """
-    with substituted_parameters(module, parameters):
-        return module(*args, **(kwargs or {}))
+
+def _check_member_name(module, op, name):
+    where = f"{type(module).__name__}.{op}"
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"{where}: name must be a str, got {type(name).__name__}")
+    if not name or "." in name:
+        raise ArgumentError(f"{where}: name must be non-empty and hold no '.', got {name!r}")
+    registered = any(name in getattr(module, key) for key in ("_modules", "_buffers"))
+    if hasattr(module, name) and not registered:
+        raise ArgumentError(f"{where}: '{name}' is already an attribute of "
+                            f"{type(module).__name__}; choose another name")
 
 
-@contextlib.contextmanager
-def substituted_parameters(module, parameters):
-    """Within the block, ``module`` uses the given Tensors instead of its Parameters.
+def _as_buffer(owner, name, value):
+    if value is None:
+        return None
+    if isinstance(value, Parameter):
+        raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor or ndarray, not a "
+                                "Parameter; assign a Parameter as an attribute to train it")
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return Tensor(value)
+    raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor, an ndarray or None, "
+                            f"got {type(value).__name__}")
 
-    ``parameters`` maps dotted names (as in ``named_parameters()``) to Tensors of
-    the same shape and dtype; everything is checked before anything is
-    replaced, and the module's own Parameters are put back on leaving the
-    block, even on error. Not thread-safe: the module itself is modified.
-    """
-    own = dict(module.named_parameters())
-    problems = []
-    for name, value in parameters.items():
-        if name not in own:
-            problems.append(f"unknown parameter '{name}'")
-        elif not isinstance(value, Tensor):
-            problems.append(f"'{name}': expected a Tensor, got {type(value).__name__}")
-        elif value.shape != own[name].shape or value.dtype != own[name].dtype:
-            problems.append(f"'{name}': expected shape {own[name].shape} {own[name].dtype}, "
-                            f"got {value.shape} {value.dtype}")
-    if problems:
-        raise ShapeError(f"{type(module).__name__}: cannot substitute parameters: "
-                         + "; ".join(problems))
-    # A Parameter shared by several sub-modules is replaced in every one of them.
-    slots = [(owner, local_name) for owner in module.modules() for local_name in owner._parameters]
-    swapped = []
-    try:
-        for name, value in parameters.items():
-            for owner, local_name in slots:
-                if owner._parameters[local_name] is own[name]:
-                    swapped.append((owner, local_name, own[name]))
-                    owner._parameters[local_name] = value
-        yield module
-    finally:
-        for owner, local_name, original in swapped:
-            owner._parameters[local_name] = original
+
+def _refuse_hidden_members(owner, name, value):
+    """Refuse a list, tuple or dict that holds Modules or Parameters, naming the fix."""
+    if not isinstance(value, (list, tuple, dict)):
+        return
+    found = _first_hidden_member(value, set())
+    if found is None:
+        return
+    kind = type(value).__name__
+    if isinstance(found, Parameter):
+        fix = "assign each Parameter to an attribute of its own"
+    elif isinstance(value, dict):
+        fix = f"wrap it: self.{name} = nn.ModuleDict({{...}})"
+    else:
+        fix = f"wrap it: self.{name} = nn.ModuleList([...])"
+    raise ArgumentTypeError(
+        f"{owner}: attribute '{name}' is a {kind} holding a {type(found).__name__}, which a "
+        f"plain {kind} does not register, so its parameters would neither train nor be "
+        f"saved; {fix}")
+
+
+def _first_hidden_member(container, seen):
+    if id(container) in seen:
+        return None
+    seen.add(id(container))
+    items = container.values() if isinstance(container, dict) else container
+    for item in items:
+        if isinstance(item, (Module, Parameter)):
+            return item
+        if isinstance(item, (list, tuple, dict)):
+            found = _first_hidden_member(item, seen)
+            if found is not None:
+                return found
+    return None

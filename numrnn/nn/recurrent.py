@@ -22,8 +22,9 @@ rng : numpy Generator, int seed or None
     Source of the initial weights and, later, of the dropout masks.
 recurrent_init : 'uniform' (default), 'orthogonal' or 'identity'
     After PyTorch's U(-1/sqrt(H), 1/sqrt(H)) draw, replace every ``weight_hh``
-    gate block by an orthogonal matrix or by the identity (IRNN when used with
-    ``RNN(..., nonlinearity='relu')``). Functions for finer control live in
+    gate block by an orthogonal matrix or by the identity. 'identity' also
+    zeroes every bias: with ``RNN(..., nonlinearity='relu')`` that is the IRNN of
+    Le, Jaitly & Hinton (2015). Functions for finer control live in
     :mod:`numrnn.nn.init`.
 
 Calling

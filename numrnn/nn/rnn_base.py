@@ -142,7 +142,13 @@ class RNNBase(Module):
 
     def reset_parameters(self):
         """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then apply
-        ``recurrent_init`` to each ``weight_hh`` and ``forget_bias`` to the LSTM biases."""
+        ``recurrent_init`` to each ``weight_hh`` and ``forget_bias`` to the LSTM biases.
+
+        ``recurrent_init='identity'`` also sets every bias to zero, the IRNN start of
+        Le, Jaitly & Hinton (2015): with ReLU units and no input, the state is then
+        carried unchanged from step to step, and the gradient passed back undiminished.
+        ``forget_bias``, applied after, still sets the LSTM forget gate's bias.
+        """
         bound = 1.0 / math.sqrt(self.hidden_size)
         for param in self.parameters():
             init.uniform_(param, -bound, bound, self.rng)
@@ -154,6 +160,9 @@ class RNNBase(Module):
                     init.orthogonal_(weight_hh, gate_blocks=gate_blocks, rng=self.rng)
                 elif self.recurrent_init == "identity":
                     init.identity_(weight_hh, gate_blocks=gate_blocks)
+                    for bias in (bias_ih, bias_hh):
+                        if bias is not None:
+                            init.zeros_(bias)
                 if self.forget_bias is not None:
                     init.forget_bias_(bias_ih, bias_hh, self.forget_bias)
 

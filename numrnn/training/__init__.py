@@ -1,9 +1,10 @@
 """Training: the ``fit`` loop, and truncated BPTT over long streams.
 
-``from numrnn.training import fit, StreamChunks, TruncatedBPTT``; see
+``from numrnn.training import fit, Callback, StopTraining, StreamChunks, TruncatedBPTT``; see
 ``docs/training.md``.
 """
 
+from numrnn.training.callbacks import Callback, StopTraining
 from numrnn.training.fit import (
     History,
     NonFiniteGradError,
@@ -23,11 +24,13 @@ from numrnn.training.tbptt import (
 )
 
 __all__ = [
+    "Callback",
     "Chunk",
     "History",
     "NonFiniteGradError",
     "NonFiniteGradWarning",
     "NonFiniteLossError",
+    "StopTraining",
     "StreamChunks",
     "TruncatedBPTT",
     "batchify",

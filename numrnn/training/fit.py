@@ -25,6 +25,7 @@ from numrnn.errors import ArgumentError, NumrnnError, ShapeError
 from numrnn.io.save import save
 from numrnn.optim.clip import clip_grads_with_norm_, get_total_norm
 from numrnn.optim.lr_scheduler import ReduceLROnPlateau
+from numrnn.training.callbacks import call_hooks, check_callbacks, write_epoch_line
 
 _NONFINITE_GRAD_CHOICES = ("skip", "raise")
 
@@ -68,7 +69,8 @@ class History:
     best_epoch, best_metric : int or None, float or None
         The epoch with the best validation metric, and that metric.
     stopped_early : bool
-        True when ``patience`` ran out before ``epochs``.
+        True when ``patience`` ran out before ``epochs``, or a callback raised
+        :class:`~numrnn.training.StopTraining`.
     """
 
     epoch: list = field(default_factory=list)
@@ -88,7 +90,8 @@ class History:
 
 def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_norm=None,
         validate=None, mode="min", patience=None, min_delta=0.0, restore_best=False,
-        checkpoint=None, on_epoch_end=None, progress=None, desc="epoch", nonfinite_grad="skip"):
+        checkpoint=None, on_epoch_end=None, callbacks=None, progress=None, desc="epoch",
+        nonfinite_grad="skip"):
     """Train ``model`` for up to ``epochs`` passes over ``batches``; return a :class:`History`.
 
     Parameters
@@ -137,12 +140,20 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         ``validate``. So it holds the best model, or the last one.
     on_epoch_end : callable ``on_epoch_end(history)``, optional
         Called after each epoch's record is appended (to print, log, plot).
+    callbacks : object or list of objects, optional
+        Each with ``on_step_end(step, loss)`` and/or ``on_epoch_end(epoch,
+        history)``, called in order; raising
+        :class:`~numrnn.training.StopTraining` from either ends the run (see
+        :mod:`numrnn.training.callbacks`).
     progress : bool or None, default None
-        Show a tqdm bar per epoch with the running loss and steps per second.
-        None shows it only when stderr is a terminal, so scripts and tests stay
-        quiet; False prints nothing at all.
+        True shows a tqdm bar per epoch with the running loss and steps per
+        second. None shows the bar when stderr is a terminal and otherwise
+        writes one plain line per epoch to stderr (``epoch 3/10: loss 0.1234,
+        val 0.5678, lr 0.001, 120 steps, 4.2 s``), so a job whose output goes
+        to a file (``nohup ... > log``) logs its progress without bar
+        redraws. False prints nothing at all.
     desc : str, default "epoch"
-        Label of the progress bar.
+        Label of the progress bar and of the epoch lines.
 
     Raises
     ------
@@ -154,12 +165,16 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
     """
     _check_arguments(epochs, mode, patience, min_delta, restore_best, validate, scheduler,
                      nonfinite_grad)
+    callbacks = check_callbacks(callbacks)
+    epoch_lines = False
     if progress is None:
-        progress = sys.stderr.isatty()
+        progress = _stderr_is_terminal()
+        epoch_lines = not progress and sys.stderr is not None
     better = _improvement_test(mode, min_delta)
     history = History()
     best_state = None
     epochs_without_improvement = 0
+    steps_so_far = 0
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -170,6 +185,7 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
                    disable=not progress, dynamic_ncols=True)
         model.train()
         total, count, skipped = 0.0, 0, 0
+        stop = None
         for batch in epoch_batches:
             value, updated = _train_step(model, batch, step, optimizer, clip_grad_norm,
                                          nonfinite_grad, epoch, count)
@@ -178,6 +194,10 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
             skipped += not updated
             bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
             bar.update()
+            steps_so_far += 1
+            stop = call_hooks(callbacks, "on_step_end", steps_so_far, value)
+            if stop is not None:
+                break
         train_loss = total / count if count else math.nan
 
         metric = None
@@ -220,8 +240,14 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         history.time.append(time.perf_counter() - started)
         history.steps.append(count - skipped)
         history.skipped_steps.append(skipped)
+        if epoch_lines:
+            write_epoch_line(history, epochs, desc)
         if on_epoch_end is not None:
             on_epoch_end(history)
+        stop = call_hooks(callbacks, "on_epoch_end", epoch, history) or stop
+        if stop is not None:
+            history.stopped_early = True
+            break
         if patience is not None and epochs_without_improvement >= patience:
             history.stopped_early = epoch < epochs
             break
@@ -264,6 +290,11 @@ def _train_step(model, batch, step, optimizer, clip_grad_norm, nonfinite_grad, e
         clip_grads_with_norm_(parameters, clip_grad_norm, norm)
     optimizer.step()
     return value, True
+
+
+def _stderr_is_terminal():
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty()) if callable(isatty) else False
 
 
 def _length(iterable):

@@ -12,18 +12,19 @@ from numrnn.testing import gradcheck
 from numrnn.testing import strategies as S
 
 # name -> (op, numpy reference)
-REDUCTIONS = {"sum": (F.sum, np.sum), "mean": (F.mean, np.mean), "max": (F.max, np.max)}
+REDUCTIONS = {"sum": (F.sum, np.sum), "mean": (F.mean, np.mean), "max": (F.max, np.max),
+              "min": (F.min, np.min)}
 
 
 @st.composite
 def reduction_case(draw, name, dtype=np.float64):
     """An array (0-d included), an ``axis`` argument and ``keepdims``.
 
-    max gets entries spaced well apart: at a tie its gradient is a convention,
+    max and min get entries spaced well apart: at a tie its gradient is a convention,
     not a derivative, and finite differences would straddle the kink.
     """
     shape = draw(S.shapes(min_dims=0, max_dims=3, max_side=3))
-    if name == "max":
+    if name in ("max", "min"):
         x = draw(S.distinct_float_arrays(shape, dtype))
     else:
         x = draw(S.float_arrays(shape, dtype))

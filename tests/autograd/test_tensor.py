@@ -68,12 +68,13 @@ def test_item_gives_a_python_number_for_one_element():
         (lambda a, b: a >= b, [False, True, True]),
     ],
 )
-def test_comparisons_return_plain_numpy_bool_arrays(compare, expected):
+def test_comparisons_return_bool_tensors_without_gradient(compare, expected):
     a = numrnn.tensor([1.0, 2.0, 3.0], requires_grad=True)
     for other in (numrnn.tensor([2.0, 2.0, 2.0]), np.array([2.0, 2.0, 2.0]), 2.0):
         result = compare(a, other)
-        assert type(result) is np.ndarray and result.dtype == np.bool_
-        np.testing.assert_array_equal(result, expected)
+        assert type(result) is Tensor and result.dtype == np.bool_
+        assert not result.requires_grad and result.is_leaf
+        np.testing.assert_array_equal(result.data, expected)
 
 
 def test_truth_value_is_refused():

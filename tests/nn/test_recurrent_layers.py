@@ -219,6 +219,28 @@ def test_identity_init_gives_an_irnn():
     np.testing.assert_array_equal(gru.weight_hh_l0.data, np.tile(np.eye(5), (3, 1)))
 
 
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_identity_init_zeroes_every_bias(cls):
+    # Le, Jaitly & Hinton (2015): identity recurrent matrix, zero biases.
+    layer = cls(3, 5, num_layers=2, bidirectional=True, recurrent_init="identity", rng=0)
+    biases = {name: param.data for name, param in layer.named_parameters() if "bias" in name}
+    assert len(biases) == 8
+    for name, bias in biases.items():
+        np.testing.assert_array_equal(bias, 0.0, err_msg=name)
+    assert layer.weight_ih_l0.data.any(), "input weights keep their uniform draw"
+    irnn = nn.RNN(1, 4, nonlinearity="relu", recurrent_init="identity", rng=0)
+    h_0 = Tensor(np.array([[[0.5, 1.0, 0.0, 2.0]]], dtype=np.float32))
+    _, h_n = irnn(Tensor(np.zeros((6, 1, 1), dtype=np.float32)), h_0)
+    np.testing.assert_array_equal(h_n.data, h_0.data)
+
+
+def test_identity_init_then_forget_bias():
+    lstm = nn.LSTM(3, 5, recurrent_init="identity", forget_bias=1.0, rng=0)
+    np.testing.assert_array_equal(lstm.bias_ih_l0.data[5:10], 1.0)
+    np.testing.assert_array_equal(np.delete(lstm.bias_ih_l0.data, np.s_[5:10]), 0.0)
+    np.testing.assert_array_equal(lstm.bias_hh_l0.data, 0.0)
+
+
 def test_forget_bias_sets_the_total_forget_gate_bias():
     lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True, forget_bias=1.0, rng=0)
     for layer, suffix in itertools.product((0, 1), ("", "_reverse")):

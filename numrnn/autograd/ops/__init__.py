@@ -24,8 +24,24 @@ from numrnn.autograd.ops.losses import (
     mse_loss,
     nll_loss,
 )
-from numrnn.autograd.ops.reduce import max, mean, sum
-from numrnn.autograd.ops.shape import concatenate, permute, reshape, split, stack, transpose
+from numrnn.autograd.ops.reduce import max, mean, min, sum
+from numrnn.autograd.ops.selection import (
+    ValuesIndices,
+    argmax,
+    argmin,
+    max_with_indices,
+    min_with_indices,
+)
+from numrnn.autograd.ops.shape import (
+    concatenate,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)
 from numrnn.autograd.ops.softmax import log_softmax, softmax
 
 __all__ = [
@@ -68,3 +84,5 @@ __all__ = [
     "transpose",
     "where",
 ]
+__all__ += ["ValuesIndices", "argmax", "argmin", "max_with_indices", "min", "min_with_indices",
+            "squeeze", "unsqueeze"]

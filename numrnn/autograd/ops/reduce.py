@@ -1,4 +1,4 @@
-"""Reductions over axes: sum, mean, max.
+"""Reductions over axes: sum, mean, max, min.
 
 ``axis`` is ``None`` (every axis), an int or a tuple of ints, negative ones
 counting from the end, as in NumPy. Each backward first puts the reduced axes
@@ -51,28 +51,29 @@ class Mean(Function):
 
 
 class Max(Function):
-    """Largest entry; the gradient is split evenly among the entries tied for it.
+    """Largest entry (``np.min`` as ``extreme``: smallest); the gradient is split evenly
+    among the entries tied for it.
 
     Splitting (rather than picking one winner) keeps the rule symmetric in its
     inputs and makes the gradient sum to the incoming one, as for ``amax`` in
-    PyTorch. A NaN along an axis is the maximum there, and gets the gradient.
+    PyTorch. A NaN along an axis is the maximum (or minimum) there, and gets the gradient.
     """
 
     @staticmethod
-    def forward(ctx, x, *, axes, keepdims):
-        largest = np.asarray(np.max(x, axis=axes, keepdims=True))
-        is_max = x == largest
-        nan_max = np.isnan(largest)
-        if nan_max.any():
-            is_max |= np.isnan(x) & nan_max
-        ties = np.sum(is_max, axis=axes, keepdims=True).astype(x.dtype)
-        ctx.save(is_max, ties, axes, keepdims)
-        return largest if keepdims else np.asarray(np.squeeze(largest, axis=axes))
+    def forward(ctx, x, *, axes, keepdims, extreme=np.max):
+        peak = np.asarray(extreme(x, axis=axes, keepdims=True))
+        is_peak = x == peak
+        nan_peak = np.isnan(peak)
+        if nan_peak.any():
+            is_peak |= np.isnan(x) & nan_peak
+        ties = np.sum(is_peak, axis=axes, keepdims=True).astype(x.dtype)
+        ctx.save(is_peak, ties, axes, keepdims)
+        return peak if keepdims else np.asarray(np.squeeze(peak, axis=axes))
 
     @staticmethod
     def backward(ctx, grad):
-        is_max, ties, axes, keepdims = ctx.saved
-        return is_max * (_restore_axes(grad, axes, keepdims) / ties)
+        is_peak, ties, axes, keepdims = ctx.saved
+        return is_peak * (_restore_axes(grad, axes, keepdims) / ties)
 
 
 def _check_keepdims(name, keepdims):
@@ -110,3 +111,9 @@ def max(x, axis=None, keepdims=False):
     """Largest value over ``axis``; tied maxima share the gradient equally."""
     x, axes, keepdims = _reduction_args("max", x, axis, keepdims, allow_empty=False)
     return Max.apply(x, axes=axes, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Smallest value over ``axis``; tied minima share the gradient equally."""
+    x, axes, keepdims = _reduction_args("min", x, axis, keepdims, allow_empty=False)
+    return Max.apply(x, axes=axes, keepdims=keepdims, extreme=np.min)

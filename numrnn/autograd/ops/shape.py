@@ -1,5 +1,5 @@
-"""Ops that move entries around without changing them: reshape, transpose,
-concatenate, stack, split.
+"""Ops that move entries around without changing them: reshape (and squeeze,
+unsqueeze), transpose, concatenate, stack, split.
 
 Their backwards move the gradient back the same way, so each is exact.
 ``split`` is the one multi-output op here: it returns a tuple of Tensors and
@@ -127,6 +127,30 @@ def reshape(x, shape):
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
             f"into shape {shape}"
         )
+    return Reshape.apply(x, shape=shape)
+
+
+def unsqueeze(x, axis):
+    """A new axis of size 1 at position ``axis`` (-1: last), as ``torch.unsqueeze``."""
+    (x,) = coerce("unsqueeze", x)
+    axis = normalize_axis("unsqueeze", axis, x.ndim + 1)
+    return Reshape.apply(x, shape=x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def squeeze(x, axis=None):
+    """Drop axes of size 1: all of them (``axis=None``), or those named in ``axis``.
+
+    As ``torch.squeeze``, a named axis whose size is not 1 is left as it is.
+    """
+    (x,) = coerce("squeeze", x)
+    if axis is None:
+        named = range(x.ndim)
+    elif isinstance(axis, (tuple, list)):
+        named = [normalize_axis("squeeze", a, x.ndim) for a in axis]
+    else:
+        named = [normalize_axis("squeeze", axis, x.ndim)]
+    dropped = {a for a in named if x.shape[a] == 1}
+    shape = tuple(size for a, size in enumerate(x.shape) if a not in dropped)
     return Reshape.apply(x, shape=shape)
 
 
