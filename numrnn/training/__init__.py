@@ -4,6 +4,7 @@
 ``docs/training.md``.
 """
 
+from numrnn.training.checkpoint import Resumed, load_checkpoint, save_checkpoint
 from numrnn.training.fit import (
     History,
     NonFiniteGradError,
@@ -28,6 +29,7 @@ __all__ = [
     "NonFiniteGradError",
     "NonFiniteGradWarning",
     "NonFiniteLossError",
+    "Resumed",
     "StreamChunks",
     "TruncatedBPTT",
     "batchify",
@@ -35,5 +37,7 @@ __all__ = [
     "detach_state",
     "evaluate_stream",
     "fit",
+    "load_checkpoint",
     "reset_state_rows",
+    "save_checkpoint",
 ]
