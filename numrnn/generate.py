@@ -19,6 +19,7 @@ import numpy as np
 
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
+from numrnn.defaults import default_generator
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 
 
@@ -47,7 +48,8 @@ def generate(model, prompt, steps, *, temperature=1.0, top_k=None, top_p=None, r
         ``top_k``, add up to at least ``top_p`` (always at least one). 1 keeps
         every token.
     rng : numpy Generator, int seed or None
-        Source of randomness: the same seed gives the same sample.
+        Source of randomness: the same seed gives the same sample. None draws
+        from numrnn's default generator (see :func:`numrnn.manual_seed`).
     state : optional
         Initial state for the prompt (e.g. from an earlier call with
         ``return_state=True``); None means zeros.
@@ -73,7 +75,7 @@ def generate(model, prompt, steps, *, temperature=1.0, top_k=None, top_p=None, r
         raise ArgumentError(f"generate: temperature must be a number >= 0, got {temperature!r}")
     _check_sampling("generate", top_k, top_p)
     _check_model("generate", model)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = _generator(rng)
     single = prompt.ndim == 1
     tokens = prompt.astype(np.int64).reshape(prompt.shape[0], -1)
 
@@ -130,7 +132,7 @@ def sample_logits(logits, temperature=1.0, top_k=None, rng=None, *, top_p=None):
     if top_p is not None and top_p < 1:
         weights = _nucleus(weights, top_p)
     cumulative = np.cumsum(weights, axis=1)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = _generator(rng)
     draws = rng.random(rows) * cumulative[:, -1]
     # NOTE: counting entries <= draw picks token j only when cumulative[j-1] <= draw <
     # cumulative[j], i.e. never a zero-weight token; the clip guards float rounding
@@ -237,6 +239,12 @@ def _step(model, tokens, state):
                          f"{tokens.shape} + (V,) and a state, got "
                          f"{shape if shape is not None else type(logits).__name__}")
     return logits, state
+
+
+def _generator(rng):
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return default_generator() if rng is None else np.random.default_rng(rng)
 
 
 def _check_model(caller, model):
