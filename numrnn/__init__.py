@@ -8,6 +8,12 @@ import importlib
 
 from numrnn import functional, nn
 from numrnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from numrnn.defaults import (
+    default_generator,
+    get_default_dtype,
+    manual_seed,
+    set_default_dtype,
+)
 from numrnn.errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -17,12 +23,6 @@ from numrnn.errors import (
     IndexOutOfRangeError,
     NumrnnError,
     ShapeError,
-)
-from numrnn.defaults import (
-    default_generator,
-    get_default_dtype,
-    manual_seed,
-    set_default_dtype,
 )
 from numrnn.io import load, load_model, save
 

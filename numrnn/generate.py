@@ -8,8 +8,9 @@ prefix.
 Any callable with the ``outputs, state = model(inputs, state)`` convention
 works: a :class:`~numrnn.nn.Module` (:class:`numrnn.CharLanguageModel`, or
 your own), which is run in eval mode and put back as it was (as is any object
-with ``eval`` and ``train`` methods), or a plain function. For :func:`generate`, ``inputs`` are int token ids (T, B) and the
-outputs logits (T, B, V); for :func:`forecast`, both are float (T, B, F).
+with ``eval`` and ``train`` methods), or a plain function. For
+:func:`generate`, ``inputs`` are int token ids (T, B) and the outputs logits
+(T, B, V); for :func:`forecast`, both are float (T, B, F).
 """
 
 import contextlib

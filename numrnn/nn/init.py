@@ -2,7 +2,8 @@
 
 Randomness always comes from an explicit ``rng`` (a ``numpy.random.Generator``,
 an int seed, or None for a generator seeded from numrnn's default one, see
-:func:`numrnn.manual_seed`), so an initialization is reproducible from its seed. Values are drawn in float64 and then cast to the parameter's
+:func:`numrnn.manual_seed`), so an initialization is reproducible from its seed.
+Values are drawn in float64 and then cast to the parameter's
 dtype, so a float32 and a float64 layer built from one seed hold the same
 numbers up to rounding.
 

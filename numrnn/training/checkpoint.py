@@ -104,7 +104,7 @@ def save_checkpoint(path, model, optimizer, *, epoch, scheduler=None, generators
 
 
 def load_checkpoint(path, model, optimizer, *, scheduler=None, generators=None):
-    """Restore a checkpoint written by :func:`save_checkpoint` (or ``fit``); return :class:`Resumed`.
+    """Restore a checkpoint written by :func:`save_checkpoint` or ``fit``; return :class:`Resumed`.
 
     ``model``, ``optimizer``, ``scheduler`` and ``generators`` must be built as
     for the run that wrote it. Raises :class:`FormatError` naming the file and
@@ -175,8 +175,9 @@ def _check_state(state, optimizer, scheduler, generators, where):
 
     saved = state["generators"]
     if not isinstance(saved, dict) or set(saved) != set(generators):
-        refuse(f"the checkpoint holds generators {sorted(saved) if isinstance(saved, dict) else saved!r}, "
-               f"the model and generators given have {sorted(generators)}")
+        shown = sorted(saved) if isinstance(saved, dict) else brief(saved)
+        refuse(f"the checkpoint holds generators {shown}, the model and generators given "
+               f"have {sorted(generators)}")
     for name, generator in generators.items():
         # A probe of the same kind takes the state first: numpy checks it there, and
         # the real generator is changed only once everything has been checked.
