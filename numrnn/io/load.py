@@ -90,7 +90,13 @@ def load(path, module=None, *, strict=True, prefix=None):
         if module is not None or prefix is not None:
             raise FormatError(f"{where} holds a saved state ({STATE_KEY!r}, e.g. an optimizer's "
                               "state_dict), not weights: read it with numrnn.load(path) alone")
-        return decode_tree(metadata[STATE_KEY], tensors, f"{STATE_KEY}.", where, STATE_KEY)
+        state = decode_tree(metadata[STATE_KEY], tensors, f"{STATE_KEY}.", where, STATE_KEY)
+        stray = sorted(name for name in [*tensors, *others]
+                       if not name.startswith(f"{STATE_KEY}."))
+        if stray:
+            raise FormatError(f"{where} holds a saved state and the tensors {brief(stray)} "
+                              "outside it: corrupted file")
+        return state
     tensors = _weights_only(tensors, metadata)
     if prefix is not None:
         tensors, others = _under_prefix(tensors, others, prefix, where)
