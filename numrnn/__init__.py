@@ -1,7 +1,19 @@
-"""numrnn: recurrent neural networks on CPUs, with Numba kernels and proven gradients."""
+"""numrnn: recurrent neural networks on CPUs, with Numba kernels and proven gradients.
+
+``numrnn.optim``, ``numrnn.training`` and ``numrnn.generate`` are imported on
+first use, so ``import numrnn`` stays as fast as it was.
+"""
+
+import importlib
 
 from numrnn import functional, nn
 from numrnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from numrnn.defaults import (
+    default_generator,
+    get_default_dtype,
+    manual_seed,
+    set_default_dtype,
+)
 from numrnn.errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -32,16 +44,37 @@ __all__ = [
     "NumrnnError",
     "ShapeError",
     "Tensor",
+    "default_generator",
     "enable_grad",
     "functional",
+    "generate",
+    "get_default_dtype",
     "get_num_threads",
     "is_grad_enabled",
     "load",
     "load_model",
+    "manual_seed",
     "nn",
     "no_grad",
+    "optim",
     "save",
+    "set_default_dtype",
     "set_num_threads",
     "tensor",
+    "training",
     "__version__",
 ]
+
+# Loaded on first attribute access (PEP 562): tqdm and the optimizers stay out of
+# the import of a model server that only loads weights.
+_LAZY_SUBMODULES = ("generate", "optim", "training")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"numrnn.{name}")
+    raise AttributeError(f"module 'numrnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

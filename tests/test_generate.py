@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import numrnn
+from numrnn import ArgumentError
 from numrnn.data import CharVocab
 from numrnn.generate import generate, generate_text, sample_logits
 from numrnn.language_model import CharLanguageModel
@@ -127,3 +128,52 @@ def test_bad_arguments_are_refused(model):
         generate(model, np.array([1]), 3, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
         generate(model, np.array([1]), 3, top_k=0)
+
+
+def test_a_plain_function_is_a_model():
+    # Greedy over a table whose most likely successor of token i is i + 1.
+    table = np.eye(5)[[1, 2, 3, 4, 0]] * 10.0
+
+    def successor(tokens, state):
+        return table[tokens], state
+
+    np.testing.assert_array_equal(generate(successor, np.array([2]), 6, temperature=0),
+                                  [3, 4, 0, 1, 2, 3])
+
+
+def test_top_p_samples_only_the_nucleus_in_proportion():
+    rng = np.random.default_rng(0)
+    probabilities = np.array([[0.1, 0.4, 0.2, 0.3]])
+    logits = np.log(probabilities).repeat(6000, axis=0)
+    # Sorted: 0.4 (token 1), 0.3 (token 3): mass 0.7 >= 0.5, so token 2 and 0 are out.
+    chosen = sample_logits(logits, top_p=0.5, rng=rng)
+    assert set(np.unique(chosen)) == {1, 3}
+    assert abs((chosen == 1).mean() - 4 / 7) < 0.03
+    # The nucleus stops at the token that reaches top_p exactly.
+    assert set(np.unique(sample_logits(logits, top_p=0.7, rng=rng))) == {1, 3}
+    assert set(np.unique(sample_logits(logits, top_p=1.0, rng=rng))) == {0, 1, 2, 3}
+    # A tiny top_p keeps the most likely token only, ties going to the lower id.
+    np.testing.assert_array_equal(sample_logits(logits[:50], top_p=1e-9, rng=rng), 1)
+    ties = np.zeros((50, 4))
+    np.testing.assert_array_equal(sample_logits(ties, top_p=0.2, rng=rng), 0)
+
+
+def test_top_p_applies_after_temperature_and_top_k(model):
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]])).repeat(3000, axis=0)
+    rng = np.random.default_rng(1)
+    # A high temperature flattens the distribution, so 0.6 needs three tokens...
+    flat = sample_logits(logits, temperature=100.0, top_p=0.6, rng=rng)
+    assert set(np.unique(flat)) == {0, 1, 2}
+    # ...unless top_k has already cut it to two.
+    assert set(np.unique(sample_logits(logits, temperature=100.0, top_k=2, top_p=0.6,
+                                       rng=rng))) == {0, 1}
+    sample = generate(model, model.vocab.encode("de"), 8, top_p=0.9, rng=0)
+    assert sample.shape == (8,)
+
+
+@pytest.mark.parametrize("top_p", [0, -0.1, 1.5, True, "0.9", float("nan")])
+def test_bad_top_p_is_refused(model, top_p):
+    with pytest.raises(ArgumentError, match=r"top_p must be a number in \(0, 1\] or None"):
+        generate(model, np.array([1]), 3, top_p=top_p)
+    with pytest.raises(ArgumentError, match=r"sample_logits: top_p must be"):
+        sample_logits(np.zeros((1, 3)), top_p=top_p)

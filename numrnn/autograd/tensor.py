@@ -9,6 +9,7 @@ ops in :mod:`numrnn.autograd.ops`, so ``a * b`` and ``F.mul(a, b)`` are one rule
 
 import numpy as np
 
+from numrnn.defaults import get_default_dtype
 from numrnn.errors import ArgumentError, DTypeError, GradError, ShapeError
 
 _FLOAT_KINDS = "f"
@@ -295,12 +296,16 @@ def _extreme(name, amax, with_indices, x, dim, keepdim, axis, keepdims):
 def tensor(data, requires_grad=False, dtype=None):
     """Make a leaf Tensor holding a copy of ``data``.
 
-    ``dtype`` defaults to NumPy's inference (Python floats give float64); pass
-    ``np.float32`` for the single-precision path the layers use by default.
+    Without ``dtype``, an ndarray or Tensor keeps its dtype, Python ints and
+    bools keep NumPy's, and Python floats take the default float dtype:
+    float32, the layers' own, unless :func:`numrnn.set_default_dtype` changed it.
     """
     if isinstance(data, Tensor):
         data = data.data
     array = np.array(data, dtype=dtype, copy=True)
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)) \
+            and array.dtype.kind == "f":
+        array = array.astype(get_default_dtype(), copy=False)
     return Tensor(array, requires_grad=requires_grad)
 
 

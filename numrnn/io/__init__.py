@@ -9,8 +9,8 @@ are. See :mod:`numrnn.io.config` for the config protocol and ``docs/io.md``.
 """
 
 from numrnn.io.config import register_model, registered_models
-from numrnn.io.load import load, load_model, read_file
+from numrnn.io.load import SkippedTensorsWarning, load, load_model, read_file, read_tensors
 from numrnn.io.save import FORMAT_VERSION, save
 
-__all__ = ["FORMAT_VERSION", "load", "load_model", "read_file", "register_model",
-           "registered_models", "save"]
+__all__ = ["FORMAT_VERSION", "SkippedTensorsWarning", "load", "load_model", "read_file",
+           "read_tensors", "register_model", "registered_models", "save"]

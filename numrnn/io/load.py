@@ -11,21 +11,26 @@ itself checks everything before it assigns anything.
 import math
 import os
 import struct
+import warnings
 
 import numpy as np
-import safetensors.numpy
 
-from numrnn.errors import ArgumentTypeError, DTypeError, FormatError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, FormatError, ShapeError
 from numrnn.io.config import build_module
-from numrnn.io.save import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION
+from numrnn.io.save import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION, STATE_KEY, TRAINING_KEY
+from numrnn.io.state_tree import decode_tree
 from numrnn.io.untrusted_json import brief, parse_untrusted
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import limit_parameters
 from numrnn.nn.state import state_tensors
 
-# safetensors dtype code -> (numpy name, bytes per element); the only dtypes of
-# numrnn parameters, so anything else could never be loaded into a module.
-FILE_DTYPES = {"F32": ("float32", 4), "F64": ("float64", 8)}
+# safetensors dtype code -> numpy dtype: the only dtypes of numrnn parameters.
+FLOAT_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+# Bytes per element of every safetensors dtype, so that a file's other tensors (a
+# BatchNorm's int64 num_batches_tracked, bf16 weights) are checked and named too.
+FILE_ITEMSIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
+                  "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8,
+                  "F64": 8}
 HEADER_LENGTH_BYTES = 8
 # What safetensors itself reads; refused here before the header is decoded.
 MAX_HEADER_BYTES = 100_000_000
@@ -37,26 +42,105 @@ LIMIT_SLACK_PARAMETERS = 16
 LIMIT_SLACK_BYTES = 1 << 20
 
 
-def load(path, module=None, *, strict=True):
-    """Read a safetensors weight file.
+class SkippedTensorsWarning(UserWarning):
+    """``numrnn.load(..., strict=False)`` left out tensors that are not float32/float64."""
 
-    Without ``module``: returns the state dict, a dict from tensor name to
-    ndarray, ready for ``module.load_state_dict``. With ``module``: loads the
-    tensors into it and returns the module. ``strict=False`` allows tensors
-    missing from the file or unknown to the module (shapes and dtypes are
-    still checked).
 
-    Works on files written by ``numrnn.save`` and on PyTorch state dicts saved
-    with ``safetensors.torch.save_file``, whose names are the same.
+def load(path, module=None, *, strict=True, prefix=None):
+    """Read a safetensors weight file, or a state saved with :func:`numrnn.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``numrnn.save`` or by PyTorch's
+        ``safetensors.torch.save_file(module.state_dict(), path)``, whose names
+        are the same.
+    module : Module, optional
+        Load the tensors into it and return it. Without it, return the state
+        dict, a dict from tensor name to ndarray, ready for
+        ``module.load_state_dict``; or, for a file saved from a state such as
+        ``optimizer.state_dict()``, that state.
+    strict : bool, default True
+        With True, every tensor must be float32 or float64 (numrnn's parameter
+        dtypes) and, with ``module``, the file and the module must hold the same
+        names; anything else is a :class:`FormatError` naming the tensors.
+        With False, tensors of other dtypes (a BatchNorm's int64
+        ``num_batches_tracked``, bf16 or int8 weights) are left out and named
+        in a :class:`SkippedTensorsWarning`, and tensors missing from the file
+        or unknown to the module are allowed; shapes and dtypes of what loads
+        are still checked.
+    prefix : str, optional
+        Keep only the tensors whose names start with ``prefix`` (a dot is added
+        when it does not end in one), with the prefix removed: ``prefix="encoder"``
+        turns ``encoder.weight_ih_l0`` into ``weight_ih_l0`` and ignores the rest
+        of the file, to load one part of a larger model.
+
+    Returns
+    -------
+    dict of str to ndarray, the module, or the saved state.
     """
-    tensors, _ = read_file(path)
-    if module is None:
-        return tensors
-    if not isinstance(module, Module):
+    where = os.fspath(path)
+    if prefix is not None and (not isinstance(prefix, str) or not prefix.strip(".")):
+        raise ArgumentError(f"load: prefix must be a non-empty str such as 'encoder.', "
+                            f"got {prefix!r}")
+    if module is not None and not isinstance(module, Module):
         raise ArgumentTypeError(f"load: module must be a numrnn Module, "
                                 f"got {type(module).__name__}")
-    _load_into(module, tensors, strict, os.fspath(path))
+    tensors, others, metadata = read_tensors(path)
+    if STATE_KEY in metadata:
+        if module is not None or prefix is not None:
+            raise FormatError(f"{where} holds a saved state ({STATE_KEY!r}, e.g. an optimizer's "
+                              "state_dict), not weights: read it with numrnn.load(path) alone")
+        state = decode_tree(metadata[STATE_KEY], tensors, f"{STATE_KEY}.", where, STATE_KEY)
+        stray = sorted(name for name in [*tensors, *others]
+                       if not name.startswith(f"{STATE_KEY}."))
+        if stray:
+            raise FormatError(f"{where} holds a saved state and the tensors {brief(stray)} "
+                              "outside it: corrupted file")
+        return state
+    tensors = _weights_only(tensors, metadata)
+    if prefix is not None:
+        tensors, others = _under_prefix(tensors, others, prefix, where)
+    if others:
+        _skip_or_refuse(others, strict, where)
+    if module is None:
+        return tensors
+    _load_into(module, tensors, strict, where)
     return module
+
+
+def _weights_only(tensors, metadata):
+    """The weights of a ``fit`` checkpoint leave out the arrays of its training state."""
+    if TRAINING_KEY not in metadata:
+        return tensors
+    return {name: array for name, array in tensors.items()
+            if not name.startswith(f"{TRAINING_KEY}.")}
+
+
+def _under_prefix(tensors, others, prefix, where):
+    start = prefix if prefix.endswith(".") else prefix + "."
+    kept = {name[len(start):]: array for name, array in tensors.items() if name.startswith(start)}
+    kept_others = {name[len(start):]: entry for name, entry in others.items()
+                   if name.startswith(start)}
+    if not kept and not kept_others:
+        heads = sorted({name.split(".", 1)[0] + "." for name in [*tensors, *others]
+                        if "." in name})
+        raise FormatError(f"{where}: no tensor name starts with {start!r}; the file's prefixes "
+                          f"are {brief(heads)}")
+    return kept, kept_others
+
+
+def _skip_or_refuse(others, strict, where):
+    listed = ", ".join(f"'{name}' {code} {tuple(shape)}" for name, (code, shape) in others.items())
+    if strict:
+        first = next(iter(others))
+        raise FormatError(f"{where}: tensor '{first}' has dtype {others[first][0]}; numrnn "
+                          f"weights are F32 (float32) or F64 (float64). Not float: {listed}. "
+                          "Pass strict=False to load the float tensors and leave these out, or "
+                          "convert them before saving")
+    warnings.warn(f"{where}: left out {len(others)} tensor(s) that are not float32/float64 "
+                  f"(numrnn has no parameters of their dtypes): {listed}",
+                  SkippedTensorsWarning, stacklevel=3)
 
 
 def load_model(path):
@@ -69,6 +153,7 @@ def load_model(path):
     """
     where = os.fspath(path)
     tensors, metadata = read_file(path)
+    tensors = _weights_only(tensors, metadata)
     text = metadata.get(CONFIG_KEY)
     if text is None:
         raise FormatError(
@@ -92,29 +177,51 @@ def load_model(path):
 
 
 def read_file(path):
-    """``(tensors, metadata)`` of a safetensors file, after checking all of it."""
+    """``(tensors, metadata)`` of a safetensors file, after checking all of it.
+
+    Every tensor must be float32 or float64; :func:`read_tensors` also returns
+    the others.
+    """
+    tensors, others, metadata = read_tensors(path)
+    if others:
+        _skip_or_refuse(others, True, os.fspath(path))
+    return tensors, metadata
+
+
+def read_tensors(path):
+    """``(tensors, others, metadata)`` of a safetensors file, after checking all of it.
+
+    ``tensors`` maps the names of the float32/float64 tensors to arrays;
+    ``others`` maps the names of the rest to ``(dtype code, shape)``, checked
+    in the header like the floats but never decoded.
+    """
     where = os.fspath(path)
     # One read: the header checks and the decoding see the same bytes, even if
     # another process rewrites the file meanwhile.
     with open(path, "rb") as file:
         data = file.read()
-    metadata = _check_header(data, where)
-    try:
-        tensors = safetensors.numpy.load(data)
-    except Exception as exc:  # safetensors raises its own SafetensorError and others
-        raise FormatError(f"{where}: safetensors could not read the file: {exc}") from exc
-    for name, array in tensors.items():
+    metadata, entries, data_start = _check_header(data, where)
+    tensors, others = {}, {}
+    for name, entry in entries.items():
+        code, shape = entry["dtype"], tuple(entry["shape"])
+        if code not in FLOAT_DTYPES:
+            others[name] = (code, shape)
+            continue
+        begin = data_start + entry["data_offsets"][0]
+        array = np.frombuffer(data, dtype=FLOAT_DTYPES[code], count=math.prod(shape),
+                              offset=begin).reshape(shape)
         finite = np.isfinite(array)
         if not finite.all():
             nans = int(np.isnan(array).sum())
             infs = int(array.size - finite.sum()) - nans
             raise FormatError(f"{where}: tensor {brief(name)} holds {nans} NaN and {infs} infinite "
                               "value(s); refusing to load non-finite weights")
+        tensors[name] = array.astype(FLOAT_DTYPES[code].newbyteorder("="))
     version = metadata.get(FORMAT_KEY, FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise FormatError(f"{where}: written in numrnn file format {brief(version)}, this numrnn "
                           f"reads format {FORMAT_VERSION!r}: upgrade numrnn")
-    return tensors, metadata
+    return tensors, others, metadata
 
 
 def _check_header(data, where):
@@ -122,7 +229,8 @@ def _check_header(data, where):
 
     Layout: an 8-byte little-endian header length N, N bytes of JSON (tensor
     name -> dtype, shape, data_offsets; optional ``__metadata__`` of strings),
-    then the tensors' bytes. Returns the metadata dict. Every value is checked
+    then the tensors' bytes. Returns the metadata dict, the tensor entries and
+    where the data starts in ``data``. Every value is checked
     for its type before it is used, so a header that lies about anything is a
     :class:`FormatError`, never a ``TypeError`` or a slow computation.
     """
@@ -158,28 +266,36 @@ def _check_header(data, where):
                           f"got {brief(metadata)}")
 
     data_bytes = available - header_length
+    spans = sorted((*_check_entry(name, entry, data_bytes, where), name)
+                   for name, entry in header.items())
     used = 0
-    for name, entry in header.items():
-        used = max(used, _check_entry(name, entry, data_bytes, where))
+    for begin, end, name in spans:
+        # Tensors tile the data in order, as safetensors requires: a gap or an
+        # overlap means two tensors share bytes or some bytes belong to none.
+        if begin != used:
+            raise FormatError(f"{where}: tensor {brief(name)} starts at byte {begin} of the data, "
+                              f"where the tensors before it end at {used}: overlapping or "
+                              "misplaced data_offsets, corrupted header")
+        used = end
     if used != data_bytes:
         raise FormatError(f"{where}: {data_bytes - used} bytes after the last tensor belong to "
                           "no tensor: corrupted file")
-    return metadata
+    return metadata, header, HEADER_LENGTH_BYTES + header_length
 
 
 def _check_entry(name, entry, data_bytes, where):
-    """Check one tensor's header entry; returns the end of its byte range."""
+    """Check one tensor's header entry; returns its byte range ``(begin, end)``."""
     prefix = f"{where}: tensor {brief(name)}"
     if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
         raise FormatError(f"{prefix}: header entry must hold dtype, shape and data_offsets, "
                           f"got {brief(entry)}")
     code = entry["dtype"]
-    if not isinstance(code, str) or code not in FILE_DTYPES:
-        # safetensors' own codes (I32, BF16, F8_E4M3) as they are; anything else quoted.
+    if not isinstance(code, str) or code not in FILE_ITEMSIZES:
+        # A code of the right shape as it is; anything else quoted.
         shown = code if isinstance(code, str) and code.isidentifier() and len(code) <= 20 \
             else brief(code)
-        raise FormatError(f"{prefix} has dtype {shown}; numrnn weights are F32 (float32) "
-                          "or F64 (float64): convert the tensor before saving")
+        raise FormatError(f"{prefix} has dtype {shown}; that is no safetensors dtype, and "
+                          "numrnn weights are F32 (float32) or F64 (float64)")
     shape, offsets = entry["shape"], entry["data_offsets"]
     if not _is_int_list(shape) or len(shape) > MAX_DIMS \
             or any(not 0 <= size <= INT64_MAX for size in shape):
@@ -188,7 +304,7 @@ def _check_entry(name, entry, data_bytes, where):
     if not _is_int_list(offsets) or len(offsets) != 2 or not 0 <= offsets[0] <= offsets[1]:
         raise FormatError(f"{prefix}: data_offsets must be [begin, end] with "
                           f"0 <= begin <= end, got {brief(offsets)}")
-    itemsize = FILE_DTYPES[code][1]
+    itemsize = FILE_ITEMSIZES[code]
     # numpy (and safetensors) size an array by the product of its nonzero dims, so a
     # zero in the shape does not excuse the others.
     if math.prod(size for size in shape if size) * itemsize > INT64_MAX:
@@ -202,7 +318,7 @@ def _check_entry(name, entry, data_bytes, where):
     if offsets[1] > data_bytes:
         raise FormatError(f"{prefix} ends at byte {brief(offsets[1])} of the data, but the file "
                           f"holds only {data_bytes} bytes of data: the file is truncated")
-    return offsets[1]
+    return offsets[0], offsets[1]
 
 
 def _is_int_list(value):
@@ -210,8 +326,20 @@ def _is_int_list(value):
         isinstance(item, int) and not isinstance(item, bool) for item in value)
 
 
-def _load_into(module, tensors, strict, where):
-    """Check ``tensors`` against every parameter and buffer of ``module``, then copy them in."""
+def read_training_state(path):
+    """``(weights, training state)`` of a ``fit`` checkpoint, both checked as file content."""
+    where = os.fspath(path)
+    tensors, metadata = read_file(path)
+    if TRAINING_KEY not in metadata:
+        raise FormatError(f"{where} holds no training state (metadata {TRAINING_KEY!r}): it is "
+                          "a weight file, not a checkpoint written by fit(checkpoint=...)")
+    state = decode_tree(metadata[TRAINING_KEY], tensors, f"{TRAINING_KEY}.", where, TRAINING_KEY)
+    return _weights_only(tensors, metadata), state
+
+
+def check_into(module, tensors, where, strict=True):
+    """Raise a :class:`FormatError` listing every way ``tensors`` does not fit ``module``'s
+    parameters and buffers."""
     own = state_tensors(module)
     problems = []
     if strict:
@@ -232,6 +360,11 @@ def _load_into(module, tensors, strict, where):
     if problems:
         raise FormatError(f"{where} does not match {type(module).__name__}, nothing was "
                           f"loaded ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
+
+
+def _load_into(module, tensors, strict, where):
+    """Check ``tensors`` against every parameter and buffer of ``module``, then copy them in."""
+    check_into(module, tensors, where, strict)
     try:
         module.load_state_dict(tensors, strict=strict)
     except (ShapeError, DTypeError) as exc:

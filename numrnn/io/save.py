@@ -8,7 +8,12 @@ ordinary safetensors file that ``safetensors.torch.load_file`` reads into a
 - ``numrnn.format``: the layout version of what numrnn writes (``"1"``);
 - ``numrnn.version``: the numrnn that wrote the file;
 - ``numrnn.config``: the module's class and constructor arguments as JSON, when
-  it defines ``get_config()`` (see :mod:`numrnn.io.config`).
+  it defines ``get_config()`` (see :mod:`numrnn.io.config`);
+- ``numrnn.state``: a saved state (``optimizer.state_dict()``, a scheduler's,
+  or any dict of them) as tagged JSON, its arrays in tensors named
+  ``numrnn.state.<n>`` (see :mod:`numrnn.io.state_tree`);
+- ``numrnn.training``: the training state of a ``fit`` checkpoint, alongside
+  the model's weights, its arrays in tensors named ``numrnn.training.<n>``.
 """
 
 import contextlib
@@ -22,24 +27,32 @@ import safetensors.numpy
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentTypeError, FormatError
 from numrnn.io.config import dumps_spec, module_spec
+from numrnn.io.state_tree import encode_tree
 from numrnn.nn.module import Module
 
 FORMAT_VERSION = "1"
 FORMAT_KEY = "numrnn.format"
 VERSION_KEY = "numrnn.version"
 CONFIG_KEY = "numrnn.config"
+STATE_KEY = "numrnn.state"
+TRAINING_KEY = "numrnn.training"
 RESERVED_PREFIX = "numrnn."
 WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def save(module_or_state_dict, path, metadata=None):
-    """Write a Module's parameters, or a dict of arrays, to ``path`` as safetensors.
+    """Write a Module's parameters, a dict of arrays, or a saved state to ``path`` as safetensors.
 
     Parameters
     ----------
-    module_or_state_dict : Module or dict of str to ndarray / Tensor
+    module_or_state_dict : Module, dict of str to ndarray / Tensor, or dict
         A Module is saved with its config when it has ``get_config()``, so
-        :func:`numrnn.load_model` can rebuild it; otherwise weights only.
+        :func:`numrnn.load_model` can rebuild it; otherwise weights only. A
+        dict whose values are all arrays is a weight file, as a Module's. Any
+        other dict is a saved state, such as ``optimizer.state_dict()``, a
+        scheduler's, or ``{"optimizer": ..., "scheduler": ..., "epoch": 3}``:
+        dicts (str or int keys), lists, tuples, numbers, strings, None and
+        float32/float64 arrays, nested; :func:`numrnn.load` gives it back.
     path : str or os.PathLike
         Written through a temporary file in the same directory and renamed
         into place, so ``path`` holds either the old file or the complete new
@@ -48,24 +61,47 @@ def save(module_or_state_dict, path, metadata=None):
         Extra string metadata stored in the header (keys starting with
         ``numrnn.`` are reserved).
 
-    Refuses, with :class:`FormatError`, anything :func:`numrnn.load` would
-    refuse to read back: dtypes other than float32/float64, NaN or inf values,
-    non-string metadata.
+    Raises
+    ------
+    FormatError
+        For anything :func:`numrnn.load` would refuse to read back: weight
+        dtypes other than float32/float64, NaN or inf in an array, objects
+        other than the ones above in a state, non-string metadata.
     """
     if isinstance(module_or_state_dict, Module):
-        tensors = module_or_state_dict.state_dict()
-        spec = module_spec(module_or_state_dict)
+        write_file(path, module_or_state_dict.state_dict(), metadata,
+                   spec=module_spec(module_or_state_dict))
     elif isinstance(module_or_state_dict, Mapping):
         tensors = dict(module_or_state_dict)
-        spec = None
+        if all(isinstance(value, (np.ndarray, Tensor)) for value in tensors.values()):
+            write_file(path, tensors, metadata)
+        else:
+            write_file(path, {}, metadata, state=(STATE_KEY, tensors))
     else:
         raise ArgumentTypeError(f"save: expected a Module or a dict of arrays, "
                                 f"got {type(module_or_state_dict).__name__}")
+
+
+def write_file(path, tensors, metadata=None, *, spec=None, state=None):
+    """Write weights ``tensors``, plus a module ``spec`` and a ``(key, tree)`` state, atomically.
+
+    The tree is stored under the metadata ``key`` with its arrays in tensors
+    named ``key + ".<n>"``, so a weight name must not start with that.
+    """
     header = {FORMAT_KEY: FORMAT_VERSION, VERSION_KEY: _numrnn_version()}
     header.update(_check_metadata(metadata))
     if spec is not None:
         header[CONFIG_KEY] = dumps_spec(spec)
-    data = safetensors.numpy.save(_checked_arrays(tensors), metadata=header)
+    arrays = _checked_arrays(tensors)
+    if state is not None:
+        key, tree = state
+        clashing = [name for name in arrays if name.startswith(f"{key}.")]
+        if clashing:
+            raise FormatError(f"save: tensor name(s) {clashing[:4]} start with '{key}.', "
+                              "which numrnn keeps for the arrays of a saved state")
+        header[key], state_arrays = encode_tree(tree, f"{key}.")
+        arrays.update(state_arrays)
+    data = safetensors.numpy.save(arrays, metadata=header)
     _write_atomically(os.fspath(path), data)
 
 

@@ -1,8 +1,9 @@
 """Weight initializers; each fills a Parameter in place and returns it.
 
 Randomness always comes from an explicit ``rng`` (a ``numpy.random.Generator``,
-an int seed, or None for fresh entropy), so an initialization is reproducible
-from its seed. Values are drawn in float64 and then cast to the parameter's
+an int seed, or None for a generator seeded from numrnn's default one, see
+:func:`numrnn.manual_seed`), so an initialization is reproducible from its seed.
+Values are drawn in float64 and then cast to the parameter's
 dtype, so a float32 and a float64 layer built from one seed hold the same
 numbers up to rounding.
 
@@ -16,13 +17,18 @@ import numbers
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
+from numrnn.defaults import child_generator
 from numrnn.errors import ArgumentTypeError, ShapeError
 
 
 def as_generator(rng):
-    """A ``numpy.random.Generator`` from a Generator, an int seed or None."""
+    """A ``numpy.random.Generator`` from a Generator, an int seed or None.
+
+    None gives a new generator seeded by a draw from numrnn's default
+    generator: fresh entropy, or reproducible after :func:`numrnn.manual_seed`.
+    """
     if rng is None:
-        return np.random.default_rng()
+        return child_generator()
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):

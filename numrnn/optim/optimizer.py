@@ -8,7 +8,8 @@ and habits carry over:
 ``state_dict()`` returns ``{"state": {index: {name: value}}, "param_groups":
 [{option: value, ..., "params": [index, ...]}]}``, where ``index`` numbers the
 parameters across all groups in order. Values are plain Python numbers and
-NumPy arrays, so the dict pickles and saves with ``np.savez`` as it is.
+NumPy arrays, so ``numrnn.save(optimizer.state_dict(), path)`` writes it to a
+safetensors file without pickle and ``numrnn.load(path)`` gives it back.
 """
 
 import abc

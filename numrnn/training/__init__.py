@@ -5,6 +5,7 @@
 """
 
 from numrnn.training.callbacks import Callback, StopTraining
+from numrnn.training.checkpoint import Resumed, load_checkpoint, save_checkpoint
 from numrnn.training.fit import (
     History,
     NonFiniteGradError,
@@ -30,6 +31,7 @@ __all__ = [
     "NonFiniteGradError",
     "NonFiniteGradWarning",
     "NonFiniteLossError",
+    "Resumed",
     "StopTraining",
     "StreamChunks",
     "TruncatedBPTT",
@@ -38,5 +40,7 @@ __all__ = [
     "detach_state",
     "evaluate_stream",
     "fit",
+    "load_checkpoint",
     "reset_state_rows",
+    "save_checkpoint",
 ]

@@ -22,10 +22,10 @@ from tqdm import tqdm
 from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, NumrnnError, ShapeError
-from numrnn.io.save import save
 from numrnn.optim.clip import clip_grads_with_norm_, get_total_norm
 from numrnn.optim.lr_scheduler import ReduceLROnPlateau
 from numrnn.training.callbacks import call_hooks, check_callbacks, write_epoch_line
+from numrnn.training.checkpoint import load_checkpoint, save_checkpoint
 
 _NONFINITE_GRAD_CHOICES = ("skip", "raise")
 
@@ -90,8 +90,8 @@ class History:
 
 def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_norm=None,
         validate=None, mode="min", patience=None, min_delta=0.0, restore_best=False,
-        checkpoint=None, on_epoch_end=None, callbacks=None, progress=None, desc="epoch",
-        nonfinite_grad="skip"):
+        checkpoint=None, resume=None, generators=None, on_epoch_end=None, callbacks=None,
+        progress=None, desc="epoch", nonfinite_grad="skip"):
     """Train ``model`` for up to ``epochs`` passes over ``batches``; return a :class:`History`.
 
     Parameters
@@ -135,9 +135,24 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         At the end, load the weights of the best epoch back into ``model``
         (kept in memory; needs ``validate``).
     checkpoint : str or os.PathLike, optional
-        A file that :func:`numrnn.save` writes (atomically): after each epoch
-        that improves the validation metric, or after every epoch without
-        ``validate``. So it holds the best model, or the last one.
+        A file written atomically after each epoch that improves the validation
+        metric, or after every epoch without ``validate``: the model's weights
+        (``numrnn.load_model`` and ``numrnn.load`` read them as from
+        :func:`numrnn.save`) and what ``resume`` needs: the optimizer's and the
+        scheduler's state, the epoch, the early-stopping counters, the state of
+        every module's ``rng`` and of ``generators``, and the ``epoch`` of
+        ``batches`` when it has one (a ``BucketIterator``).
+    resume : str or os.PathLike, optional
+        A ``checkpoint`` to go on from: it is loaded into ``model``,
+        ``optimizer``, ``scheduler`` and ``generators`` (built as for the run
+        that wrote it; anything else is a :class:`~numrnn.FormatError` before
+        any of them changes) and training continues with the epoch after the
+        saved one, up to ``epochs`` in all. The result is bit-identical to a
+        run that was never interrupted. The History holds the new epochs only.
+    generators : numpy Generator or dict of str to Generator, optional
+        Generators outside the model that the run draws from (shuffling in
+        ``batches``, noise in ``step``): saved in ``checkpoint`` and restored
+        by ``resume``. The modules' own ``rng`` are always included.
     on_epoch_end : callable ``on_epoch_end(history)``, optional
         Called after each epoch's record is appended (to print, log, plot).
     callbacks : object or list of objects, optional
@@ -175,7 +190,20 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
     best_state = None
     epochs_without_improvement = 0
     steps_so_far = 0
-    for epoch in range(1, epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        resumed = load_checkpoint(resume, model, optimizer, scheduler=scheduler,
+                                  generators=generators)
+        first_epoch = resumed.epoch + 1
+        history.best_epoch, history.best_metric = resumed.best_epoch, resumed.best_metric
+        epochs_without_improvement = resumed.epochs_without_improvement
+        if resumed.batches_epoch is not None and _has_epoch(batches):
+            batches.epoch = resumed.batches_epoch
+        if restore_best and resumed.best_epoch is not None:
+            # A checkpoint with validation is written at the best epoch, so its
+            # weights are the best ones.
+            best_state = model.state_dict()
+    for epoch in range(first_epoch, epochs + 1):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         epoch_batches = batches(epoch - 1) if callable(batches) else batches
@@ -225,13 +253,17 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
                 best_state = model.state_dict()
         elif metric is not None:
             epochs_without_improvement += 1
-        if checkpoint is not None and (validate is None or improved):
-            save(model, checkpoint)
-
         if isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step(metric)
         elif scheduler is not None:
             scheduler.step()
+        if checkpoint is not None and (validate is None or improved):
+            # After the schedule's step: a resumed run starts from the next epoch's rate.
+            save_checkpoint(checkpoint, model, optimizer, epoch=epoch, scheduler=scheduler,
+                            generators=generators, best_epoch=history.best_epoch,
+                            best_metric=history.best_metric,
+                            epochs_without_improvement=epochs_without_improvement,
+                            batches_epoch=batches.epoch if _has_epoch(batches) else None)
 
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)
@@ -295,6 +327,11 @@ def _train_step(model, batch, step, optimizer, clip_grad_norm, nonfinite_grad, e
 def _stderr_is_terminal():
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty()) if callable(isatty) else False
+
+
+def _has_epoch(batches):
+    epoch = getattr(batches, "epoch", None)
+    return not callable(batches) and isinstance(epoch, int) and not isinstance(epoch, bool)
 
 
 def _length(iterable):

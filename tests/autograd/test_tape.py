@@ -63,7 +63,7 @@ def test_unused_output_of_a_multi_output_op_gets_zero_gradient():
 
 def test_inputs_without_requires_grad_get_no_gradient():
     x = _leaf([1.0, 2.0])
-    constant = numrnn.tensor([3.0, 4.0])
+    constant = numrnn.tensor([3.0, 4.0], dtype=np.float64)
     (x * constant).backward(np.ones(2))
     assert constant.grad is None
     np.testing.assert_array_equal(x.grad, [3.0, 4.0])

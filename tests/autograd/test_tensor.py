@@ -20,7 +20,10 @@ def test_tensor_copies_its_input():
 
 
 def test_tensor_dtype_argument_and_inference():
-    assert numrnn.tensor([1.0, 2.0]).dtype == np.float64
+    # Python floats take the default float dtype, float32 (issue #18: it was float64,
+    # which the float32 layers then refused); see tests/test_defaults.py.
+    assert numrnn.tensor([1.0, 2.0]).dtype == np.float32
+    assert numrnn.tensor(np.array([1.0, 2.0])).dtype == np.float64
     assert numrnn.tensor([1.0, 2.0], dtype=np.float32).dtype == np.float32
     assert numrnn.tensor([1, 2]).dtype.kind == "i"
 
@@ -144,7 +147,7 @@ def test_requires_grad_cannot_be_switched_off_on_a_non_leaf():
 
 
 def test_leaf_backward_accumulates_the_seed():
-    x = numrnn.tensor([1.0, 2.0], requires_grad=True)
+    x = numrnn.tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
     x.backward(np.array([3.0, 4.0]))
     np.testing.assert_array_equal(x.grad, [3.0, 4.0])
 

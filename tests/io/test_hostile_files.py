@@ -167,6 +167,23 @@ CASES = {
     "config nested 200 deep": (
         "load_model", config_of(nested_sequential(200)),
         r"'numrnn.config' nests 602 levels deep, deeper than 32"),
+    # Saved states (optimizer / scheduler state dicts), their tagged JSON.
+    "state nested 100000 deep": (
+        "load", header_file(metadata={"numrnn.state": DEEP_100000}),
+        r"'numrnn.state' nests 100000 levels deep"),
+    "state numpy integer of 5000 digits": (
+        "load", header_file(metadata={"numrnn.state": with_raw(
+            {"numpy": ["int64", "@digits@"]}, digits=DIGITS_5000)}),
+        r"metadata 'numrnn.state' is not valid JSON"),
+    "state numpy integer past int64": (
+        "load", header_file(metadata={"numrnn.state": json.dumps({"numpy": ["int64", 2**80]})}),
+        r"does not fit int64"),
+    "state array that is a weight": (
+        "load", header_file(metadata={"numrnn.state": json.dumps({"array": WEIGHT})}),
+        r"unknown or malformed node \{'array': 'weight_ih_l0'\}"),
+    "state of 100000 empty lists beside weights": (
+        "load", header_file(metadata={"numrnn.state": "[" + ",".join(["[]"] * 10**5) + "]"}),
+        r"holds a saved state and the tensors \['bias_hh_l0', 'bias_ih_l0', "),
     "header dtype a list": (
         "load", header_file(set_field(WEIGHT, "dtype", ["F32"])),
         r"'weight_ih_l0' has dtype \['F32'\]"),

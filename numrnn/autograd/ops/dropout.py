@@ -11,6 +11,7 @@ import numpy as np
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.tensor import Tensor
+from numrnn.defaults import default_generator
 from numrnn.errors import ArgumentError, ArgumentTypeError
 
 
@@ -40,7 +41,7 @@ class Dropout(Function):
 
 def _generator(rng):
     if rng is None:
-        return np.random.default_rng()
+        return default_generator()
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
@@ -66,7 +67,7 @@ def dropout(x, p=0.5, training=True, rng=None):
         recorded.
     rng : numpy.random.Generator, int or None
         Where the mask comes from: a Generator (advanced by the call), a seed,
-        or None for a fresh ``numpy.random.default_rng()``.
+        or None for numrnn's default generator (see :func:`numrnn.manual_seed`).
 
     Returns
     -------
