@@ -33,9 +33,9 @@ from types import ModuleType
 
 from numrnn.errors import ArgumentError
 from numrnn.kernels import elman as elman_kernels
+from numrnn.kernels import elman_backward, gru_backward, lstm_backward
 from numrnn.kernels import gru as gru_kernels
 from numrnn.kernels import lstm as lstm_kernels
-from numrnn.kernels import lstm_backward
 from numrnn.kernels import streaming as streaming_kernels
 
 __all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "RNN", "CellKind", "kind_of",
@@ -139,7 +139,7 @@ LSTM = CellKind(
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),
-    forward_kernels=gru_kernels, backward_kernels=gru_kernels,
+    forward_kernels=gru_kernels, backward_kernels=gru_backward,
     streaming_kernels={(): streaming_kernels.gru_step},
     streaming_columns=6, split_recurrent_bias=True,
     options={}, layer_options=(),
@@ -147,7 +147,7 @@ GRU = CellKind(
 
 RNN = CellKind(
     name="RNN", gates=("h",), states=("h",),
-    forward_kernels=elman_kernels, backward_kernels=elman_kernels,
+    forward_kernels=elman_kernels, backward_kernels=elman_backward,
     streaming_kernels={("tanh",): streaming_kernels.rnn_tanh_step,
                        ("relu",): streaming_kernels.rnn_relu_step},
     streaming_columns=1, split_recurrent_bias=False,

@@ -1,4 +1,5 @@
-"""The fused Elman RNN: forward (train / infer) and backward through time.
+"""The fused Elman RNN forward (train / infer); the backward is
+:mod:`numrnn.kernels.elman_backward`.
 
 ::
 
@@ -29,7 +30,7 @@ from numrnn.errors import ArgumentError
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, combined_bias, time_index
-from numrnn.kernels.gemm import kernel_blas, matmul, project_inputs
+from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -115,70 +116,13 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     return state
 
 
-@kernel
-def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, step_grad):
-    """Pre-activation gradient of batch row ``b`` (row ``r`` of its block) at position ``t``."""
-    one, zero = typed(1.0, grad_state[b, 0]), typed(0.0, grad_state[b, 0])
-    for j in range(grad_state.shape[1]):
-        dh = grad_state[b, j] + grad_output[t, b, j]
-        h = output[t, b, j]
-        if relu:
-            # NOTE: the derivative at 0 is taken as 0, as PyTorch does.
-            d_a = dh if h > zero else zero
-        else:
-            d_a = dh * (one - h * h)
-        grad_preact[t, b, j] = d_a
-        step_grad[r, j] = d_a
-
-
-@kernel
-def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                    grad_preact):
-    """All steps back for the rows of batch block ``block``; its own GEMM each step."""
-    batch, hidden = grad_state.shape
-    first, stop = block_rows(block, batch)
-    step_grad = np.zeros((stop - first, hidden), dtype=output.dtype)
-    through_weights = np.empty((stop - first, hidden), dtype=output.dtype)
-    for step in range(lengths[first:stop].max() - 1, -1, -1):
-        for r in range(stop - first):
-            length = lengths[first + r]
-            if step < length:
-                _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
-                              grad_state, output, relu, grad_preact, step_grad)
-        product(step_grad, weight_hh, through_weights)
-        # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
-        for r in range(stop - first):
-            if step < lengths[first + r]:
-                for j in range(hidden):
-                    grad_state[first + r, j] = through_weights[r, j]
-
-
-@parallel_kernel
-def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                         grad_preact):
-    """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
-
-    Fills ``grad_preact`` (T, B, H, zero-filled) with the gradient of the
-    pre-activation at each valid position; only ``dh_{t-1} = da_t W_hh`` is
-    sequential. Batch blocks run in parallel.
-    """
-    blocks = block_count(grad_state.shape[0])
-    if blocks == 1:
-        _backward_block(0, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                        grad_preact)
-        return
-    for block in prange(blocks):
-        _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse,
-                        relu, grad_preact)
-
-
 def _run(x, states, weights, lengths, reverse, options, keep):
     """The Elman RNN's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays; saved is ``(output, h_prev)``."""
     (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden = weight_hh.shape[1]
-    relu = _is_relu(options)
+    relu = is_relu(options)
     h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
@@ -190,7 +134,7 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     return output, (state,), (output, h_prev)
 
 
-def _is_relu(options):
+def is_relu(options):
     """Whether ``options`` choose the ReLU; tanh is the default."""
     nonlinearity = options.get("nonlinearity", "tanh")
     if nonlinearity not in NONLINEARITIES:
@@ -217,44 +161,3 @@ def forward_infer(x, states, weights, lengths=None, reverse=False, options=None)
     output, finals, _ = recurrent.forward(_run, x, states, weights, lengths, reverse, options,
                                           keep=False)
     return output, finals
-
-
-def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
-             options=None, needs=None):
-    """Backpropagation through time for :func:`forward_train`.
-
-    The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
-    ``(grad_h_n,)``; the rest as given to and returned by ``forward_train``.
-    Returns ``(grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (H, I),
-    grad_weight_hh (H, H), grad_bias_ih (H,), grad_bias_hh (H,))``, None for
-    each gradient ``needs`` does not ask for.
-    """
-    return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
-                              lengths, reverse, options, needs)
-
-
-def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
-              needs):
-    output, h_prev = saved
-    weight_ih, weight_hh = weights[0], weights[1]
-    steps, batch, n_in = x.shape
-    hidden = weight_hh.shape[1]
-    grad_state = grad_finals[0].copy()
-    grad_preact = np.zeros((steps, batch, hidden), dtype=x.dtype)
-    relu = _is_relu(options)
-    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
-    with kernel_blas(plan.backward_pins_blas):
-        _backward_recurrence(grad_output, grad_state, output,
-                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
-                             relu, grad_preact)
-    d_preact = grad_preact.reshape(steps * batch, hidden)
-    bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
-    need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
-    return (
-        matmul(d_preact, weight_ih).reshape(steps, batch, n_in) if need_x else None,
-        grad_state if need_h0 else None,
-        matmul(d_preact.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
-        matmul(d_preact.T, h_prev.reshape(steps * batch, hidden)) if need_w_hh else None,
-        bias_grad if need_b_ih else None,
-        bias_grad.copy() if need_b_hh else None,
-    )

@@ -5,7 +5,10 @@ weights); these adapters pack them into the contract's ``states`` and
 ``weights`` tuples and unpack the results, so each test reads as it did.
 """
 
-from numrnn.kernels import elman, gru, lstm, lstm_backward
+from numrnn.kernels import elman, elman_backward, gru, gru_backward, lstm, lstm_backward
+
+# Each forward module's backward module.
+BACKWARD = {gru: gru_backward, elman: elman_backward}
 
 
 def lstm_train(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
@@ -61,7 +64,7 @@ def one_state_back(kernels, grad_output, grad_h_n, x, weight_ih, weight_hh, save
     a placeholder of the right shape stands for it.
     """
     h0 = grad_h_n
-    return kernels.backward(grad_output, (grad_h_n,), x, (h0,),
+    return BACKWARD[kernels].backward(grad_output, (grad_h_n,), x, (h0,),
                             (weight_ih, weight_hh, None, None), saved, lengths, reverse,
                             _options(nonlinearity), needs)
 

@@ -1,0 +1,166 @@
+"""Backpropagation through time for the fused GRU of :mod:`numrnn.kernels.gru`.
+
+With ``h_t = (1 - z) * n + z * h_{t-1}`` and ``n = tanh(a_n + r * hn)``, where
+``hn = W_hn h_{t-1} + b_hn`` was saved by the forward pass, one step back from
+``dh = dL/dh_t`` (the output's gradient at t plus what step t+1 sent back) is::
+
+    dn  = dh * (1 - z) * (1 - n²);      dz = dh * (h_{t-1} - n) * z(1-z)
+    dr  = dn * hn * r(1-r);             d_hn = dn * r
+    dh_{t-1} = dh * z + [dr dz d_hn] W_hh                 (B, 3H) @ (3H, H)
+
+Only ``dh_{t-1}`` is sequential: the pre-activation gradients of every step are
+stored, and ``dx``, ``dW_ih``, ``dW_hh`` and the bias gradients are one large
+GEMM or sum each after the loop. A row runs back through exactly its valid
+steps, in the order it ran forward (``lengths`` and ``reverse`` as in the
+forward kernel); padded positions get zero gradients, and the gradient of
+``h_n`` enters a row at its own last valid step.
+"""
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels import recurrent
+from numrnn.kernels.activations import typed
+from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.gemm import kernel_blas, matmul
+from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import block_count, plan_for
+
+
+@kernel
+def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, grad_projection,
+                  grad_hidden_n, step_grad):
+    """Gate gradients of batch row ``b`` (row ``r`` of its block) at position ``t``.
+
+    ``grad_state[b]`` holds dL/dh_t from later steps on entry; it leaves holding
+    the direct part ``dh_t * z`` of dL/dh_{t-1} (the caller adds the part through
+    ``W_hh``). ``step_grad[r]`` receives the pre-activation gradients of
+    ``h W_hhᵀ + b_hh`` for this step's GEMM; their r and z parts equal those of
+    ``x W_ihᵀ + b_ih`` (in ``grad_projection``), so only the n part is kept, in
+    ``grad_hidden_n``.
+    """
+    hidden = grad_state.shape[1]
+    one = typed(1.0, grad_state[b, 0])
+    # NOTE: row views per gate, as in the forward kernel, so the loop vectorises.
+    gate_r, gate_z, gate_n = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden], \
+        gates[t, b, 2 * hidden:]
+    d_step = step_grad[r]
+    grad_r, grad_z, grad_hn = d_step[:hidden], d_step[hidden:2 * hidden], d_step[2 * hidden:]
+    grad_n = grad_projection[t, b, 2 * hidden:]
+    dh_row, grad_out, hn_row, h_old = grad_state[b], grad_output[t, b], hidden_n[t, b], \
+        h_prev[t, b]
+    for j in range(hidden):
+        dh = dh_row[j] + grad_out[j]
+        r_gate, z, n = gate_r[j], gate_z[j], gate_n[j]
+        d_n = dh * (one - z) * (one - n * n)
+        grad_z[j] = dh * (h_old[j] - n) * z * (one - z)
+        grad_r[j] = d_n * hn_row[j] * r_gate * (one - r_gate)
+        grad_hn[j] = d_n * r_gate
+        grad_n[j] = d_n
+        dh_row[j] = dh * z
+    # r and z enter x W_ihᵀ and h W_hhᵀ alike; only the n gate's gradients differ.
+    grad_projection[t, b, :2 * hidden] = d_step[:2 * hidden]
+    grad_hidden_n[t, b] = grad_hn
+
+
+@kernel
+def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
+                    reverse, grad_projection, grad_hidden_n):
+    """All steps back for the rows of batch block ``block``; its own GEMM each step."""
+    batch, hidden = grad_state.shape
+    first, stop = block_rows(block, batch)
+    step_grad = np.zeros((stop - first, 3 * hidden), dtype=gates.dtype)
+    through_weights = np.empty((stop - first, hidden), dtype=gates.dtype)
+    for step in range(lengths[first:stop].max() - 1, -1, -1):
+        for r in range(stop - first):
+            length = lengths[first + r]
+            if step < length:
+                _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
+                              grad_state, gates, hidden_n, h_prev, grad_projection,
+                              grad_hidden_n, step_grad)
+        product(step_grad, weight_hh, through_weights)
+        # Rows whose steps have not started yet keep dL/dh_n untouched; their
+        # step_grad rows are still zero, so the GEMM row is ignored, not added.
+        for r in range(stop - first):
+            if step < lengths[first + r]:
+                for j in range(hidden):
+                    grad_state[first + r, j] += through_weights[r, j]
+
+
+@parallel_kernel
+def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
+                         reverse, grad_projection, grad_hidden_n):
+    """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
+
+    Fills ``grad_projection`` (T, B, 3H) and ``grad_hidden_n`` (T, B, H), both
+    zero-filled: the gradients of ``x W_ihᵀ + b_ih`` and of the n part of
+    ``h W_hhᵀ + b_hh`` at each valid position.
+    Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential; batch blocks run in parallel.
+    """
+    blocks = block_count(grad_state.shape[0])
+    if blocks == 1:
+        _backward_block(0, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
+                        reverse, grad_projection, grad_hidden_n)
+        return
+    for block in prange(blocks):
+        _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh,
+                        lengths, reverse, grad_projection, grad_hidden_n)
+
+
+def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
+             options=None, needs=None):
+    """Backpropagation through time for :func:`forward_train`.
+
+    The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
+    ``(grad_h_n,)``; the rest as given to and returned by ``forward_train``.
+    Returns ``(grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (3H, I),
+    grad_weight_hh (3H, H), grad_bias_ih (3H,), grad_bias_hh (3H,))``, None
+    for each gradient ``needs`` does not ask for.
+    """
+    return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
+                              lengths, reverse, options, needs)
+
+
+def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
+              needs):
+    gates, hidden_n, h_prev = saved
+    weight_ih, weight_hh = weights[0], weights[1]
+    steps, batch, _ = x.shape
+    hidden = weight_hh.shape[1]
+    grad_state = grad_finals[0].copy()
+    grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
+    grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    plan = plan_for(x.dtype, batch, steps, x.shape[2], hidden, 3)
+    with kernel_blas(plan.backward_pins_blas):
+        _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
+                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+                             grad_projection, grad_hidden_n)
+    return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_hidden_n,
+                             needs)
+
+
+def _weight_gradients(x, h_prev, weight_ih, grad_h0, grad_projection, grad_hidden_n, needs):
+    """The parallel half of backward: one large GEMM (or sum) per gradient, over all steps.
+
+    The gradient of ``h W_hhᵀ + b_hh`` is ``grad_projection``'s r and z columns
+    next to ``grad_hidden_n``: both weight-gradient halves read those in place.
+    """
+    steps, batch, n_in = x.shape
+    gate_cols = grad_projection.shape[2]
+    d_proj = grad_projection.reshape(steps * batch, gate_cols)
+    d_hidden_n = grad_hidden_n.reshape(steps * batch, -1)
+    d_rz = d_proj[:, :d_proj.shape[1] - d_hidden_n.shape[1]]
+    need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
+    grad_w_hh = None
+    if need_w_hh:
+        previous = h_prev.reshape(steps * batch, -1)
+        grad_w_hh = np.concatenate([matmul(d_rz.T, previous), matmul(d_hidden_n.T, previous)])
+    return (
+        matmul(d_proj, weight_ih).reshape(steps, batch, n_in) if need_x else None,
+        grad_h0 if need_h0 else None,
+        matmul(d_proj.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
+        grad_w_hh,
+        d_proj.sum(axis=0) if need_b_ih else None,
+        np.concatenate([d_rz.sum(axis=0), d_hidden_n.sum(axis=0)]) if need_b_hh else None,
+    )
