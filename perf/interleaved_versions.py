@@ -1,0 +1,93 @@
+"""Two checkouts of numrnn against each other, interleaved in fresh processes.
+
+Run: ``python perf/interleaved_versions.py OLD_TREE NEW_TREE [--rounds 6]``, where
+each tree is the root of a numrnn checkout (``git worktree add /tmp/old <commit>``).
+
+For a change meant to keep speed, as issue #14's redesign was: each case runs in a
+fresh process per tree and round, one thread (numba and BLAS), OpenBLAS variables
+unset, the two trees alternating (old first in even rounds, new first in odd ones)
+so that a slow phase of the machine hits both. A process builds the layer, warms
+up three calls, then times ``calls`` more and reports their median; the verdict
+is the median over rounds of those medians, and the per-round ratios are printed
+so that noise shows. Each tree gets a numba cache of its own.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+# (cell, mode, B, T, I, H, calls)
+CASES = [("LSTM", "train", 32, 50, 64, 128, 60), ("LSTM", "train", 64, 100, 256, 256, 8),
+         ("LSTM", "infer", 1, 50, 32, 64, 400), ("GRU", "train", 32, 50, 64, 128, 60)]
+
+CHILD = r"""
+import json, sys, time
+import numpy as np
+import numrnn
+from numrnn import nn
+cell, mode, b, t, i, h, calls = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:8])
+layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell](i, h, rng=0)
+x = numrnn.Tensor(np.random.default_rng(1).standard_normal((t, b, i)).astype(np.float32))
+seed = np.ones((t, b, h), np.float32)
+
+def infer():
+    with numrnn.no_grad():
+        layer(x)
+
+def train():
+    for param in layer.parameters():
+        param.grad = None
+    layer(x)[0].backward(seed)
+
+run = infer if mode == "infer" else train
+for _ in range(3):
+    run()
+times = []
+for _ in range(calls):
+    start = time.perf_counter()
+    run()
+    times.append(time.perf_counter() - start)
+print(json.dumps({"median": sorted(times)[len(times) // 2]}))
+"""
+
+
+def run_case(tree, name, case, cache):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env.update(NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
+    done = subprocess.run([sys.executable, "-c", CHILD, *map(str, case)], env=env,
+                          cwd=tempfile.gettempdir(), capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.exit(f"{name} tree failed on {case}:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["median"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("old")
+    parser.add_argument("new")
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    trees = [("old", os.path.abspath(args.old)), ("new", os.path.abspath(args.new))]
+    times = {}
+    with tempfile.TemporaryDirectory() as cache:
+        for round_index in range(args.rounds):
+            for name, tree in trees if round_index % 2 == 0 else trees[::-1]:
+                for case in CASES:
+                    times.setdefault(case[:6], {}).setdefault(name, []).append(
+                        run_case(tree, name, case, cache))
+    for case, by_tree in times.items():
+        old, new = statistics.median(by_tree["old"]), statistics.median(by_tree["new"])
+        ratios = [round(b / a, 3) for a, b in zip(by_tree["old"], by_tree["new"])]
+        print(f"{case}: old {old * 1e3:.3f} ms, new {new * 1e3:.3f} ms, new/old "
+              f"{new / old:.3f} (per round {ratios})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
