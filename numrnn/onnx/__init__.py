@@ -5,5 +5,7 @@ so ``import numrnn`` never does; see docs/onnx.md.
 """
 
 from numrnn.onnx.export import export
+from numrnn.onnx.graph_module import OnnxGraph
+from numrnn.onnx.load import load
 
-__all__ = ["export"]
+__all__ = ["OnnxGraph", "export", "load"]
