@@ -165,7 +165,8 @@ def _emit_feedforward(builder, module, value, prefix):
     if isinstance(module, Dropout):
         return value
     if isinstance(module, Embedding):
-        (weight,) = checked_parameters(module, (("weight", module.weight.shape),))
+        (weight,) = checked_parameters(
+            module, (("weight", (module.num_embeddings, module.embedding_dim)),))
         table = builder.add_initializer(f"{prefix}.weight", weight.data)
         return builder.add_node("Gather", [table, value], axis=0)
     checked_parameters(module, (("weight", (module.out_features, module.in_features)),

@@ -115,8 +115,12 @@ def gather(inputs, attributes):
         raise FormatError("Gather: indices must be integers")
     if not is_float(data):
         return [np.take(data, indices, axis=axis)]
+    size, indices = data.shape[axis], np.asarray(indices)
+    if indices.size and (indices.min() < -size or indices.max() >= size):
+        raise ShapeError(f"Gather: indices must be in {-size}..{size - 1} along axis {axis}, "
+                         f"got {int(indices.min())}..{int(indices.max())}")
     index = [slice(None)] * len(data.shape)
-    index[axis] = np.asarray(indices) % data.shape[axis]
+    index[axis] = indices % size
     return [F.getitem(data, tuple(index))]
 
 
@@ -165,6 +169,14 @@ def binary(name, function, numpy_function):
     return run
 
 
+def truncated_divide(a, b):
+    """ONNX's integer Div, which rounds toward zero (numpy's // rounds down)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if np.any(b == 0):
+        raise ShapeError("Div: integer division by zero")
+    return (np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(np.result_type(a, b))
+
+
 def unary(function):
     return lambda inputs, attributes: [function(inputs[0])]
 
@@ -191,7 +203,7 @@ SIMPLE_OPS = {
     "Add": (binary("add", F.add, np.add), {}),
     "Sub": (binary("sub", F.sub, np.subtract), {}),
     "Mul": (binary("mul", F.mul, np.multiply), {}),
-    "Div": (binary("div", F.div, np.floor_divide), {}),
+    "Div": (binary("div", F.div, truncated_divide), {}),
     "MatMul": (matmul, {}),
     "Relu": (unary(F.relu), {}),
     "Tanh": (unary(F.tanh), {}),

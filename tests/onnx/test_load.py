@@ -13,6 +13,7 @@ from numrnn import nn
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx_graphs import recurrent_graph, save  # noqa: E402  (needs onnx)
 
 
@@ -175,3 +176,38 @@ def test_file_from_torch_onnx_export_gives_torchs_outputs(tmp_path, cell, batch_
     assert len(got) == len(expected)
     for ours, theirs in zip(got, expected):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+
+
+def test_simple_nodes_match_onnx_runtime(tmp_path):
+    rng = np.random.default_rng(4)
+    weight = numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "Wt")
+    bias = numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "C")
+    ints = {name: numpy_helper.from_array(np.array(values, np.int64), name)
+            for name, values in [("starts", [1]), ("ends", [3]), ("axes", [1]), ("zero", [0]),
+                                 ("minus_seven", [-7]), ("two", [2])]}
+    nodes = [
+        helper.make_node("Sigmoid", ["X"], ["s"]),
+        helper.make_node("Mul", ["s", "X"], ["m"]),
+        helper.make_node("Sub", ["m", "X"], ["d"]),
+        helper.make_node("Div", ["d", "s"], ["q"]),
+        helper.make_node("Tanh", ["q"], ["t"]),
+        helper.make_node("Gemm", ["t", "Wt", "C"], ["g"], transB=1),
+        helper.make_node("Slice", ["g", "starts", "ends", "axes"], ["sliced"]),
+        helper.make_node("Unsqueeze", ["sliced", "zero"], ["u"]),
+        helper.make_node("Squeeze", ["u", "zero"], ["Z"]),
+        helper.make_node("Div", ["minus_seven", "two"], ["N"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["b", 4])],
+        [helper.make_tensor_value_info("Z", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("N", TensorProto.INT64, None)],
+        [weight, bias, *ints.values()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    expected_z, expected_n = ort_outputs(model, {"X": x})
+    loaded = numrnn.onnx.load(save(model, tmp_path / "simple.onnx"))
+    got_z, got_n = loaded(x)
+    np.testing.assert_allclose(got_z.data, expected_z, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(got_n, expected_n)
+    assert [type(child).__name__ for child in loaded.children()] == ["Linear"]
