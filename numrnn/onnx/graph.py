@@ -48,6 +48,10 @@ class OnnxCell:
 DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "GRU": ("Sigmoid", "Tanh"),
                        "LSTM": ("Sigmoid", "Tanh", "Tanh")}
 
+# Inputs each op takes: X, W, R, B, sequence_lens, initial_h, then the LSTM's
+# initial_c and P (peepholes).
+MAX_INPUTS = {"RNN": 6, "GRU": 6, "LSTM": 8}
+
 ONNX_CELLS = (
     OnnxCell("RNN", (("nonlinearity", "tanh"),), "RNN"),
     OnnxCell("RNN", (("nonlinearity", "relu"),), "RNN", activations=("Relu",)),

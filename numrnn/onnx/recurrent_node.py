@@ -14,7 +14,7 @@ from numrnn import functional as F
 from numrnn.errors import FormatError
 from numrnn.functional.cell_kinds import kind_of, parameter_name
 from numrnn.nn.recurrent import GRU, LSTM, RNN
-from numrnn.onnx.graph import DEFAULT_ACTIVATIONS, cell_of_node
+from numrnn.onnx.graph import DEFAULT_ACTIVATIONS, MAX_INPUTS, cell_of_node
 from numrnn.onnx.read import describe
 
 LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
@@ -23,8 +23,7 @@ ATTRIBUTES = {"hidden_size": "int", "direction": "string", "layout": "int",
               "activations": "strings", "clip": "float", "input_forget": "int",
               "linear_before_reset": "int", "activation_alpha": "floats",
               "activation_beta": "floats"}
-# Inputs after X: W, R, B, sequence_lens, initial_h, initial_c (LSTM), P (LSTM).
-WEIGHT_INPUTS = 3
+# The position of the LSTM's peephole input P among a node's inputs.
 PEEPHOLE_INPUT = 7
 
 
@@ -60,7 +59,7 @@ def recurrent_layer(node, attributes, constants, where):
                "cell (numrnn runs the default activations, ReLU for an RNN, and the GRU with "
                "linear_before_reset=1)")
     inputs = list(node.input)
-    most = PEEPHOLE_INPUT + 1 if node.op_type == "LSTM" else PEEPHOLE_INPUT - 1
+    most = MAX_INPUTS[node.op_type]
     if len(inputs) > most:
         refuse(f"{node.op_type} takes at most {most} inputs, got {len(inputs)}")
     if len(inputs) > PEEPHOLE_INPUT and inputs[PEEPHOLE_INPUT]:
