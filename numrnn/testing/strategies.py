@@ -84,7 +84,8 @@ def distinct_float_arrays(draw, shape, dtype=np.float64, spacing=0.1, jitter=0.0
 
 
 @st.composite
-def sequence_batches(draw, max_steps=6, max_batch=4, features=st.integers(1, 4),
+# A strategy as a default is Hypothesis's idiom: strategies are immutable values.
+def sequence_batches(draw, max_steps=6, max_batch=4, features=st.integers(1, 4),  # noqa: B008
                      dtype=np.float64, min_value=-2.0, max_value=2.0):
     """A time-major batch ``x`` of shape (T, B, I) with ``lengths`` in 1..T, one per row.
 
