@@ -7,6 +7,7 @@ import pytest
 import safetensors.numpy
 
 import numrnn
+import numrnn.defaults
 from numrnn import FormatError, nn
 from numrnn import functional as F
 from numrnn.optim import SGD, Adam
@@ -76,6 +77,45 @@ def test_interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tm
         for key, value in state.items():
             np.testing.assert_array_equal(opt2.state_dict()["state"][index][key], value)
     assert shuffler2.random() == shuffler.random()
+
+
+class DropoutFromTheDefaultGenerator(nn.Module):
+    """Dropout drawn from ``numrnn.default_generator()``: no ``rng`` anywhere in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(3, 16, rng=0)
+        self.out = nn.Linear(16, 1, rng=2)
+
+    def forward(self, inputs):
+        return self.out(F.dropout(self.hidden(inputs), 0.3, training=self.training))
+
+
+def default_generator_run():
+    numrnn.manual_seed(0)
+    model = DropoutFromTheDefaultGenerator()
+    optimizer = Adam(model.parameters(), lr=0.02)
+    return model, optimizer, ShuffledBatches(np.random.default_rng(3))
+
+
+def test_resume_restores_the_default_generator_that_rng_none_draws_from(tmp_path, monkeypatch):
+    monkeypatch.setattr(numrnn.defaults, "_default_generator", None)
+    model, optimizer, batches = default_generator_run()
+    fit(model, batches, mse_step, optimizer, epochs=4, generators=batches.rng, progress=False)
+    after_straight_run = numrnn.default_generator().random()
+
+    path = tmp_path / "run.safetensors"
+    first, opt1, batches1 = default_generator_run()
+    fit(first, batches1, mse_step, opt1, epochs=2, generators=batches1.rng, checkpoint=path,
+        progress=False)
+
+    # A new process seeds as the first one did, builds the same objects, then resumes.
+    resumed, opt2, batches2 = default_generator_run()
+    fit(resumed, batches2, mse_step, opt2, epochs=4, generators=batches2.rng, resume=path,
+        progress=False)
+
+    assert_bit_identical(resumed, model)
+    assert numrnn.default_generator().random() == after_straight_run
 
 
 def test_resume_with_validation_restores_the_best_metric_and_the_plateau_schedule(tmp_path):
@@ -195,10 +235,12 @@ def test_malformed_training_state_is_a_format_error_and_changes_nothing(
     path = rewritten(checkpoint_file, tmp_path / "bad.safetensors", change)
     model, optimizer, scheduler, shuffler, batches = new_run()
     before = snapshot(model, optimizer, scheduler, shuffler)
+    default_before = numrnn.default_generator().bit_generator.state
     with pytest.raises(FormatError, match=message) as error:
         load_checkpoint(path, model, optimizer, scheduler=scheduler, generators=shuffler)
     assert str(path) in str(error.value)
     assert_unchanged(before, model, optimizer, scheduler, shuffler)
+    assert numrnn.default_generator().bit_generator.state == default_before
 
 
 def test_another_optimizer_or_model_is_refused_before_anything_changes(checkpoint_file):
@@ -216,6 +258,13 @@ def test_another_optimizer_or_model_is_refused_before_anything_changes(checkpoin
         load_checkpoint(checkpoint_file, wider, optimizer, scheduler=scheduler,
                         generators=shuffler)
     assert_unchanged(before, wider, optimizer, scheduler, shuffler)
+
+
+def test_a_generator_may_not_take_the_default_generators_name(checkpoint_file):
+    model, optimizer, scheduler, _, _ = new_run()
+    with pytest.raises(FormatError, match="'numrnn.default_generator' is kept for"):
+        load_checkpoint(checkpoint_file, model, optimizer, scheduler=scheduler,
+                        generators={"numrnn.default_generator": np.random.default_rng(0)})
 
 
 def test_a_weight_file_is_not_a_checkpoint(tmp_path):
