@@ -10,7 +10,11 @@ with the module but never trained, such as running statistics.
 A list, tuple or dict holding Modules or Parameters is refused as an attribute,
 because a plain container would hide them from ``parameters()`` and nothing in
 it would train or be saved: :class:`~numrnn.nn.ModuleList` and
-:class:`~numrnn.nn.ModuleDict` register their members.
+:class:`~numrnn.nn.ModuleDict` register their members. A plain container that
+comes to hold one later (``self.layers = []``, then ``self.layers.append(...)``)
+is refused the same way when the module is walked (``parameters()``,
+``state_dict()``, ``named_modules()``, ``train()``...), which every training
+and saving path does first.
 """
 
 from collections import namedtuple
@@ -26,6 +30,8 @@ from numrnn.nn.substitution import functional_call, substituted_parameters
 __all__ = ["IncompatibleKeys", "Module", "functional_call", "substituted_parameters"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+# The dicts that register members: they hold Modules and Parameters by design.
+_REGISTRIES = frozenset({"_parameters", "_modules", "_buffers"})
 
 
 class Module:
@@ -150,6 +156,7 @@ class Module:
             if id(module) in seen:
                 continue
             seen.add(id(module))
+            _refuse_hidden_attributes(module)
             yield name, module
             children = [(f"{name}.{child_name}" if name else child_name, child)
                         for child_name, child in module.named_children()]
@@ -288,6 +295,8 @@ def _indent(text):
 
 
 def _named_members(module, registry_name, prefix, recurse):
+    if not recurse:
+        _refuse_hidden_attributes(module)
     owners = module.named_modules(prefix) if recurse else [(prefix, module)]
     seen = set()
     for owner_name, owner in owners:
@@ -342,6 +351,13 @@ def _refuse_hidden_members(owner, name, value):
         f"{owner}: attribute '{name}' is a {kind} holding a {type(found).__name__}, which a "
         f"plain {kind} does not register, so its parameters would neither train nor be "
         f"saved; {fix}")
+
+
+def _refuse_hidden_attributes(module):
+    """Refuse a plain container attribute that has come to hold a Module or Parameter."""
+    for name, value in module.__dict__.items():
+        if name not in _REGISTRIES and isinstance(value, (list, tuple, dict)):
+            _refuse_hidden_members(type(module).__name__, name, value)
 
 
 def _first_hidden_member(container, seen):
