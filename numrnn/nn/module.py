@@ -22,7 +22,7 @@ from collections import namedtuple
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import ArgumentError, ArgumentTypeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError
 from numrnn.nn.parameter import Parameter
 from numrnn.nn.state import convert_dtype, load_checked_state, module_dtype, state_tensors
 from numrnn.nn.substitution import functional_call, substituted_parameters
@@ -32,6 +32,8 @@ __all__ = ["IncompatibleKeys", "Module", "functional_call", "substituted_paramet
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 # The dicts that register members: they hold Modules and Parameters by design.
 _REGISTRIES = frozenset({"_parameters", "_modules", "_buffers"})
+# What numrnn.io.save.WEIGHT_DTYPES accepts, so a state dict always saves.
+_WEIGHT_FILE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Module:
@@ -67,7 +69,8 @@ class Module:
             registry[name] = value
             return
         if registries[2] is not None and name in registries[2]:
-            registries[2][name] = _as_buffer(type(self).__name__, name, value)
+            persistent = name not in self._non_persistent_buffers
+            registries[2][name] = _as_buffer(type(self).__name__, name, value, persistent)
             return
         for kind, registry in zip(("a Parameter", "a Module"), registries):
             if registry is not None and name in registry:
@@ -120,7 +123,11 @@ class Module:
             reserves the name; it is then left out of ``state_dict``.
             Assigning to ``self.<name>`` later replaces the buffer.
         persistent : bool, default True
-            Whether ``state_dict`` (and so ``numrnn.save``) includes it.
+            Whether ``state_dict`` (and so ``numrnn.save``) includes it. A
+            persistent buffer must be float32 or float64, the dtypes weight
+            files hold (a :class:`DTypeError` otherwise, here and when it is
+            assigned later); keep integer or boolean state, such as a step
+            count, with ``persistent=False``.
 
         Buffers are listed by ``buffers()``/``named_buffers()``, not by
         ``parameters()``; ``to(dtype)`` converts the floating ones.
@@ -129,7 +136,8 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  f"registering the buffer '{name}'")
         _check_member_name(self, "register_buffer", name)
-        self._buffers[name] = _as_buffer(type(self).__name__, name, tensor)
+        self._buffers[name] = _as_buffer(f"{type(self).__name__}.register_buffer", name, tensor,
+                                         bool(persistent))
         if persistent:
             self._non_persistent_buffers.discard(name)
         else:
@@ -319,18 +327,25 @@ def _check_member_name(module, op, name):
                             f"{type(module).__name__}; choose another name")
 
 
-def _as_buffer(owner, name, value):
+def _as_buffer(owner, name, value, persistent):
     if value is None:
         return None
     if isinstance(value, Parameter):
         raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor or ndarray, not a "
                                 "Parameter; assign a Parameter as an attribute to train it")
-    if isinstance(value, Tensor):
-        return value
     if isinstance(value, np.ndarray):
-        return Tensor(value)
-    raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor, an ndarray or None, "
-                            f"got {type(value).__name__}")
+        value = Tensor(value)
+    if not isinstance(value, Tensor):
+        raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor, an ndarray or "
+                                f"None, got {type(value).__name__}")
+    # Refused here rather than at numrnn.save, which would otherwise be the first to notice.
+    if persistent and value.data.dtype not in _WEIGHT_FILE_DTYPES:
+        raise DTypeError(f"{owner}: persistent buffer '{name}' has dtype {value.data.dtype}; "
+                         "weight files (numrnn.save) hold float32 or float64 only, and a "
+                         "persistent buffer goes into the state dict they are written from. "
+                         "Convert it to a float dtype, or register it with persistent=False "
+                         "to keep it out of the state dict")
+    return value
 
 
 def _refuse_hidden_members(owner, name, value):

@@ -12,7 +12,7 @@ class Normalizer(nn.Module):
         super().__init__()
         self.linear = nn.Linear(3, 3, rng=0)
         self.register_buffer("running_mean", np.zeros(3, dtype=np.float32))
-        self.register_buffer("count", np.array(0, dtype=np.int64))
+        self.register_buffer("count", np.array(0, dtype=np.int64), persistent=False)
         self.register_buffer("scratch", np.ones(3, dtype=np.float32), persistent=False)
         self.register_buffer("unset", None)
 
@@ -28,7 +28,7 @@ def test_buffers_are_state_but_not_parameters():
             super().__init__()
             self.linear = torch.nn.Linear(3, 3)
             self.register_buffer("running_mean", torch.zeros(3))
-            self.register_buffer("count", torch.tensor(0))
+            self.register_buffer("count", torch.tensor(0), persistent=False)
             self.register_buffer("scratch", torch.ones(3), persistent=False)
             self.register_buffer("unset", None)
 
@@ -45,16 +45,15 @@ def test_buffers_load_back_and_are_checked():
     model = Normalizer()
     state = model.state_dict()
     state["running_mean"] = np.arange(3, dtype=np.float32)
-    state["count"] = np.array(5, dtype=np.int64)
     other = Normalizer()
     other.load_state_dict(state)
     np.testing.assert_array_equal(other.running_mean.data, [0, 1, 2])
-    assert other.count.item() == 5
-    with pytest.raises(ShapeError, match=r"missing key 'count' \(expected shape \(\), int64\)"):
-        other.load_state_dict({k: v for k, v in state.items() if k != "count"})
-    with pytest.raises(DTypeError, match="'count': expected dtype int64, got float64"):
-        other.load_state_dict({**state, "count": np.array(1.0)})
-    assert other.count.item() == 5
+    with pytest.raises(ShapeError, match=r"missing key 'running_mean' \(expected shape \(3,\), "
+                                         r"float32\)"):
+        other.load_state_dict({k: v for k, v in state.items() if k != "running_mean"})
+    with pytest.raises(DTypeError, match="'running_mean': expected dtype float32, got float64"):
+        other.load_state_dict({**state, "running_mean": np.zeros(3)})
+    np.testing.assert_array_equal(other.running_mean.data, [0, 1, 2])
 
 
 def test_buffer_assignment_replaces_it_and_bad_values_are_refused():
@@ -72,13 +71,41 @@ def test_buffer_assignment_replaces_it_and_bad_values_are_refused():
 
 def test_buffers_save_with_the_module(tmp_path):
     model = Normalizer()
-    del model.count  # numrnn files hold float tensors only
     model.running_mean = np.arange(3, dtype=np.float32)
+    model.count = np.array(7, dtype=np.int64)
     numrnn.save(model, tmp_path / "model.safetensors")
     other = Normalizer()
-    del other.count
     numrnn.load(tmp_path / "model.safetensors", other)
     np.testing.assert_array_equal(other.running_mean.data, [0, 1, 2])
+    assert other.count.item() == 0, "a non-persistent buffer is not in the file"
+
+
+@pytest.mark.parametrize("value", [np.array(0, dtype=np.int64), np.zeros(3, dtype=np.int32),
+                                   np.zeros(2, dtype=bool), np.zeros(2, dtype=np.float16),
+                                   numrnn.tensor(np.arange(3))])
+def test_a_persistent_buffer_that_no_weight_file_can_hold_is_refused_at_registration(value):
+    model = nn.Module()
+    expected = r"Module\.register_buffer: persistent buffer 'count' has dtype \w+; weight " \
+               r"files \(numrnn\.save\) hold float32 or float64 only.*persistent=False"
+    with pytest.raises(DTypeError, match=expected):
+        model.register_buffer("count", value)
+    assert "count" not in model.state_dict() and not hasattr(model, "count")
+    model.register_buffer("count", value, persistent=False)
+    assert model.count.dtype == value.dtype and "count" not in model.state_dict()
+
+
+def test_a_persistent_float_buffer_cannot_be_replaced_by_an_integer_one():
+    model = Normalizer()
+    with pytest.raises(DTypeError, match=r"Normalizer: persistent buffer 'running_mean' has "
+                                         r"dtype int64; weight files .*persistent=False"):
+        model.running_mean = np.zeros(3, dtype=np.int64)
+    assert model.running_mean.dtype == np.float32
+    model.register_buffer("later", None)
+    with pytest.raises(DTypeError, match="persistent buffer 'later' has dtype int32"):
+        model.later = np.zeros(2, dtype=np.int32)
+    assert model.later is None
+    model.scratch = np.zeros(3, dtype=np.int64)
+    assert model.scratch.dtype == np.int64, "non-persistent buffers take any dtype"
 
 
 def test_requires_grad_freezes_and_unfreezes():
