@@ -21,10 +21,15 @@ from collections import namedtuple
 
 import numpy as np
 
-from numrnn.autograd.tensor import Tensor
-from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.nn.parameter import Parameter
-from numrnn.nn.state import convert_dtype, load_checked_state, module_dtype, state_tensors
+from numrnn.nn.state import (
+    checked_buffer,
+    convert_dtype,
+    dtype_of_to,
+    load_checked_state,
+    state_tensors,
+)
 from numrnn.nn.substitution import functional_call, substituted_parameters
 
 __all__ = ["IncompatibleKeys", "Module", "functional_call", "substituted_parameters"]
@@ -32,8 +37,6 @@ __all__ = ["IncompatibleKeys", "Module", "functional_call", "substituted_paramet
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 # The dicts that register members: they hold Modules and Parameters by design.
 _REGISTRIES = frozenset({"_parameters", "_modules", "_buffers"})
-# What numrnn.io.save.WEIGHT_DTYPES accepts, so a state dict always saves.
-_WEIGHT_FILE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Module:
@@ -70,7 +73,7 @@ class Module:
             return
         if registries[2] is not None and name in registries[2]:
             persistent = name not in self._non_persistent_buffers
-            registries[2][name] = _as_buffer(type(self).__name__, name, value, persistent)
+            registries[2][name] = checked_buffer(type(self).__name__, name, value, persistent)
             return
         for kind, registry in zip(("a Parameter", "a Module"), registries):
             if registry is not None and name in registry:
@@ -136,7 +139,7 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  f"registering the buffer '{name}'")
         _check_member_name(self, "register_buffer", name)
-        self._buffers[name] = _as_buffer(f"{type(self).__name__}.register_buffer", name, tensor,
+        self._buffers[name] = checked_buffer(f"{type(self).__name__}.register_buffer", name, tensor,
                                          bool(persistent))
         if persistent:
             self._non_persistent_buffers.discard(name)
@@ -220,19 +223,28 @@ class Module:
         for param in self.parameters():
             param.grad = None
 
-    def to(self, dtype):
+    def to(self, *args, device=None, dtype=None):
         """Convert every parameter and floating buffer to ``dtype``, in place; returns self.
+
+        Called as PyTorch's ``Module.to``: ``to(dtype)``, ``to(device)``,
+        ``to(device, dtype)`` or with the keywords.
 
         Parameters
         ----------
-        dtype : np.float32, np.float64 or their names
+        device : str, optional
+            ``"cpu"``, where numrnn always runs, so ``model.to("cpu")`` on a
+            ported line changes nothing; any other device (``"cuda"``) is an
+            :class:`ArgumentError`.
+        dtype : np.float32, np.float64 or their names, optional
             The layers' ``dtype`` attribute follows, so a layer converted to
             float64 then takes float64 input. The Parameter objects stay the
             same (an optimizer made before still holds them), but an
             optimizer's running state keeps its old dtype: convert first,
             then make the optimizer, as in PyTorch.
         """
-        convert_dtype(self, module_dtype(f"{type(self).__name__}.to", dtype))
+        wanted = dtype_of_to(f"{type(self).__name__}.to", args, device, dtype)
+        if wanted is not None:
+            convert_dtype(self, wanted)
         return self
 
     def float(self):
@@ -325,27 +337,6 @@ def _check_member_name(module, op, name):
     if hasattr(module, name) and not registered:
         raise ArgumentError(f"{where}: '{name}' is already an attribute of "
                             f"{type(module).__name__}; choose another name")
-
-
-def _as_buffer(owner, name, value, persistent):
-    if value is None:
-        return None
-    if isinstance(value, Parameter):
-        raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor or ndarray, not a "
-                                "Parameter; assign a Parameter as an attribute to train it")
-    if isinstance(value, np.ndarray):
-        value = Tensor(value)
-    if not isinstance(value, Tensor):
-        raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor, an ndarray or "
-                                f"None, got {type(value).__name__}")
-    # Refused here rather than at numrnn.save, which would otherwise be the first to notice.
-    if persistent and value.data.dtype not in _WEIGHT_FILE_DTYPES:
-        raise DTypeError(f"{owner}: persistent buffer '{name}' has dtype {value.data.dtype}; "
-                         "weight files (numrnn.save) hold float32 or float64 only, and a "
-                         "persistent buffer goes into the state dict they are written from. "
-                         "Convert it to a float dtype, or register it with persistent=False "
-                         "to keep it out of the state dict")
-    return value
 
 
 def _refuse_hidden_members(owner, name, value):

@@ -161,6 +161,55 @@ def test_to_refuses_what_is_not_a_float_dtype():
     assert model.weight.dtype == np.float32 and model.dtype == np.float32
 
 
+@pytest.mark.parametrize("move", [
+    lambda m: m.to("cpu"),
+    lambda m: m.to(device="cpu"),
+    lambda m: m.to("cpu", np.float32),
+    lambda m: m.to(device="cpu", dtype="float32"),
+])
+def test_to_cpu_is_a_no_op_returning_the_module_as_on_a_ported_line(move):
+    model = Normalizer()
+    weight, before = model.linear.weight, model.state_dict()
+    assert move(model) is model
+    assert model.linear.weight is weight and model.linear.dtype == np.float32
+    for name, value in model.state_dict().items():
+        assert value.dtype == before[name].dtype and np.array_equal(value, before[name])
+
+
+def test_to_cpu_with_a_dtype_converts_as_to_dtype_does():
+    model = Normalizer()
+    assert model.to("cpu", np.float64) is model and model.linear.weight.dtype == np.float64
+    assert model.to(device="cpu", dtype=np.float32).running_mean.dtype == np.float32
+
+
+@pytest.mark.parametrize("move, device", [
+    (lambda m: m.to("cuda"), "cuda"),
+    (lambda m: m.to("cuda:0"), "cuda:0"),
+    (lambda m: m.to("mps"), "mps"),
+    (lambda m: m.to(device="cuda"), "cuda"),
+    (lambda m: m.to(device="gpu", dtype=np.float64), "gpu"),
+])
+def test_to_another_device_is_refused_naming_cpus_only(move, device):
+    model = Normalizer()
+    with pytest.raises(ArgumentError, match=f"Normalizer.to: numrnn runs on CPUs only; "
+                                            f"got device '{device}'"):
+        move(model)
+    assert model.linear.weight.dtype == np.float32, "nothing converted"
+
+
+def test_to_refuses_two_devices_or_two_dtypes():
+    model = nn.Linear(2, 2)
+    with pytest.raises(ArgumentError, match="to: the device is given twice"):
+        model.to("cpu", device="cpu")
+    with pytest.raises(ArgumentError, match="to: the dtype is given twice"):
+        model.to(np.float64, dtype=np.float64)
+    with pytest.raises(ArgumentError, match="to: the dtype is given twice"):
+        model.to(np.float64, np.float64)
+    with pytest.raises(ArgumentError, match=r"to: expected a device, a dtype or both, got neither"):
+        model.to()
+    assert model.weight.dtype == np.float32
+
+
 def test_apply_visits_children_before_parents_like_torch():
     torch = pytest.importorskip("torch")
     model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Dropout(0.1), nn.Linear(2, 1)))
