@@ -204,6 +204,14 @@ def optimizer_group_lr(state, value):
     return state
 
 
+def default_generator_state(state, value):
+    generators = dict(state["dict"])["generators"]
+    for pair in generators["dict"]:
+        if pair[0] == "numrnn.default_generator":
+            pair[1] = value
+    return state
+
+
 HOSTILE = {
     "epoch a string": (lambda s, t: top(s, "epoch", "3"), r"epoch must be an int >= 1, got '3'"),
     "epoch negative": (lambda s, t: top(s, "epoch", -1), r"epoch must be an int >= 1, got -1"),
@@ -214,6 +222,9 @@ HOSTILE = {
                                                    for name, _ in dict(s["dict"])["generators"]
                                                    ["dict"]]}),
         r"generator 'model.0.rng': not a PCG64 state \(KeyError: 'state'\)"),
+    "default generator state garbage": (
+        lambda s, t: default_generator_state(s, {"dict": [["bit_generator", "PCG64"]]}),
+        r"generator 'numrnn.default_generator': not a PCG64 state"),
     "generator missing": (lambda s, t: top(s, "generators", {"dict": []}),
                           r"the checkpoint holds generators \[\]"),
     "scheduler missing": (lambda s, t: top(s, "scheduler", None),
