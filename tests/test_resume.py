@@ -7,6 +7,7 @@ import pytest
 import safetensors.numpy
 
 import numrnn
+import numrnn.defaults
 from numrnn import FormatError, nn
 from numrnn import functional as F
 from numrnn.optim import SGD, Adam
@@ -76,6 +77,45 @@ def test_interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tm
         for key, value in state.items():
             np.testing.assert_array_equal(opt2.state_dict()["state"][index][key], value)
     assert shuffler2.random() == shuffler.random()
+
+
+class DropoutFromTheDefaultGenerator(nn.Module):
+    """Dropout drawn from ``numrnn.default_generator()``: no ``rng`` anywhere in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(3, 16, rng=0)
+        self.out = nn.Linear(16, 1, rng=2)
+
+    def forward(self, inputs):
+        return self.out(F.dropout(self.hidden(inputs), 0.3, training=self.training))
+
+
+def default_generator_run():
+    numrnn.manual_seed(0)
+    model = DropoutFromTheDefaultGenerator()
+    optimizer = Adam(model.parameters(), lr=0.02)
+    return model, optimizer, ShuffledBatches(np.random.default_rng(3))
+
+
+def test_resume_restores_the_default_generator_that_rng_none_draws_from(tmp_path, monkeypatch):
+    monkeypatch.setattr(numrnn.defaults, "_default_generator", None)
+    model, optimizer, batches = default_generator_run()
+    fit(model, batches, mse_step, optimizer, epochs=4, generators=batches.rng, progress=False)
+    after_straight_run = numrnn.default_generator().random()
+
+    path = tmp_path / "run.safetensors"
+    first, opt1, batches1 = default_generator_run()
+    fit(first, batches1, mse_step, opt1, epochs=2, generators=batches1.rng, checkpoint=path,
+        progress=False)
+
+    # A new process seeds as the first one did, builds the same objects, then resumes.
+    resumed, opt2, batches2 = default_generator_run()
+    fit(resumed, batches2, mse_step, opt2, epochs=4, generators=batches2.rng, resume=path,
+        progress=False)
+
+    assert_bit_identical(resumed, model)
+    assert numrnn.default_generator().random() == after_straight_run
 
 
 def test_resume_with_validation_restores_the_best_metric_and_the_plateau_schedule(tmp_path):
@@ -164,6 +204,14 @@ def optimizer_group_lr(state, value):
     return state
 
 
+def default_generator_state(state, value):
+    generators = dict(state["dict"])["generators"]
+    for pair in generators["dict"]:
+        if pair[0] == "numrnn.default_generator":
+            pair[1] = value
+    return state
+
+
 HOSTILE = {
     "epoch a string": (lambda s, t: top(s, "epoch", "3"), r"epoch must be an int >= 1, got '3'"),
     "epoch negative": (lambda s, t: top(s, "epoch", -1), r"epoch must be an int >= 1, got -1"),
@@ -174,6 +222,9 @@ HOSTILE = {
                                                    for name, _ in dict(s["dict"])["generators"]
                                                    ["dict"]]}),
         r"generator 'model.0.rng': not a PCG64 state \(KeyError: 'state'\)"),
+    "default generator state garbage": (
+        lambda s, t: default_generator_state(s, {"dict": [["bit_generator", "PCG64"]]}),
+        r"generator 'numrnn.default_generator': not a PCG64 state"),
     "generator missing": (lambda s, t: top(s, "generators", {"dict": []}),
                           r"the checkpoint holds generators \[\]"),
     "scheduler missing": (lambda s, t: top(s, "scheduler", None),
@@ -195,10 +246,12 @@ def test_malformed_training_state_is_a_format_error_and_changes_nothing(
     path = rewritten(checkpoint_file, tmp_path / "bad.safetensors", change)
     model, optimizer, scheduler, shuffler, batches = new_run()
     before = snapshot(model, optimizer, scheduler, shuffler)
+    default_before = numrnn.default_generator().bit_generator.state
     with pytest.raises(FormatError, match=message) as error:
         load_checkpoint(path, model, optimizer, scheduler=scheduler, generators=shuffler)
     assert str(path) in str(error.value)
     assert_unchanged(before, model, optimizer, scheduler, shuffler)
+    assert numrnn.default_generator().bit_generator.state == default_before
 
 
 def test_another_optimizer_or_model_is_refused_before_anything_changes(checkpoint_file):
@@ -216,6 +269,13 @@ def test_another_optimizer_or_model_is_refused_before_anything_changes(checkpoin
         load_checkpoint(checkpoint_file, wider, optimizer, scheduler=scheduler,
                         generators=shuffler)
     assert_unchanged(before, wider, optimizer, scheduler, shuffler)
+
+
+def test_a_generator_may_not_take_the_default_generators_name(checkpoint_file):
+    model, optimizer, scheduler, _, _ = new_run()
+    with pytest.raises(FormatError, match="'numrnn.default_generator' is kept for"):
+        load_checkpoint(checkpoint_file, model, optimizer, scheduler=scheduler,
+                        generators={"numrnn.default_generator": np.random.default_rng(0)})
 
 
 def test_a_weight_file_is_not_a_checkpoint(tmp_path):

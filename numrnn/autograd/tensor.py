@@ -212,11 +212,13 @@ class Tensor:
     def clip(self, min=None, max=None):
         return _ops.clip(self, min, max)
 
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """Sum over ``axis`` (or PyTorch's ``dim``), as :func:`numrnn.functional.sum`."""
+        return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """Mean over ``axis`` (or PyTorch's ``dim``), as :func:`numrnn.functional.mean`."""
+        return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """The largest entry, PyTorch's way or NumPy's.
@@ -236,13 +238,13 @@ class Tensor:
         return _extreme("min", _ops.min, _ops.min_with_indices, self, dim, keepdim, axis,
                         keepdims)
 
-    def argmax(self, axis=None, keepdims=False):
-        """Index of the largest entry along ``axis`` (None: flattened), an int64 Tensor."""
-        return _ops.argmax(self, axis=axis, keepdims=keepdims)
+    def argmax(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """Index of the largest entry along ``axis`` or ``dim`` (None: flattened), int64."""
+        return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmin(self, axis=None, keepdims=False):
-        """Index of the smallest entry along ``axis`` (None: flattened), an int64 Tensor."""
-        return _ops.argmin(self, axis=axis, keepdims=keepdims)
+    def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        """Index of the smallest entry along ``axis`` or ``dim`` (None: flattened), int64."""
+        return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -257,13 +259,13 @@ class Tensor:
         """
         return self.reshape(*shape)
 
-    def squeeze(self, axis=None):
-        """Drop axes of size 1 (all, or those named), as ``torch.squeeze``."""
-        return _ops.squeeze(self, axis)
+    def squeeze(self, axis=None, *, dim=None):
+        """Drop axes of size 1 (all, or those at ``axis`` or ``dim``), as ``torch.squeeze``."""
+        return _ops.squeeze(self, axis, dim=dim)
 
-    def unsqueeze(self, axis):
-        """Insert an axis of size 1 at ``axis``, as ``torch.unsqueeze``."""
-        return _ops.unsqueeze(self, axis)
+    def unsqueeze(self, axis=None, *, dim=None):
+        """Insert an axis of size 1 at ``axis`` (or ``dim``), as ``torch.unsqueeze``."""
+        return _ops.unsqueeze(self, axis, dim=dim)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):

@@ -1,16 +1,21 @@
 """Generated sequence tasks with known difficulty, for testing that a model learns.
 
 Every generator takes ``rng``: a ``numpy.random.Generator``, or a seed for
-``np.random.default_rng``. Inputs are time-major ``(T, N, ...)`` like the
+``np.random.default_rng``. Left out, it is a generator seeded by a draw from
+numrnn's default generator, as for layers, so the data repeat after
+:func:`numrnn.manual_seed`. Inputs are time-major ``(T, N, ...)`` like the
 recurrent layers.
 """
 
 import numpy as np
 
+from numrnn.defaults import child_generator
 from numrnn.errors import ArgumentError
 
 
 def _generator(rng):
+    if rng is None:
+        return child_generator()
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
@@ -36,6 +41,7 @@ def adding_problem(n, steps, rng=None, dtype=np.float32):
     steps : int
         Sequence length ``T`` (at least 2).
     rng : numpy.random.Generator or int, optional
+        Default: drawn from numrnn's default generator (:func:`numrnn.manual_seed`).
     dtype : numpy dtype, default float32
 
     Returns
@@ -83,6 +89,7 @@ def copy_task(n, steps, n_symbols=8, delay=10, rng=None):
     delay : int, default 10
         Steps from the last data symbol to the go marker, inclusive (>= 1).
     rng : numpy.random.Generator or int, optional
+        Default: drawn from numrnn's default generator (:func:`numrnn.manual_seed`).
 
     Returns
     -------
@@ -118,6 +125,7 @@ def noisy_sines(n, steps, rng=None, noise=0.1, dtype=np.float32):
     steps : int
         Sequence length ``T``.
     rng : numpy.random.Generator or int, optional
+        Default: drawn from numrnn's default generator (:func:`numrnn.manual_seed`).
     noise : float, default 0.1
         Standard deviation of the added Gaussian noise (>= 0).
     dtype : numpy dtype, default float32

@@ -10,22 +10,33 @@ with the module but never trained, such as running statistics.
 A list, tuple or dict holding Modules or Parameters is refused as an attribute,
 because a plain container would hide them from ``parameters()`` and nothing in
 it would train or be saved: :class:`~numrnn.nn.ModuleList` and
-:class:`~numrnn.nn.ModuleDict` register their members.
+:class:`~numrnn.nn.ModuleDict` register their members. A plain container that
+comes to hold one later (``self.layers = []``, then ``self.layers.append(...)``)
+is refused the same way when the module is walked (``parameters()``,
+``state_dict()``, ``named_modules()``, ``train()``...), which every training
+and saving path does first.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
-from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.nn.parameter import Parameter
-from numrnn.nn.state import convert_dtype, load_checked_state, module_dtype, state_tensors
+from numrnn.nn.state import (
+    checked_buffer,
+    convert_dtype,
+    dtype_of_to,
+    load_checked_state,
+    state_tensors,
+)
 from numrnn.nn.substitution import functional_call, substituted_parameters
 
 __all__ = ["IncompatibleKeys", "Module", "functional_call", "substituted_parameters"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+# The dicts that register members: they hold Modules and Parameters by design.
+_REGISTRIES = frozenset({"_parameters", "_modules", "_buffers"})
 
 
 class Module:
@@ -61,7 +72,8 @@ class Module:
             registry[name] = value
             return
         if registries[2] is not None and name in registries[2]:
-            registries[2][name] = _as_buffer(type(self).__name__, name, value)
+            persistent = name not in self._non_persistent_buffers
+            registries[2][name] = checked_buffer(type(self).__name__, name, value, persistent)
             return
         for kind, registry in zip(("a Parameter", "a Module"), registries):
             if registry is not None and name in registry:
@@ -114,7 +126,11 @@ class Module:
             reserves the name; it is then left out of ``state_dict``.
             Assigning to ``self.<name>`` later replaces the buffer.
         persistent : bool, default True
-            Whether ``state_dict`` (and so ``numrnn.save``) includes it.
+            Whether ``state_dict`` (and so ``numrnn.save``) includes it. A
+            persistent buffer must be float32 or float64, the dtypes weight
+            files hold (a :class:`DTypeError` otherwise, here and when it is
+            assigned later); keep integer or boolean state, such as a step
+            count, with ``persistent=False``.
 
         Buffers are listed by ``buffers()``/``named_buffers()``, not by
         ``parameters()``; ``to(dtype)`` converts the floating ones.
@@ -123,7 +139,8 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  f"registering the buffer '{name}'")
         _check_member_name(self, "register_buffer", name)
-        self._buffers[name] = _as_buffer(type(self).__name__, name, tensor)
+        self._buffers[name] = checked_buffer(f"{type(self).__name__}.register_buffer", name, tensor,
+                                         bool(persistent))
         if persistent:
             self._non_persistent_buffers.discard(name)
         else:
@@ -150,6 +167,7 @@ class Module:
             if id(module) in seen:
                 continue
             seen.add(id(module))
+            _refuse_hidden_attributes(module)
             yield name, module
             children = [(f"{name}.{child_name}" if name else child_name, child)
                         for child_name, child in module.named_children()]
@@ -205,19 +223,28 @@ class Module:
         for param in self.parameters():
             param.grad = None
 
-    def to(self, dtype):
+    def to(self, *args, device=None, dtype=None):
         """Convert every parameter and floating buffer to ``dtype``, in place; returns self.
+
+        Called as PyTorch's ``Module.to``: ``to(dtype)``, ``to(device)``,
+        ``to(device, dtype)`` or with the keywords.
 
         Parameters
         ----------
-        dtype : np.float32, np.float64 or their names
+        device : str, optional
+            ``"cpu"``, where numrnn always runs, so ``model.to("cpu")`` on a
+            ported line changes nothing; any other device (``"cuda"``) is an
+            :class:`ArgumentError`.
+        dtype : np.float32, np.float64 or their names, optional
             The layers' ``dtype`` attribute follows, so a layer converted to
             float64 then takes float64 input. The Parameter objects stay the
             same (an optimizer made before still holds them), but an
             optimizer's running state keeps its old dtype: convert first,
             then make the optimizer, as in PyTorch.
         """
-        convert_dtype(self, module_dtype(f"{type(self).__name__}.to", dtype))
+        wanted = dtype_of_to(f"{type(self).__name__}.to", args, device, dtype)
+        if wanted is not None:
+            convert_dtype(self, wanted)
         return self
 
     def float(self):
@@ -288,6 +315,8 @@ def _indent(text):
 
 
 def _named_members(module, registry_name, prefix, recurse):
+    if not recurse:
+        _refuse_hidden_attributes(module)
     owners = module.named_modules(prefix) if recurse else [(prefix, module)]
     seen = set()
     for owner_name, owner in owners:
@@ -310,20 +339,6 @@ def _check_member_name(module, op, name):
                             f"{type(module).__name__}; choose another name")
 
 
-def _as_buffer(owner, name, value):
-    if value is None:
-        return None
-    if isinstance(value, Parameter):
-        raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor or ndarray, not a "
-                                "Parameter; assign a Parameter as an attribute to train it")
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, np.ndarray):
-        return Tensor(value)
-    raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor, an ndarray or None, "
-                            f"got {type(value).__name__}")
-
-
 def _refuse_hidden_members(owner, name, value):
     """Refuse a list, tuple or dict that holds Modules or Parameters, naming the fix."""
     if not isinstance(value, (list, tuple, dict)):
@@ -342,6 +357,13 @@ def _refuse_hidden_members(owner, name, value):
         f"{owner}: attribute '{name}' is a {kind} holding a {type(found).__name__}, which a "
         f"plain {kind} does not register, so its parameters would neither train nor be "
         f"saved; {fix}")
+
+
+def _refuse_hidden_attributes(module):
+    """Refuse a plain container attribute that has come to hold a Module or Parameter."""
+    for name, value in module.__dict__.items():
+        if name not in _REGISTRIES and isinstance(value, (list, tuple, dict)):
+            _refuse_hidden_members(type(module).__name__, name, value)
 
 
 def _first_hidden_member(container, seen):

@@ -1,4 +1,5 @@
-"""A module's state: which tensors ``state_dict`` holds, loading them back, dtype conversion.
+"""A module's state: which tensors ``state_dict`` holds, loading them back, what a buffer
+may be, and dtype conversion (``Module.to``).
 
 The state of a module is its parameters and persistent buffers, named with dots
 as in PyTorch (``encoder.weight``, ``layers.0.bias``, ``norm.running_mean``),
@@ -10,9 +11,14 @@ against exactly the tensors ``load_state_dict`` would fill.
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import ArgumentError, DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from numrnn.nn.parameter import Parameter
 
+# The dtypes modules hold, and numrnn.io.save.WEIGHT_DTYPES: what weight files hold.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# PyTorch's device types, as a ported ``.to(...)`` line names them.
+_DEVICE_TYPES = frozenset({"cpu", "cuda", "mps", "xpu", "hip", "meta", "xla", "hpu", "ipu",
+                           "mtia", "vulkan"})
 
 
 def state_tensors(module):
@@ -71,6 +77,59 @@ def load_checked_state(module, state_dict, strict):
         # A fresh contiguous copy: the caller's array is never aliased.
         own[name].data = np.array(array, dtype=own[name].dtype)
     return missing, unexpected
+
+
+def checked_buffer(owner, name, value, persistent):
+    """``value`` as a buffer Tensor (None stays None), or refused before it is stored.
+
+    A persistent buffer must be float32 or float64, what weight files hold.
+    """
+    if value is None:
+        return None
+    if isinstance(value, Parameter):
+        raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor or ndarray, not a "
+                                "Parameter; assign a Parameter as an attribute to train it")
+    if isinstance(value, np.ndarray):
+        value = Tensor(value)
+    if not isinstance(value, Tensor):
+        raise ArgumentTypeError(f"{owner}: buffer '{name}' must be a Tensor, an ndarray or "
+                                f"None, got {type(value).__name__}")
+    # Refused here rather than at numrnn.save, which would otherwise be the first to notice.
+    if persistent and value.data.dtype not in FLOAT_DTYPES:
+        raise DTypeError(f"{owner}: persistent buffer '{name}' has dtype {value.data.dtype}; "
+                         "weight files (numrnn.save) hold float32 or float64 only, and a "
+                         "persistent buffer goes into the state dict they are written from. "
+                         "Convert it to a float dtype, or register it with persistent=False "
+                         "to keep it out of the state dict")
+    return value
+
+
+def dtype_of_to(where, args, device, dtype):
+    """The dtype ``Module.to(*args, device=, dtype=)`` converts to, or None for ``to("cpu")``.
+
+    Takes PyTorch's forms: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``
+    and the keywords. A string positional argument naming a PyTorch device type
+    (``"cuda:0"``) is the device, anything else the dtype. The device must be
+    ``"cpu"``: numrnn runs nowhere else.
+    """
+    if len(args) > 2:
+        raise ArgumentTypeError(f"{where}: expected at most a device and a dtype, "
+                                f"got {len(args)} positional arguments")
+    for arg in args:
+        if isinstance(arg, str) and arg.split(":")[0] in _DEVICE_TYPES:
+            if device is not None:
+                raise ArgumentError(f"{where}: the device is given twice ({device!r}, {arg!r})")
+            device = arg
+        else:
+            if dtype is not None:
+                raise ArgumentError(f"{where}: the dtype is given twice ({dtype!r}, {arg!r})")
+            dtype = arg
+    if device is None and dtype is None:
+        raise ArgumentError(f"{where}: expected a device, a dtype or both, got neither")
+    if device is not None and device != "cpu":
+        raise ArgumentError(f"{where}: numrnn runs on CPUs only; got device {device!r} "
+                            "(leave the call out, or use 'cpu')")
+    return None if dtype is None else module_dtype(where, dtype)
 
 
 def module_dtype(where, dtype):

@@ -1,5 +1,9 @@
 """Checkpoints that resume training exactly: weights plus optimizer, schedule, epoch and generators.
 
+The generators are every module's ``rng``, those given to ``fit``, and
+``numrnn.default_generator()`` (what ``rng=None`` draws from, as
+``F.dropout`` in a forward without ``rng`` does).
+
 A checkpoint is the model's weight file (``numrnn.load_model`` and
 ``numrnn.load(path, model)`` read it as any other) with the training state
 in its ``numrnn.training`` metadata, arrays in tensors of that prefix (see
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numrnn.defaults import default_generator
 from numrnn.errors import FormatError, NumrnnError
 from numrnn.io.config import module_spec
 from numrnn.io.load import check_into, read_training_state
@@ -25,6 +30,7 @@ from numrnn.optim.lr_scheduler import LRScheduler
 CHECKPOINT_VERSION = 1
 _KEYS = {"version", "epoch", "optimizer", "scheduler", "generators", "fit"}
 _FIT_KEYS = {"best_epoch", "best_metric", "epochs_without_improvement", "batches_epoch"}
+DEFAULT_GENERATOR_NAME = "numrnn.default_generator"
 
 
 @dataclass
@@ -52,7 +58,8 @@ class Resumed:
 
 
 def module_generators(model, generators=None):
-    """``{name: numpy Generator}``: every module's ``rng``, plus ``generators`` by their names.
+    """``{name: numpy Generator}``: every module's ``rng``, ``generators`` by their names,
+    and numrnn's default generator (named ``"numrnn.default_generator"``).
 
     ``generators`` is a Generator (named ``"generator"``) or a dict of them.
     """
@@ -65,7 +72,12 @@ def module_generators(model, generators=None):
         if not isinstance(name, str) or not isinstance(generator, np.random.Generator):
             raise FormatError(f"checkpoint: generators must map str names to numpy Generators, "
                               f"got {name!r}: {type(generator).__name__}")
+        if name == DEFAULT_GENERATOR_NAME:
+            raise FormatError(f"checkpoint: the name {name!r} is kept for "
+                              "numrnn.default_generator(), which is always saved")
         found[name] = generator
+    # Looked up at each save and load, not kept: manual_seed replaces the generator.
+    found[DEFAULT_GENERATOR_NAME] = default_generator()
     return found
 
 
@@ -84,8 +96,9 @@ def save_checkpoint(path, model, optimizer, *, epoch, scheduler=None, generators
         The last completed epoch.
     scheduler : LRScheduler, optional
     generators : numpy Generator or dict of str to Generator, optional
-        Generators beyond the modules' own ``rng`` (those are always saved):
-        the one the batches are shuffled with, one a ``step`` draws noise from.
+        Generators beyond the modules' own ``rng`` and numrnn's default
+        generator (those are always saved): the one the batches are shuffled
+        with, one a ``step`` draws noise from.
     best_epoch, best_metric, epochs_without_improvement, batches_epoch
         ``fit``'s own progress (early stopping, a ``BucketIterator``'s epoch).
     """

@@ -140,8 +140,9 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         (``numrnn.load_model`` and ``numrnn.load`` read them as from
         :func:`numrnn.save`) and what ``resume`` needs: the optimizer's and the
         scheduler's state, the epoch, the early-stopping counters, the state of
-        every module's ``rng`` and of ``generators``, and the ``epoch`` of
-        ``batches`` when it has one (a ``BucketIterator``).
+        every module's ``rng``, of ``generators`` and of
+        ``numrnn.default_generator()``, and the ``epoch`` of ``batches`` when it
+        has one (a ``BucketIterator``).
     resume : str or os.PathLike, optional
         A ``checkpoint`` to go on from: it is loaded into ``model``,
         ``optimizer``, ``scheduler`` and ``generators`` (built as for the run
@@ -152,7 +153,8 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
     generators : numpy Generator or dict of str to Generator, optional
         Generators outside the model that the run draws from (shuffling in
         ``batches``, noise in ``step``): saved in ``checkpoint`` and restored
-        by ``resume``. The modules' own ``rng`` are always included.
+        by ``resume``. The modules' own ``rng`` and numrnn's default generator
+        (what ``rng=None`` draws from) are always included.
     on_epoch_end : callable ``on_epoch_end(history)``, optional
         Called after each epoch's record is appended (to print, log, plot).
     callbacks : object or list of objects, optional

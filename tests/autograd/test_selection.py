@@ -129,3 +129,57 @@ def test_comparison_results_work_as_masks_and_counts():
     correct = logits.argmax(1) == targets
     assert isinstance(correct, Tensor) and correct.sum().item() == 2
     assert not (logits > 0).requires_grad
+
+
+def test_pytorch_keyword_names_dim_and_keepdim_match_torch():
+    torch = pytest.importorskip("torch")
+    x = np.array([[3.0, 1.0, 3.0], [-2.0, 5.0, 0.5]])
+    t, reference = numrnn.tensor(x), torch.tensor(x)
+    for name in ("argmax", "argmin"):
+        for call in ({"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": -1, "keepdim": False}):
+            np.testing.assert_array_equal(getattr(t, name)(**call).data,
+                                          getattr(reference, name)(**call).numpy())
+            np.testing.assert_array_equal(getattr(F, name)(t, **call).data,
+                                          getattr(torch, name)(reference, **call).numpy())
+        np.testing.assert_array_equal(getattr(t, name)(1, keepdim=True).data,
+                                      getattr(reference, name)(1, keepdim=True).numpy())
+    for name in ("sum", "mean"):
+        for call in ({"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": (0, 1)},
+                     {"dim": -1, "keepdim": True}):
+            np.testing.assert_allclose(getattr(t, name)(**call).data,
+                                       getattr(reference, name)(**call).numpy(), rtol=1e-15)
+            np.testing.assert_allclose(getattr(F, name)(t, **call).data,
+                                       getattr(torch, name)(reference, **call).numpy(),
+                                       rtol=1e-15)
+        np.testing.assert_allclose(getattr(t, name)(1, keepdim=True).data,
+                                   getattr(reference, name)(1, keepdim=True).numpy())
+    column = numrnn.tensor(np.ones((2, 1, 3)))
+    ones = torch.ones(2, 1, 3)
+    for dim in (0, 1, -2):
+        assert column.squeeze(dim=dim).shape == tuple(ones.squeeze(dim=dim).shape)
+        assert F.squeeze(column, dim=dim).shape == tuple(torch.squeeze(ones, dim=dim).shape)
+    for dim in (0, 3, -1):
+        assert column.unsqueeze(dim=dim).shape == tuple(ones.unsqueeze(dim=dim).shape)
+        assert F.unsqueeze(column, dim=dim).shape == tuple(torch.unsqueeze(ones, dim=dim).shape)
+
+
+def test_gradients_flow_the_same_through_the_pytorch_keyword_names():
+    x = np.array([[3.0, 1.0, 3.0], [-2.0, 5.0, 0.5]])
+    gradcheck(lambda t: t.sum(dim=1, keepdim=True) * t.mean(dim=0).sum(), [x])
+    gradcheck(lambda t: t.unsqueeze(dim=0).squeeze(dim=0) * 2.0, [x])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t: t.argmax(1, dim=0), r"argmax: give dim \(PyTorch's name\) or axis \(NumPy's\), "
+                                   r"not both \(got dim=0, axis=1\)"),
+    (lambda t: t.argmin(0, keepdims=True, keepdim=True),
+     r"argmin: give keepdim \(PyTorch's name\) or keepdims \(NumPy's\), not both"),
+    (lambda t: t.sum(axis=0, dim=1), r"sum: give dim .* or axis .*, not both"),
+    (lambda t: t.mean(0, keepdims=False, keepdim=False), r"mean: give keepdim .* not both"),
+    (lambda t: t.squeeze(0, dim=0), r"squeeze: give dim .* or axis .*, not both"),
+    (lambda t: t.unsqueeze(0, dim=0), r"unsqueeze: give dim .* or axis .*, not both"),
+    (lambda t: t.unsqueeze(), r"unsqueeze: needs the position of the new axis \(dim or axis\)"),
+])
+def test_a_dimension_given_under_both_names_is_refused(call, message):
+    with pytest.raises(ArgumentError, match=message):
+        call(numrnn.tensor(np.ones((2, 3))))

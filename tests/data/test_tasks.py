@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import numrnn
+import numrnn.defaults
 from numrnn.data import adding_problem, copy_task, noisy_sines
 from numrnn.errors import ArgumentError
 
@@ -63,3 +65,22 @@ def test_bad_arguments():
         copy_task(4, 3, delay=0)
     with pytest.raises(ArgumentError, match="noise must be >= 0"):
         noisy_sines(4, 3, noise=-1)
+
+
+@pytest.mark.parametrize("task", [
+    lambda: adding_problem(12, 9),
+    lambda: copy_task(12, steps=4, n_symbols=5, delay=3),
+    lambda: noisy_sines(12, 20),
+])
+def test_rng_none_follows_numrnn_manual_seed(task, monkeypatch):
+    monkeypatch.setattr(numrnn.defaults, "_default_generator", None)
+    numrnn.manual_seed(0)
+    first = task()
+    numrnn.manual_seed(0)
+    again = task()
+    numrnn.manual_seed(1)
+    other = task()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
+    assert not np.array_equal(task()[0], again[0]), "each call draws anew"

@@ -12,7 +12,7 @@ class Normalizer(nn.Module):
         super().__init__()
         self.linear = nn.Linear(3, 3, rng=0)
         self.register_buffer("running_mean", np.zeros(3, dtype=np.float32))
-        self.register_buffer("count", np.array(0, dtype=np.int64))
+        self.register_buffer("count", np.array(0, dtype=np.int64), persistent=False)
         self.register_buffer("scratch", np.ones(3, dtype=np.float32), persistent=False)
         self.register_buffer("unset", None)
 
@@ -28,7 +28,7 @@ def test_buffers_are_state_but_not_parameters():
             super().__init__()
             self.linear = torch.nn.Linear(3, 3)
             self.register_buffer("running_mean", torch.zeros(3))
-            self.register_buffer("count", torch.tensor(0))
+            self.register_buffer("count", torch.tensor(0), persistent=False)
             self.register_buffer("scratch", torch.ones(3), persistent=False)
             self.register_buffer("unset", None)
 
@@ -45,16 +45,15 @@ def test_buffers_load_back_and_are_checked():
     model = Normalizer()
     state = model.state_dict()
     state["running_mean"] = np.arange(3, dtype=np.float32)
-    state["count"] = np.array(5, dtype=np.int64)
     other = Normalizer()
     other.load_state_dict(state)
     np.testing.assert_array_equal(other.running_mean.data, [0, 1, 2])
-    assert other.count.item() == 5
-    with pytest.raises(ShapeError, match=r"missing key 'count' \(expected shape \(\), int64\)"):
-        other.load_state_dict({k: v for k, v in state.items() if k != "count"})
-    with pytest.raises(DTypeError, match="'count': expected dtype int64, got float64"):
-        other.load_state_dict({**state, "count": np.array(1.0)})
-    assert other.count.item() == 5
+    with pytest.raises(ShapeError, match=r"missing key 'running_mean' \(expected shape \(3,\), "
+                                         r"float32\)"):
+        other.load_state_dict({k: v for k, v in state.items() if k != "running_mean"})
+    with pytest.raises(DTypeError, match="'running_mean': expected dtype float32, got float64"):
+        other.load_state_dict({**state, "running_mean": np.zeros(3)})
+    np.testing.assert_array_equal(other.running_mean.data, [0, 1, 2])
 
 
 def test_buffer_assignment_replaces_it_and_bad_values_are_refused():
@@ -72,13 +71,41 @@ def test_buffer_assignment_replaces_it_and_bad_values_are_refused():
 
 def test_buffers_save_with_the_module(tmp_path):
     model = Normalizer()
-    del model.count  # numrnn files hold float tensors only
     model.running_mean = np.arange(3, dtype=np.float32)
+    model.count = np.array(7, dtype=np.int64)
     numrnn.save(model, tmp_path / "model.safetensors")
     other = Normalizer()
-    del other.count
     numrnn.load(tmp_path / "model.safetensors", other)
     np.testing.assert_array_equal(other.running_mean.data, [0, 1, 2])
+    assert other.count.item() == 0, "a non-persistent buffer is not in the file"
+
+
+@pytest.mark.parametrize("value", [np.array(0, dtype=np.int64), np.zeros(3, dtype=np.int32),
+                                   np.zeros(2, dtype=bool), np.zeros(2, dtype=np.float16),
+                                   numrnn.tensor(np.arange(3))])
+def test_a_persistent_buffer_that_no_weight_file_can_hold_is_refused_at_registration(value):
+    model = nn.Module()
+    expected = r"Module\.register_buffer: persistent buffer 'count' has dtype \w+; weight " \
+               r"files \(numrnn\.save\) hold float32 or float64 only.*persistent=False"
+    with pytest.raises(DTypeError, match=expected):
+        model.register_buffer("count", value)
+    assert "count" not in model.state_dict() and not hasattr(model, "count")
+    model.register_buffer("count", value, persistent=False)
+    assert model.count.dtype == value.dtype and "count" not in model.state_dict()
+
+
+def test_a_persistent_float_buffer_cannot_be_replaced_by_an_integer_one():
+    model = Normalizer()
+    with pytest.raises(DTypeError, match=r"Normalizer: persistent buffer 'running_mean' has "
+                                         r"dtype int64; weight files .*persistent=False"):
+        model.running_mean = np.zeros(3, dtype=np.int64)
+    assert model.running_mean.dtype == np.float32
+    model.register_buffer("later", None)
+    with pytest.raises(DTypeError, match="persistent buffer 'later' has dtype int32"):
+        model.later = np.zeros(2, dtype=np.int32)
+    assert model.later is None
+    model.scratch = np.zeros(3, dtype=np.int64)
+    assert model.scratch.dtype == np.int64, "non-persistent buffers take any dtype"
 
 
 def test_requires_grad_freezes_and_unfreezes():
@@ -132,6 +159,55 @@ def test_to_refuses_what_is_not_a_float_dtype():
     with pytest.raises(ArgumentError, match="expected a dtype, float32 or float64, got 'cpux'"):
         model.to("cpux")
     assert model.weight.dtype == np.float32 and model.dtype == np.float32
+
+
+@pytest.mark.parametrize("move", [
+    lambda m: m.to("cpu"),
+    lambda m: m.to(device="cpu"),
+    lambda m: m.to("cpu", np.float32),
+    lambda m: m.to(device="cpu", dtype="float32"),
+])
+def test_to_cpu_is_a_no_op_returning_the_module_as_on_a_ported_line(move):
+    model = Normalizer()
+    weight, before = model.linear.weight, model.state_dict()
+    assert move(model) is model
+    assert model.linear.weight is weight and model.linear.dtype == np.float32
+    for name, value in model.state_dict().items():
+        assert value.dtype == before[name].dtype and np.array_equal(value, before[name])
+
+
+def test_to_cpu_with_a_dtype_converts_as_to_dtype_does():
+    model = Normalizer()
+    assert model.to("cpu", np.float64) is model and model.linear.weight.dtype == np.float64
+    assert model.to(device="cpu", dtype=np.float32).running_mean.dtype == np.float32
+
+
+@pytest.mark.parametrize("move, device", [
+    (lambda m: m.to("cuda"), "cuda"),
+    (lambda m: m.to("cuda:0"), "cuda:0"),
+    (lambda m: m.to("mps"), "mps"),
+    (lambda m: m.to(device="cuda"), "cuda"),
+    (lambda m: m.to(device="gpu", dtype=np.float64), "gpu"),
+])
+def test_to_another_device_is_refused_naming_cpus_only(move, device):
+    model = Normalizer()
+    with pytest.raises(ArgumentError, match=f"Normalizer.to: numrnn runs on CPUs only; "
+                                            f"got device '{device}'"):
+        move(model)
+    assert model.linear.weight.dtype == np.float32, "nothing converted"
+
+
+def test_to_refuses_two_devices_or_two_dtypes():
+    model = nn.Linear(2, 2)
+    with pytest.raises(ArgumentError, match="to: the device is given twice"):
+        model.to("cpu", device="cpu")
+    with pytest.raises(ArgumentError, match="to: the dtype is given twice"):
+        model.to(np.float64, dtype=np.float64)
+    with pytest.raises(ArgumentError, match="to: the dtype is given twice"):
+        model.to(np.float64, np.float64)
+    with pytest.raises(ArgumentError, match=r"to: expected a device, a dtype or both, got neither"):
+        model.to()
+    assert model.weight.dtype == np.float32
 
 
 def test_apply_visits_children_before_parents_like_torch():

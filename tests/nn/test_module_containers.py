@@ -106,6 +106,43 @@ def test_a_plain_container_of_modules_is_refused_not_ignored(value, fix):
         Holder()
 
 
+class LayersAppendedLater(nn.Module):
+    def __init__(self, container):
+        super().__init__()
+        self.layers = container
+
+
+@pytest.mark.parametrize("walk", [
+    lambda model: list(model.parameters()),
+    lambda model: list(model.named_parameters(recurse=False)),
+    lambda model: model.state_dict(),
+    lambda model: list(model.named_modules()),
+    lambda model: list(model.buffers()),
+])
+def test_a_module_put_into_a_plain_list_after_assignment_is_refused_when_walked(walk):
+    model = LayersAppendedLater([])
+    model.layers.append(nn.Linear(2, 2, rng=0))
+    with pytest.raises(ArgumentTypeError, match=r"attribute 'layers' is a list holding a Linear"
+                                                r".*nn\.ModuleList\(\[\.\.\.\]\)"):
+        walk(model)
+
+
+def test_a_module_put_into_a_plain_dict_inside_a_child_is_refused_when_walked():
+    model = nn.Sequential(LayersAppendedLater({}))
+    model[0].layers["head"] = nn.Linear(2, 2, rng=0)
+    with pytest.raises(ArgumentTypeError, match=r"LayersAppendedLater: attribute 'layers' is a "
+                                                r"dict holding a Linear.*nn\.ModuleDict"):
+        model.zero_grad()
+
+
+def test_a_plain_list_that_stays_free_of_modules_is_walked_as_before():
+    model = LayersAppendedLater([])
+    model.layers.extend([1, 2, (3, "four")])
+    model.extra = nn.Linear(2, 2, rng=0)
+    assert [name for name, _ in model.named_parameters()] == ["extra.weight", "extra.bias"]
+    assert model.layers == [1, 2, (3, "four")]
+
+
 def test_plain_containers_of_other_values_are_still_allowed():
     holder = nn.Module()
     holder.sizes = [1, 2, 3]

@@ -1,11 +1,11 @@
-"""Helpers every op module shares: operand coercion and broadcast reduction."""
+"""Helpers every op module shares: operand coercion, broadcast reduction, axis names."""
 
 import numbers
 
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
-from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
+from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 
 
 def float_dtype_of(*operands):
@@ -62,6 +62,26 @@ def check_broadcastable(name, a, b):
         raise ShapeError(
             f"{name}: shapes {a.shape} and {b.shape} are not broadcast-compatible"
         ) from None
+
+
+def axis_or_dim(name, axis, dim):
+    """The axis given as NumPy's ``axis`` or PyTorch's ``dim`` (None if neither).
+
+    Both at once is an :class:`ArgumentError`, as it is for ``Tensor.max``.
+    """
+    if axis is not None and dim is not None:
+        raise ArgumentError(f"{name}: give dim (PyTorch's name) or axis (NumPy's), not both "
+                            f"(got dim={dim!r}, axis={axis!r})")
+    return axis if dim is None else dim
+
+
+def keepdims_or_keepdim(name, keepdims, keepdim):
+    """``keepdims`` or PyTorch's ``keepdim`` (False if neither); both is refused."""
+    if keepdims is not None and keepdim is not None:
+        raise ArgumentError(f"{name}: give keepdim (PyTorch's name) or keepdims (NumPy's), "
+                            f"not both (got keepdim={keepdim!r}, keepdims={keepdims!r})")
+    given = keepdims if keepdim is None else keepdim
+    return False if given is None else given
 
 
 def normalize_axis(name, axis, ndim):

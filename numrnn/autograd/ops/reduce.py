@@ -1,7 +1,8 @@
 """Reductions over axes: sum, mean, max, min.
 
 ``axis`` is ``None`` (every axis), an int or a tuple of ints, negative ones
-counting from the end, as in NumPy. Each backward first puts the reduced axes
+counting from the end, as in NumPy; ``sum`` and ``mean`` also take PyTorch's
+``dim``/``keepdim`` for them. Each backward first puts the reduced axes
 back as size-1 dimensions (:func:`_restore_axes`) and then broadcasts, so the
 same rule serves ``keepdims=True`` and ``False``.
 """
@@ -11,7 +12,12 @@ import math
 import numpy as np
 
 from numrnn.autograd.function import Function
-from numrnn.autograd.ops.operands import coerce, normalize_axes
+from numrnn.autograd.ops.operands import (
+    axis_or_dim,
+    coerce,
+    keepdims_or_keepdim,
+    normalize_axes,
+)
 from numrnn.errors import ArgumentTypeError, ShapeError
 
 
@@ -95,14 +101,25 @@ def _reduction_args(name, x, axis, keepdims, allow_empty):
     return x, axes, keepdims
 
 
-def sum(x, axis=None, keepdims=False):
-    """Sum over ``axis`` (None: all axes; an int or a tuple of ints)."""
+def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    """Sum over ``axis`` (None: all axes; an int or a tuple of ints).
+
+    ``dim`` and ``keepdim`` are PyTorch's names for ``axis`` and ``keepdims``
+    (``torch.sum(x, dim=1, keepdim=True)``); one of each pair may be given.
+    """
+    axis = axis_or_dim("sum", axis, dim)
+    keepdims = keepdims_or_keepdim("sum", keepdims, keepdim)
     x, axes, keepdims = _reduction_args("sum", x, axis, keepdims, allow_empty=True)
     return Sum.apply(x, axes=axes, keepdims=keepdims)
 
 
-def mean(x, axis=None, keepdims=False):
-    """Arithmetic mean over ``axis``; averaging over a size-0 axis is refused."""
+def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    """Arithmetic mean over ``axis``; averaging over a size-0 axis is refused.
+
+    Takes PyTorch's ``dim``/``keepdim`` as :func:`sum` does.
+    """
+    axis = axis_or_dim("mean", axis, dim)
+    keepdims = keepdims_or_keepdim("mean", keepdims, keepdim)
     x, axes, keepdims = _reduction_args("mean", x, axis, keepdims, allow_empty=False)
     return Mean.apply(x, axes=axes, keepdims=keepdims)
 

@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from numrnn.autograd.function import Function
-from numrnn.autograd.ops.operands import normalize_axis
+from numrnn.autograd.ops.operands import axis_or_dim, keepdims_or_keepdim, normalize_axis
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentTypeError, ShapeError
 
@@ -65,7 +65,9 @@ def _check_keepdims(name, keepdims):
     return bool(keepdims)
 
 
-def _arg_extreme(name, pick, x, axis, keepdims):
+def _arg_extreme(name, pick, x, axis, keepdims, dim, keepdim):
+    axis = axis_or_dim(name, axis, dim)
+    keepdims = keepdims_or_keepdim(name, keepdims, keepdim)
     x = _operand(name, x)
     axis = _checked_axis(name, x, axis)
     keepdims = _check_keepdims(name, keepdims)
@@ -73,17 +75,22 @@ def _arg_extreme(name, pick, x, axis, keepdims):
     return Tensor(np.asarray(indices, dtype=np.int64))
 
 
-def argmax(x, axis=None, keepdims=False):
+def argmax(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
     """Index of the largest entry along ``axis`` (None: of the flattened tensor), int64.
 
     The first index wins a tie; a NaN counts as the largest. Not differentiable.
+    ``dim``/``keepdim`` are PyTorch's names for ``axis``/``keepdims``
+    (``torch.argmax(x, dim=1)``); one of each pair may be given.
     """
-    return _arg_extreme("argmax", np.argmax, x, axis, keepdims)
+    return _arg_extreme("argmax", np.argmax, x, axis, keepdims, dim, keepdim)
 
 
-def argmin(x, axis=None, keepdims=False):
-    """Index of the smallest entry along ``axis`` (None: of the flattened tensor), int64."""
-    return _arg_extreme("argmin", np.argmin, x, axis, keepdims)
+def argmin(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    """Index of the smallest entry along ``axis`` (None: of the flattened tensor), int64.
+
+    Takes PyTorch's ``dim``/``keepdim`` as :func:`argmax` does.
+    """
+    return _arg_extreme("argmin", np.argmin, x, axis, keepdims, dim, keepdim)
 
 
 def _extreme_with_indices(name, pick, x, axis, keepdims):

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from numrnn.autograd.function import Function
-from numrnn.autograd.ops.operands import coerce, normalize_axis
+from numrnn.autograd.ops.operands import axis_or_dim, coerce, normalize_axis
 from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
@@ -130,18 +130,27 @@ def reshape(x, shape):
     return Reshape.apply(x, shape=shape)
 
 
-def unsqueeze(x, axis):
-    """A new axis of size 1 at position ``axis`` (-1: last), as ``torch.unsqueeze``."""
+def unsqueeze(x, axis=None, *, dim=None):
+    """A new axis of size 1 at position ``axis`` (-1: last), as ``torch.unsqueeze``.
+
+    ``dim`` is PyTorch's name for ``axis``; one of the two must be given.
+    """
+    axis = axis_or_dim("unsqueeze", axis, dim)
+    if axis is None:
+        raise ArgumentError("unsqueeze: needs the position of the new axis (dim or axis), "
+                            "got neither")
     (x,) = coerce("unsqueeze", x)
     axis = normalize_axis("unsqueeze", axis, x.ndim + 1)
     return Reshape.apply(x, shape=x.shape[:axis] + (1,) + x.shape[axis:])
 
 
-def squeeze(x, axis=None):
+def squeeze(x, axis=None, *, dim=None):
     """Drop axes of size 1: all of them (``axis=None``), or those named in ``axis``.
 
-    As ``torch.squeeze``, a named axis whose size is not 1 is left as it is.
+    As ``torch.squeeze``, a named axis whose size is not 1 is left as it is;
+    ``dim`` is PyTorch's name for ``axis``.
     """
+    axis = axis_or_dim("squeeze", axis, dim)
     (x,) = coerce("squeeze", x)
     if axis is None:
         named = range(x.ndim)
