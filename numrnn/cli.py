@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    """Run the ``numrnn`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``numrnn`` on ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a refused command line

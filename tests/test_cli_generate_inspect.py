@@ -1,4 +1,4 @@
-"""``numrnn generate`` samples a saved language model; ``numrnn inspect`` describes any weight file."""
+"""`numrnn generate` samples a saved language model; `numrnn inspect` describes a weight file."""
 
 import json
 import struct

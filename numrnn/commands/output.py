@@ -3,6 +3,7 @@
 import contextlib
 import os
 import tempfile
+import uuid
 
 
 def check_writable(path, what="output"):
@@ -34,16 +35,12 @@ def replaced_whole(path, mode="wb"):
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                                dir=directory)
+    temp = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+    # Mode 0o666 lets the umask decide, as for a plain open(); mkstemp would force 0o600.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, mode) as file:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as file:
             yield file
-        # mkstemp creates the file readable by its owner only; a plain open() lets the
-        # umask decide, which is what a user expects of an output file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):

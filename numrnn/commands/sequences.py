@@ -65,8 +65,13 @@ def read_sequences(path):
     where = os.fspath(path)
     kind = file_format(path, "INPUT")
     if kind == ".jsonl":
-        text = sys.stdin.read() if where == STDIO else _read_text(where)
-        entries = _json_lines(text, "stdin" if where == STDIO else where)
+        if where == STDIO:
+            where = "stdin"
+            data = sys.stdin.buffer.read()
+        else:
+            with open(where, "rb") as file:
+                data = file.read()
+        entries = _json_lines(_utf8(data, where), where)
     else:
         try:
             loaded = np.load(where, allow_pickle=False)
@@ -132,9 +137,7 @@ def check_output_fits(path, entries):
                          "or .jsonl instead")
 
 
-def _read_text(where):
-    with open(where, "rb") as file:
-        data = file.read()
+def _utf8(data, where):
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
