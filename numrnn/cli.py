@@ -80,7 +80,7 @@ def build_parser():
                                description="Print the versions, the Numba threading layer, "
                                            "the thread count and the kernel cache directory: "
                                            "what a bug report needs.")
-    info.set_defaults(run=lambda args: print(info_text()) or 0)
+    info.set_defaults(run=_run_info)
     _add_warmup(commands)
     return parser
 
@@ -239,6 +239,11 @@ def _run_inspect(args):
 
     description = describe(args.file)
     print(as_json(description) if args.json else as_text(description))
+    return 0
+
+
+def _run_info(args):
+    print(info_text())
     return 0
 
 
