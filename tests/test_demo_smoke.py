@@ -35,5 +35,6 @@ def test_cli_reports_a_refused_option_value_in_one_line(tmp_path, capsys):
                  "--output", str(tmp_path / "demo.safetensors")])
     assert code == 2
     error = capsys.readouterr().err
-    assert error == "numrnn demo: LSTM: hidden_size must be a positive int, got 0\n"
+    assert error == ("numrnn demo: error: argument --hidden-size: must be an int >= 1, got '0' "
+                     "(see numrnn demo --help)\n")
     assert not (tmp_path / "demo.safetensors").exists()
