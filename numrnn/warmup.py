@@ -33,18 +33,31 @@ from numrnn.kernels import kernel_cache
 from numrnn.kernels.plan import BLOCK_ROWS, COPY_FROM_STEPS, MAX_ROWS, PACK_FROM_SIZE
 
 
+def _label(kind, options):
+    """A variant's name: the kind's, then each named option value ("RNN-relu") and
+    each other option that is not at its default ("GRU-reset_after=False")."""
+    parts = [kind.name]
+    for name, value in options.items():
+        if isinstance(value, str):
+            parts.append(value)
+        elif value != kind.options[name][0]:
+            parts.append(f"{name}={value}")
+    return "-".join(parts)
+
+
 def _variants():
     """``{label: (kind, options)}``: every cell kind with every value of its options."""
     variants = {}
     for kind in cell_kinds.KINDS.values():
         choices = [allowed for _, allowed in kind.options.values()]
         for values in itertools.product(*choices):
-            variants["-".join([kind.name, *values])] = (kind, dict(zip(kind.options, values)))
+            options = dict(zip(kind.options, values))
+            variants[_label(kind, options)] = (kind, options)
     return variants
 
 
 VARIANTS = _variants()
-CELLS = tuple(VARIANTS)  # "LSTM", "GRU", "RNN-tanh", "RNN-relu"
+CELLS = tuple(VARIANTS)  # "LSTM", "GRU", "GRU-reset_after=False", "RNN-tanh", "RNN-relu"
 DTYPES = ("float32", "float64")
 _LAYERS = {layer.__name__: layer for layer in (nn.LSTM, nn.GRU, nn.RNN)}
 _CELL_MODULES = {cell.kind.name: cell for cell in (nn.LSTMCell, nn.GRUCell, nn.RNNCell)}

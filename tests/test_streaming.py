@@ -13,6 +13,7 @@ from numrnn.errors import ArgumentError, DTypeError, ShapeError
 LAYERS = {
     "LSTM": lambda **kw: nn.LSTM(5, 7, **kw),
     "GRU": lambda **kw: nn.GRU(5, 7, **kw),
+    "GRU-reset_before": lambda **kw: nn.GRU(5, 7, reset_after=False, **kw),
     "RNN-tanh": lambda **kw: nn.RNN(5, 7, **kw),
     "RNN-relu": lambda **kw: nn.RNN(5, 7, nonlinearity="relu", **kw),
 }

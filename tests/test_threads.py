@@ -1,6 +1,7 @@
 """numrnn.set_num_threads: one knob for numba and both BLAS pools, results bit-identical."""
 
 
+import functools
 import threading
 
 import numba
@@ -39,8 +40,9 @@ def _training_step(op, gates, dtype, batch, seed):
 
 @pytest.mark.parametrize("batch", [40, 14])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("op, gates", [(F.lstm, 4), (F.gru, 3), (F.rnn, 1)],
-                         ids=["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("op, gates", [(F.lstm, 4), (F.gru, 3), (F.rnn, 1),
+                                       (functools.partial(F.gru, reset_after=False), 3)],
+                         ids=["lstm", "gru", "rnn", "gru_reset_before"])
 def test_training_step_is_bit_identical_for_any_thread_count(op, gates, dtype, batch):
     previous = numrnn.get_num_threads()
     results = []

@@ -102,3 +102,12 @@ def test_warmup_refuses_a_cache_it_cannot_write(tmp_path):
                 dict(os.environ, PYTHONPATH=SOURCE_ROOT, NUMBA_CACHE_DIR=str(blocked / "c")))
     assert done.returncode == 1
     assert "cannot be written" in done.stderr and done.stdout == ""
+
+
+def test_every_value_of_every_option_is_a_variant_to_warm():
+    from numrnn.functional.cell_kinds import GRU, RNN
+    from numrnn.warmup import CELLS, VARIANTS
+    assert CELLS == ("LSTM", "GRU", "GRU-reset_after=False", "RNN-tanh", "RNN-relu")
+    assert VARIANTS["GRU"] == (GRU, {"reset_after": True})
+    assert VARIANTS["GRU-reset_after=False"] == (GRU, {"reset_after": False})
+    assert VARIANTS["RNN-relu"] == (RNN, {"nonlinearity": "relu"})

@@ -19,7 +19,8 @@ A record holds:
   :mod:`numrnn.functional.recurrent` and the stack of
   :mod:`numrnn.functional.recurrent_stack` run every kind through these;
 - ``options``: options of the computation itself (the Elman RNN's
-  ``nonlinearity``), with their default and allowed values; ``layer_options``:
+  ``nonlinearity``, the GRU's ``reset_after``: PyTorch's variant, or r applied
+  before the recurrent product), with their default and allowed values; ``layer_options``:
   constructor options only this kind's layers take;
 - the gate orders of other layouts (ONNX, Keras, oneDNN), as gate names, so
   weights can be permuted block-wise (:meth:`CellKind.gate_permutation`).
@@ -140,9 +141,10 @@ LSTM = CellKind(
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),
     forward_kernels=gru_kernels, backward_kernels=gru_backward,
-    streaming_kernels={(): streaming_kernels.gru_step},
+    streaming_kernels={(True,): streaming_kernels.gru_step,
+                       (False,): streaming_kernels.gru_reset_before_step},
     streaming_columns=6, split_recurrent_bias=True,
-    options={}, layer_options=(),
+    options={"reset_after": (True, (True, False))}, layer_options=("reset_after",),
     onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"))
 
 RNN = CellKind(

@@ -129,6 +129,13 @@ def check_state(op, name, state, shape, dtype):
     return state
 
 
+def check_flag(op, name, value):
+    """``value`` as a bool; anything but True or False is refused, naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentError(f"{op}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_choice(op, name, value, choices):
     """``value`` must be one of ``choices`` (strings such as a nonlinearity's name)."""
     if not isinstance(value, str) or value not in choices:

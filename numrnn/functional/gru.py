@@ -7,18 +7,26 @@ Equations (gate order r, z, n, as PyTorch)::
     n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
     h_t = (1 - z) * n + z * h_{t-1}
 
+With ``reset_after=False`` the reset gate is applied before the recurrent
+product instead (Cho et al. 2014; Keras ``reset_after=False``, ONNX
+``linear_before_reset=0``), with the same weights::
+
+    n = tanh(W_in x_t + b_in + W_hn (r * h_{t-1}) + b_hn)
+
 Arguments are validated here, before any kernel runs; the op is
 :class:`~numrnn.functional.recurrent.RecurrentSequence` (or ``RecurrentStep``)
 on this kind's kernels (:mod:`numrnn.kernels.gru`).
 """
 
 from numrnn.functional.cell_kinds import GRU
+from numrnn.functional.checks import check_flag
 from numrnn.functional.recurrent import checked_sequence, checked_step
 
 __all__ = ["gru", "gru_cell"]
 
 
-def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, reverse=False):
+def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, reverse=False,
+        reset_after=True):
     """Run a single-layer, single-direction GRU over a time-major sequence.
 
     Parameters
@@ -37,6 +45,9 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
     reverse : bool
         Run each row backwards over its valid part (positions ``lengths[b] - 1``
         down to 0): the reverse direction of a bidirectional GRU.
+    reset_after : bool, default True
+        PyTorch's variant, ``r * (W_hn h + b_hn)``; False applies r before the
+        product, ``W_hn (r * h) + b_hn``.
 
     Returns
     -------
@@ -51,15 +62,17 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
     -------
     >>> out, h_n = gru(x, None, w_ih, w_hh, b_ih, b_hh, lengths=[5, 3])
     """
+    options = {"reset_after": check_flag("gru", "reset_after", reset_after)}
     return checked_sequence("gru", GRU, x, (("h0", h0),),
-                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, {})
+                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, options)
 
 
-def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True):
     """One GRU step, for decoders that feed their outputs back in.
 
-    ``x`` is (B, I); ``h`` is (B, H) or None (zeros); weights and biases as in
-    :func:`gru`. Returns ``h_new``, a Tensor of shape (B, H).
+    ``x`` is (B, I); ``h`` is (B, H) or None (zeros); weights, biases and
+    ``reset_after`` as in :func:`gru`. Returns ``h_new``, a Tensor of shape (B, H).
     """
+    options = {"reset_after": check_flag("gru_cell", "reset_after", reset_after)}
     return checked_step("gru_cell", GRU, x, (("h", h),),
-                        (weight_ih, weight_hh, bias_ih, bias_hh), {})
+                        (weight_ih, weight_hh, bias_ih, bias_hh), options)

@@ -28,12 +28,18 @@ ones (:func:`_forward_joint`, as :mod:`numrnn.kernels.lstm` does). The batch
 splits into fixed blocks (:mod:`numrnn.kernels.common`) that run their whole
 recurrence, GEMMs included, in parallel on one BLAS thread each, so results
 are bit-identical for any thread count. Activations: :mod:`numrnn.kernels.activations`.
+
+With the option ``reset_after=False`` these entry points run the variant that
+applies r before the recurrent product, ``n = tanh(W_in x_t + b_in + W_hn (r *
+h_{t-1}) + b_hn)`` (Cho et al. 2014; Keras ``reset_after=False``, ONNX
+``linear_before_reset=0``): :mod:`numrnn.kernels.gru_reset_before`.
 """
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import packed, recurrent
+from numrnn.errors import ArgumentError
+from numrnn.kernels import gru_reset_before, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.common import block_rows, stacked_biases, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
@@ -236,7 +242,10 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 
 def _run(x, states, weights, lengths, reverse, options, keep):
     """The GRU's part of the contract (:mod:`numrnn.kernels.recurrent`): its
-    residuals' arrays and its product path; saved is ``(gates, hidden_n, h_prev)``."""
+    residuals' arrays and its product path; saved is ``(gates, hidden_n, h_prev)``
+    (for the reset-before variant ``r * h_{t-1}`` in place of ``hidden_n``)."""
+    if not resets_after(options):
+        return gru_reset_before.run(x, states, weights, lengths, reverse, keep)
     (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -263,15 +272,25 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     return output, (state,), (gates, hidden_n, h_prev)
 
 
+def resets_after(options):
+    """Whether ``options`` choose PyTorch's variant, r applied after the recurrent
+    product (``reset_after``, True by default), rather than the reset-before one."""
+    reset_after = options.get("reset_after", True)
+    if not isinstance(reset_after, (bool, np.bool_)):
+        raise ArgumentError(f"gru: reset_after must be True or False, got {reset_after!r}")
+    return bool(reset_after)
+
+
 def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
     """GRU over a sequence, keeping what :func:`backward` needs.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0,)``,
     ``weights`` is ``(weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh)``,
-    rows in gate order r, z, n, biases (3H,) or None. Returns
+    rows in gate order r, z, n, biases (3H,) or None; ``options`` may hold
+    ``reset_after``, True (the default, PyTorch's variant) or False. Returns
     ``(output, (h_n,), saved)``; ``saved`` holds r, z, n (T, B, 3H),
-    ``W_hn h + b_hn`` and the state each position started from (T, B, H),
-    zeros past each length.
+    ``W_hn h + b_hn`` (``r * h`` with ``reset_after=False``) and the state each
+    position started from (T, B, H), zeros past each length.
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
 

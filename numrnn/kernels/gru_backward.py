@@ -13,16 +13,20 @@ stored, and ``dx``, ``dW_ih``, ``dW_hh`` and the bias gradients are one large
 GEMM or sum each after the loop. A row runs back through exactly its valid
 steps, in the order it ran forward (``lengths`` and ``reverse`` as in the
 forward kernel); padded positions get zero gradients, and the gradient of
-``h_n`` enters a row at its own last valid step.
+``h_n`` enters a row at its own last valid step. The reset-before variant
+(``reset_after=False``) walks back through
+:mod:`numrnn.kernels.gru_reset_before_backward` and shares the gradients after
+the loop.
 """
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import recurrent
+from numrnn.kernels import gru_reset_before_backward, recurrent
 from numrnn.kernels.activations import typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
+from numrnn.kernels.gru import resets_after
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -130,21 +134,37 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     hidden = weight_hh.shape[1]
     grad_state = grad_finals[0].copy()
     grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
-    grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, x.shape[2], hidden, 3)
+    if not resets_after(options):
+        # saved holds r * h_{t-1}, the input of n's recurrent product, in place of
+        # hidden_n; b_hn sits beside b_in, outside r, so n's recurrent
+        # pre-activation gradient is its input one.
+        with kernel_blas(plan.backward_pins_blas):
+            gru_reset_before_backward.backward_recurrence(
+                grad_output, grad_state, gates, h_prev,
+                product_weight(weight_hh[:2 * hidden], plan.backward_weight),
+                product_weight(weight_hh[2 * hidden:], plan.backward_weight), lengths, reverse,
+                grad_projection)
+        return _weight_gradients(x, h_prev, hidden_n, weight_ih, grad_state, grad_projection,
+                                 grad_projection[:, :, 2 * hidden:], needs)
+    grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
                              grad_projection, grad_hidden_n)
-    return _weight_gradients(x, h_prev, weight_ih, grad_state, grad_projection, grad_hidden_n,
-                             needs)
+    return _weight_gradients(x, h_prev, h_prev, weight_ih, grad_state, grad_projection,
+                             grad_hidden_n, needs)
 
 
-def _weight_gradients(x, h_prev, weight_ih, grad_h0, grad_projection, grad_hidden_n, needs):
+def _weight_gradients(x, h_prev, n_inputs, weight_ih, grad_h0, grad_projection, grad_hidden_n,
+                      needs):
     """The parallel half of backward: one large GEMM (or sum) per gradient, over all steps.
 
-    The gradient of ``h W_hhᵀ + b_hh`` is ``grad_projection``'s r and z columns
-    next to ``grad_hidden_n``: both weight-gradient halves read those in place.
+    The gradient of the recurrent pre-activations ``[h W_hrzᵀ, u W_hnᵀ] + b_hh``
+    is ``grad_projection``'s r and z columns next to ``grad_hidden_n``: both
+    weight-gradient halves read those in place. ``n_inputs`` is ``u``, what
+    ``W_hn`` multiplied: ``h_{t-1}`` (``h_prev``), or ``r * h_{t-1}`` in the
+    reset-before variant.
     """
     steps, batch, n_in = x.shape
     gate_cols = grad_projection.shape[2]
@@ -154,8 +174,8 @@ def _weight_gradients(x, h_prev, weight_ih, grad_h0, grad_projection, grad_hidde
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
     grad_w_hh = None
     if need_w_hh:
-        previous = h_prev.reshape(steps * batch, -1)
-        grad_w_hh = np.concatenate([matmul(d_rz.T, previous), matmul(d_hidden_n.T, previous)])
+        grad_w_hh = np.concatenate([matmul(d_rz.T, h_prev.reshape(steps * batch, -1)),
+                                    matmul(d_hidden_n.T, n_inputs.reshape(steps * batch, -1))])
     return (
         matmul(d_proj, weight_ih).reshape(steps, batch, n_in) if need_x else None,
         grad_h0 if need_h0 else None,

@@ -38,8 +38,9 @@ def product_weight(weight, form):
 
 
 @product_kernel
-def accumulate(gates, first, source, weights, offset, columns):
-    """``gates[:, first:first + columns] += source · W``, W (K, columns) at ``weights[offset:]``.
+def accumulate(gates, first, source, weights, offset, columns, stride):
+    """``gates[:, first:first + columns] += source · W``, W (K, columns) at ``weights[offset:]``,
+    its rows ``stride`` apart (``columns`` for a whole matrix, more for a column range of one).
 
     Four weight rows at a time, applied to every batch row before moving on:
     each pass loads and stores a gate row once for four products, and the four
@@ -52,11 +53,11 @@ def accumulate(gates, first, source, weights, offset, columns):
     batch, size = source.shape
     k = 0
     while k + 4 <= size:
-        start = offset + k * columns
+        start = offset + k * stride
         w0 = weights[start:start + columns]
-        w1 = weights[start + columns:start + 2 * columns]
-        w2 = weights[start + 2 * columns:start + 3 * columns]
-        w3 = weights[start + 3 * columns:start + 4 * columns]
+        w1 = weights[start + stride:start + stride + columns]
+        w2 = weights[start + 2 * stride:start + 2 * stride + columns]
+        w3 = weights[start + 3 * stride:start + 3 * stride + columns]
         for b in range(batch):
             row = gates[b, first:first + columns]
             x0, x1, x2, x3 = source[b, k], source[b, k + 1], source[b, k + 2], source[b, k + 3]
@@ -64,7 +65,7 @@ def accumulate(gates, first, source, weights, offset, columns):
                 row[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
         k += 4
     while k < size:
-        start = offset + k * columns
+        start = offset + k * stride
         w0 = weights[start:start + columns]
         for b in range(batch):
             row = gates[b, first:first + columns]
@@ -140,7 +141,7 @@ def _product_impl(rows, weight, out):
                 gemm(rows, weight, out)
             else:
                 out[...] = 0
-                accumulate(out, 0, rows, weight.reshape(-1), 0, weight.shape[1])
+                accumulate(out, 0, rows, weight.reshape(-1), 0, weight.shape[1], weight.shape[1])
     else:
         raise TypingError(f"product needs a C- or F-contiguous weight, got layout {weight.layout}")
     return impl

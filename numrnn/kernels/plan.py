@@ -249,12 +249,12 @@ vector_bits
 """
 
 
-def _plan(dtype, batch, steps, input_size, hidden_size, gates, vector_bits):
+def _plan(dtype, batch, steps, input_size, hidden_size, gates, vector_bits, joint):
     rows = block_size(batch)
     blocks = block_count(batch)
     last_rows = batch - (blocks - 1) * rows if blocks else 0
     recurrent_size = gates * hidden_size * hidden_size
-    if joint_step(dtype, batch, input_size, hidden_size, gates):
+    if joint and joint_step(dtype, batch, input_size, hidden_size, gates):
         projection, chunk_rows = JOINT, 0
         form = PACKED
         product = last_product = JOINT
@@ -290,7 +290,7 @@ def host_vector_bits():
 # Calls repeat the same few configurations; the cache makes a plan cost one
 # dictionary lookup, which small calls (a cell step takes a few µs) can afford.
 @functools.lru_cache(maxsize=4096)
-def plan_for(dtype, batch, steps, input_size, hidden_size, gates, vector_bits=None):
+def plan_for(dtype, batch, steps, input_size, hidden_size, gates, vector_bits=None, joint=True):
     """The :class:`Plan` of a recurrent kernel call.
 
     Parameters
@@ -304,6 +304,10 @@ def plan_for(dtype, batch, steps, input_size, hidden_size, gates, vector_bits=No
     vector_bits : int or None
         The CPU's vector width in bits (None: :func:`host_vector_bits`). No rule
         reads it yet.
+    joint : bool, default True
+        Whether the kernel has a joint step; one without (the reset-before GRU,
+        :mod:`numrnn.kernels.gru_reset_before`) gets the projection path where
+        :func:`joint_step` would give the joint step.
 
     Returns
     -------
@@ -311,4 +315,4 @@ def plan_for(dtype, batch, steps, input_size, hidden_size, gates, vector_bits=No
     """
     if vector_bits is None:
         vector_bits = host_vector_bits()
-    return _plan(dtype, batch, steps, input_size, hidden_size, gates, vector_bits)
+    return _plan(dtype, batch, steps, input_size, hidden_size, gates, vector_bits, joint)

@@ -27,7 +27,8 @@ Activations come from :mod:`numrnn.kernels.activations`, as in the sequence
 kernels: exact in float64, a vectorisable rational tanh in float32 (the libm
 calls cost ~9 µs of a ~15 µs step at H=128 otherwise).
 
-Gate orders are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n). ``state`` is
+Gate orders are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n); the reset-before
+GRU (:func:`gru_reset_before_step`) is packed as the GRU. ``state`` is
 ``(L, S, B, H)`` with ``S = 2`` for LSTM (h, c) and 1 otherwise; ``gates``
 ``(B, W)`` is scratch with ``W >= G*H`` (GRU: ``W >= 6H``, input then hidden
 parts); ``output`` ``(B, H)`` receives the last layer's new h.
@@ -72,9 +73,9 @@ def _preactivations(gates, layer_input, hidden_state, weights, layout, layer, co
     width = 2 * columns if split_hidden else columns
     for b in range(gates.shape[0]):
         gates[b, :width] = weights[bias:bias + width]
-    accumulate(gates, 0, layer_input, weights, layout[layer, 0], columns)
+    accumulate(gates, 0, layer_input, weights, layout[layer, 0], columns, columns)
     accumulate(gates, columns if split_hidden else 0, hidden_state, weights, layout[layer, 1],
-                columns)
+               columns, columns)
 
 
 @step_kernel
@@ -116,6 +117,44 @@ def gru_step(x, weights, layout, state, gates, output):
                 r = sigmoid(gate_row[j] + gate_row[columns + j])
                 z = sigmoid(gate_row[hidden + j] + gate_row[columns + hidden + j])
                 n = tanh(gate_row[2 * hidden + j] + r * gate_row[columns + 2 * hidden + j])
+                h_row[j] = (typed(1.0, z) - z) * n + z * h_row[j]
+    output[:, :] = state[layers - 1, 0]
+
+
+@step_kernel
+def gru_reset_before_step(x, weights, layout, state, gates, output):
+    """Advance every layer of a reset-before GRU stack (``reset_after=False``) by one step.
+
+    Packed as :func:`gru_step`'s; n's recurrent product reads ``r * h``, so it
+    follows the gates: ``gates`` holds the input parts of r, z, n (+ ``b_ih``),
+    then the hidden parts of r and z (+ their ``b_hh``), whose columns then take
+    ``r * h`` and z, then ``(r * h) W_hnᵀ + b_hn``. ``x`` (B, I).
+    """
+    layers, _, batch, hidden = state.shape
+    columns = 3 * hidden
+    for layer in range(layers):
+        layer_input = x if layer == 0 else state[layer - 1, 0]
+        h = state[layer, 0]
+        bias, hidden_weights = layout[layer, 2], layout[layer, 1]
+        for b in range(batch):
+            gates[b, :2 * columns] = weights[bias:bias + 2 * columns]
+        accumulate(gates, 0, layer_input, weights, layout[layer, 0], columns, columns)
+        # W_hhᵀ is (H, 3H) row-major: r's and z's columns first, then n's.
+        accumulate(gates, columns, h, weights, hidden_weights, 2 * hidden, columns)
+        for b in range(batch):
+            gate_row, h_row = gates[b], h[b]
+            for j in range(hidden):
+                r = sigmoid(gate_row[j] + gate_row[columns + j])
+                z = sigmoid(gate_row[hidden + j] + gate_row[columns + hidden + j])
+                gate_row[columns + j] = r * h_row[j]
+                gate_row[columns + hidden + j] = z
+        accumulate(gates, columns + 2 * hidden, gates[:, columns:columns + hidden], weights,
+                   hidden_weights + 2 * hidden, hidden, columns)
+        for b in range(batch):
+            gate_row, h_row = gates[b], h[b]
+            for j in range(hidden):
+                z = gate_row[columns + hidden + j]
+                n = tanh(gate_row[2 * hidden + j] + gate_row[columns + 2 * hidden + j])
                 h_row[j] = (typed(1.0, z) - z) * n + z * h_row[j]
     output[:, :] = state[layers - 1, 0]
 

@@ -16,6 +16,7 @@ import numpy as np
 from numrnn.errors import ArgumentError, ShapeError
 from numrnn.functional import cell_kinds
 from numrnn.functional.cell_kinds import PARAMETERS
+from numrnn.functional.checks import check_flag
 from numrnn.functional.recurrent import RecurrentStep
 from numrnn.nn import init
 from numrnn.nn.module import Module
@@ -161,12 +162,16 @@ class LSTMCell(_Cell):
 
 
 class GRUCell(_Cell):
-    """One GRU step (gates r, z, n): ``h' = cell(x, h)``."""
+    """One GRU step (gates r, z, n): ``h' = cell(x, h)``; ``reset_after=False`` applies
+    r before the recurrent product, as :class:`~numrnn.nn.GRU` does."""
 
     kind = cell_kinds.GRU
 
-    def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, rng=None):
+    def __init__(self, input_size, hidden_size, bias=True, *, reset_after=True,
+                 dtype=np.float32, rng=None):
+        reset_after = check_flag("GRUCell", "reset_after", reset_after)
         super().__init__(input_size, hidden_size, bias, dtype, rng)
+        self.reset_after = reset_after
 
     def forward(self, input, hx=None):
         (h,) = self._step(input, [hx])

@@ -122,13 +122,21 @@ class GRU(RNNBase):
 
     Parameters per layer ``k``: ``weight_ih_l{k}`` (3H, in), ``weight_hh_l{k}``
     (3H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (3H,), rows stacked r, z, n.
+
+    ``reset_after`` (keyword, default True): False applies the reset gate
+    before the recurrent product, ``n = tanh(W_in x + b_in + W_hn (r * h) +
+    b_hn)``: the GRU of Cho et al. (2014), Keras's ``reset_after=False`` and
+    ONNX's ``linear_before_reset=0``. Same parameters and shapes.
+
+    >>> gru = GRU(10, 20, reset_after=False, rng=0)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform"):
+                 recurrent_init="uniform", reset_after=True):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init)
+                         bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
+                         reset_after=reset_after)
 
     def forward(self, input, hx=None, lengths=None):
         """``(output, h_n)``; see the module docstring for shapes."""

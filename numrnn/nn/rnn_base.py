@@ -22,7 +22,7 @@ import numpy as np
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.cell_kinds import PARAMETERS, kind_of, parameter_name
-from numrnn.functional.checks import FLOAT_DTYPES, check_lengths
+from numrnn.functional.checks import FLOAT_DTYPES, check_flag, check_lengths
 from numrnn.functional.recurrent_stack import RecurrentStack, StackSpec
 from numrnn.nn import init
 from numrnn.nn.module import Module
@@ -70,7 +70,7 @@ class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *,
                  nonlinearity="tanh", dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None):
+                 recurrent_init="uniform", forget_bias=None, reset_after=True):
         super().__init__()
         self.mode = mode
         self.kind = kind_of(mode)
@@ -92,6 +92,7 @@ class RNNBase(Module):
             raise ArgumentError(f"{mode}: nonlinearity must be 'tanh' or 'relu', "
                                 f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
+        self.reset_after = check_flag(mode, "reset_after", reset_after)
         if recurrent_init not in RECURRENT_INITS:
             raise ArgumentError(f"{mode}: recurrent_init must be one of {RECURRENT_INITS}, "
                                 f"got {recurrent_init!r}")
@@ -188,7 +189,8 @@ class RNNBase(Module):
                   "recurrent_init": self.recurrent_init}
         for name in self.kind.layer_options:
             value = getattr(self, name)
-            config[name] = float(value) if isinstance(value, numbers.Real) else value
+            numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            config[name] = float(value) if numeric else value
         return config
 
     def streamer(self, batch_size=1):

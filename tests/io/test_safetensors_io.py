@@ -29,6 +29,10 @@ LAYERS = {
                 (2, 3)),
     "LSTMCell": (lambda dtype: nn.LSTMCell(3, 4, dtype=dtype, rng=0), (2, 3)),
     "GRUCell": (lambda dtype: nn.GRUCell(3, 4, dtype=dtype, rng=0), (2, 3)),
+    "GRU-reset_before": (lambda dtype: nn.GRU(3, 4, num_layers=2, bidirectional=True,
+                                              reset_after=False, dtype=dtype, rng=0), (5, 2, 3)),
+    "GRUCell-reset_before": (lambda dtype: nn.GRUCell(3, 4, reset_after=False, dtype=dtype,
+                                                      rng=0), (2, 3)),
 }
 
 

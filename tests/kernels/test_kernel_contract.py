@@ -13,7 +13,10 @@ import pytest
 
 from numrnn.functional.cell_kinds import KINDS
 
-OPTIONS = {"LSTM": None, "GRU": None, "RNN": {"nonlinearity": "relu"}}
+# Every kind, and each variant its options choose, by name: (kind, options).
+VARIANTS = {"LSTM": (KINDS["LSTM"], None), "GRU": (KINDS["GRU"], None),
+            "GRU-reset_before": (KINDS["GRU"], {"reset_after": False}),
+            "RNN": (KINDS["RNN"], {"nonlinearity": "relu"})}
 
 
 def _problem(kind, steps=4, batch=3, n_in=2, hidden=5, seed=0):
@@ -37,65 +40,65 @@ def test_every_kind_offers_the_same_entry_points():
             assert expected.setdefault(name, parameters) == parameters, (kind.name, name)
 
 
-@pytest.mark.parametrize("name", sorted(KINDS))
+@pytest.mark.parametrize("name", sorted(VARIANTS))
 @pytest.mark.parametrize("reverse", [False, True])
 def test_results_have_the_contracts_shapes(name, reverse):
-    kind = KINDS[name]
+    kind, options = VARIANTS[name]
     x, states, weights, lengths = _problem(kind)
     steps, batch, _ = x.shape
     output, finals, saved = kind.forward_train(x, states, weights, lengths, reverse,
-                                               OPTIONS[name])
+                                               options)
     assert output.shape == (steps, batch, 5) and len(finals) == len(kind.states)
     assert all(final.shape == (batch, 5) for final in finals)
     inferred, inferred_finals = kind.forward_infer(x, states, weights, lengths, reverse,
-                                                   OPTIONS[name])
+                                                   options)
     np.testing.assert_array_equal(inferred, output)
     for a, b in zip(inferred_finals, finals):
         np.testing.assert_array_equal(a, b)
     grads = kind.backward(np.ones_like(output), tuple(np.ones_like(f) for f in finals), x,
-                          states, weights, saved, lengths, reverse, OPTIONS[name])
+                          states, weights, saved, lengths, reverse, options)
     inputs = (x, *states, *weights)
     assert len(grads) == len(inputs) == 1 + len(kind.states) + 4
     for grad, value in zip(grads, inputs):
         assert grad.shape == value.shape and grad.dtype == value.dtype
 
 
-@pytest.mark.parametrize("name", sorted(KINDS))
+@pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_needs_are_honoured_one_by_one(name):
-    kind = KINDS[name]
+    kind, options = VARIANTS[name]
     x, states, weights, lengths = _problem(kind, seed=1)
     output, finals, saved = kind.forward_train(x, states, weights, lengths, False,
-                                               OPTIONS[name])
+                                               options)
     seeds = (np.ones_like(output), tuple(np.ones_like(f) for f in finals))
-    every = kind.backward(*seeds, x, states, weights, saved, lengths, False, OPTIONS[name])
+    every = kind.backward(*seeds, x, states, weights, saved, lengths, False, options)
     count = len(every)
     for wanted in range(count):
         needs = tuple(index == wanted for index in range(count))
-        grads = kind.backward(*seeds, x, states, weights, saved, lengths, False, OPTIONS[name],
+        grads = kind.backward(*seeds, x, states, weights, saved, lengths, False, options,
                               needs)
         assert [grad is not None for grad in grads] == list(needs)
         np.testing.assert_array_equal(grads[wanted], every[wanted])
 
 
-@pytest.mark.parametrize("name", sorted(KINDS))
+@pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_the_driver_makes_any_layout_ready(name):
-    kind = KINDS[name]
+    kind, options = VARIANTS[name]
     x, states, weights, lengths = _problem(kind, seed=2)
-    contiguous = kind.forward_train(x, states, weights, lengths, True, OPTIONS[name])
+    contiguous = kind.forward_train(x, states, weights, lengths, True, options)
     strided_x = np.asfortranarray(x)
     strided_weights = (np.asfortranarray(weights[0]), weights[1].T.copy().T, weights[2][::1],
                        weights[3])
     strided_states = tuple(np.asfortranarray(state) for state in states)
     assert not strided_x.flags.c_contiguous and not strided_weights[1].flags.c_contiguous
     strided = kind.forward_train(strided_x, strided_states, strided_weights, lengths, True,
-                                 OPTIONS[name])
+                                 options)
     np.testing.assert_array_equal(strided[0], contiguous[0])
     for a, b in zip(strided[1], contiguous[1]):
         np.testing.assert_array_equal(a, b)
     seeds = (np.ones_like(contiguous[0]), tuple(np.ones_like(f) for f in contiguous[1]))
     expected = kind.backward(*seeds, x, states, weights, contiguous[2], lengths, True,
-                             OPTIONS[name])
+                             options)
     got = kind.backward(np.asfortranarray(seeds[0]), seeds[1], strided_x, strided_states,
-                        strided_weights, strided[2], lengths, True, OPTIONS[name])
+                        strided_weights, strided[2], lengths, True, options)
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)

@@ -11,7 +11,8 @@ from numrnn.testing.strategies import float_arrays
 
 CELLS = {"rnn_tanh": (nn.RNNCell, nn.RNN, {}),
          "rnn_relu": (nn.RNNCell, nn.RNN, {"nonlinearity": "relu"}),
-         "lstm": (nn.LSTMCell, nn.LSTM, {}), "gru": (nn.GRUCell, nn.GRU, {})}
+         "lstm": (nn.LSTMCell, nn.LSTM, {}), "gru": (nn.GRUCell, nn.GRU, {}),
+         "gru_reset_before": (nn.GRUCell, nn.GRU, {"reset_after": False})}
 GATES = {nn.RNNCell: 1, nn.LSTMCell: 4, nn.GRUCell: 3}
 
 
@@ -39,6 +40,7 @@ def test_repr():
     assert repr(nn.RNNCell(3, 4, bias=False, nonlinearity="relu")) == \
         "RNNCell(3, 4, bias=False, nonlinearity='relu')"
     assert repr(nn.GRUCell(3, 4, dtype=np.float64)) == "GRUCell(3, 4, dtype=float64)"
+    assert repr(nn.GRUCell(3, 4, reset_after=False)) == "GRUCell(3, 4, reset_after=False)"
 
 
 @pytest.mark.parametrize("kind", list(CELLS))
@@ -103,6 +105,8 @@ def test_validation_errors():
         nn.RNNCell(3, 4, nonlinearity="gelu")
     with pytest.raises(ArgumentError, match="input_size must be a positive int"):
         nn.GRUCell(0, 4)
+    with pytest.raises(ArgumentError, match="GRUCell: reset_after must be True or False, got 0"):
+        nn.GRUCell(3, 4, reset_after=0)
 
 
 @st.composite
@@ -113,7 +117,7 @@ def cell_problems(draw):
     return x, h, c, draw(st.booleans()), draw(st.integers(0, 2**16))
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru", "gru_reset_before"])
 @settings(max_examples=10)
 @given(problem=cell_problems())
 def test_gradients_to_input_state_and_every_parameter(kind, problem):

@@ -12,7 +12,8 @@ from numrnn.testing import gradcheck_module
 from numrnn.testing.strategies import float_arrays, sequence_batches
 
 LAYERS = {"rnn_tanh": (nn.RNN, {}), "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
-          "lstm": (nn.LSTM, {}), "gru": (nn.GRU, {})}
+          "lstm": (nn.LSTM, {}), "gru": (nn.GRU, {}),
+          "gru_reset_before": (nn.GRU, {"reset_after": False})}
 GATES = {nn.RNN: 1, nn.LSTM: 4, nn.GRU: 3}
 
 
@@ -62,6 +63,8 @@ def test_repr_shows_only_non_default_arguments():
     assert repr(nn.RNN(3, 4, nonlinearity="relu", recurrent_init="identity")) == \
         "RNN(3, 4, nonlinearity='relu', recurrent_init='identity')"
     assert repr(nn.LSTM(3, 4, forget_bias=1.0)) == "LSTM(3, 4, forget_bias=1.0)"
+    assert repr(nn.GRU(3, 4, 2, reset_after=False)) == \
+        "GRU(3, 4, num_layers=2, reset_after=False)"
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))
@@ -158,6 +161,8 @@ def test_constructor_validation():
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ArgumentError, match="recurrent_init must be one of"):
         nn.GRU(3, 4, recurrent_init="zeros")
+    with pytest.raises(ArgumentError, match="GRU: reset_after must be True or False, got 'no'"):
+        nn.GRU(3, 4, reset_after="no")
     with pytest.raises(ArgumentError, match="forget_bias=1.0 needs bias=True"):
         nn.LSTM(3, 4, bias=False, forget_bias=1.0)
     with pytest.raises(DTypeError, match="dtype must be float32 or float64, got float16"):
@@ -297,7 +302,7 @@ def layer_problems(draw):
     return config, x, h0, c0, (lengths if use_lengths else None), draw(st.integers(0, 2**16))
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru", "gru_reset_before"])
 @settings(max_examples=20)
 @given(problem=layer_problems())
 def test_gradients_to_input_states_and_every_parameter(kind, problem):
@@ -321,7 +326,7 @@ def test_relu_rnn_gradients_away_from_the_kink():
                      **DIRECTIONAL)
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru", "gru_reset_before"])
 def test_gradients_through_stacked_layers_with_dropout_active(kind):
     """Dropout between layers in training mode: gradients still match central differences.
 

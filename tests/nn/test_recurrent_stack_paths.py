@@ -18,7 +18,8 @@ import numrnn
 from numrnn import ArgumentTypeError, DTypeError, ShapeError, Tensor, nn, no_grad
 
 KINDS = {"rnn_tanh": (nn.RNN, {}), "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
-         "lstm": (nn.LSTM, {}), "gru": (nn.GRU, {})}
+         "lstm": (nn.LSTM, {}), "gru": (nn.GRU, {}),
+         "gru_reset_before": (nn.GRU, {"reset_after": False})}
 
 
 def call(layer, x, states, lengths):
@@ -150,7 +151,8 @@ def test_non_contiguous_weights_are_used_as_they_are():
 
 
 CELLS = {"rnn_tanh": (nn.RNNCell, {}), "rnn_relu": (nn.RNNCell, {"nonlinearity": "relu"}),
-         "lstm": (nn.LSTMCell, {}), "gru": (nn.GRUCell, {})}
+         "lstm": (nn.LSTMCell, {}), "gru": (nn.GRUCell, {}),
+         "gru_reset_before": (nn.GRUCell, {"reset_after": False})}
 
 
 def cell_step(cell, x, states, taped, monkeypatch):
