@@ -14,6 +14,7 @@ that needs one says which extra to install.
 See ``docs/distributed.md``.
 """
 
+from numrnn.distributed.data_parallel import DistributedOptimizer, rank0_only
 from numrnn.distributed.inference import iter_predict, predict
 
-__all__ = ["iter_predict", "predict"]
+__all__ = ["DistributedOptimizer", "iter_predict", "predict", "rank0_only"]
