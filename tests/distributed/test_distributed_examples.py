@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -22,3 +23,17 @@ def test_distributed_inference_quick():
     result = run_example(sys.executable, "examples/distributed_inference.py", "--quick")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "120 sequences" in result.stdout and "outputs identical: True" in result.stdout
+
+
+def test_data_parallel_training_quick_launches_two_ranks(tmp_path):
+    pytest.importorskip("mpi4py", reason="needs the numrnn[distributed] extra")
+    if not (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+            or shutil.which("mpiexec")):
+        pytest.skip('no mpiexec (install the mpich wheel: pip install "numrnn[distributed]")')
+    checkpoint = tmp_path / "run.safetensors"
+    result = run_example(sys.executable, "examples/data_parallel_training.py", "--quick",
+                         "--checkpoint", str(checkpoint))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 ranks, global batch 8" in result.stdout
+    assert "weights identical on every rank: True" in result.stdout
+    assert checkpoint.exists()
