@@ -3,10 +3,11 @@
 Each rank computes the gradient of its shard of the global batch; one
 exchange per step turns those into the gradient of the concatenated batch, and
 every rank applies the same update with its own copy of the optimizer. The
-exchange packs, into ONE float64 buffer per rank, a small header (the rank's
-sample count, loss, whether its loss and gradient are finite, which
-parameters have a gradient) and every gradient scaled by the rank's sample
-count, so that unequal shards weigh as in one process.
+exchange packs, into ONE buffer per rank (float32 for a float32 model, else
+float64), a small header (the rank's sample count, loss, whether its loss and
+gradient are finite, which parameters have a gradient) and every gradient
+scaled by the rank's sample count, so that unequal shards weigh as in one
+process.
 
 Reduction: ``"ordered"`` (the default) gathers every rank's buffer
 (``Allgather``) and sums them in rank order on every rank, so the result is
@@ -196,7 +197,7 @@ class DistributedOptimizer(Optimizer):
                                 f"got {samples!r}")
         sizes = [param.data.size for param in params]
         flags = _HEAD + 3 * self.size
-        buffer = np.zeros(flags + len(params) + sum(sizes), dtype=np.float64)
+        buffer = np.zeros(flags + len(params) + sum(sizes), dtype=_exchange_dtype(params))
         buffer[_SAMPLES] = samples
         local_loss = 0.0 if loss is None else float(loss)
         buffer[_LOSS] = samples * local_loss if math.isfinite(local_loss) else 0.0
@@ -208,9 +209,11 @@ class DistributedOptimizer(Optimizer):
         for number, (param, size) in enumerate(zip(params, sizes)):
             if param.grad is not None:
                 buffer[flags + number] = 1.0
-                grad = np.asarray(param.grad, dtype=np.float64).reshape(-1)
-                finite = finite and bool(np.isfinite(grad).all())
-                np.multiply(grad, samples, out=grads[offset:offset + size])
+                part = grads[offset:offset + size]
+                np.multiply(np.asarray(param.grad).reshape(-1), samples, out=part)
+                # One pass and no temporary: a sum is finite exactly when every term is,
+                # since float32/float64 gradients cannot overflow a float64 sum.
+                finite = finite and math.isfinite(part.sum(dtype=np.float64))
             offset += size
         buffer[_HEAD + 2 * self.size + self.rank] = not finite
 
@@ -233,8 +236,9 @@ class DistributedOptimizer(Optimizer):
         offset = 0
         for number, (param, size) in enumerate(zip(params, sizes)):
             if total[flags + number]:
-                averaged = summed[offset:offset + size] * scale
-                param.grad = averaged.astype(param.data.dtype).reshape(param.data.shape)
+                averaged = np.multiply(summed[offset:offset + size], scale,
+                                       dtype=param.data.dtype)
+                param.grad = averaged.reshape(param.data.shape)
             offset += size
         self._synchronized = True
         return None if loss is None else float(total[_LOSS] * scale)
@@ -244,7 +248,7 @@ class DistributedOptimizer(Optimizer):
             total = np.empty_like(buffer)
             self.comm.Allreduce(buffer, total, op=self._mpi.SUM)
             return total
-        rows = np.empty((self.size, buffer.size), dtype=np.float64)
+        rows = np.empty((self.size, buffer.size), dtype=buffer.dtype)
         self.comm.Allgather(buffer, rows)
         total = rows[0].copy()
         for row in rows[1:]:
@@ -307,6 +311,12 @@ def rank0_only(path, comm=None):
     MPI = import_mpi()
     comm = MPI.COMM_WORLD if comm is None else comm
     return path if comm.Get_rank() == 0 else None
+
+
+def _exchange_dtype(params):
+    """float32 when every parameter is: half the bytes of float64 on the wire, and a rank-order
+    sum of float32 gradients is as reproducible as one in float64."""
+    return np.result_type(*(param.data.dtype for param in params))
 
 
 def _plain_options(group):
