@@ -3,7 +3,8 @@
 What is proven: the outputs equal numrnn.predict in one process bit for bit
 (float32 and float64, a list and a generator, per step and per sequence), a
 worker killed mid-run costs nothing but time, the model is rebuilt once per
-worker from its file bytes, and each task thread gets its share of the cores.
+worker from its file bytes, each task thread gets its share of the cores, and
+a task that raises once is retried with ``retries``.
 Bad input: tests/distributed/test_dask_predict_errors.py.
 """
 
@@ -119,3 +120,39 @@ def test_a_worker_killed_mid_run_still_gives_every_result_once(client):
     assert all(np.array_equal(a, b) for a, b in zip(expected, got))
     client.wait_for_workers(2, timeout=30)
     assert pids[victim] not in client.run(os.getpid).values()
+
+
+def test_a_task_that_fails_once_is_retried(client):
+    model, data = lstm(np.float32), sequences(30, 6, np.float32, seed=7)
+    expected = numrnn.predict(model, data, 8, per_step=True)
+
+    def fail_first_batch():
+        from numrnn.distributed import inference as on_worker
+
+        original = on_worker.run_batch
+        failed = []
+
+        def flaky(*args, **kwargs):
+            if not failed:
+                failed.append(True)
+                raise ConnectionResetError("a transient failure on the worker")
+            return original(*args, **kwargs)
+
+        flaky.original = original
+        on_worker.run_batch = flaky
+
+    def restore():
+        from numrnn.distributed import inference as on_worker
+
+        on_worker.run_batch = getattr(on_worker.run_batch, "original", on_worker.run_batch)
+
+    client.run(fail_first_batch)
+    try:
+        got = nd.predict(model, data, client, 8, per_step=True, retries=1)
+        assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+        client.run(restore)
+        client.run(fail_first_batch)
+        with pytest.raises(ConnectionResetError, match="a transient failure"):
+            nd.predict(model, data, client, 8, per_step=True, retries=0)
+    finally:
+        client.run(restore)

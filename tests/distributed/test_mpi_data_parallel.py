@@ -4,10 +4,10 @@ One launch runs every case of mpi_job.py; a second launch repeats the training
 cases. What is proven: after 20 steps of Adam on shards of the global batch,
 both ranks hold the same bits, equal to a rerun's, and equal to one process
 training on the concatenated batches within 1e-6 (float32) / 1e-12 (float64)
-relative to each tensor's norm, in a hand-written loop and under fit(); only rank 0 writes the
-checkpoint and every rank resumes from it; mismatched models, an empty shard,
-a non-finite gradient or loss on one rank are a numrnn error on every rank,
-and the job ends instead of hanging.
+relative to each tensor's norm (shards of unequal size too), in a hand-written
+loop and under fit(); only rank 0 writes the checkpoint and every rank resumes
+from it; mismatched models, an empty shard, a non-finite gradient or loss on
+one rank are a numrnn error on every rank, and the job ends instead of hanging.
 """
 
 import os
@@ -60,16 +60,16 @@ def ranks(directory, case):
     return [dict(np.load(directory / f"{case}.rank{rank}.npz")) for rank in (0, 1)]
 
 
-@pytest.mark.parametrize("case, dtype, rtol", [
-    ("hand_float32", np.float32, 1e-6),
-    ("hand_float64", np.float64, 1e-12),
-    ("hand_float64_allreduce", np.float64, 1e-12),
+@pytest.mark.parametrize("case, dtype, rtol, batch", [
+    ("hand_float32", np.float32, 1e-6, mpi_job.GLOBAL_BATCH),
+    ("hand_float64", np.float64, 1e-12, mpi_job.UNEVEN_BATCH),
+    ("hand_float64_allreduce", np.float64, 1e-12, mpi_job.GLOBAL_BATCH),
 ])
-def test_twenty_steps_equal_one_process_on_the_concatenated_batch(runs, case, dtype, rtol):
+def test_twenty_steps_equal_one_process_on_the_concatenated_batch(runs, case, dtype, rtol, batch):
     first, second, _ = runs
     rank0, rank1 = ranks(first, case)
     rerun0, _ = ranks(second, case)
-    expected = mpi_job.train_single_process(dtype)
+    expected = mpi_job.train_single_process(dtype, batch)
     assert rank0.keys() == expected.keys()
     for name, want in expected.items():
         assert rank0[name].dtype == dtype
