@@ -2,10 +2,11 @@
 
 ``python -m mpi4py mpi_job.py CASE[,CASE...] OUT_DIR`` runs the cases in turn
 on every rank and writes what each rank ends with to
-``OUT_DIR/<case>.rank<r>.npz``, or prints ``<case>: rank <r>: <ErrorClass>:
-<message>`` when the case is refused (on every rank at the same step, so the
-next case starts together). The model, the data and the step are plain functions here, so that
-the test runs the same training in one process on the concatenated batches.
+``OUT_DIR/<case>.rank<r>.npz``, or ``<ErrorClass>: <message>`` to
+``OUT_DIR/<case>.rank<r>.error`` when the case is refused (on every rank at the
+same step, so the next case starts together). The model, the data and the step
+are plain functions here, so that the test runs the same training in one
+process on the concatenated batches.
 """
 
 import pathlib
@@ -145,7 +146,8 @@ def main(argv):
             result = CASES[case](out)
         except numrnn.NumrnnError as exc:
             # Every rank raises at the same step, so all go on to the next case together.
-            print(f"{case}: rank {rank}: {type(exc).__name__}: {exc}", flush=True)
+            # A file per rank: mpiexec may interleave the ranks' long lines on stdout.
+            (out / f"{case}.rank{rank}.error").write_text(f"{type(exc).__name__}: {exc}")
             continue
         np.savez(out / f"{case}.rank{rank}.npz", **result)
     return 0
