@@ -1,7 +1,8 @@
 """numrnn: recurrent neural networks on CPUs, with Numba kernels and proven gradients.
 
-``numrnn.optim``, ``numrnn.training`` and ``numrnn.generate`` are imported on
-first use, so ``import numrnn`` stays as fast as it was.
+``numrnn.optim``, ``numrnn.training``, ``numrnn.generate`` and
+``numrnn.distributed`` are imported on first use, so ``import numrnn`` stays as
+fast as it was.
 """
 
 import importlib
@@ -17,13 +18,16 @@ from numrnn.defaults import (
 from numrnn.errors import (
     ArgumentError,
     ArgumentTypeError,
+    DistributedError,
     DTypeError,
     FormatError,
     GradError,
     IndexOutOfRangeError,
+    MissingExtraError,
     NumrnnError,
     ShapeError,
 )
+from numrnn.inference import predict
 from numrnn.io import load, load_model, save
 
 # Imported here so that numrnn.load_model can rebuild it in a fresh process.
@@ -37,14 +41,17 @@ __all__ = [
     "ArgumentTypeError",
     "CharLanguageModel",
     "DTypeError",
+    "DistributedError",
     "FormatError",
     "Function",
     "GradError",
     "IndexOutOfRangeError",
+    "MissingExtraError",
     "NumrnnError",
     "ShapeError",
     "Tensor",
     "default_generator",
+    "distributed",
     "enable_grad",
     "functional",
     "generate",
@@ -57,6 +64,7 @@ __all__ = [
     "nn",
     "no_grad",
     "optim",
+    "predict",
     "save",
     "set_default_dtype",
     "set_num_threads",
@@ -67,7 +75,7 @@ __all__ = [
 
 # Loaded on first attribute access (PEP 562): tqdm and the optimizers stay out of
 # the import of a model server that only loads weights.
-_LAZY_SUBMODULES = ("generate", "optim", "training")
+_LAZY_SUBMODULES = ("distributed", "generate", "optim", "training")
 
 
 def __getattr__(name):

@@ -33,6 +33,9 @@ Which class a refusal raises depends on what is wrong, not on where it is found:
   for dtypes.
 - :class:`IndexOutOfRangeError`: a subscript (``tensor[i]``, ``sequential[i]``)
   outside its axis.
+- :class:`DistributedError`: processes of a distributed run cannot work
+  together (:mod:`numrnn.distributed`); :class:`MissingExtraError`: an optional
+  dependency is not installed.
 """
 
 
@@ -71,3 +74,15 @@ class GradError(NumrnnError, RuntimeError):
 
 class FormatError(NumrnnError):
     """A weight file is malformed, truncated or does not match the module."""
+
+
+class DistributedError(NumrnnError, RuntimeError):
+    """Processes meant to work together cannot: a scheduler out of reach, ranks that disagree.
+
+    Raised by :mod:`numrnn.distributed`; in a data-parallel job every rank raises
+    it for the same reason at the same step.
+    """
+
+
+class MissingExtraError(NumrnnError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""

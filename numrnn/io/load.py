@@ -151,8 +151,24 @@ def load_model(path):
     through :func:`numrnn.io.register_model`). The module comes back in
     training mode, as a freshly built one does: call ``.eval()`` before serving.
     """
-    where = os.fspath(path)
-    tensors, metadata = read_file(path)
+    return _build_model(*read_file(path), os.fspath(path))
+
+
+def model_from_bytes(data, where="model bytes"):
+    """Rebuild the module whose file bytes :func:`numrnn.io.model_to_bytes` made.
+
+    Every check :func:`load_model` makes on a file is made on ``data``;
+    ``where`` names it in the errors.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ArgumentTypeError(f"model_from_bytes: data must be bytes, got {type(data).__name__}")
+    tensors, others, metadata = _decode(bytes(data), where)
+    if others:
+        _skip_or_refuse(others, True, where)
+    return _build_model(tensors, metadata, where)
+
+
+def _build_model(tensors, metadata, where):
     tensors = _weights_only(tensors, metadata)
     text = metadata.get(CONFIG_KEY)
     if text is None:
@@ -195,11 +211,14 @@ def read_tensors(path):
     ``others`` maps the names of the rest to ``(dtype code, shape)``, checked
     in the header like the floats but never decoded.
     """
-    where = os.fspath(path)
     # One read: the header checks and the decoding see the same bytes, even if
     # another process rewrites the file meanwhile.
     with open(path, "rb") as file:
         data = file.read()
+    return _decode(data, os.fspath(path))
+
+
+def _decode(data, where):
     metadata, entries, data_start = _check_header(data, where)
     tensors, others = {}, {}
     for name, entry in entries.items():

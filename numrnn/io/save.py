@@ -82,12 +82,39 @@ def save(module_or_state_dict, path, metadata=None):
                                 f"got {type(module_or_state_dict).__name__}")
 
 
+def model_to_bytes(module, metadata=None):
+    """A Module with ``get_config()`` as the bytes of the file :func:`save` would write.
+
+    :func:`numrnn.io.model_from_bytes` rebuilds it, as :func:`numrnn.load_model`
+    does from a file: a model travels to another process (a Dask worker) as
+    data, with no pickled code.
+
+    Raises
+    ------
+    FormatError
+        When ``module`` has no ``get_config()`` (it could not be rebuilt), or
+        for anything :func:`save` refuses.
+    """
+    if not isinstance(module, Module):
+        raise ArgumentTypeError(f"model_to_bytes: expected a Module, got {type(module).__name__}")
+    if not callable(getattr(module, "get_config", None)):
+        raise FormatError(f"model_to_bytes: {type(module).__name__} defines no get_config(), so "
+                          "it could not be rebuilt from bytes; add get_config() and "
+                          "register it with numrnn.io.register_model (see docs/io.md)")
+    return encode_file(module.state_dict(), metadata, spec=module_spec(module))
+
+
 def write_file(path, tensors, metadata=None, *, spec=None, state=None):
     """Write weights ``tensors``, plus a module ``spec`` and a ``(key, tree)`` state, atomically.
 
     The tree is stored under the metadata ``key`` with its arrays in tensors
     named ``key + ".<n>"``, so a weight name must not start with that.
     """
+    _write_atomically(os.fspath(path), encode_file(tensors, metadata, spec=spec, state=state))
+
+
+def encode_file(tensors, metadata=None, *, spec=None, state=None):
+    """The bytes of the safetensors file :func:`write_file` writes, checked the same way."""
     header = {FORMAT_KEY: FORMAT_VERSION, VERSION_KEY: _numrnn_version()}
     header.update(_check_metadata(metadata))
     if spec is not None:
@@ -101,8 +128,7 @@ def write_file(path, tensors, metadata=None, *, spec=None, state=None):
                               "which numrnn keeps for the arrays of a saved state")
         header[key], state_arrays = encode_tree(tree, f"{key}.")
         arrays.update(state_arrays)
-    data = safetensors.numpy.save(arrays, metadata=header)
-    _write_atomically(os.fspath(path), data)
+    return safetensors.numpy.save(arrays, metadata=header)
 
 
 def _numrnn_version():

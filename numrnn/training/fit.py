@@ -108,6 +108,10 @@ def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_
         The scalar loss of one batch, with its graph: ``fit`` calls
         ``backward()`` on it.
     optimizer : numrnn.optim.Optimizer
+        One with a ``synchronize(loss=...)`` method, such as
+        :class:`numrnn.distributed.DistributedOptimizer`, has it called after
+        each backward: the gradients and the loss become those of the global
+        batch of a data-parallel run before they are checked, clipped and used.
     epochs : int, default 1
     scheduler : LRScheduler, optional
         Stepped once after each epoch; a ``ReduceLROnPlateau`` gets the
@@ -300,10 +304,20 @@ def _train_step(model, batch, step, optimizer, clip_grad_norm, nonfinite_grad, e
         raise ShapeError(f"fit: step(model, batch) must return a one-element loss Tensor, "
                          f"got {got}")
     value = loss.item()
-    if not math.isfinite(value):
+    exchange = getattr(optimizer, "synchronize", None)
+    if callable(exchange):
+        # A data-parallel optimizer (numrnn.distributed.DistributedOptimizer) turns each
+        # rank's gradient and loss into the global batch's here. Every rank must reach
+        # that exchange, so a non-finite loss is raised by it on all ranks at once; raised
+        # here on one rank, it would leave the others waiting forever.
+        if math.isfinite(value):
+            loss.backward()
+        value = exchange(loss=value)
+    elif not math.isfinite(value):
         raise NonFiniteLossError(f"fit: the loss of epoch {epoch}, step {index + 1} is {value}; "
                                  "lower the learning rate or set clip_grad_norm")
-    loss.backward()
+    else:
+        loss.backward()
     parameters = list(model.parameters())
     # The norm clipping needs, computed once: it is also the finiteness check.
     norm = get_total_norm([param.grad for param in parameters if param.grad is not None])
