@@ -56,8 +56,10 @@ ONNX_CELLS = (
     OnnxCell("RNN", (("nonlinearity", "tanh"),), "RNN"),
     OnnxCell("RNN", (("nonlinearity", "relu"),), "RNN", activations=("Relu",)),
     OnnxCell("LSTM", (), "LSTM"),
-    # numrnn's GRU applies the reset gate after the recurrent product, as PyTorch does.
-    OnnxCell("GRU", (), "GRU", attributes=(("linear_before_reset", 1),)),
+    # numrnn's default GRU applies the reset gate after the recurrent product, as
+    # PyTorch does (ONNX's linear_before_reset=1); reset_after=False is ONNX's default.
+    OnnxCell("GRU", (("reset_after", True),), "GRU", attributes=(("linear_before_reset", 1),)),
+    OnnxCell("GRU", (("reset_after", False),), "GRU"),
 )
 
 

@@ -56,8 +56,7 @@ def recurrent_layer(node, attributes, constants, where):
     if row is None:
         refuse(f"attributes 'activations'={activations[:per_direction]} with "
                f"'linear_before_reset'={attributes.get('linear_before_reset', 0)} have no numrnn "
-               "cell (numrnn runs the default activations, ReLU for an RNN, and the GRU with "
-               "linear_before_reset=1)")
+               "cell (numrnn runs the default activations, and ReLU for an RNN)")
     inputs = list(node.input)
     most = MAX_INPUTS[node.op_type]
     if len(inputs) > most:

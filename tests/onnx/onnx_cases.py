@@ -4,13 +4,15 @@ import numpy as np
 
 from numrnn import nn
 
-CELLS = ("LSTM", "GRU", "RNN-tanh", "RNN-relu")
+CELLS = ("LSTM", "GRU", "RNN-tanh", "RNN-relu", "GRU-reset-before")
 
 
 def make_layer(cell, input_size, hidden_size, *, seed, **options):
     """A numrnn recurrent layer of ``cell`` (one of CELLS), weights drawn from ``seed``."""
     if cell.startswith("RNN"):
         return nn.RNN(input_size, hidden_size, nonlinearity=cell[4:], rng=seed, **options)
+    if cell == "GRU-reset-before":
+        return nn.GRU(input_size, hidden_size, reset_after=False, rng=seed, **options)
     return getattr(nn, cell)(input_size, hidden_size, rng=seed, **options)
 
 

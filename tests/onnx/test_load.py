@@ -64,10 +64,12 @@ def ort_outputs(model, feeds):
     return session.run(None, feeds)
 
 
-@pytest.mark.parametrize("op", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("op", ["RNN", "LSTM", "GRU", "GRU-reset-before"])
 @pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
 def test_hand_built_nodes_match_onnx_runtime_with_padding_and_states(tmp_path, op, direction):
-    attributes = {"linear_before_reset": 1} if op == "GRU" else {}
+    # linear_before_reset=0, ONNX's default, is numrnn's GRU(reset_after=False).
+    attributes = {"GRU": {"linear_before_reset": 1}, "GRU-reset-before": {}}.get(op, {})
+    op = op.split("-")[0]
     model = recurrent_graph(op, 3, 4, direction=direction, lengths=True, initial_states=True,
                             **attributes)
     rng = np.random.default_rng(1)
