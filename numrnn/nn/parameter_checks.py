@@ -30,19 +30,8 @@ def check_parameters(module, specs):
     another dtype, :class:`~numrnn.errors.ArgumentTypeError` for data that is not
     an ndarray at all.
     """
-    registry = module._parameters
-    arrays = []
-    for name, shape in specs:
-        weight = registry.get(name)
-        if weight is None:
-            arrays.append(None)
-            continue
-        array = weight.data
-        if not isinstance(array, np.ndarray) or array.shape != shape \
-                or array.dtype != module.dtype:
-            _refuse(module, name, shape, array)
-        arrays.append(array)
-    return arrays
+    return [None if weight is None else weight.data
+            for weight in checked_parameters(module, specs)]
 
 
 def checked_parameters(module, specs):

@@ -128,27 +128,38 @@ def _row_scale(grad, valid, normaliser, reduction):
     return np.where(valid, row_scale, 0).astype(grad.dtype)
 
 
+def _reduce_elements(values, reduction, dtype):
+    """An elementwise loss reduced as ``reduction`` asks: as it is, its sum or its mean."""
+    if reduction == "none":
+        return values
+    total = values.sum(dtype=dtype)
+    if reduction == "mean":
+        total = total / values.size
+    return np.asarray(total, dtype=dtype)
+
+
+def _elementwise_grads(ctx, grad, local):
+    """The input's and target's gradients of an elementwise loss of ``input - target``
+    whose derivative by the difference is ``local``, reduced as the forward was."""
+    reduction = ctx.saved[-1]
+    scale = grad / local.size if reduction == "mean" else grad
+    grad_input = np.asarray(local * scale, dtype=local.dtype)
+    grad_input_needed, grad_target_needed = ctx.needs_input_grad
+    return (grad_input if grad_input_needed else None,
+            -grad_input if grad_target_needed else None)
+
+
 class MSELoss(Function):
     @staticmethod
     def forward(ctx, input, target, *, reduction):
         diff = input - target
         ctx.save(diff, reduction)
-        squared = diff * diff
-        if reduction == "none":
-            return squared
-        total = squared.sum(dtype=input.dtype)
-        if reduction == "mean":
-            total = total / diff.size
-        return np.asarray(total, dtype=input.dtype)
+        return _reduce_elements(diff * diff, reduction, input.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        diff, reduction = ctx.saved
-        scale = grad / diff.size if reduction == "mean" else grad
-        grad_input = np.asarray(2 * diff * scale, dtype=diff.dtype)
-        grad_input_needed, grad_target_needed = ctx.needs_input_grad
-        return (grad_input if grad_input_needed else None,
-                -grad_input if grad_target_needed else None)
+        diff = ctx.saved[0]
+        return _elementwise_grads(ctx, grad, 2 * diff)
 
 
 class L1Loss(Function):
@@ -157,22 +168,11 @@ class L1Loss(Function):
         diff = input - target
         # sign(0) = 0 at a tie, as PyTorch's L1 loss.
         ctx.save(np.sign(diff), reduction)
-        absolute = np.abs(diff)
-        if reduction == "none":
-            return absolute
-        total = absolute.sum(dtype=input.dtype)
-        if reduction == "mean":
-            total = total / diff.size
-        return np.asarray(total, dtype=input.dtype)
+        return _reduce_elements(np.abs(diff), reduction, input.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        sign, reduction = ctx.saved
-        scale = grad / sign.size if reduction == "mean" else grad
-        grad_input = np.asarray(sign * scale, dtype=sign.dtype)
-        grad_input_needed, grad_target_needed = ctx.needs_input_grad
-        return (grad_input if grad_input_needed else None,
-                -grad_input if grad_target_needed else None)
+        return _elementwise_grads(ctx, grad, ctx.saved[0])
 
 
 class L1Penalty(Function):
