@@ -25,8 +25,14 @@ A record holds:
 - the gate orders of other layouts (ONNX, Keras, oneDNN), as gate names, so
   weights can be permuted block-wise (:meth:`CellKind.gate_permutation`).
 
-Every kind has the parameters of :data:`PARAMETERS`, named per layer and
-direction by :func:`parameter_name`, as PyTorch names them.
+- ``parameter_layout``: the names and shapes of one cell's parameters, in the
+  order the kernels take them (:meth:`CellKind.parameters`). Every kind starts
+  with the four of :data:`PARAMETERS` (:func:`standard_parameters`); an option
+  that adds weights (a projection, peepholes, normalisation gains) appends its
+  own after them, so PyTorch's registration order is kept. Names are
+  PyTorch's, made per layer and direction by :func:`parameter_name`; a name
+  starting with ``bias`` is left out of a layer built with ``bias=False`` and
+  reaches the kernels as None.
 """
 
 from dataclasses import dataclass
@@ -40,7 +46,7 @@ from numrnn.kernels import lstm as lstm_kernels
 from numrnn.kernels import streaming as streaming_kernels
 
 __all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "RNN", "CellKind", "kind_of",
-           "parameter_name"]
+           "parameter_name", "standard_parameters"]
 
 # One cell's parameters, in the order every op and kernel takes them.
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -52,6 +58,14 @@ def parameter_name(name, layer=None, reverse=False):
     if layer is None:
         return name
     return f"{name}_l{layer}{'_reverse' if reverse else ''}"
+
+
+def standard_parameters(kind, width, hidden, options):
+    """The four parameters every kind has: ``weight_ih`` (G*H, width), ``weight_hh``
+    (G*H, H), ``bias_ih`` and ``bias_hh`` (G*H,), with G the kind's gate count."""
+    rows = kind.gate_count * hidden
+    return (("weight_ih", (rows, width)), ("weight_hh", (rows, hidden)),
+            ("bias_ih", (rows,)), ("bias_hh", (rows,)))
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class CellKind:
     onnx_gates: tuple
     keras_gates: tuple
     onednn_gates: tuple
+    parameter_layout: object = standard_parameters
 
     # A record is a constant of the library: copying or pickling a layer that
     # holds one must give back the same record, not copies of its kernels.
@@ -92,6 +107,15 @@ class CellKind:
     def gate_count(self):
         """Gate blocks: rows of ``weight_ih`` and ``weight_hh`` per hidden unit."""
         return len(self.gates)
+
+    def parameters(self, width, hidden, options):
+        """``((name, shape), ...)`` of one cell's parameters in kernel order, for an
+        input of ``width`` features, ``hidden`` units and the kind's ``options``."""
+        return self.parameter_layout(self, width, hidden, options)
+
+    def parameter_count(self, options):
+        """How many parameters (biases included) one cell takes with ``options``."""
+        return len(self.parameters(1, 1, options))
 
     def options_of(self, owner):
         """The values of this kind's options held by ``owner`` (a layer or a cell)."""

@@ -36,6 +36,7 @@ class StackSpec(NamedTuple):
 
     kind: object          # a numrnn.functional.cell_kinds.CellKind
     options: dict         # the kind's options, e.g. {"nonlinearity": "tanh"}
+    cell_parameters: int  # parameters per layer and direction (kind.parameter_count)
     num_layers: int
     directions: tuple     # one reverse flag per direction
     hidden_size: int
@@ -67,10 +68,11 @@ def _layers_on_the_path(spec, needs):
     directions = len(spec.directions)
     need_below = any(needs[:1 + count])
     weight_needs = needs[1 + count:]
+    per_layer = directions * spec.cell_parameters
     on_path = []
     for layer in range(spec.num_layers):
-        first = layer * directions * 4
-        need_below = need_below or any(weight_needs[first:first + directions * 4])
+        first = layer * per_layer
+        need_below = need_below or any(weight_needs[first:first + per_layer])
         on_path.append(need_below)
     return on_path
 
@@ -80,7 +82,8 @@ class RecurrentStack(Function):
 
     Inputs: ``x``, then one initial state per state of the kind (``(L * D, B, H)``,
     or None for zeros), then for each layer and direction (direction fastest)
-    ``weight_ih, weight_hh, bias_ih, bias_hh`` (biases may be None). Static:
+    its ``spec.cell_parameters`` parameters in the kind's order, ``weight_ih,
+    weight_hh, bias_ih, bias_hh`` first (biases may be None). Static:
     ``spec``, a :class:`StackSpec`. Outputs: ``(output, *final_states)``, the
     output ``(T, B, D * H)`` and each final state ``(L * D, B, H)``, in the
     caller's layout.
@@ -114,7 +117,8 @@ class RecurrentStack(Function):
                 index = layer * directions + direction
                 states = tuple([np.zeros((batch, hidden), dtype=x.dtype) if state is None
                                 else state[index] for state in initial])
-                cell_weights = weights[index * 4:index * 4 + 4]
+                first = index * spec.cell_parameters
+                cell_weights = weights[first:first + spec.cell_parameters]
                 if on_path[layer]:
                     output, final, residuals = kind.forward_train(
                         layer_input, states, cell_weights, spec.lengths, reverse, spec.options)
@@ -160,9 +164,9 @@ class RecurrentStack(Function):
             grad_input = None
             for direction, reverse in enumerate(spec.directions):
                 index = layer * directions + direction
+                first, last = index * spec.cell_parameters, (index + 1) * spec.cell_parameters
                 states, cell_weights, residuals = saved[direction]
-                cell_needs = (need_input, *need_states,
-                              *need_weights[index * 4:index * 4 + 4])
+                cell_needs = (need_input, *need_states, *need_weights[first:last])
                 grads = kind.backward(grad[:, :, direction * hidden:(direction + 1) * hidden],
                                       tuple(grad[index] for grad in grad_finals), layer_input,
                                       states, cell_weights, residuals, spec.lengths, reverse,
@@ -172,7 +176,7 @@ class RecurrentStack(Function):
                 for collected, state_grad in zip(grad_states, grads[1:1 + count]):
                     if collected is not None:
                         collected[index] = state_grad
-                grad_weights[index * 4:index * 4 + 4] = grads[1 + count:]
+                grad_weights[first:last] = grads[1 + count:]
             if layer == 0:
                 grad_x = grad_input
             elif need_input:

@@ -15,7 +15,6 @@ import numpy as np
 
 from numrnn.errors import ArgumentError, ShapeError
 from numrnn.functional import cell_kinds
-from numrnn.functional.cell_kinds import PARAMETERS
 from numrnn.functional.checks import check_flag
 from numrnn.functional.recurrent import RecurrentStep
 from numrnn.nn import init
@@ -32,21 +31,24 @@ class _Cell(Module):
 
     kind = None  # the cell kind's record (numrnn.functional.cell_kinds), set by each cell
 
-    def __init__(self, input_size, hidden_size, bias, dtype, rng):
+    def __init__(self, input_size, hidden_size, bias, dtype, rng, **options):
         super().__init__()
         name = type(self).__name__
+        # The kind's options first: they decide which parameters the cell has.
+        for option, value in options.items():
+            setattr(self, option, value)
         self.input_size = check_positive_int(name, "input_size", input_size)
         self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
         self.bias = bool(bias)
         self.dtype = check_module_dtype(name, dtype)
         self.rng = init.as_generator(rng)
         self._weight_specs = None  # names and shapes of the weights (nn.parameter_checks)
-        gate_rows = self.kind.gate_count * self.hidden_size
-        self.weight_ih = new_parameter(name, (gate_rows, self.input_size), self.dtype)
-        self.weight_hh = new_parameter(name, (gate_rows, self.hidden_size), self.dtype)
-        if self.bias:
-            self.bias_ih = new_parameter(name, (gate_rows,), self.dtype)
-            self.bias_hh = new_parameter(name, (gate_rows,), self.dtype)
+        parameters = self.kind.parameters(self.input_size, self.hidden_size,
+                                          self.kind.options_of(self))
+        self._cell_parameters = tuple(name for name, _ in parameters)
+        for parameter, shape in parameters:
+            if self.bias or not parameter.startswith("bias"):
+                setattr(self, parameter, new_parameter(name, shape, self.dtype))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -62,7 +64,7 @@ class _Cell(Module):
 
     def _weights(self):
         registry = self._parameters
-        return tuple(registry.get(name) for name in PARAMETERS)
+        return tuple(registry.get(name) for name in self._cell_parameters)
 
     def extra_repr(self):
         parts = [str(self.input_size), str(self.hidden_size)]
@@ -135,8 +137,7 @@ class RNNCell(_Cell):
         if nonlinearity not in ("tanh", "relu"):
             raise ArgumentError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
                                 f"got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype, rng)
-        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias, dtype, rng, nonlinearity=nonlinearity)
 
     def forward(self, input, hx=None):
         (h,) = self._step(input, [hx])
@@ -170,8 +171,7 @@ class GRUCell(_Cell):
     def __init__(self, input_size, hidden_size, bias=True, *, reset_after=True,
                  dtype=np.float32, rng=None):
         reset_after = check_flag("GRUCell", "reset_after", reset_after)
-        super().__init__(input_size, hidden_size, bias, dtype, rng)
-        self.reset_after = reset_after
+        super().__init__(input_size, hidden_size, bias, dtype, rng, reset_after=reset_after)
 
     def forward(self, input, hx=None):
         (h,) = self._step(input, [hx])

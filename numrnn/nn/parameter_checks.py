@@ -18,7 +18,7 @@ A spec is ``((parameter name, shape), ...)``; the dtype is the module's ``dtype`
 import numpy as np
 
 from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
-from numrnn.functional.cell_kinds import PARAMETERS, parameter_name
+from numrnn.functional.cell_kinds import parameter_name
 
 
 def check_parameters(module, specs):
@@ -51,14 +51,14 @@ def checked_parameters(module, specs):
     return weights
 
 
-def recurrent_specs(rows, width, hidden, layer=None, reverse=False):
-    """The spec of one recurrent cell's weights in kernel order: ``weight_ih`` (rows,
-    width), ``weight_hh`` (rows, hidden), ``bias_ih`` and ``bias_hh`` (rows,), named as
-    in a cell, or as in ``layer`` of a layer
+def recurrent_specs(module, width, layer=None, reverse=False):
+    """The spec of one recurrent cell's weights in kernel order, as its cell kind lays
+    them out (:meth:`~numrnn.functional.cell_kinds.CellKind.parameters`), named as in
+    a cell, or as in ``layer`` of a layer
     (:func:`~numrnn.functional.cell_kinds.parameter_name`)."""
-    shapes = ((rows, width), (rows, hidden), (rows,), (rows,))
-    return tuple((parameter_name(name, layer, reverse), shape)
-                 for name, shape in zip(PARAMETERS, shapes))
+    kind = module.kind
+    return tuple((parameter_name(name, layer, reverse), shape) for name, shape
+                 in kind.parameters(width, module.hidden_size, kind.options_of(module)))
 
 
 def layer_specs(module, layer, direction):
@@ -66,9 +66,7 @@ def layer_specs(module, layer, direction):
     key = (layer, direction)
     specs = module._weight_specs.get(key)
     if specs is None:
-        rows = module.kind.gate_count * module.hidden_size
-        width = module.input_size if layer == 0 else module.hidden_size * module.num_directions
-        specs = recurrent_specs(rows, width, module.hidden_size, layer, reverse=direction == 1)
+        specs = recurrent_specs(module, module._layer_width(layer), layer, reverse=direction == 1)
         module._weight_specs[key] = specs
     return specs
 
@@ -76,8 +74,7 @@ def layer_specs(module, layer, direction):
 def cell_specs(cell):
     """The spec of an ``RNNCell``, ``LSTMCell`` or ``GRUCell``, made once and kept on it."""
     if cell._weight_specs is None:
-        rows = cell.kind.gate_count * cell.hidden_size
-        cell._weight_specs = recurrent_specs(rows, cell.input_size, cell.hidden_size)
+        cell._weight_specs = recurrent_specs(cell, cell.input_size)
     return cell._weight_specs
 
 

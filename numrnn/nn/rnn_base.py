@@ -21,7 +21,7 @@ import numpy as np
 
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
-from numrnn.functional.cell_kinds import PARAMETERS, kind_of, parameter_name
+from numrnn.functional.cell_kinds import kind_of, parameter_name
 from numrnn.functional.checks import FLOAT_DTYPES, check_flag, check_lengths
 from numrnn.functional.recurrent_stack import RecurrentStack, StackSpec
 from numrnn.nn import init
@@ -111,26 +111,32 @@ class RNNBase(Module):
         # and "stack" -> all of them in the order of the stack op.
         self._weight_specs = {}
 
-        # PyTorch's registration order, so state_dict keys line up with torch's.
-        gate_rows = self.kind.gate_count * self.hidden_size
+        # One cell's parameter names in the kernels' order, biases included (absent
+        # ones are looked up as None); registered in PyTorch's order, so state_dict
+        # keys line up with torch's.
+        options = self.kind.options_of(self)
+        self._cell_parameters = tuple(
+            name for name, _ in self.kind.parameters(1, self.hidden_size, options))
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.hidden_size * self.num_directions
-            shapes = {"weight_ih": (gate_rows, layer_input),
-                      "weight_hh": (gate_rows, self.hidden_size)}
-            if self.bias:
-                shapes.update(bias_ih=(gate_rows,), bias_hh=(gate_rows,))
             for direction in range(self.num_directions):
-                for name, shape in shapes.items():
-                    setattr(self, parameter_name(name, layer, reverse=direction == 1),
-                            new_parameter(mode, shape, self.dtype))
+                for name, shape in self.kind.parameters(self._layer_width(layer),
+                                                        self.hidden_size, options):
+                    if self.bias or not name.startswith("bias"):
+                        setattr(self, parameter_name(name, layer, reverse=direction == 1),
+                                new_parameter(mode, shape, self.dtype))
         self.reset_parameters()
 
     @property
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
+    def _layer_width(self, layer):
+        """Input features of ``layer``: the input's, then the directions' outputs side by side."""
+        return self.input_size if layer == 0 else self.hidden_size * self.num_directions
+
     def _weights(self, layer, direction):
-        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction; biases may be None.
+        """One layer's and direction's parameters in the kernels' order (``weight_ih,
+        weight_hh, bias_ih, bias_hh`` and any the kind's options add); biases may be None.
 
         Looked up by name at each call, so :func:`numrnn.nn.functional_call` can
         substitute tensors. Read from the registry directly: attribute access
@@ -139,7 +145,8 @@ class RNNBase(Module):
         """
         registry = self._parameters
         reverse = direction == 1
-        return tuple(registry.get(parameter_name(name, layer, reverse)) for name in PARAMETERS)
+        return tuple(registry.get(parameter_name(name, layer, reverse))
+                     for name in self._cell_parameters)
 
     def reset_parameters(self):
         """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then apply
@@ -156,7 +163,7 @@ class RNNBase(Module):
         gate_blocks = self.kind.gate_count
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
-                _, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
+                weight_hh, bias_ih, bias_hh = self._weights(layer, direction)[1:4]
                 if self.recurrent_init == "orthogonal":
                     init.orthogonal_(weight_hh, gate_blocks=gate_blocks, rng=self.rng)
                 elif self.recurrent_init == "identity":
@@ -230,7 +237,8 @@ class RNNBase(Module):
         # Every weight against the shape this layer declared, before any kernel runs:
         # the kernels trust them (Numba checks no bounds).
         weights = checked_parameters(self, self._stack_specs())
-        spec = StackSpec(self.kind, self.kind.options_of(self), self.num_layers,
+        options = self.kind.options_of(self)
+        spec = StackSpec(self.kind, options, len(self._cell_parameters), self.num_layers,
                          self._directions, self.hidden_size, lengths,
                          self.dropout if self.training else 0.0, self.rng, self.batch_first,
                          batched)

@@ -72,3 +72,37 @@ def test_no_module_above_the_table_branches_on_a_cell_kind_name():
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if branch.search(line)]
     assert offenders == []
+
+
+@pytest.mark.parametrize("kind", [cell_kinds.LSTM, cell_kinds.GRU, cell_kinds.RNN])
+def test_every_kind_lays_out_the_four_standard_parameters(kind):
+    gate_rows = kind.gate_count * 5
+    assert kind.parameters(3, 5, kind.options_of(_defaults(kind))) == (
+        ("weight_ih", (gate_rows, 3)), ("weight_hh", (gate_rows, 5)),
+        ("bias_ih", (gate_rows,)), ("bias_hh", (gate_rows,)))
+
+
+def test_layers_register_what_the_kind_lays_out_in_its_order():
+    # A layer's parameters are its kind's layout, per layer and direction, in
+    # PyTorch's registration order; bias=False leaves the biases out.
+    layer = nn.GRU(3, 5, num_layers=2, bidirectional=True, bias=False, reset_after=False)
+    expected = [cell_kinds.parameter_name(name, index, reverse)
+                for index in range(2) for reverse in (False, True)
+                for name, _ in cell_kinds.GRU.parameters(3 if index == 0 else 10, 5,
+                                                         {"reset_after": False})
+                if not name.startswith("bias")]
+    assert list(layer.state_dict()) == expected
+    weights = layer._weights(1, 1)
+    assert weights[0] is layer.weight_ih_l1_reverse and weights[1] is layer.weight_hh_l1_reverse
+    assert weights[2:] == (None, None)
+
+
+class _Defaults:
+    """An owner holding a kind's default option values."""
+
+
+def _defaults(kind):
+    owner = _Defaults()
+    for name, (default, _) in kind.options.items():
+        setattr(owner, name, default)
+    return owner
