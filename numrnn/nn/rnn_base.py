@@ -278,9 +278,9 @@ class RNNBase(Module):
 
     def _check_states(self, states, batch, batched):
         """Check the initial states (None means zeros) in the caller's layout."""
-        names = tuple(f"{state}_0" for state in self.kind.states)
         if states is None:
-            return [None] * len(names)
+            return
+        names = tuple(f"{state}_0" for state in self.kind.states)
         layers = self.num_layers * self.num_directions
         expected = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
         checked = []
