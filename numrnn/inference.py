@@ -20,7 +20,7 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.data.padding import pad_sequences
 from numrnn.errors import ArgumentError, ShapeError
 
-__all__ = ["plan_batches", "predict", "run_batch"]
+__all__ = ["check_batching", "plan_batch_indices", "plan_batches", "predict", "run_batch"]
 
 
 def plan_batches(sequences, batch_size, bucket_size_multiplier=50):
@@ -42,10 +42,48 @@ def plan_batches(sequences, batch_size, bucket_size_multiplier=50):
     batch : list of ndarray
         Those sequences.
     """
+    # Checked now, not at the first batch: the generator below starts late.
+    check_batching(batch_size, bucket_size_multiplier)
+    return _batches(iter(sequences), batch_size * bucket_size_multiplier, batch_size)
+
+
+def check_batching(batch_size, bucket_size_multiplier):
+    """Refuse a batch size or pool multiplier that is not a positive int."""
     _check_positive("batch_size", batch_size)
     _check_positive("bucket_size_multiplier", bucket_size_multiplier)
-    # Checked now, not at the first batch: the generator below starts late.
-    return _batches(iter(sequences), batch_size * bucket_size_multiplier, batch_size)
+
+
+def plan_batch_indices(lengths, batch_size, bucket_size_multiplier=50):
+    """Yield the index arrays of :func:`plan_batches`'s batches from the sequences' lengths alone.
+
+    For inputs that are not on this machine (a ``dask.bag``): the same pools,
+    order and cuts as :func:`plan_batches` over sequences of these lengths.
+    """
+    check_batching(batch_size, bucket_size_multiplier)
+    return _index_batches(np.asarray(lengths, dtype=np.int64),
+                          batch_size * bucket_size_multiplier, batch_size)
+
+
+def _index_batches(lengths, pool_size, batch_size):
+    for start in range(0, len(lengths), pool_size):
+        for chosen in _pool_batches(lengths[start:start + pool_size], batch_size):
+            yield chosen + start
+
+
+def _pool_batches(lengths, batch_size):
+    """One pool's batches: its positions, longest first (ties in input order), cut in batches."""
+    order = np.argsort(-lengths, kind="stable").astype(np.int64)
+    for first in range(0, len(order), batch_size):
+        yield order[first:first + batch_size]
+
+
+def sequence_length(array, index):
+    """``len(array)``, refusing a scalar or an empty sequence, which no batch can hold."""
+    if array.ndim == 0 or len(array) == 0:
+        got = "a scalar" if array.ndim == 0 else f"shape {array.shape}"
+        raise ShapeError(f"predict: sequence {index} must have shape (L, *features) with "
+                         f"L >= 1, got {got}")
+    return len(array)
 
 
 def _batches(iterator, pool_size, batch_size):
@@ -54,16 +92,10 @@ def _batches(iterator, pool_size, batch_size):
         pool = [np.asarray(item) for item in itertools.islice(iterator, pool_size)]
         if not pool:
             return
-        for offset, array in enumerate(pool):
-            if array.ndim == 0 or len(array) == 0:
-                got = "a scalar" if array.ndim == 0 else f"shape {array.shape}"
-                raise ShapeError(f"predict: sequence {start + offset} must have shape "
-                                 f"(L, *features) with L >= 1, got {got}")
-        lengths = np.array([len(array) for array in pool], dtype=np.int64)
-        order = np.argsort(-lengths, kind="stable")
-        for first in range(0, len(pool), batch_size):
-            chosen = order[first:first + batch_size]
-            yield chosen.astype(np.int64) + start, [pool[i] for i in chosen]
+        lengths = np.array([sequence_length(array, start + offset)
+                            for offset, array in enumerate(pool)], dtype=np.int64)
+        for chosen in _pool_batches(lengths, batch_size):
+            yield chosen + start, [pool[i] for i in chosen]
         start += len(pool)
 
 

@@ -24,9 +24,10 @@ import threading
 import numba
 import numpy as np
 
+from numrnn.distributed.bag_input import bag_batches, is_bag
 from numrnn.distributed.engines import import_distributed
 from numrnn.errors import ArgumentError, ArgumentTypeError, DistributedError
-from numrnn.inference import plan_batches, run_batch
+from numrnn.inference import check_batching, plan_batches, run_batch
 from numrnn.io.config import dumps_spec, module_spec
 from numrnn.io.load import model_from_bytes
 from numrnn.io.save import model_to_bytes
@@ -66,9 +67,12 @@ def iter_predict(model, sequences, client=None, batch_size=64, *, per_step=False
         :func:`numrnn.io.register_model` in a module the workers import).
         Called as ``model(inputs, lengths=lengths)`` in eval mode, as by
         :func:`numrnn.predict`.
-    sequences : iterable of array_like
+    sequences : iterable of array_like, or dask.bag.Bag
         A list or a generator of ``(L_i, *F)`` arrays, read one pool of
-        ``batch_size * bucket_size_multiplier`` at a time.
+        ``batch_size * bucket_size_multiplier`` at a time; or a ``dask.bag`` of
+        them, which stays on the cluster: only the lengths come to the client,
+        and each batch is gathered on a worker from the partitions holding it
+        (:mod:`numrnn.distributed.bag_input`).
     client : distributed.Client, str or None
         A client, a scheduler address (``"tcp://host:8786"``, connected for
         this call and closed after it), or None for the current default client.
@@ -93,7 +97,9 @@ def iter_predict(model, sequences, client=None, batch_size=64, *, per_step=False
     distributed = import_distributed()
     _check_options(retries, timeout, max_pending)
     # Before connecting, so that a bad argument costs no cluster round trip.
-    plan = plan_batches(sequences, batch_size, bucket_size_multiplier)
+    bag = is_bag(sequences)
+    plan = iter(()) if bag else plan_batches(sequences, batch_size, bucket_size_multiplier)
+    check_batching(batch_size, bucket_size_multiplier)
     data = model_to_bytes(model)
     digest = model_digest(model)
     options = {"per_step": per_step, "batch_first": batch_first,
@@ -104,6 +110,8 @@ def iter_predict(model, sequences, client=None, batch_size=64, *, per_step=False
         host_threads, total_threads = _threads_per_host(client)
         limit = max_pending or 4 * max(total_threads, 1)
         [model_future] = client.scatter([data], broadcast=True, hash=False)
+        if bag:
+            plan = bag_batches(client, sequences, batch_size, bucket_size_multiplier)
         done, next_index = {}, 0
         for indices, batch in plan:
             future = client.submit(_predict_on_worker, digest, model_future, batch, options,

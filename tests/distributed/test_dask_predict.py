@@ -1,7 +1,8 @@
 """numrnn.distributed.predict on a real Dask LocalCluster of two worker processes.
 
 What is proven: the outputs equal numrnn.predict in one process bit for bit
-(float32 and float64, a list and a generator, per step and per sequence), a
+(float32 and float64, a list, a generator and a dask.bag whose sequences stay on
+the cluster, per step and per sequence), a
 worker killed mid-run costs nothing but time, the model is rebuilt once per
 worker from its file bytes, each task thread gets its share of the cores, and
 a task that raises once is retried with ``retries``.
@@ -66,6 +67,46 @@ def test_outputs_equal_one_process_bit_for_bit(client, dtype):
     for sequence, want, have in zip(data, expected, got):
         assert have.shape == (len(sequence), 12) and have.dtype == dtype
         assert np.array_equal(have, want)
+
+
+def test_a_dask_bag_gives_one_process_outputs_and_stays_on_the_cluster(client):
+    import dask.bag
+
+    model, data = lstm(np.float32), sequences(130, 6, np.float32, seed=11)
+    expected = numrnn.predict(model, data, 8, per_step=True, bucket_size_multiplier=3)
+    # Pools of 24 sequences span the 5 partitions' boundaries, and map() makes
+    # the partitions lazy: the batches must still hold what one process's hold.
+    bag = dask.bag.from_sequence(data, npartitions=5).map(lambda array: array * 1)
+    fetched = []
+    original = client.gather
+
+    def gather(futures, *args, **kwargs):
+        result = original(futures, *args, **kwargs)
+        fetched.append(result)
+        return result
+
+    client.gather = gather
+    try:
+        got = nd.predict(model, bag, client, 8, per_step=True, bucket_size_multiplier=3)
+    finally:
+        client.gather = original
+
+    assert len(got) == len(data)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+    # Only the lengths came to the client before the outputs, not the sequences.
+    [lengths] = fetched
+    assert [len(part) for part in lengths] == [26] * 5
+    assert np.concatenate(lengths).tolist() == [len(sequence) for sequence in data]
+
+
+def test_an_empty_sequence_in_a_bag_is_refused_by_its_position(client):
+    import dask.bag
+
+    model, data = lstm(np.float32), sequences(10, 6, np.float32)
+    data[7] = np.zeros((0, 6), np.float32)
+    with pytest.raises(numrnn.ShapeError, match=r"sequence 7 must have shape \(L, \*features\) "
+                                                r"with L >= 1, got shape \(0, 6\)"):
+        nd.predict(model, dask.bag.from_sequence(data, npartitions=3), client, 4)
 
 
 def test_batch_first_outputs_equal_one_process(client):
