@@ -105,3 +105,36 @@ def test_help_documents_quick_mode(name, capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert "--quick" in out and "--seed" in out
+
+
+@pytest.fixture(scope="module")
+def melody_example():
+    # Loaded once: the script registers its model class for numrnn.load_model, and a
+    # second, different class of the same name would be refused.
+    return load_example("melody_generation")
+
+
+def test_melody_generation(capsys, melody_example):
+    result = melody_example.main(["--quick"])
+    out = capsys.readouterr().out
+    assert 0.0 <= result["greedy"] <= 1.0 and 0.0 <= result["sampled"] <= 1.0
+    assert result["reloaded_same"] and "the same melodies" in out
+
+
+def test_melody_grammar_accepts_its_melodies_and_nothing_else(melody_example):
+    example = melody_example
+    rng = np.random.default_rng(0)
+    for root, mode, contour in example.all_conditions():
+        notes = example.melody(root, mode, contour, 12, rng)
+        assert example.keeps_grammar(notes, root, mode, contour)
+        # Wrong contour, a note off the key, a leap of three scale steps: refused.
+        other = {"rising": "falling", "falling": "rising", "arch": "valley",
+                 "valley": "arch"}[contour]
+        assert not example.keeps_grammar(notes, root, mode, other)
+        off_key = next(pitch for pitch in range(notes[5], notes[5] + 12)
+                       if (pitch - root) % 12 not in example.SCALES[mode])
+        assert not example.keeps_grammar(notes[:5] + [off_key] + notes[6:], root, mode, contour)
+        scale = list(example.scale_pitches(root, mode))
+        leap = [notes[0], scale[scale.index(notes[0]) + (3 if contour in ("rising", "arch")
+                                                         else -3)]]
+        assert not example.keeps_grammar(leap, root, mode, contour)
