@@ -22,7 +22,6 @@ the CPU and what LLVM reports of its features.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
