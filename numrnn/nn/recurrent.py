@@ -190,7 +190,7 @@ class LSTM(RNNBase):
         output : Tensor
             ``(T, B, num_directions * H)`` (``(B, T, ...)`` with ``batch_first``):
             the last layer's features at every step, forward then reverse.
-        (h_n, c_n) : pair of Tensor
+        state : pair (h_n, c_n) of Tensors
             Each ``(num_layers * num_directions, B, H)`` (``(..., H)`` unbatched):
             the final state of each layer and direction, the forward direction's at
             each row's last valid step, the reverse direction's at step 0.
