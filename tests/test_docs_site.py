@@ -92,3 +92,12 @@ def test_every_public_name_has_an_entry_on_its_api_page(built_site, module_name)
             missing.append(name)
     assert not missing, f"{module_name}: no entry on {API_PAGES[module_name]}.md for {missing}"
 
+
+
+@needs_mkdocs
+def test_rest_roles_render_as_code_not_as_markup(built_site):
+    result, _, site = built_site
+    assert result.returncode == 0, result.stderr[-6000:]
+    for page in sorted(set(API_PAGES.values())):
+        html = (site / page / "index.html").read_text(encoding="utf-8")
+        assert not re.search(r":(func|meth|class|mod|attr|exc):", html), page
