@@ -17,6 +17,7 @@ DEFAULT_MODULES = (
     "dataclasses", "difflib", "enum", "fractions", "functools", "heapq", "inspect", "json",
     "pprint", "queue", "random", "shutil", "statistics", "string", "textwrap", "typing",
 )
+"""The standard-library modules whose source ``stdlib_corpus`` reads by default."""
 
 
 class CorpusNotFoundError(NumrnnError, FileNotFoundError):

@@ -133,6 +133,8 @@ def sequence_cross_entropy(logits, targets, lengths=None, mask=None, batch_first
     label_smoothing : float in [0, 1]
         As :func:`numrnn.functional.cross_entropy`.
 
+    Examples
+    --------
     >>> loss = sequence_cross_entropy(decoder_logits, target_ids, lengths=target_lengths)
     """
     return _sequence_class_loss("sequence_cross_entropy", cross_entropy, "logits", logits,

@@ -31,6 +31,7 @@ from numrnn.io.state_tree import encode_tree
 from numrnn.nn.module import Module
 
 FORMAT_VERSION = "1"
+"""The weight-file layout ``save`` writes, stored in the file's metadata under ``numrnn.format``."""
 FORMAT_KEY = "numrnn.format"
 VERSION_KEY = "numrnn.version"
 CONFIG_KEY = "numrnn.config"

@@ -81,9 +81,13 @@ class Attention(Module):
         always ``(B, Hq)``).
     dtype, rng : keyword-only, as in the other layers.
 
+    Notes
+    -----
     Calling ``attention(query, keys, mask=None, lengths=None, values=None)``
     returns ``(context (B, Hv), weights (B, S))``; ``values`` default to the keys.
 
+    Examples
+    --------
     >>> attention = Attention(128, 256, method="additive", rng=0)
     >>> memory = attention.prepare(encoder_output, lengths=src_lengths)  # once
     >>> context, weights = attention.attend(decoder_h, memory)           # every step

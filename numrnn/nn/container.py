@@ -79,6 +79,8 @@ class ModuleList(Module):
     modules : iterable of Module, optional
         The initial children, registered as ``"0"``, ``"1"``, ...
 
+    Notes
+    -----
     It has no ``forward``: the parent module decides how to call its members.
     Indexing, slicing (a new ModuleList sharing the children), ``len``,
     iteration, ``append``, ``extend``, ``insert``, ``del`` and item
@@ -86,6 +88,8 @@ class ModuleList(Module):
     children are renumbered, as PyTorch does, so state dict names stay
     ``0..n-1``.
 
+    Examples
+    --------
     >>> self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
     >>> list(self.state_dict())[:2]
     ['layers.0.weight', 'layers.0.bias']
@@ -163,11 +167,15 @@ class ModuleDict(Module):
     modules : mapping or iterable of (str, Module) pairs, optional
         The initial children, in the mapping's order.
 
+    Notes
+    -----
     Keys are strings without dots that are not already attributes of the
     ModuleDict (``"train"`` is refused). Indexing, ``in``, ``len``, iteration
     over keys, ``keys``/``values``/``items``, ``update``, ``pop``, ``clear``
     and ``del`` behave as on a dict; insertion order is kept.
 
+    Examples
+    --------
     >>> self.heads = nn.ModuleDict({"sentiment": nn.Linear(64, 2), "topic": nn.Linear(64, 9)})
     """
 

@@ -41,6 +41,8 @@ class Conv1d(Module):
     rng : numpy Generator, int seed or None, keyword-only
         Source of the initial weights.
 
+    Notes
+    -----
     Parameters (PyTorch's names and shapes): ``weight`` (out_channels,
     in_channels / groups, kernel_size) and ``bias`` (out_channels,), both drawn
     from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with ``fan_in = in_channels / groups
@@ -56,6 +58,8 @@ class Conv1d(Module):
         features = conv(x, lengths=lengths)             # x (B, C, L)
         lengths = conv.output_lengths(lengths)
 
+    Examples
+    --------
     >>> conv = Conv1d(64, 128, kernel_size=5, padding=2, rng=0)
     """
 

@@ -32,10 +32,14 @@ class Embedding(Module):
     dtype : np.float32 (default) or np.float64, keyword-only
     rng : numpy Generator, int seed or None, keyword-only
 
+    Notes
+    -----
     ``weight`` (num_embeddings, embedding_dim) is drawn from N(0, 1), as in
     PyTorch. Input: an int array (or Tensor) of any shape S, e.g. ``(T, B)``
     token ids; output: ``S + (embedding_dim,)``, e.g. ``(T, B, D)``.
 
+    Examples
+    --------
     >>> embed = Embedding(len(vocab), 64, padding_idx=vocab.pad_id, rng=0)
     """
 

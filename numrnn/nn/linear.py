@@ -33,6 +33,8 @@ class Linear(Module):
     rng : numpy Generator, int seed or None, keyword-only
         Source of the initial weights.
 
+    Notes
+    -----
     Parameters (PyTorch's names and shapes): ``weight`` (out_features,
     in_features) and ``bias`` (out_features,), both drawn from
     U(-1/sqrt(in_features), 1/sqrt(in_features)), which is what PyTorch's
@@ -42,6 +44,8 @@ class Linear(Module):
     ``(T, B, H)`` or batch-first ``(B, T, H)`` sequence goes through as it is,
     one GEMM over every step at once.
 
+    Examples
+    --------
     >>> head = Linear(128, 10, rng=0)
     """
 

@@ -73,6 +73,8 @@ class CrossEntropyLoss(_Loss):
         Layout of sequence batches passed with ``lengths``/``mask``: (B, T, C)
         instead of (T, B, C).
 
+    Notes
+    -----
     Call as ``loss(logits, targets, lengths=None, mask=None)``.
 
     Examples

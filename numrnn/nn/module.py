@@ -132,6 +132,8 @@ class Module:
             assigned later); keep integer or boolean state, such as a step
             count, with ``persistent=False``.
 
+        Notes
+        -----
         Buffers are listed by ``buffers()``/``named_buffers()``, not by
         ``parameters()``; ``to(dtype)`` converts the floating ones.
         """

@@ -33,6 +33,8 @@ class LayerNorm(Module):
         With ``elementwise_affine``, whether ``bias`` exists (PyTorch >= 2.1).
     dtype : np.float32 (default) or np.float64, keyword-only
 
+    Examples
+    --------
     >>> norm = LayerNorm(256)
     """
 

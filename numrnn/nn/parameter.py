@@ -57,11 +57,15 @@ def new_parameter(owner, shape, dtype):
         Already validated by the layer.
     dtype : np.float32 or np.float64
 
+    Notes
+    -----
     Inside :func:`limit_parameters`, the parameter is counted against the limit
     first and refused with :class:`FormatError` if it would pass it, before
     anything is allocated. Layers of your own that ``numrnn.load_model`` rebuilds
     should create their parameters here too, so that the limit covers them.
 
+    Examples
+    --------
     >>> self.weight = new_parameter("Linear", (out_features, in_features), np.float32)
     """
     shape = tuple(shape)

@@ -45,12 +45,16 @@ class MaxPool1d(_Pool1d):
     padding : int in ``0 .. kernel_size // 2``, default 0
         Positions on both sides that never win (PyTorch pads with -inf).
 
+    Notes
+    -----
     Input (B, C, L) or (C, L); output (B, C, L_out) with ``L_out = (L + 2 *
     padding - kernel_size) // stride + 1``. ``forward(input, lengths=...)``
     treats positions past each row's length as padding;
     :meth:`output_lengths` gives the output's valid lengths. Not supported:
     PyTorch's ``dilation``, ``return_indices`` and ``ceil_mode``.
 
+    Examples
+    --------
     >>> pool = MaxPool1d(2)
     """
 
@@ -72,10 +76,14 @@ class AvgPool1d(_Pool1d):
         inside the row. Keyword-only: PyTorch's fourth positional argument is
         ``ceil_mode``, which numrnn does not have.
 
+    Notes
+    -----
     Input (B, C, L) or (C, L); output (B, C, L_out) with ``L_out = (L + 2 *
     padding - kernel_size) // stride + 1``. ``forward(input, lengths=...)`` and
     :meth:`output_lengths` as for :class:`MaxPool1d`.
 
+    Examples
+    --------
     >>> pool = AvgPool1d(3, stride=1, padding=1)
     """
 

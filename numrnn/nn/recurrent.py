@@ -1,49 +1,9 @@
 """Multi-layer recurrent layers with PyTorch's interface: RNN, LSTM, GRU.
 
-Common constructor arguments (PyTorch's, in PyTorch's positional order)
------------------------------------------------------------------------
-input_size, hidden_size : int
-num_layers : int, default 1
-    Stacked layers; layer ``k > 0`` reads the previous layer's output.
-bias : bool, default True
-    Without it, no ``bias_*`` parameters exist (as in PyTorch).
-batch_first : bool, default False
-    Input and output are ``(B, T, features)`` instead of ``(T, B, features)``;
-    states stay ``(num_layers * num_directions, B, H)``.
-dropout : float in [0, 1), default 0
-    Dropout on each layer's output except the last, in training mode only.
-bidirectional : bool, default False
-
-numrnn's keyword-only additions
--------------------------------
-dtype : np.float32 (default) or np.float64
-    Of every parameter; inputs and states must match it.
-rng : numpy Generator, int seed or None
-    Source of the initial weights and, later, of the dropout masks.
-recurrent_init : 'uniform' (default), 'orthogonal' or 'identity'
-    After PyTorch's U(-1/sqrt(H), 1/sqrt(H)) draw, replace every ``weight_hh``
-    gate block by an orthogonal matrix or by the identity. 'identity' also
-    zeroes every bias: with ``RNN(..., nonlinearity='relu')`` that is the IRNN of
-    Le, Jaitly & Hinton (2015). Functions for finer control live in
-    :mod:`numrnn.nn.init`.
-
-Calling
--------
-``output, h_n = rnn(input, hx=None, lengths=None)`` with ``hx`` the initial state
-``h_0``; ``output, (h_n, c_n) = lstm(input, hx=None, lengths=None)`` with ``hx``
-the pair ``(h_0, c_0)``.
-
-- ``input``: ``(T, B, I)``, ``(B, T, I)`` with batch_first, or ``(T, I)`` unbatched.
-- ``h_0`` / ``c_0``: ``(num_layers * num_directions, B, H)``, layer-major
-  (forward then reverse direction of layer 0, then layer 1, ...), or
-  ``(num_layers * num_directions, H)`` unbatched; None means zeros.
-- ``lengths``: int array ``(B,)`` of valid steps per row (1..T). Steps past a
-  row's length give zero outputs, ``h_n`` holds each row's state at its last
-  valid step, and the reverse direction starts at that step. This replaces
-  ``pack_padded_sequence`` / ``pad_packed_sequence`` (which pad only to the
-  longest row; numrnn keeps all T steps, zero past every length).
-- ``output``: ``(T, B, num_directions * H)``, forward features then reverse.
-- ``h_n`` (and ``c_n``): ``(num_layers * num_directions, B, H)``.
+Each class's docstring lists its constructor arguments (PyTorch's, in PyTorch's
+positional order, then numrnn's keyword-only additions) and its ``forward`` the
+shapes of inputs and outputs and what ``lengths`` does, so that ``help(nn.LSTM)``
+says it all.
 """
 
 import numpy as np
@@ -57,12 +17,46 @@ __all__ = ["GRU", "LSTM", "RNN"]
 class RNN(RNNBase):
     """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, act tanh or relu.
 
+    Parameters
+    ----------
+    input_size : int
+        Features per step of the input.
+    hidden_size : int
+        H, features of the state of each layer and direction.
+    num_layers : int, default 1
+        Stacked layers; layer ``k > 0`` reads the previous layer's output.
+    nonlinearity : {'tanh', 'relu'}, default 'tanh'
+        The activation ``act``.
+    bias : bool, default True
+        Without it, no ``bias_*`` parameters exist (as in PyTorch).
+    batch_first : bool, default False
+        Input and output are ``(B, T, features)`` instead of ``(T, B, features)``;
+        states stay ``(num_layers * num_directions, B, H)``.
+    dropout : float in [0, 1), default 0
+        Dropout on each layer's output except the last, in training mode only.
+    bidirectional : bool, default False
+        A reverse direction per layer; outputs hold both, forward first.
+    dtype : np.float32 (default) or np.float64, keyword-only
+        Of every parameter; inputs and states must match it.
+    rng : numpy Generator, int seed or None, keyword-only
+        Source of the initial weights and, later, of the dropout masks.
+    recurrent_init : {'uniform', 'orthogonal', 'identity'}, default 'uniform', keyword-only
+        After PyTorch's U(-1/sqrt(H), 1/sqrt(H)) draw, replace every ``weight_hh``
+        gate block by an orthogonal matrix or by the identity. 'identity' also
+        zeroes every bias: with ``RNN(..., nonlinearity='relu')`` that is the IRNN
+        of Le, Jaitly & Hinton (2015). ``numrnn.nn.init`` has finer control.
+
+    Notes
+    -----
     Parameters per layer ``k`` (suffix ``_reverse`` for the reverse direction):
     ``weight_ih_l{k}`` (H, in), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` (H,), where ``in`` is input_size for k = 0 and
     ``num_directions * H`` after.
 
+    Examples
+    --------
     >>> rnn = RNN(8, 16, nonlinearity="relu", recurrent_init="identity", rng=0)
+    >>> output, h_n = rnn(x, lengths=lengths)   # x (T, B, 8): output (T, B, 16), h_n (1, B, 16)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
@@ -73,7 +67,42 @@ class RNN(RNNBase):
                          recurrent_init=recurrent_init)
 
     def forward(self, input, hx=None, lengths=None):
-        """``(output, h_n)``; see the module docstring for shapes."""
+        """Run the whole sequence through every layer and direction.
+
+        Parameters
+        ----------
+        input : Tensor or float ndarray
+            ``(T, B, input_size)``, ``(B, T, input_size)`` with ``batch_first``, or
+            ``(T, input_size)`` unbatched.
+        hx : Tensor or float ndarray, optional
+            The initial state ``h_0``: each ``(num_layers * num_directions, B, H)``,
+            layer-major (forward then reverse direction of layer 0, then layer 1,
+            ...), or ``(num_layers * num_directions, H)`` unbatched. None means zeros.
+        lengths : int array (B,), optional
+            Valid steps of each row of a padded batch, each in 1..T. Steps past a
+            row's length give zero outputs, the final state is each row's state at
+            its last valid step, and the reverse direction starts at that step.
+            This replaces PyTorch's ``pack_padded_sequence`` /
+            ``pad_packed_sequence`` (numrnn keeps all T steps, zero past every
+            length). None means every row has all T steps.
+
+        Returns
+        -------
+        output : Tensor
+            ``(T, B, num_directions * H)`` (``(B, T, ...)`` with ``batch_first``):
+            the last layer's features at every step, forward then reverse.
+        h_n : Tensor
+            ``(num_layers * num_directions, B, H)`` (``(..., H)`` unbatched): the
+            final state of each layer and direction, the forward direction's at
+            each row's last valid step, the reverse direction's at step 0.
+
+        Raises
+        ------
+        ShapeError
+            Input, states or lengths of the wrong shape, or lengths outside 1..T.
+        DTypeError
+            Input or states of another dtype than the layer's.
+        """
         output, (h_n,) = self._run(input, None if hx is None else (hx,), lengths)
         return output, h_n
 
@@ -85,15 +114,48 @@ class LSTM(RNNBase):
         g = tanh(W_ig x + b_ig + W_hg h + b_hg)        o = sigmoid(... o rows ...)
         c' = f * c + i * g                             h' = o * tanh(c')
 
-    Parameters per layer ``k``: ``weight_ih_l{k}`` (4H, in), ``weight_hh_l{k}``
-    (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,), rows stacked i, f, g, o.
+    Parameters
+    ----------
+    input_size : int
+        Features per step of the input.
+    hidden_size : int
+        H, features of the state of each layer and direction.
+    num_layers : int, default 1
+        Stacked layers; layer ``k > 0`` reads the previous layer's output.
+    bias : bool, default True
+        Without it, no ``bias_*`` parameters exist (as in PyTorch).
+    batch_first : bool, default False
+        Input and output are ``(B, T, features)`` instead of ``(T, B, features)``;
+        states stay ``(num_layers * num_directions, B, H)``.
+    dropout : float in [0, 1), default 0
+        Dropout on each layer's output except the last, in training mode only.
+    bidirectional : bool, default False
+        A reverse direction per layer; outputs hold both, forward first.
+    dtype : np.float32 (default) or np.float64, keyword-only
+        Of every parameter; inputs and states must match it.
+    rng : numpy Generator, int seed or None, keyword-only
+        Source of the initial weights and, later, of the dropout masks.
+    recurrent_init : {'uniform', 'orthogonal', 'identity'}, default 'uniform', keyword-only
+        After PyTorch's U(-1/sqrt(H), 1/sqrt(H)) draw, replace every ``weight_hh``
+        gate block by an orthogonal matrix or by the identity. 'identity' also
+        zeroes every bias: with ``RNN(..., nonlinearity='relu')`` that is the IRNN
+        of Le, Jaitly & Hinton (2015). ``numrnn.nn.init`` has finer control.
+    forget_bias : float, optional, keyword-only
+        When given, every layer's total forget-gate bias starts at this value
+        (``bias_ih`` forget rows = value, ``bias_hh`` forget rows = 0), the common
+        1.0 of Jozefowicz et al. (2015). Needs ``bias=True``.
 
-    ``forget_bias`` (keyword, default None): when given, every layer's total
-    forget-gate bias starts at this value (``bias_ih`` forget rows = value,
-    ``bias_hh`` forget rows = 0), the common 1.0 of Jozefowicz et al. (2015).
+    Notes
+    -----
+    Parameters per layer ``k`` (suffix ``_reverse`` for the reverse direction):
+    ``weight_ih_l{k}`` (4H, in), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` (4H,), rows stacked i, f, g, o; ``in`` is input_size for
+    k = 0 and ``num_directions * H`` after.
 
+    Examples
+    --------
     >>> lstm = LSTM(10, 20, num_layers=2, bidirectional=True, forget_bias=1.0, rng=0)
-    >>> output, (h_n, c_n) = lstm(x)        # x: (T, B, 10)
+    >>> output, (h_n, c_n) = lstm(x, lengths=lengths)   # x (T, B, 10): output (T, B, 40)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -104,7 +166,42 @@ class LSTM(RNNBase):
                          forget_bias=forget_bias)
 
     def forward(self, input, hx=None, lengths=None):
-        """``(output, (h_n, c_n))``; ``hx`` is None or the pair ``(h_0, c_0)``."""
+        """Run the whole sequence through every layer and direction.
+
+        Parameters
+        ----------
+        input : Tensor or float ndarray
+            ``(T, B, input_size)``, ``(B, T, input_size)`` with ``batch_first``, or
+            ``(T, input_size)`` unbatched.
+        hx : pair (h_0, c_0) of Tensors or float ndarrays, optional
+            The initial state and cell: each ``(num_layers * num_directions, B, H)``,
+            layer-major (forward then reverse direction of layer 0, then layer 1,
+            ...), or ``(num_layers * num_directions, H)`` unbatched. None means zeros.
+        lengths : int array (B,), optional
+            Valid steps of each row of a padded batch, each in 1..T. Steps past a
+            row's length give zero outputs, the final state is each row's state at
+            its last valid step, and the reverse direction starts at that step.
+            This replaces PyTorch's ``pack_padded_sequence`` /
+            ``pad_packed_sequence`` (numrnn keeps all T steps, zero past every
+            length). None means every row has all T steps.
+
+        Returns
+        -------
+        output : Tensor
+            ``(T, B, num_directions * H)`` (``(B, T, ...)`` with ``batch_first``):
+            the last layer's features at every step, forward then reverse.
+        state : pair (h_n, c_n) of Tensors
+            Each ``(num_layers * num_directions, B, H)`` (``(..., H)`` unbatched):
+            the final state of each layer and direction, the forward direction's at
+            each row's last valid step, the reverse direction's at step 0.
+
+        Raises
+        ------
+        ShapeError
+            Input, states or lengths of the wrong shape, or lengths outside 1..T.
+        DTypeError
+            Input or states of another dtype than the layer's.
+        """
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ArgumentError(f"LSTM: hx must be None or a pair (h_0, c_0), "
                                 f"got {type(hx).__name__}")
@@ -120,15 +217,49 @@ class GRU(RNNBase):
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         h' = (1 - z) * n + z * h
 
-    Parameters per layer ``k``: ``weight_ih_l{k}`` (3H, in), ``weight_hh_l{k}``
-    (3H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (3H,), rows stacked r, z, n.
+    Parameters
+    ----------
+    input_size : int
+        Features per step of the input.
+    hidden_size : int
+        H, features of the state of each layer and direction.
+    num_layers : int, default 1
+        Stacked layers; layer ``k > 0`` reads the previous layer's output.
+    bias : bool, default True
+        Without it, no ``bias_*`` parameters exist (as in PyTorch).
+    batch_first : bool, default False
+        Input and output are ``(B, T, features)`` instead of ``(T, B, features)``;
+        states stay ``(num_layers * num_directions, B, H)``.
+    dropout : float in [0, 1), default 0
+        Dropout on each layer's output except the last, in training mode only.
+    bidirectional : bool, default False
+        A reverse direction per layer; outputs hold both, forward first.
+    dtype : np.float32 (default) or np.float64, keyword-only
+        Of every parameter; inputs and states must match it.
+    rng : numpy Generator, int seed or None, keyword-only
+        Source of the initial weights and, later, of the dropout masks.
+    recurrent_init : {'uniform', 'orthogonal', 'identity'}, default 'uniform', keyword-only
+        After PyTorch's U(-1/sqrt(H), 1/sqrt(H)) draw, replace every ``weight_hh``
+        gate block by an orthogonal matrix or by the identity. 'identity' also
+        zeroes every bias: with ``RNN(..., nonlinearity='relu')`` that is the IRNN
+        of Le, Jaitly & Hinton (2015). ``numrnn.nn.init`` has finer control.
+    reset_after : bool, default True, keyword-only
+        False applies the reset gate before the recurrent product, ``n = tanh(W_in
+        x + b_in + W_hn (r * h) + b_hn)``: the GRU of Cho et al. (2014), Keras's
+        ``reset_after=False`` and ONNX's ``linear_before_reset=0``. Same
+        parameters and shapes.
 
-    ``reset_after`` (keyword, default True): False applies the reset gate
-    before the recurrent product, ``n = tanh(W_in x + b_in + W_hn (r * h) +
-    b_hn)``: the GRU of Cho et al. (2014), Keras's ``reset_after=False`` and
-    ONNX's ``linear_before_reset=0``. Same parameters and shapes.
+    Notes
+    -----
+    Parameters per layer ``k`` (suffix ``_reverse`` for the reverse direction):
+    ``weight_ih_l{k}`` (3H, in), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` (3H,), rows stacked r, z, n; ``in`` is input_size for
+    k = 0 and ``num_directions * H`` after.
 
+    Examples
+    --------
     >>> gru = GRU(10, 20, reset_after=False, rng=0)
+    >>> output, h_n = gru(x, lengths=lengths)   # x (T, B, 10): output (T, B, 20), h_n (1, B, 20)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -139,6 +270,41 @@ class GRU(RNNBase):
                          reset_after=reset_after)
 
     def forward(self, input, hx=None, lengths=None):
-        """``(output, h_n)``; see the module docstring for shapes."""
+        """Run the whole sequence through every layer and direction.
+
+        Parameters
+        ----------
+        input : Tensor or float ndarray
+            ``(T, B, input_size)``, ``(B, T, input_size)`` with ``batch_first``, or
+            ``(T, input_size)`` unbatched.
+        hx : Tensor or float ndarray, optional
+            The initial state ``h_0``: each ``(num_layers * num_directions, B, H)``,
+            layer-major (forward then reverse direction of layer 0, then layer 1,
+            ...), or ``(num_layers * num_directions, H)`` unbatched. None means zeros.
+        lengths : int array (B,), optional
+            Valid steps of each row of a padded batch, each in 1..T. Steps past a
+            row's length give zero outputs, the final state is each row's state at
+            its last valid step, and the reverse direction starts at that step.
+            This replaces PyTorch's ``pack_padded_sequence`` /
+            ``pad_packed_sequence`` (numrnn keeps all T steps, zero past every
+            length). None means every row has all T steps.
+
+        Returns
+        -------
+        output : Tensor
+            ``(T, B, num_directions * H)`` (``(B, T, ...)`` with ``batch_first``):
+            the last layer's features at every step, forward then reverse.
+        h_n : Tensor
+            ``(num_layers * num_directions, B, H)`` (``(..., H)`` unbatched): the
+            final state of each layer and direction, the forward direction's at
+            each row's last valid step, the reverse direction's at step 0.
+
+        Raises
+        ------
+        ShapeError
+            Input, states or lengths of the wrong shape, or lengths outside 1..T.
+        DTypeError
+            Input or states of another dtype than the layer's.
+        """
         output, (h_n,) = self._run(input, None if hx is None else (hx,), lengths)
         return output, h_n

@@ -100,6 +100,8 @@ class Seq2Seq(Module):
     rng : numpy Generator, int seed or None
         For the new layers' initial weights, dropout and scheduled sampling.
 
+    Examples
+    --------
     >>> encoder = nn.LSTM(32, 64, num_layers=2, bidirectional=True, rng=0)
     >>> model = Seq2Seq(encoder, len(src_vocab), len(tgt_vocab), decoder_hidden_size=128, rng=0)
     >>> loss = model.loss(src, src_lengths, tgt, tgt_lengths)

@@ -53,6 +53,8 @@ def export(module, path, *, initial_states=False, lengths=False):
         row, passed to ONNX as ``sequence_lens``. Outputs past a row's length are
         zero and ``h_n`` holds its state at its last valid step, as in numrnn.
 
+    Notes
+    -----
     The graph's float input is ``input``, ``(time, batch, features)`` or, with
     ``batch_first``, ``(batch, time, features)``; token ids for a leading
     ``Embedding`` are int64 of the same leading axes. Batch and time are dynamic.
@@ -65,6 +67,8 @@ def export(module, path, *, initial_states=False, lengths=False):
         For a module ONNX cannot express, naming it and why; for
         ``initial_states`` or ``lengths`` without a recurrent layer.
 
+    Examples
+    --------
     >>> numrnn.onnx.export(nn.LSTM(8, 16, num_layers=2, bidirectional=True), "lstm.onnx",
     ...                    lengths=True)
     """

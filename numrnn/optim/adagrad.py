@@ -33,6 +33,8 @@ class Adagrad(Optimizer):
     eps : float, default 1e-10
         Added to ``sqrt(s)`` (outside the square root).
 
+    Notes
+    -----
     State per parameter: ``step`` (int) and ``sum`` (array like the parameter).
 
     Examples

@@ -33,6 +33,8 @@ class Adam(Optimizer):
     amsgrad : bool, default False
         Use the running maximum of ``v`` (Reddi et al., 2018).
 
+    Notes
+    -----
     State per parameter: ``step`` (int), ``exp_avg``, ``exp_avg_sq`` and, with
     amsgrad, ``max_exp_avg_sq`` (arrays like the parameter).
     """

@@ -34,6 +34,8 @@ class RMSprop(Optimizer):
         Normalize by an estimate of the gradient's variance instead of its raw
         second moment.
 
+    Notes
+    -----
     State per parameter: ``step`` (int), ``square_avg``, and ``momentum_buffer``
     (momentum > 0) and ``grad_avg`` (centered), arrays like the parameter.
     """

@@ -29,6 +29,8 @@ class SGD(Optimizer):
     weight_decay : float, default 0
         L2 penalty coefficient, added to the gradient.
 
+    Notes
+    -----
     State per parameter: ``momentum_buffer`` (array like the parameter) when
     ``momentum != 0``.
     """

@@ -44,8 +44,16 @@ def gradcheck(
     directions : int
         Random directions tried when the problem is too big for the full Jacobian.
 
-    Returns True, or raises :class:`~numrnn.errors.GradError` describing the worst
-    mismatch (which input, which element or direction, both values).
+    Returns
+    -------
+    bool
+        True when every entry passes.
+
+    Raises
+    ------
+    GradError
+        Describing the worst mismatch (which input, which element or direction,
+        both values).
     """
     values, wrt = _prepare(inputs)
     rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentTypeError, ShapeError
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+"""``(values, indices)`` of a max or min along an axis, as PyTorch's."""
 ValuesIndices.__doc__ = "``(values, indices)`` of a max or min along an axis, as PyTorch's."
 
 

@@ -34,6 +34,8 @@ class OneCycleLR(LRScheduler):
     final_div_factor : float, default 1e4
     three_phase : bool, default False
 
+    Notes
+    -----
     Stepping more than ``total_steps`` times raises ArgumentError.
     Construction overwrites each group's ``initial_lr`` with ``max_lr / div_factor``.
     """

@@ -101,6 +101,8 @@ class LambdaLR(LRScheduler):
     lr_lambda : callable or list of callables
         ``epoch -> factor``; one for every group, or one per group.
 
+    Notes
+    -----
     ``state_dict()`` leaves the functions out (they are code, not state): give
     the same ``lr_lambda`` to the scheduler you load into.
 
