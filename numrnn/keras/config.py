@@ -9,6 +9,8 @@ Nothing in it is imported or evaluated; class names are only compared with
 Keras's names of its recurrent layers.
 """
 
+import re
+
 from numrnn.io.untrusted_json import brief
 
 # Keras's recurrent layer classes and the numrnn cell kind each one is.
@@ -17,32 +19,49 @@ ACTIVATIONS = {"LSTM": ("tanh",), "GRU": ("tanh",), "SimpleRNN": ("tanh", "relu"
 
 
 def recurrent_options(config):
-    """``{keras layer name: options}`` for every recurrent and ``Bidirectional`` layer.
+    """``{layer path: options}`` for every recurrent and ``Bidirectional`` layer of a model.
 
-    ``options`` holds ``kind`` (numrnn's), ``units``, ``use_bias``, ``reset_after``
-    (GRU), ``nonlinearity`` (SimpleRNN) and ``problems``: the settings numrnn
-    cannot compute, as sentences. Entries that are not layer configs are passed
-    over; the walk is iterative, and the config's depth was bounded when it was
-    parsed.
+    Paths are those of the weight file (:mod:`numrnn.keras.layers`): Keras names
+    each layer of a model after its class in snake case, numbering repeats
+    (``lstm``, ``lstm_1``), nested models' layers below theirs
+    (``sequential/gru``). ``options`` holds ``kind`` (numrnn's), ``units``,
+    ``use_bias``, ``reset_after`` (GRU), ``nonlinearity`` (SimpleRNN) and
+    ``problems``: the settings numrnn cannot compute, as sentences. Entries
+    that are not layer configs are passed over; the config's depth was bounded
+    when it was parsed.
     """
     found = {}
-    pending = [config]
+    pending = [("", config)]
     while pending:
-        value = pending.pop()
-        if isinstance(value, list):
-            pending.extend(value)
+        path, model = pending.pop()
+        settings = model.get("config") if isinstance(model, dict) else None
+        layers = settings.get("layers") if isinstance(settings, dict) else None
+        if not isinstance(layers, list):
             continue
-        if not isinstance(value, dict):
-            continue
-        pending.extend(value.values())
-        class_name, settings = value.get("class_name"), value.get("config")
-        if not isinstance(settings, dict) or not isinstance(settings.get("name"), str):
-            continue
-        if class_name in KERAS_KINDS:
-            found[settings["name"]] = _layer_options(class_name, settings, in_bidirectional=False)
-        elif class_name == "Bidirectional":
-            found[settings["name"]] = _bidirectional_options(settings)
+        used = {}
+        for entry in layers:
+            if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+                continue
+            class_name = entry["class_name"]
+            name = _snake_case(class_name)
+            used[name] = used.get(name, -1) + 1
+            name = f"{name}_{used[name]}" if used[name] else name
+            name = f"{path}/{name}" if path else name
+            inner = entry.get("config")
+            if class_name in KERAS_KINDS and isinstance(inner, dict):
+                found[name] = _layer_options(class_name, inner, in_bidirectional=False)
+            elif class_name == "Bidirectional" and isinstance(inner, dict):
+                found[name] = _bidirectional_options(inner)
+            else:
+                pending.append((name, entry))
     return found
+
+
+def _snake_case(class_name):
+    """Keras's name of a layer's weights group: ``SimpleRNN`` -> ``simple_rnn``."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _layer_options(class_name, settings, in_bidirectional):

@@ -73,8 +73,14 @@ def keras_layers(root, config, where, file_bytes):
             directions = [forward, backward]
         inside.add(path + "/")
         name = "/".join(part for part in path.split("/") if part != "layers") or "(root)"
-        options = options_by_name.get(_keras_name(group, where, h5py))
-        found[name] = _layer(name, directions, options, where, file_bytes)
+        if config is not None and name not in options_by_name:
+            raise FormatError(f"{where}: the weights hold a recurrent layer '{name[:200]}' that "
+                              f"the config does not list (it lists {sorted(options_by_name)[:8]})")
+        found[name] = _layer(name, directions, options_by_name.get(name), where, file_bytes)
+    unmatched = sorted(set(options_by_name) - set(found))
+    if unmatched:
+        raise FormatError(f"{where}: the config lists the recurrent layers {unmatched[:8]}, whose "
+                          f"weights the file does not hold (it holds {sorted(found)[:8]})")
     return found
 
 
@@ -83,13 +89,6 @@ def _is_cell_owner(group, where, h5py):
         return False
     cell = child(group, "cell", where)
     return isinstance(cell, h5py.Group) and isinstance(child(cell, "vars", where), h5py.Group)
-
-
-def _keras_name(group, where, h5py):
-    """The layer's own name, which Keras keeps as the ``name`` attribute of its ``vars``."""
-    own = child(group, "vars", where)
-    name = own.attrs.get("name") if isinstance(own, h5py.Group) else None
-    return name if isinstance(name, str) else None
 
 
 def _layer(name, directions, options, where, file_bytes):

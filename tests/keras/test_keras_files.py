@@ -13,7 +13,14 @@ from numrnn import nn
 
 h5py = pytest.importorskip("h5py")
 
-from keras_files import keras_layer_output, keras_zip, layer_config, random_cell, write_weights  # noqa: E402
+from keras_files import (  # noqa: E402
+    GROUP_NAMES,
+    keras_layer_output,
+    keras_zip,
+    layer_config,
+    random_cell,
+    write_weights,
+)
 
 KINDS = (("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False}),
          ("RNN", {"nonlinearity": "tanh"}), ("RNN", {"nonlinearity": "relu"}))
@@ -32,8 +39,8 @@ def random_case(seed):
 
 def case_layers(case):
     directions = [random_case_cell(case) for _ in range(2 if case["bidirectional"] else 1)]
-    return [("lstm_1" if case["kind"] == "LSTM" else "layer", "my_layer", case["kind"],
-             directions)]
+    group = "bidirectional" if case["bidirectional"] else GROUP_NAMES[case["kind"]]
+    return [(group, "my_layer", case["kind"], directions)]
 
 
 def random_case_cell(case):

@@ -90,7 +90,8 @@ def lstm_keras(path, **changes):
     config = layer_config("LSTM", "encoder", 4, bidirectional=bidirectional, **changes)
     if merge_mode is not None:
         config["config"]["merge_mode"] = merge_mode
-    keras_zip(path, [("lstm", "encoder", "LSTM", directions)], [config])
+    group = "bidirectional" if bidirectional else "lstm"
+    keras_zip(path, [(group, "encoder", "LSTM", directions)], [config])
     return path
 
 
@@ -111,7 +112,8 @@ CONFIGS = {
 def test_config_asking_for_what_numrnn_does_not_compute_is_refused(tmp_path, name):
     changes, pattern = CONFIGS[name]
     path = lstm_keras(tmp_path / "model.keras", **changes)
-    with pytest.raises(numrnn.FormatError, match=r"Keras layer 'lstm': .*" + pattern):
+    with pytest.raises(numrnn.FormatError,
+                       match=r"Keras layer '(lstm|bidirectional)': .*" + pattern):
         numrnn.keras.load_layers(path)
 
 
@@ -120,7 +122,19 @@ def test_config_of_another_kind_is_refused(tmp_path):
     keras_zip(path, [("lstm", "encoder", "LSTM", [random_cell("LSTM", 3, 4,
                                                               np.random.default_rng(0))])],
               [layer_config("GRU", "encoder", 4)])
-    with pytest.raises(numrnn.FormatError, match=r"config says \{'kind': 'GRU'"):
+    with pytest.raises(numrnn.FormatError, match=r"the weights hold a recurrent layer 'lstm' "
+                                                 r"that the config does not list \(it lists "
+                                                 r"\['gru'\]\)"):
+        numrnn.keras.read_layers(path)
+
+
+def test_config_listing_a_layer_the_weights_lack_is_refused(tmp_path):
+    path = tmp_path / "model.keras"
+    keras_zip(path, [("lstm", "encoder", "LSTM", [random_cell("LSTM", 3, 4,
+                                                              np.random.default_rng(0))])],
+              [layer_config("LSTM", "encoder", 4), layer_config("GRU", "decoder", 4)])
+    with pytest.raises(numrnn.FormatError, match=r"the config lists the recurrent layers "
+                                                 r"\['gru'\], whose weights the file does not"):
         numrnn.keras.read_layers(path)
 
 
