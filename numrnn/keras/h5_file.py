@@ -118,11 +118,20 @@ def _zip_members(data, where):
 
 
 def child(group, name, where):
-    """Member ``name`` of ``group``, or None; refused when it is anything but a hard link."""
+    """Member ``name`` of ``group``, or None where it has none.
+
+    Refused: a member that is anything but a hard link, or that HDF5 lists but
+    cannot open (h5py's ``in`` and ``get`` would call it absent, and a corrupted
+    layer would be passed over in silence).
+    """
     h5py = require_h5py()
-    if name not in group:
+    # The names iterated, not ``in``: h5py's membership test opens the member.
+    if name not in list(group):
         return None
     link = group.get(name, getlink=True)
+    if link is None:
+        raise FormatError(f"{where}: '{group.name[:200]}/{name[:80]}' is listed but cannot be "
+                          "opened: the file is corrupted")
     if not isinstance(link, h5py.HardLink):
         raise FormatError(f"{where}: '{group.name[:200]}/{name[:80]}' is a "
                           f"{type(link).__name__}; numrnn reads only plain members, never "
