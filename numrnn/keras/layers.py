@@ -77,6 +77,10 @@ def keras_layers(root, config, where, file_bytes):
             raise FormatError(f"{where}: the weights hold a recurrent layer '{name[:200]}' that "
                               f"the config does not list (it lists {sorted(options_by_name)[:8]})")
         found[name] = _layer(name, directions, options_by_name.get(name), where, file_bytes)
+    if not found:
+        raise FormatError(f"{where}: holds no recurrent layer in Keras 3's layout (a group "
+                          "'<layer>/cell/vars' of 2 or 3 datasets); Keras 2's .h5 files "
+                          "('model_weights/...') are not read")
     unmatched = sorted(set(options_by_name) - set(found))
     if unmatched:
         raise FormatError(f"{where}: the config lists the recurrent layers {unmatched[:8]}, whose "

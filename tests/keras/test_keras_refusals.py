@@ -151,6 +151,16 @@ def test_files_that_are_not_keras_files_are_refused(tmp_path):
         numrnn.keras.read_layers(empty_zip)
 
 
+def test_file_without_recurrent_layers_is_refused(tmp_path):
+    path = tmp_path / "dense.weights.h5"
+    with h5py.File(path, "w") as root:
+        root.create_group("layers/dense/vars").create_dataset("0", data=np.ones((3, 2)))
+        root.create_group("model_weights/lstm/lstm/kernel:0")
+    with pytest.raises(numrnn.FormatError, match=r"holds no recurrent layer in Keras 3's layout "
+                                                 r".*Keras 2's .h5 files"):
+        numrnn.keras.load_layers(path)
+
+
 def test_bias_free_gru_needs_reset_after_from_config_or_layer(tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "gru.weights.h5"
