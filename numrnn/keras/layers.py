@@ -61,6 +61,9 @@ def keras_layers(root, config, where, file_bytes):
     h5py = require_h5py()
     options_by_name = recurrent_options(config) if config is not None else {}
     found, inside = {}, set()
+    # Datasets may share storage in a crafted file: together they may not declare
+    # more bytes than the file holds, whatever each one declares.
+    budget = {"bytes": file_bytes}
     for path, group in groups_below(root, where):
         if any(path.startswith(prefix) for prefix in inside):
             continue
@@ -76,7 +79,8 @@ def keras_layers(root, config, where, file_bytes):
         if config is not None and name not in options_by_name:
             raise FormatError(f"{where}: the weights hold a recurrent layer '{name[:200]}' that "
                               f"the config does not list (it lists {sorted(options_by_name)[:8]})")
-        found[name] = _layer(name, directions, options_by_name.get(name), where, file_bytes)
+        found[name] = _layer(name, directions, options_by_name.get(name), where, file_bytes,
+                             budget)
     if not found:
         raise FormatError(f"{where}: holds no recurrent layer in Keras 3's layout (a group "
                           "'<layer>/cell/vars' of 2 or 3 datasets); Keras 2's .h5 files "
@@ -95,7 +99,7 @@ def _is_cell_owner(group, where, h5py):
     return isinstance(cell, h5py.Group) and isinstance(child(cell, "vars", where), h5py.Group)
 
 
-def _layer(name, directions, options, where, file_bytes):
+def _layer(name, directions, options, where, file_bytes, budget):
     def refuse(message):
         raise FormatError(f"{where}: Keras layer '{name[:200]}': {message}")
 
@@ -120,6 +124,11 @@ def _layer(name, directions, options, where, file_bytes):
         if said != held:
             refuse(f"its config says {said}, its weights are {held}")
         nonlinearity = options.get("nonlinearity", nonlinearity)
+    budget["bytes"] -= sum(dataset.dtype.itemsize * int(np.prod(dataset.shape, dtype=object))
+                           for variables in cells for dataset in variables)
+    if budget["bytes"] < 0:
+        refuse(f"the datasets read so far declare more bytes in all than the file's "
+               f"{file_bytes}")
     arrays = [[dataset_array(dataset, where) for dataset in variables] for variables in cells]
     weights = tuple(numrnn_weights(kind, reset_after, *variables) for variables in arrays)
     return KerasLayer(name, kind, inputs, hidden, len(directions) == 2, has_bias, reset_after,

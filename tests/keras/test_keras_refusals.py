@@ -205,3 +205,16 @@ def test_without_h5py_the_error_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(numrnn.MissingExtraError, match=r"pip install 'numrnn\[keras\]'"):
         numrnn.keras.read_layers(path)
+
+
+def test_datasets_sharing_storage_may_not_declare_more_than_the_file(tmp_path):
+    # Hard links make ten layers of one cell's datasets: each fits the file, all do not.
+    path = lstm_file(tmp_path / "shared.weights.h5")
+    with h5py.File(path, "a") as root:
+        big = np.ones((3000, 16), np.float32)
+        del root[f"{LSTM_VARS}/0"]
+        root[LSTM_VARS].create_dataset("0", data=big)
+        for copy in range(1, 10):
+            root[f"layers/lstm_{copy}"] = root["layers/lstm"]
+    with pytest.raises(numrnn.FormatError, match=r"declare more bytes in all than the file's"):
+        numrnn.keras.read_layers(path)
