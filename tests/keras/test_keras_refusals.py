@@ -1,5 +1,8 @@
 """numrnn.keras refuses what it cannot load faithfully, naming what was expected and got."""
 
+import os
+import pathlib
+import subprocess
 import sys
 import zipfile
 
@@ -218,3 +221,12 @@ def test_datasets_sharing_storage_may_not_declare_more_than_the_file(tmp_path):
             root[f"layers/lstm_{copy}"] = root["layers/lstm"]
     with pytest.raises(numrnn.FormatError, match=r"declare more bytes in all than the file's"):
         numrnn.keras.read_layers(path)
+
+
+def test_import_numrnn_leaves_h5py_unimported():
+    root = pathlib.Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", "import sys, numrnn, numrnn.keras; "
+                                                 "print('h5py' in sys.modules)"],
+                          cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
