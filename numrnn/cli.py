@@ -76,6 +76,7 @@ def build_parser():
     _add_predict(commands)
     _add_generate(commands)
     _add_inspect(commands)
+    _add_convert(commands)
     info = commands.add_parser("info", help="print versions, threading layer, threads and cache",
                                description="Print the versions, the Numba threading layer, "
                                            "the thread count and the kernel cache directory: "
@@ -176,14 +177,37 @@ def _add_generate(commands):
 def _add_inspect(commands):
     inspect_parser = commands.add_parser(
         "inspect", help="show what a weight file holds without loading it",
-        description="Show what the safetensors file FILE holds: what kind of file it is, the "
-                    "model's class and config, its metadata, and every tensor's name, dtype, "
-                    "shape and size. The whole header is checked; nothing in the file is run "
-                    "and no module is built.")
-    inspect_parser.add_argument("file", metavar="FILE", help="safetensors file")
+        description="Show what the safetensors, ONNX (.onnx) or Keras (.keras, .weights.h5) "
+                    "file FILE holds: what kind of file it is, the model's class and config "
+                    "(an ONNX graph's inputs, outputs and ops; a Keras file's recurrent "
+                    "layers), its metadata, and every tensor's name, dtype, shape and size. "
+                    "The file is checked as loading checks it; nothing in it is run.")
+    inspect_parser.add_argument("file", metavar="FILE",
+                                help="safetensors, .onnx, .keras or .weights.h5 file")
     inspect_parser.add_argument("--json", action="store_true",
                                 help="print one JSON document instead of text")
     inspect_parser.set_defaults(run=_run_inspect)
+
+
+def _add_convert(commands):
+    convert = commands.add_parser(
+        "convert", help="convert a model between safetensors, ONNX and Keras files",
+        description="Read the model in IN and write it to OUT, each format by its extension: "
+                    ".safetensors (a numrnn model, or the state_dict of one PyTorch RNN, LSTM "
+                    "or GRU), .onnx, and Keras's .keras or .weights.h5 (read only). A Keras "
+                    "layer becomes a batch_first numrnn layer; an ONNX file a numrnn "
+                    "OnnxGraph, which ONNX export does not take. OUT is checked before IN "
+                    "is read and replaced whole at the end.")
+    convert.add_argument("input", metavar="IN", help=".safetensors, .onnx, .keras or .h5 file")
+    convert.add_argument("output", metavar="OUT", help=".safetensors or .onnx file")
+    convert.add_argument("--layer", default=None,
+                         help="the Keras layer to convert, when the file holds several")
+    convert.add_argument("--prefix", default=None,
+                         help="convert the PyTorch sub-module under this prefix (encoder.)")
+    convert.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh",
+                         help="a PyTorch RNN's nonlinearity, which its file does not record "
+                              "(default: tanh)")
+    convert.set_defaults(run=_run_convert)
 
 
 def _add_warmup(commands):
@@ -239,6 +263,14 @@ def _run_inspect(args):
 
     description = describe(args.file)
     print(as_json(description) if args.json else as_text(description))
+    return 0
+
+
+def _run_convert(args):
+    from numrnn.commands.convert import convert_file
+
+    print(convert_file(args.input, args.output, layer=args.layer, prefix=args.prefix,
+                       nonlinearity=args.nonlinearity))
     return 0
 
 

@@ -1,4 +1,7 @@
-"""``numrnn inspect FILE``: what a safetensors weight file holds, without running any of it.
+"""``numrnn inspect FILE``: what a weight file holds, without running any of it.
+
+ONNX (``.onnx``) and Keras (``.keras``, ``.h5``) files are described by
+:mod:`numrnn.commands.inspect_models`; everything else is read as safetensors.
 
 The file is read by :func:`numrnn.io.read_tensors`, which checks the whole
 header (and that every float tensor is finite) and decodes no other dtype;
@@ -11,6 +14,7 @@ import json
 import math
 import os
 
+from numrnn.commands.inspect_models import describe_keras, describe_onnx
 from numrnn.io.load import FILE_ITEMSIZES, read_tensors
 from numrnn.io.save import CONFIG_KEY, FORMAT_KEY, STATE_KEY, TRAINING_KEY, VERSION_KEY
 from numrnn.io.untrusted_json import brief, parse_untrusted
@@ -26,12 +30,24 @@ KINDS = {
     "checkpoint": "a fit() checkpoint: a model's weights and its training state",
     "state": "a saved state (e.g. an optimizer's state_dict), read by numrnn.load",
     "weights": "weights only: load them into a module you build, numrnn.load(path, module)",
+    "onnx": "an ONNX model: numrnn.onnx.load builds it",
+    "keras": "Keras 3 weights: numrnn.keras.load_layers builds their recurrent layers "
+             "(tensors in numrnn's layout)",
 }
 
 
 def describe(path):
-    """A JSON-ready dict of what the file at ``path`` holds: kind, config, metadata, tensors."""
+    """A JSON-ready dict of what the file at ``path`` holds: kind, config, metadata, tensors.
+
+    ``.onnx`` files are read as ONNX, ``.keras`` and ``.h5`` as Keras 3, the rest as
+    safetensors.
+    """
     where = os.fspath(path)
+    extension = os.path.splitext(where)[1].lower()
+    if extension == ".onnx":
+        return describe_onnx(where)
+    if extension in (".keras", ".h5"):
+        return describe_keras(where)
     tensors, others, metadata = read_tensors(where)
     rows = [{"name": name, "dtype": array.dtype.name, "shape": list(array.shape),
              "bytes": int(array.nbytes)} for name, array in tensors.items()]

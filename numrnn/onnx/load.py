@@ -69,6 +69,9 @@ def load(path):
             raise FormatError(f"{where}: initializer '{name[:80]}' is defined twice")
         constants[name] = tensor_array(initializer, where, f"initializer {index} "
                                                            f"'{name[:80]}'")
+        if constants[name].dtype.kind == "f" and not np.isfinite(constants[name]).all():
+            raise FormatError(f"{where}: initializer {index} '{name[:80]}' holds NaN or "
+                              "infinite values")
     inputs = [_graph_input(value, where) for value in graph.input if value.name not in constants]
     plan = _Plan(graph, constants, {name for name, _, _ in inputs}, where)
     float_weights = [array for array in constants.values() if array.dtype.kind == "f"]

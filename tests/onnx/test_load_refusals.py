@@ -150,3 +150,13 @@ def test_a_constant_of_shape_larger_than_the_call_warrants_is_refused_when_run(t
     loaded = numrnn.onnx.load(save(model, tmp_path / "fill.onnx"))
     with pytest.raises(ShapeError, match="ConstantOfShape: shape"):
         loaded(np.ones((2, 2), np.float32))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_weights_that_are_not_finite_are_refused(tmp_path, bad):
+    model = recurrent_graph("GRU", 2, 3, linear_before_reset=1)
+    recurrent = model.graph.initializer[1]
+    values = numpy_helper.to_array(recurrent).copy()
+    values[0, 1, 1] = bad
+    recurrent.CopyFrom(numpy_helper.from_array(values, recurrent.name))
+    refuse(tmp_path, model, f"initializer 1 '{recurrent.name}' holds NaN or infinite values")
