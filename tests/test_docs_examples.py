@@ -16,13 +16,17 @@ import pytest
 from docs_blocks import ROOT, documents, python_blocks
 
 DOCS_WITH_CODE = [path for path in documents() if python_blocks(path)]
+KERAS_NUMPY_DEPRECATION = "__array__ implementation doesn't accept a copy keyword"
 
 
 def run_doc(path, cwd):
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
+    # Keras on PyTorch (writing the file io.md loads) still trips one NumPy 2
+    # deprecation in its own code: Keras's to fix, not a drift of these docs.
     return subprocess.run(
         [sys.executable, "-W", "error::DeprecationWarning", "-W", "error::FutureWarning",
+         "-W", f"ignore:{KERAS_NUMPY_DEPRECATION}:DeprecationWarning",
          str(ROOT / "tests" / "docs_blocks.py"), str(path)],
         cwd=cwd, env=environment, capture_output=True, text=True, timeout=600)
 
