@@ -26,6 +26,11 @@ recurrent_init : 'uniform' (default), 'orthogonal' or 'identity'
     zeroes every bias: with ``RNN(..., nonlinearity='relu')`` that is the IRNN of
     Le, Jaitly & Hinton (2015). Functions for finer control live in
     :mod:`numrnn.nn.init`.
+weight_dropout : float in [0, 1), default 0
+    DropConnect on the recurrent weights (AWD-LSTM, Merity et al. 2018): in
+    training mode each ``weight_hh`` is multiplied by a fresh mask per forward
+    (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
+    ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
 
 Calling
 -------
@@ -67,10 +72,10 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float32,
-                 rng=None, recurrent_init="uniform"):
+                 rng=None, recurrent_init="uniform", weight_dropout=0.0):
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, nonlinearity=nonlinearity, dtype=dtype, rng=rng,
-                         recurrent_init=recurrent_init)
+                         recurrent_init=recurrent_init, weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """``(output, h_n)``; see the module docstring for shapes."""
@@ -92,16 +97,24 @@ class LSTM(RNNBase):
     forget-gate bias starts at this value (``bias_ih`` forget rows = value,
     ``bias_hh`` forget rows = 0), the common 1.0 of Jozefowicz et al. (2015).
 
+    ``peepholes`` (keyword, default False): True gives the peephole LSTM with
+    ONNX's semantics: ``i``, ``f`` add ``p_i * c``, ``p_f * c`` (the previous
+    cell state) to their pre-activations and ``o`` adds ``p_o * c'`` (the new
+    one), with one more parameter per layer, ``weight_peephole_l{k}`` (3H,),
+    blocks ``p_i, p_f, p_o``.
+
     >>> lstm = LSTM(10, 20, num_layers=2, bidirectional=True, forget_bias=1.0, rng=0)
     >>> output, (h_n, c_n) = lstm(x)        # x: (T, B, 10)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None):
+                 recurrent_init="uniform", forget_bias=None, peepholes=False,
+                 weight_dropout=0.0):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         forget_bias=forget_bias)
+                         forget_bias=forget_bias, peepholes=peepholes,
+                         weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """``(output, (h_n, c_n))``; ``hx`` is None or the pair ``(h_0, c_0)``."""
@@ -133,10 +146,10 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", reset_after=True):
+                 recurrent_init="uniform", reset_after=True, weight_dropout=0.0):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         reset_after=reset_after)
+                         reset_after=reset_after, weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """``(output, h_n)``; see the module docstring for shapes."""
