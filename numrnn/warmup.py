@@ -57,7 +57,7 @@ def _variants():
 
 
 VARIANTS = _variants()
-CELLS = tuple(VARIANTS)  # "LSTM", "GRU", "GRU-reset_after=False", "RNN-tanh", "RNN-relu"
+CELLS = tuple(VARIANTS)  # "LSTM", "LSTM-peepholes=True", "GRU", ..., "RNN-relu"
 DTYPES = ("float32", "float64")
 _LAYERS = {layer.__name__: layer for layer in (nn.LSTM, nn.GRU, nn.RNN)}
 _CELL_MODULES = {cell.kind.name: cell for cell in (nn.LSTMCell, nn.GRUCell, nn.RNNCell)}

@@ -7,7 +7,8 @@ from numrnn import functional as F
 from numrnn import nn
 from numrnn.diagnostics import hidden_gradient_norms
 
-LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU,
+          "lstm_peepholes": lambda *args, **kw: nn.LSTM(*args, peepholes=True, **kw)}
 
 
 def weighted_sum(weights):
@@ -44,7 +45,7 @@ def finite_difference_norms(layer, x, loss, eps=1e-6):
     return np.array(norms)
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "lstm_peepholes"])
 def test_norms_match_finite_differences(kind):
     rng = np.random.default_rng(0)
     layer = LAYERS[kind](3, 4, dtype=np.float64, rng=0)

@@ -14,6 +14,7 @@ LAYERS = {
     "LSTM": lambda **kw: nn.LSTM(5, 7, **kw),
     "GRU": lambda **kw: nn.GRU(5, 7, **kw),
     "GRU-reset_before": lambda **kw: nn.GRU(5, 7, reset_after=False, **kw),
+    "LSTM-peepholes": lambda **kw: nn.LSTM(5, 7, peepholes=True, **kw),
     "RNN-tanh": lambda **kw: nn.RNN(5, 7, **kw),
     "RNN-relu": lambda **kw: nn.RNN(5, 7, nonlinearity="relu", **kw),
 }
@@ -45,7 +46,7 @@ def test_steps_equal_the_sequence_layer(name, dtype, num_layers):
     tol = TOLERANCE[dtype]
     np.testing.assert_allclose(outputs, expected, rtol=0, atol=tol)
     np.testing.assert_allclose(stream.h, finals[0], rtol=0, atol=tol)
-    if name == "LSTM":
+    if name.startswith("LSTM"):
         np.testing.assert_allclose(stream.c, finals[1], rtol=0, atol=tol)
     # Not all zeros or constant: the comparison above can fail.
     assert np.abs(outputs).max() > 0.1 and np.ptp(outputs[-1]) > 0.01

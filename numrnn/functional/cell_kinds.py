@@ -20,8 +20,8 @@ A record holds:
   :mod:`numrnn.functional.recurrent_stack` run every kind through these;
 - ``options``: options of the computation itself (the Elman RNN's
   ``nonlinearity``, the GRU's ``reset_after``: PyTorch's variant, or r applied
-  before the recurrent product), with their default and allowed values; ``layer_options``:
-  constructor options only this kind's layers take;
+  before the recurrent product; the LSTM's ``peepholes``), with their default
+  and allowed values; ``layer_options``: constructor options only this kind's layers take;
 - the gate orders of other layouts (ONNX, Keras, oneDNN), as gate names, so
   weights can be permuted block-wise (:meth:`CellKind.gate_permutation`).
 
@@ -45,8 +45,8 @@ from numrnn.kernels import gru as gru_kernels
 from numrnn.kernels import lstm as lstm_kernels
 from numrnn.kernels import streaming as streaming_kernels
 
-__all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "RNN", "CellKind", "kind_of",
-           "parameter_name", "standard_parameters"]
+__all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "PEEPHOLE_GATES", "RNN", "CellKind",
+           "kind_of", "lstm_parameters", "parameter_name", "standard_parameters"]
 
 # One cell's parameters, in the order every op and kernel takes them.
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -66,6 +66,20 @@ def standard_parameters(kind, width, hidden, options):
     rows = kind.gate_count * hidden
     return (("weight_ih", (rows, width)), ("weight_hh", (rows, hidden)),
             ("bias_ih", (rows,)), ("bias_hh", (rows,)))
+
+
+# The gates whose pre-activations a peephole LSTM adds p * c to, in the order of
+# its peephole vector ``weight_peephole`` (3H,): i and f look at c_{t-1}, o at c_t.
+PEEPHOLE_GATES = ("i", "f", "o")
+
+
+def lstm_parameters(kind, width, hidden, options):
+    """The LSTM's parameters: the standard four, then with ``peepholes`` the peephole
+    weights ``weight_peephole`` (3H,), blocks in :data:`PEEPHOLE_GATES` order."""
+    parameters = standard_parameters(kind, width, hidden, options)
+    if options.get("peepholes", False):
+        parameters += (("weight_peephole", (len(PEEPHOLE_GATES) * hidden,)),)
+    return parameters
 
 
 @dataclass(frozen=True)
@@ -156,11 +170,12 @@ class CellKind:
 LSTM = CellKind(
     name="LSTM", gates=("i", "f", "g", "o"), states=("h", "c"),
     forward_kernels=lstm_kernels, backward_kernels=lstm_backward,
-    streaming_kernels={(): streaming_kernels.lstm_step},
+    streaming_kernels={(False,): streaming_kernels.lstm_step,
+                       (True,): streaming_kernels.lstm_peephole_step},
     streaming_columns=4, split_recurrent_bias=False,
-    options={}, layer_options=("forget_bias",),
+    options={"peepholes": (False, (False, True))}, layer_options=("forget_bias", "peepholes"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
-    onednn_gates=("i", "f", "g", "o"))
+    onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters)
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),

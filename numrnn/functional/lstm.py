@@ -7,6 +7,10 @@ Equations (gate order i, f, g, o, as PyTorch)::
     c_t = f * c_{t-1} + i * g
     h_t = o * tanh(c_t)
 
+With ``weight_peephole`` (3H,) ``= [p_i, p_f, p_o]``, the peephole LSTM with
+ONNX's semantics: ``i`` and ``f`` add ``p_i * c_{t-1}`` and ``p_f * c_{t-1}``
+to their pre-activations, ``o`` adds ``p_o * c_t``.
+
 Arguments are validated here, before any kernel runs; the op is
 :class:`~numrnn.functional.recurrent.RecurrentSequence` (or ``RecurrentStep``)
 on this kind's kernels (:mod:`numrnn.kernels.lstm`).
@@ -19,7 +23,7 @@ __all__ = ["lstm", "lstm_cell"]
 
 
 def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-         reverse=False):
+         reverse=False, weight_peephole=None):
     """Run a single-layer, single-direction LSTM over a time-major sequence.
 
     Parameters
@@ -38,6 +42,9 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=No
     reverse : bool
         Run each row backwards over its valid part (positions ``lengths[b] - 1``
         down to 0): the reverse direction of a bidirectional LSTM.
+    weight_peephole : (3H,) or None
+        Peephole weights ``p_i, p_f, p_o`` (see the module docstring); None for
+        the plain LSTM.
 
     Returns
     -------
@@ -52,15 +59,25 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=No
     -------
     >>> out, h_n, c_n = lstm(x, None, None, w_ih, w_hh, b_ih, b_hh, lengths=[5, 3])
     """
-    return checked_sequence("lstm", LSTM, x, (("h0", h0), ("c0", c0)),
-                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, {})
+    weights, options = _weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_peephole)
+    return checked_sequence("lstm", LSTM, x, (("h0", h0), ("c0", c0)), weights, lengths,
+                            reverse, options)
 
 
-def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_peephole=None):
     """One LSTM step, for decoders that feed their outputs back in.
 
-    ``x`` is (B, I); ``h``, ``c`` are (B, H) or None (zeros); weights and biases as
-    in :func:`lstm`. Returns ``(h_new, c_new)``, Tensors of shape (B, H).
+    ``x`` is (B, I); ``h``, ``c`` are (B, H) or None (zeros); weights, biases and
+    ``weight_peephole`` as in :func:`lstm`. Returns ``(h_new, c_new)``, Tensors of
+    shape (B, H).
     """
-    return checked_step("lstm_cell", LSTM, x, (("h", h), ("c", c)),
-                        (weight_ih, weight_hh, bias_ih, bias_hh), {})
+    weights, options = _weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_peephole)
+    return checked_step("lstm_cell", LSTM, x, (("h", h), ("c", c)), weights, options)
+
+
+def _weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_peephole):
+    """The op's weights in kernel order and the options they imply."""
+    weights = (weight_ih, weight_hh, bias_ih, bias_hh)
+    if weight_peephole is None:
+        return weights, {"peepholes": False}
+    return weights + (weight_peephole,), {"peepholes": True}

@@ -15,8 +15,10 @@ import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.functional.checks import (
+    check_float_dtype,
     check_lengths,
     check_recurrent_input,
+    check_shape,
     check_state,
     data_of,
 )
@@ -106,13 +108,24 @@ class RecurrentStep(Function):
         return (grad_x, *grad_states, *grads[1 + len(states):])
 
 
+def _check_option_weights(op, kind, weights, input_size, hidden, options, dtype):
+    """The weights ``options`` add after the standard four (``weights[4:]``), each
+    against the shape the kind's layout gives it."""
+    layout = kind.parameters(input_size, hidden, options)[4:]
+    for (name, shape), weight in zip(layout, weights[4:]):
+        check_float_dtype(op, name, weight, dtype)
+        check_shape(op, name, weight, shape)
+
+
 def checked_sequence(op, kind, x, states, weights, lengths, reverse, options):
     """Validate a sequence op's arguments, then apply :class:`RecurrentSequence`.
 
     ``states`` is ``((name, value), ...)`` in the kind's order, a None value
-    meaning zeros; ``weights`` the four weights. Errors name ``op``.
+    meaning zeros; ``weights`` the four weights, then any the kind's ``options``
+    add. Errors name ``op``.
     """
-    dtype, hidden = check_recurrent_input(op, x, "TBI", *weights, kind.gate_count)
+    dtype, hidden = check_recurrent_input(op, x, "TBI", *weights[:4], kind.gate_count)
+    _check_option_weights(op, kind, weights, data_of(x).shape[2], hidden, options, dtype)
     steps, batch, _ = data_of(x).shape
     states = [check_state(op, name, value, (batch, hidden), dtype) for name, value in states]
     lengths = check_lengths(op, lengths, steps, batch)
@@ -122,7 +135,8 @@ def checked_sequence(op, kind, x, states, weights, lengths, reverse, options):
 
 def checked_step(op, kind, x, states, weights, options):
     """Validate a one-step op's arguments, then apply :class:`RecurrentStep`."""
-    dtype, hidden = check_recurrent_input(op, x, "BI", *weights, kind.gate_count)
+    dtype, hidden = check_recurrent_input(op, x, "BI", *weights[:4], kind.gate_count)
+    _check_option_weights(op, kind, weights, data_of(x).shape[1], hidden, options, dtype)
     batch = data_of(x).shape[0]
     states = [check_state(op, name, value, (batch, hidden), dtype) for name, value in states]
     return RecurrentStep.apply(x, *states, *weights, kind=kind, options=options)

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from numrnn.errors import FormatError
-from numrnn.functional.cell_kinds import kind_of
+from numrnn.functional.cell_kinds import KINDS, kind_of
 from numrnn.keras.config import recurrent_options
 from numrnn.keras.h5_file import checked_dataset, child, dataset_array, groups_below, require_h5py
 
-KINDS_BY_GATES = {4: "LSTM", 3: "GRU", 1: "RNN"}
+# Keras's cells are told apart by their gate count alone, as the table's kinds are.
+KINDS_BY_GATES = {kind.gate_count: kind.name for kind in KINDS.values()}
 VARIABLES = ("kernel", "recurrent_kernel", "bias")
 
 
@@ -117,7 +118,7 @@ def _layer(name, directions, options, where, file_bytes, budget):
         said = {"kind": options["kind"], "units": options.get("units"),
                 "use_bias": options.get("use_bias")}
         held = {"kind": kind, "units": hidden, "use_bias": has_bias}
-        if kind == "GRU":
+        if has_reset_variants(kind):
             said["reset_after"] = options.get("reset_after")
             held["reset_after"] = options.get("reset_after") if reset_after is None else reset_after
             reset_after = said["reset_after"]
@@ -160,13 +161,20 @@ def _kind_from_shapes(shapes, refuse):
     columns = recurrent[1]
     reset_after = None
     if len(shapes) == 3:
-        allowed = [(columns,)] + ([(2, columns)] if kind == "GRU" else [])
+        # A reset-after GRU keeps its input and recurrent biases as two rows.
+        allowed = [(columns,)] + ([(2, columns)] if has_reset_variants(kind) else [])
         if shapes[2] not in allowed:
             refuse(f"a {kind} bias of {hidden} units has shape "
                    f"{' or '.join(map(str, allowed))}, got {shapes[2]}")
-        if kind == "GRU":
+        if has_reset_variants(kind):
             reset_after = len(shapes[2]) == 2
     return kind, hidden, kernel[0], reset_after
+
+
+def has_reset_variants(kind_name):
+    """Whether the kind has the two reset variants (the GRU's ``reset_after``), which
+    Keras stores with different biases."""
+    return "reset_after" in kind_of(kind_name).options
 
 
 def numrnn_weights(kind_name, reset_after, kernel, recurrent, bias=None):

@@ -7,10 +7,10 @@ named ones into a layer you built. Files are data, read by
 """
 
 from numrnn.errors import ArgumentError, ArgumentTypeError, FormatError
-from numrnn.functional.cell_kinds import parameter_name
+from numrnn.functional.cell_kinds import kind_of, parameter_name
 from numrnn.io.load import check_into
 from numrnn.keras.h5_file import opened
-from numrnn.keras.layers import keras_layers
+from numrnn.keras.layers import has_reset_variants, keras_layers
 from numrnn.nn.recurrent import GRU, LSTM, RNN
 
 __all__ = ["load", "load_layers", "read_layers"]
@@ -53,13 +53,13 @@ def load_layers(path):
     built = {}
     for name, layer in read_layers(path).items():
         options = {}
-        if layer.kind == "GRU":
+        if has_reset_variants(layer.kind):
             if layer.reset_after is None:
                 raise FormatError(f"{where}: Keras layer '{name[:200]}' is a GRU without a "
                                   "bias and no config says its reset_after: build nn.GRU(..., "
                                   "reset_after=...) and use numrnn.keras.load")
             options["reset_after"] = layer.reset_after
-        if layer.kind == "RNN":
+        if "nonlinearity" in kind_of(layer.kind).options:
             # A .weights.h5 file records no activation; Keras's default is tanh.
             options["nonlinearity"] = layer.nonlinearity or "tanh"
         module = LAYERS[layer.kind](layer.input_size, layer.hidden_size, bias=layer.bias,
@@ -129,11 +129,12 @@ def _option_problems(keras_layer, module):
     if keras_layer.kind != module.kind.name:
         problems.append(f"Keras layer '{name}' is a {keras_layer.kind}, the module a "
                         f"{module.kind.name}")
-    elif keras_layer.kind == "GRU" and keras_layer.reset_after not in (None, module.reset_after):
+    elif has_reset_variants(keras_layer.kind) \
+            and keras_layer.reset_after not in (None, module.reset_after):
         problems.append(f"Keras layer '{name}' has reset_after={keras_layer.reset_after}, the "
                         f"module {module.reset_after}")
-    elif keras_layer.kind == "RNN" and keras_layer.nonlinearity not in (None,
-                                                                        module.nonlinearity):
+    elif "nonlinearity" in module.kind.options \
+            and keras_layer.nonlinearity not in (None, module.nonlinearity):
         problems.append(f"Keras layer '{name}' computes {keras_layer.nonlinearity}, the module "
                         f"{module.nonlinearity}")
     if keras_layer.bidirectional != module.bidirectional:

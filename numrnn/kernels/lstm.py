@@ -30,12 +30,16 @@ boundaries do not depend on the thread count, so neither do the results, to
 the bit. Gate activations come from :mod:`numrnn.kernels.activations`
 (vectorised in float32, libm in float64).
 The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
+
+With the option ``peepholes=True`` these entry points run the peephole LSTM
+(ONNX's ``P``), whose weights end with one peephole vector (3H,):
+:mod:`numrnn.kernels.lstm_peephole`.
 """
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import packed, recurrent
+from numrnn.kernels import lstm_peephole, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
@@ -284,6 +288,8 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 def _run(x, states, weights, lengths, reverse, options, keep):
     """The LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays and its product path; saved is ``(output, gates, cells)``."""
+    if lstm_peephole.has_peepholes(options):
+        return lstm_peephole.run(x, states, weights, lengths, reverse, keep)
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -310,10 +316,11 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None)
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0, c0)``,
     ``weights`` is ``(weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh)``
-    with biases (4H,) or None. Returns ``(output, (h_n, c_n), saved)``: output
-    (T, B, H) is h at each row's valid positions and zeros past its length;
-    ``saved`` holds the output, the gate activations i, f, g, o (T, B, 4H) and
-    the cell states c (T, B, H), zeros past each length.
+    with biases (4H,) or None, and with ``options={"peepholes": True}`` a fifth,
+    the peephole weights (3H,) in the order ``p_i, p_f, p_o``. Returns
+    ``(output, (h_n, c_n), saved)``: output (T, B, H) is h at each row's valid
+    positions and zeros past its length; ``saved`` holds the output, the gate
+    activations i, f, g, o (T, B, 4H) and the cell states c (T, B, H).
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
 

@@ -18,17 +18,19 @@ after the loop::
 A row runs back through exactly its valid steps, in the order it ran forward
 (``lengths`` and ``reverse`` as in the forward kernel): padded positions get
 zero gradients, and the gradients of ``h_n``/``c_n`` enter a row at its own last
-valid step.
+valid step. The peephole LSTM (``peepholes=True``) walks back through
+:mod:`numrnn.kernels.lstm_peephole_backward`.
 """
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import recurrent
+from numrnn.kernels import lstm_peephole_backward, recurrent
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.lstm_peephole import has_peepholes
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
@@ -141,7 +143,8 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
     ``weights``, ``lengths`` and ``reverse`` as given to ``forward_train``;
     ``saved`` what it returned. Returns ``(grad_x (T, B, I), grad_h0, grad_c0
     (B, H), grad_weight_ih (4H, I), grad_weight_hh (4H, H), grad_bias_ih,
-    grad_bias_hh (4H,))``, None for each gradient ``needs`` does not ask for.
+    grad_bias_hh (4H,))``, and ``grad_peephole (3H,)`` with ``peepholes=True``;
+    None for each gradient ``needs`` does not ask for.
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
                               lengths, reverse, options, needs)
@@ -149,6 +152,9 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs):
+    if has_peepholes(options):
+        return lstm_peephole_backward.backward(grad_output, grad_finals, x, states, weights,
+                                               saved, lengths, reverse, needs)
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh = weights[0], weights[1]
     output, gates, cells = saved

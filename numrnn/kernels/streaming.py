@@ -17,7 +17,9 @@ Packed weights (see :func:`pack_layer` for one layer's block): for each layer
 - ``W_hhᵀ`` at ``hidden_offset``: (H, G*H), row-major,
 - the bias at ``bias_offset``: ``b_ih + b_hh`` (G*H,) for LSTM and RNN; for GRU
   ``b_ih`` then ``b_hh`` (2 * 3H), because r multiplies the hidden part of n,
-  so the input and hidden parts are kept apart.
+  so the input and hidden parts are kept apart;
+- any further parameters of the layer's cell (the peephole LSTM's
+  ``weight_peephole`` (3H,)) right after the bias, raveled in kernel order.
 
 Transposed so that the inner loop runs along G*H contiguous columns: input
 elements times weight rows, accumulated into the gate row — a vectorisable
@@ -96,6 +98,35 @@ def lstm_step(x, weights, layout, state, gates, output):
                 g = tanh(gate_row[2 * hidden + j])
                 o = sigmoid(gate_row[3 * hidden + j])
                 c_new = f * c_row[j] + i * g
+                c_row[j] = c_new
+                h_row[j] = o * tanh(c_new)
+    output[:, :] = state[layers - 1, 0]
+
+
+@step_kernel
+def lstm_peephole_step(x, weights, layout, state, gates, output):
+    """Advance every layer of a peephole LSTM stack (``peepholes=True``) by one step.
+
+    Packed as :func:`lstm_step`'s, with the peephole vector ``p_i, p_f, p_o``
+    (3H,) after the bias. ``x`` (B, I).
+    """
+    layers, _, batch, hidden = state.shape
+    columns = 4 * hidden
+    for layer in range(layers):
+        layer_input = x if layer == 0 else state[layer - 1, 0]
+        h = state[layer, 0]
+        c = state[layer, 1]
+        peephole = weights[layout[layer, 2] + columns:layout[layer, 2] + columns + 3 * hidden]
+        _preactivations(gates, layer_input, h, weights, layout, layer, columns, False)
+        for b in range(batch):
+            gate_row, h_row, c_row = gates[b], h[b], c[b]
+            for j in range(hidden):
+                c_old = c_row[j]
+                i = sigmoid(gate_row[j] + peephole[j] * c_old)
+                f = sigmoid(gate_row[hidden + j] + peephole[hidden + j] * c_old)
+                g = tanh(gate_row[2 * hidden + j])
+                c_new = f * c_old + i * g
+                o = sigmoid(gate_row[3 * hidden + j] + peephole[2 * hidden + j] * c_new)
                 c_row[j] = c_new
                 h_row[j] = o * tanh(c_new)
     output[:, :] = state[layers - 1, 0]

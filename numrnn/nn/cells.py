@@ -145,12 +145,15 @@ class RNNCell(_Cell):
 
 
 class LSTMCell(_Cell):
-    """One LSTM step (gates i, f, g, o): ``(h', c') = cell(x, (h, c))``."""
+    """One LSTM step (gates i, f, g, o): ``(h', c') = cell(x, (h, c))``; ``peepholes=True``
+    adds the peephole weights ``weight_peephole`` (3H,), as :class:`~numrnn.nn.LSTM` does."""
 
     kind = cell_kinds.LSTM
 
-    def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float32, rng=None):
-        super().__init__(input_size, hidden_size, bias, dtype, rng)
+    def __init__(self, input_size, hidden_size, bias=True, *, peepholes=False,
+                 dtype=np.float32, rng=None):
+        peepholes = check_flag("LSTMCell", "peepholes", peepholes)
+        super().__init__(input_size, hidden_size, bias, dtype, rng, peepholes=peepholes)
 
     def forward(self, input, hx=None):
         if hx is None:

@@ -45,6 +45,11 @@ class RNN(RNNBase):
         gate block by an orthogonal matrix or by the identity. 'identity' also
         zeroes every bias: with ``RNN(..., nonlinearity='relu')`` that is the IRNN
         of Le, Jaitly & Hinton (2015). ``numrnn.nn.init`` has finer control.
+    weight_dropout : float in [0, 1), default 0, keyword-only
+        DropConnect on the recurrent weights (AWD-LSTM, Merity et al. 2018): in
+        training mode each ``weight_hh`` is multiplied by a fresh mask per forward
+        (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
+        ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
 
     Notes
     -----
@@ -61,10 +66,10 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float32,
-                 rng=None, recurrent_init="uniform"):
+                 rng=None, recurrent_init="uniform", weight_dropout=0.0):
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, nonlinearity=nonlinearity, dtype=dtype, rng=rng,
-                         recurrent_init=recurrent_init)
+                         recurrent_init=recurrent_init, weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """Run the whole sequence through every layer and direction.
@@ -144,6 +149,16 @@ class LSTM(RNNBase):
         When given, every layer's total forget-gate bias starts at this value
         (``bias_ih`` forget rows = value, ``bias_hh`` forget rows = 0), the common
         1.0 of Jozefowicz et al. (2015). Needs ``bias=True``.
+    peepholes : bool, default False, keyword-only
+        The peephole LSTM with ONNX's semantics: ``i`` and ``f`` add ``p_i * c`` and
+        ``p_f * c`` (the previous cell state) to their pre-activations and ``o`` adds
+        ``p_o * c'`` (the new one), with one more parameter per layer and direction,
+        ``weight_peephole_l{k}`` (3H,), blocks ``p_i, p_f, p_o``.
+    weight_dropout : float in [0, 1), default 0, keyword-only
+        DropConnect on the recurrent weights (AWD-LSTM, Merity et al. 2018): in
+        training mode each ``weight_hh`` is multiplied by a fresh mask per forward
+        (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
+        ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
 
     Notes
     -----
@@ -160,10 +175,12 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None):
+                 recurrent_init="uniform", forget_bias=None, peepholes=False,
+                 weight_dropout=0.0):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         forget_bias=forget_bias)
+                         forget_bias=forget_bias, peepholes=peepholes,
+                         weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """Run the whole sequence through every layer and direction.
@@ -248,6 +265,11 @@ class GRU(RNNBase):
         x + b_in + W_hn (r * h) + b_hn)``: the GRU of Cho et al. (2014), Keras's
         ``reset_after=False`` and ONNX's ``linear_before_reset=0``. Same
         parameters and shapes.
+    weight_dropout : float in [0, 1), default 0, keyword-only
+        DropConnect on the recurrent weights (AWD-LSTM, Merity et al. 2018): in
+        training mode each ``weight_hh`` is multiplied by a fresh mask per forward
+        (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
+        ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
 
     Notes
     -----
@@ -264,10 +286,10 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", reset_after=True):
+                 recurrent_init="uniform", reset_after=True, weight_dropout=0.0):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         reset_after=reset_after)
+                         reset_after=reset_after, weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """Run the whole sequence through every layer and direction.

@@ -29,6 +29,7 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import checked_parameters, layer_specs
 from numrnn.nn.streaming import Streamer
+from numrnn.nn.weight_dropout import check_weight_dropout, drop_recurrent_weights
 
 RECURRENT_INITS = ("uniform", "orthogonal", "identity")
 
@@ -70,7 +71,8 @@ class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *,
                  nonlinearity="tanh", dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None, reset_after=True):
+                 recurrent_init="uniform", forget_bias=None, reset_after=True, peepholes=False,
+                 weight_dropout=0.0):
         super().__init__()
         self.mode = mode
         self.kind = kind_of(mode)
@@ -93,6 +95,8 @@ class RNNBase(Module):
                                 f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.reset_after = check_flag(mode, "reset_after", reset_after)
+        self.peepholes = check_flag(mode, "peepholes", peepholes)
+        self.weight_dropout = check_weight_dropout(mode, weight_dropout)
         if recurrent_init not in RECURRENT_INITS:
             raise ArgumentError(f"{mode}: recurrent_init must be one of {RECURRENT_INITS}, "
                                 f"got {recurrent_init!r}")
@@ -177,7 +181,7 @@ class RNNBase(Module):
     def extra_repr(self):
         parts = [str(self.input_size), str(self.hidden_size)]
         defaults = [("num_layers", 1), ("bias", True), ("batch_first", False),
-                    ("dropout", 0.0), ("bidirectional", False)]
+                    ("dropout", 0.0), ("bidirectional", False), ("weight_dropout", 0.0)]
         for name, (default, _) in self.kind.options.items():
             defaults.insert(1, (name, default))
         defaults += [("recurrent_init", "uniform"), ("forget_bias", None)]
@@ -193,7 +197,7 @@ class RNNBase(Module):
                   "num_layers": self.num_layers, "bias": self.bias,
                   "batch_first": self.batch_first, "dropout": self.dropout,
                   "bidirectional": self.bidirectional, "dtype": self.dtype.name,
-                  "recurrent_init": self.recurrent_init}
+                  "recurrent_init": self.recurrent_init, "weight_dropout": self.weight_dropout}
         for name in self.kind.layer_options:
             value = getattr(self, name)
             numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -237,6 +241,9 @@ class RNNBase(Module):
         # Every weight against the shape this layer declared, before any kernel runs:
         # the kernels trust them (Numba checks no bounds).
         weights = checked_parameters(self, self._stack_specs())
+        if self.training and self.weight_dropout > 0:
+            weights = drop_recurrent_weights(weights, self._cell_parameters,
+                                             self.weight_dropout, self.rng)
         options = self.kind.options_of(self)
         spec = StackSpec(self.kind, options, len(self._cell_parameters), self.num_layers,
                          self._directions, self.hidden_size, lengths,

@@ -99,9 +99,11 @@ class Streamer:
                    for index in range(self.num_layers)]
         blocks, layout, offset = [], [], 0
         columns = layer.hidden_size * self.kind.gate_count
-        for weight_ih, weight_hh, bias_ih, bias_hh in weights:
+        for weight_ih, weight_hh, bias_ih, bias_hh, *extra in weights:
             block = kernels.pack_layer(weight_ih, weight_hh, bias_ih, bias_hh,
                                        self.kind.split_recurrent_bias)
+            # Parameters an option adds (peepholes) follow the bias, in kernel order.
+            block = np.concatenate([block] + [weight.ravel() for weight in extra])
             n_in = weight_ih.shape[1]
             layout.append((offset, offset + n_in * columns,
                            offset + (n_in + layer.hidden_size) * columns))

@@ -1,7 +1,7 @@
 """``numrnn.onnx.export``: write a numrnn model as an ONNX graph, checked by ``onnx.checker``.
 
-What exports: a recurrent layer (``nn.RNN`` with tanh or ReLU, ``nn.LSTM``,
-``nn.GRU``; stacked, bidirectional, ``batch_first``), an ``nn.Linear``, an
+What exports: a recurrent layer (``nn.RNN`` with tanh or ReLU, ``nn.LSTM`` with or
+without peepholes, ``nn.GRU``; stacked, bidirectional, ``batch_first``), an ``nn.Linear``, an
 ``nn.Embedding``, an ``nn.Dropout``, and an ``nn.Sequential`` of these in which a
 recurrent layer, if any, is the last child (numrnn's Sequential hands the layer's
 ``(output, state)`` pair on, so nothing can follow it). Each recurrent layer
@@ -23,7 +23,7 @@ from numrnn.nn.linear import Linear
 from numrnn.nn.module import Module
 from numrnn.nn.parameter_checks import checked_parameters
 from numrnn.nn.recurrent import GRU, LSTM, RNN
-from numrnn.onnx.graph import FLOAT_TYPES, OPSET, onnx_cell_of, require_onnx
+from numrnn.onnx.graph import FLOAT_TYPES, OPSET, onnx_cell_of, peephole_permutation, require_onnx
 
 __all__ = ["export"]
 
@@ -202,6 +202,17 @@ def _onnx_weights(layer, layer_index):
                                                  np.stack(stacks["bias_hh"])], axis=1)
 
 
+def _onnx_peepholes(layer, layer_index):
+    """ONNX's P (D, 3H): each direction's ``weight_peephole``, blocks in ONNX's order."""
+    hidden, permutation = layer.hidden_size, peephole_permutation(layer.kind)
+    rows = []
+    for direction in range(layer.num_directions):
+        weights = dict(zip(layer._cell_parameters, layer._weights(layer_index, direction)))
+        blocks = weights["weight_peephole"].data.reshape(len(permutation), hidden)
+        rows.append(blocks[permutation].reshape(-1))
+    return np.stack(rows)
+
+
 def _emit_recurrent(builder, layer, value, prefix, initial_states, lengths):
     """Add one ONNX recurrent node per stacked layer, and the graph's outputs."""
     checked_parameters(layer, layer._stack_specs())
@@ -233,6 +244,8 @@ def _emit_recurrent(builder, layer, value, prefix, initial_states, lengths):
         for state in layer.kind.states:
             inputs.append("" if not states else builder.slice_rows(
                 states[state], layer_index * directions, (layer_index + 1) * directions))
+        if row.peepholes:
+            inputs.append(builder.add_initializer(f"{name}.P", _onnx_peepholes(layer, layer_index)))
         outputs = builder.add_node(row.op, inputs,
                                    outputs=1 + len(layer.kind.states), **attributes)
         for state, final in zip(layer.kind.states, outputs[1:]):

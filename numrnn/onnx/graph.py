@@ -6,13 +6,15 @@ which attributes beyond the defaults; the gate order comes from the cell table
 (:meth:`~numrnn.functional.cell_kinds.CellKind.gate_permutation` with "onnx").
 The exporter looks a layer up by its kind and options, the loader an ONNX node by
 its op and attributes, so a new variant that ONNX can express (the reset-before
-GRU is ``linear_before_reset=0``) is one more row.
+GRU is ``linear_before_reset=0``, the peephole LSTM a node with input ``P``) is
+one more row.
 """
 
 import importlib
 from dataclasses import dataclass
 
 from numrnn.errors import ArgumentError
+from numrnn.functional.cell_kinds import PEEPHOLE_GATES
 
 # Opset 14 is the first whose RNN, LSTM and GRU take the ``layout`` attribute.
 OPSET = 17
@@ -34,7 +36,8 @@ class OnnxCell:
     """One row: numrnn's ``kind`` with ``options`` is ONNX's ``op`` with ``attributes``.
 
     ``activations`` holds the per-direction activation list the row needs when it is
-    not the op's default (ONNX repeats it once per direction).
+    not the op's default (ONNX repeats it once per direction); ``peepholes`` whether
+    the node takes the LSTM's input ``P``.
     """
 
     kind: str
@@ -42,6 +45,7 @@ class OnnxCell:
     op: str
     attributes: tuple = ()
     activations: tuple = ()
+    peepholes: bool = False
 
 
 # ONNX's default activations per op, for one direction.
@@ -55,7 +59,8 @@ MAX_INPUTS = {"RNN": 6, "GRU": 6, "LSTM": 8}
 ONNX_CELLS = (
     OnnxCell("RNN", (("nonlinearity", "tanh"),), "RNN"),
     OnnxCell("RNN", (("nonlinearity", "relu"),), "RNN", activations=("Relu",)),
-    OnnxCell("LSTM", (), "LSTM"),
+    OnnxCell("LSTM", (("peepholes", False),), "LSTM"),
+    OnnxCell("LSTM", (("peepholes", True),), "LSTM", peepholes=True),
     # numrnn's default GRU applies the reset gate after the recurrent product, as
     # PyTorch does (ONNX's linear_before_reset=1); reset_after=False is ONNX's default.
     OnnxCell("GRU", (("reset_after", True),), "GRU", attributes=(("linear_before_reset", 1),)),
@@ -72,16 +77,24 @@ def onnx_cell_of(kind, options):
     return None
 
 
-def cell_of_node(op, attributes, activations):
+def cell_of_node(op, attributes, activations, peepholes=False):
     """The row for an ONNX recurrent node, or None.
 
     ``attributes`` holds the node's non-default attributes among those rows use,
-    ``activations`` its activations for one direction (the op's default if absent).
+    ``activations`` its activations for one direction (the op's default if absent),
+    ``peepholes`` whether it has the input ``P``.
     """
     for row in ONNX_CELLS:
-        if row.op != op:
+        if row.op != op or row.peepholes != peepholes:
             continue
         row_activations = row.activations or DEFAULT_ACTIVATIONS[op]
         if dict(row.attributes) == attributes and tuple(row_activations) == tuple(activations):
             return row
     return None
+
+
+def peephole_permutation(kind):
+    """Indices of numrnn's peephole blocks (:data:`PEEPHOLE_GATES`: i, f, o) in the order
+    of ONNX's ``P``, which follows its gate order (i, o, f): block ``k`` of ``P`` is
+    numrnn's block ``permutation[k]``."""
+    return [PEEPHOLE_GATES.index(gate) for gate in kind.onnx_gates if gate in PEEPHOLE_GATES]

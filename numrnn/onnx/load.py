@@ -38,7 +38,8 @@ def load(path):
     """The model in the ONNX file at ``path``, as a numrnn :class:`OnnxGraph` module.
 
     Recurrent nodes (``RNN``, ``LSTM``, ``GRU``: any direction, ``layout`` 0 or 1,
-    ``sequence_lens``, initial states; the GRU with ``linear_before_reset`` 1 or 0)
+    ``sequence_lens``, initial states; the GRU with ``linear_before_reset`` 1 or 0; the
+    LSTM with peepholes ``P``)
     become numrnn layers holding their weights, ``Gemm`` and ``MatMul`` (with a
     following bias ``Add``) with weight initializers become ``Linear``, ``Gather``
     from a float table ``Embedding``; the simple nodes around them
@@ -49,7 +50,7 @@ def load(path):
     ------
     FormatError
         For a malformed file, or a node or attribute numrnn cannot run (``clip``,
-        ``input_forget``, other activations, peepholes),
+        ``input_forget``, other activations),
         naming the node and the attribute, before any layer is built.
 
     >>> model = numrnn.onnx.load("lstm.onnx")

@@ -14,7 +14,7 @@ from numrnn import functional as F
 from numrnn.errors import FormatError
 from numrnn.functional.cell_kinds import kind_of, parameter_name
 from numrnn.nn.recurrent import GRU, LSTM, RNN
-from numrnn.onnx.graph import DEFAULT_ACTIVATIONS, MAX_INPUTS, cell_of_node
+from numrnn.onnx.graph import DEFAULT_ACTIVATIONS, MAX_INPUTS, cell_of_node, peephole_permutation
 from numrnn.onnx.read import describe
 
 LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
@@ -52,19 +52,19 @@ def recurrent_layer(node, attributes, constants, where):
                "numrnn runs both directions with one cell")
     extra = {"linear_before_reset": attributes["linear_before_reset"]} \
         if attributes.get("linear_before_reset", 0) != 0 else {}
-    row = cell_of_node(node.op_type, extra, activations[:per_direction])
-    if row is None:
-        refuse(f"attributes 'activations'={activations[:per_direction]} with "
-               f"'linear_before_reset'={attributes.get('linear_before_reset', 0)} have no numrnn "
-               "cell (numrnn runs the default activations, and ReLU for an RNN)")
     inputs = list(node.input)
     most = MAX_INPUTS[node.op_type]
     if len(inputs) > most:
         refuse(f"{node.op_type} takes at most {most} inputs, got {len(inputs)}")
-    if len(inputs) > PEEPHOLE_INPUT and inputs[PEEPHOLE_INPUT]:
-        refuse("input 'P' (peephole weights) is not supported")
+    peepholes = len(inputs) > PEEPHOLE_INPUT and bool(inputs[PEEPHOLE_INPUT])
+    row = cell_of_node(node.op_type, extra, activations[:per_direction], peepholes)
+    if row is None:
+        refuse(f"attributes 'activations'={activations[:per_direction]} with "
+               f"'linear_before_reset'={attributes.get('linear_before_reset', 0)} have no numrnn "
+               "cell (numrnn runs the default activations, and ReLU for an RNN)")
+    labels = (("W", 1), ("R", 2), ("B", 3)) + ((("P", PEEPHOLE_INPUT),) if peepholes else ())
     weights = []
-    for position, label in enumerate(("W", "R", "B"), start=1):
+    for label, position in labels:
         name = inputs[position] if len(inputs) > position else ""
         if not name:
             if label != "B":
@@ -76,7 +76,7 @@ def recurrent_layer(node, attributes, constants, where):
                    "weights computed at run time)")
         weights.append(constants[name])
     kind = kind_of(row.kind)
-    weight_ih, weight_hh, bias = weights
+    weight_ih, weight_hh, bias = weights[:3]
     if weight_ih.ndim != 3:
         refuse(f"input 'W' must be 3-D (num_directions, gates*hidden_size, input_size), "
                f"got shape {weight_ih.shape}")
@@ -87,18 +87,21 @@ def recurrent_layer(node, attributes, constants, where):
     # Against the weights the file holds, before any layer is built from the sizes.
     expected = {"W": (directions, kind.gate_count * hidden, weight_ih.shape[2]),
                 "R": (directions, kind.gate_count * hidden, hidden),
-                "B": (directions, 2 * kind.gate_count * hidden)}
-    for label, array in zip(("W", "R", "B"), weights):
+                "B": (directions, 2 * kind.gate_count * hidden),
+                "P": (directions, 3 * hidden)}
+    for (label, _), array in zip(labels, weights):
         if array is not None and array.shape != expected[label]:
             refuse(f"input '{label}' must have shape {expected[label]} (direction "
                    f"'{direction}', hidden_size {hidden}), got {array.shape}")
     if weight_ih.dtype.kind != "f" or len({array.dtype for array in weights
                                            if array is not None}) != 1:
-        refuse("W, R and B must be float tensors of one dtype")
+        refuse("W, R, B and P must be float tensors of one dtype")
     layer = LAYERS[row.kind](weight_ih.shape[2], hidden, bias=bias is not None,
                              batch_first=layout == 1, bidirectional=directions == 2,
                              dtype=weight_ih.dtype, rng=0, **dict(row.options))
     _set_weights(layer, weight_ih, weight_hh, bias)
+    if peepholes:
+        _set_peepholes(layer, weights[3])
     return layer, {"layout": layout, "reverse": direction == "reverse"}
 
 
@@ -120,6 +123,15 @@ def _set_weights(layer, weight_ih, weight_hh, bias):
             parts.update(bias_ih=bias[direction, :gate_rows], bias_hh=bias[direction, gate_rows:])
         for name, array in parts.items():
             getattr(layer, parameter_name(name, 0, reverse)).data[...] = numrnn_order(array)
+
+
+def _set_peepholes(layer, peephole):
+    """Copy ONNX's P (D, 3H) into ``layer``'s ``weight_peephole``, blocks in numrnn's order."""
+    inverse = np.argsort(peephole_permutation(layer.kind))
+    for direction in range(layer.num_directions):
+        blocks = peephole[direction].reshape(len(inverse), layer.hidden_size)
+        name = parameter_name("weight_peephole", 0, direction == 1)
+        getattr(layer, name).data[...] = blocks[inverse].reshape(-1)
 
 
 def run_recurrent(layer, inputs, settings):

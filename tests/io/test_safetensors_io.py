@@ -33,6 +33,10 @@ LAYERS = {
                                               reset_after=False, dtype=dtype, rng=0), (5, 2, 3)),
     "GRUCell-reset_before": (lambda dtype: nn.GRUCell(3, 4, reset_after=False, dtype=dtype,
                                                       rng=0), (2, 3)),
+    "LSTM-peepholes": (lambda dtype: nn.LSTM(3, 4, num_layers=2, bidirectional=True,
+                                             peepholes=True, dtype=dtype, rng=0), (5, 2, 3)),
+    "LSTMCell-peepholes": (lambda dtype: nn.LSTMCell(3, 4, peepholes=True, dtype=dtype, rng=0),
+                           (2, 3)),
 }
 
 

@@ -15,17 +15,21 @@ from numrnn.functional.cell_kinds import KINDS
 
 # Every kind, and each variant its options choose, by name: (kind, options).
 VARIANTS = {"LSTM": (KINDS["LSTM"], None), "GRU": (KINDS["GRU"], None),
+            "LSTM-peepholes": (KINDS["LSTM"], {"peepholes": True}),
             "GRU-reset_before": (KINDS["GRU"], {"reset_after": False}),
             "RNN": (KINDS["RNN"], {"nonlinearity": "relu"})}
 
 
-def _problem(kind, steps=4, batch=3, n_in=2, hidden=5, seed=0):
+def _problem(kind, options=None, steps=4, batch=3, n_in=2, hidden=5, seed=0):
     rng = np.random.default_rng(seed)
     rows = kind.gate_count * hidden
     x = rng.standard_normal((steps, batch, n_in))
     states = tuple(rng.standard_normal((batch, hidden)) * 0.5 for _ in kind.states)
     weights = (rng.standard_normal((rows, n_in)) * 0.5, rng.standard_normal((rows, hidden)) * 0.5,
                rng.standard_normal(rows) * 0.1, rng.standard_normal(rows) * 0.1)
+    # Weights an option adds (the LSTM's peepholes) follow, as the kind lays them out.
+    weights += tuple(rng.standard_normal(shape) * 0.5
+                     for _, shape in kind.parameters(n_in, hidden, options or {})[4:])
     lengths = np.array([steps, 1, steps - 1], dtype=np.int64)
     return x, states, weights, lengths
 
@@ -44,7 +48,7 @@ def test_every_kind_offers_the_same_entry_points():
 @pytest.mark.parametrize("reverse", [False, True])
 def test_results_have_the_contracts_shapes(name, reverse):
     kind, options = VARIANTS[name]
-    x, states, weights, lengths = _problem(kind)
+    x, states, weights, lengths = _problem(kind, options)
     steps, batch, _ = x.shape
     output, finals, saved = kind.forward_train(x, states, weights, lengths, reverse,
                                                options)
@@ -58,7 +62,8 @@ def test_results_have_the_contracts_shapes(name, reverse):
     grads = kind.backward(np.ones_like(output), tuple(np.ones_like(f) for f in finals), x,
                           states, weights, saved, lengths, reverse, options)
     inputs = (x, *states, *weights)
-    assert len(grads) == len(inputs) == 1 + len(kind.states) + 4
+    count = kind.parameter_count(options or {})
+    assert len(grads) == len(inputs) == 1 + len(kind.states) + count
     for grad, value in zip(grads, inputs):
         assert grad.shape == value.shape and grad.dtype == value.dtype
 
@@ -66,7 +71,7 @@ def test_results_have_the_contracts_shapes(name, reverse):
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_needs_are_honoured_one_by_one(name):
     kind, options = VARIANTS[name]
-    x, states, weights, lengths = _problem(kind, seed=1)
+    x, states, weights, lengths = _problem(kind, options, seed=1)
     output, finals, saved = kind.forward_train(x, states, weights, lengths, False,
                                                options)
     seeds = (np.ones_like(output), tuple(np.ones_like(f) for f in finals))
@@ -83,11 +88,11 @@ def test_needs_are_honoured_one_by_one(name):
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_the_driver_makes_any_layout_ready(name):
     kind, options = VARIANTS[name]
-    x, states, weights, lengths = _problem(kind, seed=2)
+    x, states, weights, lengths = _problem(kind, options, seed=2)
     contiguous = kind.forward_train(x, states, weights, lengths, True, options)
     strided_x = np.asfortranarray(x)
     strided_weights = (np.asfortranarray(weights[0]), weights[1].T.copy().T, weights[2][::1],
-                       weights[3])
+                       *weights[3:])
     strided_states = tuple(np.asfortranarray(state) for state in states)
     assert not strided_x.flags.c_contiguous and not strided_weights[1].flags.c_contiguous
     strided = kind.forward_train(strided_x, strided_states, strided_weights, lengths, True,

@@ -4,7 +4,7 @@ import numpy as np
 
 from numrnn import nn
 
-CELLS = ("LSTM", "GRU", "RNN-tanh", "RNN-relu", "GRU-reset-before")
+CELLS = ("LSTM", "GRU", "RNN-tanh", "RNN-relu", "GRU-reset-before", "LSTM-peepholes")
 
 
 def make_layer(cell, input_size, hidden_size, *, seed, **options):
@@ -13,6 +13,8 @@ def make_layer(cell, input_size, hidden_size, *, seed, **options):
         return nn.RNN(input_size, hidden_size, nonlinearity=cell[4:], rng=seed, **options)
     if cell == "GRU-reset-before":
         return nn.GRU(input_size, hidden_size, reset_after=False, rng=seed, **options)
+    if cell == "LSTM-peepholes":
+        return nn.LSTM(input_size, hidden_size, peepholes=True, rng=seed, **options)
     return getattr(nn, cell)(input_size, hidden_size, rng=seed, **options)
 
 

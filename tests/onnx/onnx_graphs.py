@@ -8,10 +8,10 @@ GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
 
 def recurrent_graph(op, input_size, hidden_size, *, direction="forward", layout=0, seed=0,
-                    bias=True, lengths=False, initial_states=False, extra_inputs=(),
-                    initializers=(), **attributes):
-    """A model of one ``op`` node with random weights, inputs X (and L, h0, c0) and outputs
-    Y, Y_h (and Y_c)."""
+                    bias=True, lengths=False, initial_states=False, peepholes=False,
+                    extra_inputs=(), initializers=(), **attributes):
+    """A model of one ``op`` node with random weights (and an LSTM's peepholes P), inputs X
+    (and L, h0, c0) and outputs Y, Y_h (and Y_c)."""
     rng = np.random.default_rng(seed)
     directions = 2 if direction == "bidirectional" else 1
     rows = GATES[op] * hidden_size
@@ -22,6 +22,9 @@ def recurrent_graph(op, input_size, hidden_size, *, direction="forward", layout=
     states = ("h0", "c0") if op == "LSTM" else ("h0",)
     inputs = ["X", "W", "R", "B" if bias else "", "L" if lengths else ""]
     inputs += [name if initial_states else "" for name in states]
+    if peepholes:
+        weights["P"] = rng.standard_normal((directions, 3 * hidden_size))
+        inputs.append("P")
     inputs += list(extra_inputs)
     while inputs[-1] == "":
         inputs.pop()

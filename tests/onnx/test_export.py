@@ -44,7 +44,7 @@ def test_random_layers_match_onnx_runtime(tmp_path, seed):
         np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN-relu"])
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN-relu", "LSTM-peepholes"])
 def test_padded_bidirectional_batch_matches_and_is_zero_past_lengths(tmp_path, cell):
     rng = np.random.default_rng(5)
     layer = make_layer(cell, 3, 4, seed=1, num_layers=2, bidirectional=True)

@@ -64,11 +64,13 @@ def ort_outputs(model, feeds):
     return session.run(None, feeds)
 
 
-@pytest.mark.parametrize("op", ["RNN", "LSTM", "GRU", "GRU-reset-before"])
+@pytest.mark.parametrize("op", ["RNN", "LSTM", "GRU", "GRU-reset-before", "LSTM-peepholes"])
 @pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
 def test_hand_built_nodes_match_onnx_runtime_with_padding_and_states(tmp_path, op, direction):
-    # linear_before_reset=0, ONNX's default, is numrnn's GRU(reset_after=False).
-    attributes = {"GRU": {"linear_before_reset": 1}, "GRU-reset-before": {}}.get(op, {})
+    # linear_before_reset=0, ONNX's default, is numrnn's GRU(reset_after=False); an LSTM
+    # node with input P is numrnn's LSTM(peepholes=True).
+    attributes = {"GRU": {"linear_before_reset": 1}, "GRU-reset-before": {},
+                  "LSTM-peepholes": {"peepholes": True}}.get(op, {})
     op = op.split("-")[0]
     model = recurrent_graph(op, 3, 4, direction=direction, lengths=True, initial_states=True,
                             **attributes)

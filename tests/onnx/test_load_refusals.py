@@ -47,11 +47,12 @@ def test_activations_spelled_out_as_the_defaults_load(tmp_path):
     assert isinstance(numrnn.onnx.load(save(model, tmp_path / "ok.onnx")).lstm_0, nn.LSTM)
 
 
-def test_peepholes_are_refused(tmp_path):
-    peepholes = numpy_helper.from_array(np.zeros((1, 9), np.float32), "P")
-    model = recurrent_graph("LSTM", 2, 3, extra_inputs=["P"],
-                            initializers=[peepholes])
-    refuse(tmp_path, model, "'my_lstm'", "'P' (peephole")
+def test_peepholes_of_the_wrong_shape_or_computed_at_run_time_are_refused(tmp_path):
+    peepholes = numpy_helper.from_array(np.zeros((1, 8), np.float32), "P")
+    model = recurrent_graph("LSTM", 2, 3, extra_inputs=["P"], initializers=[peepholes])
+    refuse(tmp_path, model, "'my_lstm'", "input 'P' must have shape (1, 9)")
+    model = recurrent_graph("LSTM", 2, 3, initial_states=True, extra_inputs=["h0"])
+    refuse(tmp_path, model, "'my_lstm'", "input 'P' must be an initializer")
 
 
 def test_more_inputs_than_the_op_takes_are_refused(tmp_path):
