@@ -30,16 +30,20 @@ boundaries do not depend on the thread count, so neither do the results, to
 the bit. Gate activations come from :mod:`numrnn.kernels.activations`
 (vectorised in float32, libm in float64).
 The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
+
+With the option ``layer_norm=True`` these entry points run the layer-normalised
+LSTM of :mod:`numrnn.kernels.lstm_layer_norm` (six more weights after the four).
 """
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import packed, recurrent
+from numrnn.kernels import lstm_layer_norm, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
 
@@ -283,7 +287,10 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 
 def _run(x, states, weights, lengths, reverse, options, keep):
     """The LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`): its
-    residuals' arrays and its product path; saved is ``(output, gates, cells)``."""
+    residuals' arrays and its product path; saved is ``(output, gates, cells)``
+    (with ``layer_norm``, :func:`numrnn.kernels.lstm_layer_norm.run`'s)."""
+    if layer_normalised(options):
+        return lstm_layer_norm.run(x, states, weights, lengths, reverse, keep)
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]

@@ -24,11 +24,12 @@ valid step.
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import recurrent
+from numrnn.kernels import lstm_layer_norm_backward, recurrent
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
@@ -149,6 +150,9 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs):
+    if layer_normalised(options):
+        return lstm_layer_norm_backward.backward_run(grad_output, grad_finals, x, states,
+                                                     weights, saved, lengths, reverse, needs)
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh = weights[0], weights[1]
     output, gates, cells = saved

@@ -92,16 +92,25 @@ class LSTM(RNNBase):
     forget-gate bias starts at this value (``bias_ih`` forget rows = value,
     ``bias_hh`` forget rows = 0), the common 1.0 of Jozefowicz et al. (2015).
 
+    ``layer_norm`` (keyword, default False): the layer-normalised LSTM of Ba,
+    Kiros & Hinton (2016): ``W_ih x`` and ``W_hh h`` are normalised separately,
+    each gate block over its H units (eps 1e-5), with gains and shifts
+    ``ln_ih_weight_l{k}``, ``ln_ih_bias_l{k}``, ``ln_hh_weight_l{k}``,
+    ``ln_hh_bias_l{k}`` (4H,), before the biases are added; and ``h' = o *
+    tanh(LN(c'))`` with ``ln_cell_weight_l{k}``, ``ln_cell_bias_l{k}`` (H,),
+    while ``c'`` carries on unnormalised. Gains start at 1, shifts at 0.
+    Equations: ``docs/cell_variants.md``.
+
     >>> lstm = LSTM(10, 20, num_layers=2, bidirectional=True, forget_bias=1.0, rng=0)
     >>> output, (h_n, c_n) = lstm(x)        # x: (T, B, 10)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None):
+                 recurrent_init="uniform", forget_bias=None, layer_norm=False):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         forget_bias=forget_bias)
+                         forget_bias=forget_bias, layer_norm=layer_norm)
 
     def forward(self, input, hx=None, lengths=None):
         """``(output, (h_n, c_n))``; ``hx`` is None or the pair ``(h_0, c_0)``."""
@@ -128,15 +137,23 @@ class GRU(RNNBase):
     b_hn)``: the GRU of Cho et al. (2014), Keras's ``reset_after=False`` and
     ONNX's ``linear_before_reset=0``. Same parameters and shapes.
 
+    ``layer_norm`` (keyword, default False): the layer-normalised GRU: ``W_ih x``
+    and ``W_hh h`` normalised separately, each gate block over its H units
+    (eps 1e-5), with gains and shifts ``ln_ih_weight_l{k}``, ``ln_ih_bias_l{k}``,
+    ``ln_hh_weight_l{k}``, ``ln_hh_bias_l{k}`` (3H,); r multiplies the whole
+    normalised recurrent part of n, ``n = tanh(LN(W_in x) + b_in + r *
+    (LN(W_hn h) + b_hn))``. Needs ``reset_after=True``. Equations:
+    ``docs/cell_variants.md``.
+
     >>> gru = GRU(10, 20, reset_after=False, rng=0)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", reset_after=True):
+                 recurrent_init="uniform", reset_after=True, layer_norm=False):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         reset_after=reset_after)
+                         reset_after=reset_after, layer_norm=layer_norm)
 
     def forward(self, input, hx=None, lengths=None):
         """``(output, h_n)``; see the module docstring for shapes."""
