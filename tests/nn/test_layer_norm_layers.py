@@ -177,3 +177,21 @@ def test_the_streamer_refuses_a_layer_normalised_layer(mode):
     with pytest.raises(ArgumentError, match=f"Streamer: a {mode} with .*layer_norm=True "
                                             "cannot stream"):
         layer.streamer()
+
+
+@pytest.mark.parametrize("mode", sorted(LAYERS))
+def test_hidden_gradient_norms_run_through_the_normalised_cell(mode):
+    from numrnn.diagnostics import hidden_gradient_norms
+    layer = LAYERS[mode](3, 4, num_layers=2, layer_norm=True, dtype=np.float64, rng=0)
+    x = np.random.default_rng(1).standard_normal((6, 2, 3))
+    norms = hidden_gradient_norms(layer, x, lambda output: output[-1].sum())
+    assert norms.shape == (2, 6) and np.isfinite(norms).all() and (norms > 0).all()
+
+
+@pytest.mark.parametrize("mode", sorted(LAYERS))
+def test_onnx_export_refuses_a_layer_normalised_layer(mode, tmp_path):
+    pytest.importorskip("onnx")
+    from numrnn.onnx import export
+    with pytest.raises(ArgumentError, match=f"cannot export {mode} with options .*"
+                                            "'layer_norm': True.*no ONNX op"):
+        export(LAYERS[mode](3, 4, layer_norm=True), tmp_path / "model.onnx")
