@@ -13,6 +13,7 @@ output tanh. The step timed is compare.py's training step without an
 optimiser: forward over a (T, B, I) float32 input that needs no gradient,
 backward from a seed of ones on the output to every weight.
 
+For scale, numrnn's plain LSTM of the same size runs too (the option's cost).
 Each library runs in its own child interpreter with its default threads, so
 neither one's thread pools or allocator caches touch the other's timings
 (DESIGN.md). Sizes are compare.py's (B, T, I, H).
@@ -28,7 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
-LIBRARIES = ("numrnn", "torch")
+# "numrnn-plain" is numrnn's LSTM without layer_norm at the same size: the cost of the option.
+LIBRARIES = ("numrnn", "numrnn-plain", "torch")
 # compare.py's sizes, (B, T, I, H); copied rather than imported: compare imports numrnn,
 # which the torch child must not load.
 CONFIGS = {"small": (32, 50, 64, 128), "medium": (64, 100, 256, 256)}
@@ -36,13 +38,13 @@ CONFIGS = {"small": (32, 50, 64, 128), "medium": (64, 100, 256, 256)}
 TARGET_RATIO = 0.2
 
 
-def numrnn_step(shape):
+def numrnn_step(shape, layer_norm=True):
     import numpy as np
 
     import numrnn
 
     batch, steps, n_in, hidden = shape
-    layer = numrnn.nn.LSTM(n_in, hidden, layer_norm=True, rng=0)
+    layer = numrnn.nn.LSTM(n_in, hidden, layer_norm=layer_norm, rng=0)
     x = numrnn.Tensor(np.random.default_rng(1).standard_normal((steps, batch, n_in))
                       .astype(np.float32))
     seed = np.ones((steps, batch, hidden), dtype=np.float32)
@@ -112,7 +114,9 @@ def torch_step(shape):
 
 def measure(library, config, budget):
     """Run in the child: the step's timings after its first call and warm-up."""
-    step = {"numrnn": numrnn_step, "torch": torch_step}[library](CONFIGS[config])
+    makers = {"numrnn": numrnn_step, "numrnn-plain": lambda shape: numrnn_step(shape, False),
+              "torch": torch_step}
+    step = makers[library](CONFIGS[config])
     return harness.interleaved({library: step}, budget)[library]
 
 
@@ -129,11 +133,12 @@ def run_child(library, config, budget):
 def markdown(report):
     lines = [f"Layer-normalised LSTM, forward + backward, float32 ({report['cpu']}); "
              f"target numrnn / torch <= {TARGET_RATIO}", "",
-             "| config (B, T, I, H) | numrnn ms | torch ms | numrnn / torch |",
-             "|---|---|---|---|"]
+             "| config (B, T, I, H) | numrnn ms | torch ms | numrnn / torch | numrnn plain "
+             "LSTM ms | layer_norm / plain |", "|---|---|---|---|---|---|"]
     for config, row in report["rows"].items():
         lines.append(f"| {config} {CONFIGS[config]} | {row['numrnn']['median_ms']:.1f} | "
-                     f"{row['torch']['median_ms']:.1f} | {row['ratio']:.3f} |")
+                     f"{row['torch']['median_ms']:.1f} | {row['ratio']:.3f} | "
+                     f"{row['numrnn-plain']['median_ms']:.1f} | {row['over_plain']:.2f} |")
     return "\n".join(lines)
 
 
@@ -158,6 +163,7 @@ def main(argv=None):
     for config in configs:
         row = {library: run_child(library, config, args.budget) for library in LIBRARIES}
         row["ratio"] = row["numrnn"]["median_ms"] / row["torch"]["median_ms"]
+        row["over_plain"] = row["numrnn"]["median_ms"] / row["numrnn-plain"]["median_ms"]
         report["rows"][config] = row
     print(markdown(report))
     if args.out:

@@ -29,14 +29,14 @@ from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.layer_norm_rows import normalise_blocks, normalise_rows
+from numrnn.kernels.layer_norm_rows import normalise_blocks, normalise_rows, row_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
 __all__ = ["run"]
 
 
-@kernel
+@row_kernel
 def _step_row(b, t, norm_ih, rec_row, rec_inverse, gain_ih, gain_hh, biases, h_row, out_row,
               gate_row, hidden_n):
     """Advance batch row ``b`` by one step at position ``t``.
@@ -49,26 +49,23 @@ def _step_row(b, t, norm_ih, rec_row, rec_inverse, gain_ih, gain_hh, biases, h_r
     hidden = h_row.shape[0]
     one = typed(1.0, h_row)
     normalise_blocks(rec_row, 3, rec_inverse)
-    pre = norm_ih[t, b]
-    # NOTE: one view per gate block, as in numrnn.kernels.gru, so the loop vectorises.
-    in_r, in_z, in_n = pre[:hidden], pre[hidden:2 * hidden], pre[2 * hidden:]
-    rec_r, rec_z, rec_n = rec_row[:hidden], rec_row[hidden:2 * hidden], rec_row[2 * hidden:]
-    gi_r, gi_z, gi_n = gain_ih[:hidden], gain_ih[hidden:2 * hidden], gain_ih[2 * hidden:]
-    gh_r, gh_z, gh_n = gain_hh[:hidden], gain_hh[hidden:2 * hidden], gain_hh[2 * hidden:]
-    bi_r, bi_z, bi_n = biases[0, :hidden], biases[0, hidden:2 * hidden], biases[0, 2 * hidden:]
-    bh_r, bh_z, bh_n = biases[1, :hidden], biases[1, hidden:2 * hidden], biases[1, 2 * hidden:]
-    gate_r, gate_z, gate_n = gate_row[:hidden], gate_row[hidden:2 * hidden], \
-        gate_row[2 * hidden:]
+    pre, in_bias, rec_bias = norm_ih[t, b], biases[0], biases[1]
+    # NOTE: short loops over few arrays, as in numrnn.kernels.lstm_layer_norm, so
+    # that each one vectorises.
+    for k in range(2 * hidden):
+        gate_row[k] = sigmoid(gain_ih[k] * pre[k] + in_bias[k]
+                              + gain_hh[k] * rec_row[k] + rec_bias[k])
+    gh_n, rec_n, bh_n = gain_hh[2 * hidden:], rec_row[2 * hidden:], rec_bias[2 * hidden:]
     for j in range(hidden):
-        r_gate = sigmoid(gi_r[j] * in_r[j] + bi_r[j] + gh_r[j] * rec_r[j] + bh_r[j])
-        z = sigmoid(gi_z[j] * in_z[j] + bi_z[j] + gh_z[j] * rec_z[j] + bh_z[j])
-        hn = gh_n[j] * rec_n[j] + bh_n[j]
-        n = tanh(gi_n[j] * in_n[j] + bi_n[j] + r_gate * hn)
-        h = (one - z) * n + z * h_row[j]
-        h_row[j] = h
-        out_row[j] = h
-        gate_r[j], gate_z[j], gate_n[j] = r_gate, z, n
-        hidden_n[j] = hn
+        hidden_n[j] = gh_n[j] * rec_n[j] + bh_n[j]
+    gi_n, in_n, bi_n = gain_ih[2 * hidden:], pre[2 * hidden:], in_bias[2 * hidden:]
+    gate_r, gate_n = gate_row[:hidden], gate_row[2 * hidden:]
+    for j in range(hidden):
+        gate_n[j] = tanh(gi_n[j] * in_n[j] + bi_n[j] + gate_r[j] * hidden_n[j])
+    gate_z = gate_row[hidden:2 * hidden]
+    for j in range(hidden):
+        h_row[j] = (one - gate_z[j]) * gate_n[j] + gate_z[j] * h_row[j]
+    out_row[:] = h_row
 
 
 @kernel

@@ -23,14 +23,19 @@ from numrnn.kernels.activations import typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.layer_norm_rows import input_gradients, normalised_gradients, sum_positions
+from numrnn.kernels.layer_norm_rows import (
+    input_gradients,
+    normalised_gradients,
+    row_kernel,
+    sum_positions,
+)
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
 __all__ = ["backward_run"]
 
 
-@kernel
+@row_kernel
 def _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, norm_hh, inv_hh,
                   gain_hh, grad_ih, grad_hh, grad_rec):
     """Take batch row ``b`` back through position ``t``: fills ``grad_ih[t, b]``,

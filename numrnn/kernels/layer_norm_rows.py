@@ -26,13 +26,18 @@ from numba import prange
 
 from numrnn.errors import ArgumentError
 from numrnn.kernels.activations import typed
-from numrnn.kernels.jit import inline_kernel, parallel_kernel
+from numrnn.kernels.jit import PRANGE_ONLY, inline_kernel, jit
 
 __all__ = ["EPS", "input_gradients", "layer_normalised", "normalise_blocks", "normalise_rows",
-           "normalised_gradient", "normalised_gradients", "sum_positions"]
+           "normalised_gradient", "normalised_gradients", "row_kernel", "sum_positions"]
 
 # Added to the variance, as torch.nn.LayerNorm's default.
 EPS = 1e-5
+
+# For the kernels that normalise a row: "reassoc" lets LLVM vectorise the sums
+# (a scalar chain of adds otherwise), "contract" fuses multiply-adds. The order
+# is fixed when the kernel compiles, the same for every row and thread count.
+row_kernel = jit(fastmath={"reassoc", "contract"})
 
 
 def layer_normalised(options, supported=True):
@@ -101,7 +106,7 @@ def normalised_gradients(grad, normalised, gain, inverse, out):
                             inverse[k], out[first:stop])
 
 
-@parallel_kernel
+@jit(parallel=PRANGE_ONLY, fastmath={"reassoc", "contract"})
 def normalise_rows(values, inverse):
     """Normalise every (t, b) row of ``values`` (T, B, G*H) in place, block by block;
     ``inverse`` (T, B, G) receives each block's ``rstd``. Rows run in parallel."""
@@ -111,7 +116,7 @@ def normalise_rows(values, inverse):
         normalise_blocks(values[t, b], inverse.shape[2], inverse[t, b])
 
 
-@parallel_kernel
+@jit(parallel=PRANGE_ONLY, fastmath={"reassoc", "contract"})
 def input_gradients(grad, normalised, gain, inverse, out):
     """``out[t, b]`` = :func:`normalised_gradients` of every (t, b) row of ``grad``
     (T, B, G*H): the gradient of the input projection. Rows run in parallel."""

@@ -29,6 +29,7 @@ from numrnn.kernels.layer_norm_rows import (
     input_gradients,
     normalised_gradient,
     normalised_gradients,
+    row_kernel,
     sum_positions,
 )
 from numrnn.kernels.matvec import product, product_weight
@@ -37,7 +38,7 @@ from numrnn.kernels.plan import block_count, plan_for
 __all__ = ["backward_run"]
 
 
-@kernel
+@row_kernel
 def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, inv_c, norm_hh,
                   inv_hh, gain_c, shift_c, gain_hh, grad_gates, grad_y, grad_rec, from_norm):
     """Take batch row ``b`` back through position ``t``: fills ``grad_gates[t, b]``
