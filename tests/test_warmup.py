@@ -107,9 +107,12 @@ def test_warmup_refuses_a_cache_it_cannot_write(tmp_path):
 def test_every_value_of_every_option_is_a_variant_to_warm():
     from numrnn.functional.cell_kinds import GRU, LSTM, RNN
     from numrnn.warmup import CELLS, VARIANTS
-    assert CELLS == ("LSTM", "LSTM-peepholes=True", "GRU", "GRU-reset_after=False",
-                     "RNN-tanh", "RNN-relu")
-    assert VARIANTS["LSTM-peepholes=True"] == (LSTM, {"peepholes": True})
-    assert VARIANTS["GRU"] == (GRU, {"reset_after": True})
-    assert VARIANTS["GRU-reset_after=False"] == (GRU, {"reset_after": False})
+    # Refused combinations (the reset-before GRU or the peephole LSTM with layer_norm)
+    # are no variants.
+    assert CELLS == ("LSTM", "LSTM-layer_norm=True", "LSTM-peepholes=True", "GRU",
+                     "GRU-layer_norm=True", "GRU-reset_after=False", "RNN-tanh", "RNN-relu")
+    assert VARIANTS["LSTM-peepholes=True"] == (LSTM, {"peepholes": True, "layer_norm": False})
+    assert VARIANTS["LSTM-layer_norm=True"] == (LSTM, {"peepholes": False, "layer_norm": True})
+    assert VARIANTS["GRU"] == (GRU, {"reset_after": True, "layer_norm": False})
+    assert VARIANTS["GRU-reset_after=False"] == (GRU, {"reset_after": False, "layer_norm": False})
     assert VARIANTS["RNN-relu"] == (RNN, {"nonlinearity": "relu"})

@@ -32,7 +32,10 @@ A record holds:
   own after them, so PyTorch's registration order is kept. Names are
   PyTorch's, made per layer and direction by :func:`parameter_name`; a name
   starting with ``bias`` is left out of a layer built with ``bias=False`` and
-  reaches the kernels as None.
+  reaches the kernels as None. The LSTM's and GRU's ``layer_norm`` option
+  appends its gains and shifts (:func:`layer_norm_parameters`).
+- ``option_refusal``: None, or a function of the options giving why a
+  combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
 """
 
 from dataclasses import dataclass
@@ -46,7 +49,8 @@ from numrnn.kernels import lstm as lstm_kernels
 from numrnn.kernels import streaming as streaming_kernels
 
 __all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "PEEPHOLE_GATES", "RNN", "CellKind",
-           "kind_of", "lstm_parameters", "parameter_name", "standard_parameters"]
+           "kind_of", "layer_norm_parameters", "lstm_parameters", "parameter_name",
+           "standard_parameters"]
 
 # One cell's parameters, in the order every op and kernel takes them.
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -73,13 +77,44 @@ def standard_parameters(kind, width, hidden, options):
 PEEPHOLE_GATES = ("i", "f", "o")
 
 
+def layer_norm_parameters(kind, width, hidden, options):
+    """The standard four, then with ``layer_norm`` the gains and shifts of the
+    normalised input and recurrent products, ``ln_ih_weight``, ``ln_ih_bias``,
+    ``ln_hh_weight``, ``ln_hh_bias`` (G*H,), and for a kind with a cell state
+    those of the normalised cell, ``ln_cell_weight``, ``ln_cell_bias`` (H,)."""
+    layout = standard_parameters(kind, width, hidden, options)
+    if not options.get("layer_norm", False):
+        return layout
+    rows = kind.gate_count * hidden
+    layout += (("ln_ih_weight", (rows,)), ("ln_ih_bias", (rows,)),
+               ("ln_hh_weight", (rows,)), ("ln_hh_bias", (rows,)))
+    if "c" in kind.states:
+        layout += (("ln_cell_weight", (hidden,)), ("ln_cell_bias", (hidden,)))
+    return layout
+
+
 def lstm_parameters(kind, width, hidden, options):
-    """The LSTM's parameters: the standard four, then with ``peepholes`` the peephole
-    weights ``weight_peephole`` (3H,), blocks in :data:`PEEPHOLE_GATES` order."""
-    parameters = standard_parameters(kind, width, hidden, options)
+    """The LSTM's parameters: those of :func:`layer_norm_parameters`, or with
+    ``peepholes`` the standard four and the peephole weights ``weight_peephole``
+    (3H,), blocks in :data:`PEEPHOLE_GATES` order (the two options do not combine)."""
     if options.get("peepholes", False):
-        parameters += (("weight_peephole", (len(PEEPHOLE_GATES) * hidden,)),)
-    return parameters
+        return standard_parameters(kind, width, hidden, options) + (
+            ("weight_peephole", (len(PEEPHOLE_GATES) * hidden,)),)
+    return layer_norm_parameters(kind, width, hidden, options)
+
+
+def _lstm_option_refusal(options):
+    if options.get("layer_norm") and options.get("peepholes"):
+        return ("peepholes=True and layer_norm=True do not combine yet: no kernel computes "
+                "a layer-normalised peephole LSTM")
+    return None
+
+
+def _gru_option_refusal(options):
+    if options.get("layer_norm") and not options.get("reset_after", True):
+        return ("layer_norm=True needs reset_after=True: the layer-normalised GRU applies r "
+                "after the recurrent product only")
+    return None
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,7 @@ class CellKind:
     keras_gates: tuple
     onednn_gates: tuple
     parameter_layout: object = standard_parameters
+    option_refusal: object = None
 
     # A record is a constant of the library: copying or pickling a layer that
     # holds one must give back the same record, not copies of its kernels.
@@ -149,8 +185,20 @@ class CellKind:
         return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
                                               saved, lengths, reverse, options, needs)
 
+    def refusal(self, options):
+        """Why this combination of ``options`` is refused, or None when it is not."""
+        return None if self.option_refusal is None else self.option_refusal(options)
+
+    def streams(self, options):
+        """Whether a streaming kernel exists for these options."""
+        return tuple(options.values()) in self.streaming_kernels
+
     def streaming_step(self, options):
         """The streaming kernel (:mod:`numrnn.kernels.streaming`) for these options."""
+        if not self.streams(options):
+            chosen = ", ".join(f"{name}={value!r}" for name, value in options.items())
+            raise ArgumentError(f"Streamer: a {self.name} with {chosen} cannot stream yet; "
+                                "run the layer on whole sequences instead")
         return self.streaming_kernels[tuple(options.values())]
 
     def gate_permutation(self, layout):
@@ -170,21 +218,25 @@ class CellKind:
 LSTM = CellKind(
     name="LSTM", gates=("i", "f", "g", "o"), states=("h", "c"),
     forward_kernels=lstm_kernels, backward_kernels=lstm_backward,
-    streaming_kernels={(False,): streaming_kernels.lstm_step,
-                       (True,): streaming_kernels.lstm_peephole_step},
+    streaming_kernels={(False, False): streaming_kernels.lstm_step,
+                       (True, False): streaming_kernels.lstm_peephole_step},
     streaming_columns=4, split_recurrent_bias=False,
-    options={"peepholes": (False, (False, True))}, layer_options=("forget_bias", "peepholes"),
+    options={"peepholes": (False, (False, True)), "layer_norm": (False, (False, True))},
+    layer_options=("forget_bias", "peepholes", "layer_norm"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
-    onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters)
+    onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters,
+    option_refusal=_lstm_option_refusal)
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),
     forward_kernels=gru_kernels, backward_kernels=gru_backward,
-    streaming_kernels={(True,): streaming_kernels.gru_step,
-                       (False,): streaming_kernels.gru_reset_before_step},
+    streaming_kernels={(True, False): streaming_kernels.gru_step,
+                       (False, False): streaming_kernels.gru_reset_before_step},
     streaming_columns=6, split_recurrent_bias=True,
-    options={"reset_after": (True, (True, False))}, layer_options=("reset_after",),
-    onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"))
+    options={"reset_after": (True, (True, False)), "layer_norm": (False, (False, True))},
+    layer_options=("reset_after", "layer_norm"),
+    onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"),
+    parameter_layout=layer_norm_parameters, option_refusal=_gru_option_refusal)
 
 RNN = CellKind(
     name="RNN", gates=("h",), states=("h",),

@@ -32,18 +32,21 @@ are bit-identical for any thread count. Activations: :mod:`numrnn.kernels.activa
 With the option ``reset_after=False`` these entry points run the variant that
 applies r before the recurrent product, ``n = tanh(W_in x_t + b_in + W_hn (r *
 h_{t-1}) + b_hn)`` (Cho et al. 2014; Keras ``reset_after=False``, ONNX
-``linear_before_reset=0``): :mod:`numrnn.kernels.gru_reset_before`.
+``linear_before_reset=0``): :mod:`numrnn.kernels.gru_reset_before`; with
+``layer_norm=True`` the layer-normalised GRU of :mod:`numrnn.kernels.gru_layer_norm`
+(four more weights after the four; ``reset_after=True`` only).
 """
 
 import numpy as np
 from numba import prange
 
 from numrnn.errors import ArgumentError
-from numrnn.kernels import gru_reset_before, packed, recurrent
+from numrnn.kernels import gru_layer_norm, gru_reset_before, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.common import block_rows, stacked_biases, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
 
@@ -243,7 +246,10 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 def _run(x, states, weights, lengths, reverse, options, keep):
     """The GRU's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays and its product path; saved is ``(gates, hidden_n, h_prev)``
-    (for the reset-before variant ``r * h_{t-1}`` in place of ``hidden_n``)."""
+    (for the reset-before variant ``r * h_{t-1}`` in place of ``hidden_n``; with
+    ``layer_norm``, :func:`numrnn.kernels.gru_layer_norm.run`'s)."""
+    if layer_normalised(options, resets_after(options)):
+        return gru_layer_norm.run(x, states, weights, lengths, reverse, keep)
     if not resets_after(options):
         return gru_reset_before.run(x, states, weights, lengths, reverse, keep)
     (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights

@@ -22,12 +22,13 @@ the loop.
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import gru_reset_before_backward, recurrent
+from numrnn.kernels import gru_layer_norm_backward, gru_reset_before_backward, recurrent
 from numrnn.kernels.activations import typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.gru import resets_after
 from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
@@ -128,6 +129,9 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs):
+    if layer_normalised(options, resets_after(options)):
+        return gru_layer_norm_backward.backward_run(grad_output, grad_finals, x, states, weights,
+                                                    saved, lengths, reverse, needs)
     gates, hidden_n, h_prev = saved
     weight_ih, weight_hh = weights[0], weights[1]
     steps, batch, _ = x.shape

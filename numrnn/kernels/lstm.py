@@ -33,17 +33,21 @@ The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
 
 With the option ``peepholes=True`` these entry points run the peephole LSTM
 (ONNX's ``P``), whose weights end with one peephole vector (3H,):
-:mod:`numrnn.kernels.lstm_peephole`.
+:mod:`numrnn.kernels.lstm_peephole`; with ``layer_norm=True``, the
+layer-normalised LSTM of :mod:`numrnn.kernels.lstm_layer_norm` (six more
+weights after the four). The two do not combine (the cell table refuses it).
 """
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import lstm_peephole, packed, recurrent
+from numrnn.errors import ArgumentError
+from numrnn.kernels import lstm_layer_norm, lstm_peephole, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_rows, combined_bias, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
 
@@ -287,9 +291,15 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 
 def _run(x, states, weights, lengths, reverse, options, keep):
     """The LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`): its
-    residuals' arrays and its product path; saved is ``(output, gates, cells)``."""
-    if lstm_peephole.has_peepholes(options):
+    residuals' arrays and its product path; saved is ``(output, gates, cells)``
+    (with ``layer_norm``, :func:`numrnn.kernels.lstm_layer_norm.run`'s)."""
+    peepholes, normalised = lstm_peephole.has_peepholes(options), layer_normalised(options)
+    if peepholes and normalised:
+        raise ArgumentError("lstm: peepholes=True and layer_norm=True do not combine yet")
+    if peepholes:
         return lstm_peephole.run(x, states, weights, lengths, reverse, keep)
+    if normalised:
+        return lstm_layer_norm.run(x, states, weights, lengths, reverse, keep)
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]

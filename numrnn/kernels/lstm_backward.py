@@ -25,11 +25,12 @@ valid step. The peephole LSTM (``peepholes=True``) walks back through
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import lstm_peephole_backward, recurrent
+from numrnn.kernels import lstm_layer_norm_backward, lstm_peephole_backward, recurrent
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.lstm_peephole import has_peepholes
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -155,6 +156,9 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     if has_peepholes(options):
         return lstm_peephole_backward.backward(grad_output, grad_finals, x, states, weights,
                                                saved, lengths, reverse, needs)
+    if layer_normalised(options):
+        return lstm_layer_norm_backward.backward_run(grad_output, grad_finals, x, states,
+                                                     weights, saved, lengths, reverse, needs)
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh = weights[0], weights[1]
     output, gates, cells = saved

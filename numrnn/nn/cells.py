@@ -21,7 +21,12 @@ from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import cell_specs, checked_parameters
-from numrnn.nn.rnn_base import check_module_dtype, check_positive_int, checked_array
+from numrnn.nn.rnn_base import (
+    check_module_dtype,
+    check_positive_int,
+    checked_array,
+    reset_normalisation,
+)
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 
@@ -37,6 +42,9 @@ class _Cell(Module):
         # The kind's options first: they decide which parameters the cell has.
         for option, value in options.items():
             setattr(self, option, value)
+        refusal = self.kind.refusal(self.kind.options_of(self))
+        if refusal is not None:
+            raise ArgumentError(f"{name}: {refusal}")
         self.input_size = check_positive_int(name, "input_size", input_size)
         self.hidden_size = check_positive_int(name, "hidden_size", hidden_size)
         self.bias = bool(bias)
@@ -52,10 +60,12 @@ class _Cell(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as PyTorch does."""
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as PyTorch does; then layer
+        normalisation's gains 1 and shifts 0."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for param in self.parameters():
             init.uniform_(param, -bound, bound, self.rng)
+        reset_normalisation(self._cell_parameters, self._weights())
 
     @property
     def mode(self):
@@ -146,14 +156,17 @@ class RNNCell(_Cell):
 
 class LSTMCell(_Cell):
     """One LSTM step (gates i, f, g, o): ``(h', c') = cell(x, (h, c))``; ``peepholes=True``
-    adds the peephole weights ``weight_peephole`` (3H,), as :class:`~numrnn.nn.LSTM` does."""
+    adds the peephole weights ``weight_peephole`` (3H,) and ``layer_norm=True`` makes it
+    the layer-normalised step, as :class:`~numrnn.nn.LSTM` does."""
 
     kind = cell_kinds.LSTM
 
-    def __init__(self, input_size, hidden_size, bias=True, *, peepholes=False,
+    def __init__(self, input_size, hidden_size, bias=True, *, peepholes=False, layer_norm=False,
                  dtype=np.float32, rng=None):
         peepholes = check_flag("LSTMCell", "peepholes", peepholes)
-        super().__init__(input_size, hidden_size, bias, dtype, rng, peepholes=peepholes)
+        layer_norm = check_flag("LSTMCell", "layer_norm", layer_norm)
+        super().__init__(input_size, hidden_size, bias, dtype, rng, peepholes=peepholes,
+                         layer_norm=layer_norm)
 
     def forward(self, input, hx=None):
         if hx is None:
@@ -167,14 +180,17 @@ class LSTMCell(_Cell):
 
 class GRUCell(_Cell):
     """One GRU step (gates r, z, n): ``h' = cell(x, h)``; ``reset_after=False`` applies
-    r before the recurrent product, as :class:`~numrnn.nn.GRU` does."""
+    r before the recurrent product and ``layer_norm=True`` normalises, as
+    :class:`~numrnn.nn.GRU` does."""
 
     kind = cell_kinds.GRU
 
     def __init__(self, input_size, hidden_size, bias=True, *, reset_after=True,
-                 dtype=np.float32, rng=None):
+                 layer_norm=False, dtype=np.float32, rng=None):
         reset_after = check_flag("GRUCell", "reset_after", reset_after)
-        super().__init__(input_size, hidden_size, bias, dtype, rng, reset_after=reset_after)
+        layer_norm = check_flag("GRUCell", "layer_norm", layer_norm)
+        super().__init__(input_size, hidden_size, bias, dtype, rng, reset_after=reset_after,
+                         layer_norm=layer_norm)
 
     def forward(self, input, hx=None):
         (h,) = self._step(input, [hx])

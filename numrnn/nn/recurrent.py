@@ -154,6 +154,15 @@ class LSTM(RNNBase):
         ``p_f * c`` (the previous cell state) to their pre-activations and ``o`` adds
         ``p_o * c'`` (the new one), with one more parameter per layer and direction,
         ``weight_peephole_l{k}`` (3H,), blocks ``p_i, p_f, p_o``.
+    layer_norm : bool, default False, keyword-only
+        The layer-normalised LSTM of Ba, Kiros & Hinton (2016): ``W_ih x`` and
+        ``W_hh h`` are normalised separately, each gate block over its H units (eps
+        1e-5), with gains and shifts ``ln_ih_weight_l{k}``, ``ln_ih_bias_l{k}``,
+        ``ln_hh_weight_l{k}``, ``ln_hh_bias_l{k}`` (4H,), before the biases are
+        added; and ``h' = o * tanh(LN(c'))`` with ``ln_cell_weight_l{k}``,
+        ``ln_cell_bias_l{k}`` (H,), while ``c'`` carries on unnormalised. Gains start
+        at 1, shifts at 0. Does not combine with ``peepholes``. Equations:
+        ``docs/cell_variants.md``.
     weight_dropout : float in [0, 1), default 0, keyword-only
         DropConnect on the recurrent weights (AWD-LSTM, Merity et al. 2018): in
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
@@ -176,10 +185,10 @@ class LSTM(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
                  recurrent_init="uniform", forget_bias=None, peepholes=False,
-                 weight_dropout=0.0):
+                 layer_norm=False, weight_dropout=0.0):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         forget_bias=forget_bias, peepholes=peepholes,
+                         forget_bias=forget_bias, peepholes=peepholes, layer_norm=layer_norm,
                          weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
@@ -265,6 +274,13 @@ class GRU(RNNBase):
         x + b_in + W_hn (r * h) + b_hn)``: the GRU of Cho et al. (2014), Keras's
         ``reset_after=False`` and ONNX's ``linear_before_reset=0``. Same
         parameters and shapes.
+    layer_norm : bool, default False, keyword-only
+        The layer-normalised GRU: ``W_ih x`` and ``W_hh h`` normalised separately,
+        each gate block over its H units (eps 1e-5), with gains and shifts
+        ``ln_ih_weight_l{k}``, ``ln_ih_bias_l{k}``, ``ln_hh_weight_l{k}``,
+        ``ln_hh_bias_l{k}`` (3H,); r multiplies the whole normalised recurrent part
+        of n, ``n = tanh(LN(W_in x) + b_in + r * (LN(W_hn h) + b_hn))``. Needs
+        ``reset_after=True``. Equations: ``docs/cell_variants.md``.
     weight_dropout : float in [0, 1), default 0, keyword-only
         DropConnect on the recurrent weights (AWD-LSTM, Merity et al. 2018): in
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
@@ -286,10 +302,12 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", reset_after=True, weight_dropout=0.0):
+                 recurrent_init="uniform", reset_after=True, layer_norm=False,
+                 weight_dropout=0.0):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         reset_after=reset_after, weight_dropout=weight_dropout)
+                         reset_after=reset_after, layer_norm=layer_norm,
+                         weight_dropout=weight_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """Run the whole sequence through every layer and direction.

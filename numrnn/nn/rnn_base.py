@@ -65,6 +65,17 @@ def as_tensor(op, name, value, dtype):
     return value if isinstance(value, Tensor) else Tensor(array)
 
 
+def reset_normalisation(names, parameters):
+    """Set layer normalisation's gains (``ln_*_weight``) to 1 and shifts (``ln_*_bias``)
+    to 0, as ``torch.nn.LayerNorm`` starts: the normalised values pass unscaled."""
+    for name, parameter in zip(names, parameters):
+        if name.startswith("ln_"):
+            if name.endswith("_weight"):
+                parameter.data[...] = 1
+            else:
+                init.zeros_(parameter)
+
+
 class RNNBase(Module):
     """Shared constructor, parameters, validation and layer loop; see RNN, LSTM, GRU."""
 
@@ -72,7 +83,7 @@ class RNNBase(Module):
                  batch_first=False, dropout=0.0, bidirectional=False, *,
                  nonlinearity="tanh", dtype=np.float32, rng=None,
                  recurrent_init="uniform", forget_bias=None, reset_after=True, peepholes=False,
-                 weight_dropout=0.0):
+                 layer_norm=False, weight_dropout=0.0):
         super().__init__()
         self.mode = mode
         self.kind = kind_of(mode)
@@ -97,6 +108,10 @@ class RNNBase(Module):
         self.reset_after = check_flag(mode, "reset_after", reset_after)
         self.peepholes = check_flag(mode, "peepholes", peepholes)
         self.weight_dropout = check_weight_dropout(mode, weight_dropout)
+        self.layer_norm = check_flag(mode, "layer_norm", layer_norm)
+        refusal = self.kind.refusal(self.kind.options_of(self))
+        if refusal is not None:
+            raise ArgumentError(f"{mode}: {refusal}")
         if recurrent_init not in RECURRENT_INITS:
             raise ArgumentError(f"{mode}: recurrent_init must be one of {RECURRENT_INITS}, "
                                 f"got {recurrent_init!r}")
@@ -160,6 +175,8 @@ class RNNBase(Module):
         Le, Jaitly & Hinton (2015): with ReLU units and no input, the state is then
         carried unchanged from step to step, and the gradient passed back undiminished.
         ``forget_bias``, applied after, still sets the LSTM forget gate's bias.
+        Layer normalisation's gains start at 1 and its shifts at 0
+        (:func:`reset_normalisation`).
         """
         bound = 1.0 / math.sqrt(self.hidden_size)
         for param in self.parameters():
@@ -177,6 +194,7 @@ class RNNBase(Module):
                             init.zeros_(bias)
                 if self.forget_bias is not None:
                     init.forget_bias_(bias_ih, bias_hh, self.forget_bias)
+                reset_normalisation(self._cell_parameters, self._weights(layer, direction))
 
     def extra_repr(self):
         parts = [str(self.input_size), str(self.hidden_size)]

@@ -70,6 +70,8 @@ class Streamer:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ArgumentError(f"Streamer: batch_size must be a positive int, got {batch_size!r}")
+        # First: a variant without a streaming kernel is refused before anything is packed.
+        self._kernel = kind.streaming_step(kind.options_of(layer))
         self.mode = mode
         self.kind = kind
         self.input_size = layer.input_size
@@ -85,7 +87,6 @@ class Streamer:
         self._output = np.zeros((self.batch_size, hidden), dtype=self.dtype)
         self._input = np.zeros((self.batch_size, self.input_size), dtype=self.dtype)
         self._input_shape = self._input.shape
-        self._kernel = kind.streaming_step(kind.options_of(layer))
 
     def _pack(self, layer):
         """Flat weight vector and its (num_layers, 3) int64 layout; see the kernels' doc.

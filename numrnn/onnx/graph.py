@@ -59,12 +59,13 @@ MAX_INPUTS = {"RNN": 6, "GRU": 6, "LSTM": 8}
 ONNX_CELLS = (
     OnnxCell("RNN", (("nonlinearity", "tanh"),), "RNN"),
     OnnxCell("RNN", (("nonlinearity", "relu"),), "RNN", activations=("Relu",)),
-    OnnxCell("LSTM", (("peepholes", False),), "LSTM"),
-    OnnxCell("LSTM", (("peepholes", True),), "LSTM", peepholes=True),
+    OnnxCell("LSTM", (("peepholes", False), ("layer_norm", False)), "LSTM"),
+    OnnxCell("LSTM", (("peepholes", True), ("layer_norm", False)), "LSTM", peepholes=True),
     # numrnn's default GRU applies the reset gate after the recurrent product, as
     # PyTorch does (ONNX's linear_before_reset=1); reset_after=False is ONNX's default.
-    OnnxCell("GRU", (("reset_after", True),), "GRU", attributes=(("linear_before_reset", 1),)),
-    OnnxCell("GRU", (("reset_after", False),), "GRU"),
+    OnnxCell("GRU", (("layer_norm", False), ("reset_after", True)), "GRU",
+             attributes=(("linear_before_reset", 1),)),
+    OnnxCell("GRU", (("layer_norm", False), ("reset_after", False)), "GRU"),
 )
 
 

@@ -37,6 +37,12 @@ LAYERS = {
                                              peepholes=True, dtype=dtype, rng=0), (5, 2, 3)),
     "LSTMCell-peepholes": (lambda dtype: nn.LSTMCell(3, 4, peepholes=True, dtype=dtype, rng=0),
                            (2, 3)),
+    "LSTM-layer_norm": (lambda dtype: nn.LSTM(3, 4, num_layers=2, bidirectional=True,
+                                              layer_norm=True, dtype=dtype, rng=0), (5, 2, 3)),
+    "GRU-layer_norm": (lambda dtype: nn.GRU(3, 4, bias=False, layer_norm=True, dtype=dtype,
+                                            rng=0), (5, 2, 3)),
+    "LSTMCell-layer_norm": (lambda dtype: nn.LSTMCell(3, 4, layer_norm=True, dtype=dtype,
+                                                      rng=0), (2, 3)),
 }
 
 

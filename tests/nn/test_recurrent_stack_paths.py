@@ -20,7 +20,9 @@ from numrnn import ArgumentTypeError, DTypeError, ShapeError, Tensor, nn, no_gra
 KINDS = {"rnn_tanh": (nn.RNN, {}), "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}),
          "lstm": (nn.LSTM, {}), "gru": (nn.GRU, {}),
          "gru_reset_before": (nn.GRU, {"reset_after": False}),
-         "lstm_peepholes": (nn.LSTM, {"peepholes": True})}
+         "lstm_peepholes": (nn.LSTM, {"peepholes": True}),
+         "lstm_layer_norm": (nn.LSTM, {"layer_norm": True}),
+         "gru_layer_norm": (nn.GRU, {"layer_norm": True})}
 
 
 def call(layer, x, states, lengths):
@@ -154,7 +156,9 @@ def test_non_contiguous_weights_are_used_as_they_are():
 CELLS = {"rnn_tanh": (nn.RNNCell, {}), "rnn_relu": (nn.RNNCell, {"nonlinearity": "relu"}),
          "lstm": (nn.LSTMCell, {}), "gru": (nn.GRUCell, {}),
          "gru_reset_before": (nn.GRUCell, {"reset_after": False}),
-         "lstm_peepholes": (nn.LSTMCell, {"peepholes": True})}
+         "lstm_peepholes": (nn.LSTMCell, {"peepholes": True}),
+         "lstm_layer_norm": (nn.LSTMCell, {"layer_norm": True}),
+         "gru_layer_norm": (nn.GRUCell, {"layer_norm": True})}
 
 
 def cell_step(cell, x, states, taped, monkeypatch):

@@ -1,0 +1,182 @@
+"""The fused layer-normalised LSTM (Ba, Kiros & Hinton 2016): its forward.
+
+:mod:`numrnn.kernels.lstm` runs it when its options hold ``layer_norm=True``;
+the backward recurrence is :mod:`numrnn.kernels.lstm_layer_norm_backward`.
+Gate order (i, f, g, o) and the standard four weights are PyTorch's; six more
+parameters follow them: the gains and shifts ``γ_ih, β_ih, γ_hh, β_hh`` (4H,)
+of the two pre-activations and ``γ_c, β_c`` (H,) of the cell state. With
+``LN`` the normalisation of each gate block of H values on its own
+(:mod:`numrnn.kernels.layer_norm_rows`, eps 1e-5)::
+
+    a   = γ_ih * LN(W_ih x_t) + β_ih + γ_hh * LN(W_hh h_{t-1}) + β_hh + b_ih + b_hh
+    i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o);   g = tanh(a_g)
+    c_t = f * c_{t-1} + i * g                        (carried on unnormalised)
+    h_t = o * tanh(γ_c * LN(c_t) + β_c)
+
+Structure as :mod:`numrnn.kernels.gru_reset_before`: the input products of all
+steps are one GEMM before the recurrence, normalised row by row in parallel;
+inside the time loop each batch block makes its own ``h W_hhᵀ`` product, then
+normalises, gates and normalises the cell row by row. ``lengths`` and
+``reverse`` as in :mod:`numrnn.kernels.lstm`. Block boundaries do not depend on
+the thread count, nor does any row's arithmetic, so results are bit-identical
+for any thread count.
+"""
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels.activations import sigmoid, tanh
+from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.gemm import kernel_blas, project_inputs
+from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import normalise_blocks, normalise_rows, row_kernel
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import block_count, plan_for
+
+__all__ = ["run", "shift_total"]
+
+
+@row_kernel
+def _step_row(b, t, norm_ih, rec_row, rec_inverse, gain_ih, gain_hh, bias, gain_c, shift_c,
+              h_row, c_row, out_row, gate_row, cell_row, normed_c, cell_inverse):
+    """Advance batch row ``b`` by one step at position ``t``.
+
+    ``rec_row`` holds ``h_{t-1} W_hhᵀ`` on entry and its normalised blocks on
+    return (``rec_inverse`` their rstd); ``gate_row``, ``cell_row``,
+    ``normed_c`` and ``cell_inverse`` receive i, f, g, o, c_t, LN(c_t) and its
+    rstd: rows of the residuals when they are kept, scratch rows otherwise.
+    """
+    hidden = h_row.shape[0]
+    normalise_blocks(rec_row, 4, rec_inverse)
+    pre = norm_ih[t, b]
+    # NOTE: short loops over few arrays, each in place where it can be: a loop
+    # reading and writing a dozen views needs more runtime overlap checks than
+    # LLVM will emit, and stays scalar (measured 3.5x slower forward).
+    for k in range(4 * hidden):
+        gate_row[k] = gain_ih[k] * pre[k] + gain_hh[k] * rec_row[k] + bias[k]
+    sigmoid_rows = gate_row[:2 * hidden]
+    for k in range(2 * hidden):
+        sigmoid_rows[k] = sigmoid(sigmoid_rows[k])
+    gate_g, gate_o = gate_row[2 * hidden:3 * hidden], gate_row[3 * hidden:]
+    for j in range(hidden):
+        gate_g[j] = tanh(gate_g[j])
+    for j in range(hidden):
+        gate_o[j] = sigmoid(gate_o[j])
+    gate_i, gate_f = gate_row[:hidden], gate_row[hidden:2 * hidden]
+    for j in range(hidden):
+        c_row[j] = gate_f[j] * c_row[j] + gate_i[j] * gate_g[j]
+    cell_row[:] = c_row
+    normed_c[:] = c_row
+    normalise_blocks(normed_c, 1, cell_inverse)
+    for j in range(hidden):
+        h_row[j] = gate_o[j] * tanh(gain_c[j] * normed_c[j] + shift_c[j])
+    out_row[:] = h_row
+
+
+@kernel
+def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
+               reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh, norm_c, inv_c,
+               h_prev, keep):
+    """All steps for the rows of batch block ``block``; its own product each step."""
+    batch, hidden = h_state.shape
+    first, stop = block_rows(block, batch)
+    rows = stop - first
+    h_block = h_state[first:stop].copy()
+    recurrent = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
+    scratch_gates = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
+    scratch_cells = np.empty((rows, hidden), dtype=h_state.dtype)
+    scratch_normed = np.empty((rows, hidden), dtype=h_state.dtype)
+    scratch_inverse = np.empty((rows, 5), dtype=h_state.dtype)
+    for step in range(lengths[first:stop].max()):
+        product(h_block, weight_hh_t, recurrent)
+        for r in range(rows):
+            b, length = first + r, lengths[first + r]
+            if step >= length:
+                continue
+            t = time_index(step, length, reverse)
+            if keep:
+                h_prev[t, b] = h_block[r]
+                norm_hh[t, b] = recurrent[r]
+                _step_row(b, t, norm_ih, norm_hh[t, b], inv_hh[t, b], gain_ih, gain_hh, bias,
+                          gain_c, shift_c, h_block[r], c_state[b], output[t, b], gates[t, b],
+                          cells[t, b], norm_c[t, b], inv_c[t, b])
+            else:
+                _step_row(b, t, norm_ih, recurrent[r], scratch_inverse[r, :4], gain_ih,
+                          gain_hh, bias, gain_c, shift_c, h_block[r], c_state[b],
+                          output[t, b], scratch_gates[r], scratch_cells[r],
+                          scratch_normed[r], scratch_inverse[r, 4:])
+    h_state[first:stop] = h_block
+
+
+@parallel_kernel
+def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
+             reverse, h0, c0, norm_ih, inv_ih, output, gates, cells, norm_hh, inv_hh, norm_c,
+             inv_c, h_prev, keep):
+    """Run all steps in one compiled call; returns ``(h_n, c_n)``.
+
+    ``norm_ih`` (T, B, 4H) receives ``LN(x W_ihᵀ)`` block by block and
+    ``inv_ih`` (T, B, 4) the rstd of each block; ``output`` (T, B, H) must be
+    zero-filled. With ``keep``, at each valid position ``gates`` (T, B, 4H)
+    receives i, f, g, o, ``cells`` c_t, ``norm_hh`` (T, B, 4H) and ``inv_hh``
+    (T, B, 4) the normalised recurrent product and its rstd, ``norm_c`` (T, B,
+    H) and ``inv_c`` (T, B, 1) those of c_t, and ``h_prev`` the state the step
+    started from; the rest stays as allocated (zeros). ``bias`` (4H,) is every
+    additive term together: ``β_ih + β_hh + b_ih + b_hh``.
+    """
+    project_inputs(x, weight_ih, norm_ih)
+    normalise_rows(norm_ih, inv_ih)
+    h_state, c_state = h0.copy(), c0.copy()
+    blocks = block_count(x.shape[1])
+    if blocks == 1:
+        _run_block(0, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
+                   reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh, norm_c,
+                   inv_c, h_prev, keep)
+    else:
+        for block in prange(blocks):
+            _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
+                       lengths, reverse, h_state, c_state, output, gates, cells, norm_hh,
+                       inv_hh, norm_c, inv_c, h_prev, keep)
+    return h_state, c_state
+
+
+def shift_total(shifts, biases):
+    """The additive term of each pre-activation: the normalisations' shifts plus the
+    cell's biases (a missing bias, None, adds nothing)."""
+    total = shifts[0] + shifts[1]
+    for bias in biases:
+        if bias is not None:
+            total = total + bias
+    return total
+
+
+def run(x, states, weights, lengths, reverse, keep):
+    """This variant's part of the contract (:mod:`numrnn.kernels.recurrent`), called by
+    :mod:`numrnn.kernels.lstm` on ready arrays. ``weights`` are the standard four,
+    then ``γ_ih, β_ih, γ_hh, β_hh, γ_c, β_c``; saved is ``(norm_ih, inv_ih, gates,
+    cells, norm_hh, inv_hh, norm_c, inv_c, h_prev)``."""
+    (h0, c0) = states
+    weight_ih, weight_hh, bias_ih, bias_hh, gain_ih, shift_ih, gain_hh, shift_hh, gain_c, \
+        shift_c = weights
+    steps, batch, n_in = x.shape
+    hidden = weight_hh.shape[1]
+    dtype = x.dtype
+
+    def residual(*shape):
+        return np.zeros(shape if keep else (0,) * len(shape), dtype=dtype)
+
+    gates, norm_hh = residual(steps, batch, 4 * hidden), residual(steps, batch, 4 * hidden)
+    cells, norm_c = residual(steps, batch, hidden), residual(steps, batch, hidden)
+    h_prev = residual(steps, batch, hidden)
+    inv_hh, inv_c = residual(steps, batch, 4), residual(steps, batch, 1)
+    norm_ih = np.empty((steps, batch, 4 * hidden), dtype=dtype)
+    inv_ih = np.empty((steps, batch, 4), dtype=dtype)
+    output = np.zeros((steps, batch, hidden), dtype=dtype)
+    bias = shift_total((shift_ih, shift_hh), (bias_ih, bias_hh))
+    plan = plan_for(dtype, batch, steps, n_in, hidden, 4, joint=False)
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    with kernel_blas(plan.pins_blas):
+        h_n, c_n = _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
+                            lengths, reverse, h0, c0, norm_ih, inv_ih, output, gates, cells,
+                            norm_hh, inv_hh, norm_c, inv_c, h_prev, keep)
+    return output, (h_n, c_n), (norm_ih, inv_ih, gates, cells, norm_hh, inv_hh, norm_c, inv_c,
+                                h_prev)

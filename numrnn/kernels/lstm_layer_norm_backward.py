@@ -1,0 +1,169 @@
+"""Backpropagation through time for the layer-normalised LSTM of :mod:`.lstm_layer_norm`.
+
+With ``y = γ_c * ĉ_t + β_c`` (``ĉ_t = LN(c_t)``) and ``h_t = o * tanh(y)``, one
+step back from ``dh = dL/dh_t`` and ``dc = dL/dc_t`` carried from step t+1 is::
+
+    dy   = dh * o * (1 - tanh²(y));          da_o = dh * tanh(y) * o(1-o)
+    dc  += LN'(dy; γ_c)                      (layer_norm_rows.normalised_gradient)
+    da_i = dc * g * i(1-i);  da_f = dc * c_{t-1} * f(1-f);  da_g = dc * i * (1-g²)
+    dc_{t-1} = dc * f
+    dR   = LN'(da; γ_hh) per gate block      dh_{t-1} = dR W_hh     (B, 4H) @ (4H, H)
+
+``da`` is the gradient of both normalised products (after their gains) and of
+every additive term; the input side's ``dP = LN'(da; γ_ih)`` needs nothing
+sequential, so it is formed after the loop for all positions at once, and
+``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, as for the plain LSTM. The
+gains' and shifts' gradients are sums over positions of ``da * â`` and ``da``
+(``dy * ĉ`` and ``dy`` for the cell's). Rows run back through exactly their
+valid steps; positions past a length contribute zeros.
+"""
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels.activations import tanh, typed
+from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.gemm import kernel_blas, matmul
+from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.layer_norm_rows import (
+    input_gradients,
+    normalised_gradient,
+    normalised_gradients,
+    row_kernel,
+    sum_positions,
+)
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import block_count, plan_for
+
+__all__ = ["backward_run"]
+
+
+@row_kernel
+def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, inv_c, norm_hh,
+                  inv_hh, gain_c, shift_c, gain_hh, grad_gates, grad_y, grad_rec, from_norm):
+    """Take batch row ``b`` back through position ``t``: fills ``grad_gates[t, b]``
+    (da), ``grad_y[t, b]`` (dy) and ``grad_rec[t, b]`` (dR), and leaves ``grad_c[b]``
+    holding dL/dc_{t-1}. ``from_norm`` is a scratch row."""
+    hidden = grad_c.shape[1]
+    one = typed(1.0, grad_c[b, 0])
+    gate_row, d_gates = gates[t, b], grad_gates[t, b]
+    gate_i, gate_f = gate_row[:hidden], gate_row[hidden:2 * hidden]
+    gate_g, gate_o = gate_row[2 * hidden:3 * hidden], gate_row[3 * hidden:]
+    grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
+    grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
+    dh_row, grad_out, normed, dy_row = grad_state[b], grad_output[t, b], norm_c[t, b], grad_y[t, b]
+    for j in range(hidden):
+        dh = dh_row[j] + grad_out[j]
+        o = gate_o[j]
+        ty = tanh(gain_c[j] * normed[j] + shift_c[j])
+        dy_row[j] = dh * o * (one - ty * ty)
+        grad_o[j] = dh * ty * o * (one - o)
+    normalised_gradient(dy_row, normed, gain_c, inv_c[t, b, 0], from_norm)
+    grad_cell = grad_c[b]
+    for j in range(hidden):
+        i, f, g = gate_i[j], gate_f[j], gate_g[j]
+        dc = grad_cell[j] + from_norm[j]
+        grad_i[j] = dc * g * i * (one - i)
+        grad_f[j] = dc * c_prev[j] * f * (one - f)
+        grad_g[j] = dc * i * (one - g * g)
+        grad_cell[j] = dc * f
+    normalised_gradients(d_gates, norm_hh[t, b], gain_hh, inv_hh[t, b], grad_rec[t, b])
+
+
+@kernel
+def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
+                    gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
+                    grad_gates, grad_y, grad_rec):
+    """All steps back for the rows of batch block ``block``; its own product each step."""
+    batch, hidden = grad_state.shape
+    first, stop = block_rows(block, batch)
+    rows = stop - first
+    # Zeros: rows whose steps have not started yet keep these rows at zero, and
+    # their product rows are ignored.
+    step_grad = np.zeros((rows, 4 * hidden), dtype=gates.dtype)
+    through = np.empty((rows, hidden), dtype=gates.dtype)
+    from_norm = np.empty(hidden, dtype=gates.dtype)
+    for step in range(lengths[first:stop].max() - 1, -1, -1):
+        for r in range(rows):
+            b, length = first + r, lengths[first + r]
+            if step < length:
+                t = time_index(step, length, reverse)
+                c_prev = cells[time_index(step - 1, length, reverse), b] if step > 0 else c0[b]
+                _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c,
+                              inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh, grad_gates,
+                              grad_y, grad_rec, from_norm)
+                step_grad[r] = grad_rec[t, b]
+        product(step_grad, weight_hh, through)
+        for r in range(rows):
+            if step < lengths[first + r]:
+                grad_state[first + r] = through[r]
+
+
+@parallel_kernel
+def _backward_recurrence(grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0, gates,
+                         cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
+                         grad_gates, grad_y, grad_rec):
+    """Walk the steps backwards; ``grad_state`` and ``grad_c`` (B, H) hold dL/dh_n and
+    dL/dc_n on entry, dL/dh0 and dL/dc0 on return.
+
+    ``weight_hh`` (4H, H) is row-major or packed. Fills ``grad_gates`` (da),
+    ``grad_rec`` (dR), both (T, B, 4H), and ``grad_y`` (T, B, H) at each valid
+    position; they must be zero-filled. Batch blocks run in parallel.
+    """
+    blocks = block_count(grad_state.shape[0])
+    if blocks == 1:
+        _backward_block(0, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
+                        gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
+                        grad_gates, grad_y, grad_rec)
+        return
+    for block in prange(blocks):
+        _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
+                        gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
+                        grad_gates, grad_y, grad_rec)
+
+
+def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):
+    """The gradients of :func:`numrnn.kernels.lstm_layer_norm.run`, on ready arrays:
+    ``(grad_x, grad_h0, grad_c0)``, then one per weight in its order, None where
+    ``needs`` does not ask."""
+    (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
+    weight_ih, weight_hh = weights[0], weights[1]
+    gain_ih, gain_hh, gain_c, shift_c = weights[4], weights[6], weights[8], weights[9]
+    norm_ih, inv_ih, gates, cells, norm_hh, inv_hh, norm_c, inv_c, h_prev = saved
+    steps, batch, n_in = x.shape
+    hidden = h0.shape[1]
+    grad_state, grad_c = grad_h_n.copy(), grad_c_n.copy()
+    grad_gates = np.zeros((steps, batch, 4 * hidden), dtype=x.dtype)
+    grad_rec = np.zeros((steps, batch, 4 * hidden), dtype=x.dtype)
+    grad_y = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4, joint=False)
+    with kernel_blas(plan.backward_pins_blas):
+        _backward_recurrence(grad_output, grad_state, grad_c,
+                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+                             c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c,
+                             gain_hh, grad_gates, grad_y, grad_rec)
+
+    want_x, want_h0, want_c0, want_w_ih, want_w_hh = needs[:5]
+    grad_x = grad_w_ih = None
+    if want_x or want_w_ih:
+        grad_input = np.empty_like(grad_gates)
+        input_gradients(grad_gates, norm_ih, gain_ih, inv_ih, grad_input)
+        flat_input = grad_input.reshape(steps * batch, 4 * hidden)
+        if want_x:
+            grad_x = matmul(flat_input, weight_ih).reshape(steps, batch, n_in)
+        if want_w_ih:
+            grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in))
+    grad_w_hh = None
+    if want_w_hh:
+        grad_w_hh = matmul(grad_rec.reshape(steps * batch, 4 * hidden).T,
+                           h_prev.reshape(steps * batch, hidden))
+    grad_shift = sum_positions(grad_gates)
+    grads = (
+        grad_x, grad_state if want_h0 else None, grad_c if want_c0 else None,
+        grad_w_ih, grad_w_hh,
+        grad_shift.copy(), grad_shift.copy(),           # b_ih, b_hh
+        sum_positions(grad_gates * norm_ih), grad_shift.copy(),   # γ_ih, β_ih
+        sum_positions(grad_gates * norm_hh), grad_shift.copy(),   # γ_hh, β_hh
+        sum_positions(grad_y * norm_c), sum_positions(grad_y),        # γ_c, β_c
+    )
+    return tuple(grad if need else None for grad, need in zip(grads, needs))

@@ -1,0 +1,195 @@
+"""The layer-normalised LSTM and GRU (``layer_norm=True``): the fused op against the same
+cell composed from primitive tape ops (matmul, the layer_norm op, sigmoid, tanh), forward
+and every gradient, with lengths and reverse; Hypothesis gradcheck in float64; float32
+against float64."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numrnn
+from numrnn import functional as F
+from numrnn.functional.cell_kinds import GRU, LSTM
+from numrnn.functional.recurrent import RecurrentSequence
+from numrnn.testing import gradcheck
+from numrnn.testing import strategies as S
+
+OPTIONS = {"LSTM": {"layer_norm": True}, "GRU": {"reset_after": True, "layer_norm": True}}
+
+
+def _positions(length, reverse):
+    return range(length - 1, -1, -1) if reverse else range(length)
+
+
+def _normalised(values, gain, shift, blocks):
+    """Each gate block of ``values`` (1, G*H) through the layer_norm op with its own
+    slice of the gain and shift."""
+    hidden = values.shape[1] // blocks
+    parts = [F.layer_norm(values[:, k * hidden:(k + 1) * hidden], (hidden,),
+                          gain[k * hidden:(k + 1) * hidden], shift[k * hidden:(k + 1) * hidden])
+             for k in range(blocks)]
+    return F.concatenate(parts, axis=1)
+
+
+def _plus(value, bias):
+    return value if bias is None else value + bias
+
+
+def lstm_step(x_t, h, c, weights):
+    """One layer-normalised LSTM step from primitive ops."""
+    w_ih, w_hh, b_ih, b_hh, g_ih, s_ih, g_hh, s_hh, g_c, s_c = weights
+    hidden = w_hh.shape[1]
+    gates = _plus(_plus(_normalised(F.matmul(x_t, w_ih.T), g_ih, s_ih, 4)
+                        + _normalised(F.matmul(h, w_hh.T), g_hh, s_hh, 4), b_ih), b_hh)
+    i, f = F.sigmoid(gates[:, :hidden]), F.sigmoid(gates[:, hidden:2 * hidden])
+    g, o = F.tanh(gates[:, 2 * hidden:3 * hidden]), F.sigmoid(gates[:, 3 * hidden:])
+    c = f * c + i * g
+    return o * F.tanh(F.layer_norm(c, (hidden,), g_c, s_c)), c
+
+
+def gru_step(x_t, h, weights):
+    """One layer-normalised GRU step from primitive ops; r multiplies the whole
+    normalised recurrent part of n."""
+    w_ih, w_hh, b_ih, b_hh, g_ih, s_ih, g_hh, s_hh = weights
+    hidden = w_hh.shape[1]
+    a = _plus(_normalised(F.matmul(x_t, w_ih.T), g_ih, s_ih, 3), b_ih)
+    u = _plus(_normalised(F.matmul(h, w_hh.T), g_hh, s_hh, 3), b_hh)
+    r = F.sigmoid(a[:, :hidden] + u[:, :hidden])
+    z = F.sigmoid(a[:, hidden:2 * hidden] + u[:, hidden:2 * hidden])
+    n = F.tanh(a[:, 2 * hidden:] + r * u[:, 2 * hidden:])
+    return (1.0 - z) * n + z * h
+
+
+def composed(kind, x, states, weights, lengths, reverse):
+    """The whole sequence, each row alone over its own valid positions; padding is a
+    constant zero. Returns ``(output, *finals)``."""
+    steps, batch, _ = x.shape
+    hidden = weights[1].shape[1]
+    zero = numrnn.tensor(np.zeros((1, hidden)))
+    rows_out = [[zero] * steps for _ in range(batch)]
+    finals = [[] for _ in states]
+    for b in range(batch):
+        row = [state[b:b + 1] for state in states]
+        for t in _positions(int(lengths[b]), reverse):
+            if kind is LSTM:
+                row = list(lstm_step(x[t, b:b + 1], *row, weights))
+            else:
+                row = [gru_step(x[t, b:b + 1], row[0], weights)]
+            rows_out[b][t] = row[0]
+        for collected, state in zip(finals, row):
+            collected.append(state)
+    output = F.stack([F.concatenate([rows_out[b][t] for b in range(batch)], axis=0)
+                      for t in range(steps)], axis=0)
+    return (output, *[F.concatenate(collected, axis=0) for collected in finals])
+
+
+def fused(kind, x, states, weights, lengths, reverse):
+    return RecurrentSequence.apply(x, *states, *weights, kind=kind, options=OPTIONS[kind.name],
+                                   lengths=lengths, reverse=reverse)
+
+
+def weight_arrays(kind, n_in, hidden, bias, rng):
+    """The kind's layer-normalised parameters, gains and shifts away from 1 and 0 so that
+    their gradients and effects are seen."""
+    rows = kind.gate_count * hidden
+    arrays = [rng.uniform(-0.6, 0.6, (rows, n_in)), rng.uniform(-0.6, 0.6, (rows, hidden))]
+    arrays += [rng.uniform(-0.5, 0.5, rows), rng.uniform(-0.5, 0.5, rows)] if bias \
+        else [None, None]
+    arrays += [rng.uniform(0.5, 1.5, rows), rng.uniform(-0.5, 0.5, rows),
+               rng.uniform(0.5, 1.5, rows), rng.uniform(-0.5, 0.5, rows)]
+    if kind is LSTM:
+        arrays += [rng.uniform(0.5, 1.5, hidden), rng.uniform(-0.5, 0.5, hidden)]
+    return arrays
+
+
+def make_inputs(kind, steps, batch, n_in, hidden, bias=True, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.uniform(-1.5, 1.5, (steps, batch, n_in))]
+    arrays += [rng.uniform(-1, 1, (batch, hidden)) for _ in kind.states]
+    arrays += weight_arrays(kind, n_in, hidden, bias, rng)
+    return [None if a is None else numrnn.tensor(a, requires_grad=True, dtype=dtype)
+            for a in arrays]
+
+
+def loss_and_grads(run, inputs, seed=1):
+    """Backprop ``sum(output * G) + Σ sum(final * G')``; every output and every gradient."""
+    outputs = run(*inputs)
+    rng = np.random.default_rng(seed)
+    loss = None
+    for out in outputs:
+        term = (out * numrnn.tensor(rng.standard_normal(out.shape), dtype=out.dtype)).sum()
+        loss = term if loss is None else loss + term
+    loss.backward()
+    return [out.data for out in outputs], [None if t is None else t.grad for t in inputs]
+
+
+def _split(kind, inputs):
+    count = len(kind.states)
+    return inputs[0], inputs[1:1 + count], inputs[1 + count:]
+
+
+@pytest.mark.parametrize("kind", [LSTM, GRU], ids=["LSTM", "GRU"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_matches_composed_primitive_ops(kind, bias, reverse):
+    lengths = np.array([3, 5, 1, 4], dtype=np.int64)
+    fused_inputs = make_inputs(kind, 5, 4, 3, 4, bias)
+    composed_inputs = [None if t is None else numrnn.tensor(t.data, requires_grad=True)
+                       for t in fused_inputs]
+    got = loss_and_grads(lambda *a: fused(kind, *_split(kind, a), lengths, reverse),
+                         fused_inputs)
+    expected = loss_and_grads(lambda *a: composed(kind, *_split(kind, a), lengths, reverse),
+                              composed_inputs)
+    for out, want in zip(got[0], expected[0]):
+        np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-10)
+    assert sum(grad is not None for grad in got[1]) == len(fused_inputs) - (0 if bias else 2)
+    for grad, want in zip(got[1], expected[1]):
+        if want is not None:
+            np.testing.assert_allclose(grad, want, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", [LSTM, GRU], ids=["LSTM", "GRU"])
+def test_the_gains_and_shifts_change_the_result(kind):
+    """Normalisation is really applied: scaling W_ih leaves the output unchanged (up to
+    eps), while the gains and shifts act on it."""
+    inputs = [t.data for t in make_inputs(kind, 4, 2, 3, 5)]
+    x, states, weights = _split(kind, inputs)
+    base = fused(kind, x, states, weights, None, False)[0].data
+    scaled = list(weights)
+    scaled[0] = weights[0] * 7.0
+    np.testing.assert_allclose(fused(kind, x, states, scaled, None, False)[0].data, base,
+                               rtol=1e-3, atol=1e-4)
+    shifted = list(weights)
+    shifted[5] = weights[5] + 0.5
+    assert np.abs(fused(kind, x, states, shifted, None, False)[0].data - base).max() > 1e-3
+
+
+@given(kind=st.sampled_from([LSTM, GRU]),
+       batch=S.sequence_batches(max_steps=5, max_batch=4, features=st.integers(1, 4),
+                                min_value=-1.5, max_value=1.5),
+       hidden=st.integers(2, 5), bias=st.booleans(), reverse=st.booleans(), data=st.data())
+def test_gradcheck(kind, batch, hidden, bias, reverse, data):
+    x, lengths = batch
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    states = [data.draw(S.float_arrays((x.shape[1], hidden), min_value=-1.0, max_value=1.0))
+              for _ in kind.states]
+    weights = weight_arrays(kind, x.shape[2], hidden, bias, rng)
+    count = len(kind.states)
+    gradcheck(lambda x, *a: fused(kind, x, a[:count], a[count:], lengths, reverse),
+              [x, *states, *weights], directions=6, full_jacobian_limit=300)
+
+
+@pytest.mark.parametrize("kind", [LSTM, GRU], ids=["LSTM", "GRU"])
+def test_float32_agrees_with_float64(kind):
+    lengths = np.array([6, 2, 4], dtype=np.int64)
+
+    def run(*a):
+        return fused(kind, *_split(kind, a), lengths, True)
+
+    out64, grads64 = loss_and_grads(run, make_inputs(kind, 6, 3, 4, 5))
+    out32, grads32 = loss_and_grads(run, make_inputs(kind, 6, 3, 4, 5, dtype=np.float32))
+    assert all(out.dtype == np.float32 for out in out32)
+    assert all(grad.dtype == np.float32 for grad in grads32)
+    for got, expected in zip(out32 + grads32, out64 + grads64):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
