@@ -180,13 +180,6 @@ def test_a_layer_the_user_chose_is_kept(chosen, expected):
     assert layer.startswith(f"{expected} (")
 
 
-def test_on_openmp_idle_workers_sleep_unless_the_user_chose():
-    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    environ["NUMBA_THREADING_LAYER"] = "omp"
-    assert _layer_and_wait_policy(environ)[1] == "PASSIVE"
-    assert _layer_and_wait_policy({**environ, "OMP_WAIT_POLICY": "ACTIVE"})[1] == "ACTIVE"
-
-
 def test_threads_match_serial_results_bit_for_bit():
     """8 threads x 200 calls of one shared model, on the default layer, without fork."""
     report = _run(r"""
