@@ -1,16 +1,36 @@
-"""numrnn against PyTorch CPU and ONNX Runtime, side by side, in one process.
+"""numrnn against PyTorch CPU and ONNX Runtime, side by side: what users get.
 
-Run: ``python perf/compare.py [--quick] [--threads N] [--out DIR]``.
+Run: ``python perf/compare.py [--quick] [--processes N] [--threads N] [--out DIR]``.
+
+By default every library runs **alone in a fresh process** for each row
+(``perf/compare_child.py``), as a user runs it: its own defaults, no thread
+call and no environment setting the user would not make. OpenBLAS's
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the
+environment (the whole script restarts without them; ``--keep-blas-env`` keeps
+the host's), because with them set NumPy's GEMM ran older kernels at half the
+machine's speed. ``--processes N`` repeats every row's processes N times in
+rotated order and reports the median of the processes' medians.
+
+``--in-process`` is the older mode, labelled as such in the report: every
+library in this one process, calls interleaved round by round. Pools left
+spinning there steal the cores from the next library, so that mode makes idle
+workers sleep (``OMP_WAIT_POLICY=PASSIVE``, ONNX Runtime's spinning off),
+settings that slow PyTorch's small calls by up to 6x: use it only to compare
+numrnn with itself.
 
 Every contestant gets the same float32 weights and input; outputs (and, for a
-training step, the gradient of ``weight_hh_l0``) are checked to agree before
-anything is timed. Calls are interleaved round by round, the first call of each
-(JIT compile or cache load) is reported apart and excluded, and the table gives
-medians and the ratios numrnn / peer (below 1: numrnn is faster). The same run
-times numpy's float32 GEMM, the practical peak of the machine, and reports each
-numrnn result in GFLOP/s and as a fraction of it. FLOPs counted are the
-recurrence's matrix products: ``2·B·T·(I+H)·G·H`` per layer and direction for
-inference (G gate blocks), three times that for a training step.
+training step, the gradient of ``weight_hh_l0``) are checked to agree, and a
+peer that disagrees gets no ratio. The first call of each (JIT compile or cache
+load) is reported apart and excluded with two warm-up calls, and the table
+gives medians, the ratios numrnn / peer (below 1: numrnn is faster) and, in
+fresh processes, how many cores numrnn kept busy (CPU time / wall time). The
+same run times NumPy's float32 GEMM (in a fresh process too), the practical
+peak of the machine, and reports each numrnn result in GFLOP/s and as a
+fraction of it. FLOPs counted are the recurrence's matrix products:
+``2·B·T·(I+H)·G·H`` per layer and direction for inference (G gate blocks),
+three times that for a training step. The header records the CPU model, its
+vector extensions, the OpenBLAS core type in use (threadpoolctl) and every
+thread or BLAS variable the processes saw.
 
 Writes ``compare.md`` and ``compare.json`` into ``--out`` (default ``perf/results``).
 Peers that are not installed are skipped with a note. Absolute times drift
@@ -21,28 +41,54 @@ import argparse
 import os
 import sys
 
+# Variables that make OpenBLAS run other kernels than it would choose on this CPU.
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny-b1 and small only, short budgets: a smoke test")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for every pool (default: the libraries' own)")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"),
+                        help="directory for compare.md and compare.json")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of timing per row (default 1.5, --quick 0.3)")
+    parser.add_argument("--cells", default="LSTM,GRU,RNN,LSTM-bi",
+                        help="comma-separated subset of LSTM,GRU,RNN,LSTM-bi")
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated subset of tiny-b1,small-b8,small,medium,large")
+    parser.add_argument("--modes", default="infer,train", help="infer, train or both")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="time numrnn alone (thread scaling runs)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="fresh processes per library and row (default 1)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="all libraries in this process, interleaved (idle pools made "
+                             "to sleep, which slows the peers): numrnn against itself only")
+    parser.add_argument("--keep-blas-env", action="store_true",
+                        help="keep the host's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE")
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _parser.add_argument("--quick", action="store_true",
-                         help="tiny-b1 and small only, short budgets: a smoke test")
-    _parser.add_argument("--threads", type=int, default=None,
-                         help="threads for every pool (default: the libraries' own)")
-    _parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"),
-                         help="directory for compare.md and compare.json")
-    _parser.add_argument("--budget", type=float, default=None,
-                         help="seconds of timing per row (default 1.5, --quick 0.3)")
-    _parser.add_argument("--cells", default="LSTM,GRU,RNN,LSTM-bi",
-                         help="comma-separated subset of LSTM,GRU,RNN,LSTM-bi")
-    _parser.add_argument("--configs", default=None,
-                         help="comma-separated subset of tiny-b1,small,medium,large")
-    _parser.add_argument("--modes", default="infer,train", help="infer, train or both")
-    _parser.add_argument("--no-peers", action="store_true",
-                         help="time numrnn alone (thread scaling runs)")
-    ARGS = _parser.parse_args()
+    ARGS = _parse()
+    if not ARGS.keep_blas_env and any(name in os.environ for name in BLAS_OVERRIDES):
+        # OpenBLAS reads them when it loads: restart without them, before numpy loads.
+        os.execve(sys.executable, [sys.executable, *sys.argv],
+                  {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES})
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness
 
     harness.set_thread_env(ARGS.threads)
+    if ARGS.in_process:
+        # Labelled in the report: see the module's docstring.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 
 import harness  # noqa: E402
 import numpy as np  # noqa: E402
@@ -73,6 +119,7 @@ TARGETS = {
 }
 OUTPUT_ATOL = 1e-4      # float32 over 100 steps; rational activations err ~1e-7 per gate
 GRADIENT_RTOL = 1e-3    # relative to the largest gradient entry
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_child.py")
 
 
 def rows(args):
@@ -118,35 +165,113 @@ def agreement(ours, theirs, mode):
     return result
 
 
-def measure_row(cell, config, mode, layers, bidirectional, skipped, threads, budget):
+def _row_input(config):
+    batch, steps, n_in, _ = CONFIGS[config]
+    return np.random.default_rng(1).standard_normal((steps, batch, n_in)).astype(np.float32)
+
+
+def _new_row(cell, config, mode, layers, bidirectional):
     batch, steps, n_in, hidden = CONFIGS[config]
     spec = {"input": n_in, "hidden": hidden, "layers": layers, "bidirectional": bidirectional}
-    module = peers.make_numrnn(cell, spec)
-    x = np.random.default_rng(1).standard_normal((steps, batch, n_in)).astype(np.float32)
-    infer, train, numrnn_result = peers.numrnn_runners(module, x)
-    runners = {"numrnn": infer if mode == "infer" else train}
     row = {"cell": cell, "config": config, "shape": [batch, steps, n_in, hidden], "mode": mode,
            "layers": layers, "bidirectional": bidirectional, "checks": {}}
-    ours = numrnn_result() if mode == "train" else (np.asarray(infer().data), None)
+    return spec, row
+
+
+def measure_row_in_process(cell, config, mode, layers, bidirectional, skipped, threads, budget,
+                           folder):
+    """One row with every library in this process, calls interleaved round by round."""
+    spec, row = _new_row(cell, config, mode, layers, bidirectional)
+    module = peers.make_numrnn(cell, spec)
+    x = _row_input(config)
+    infer, train, infer_output, result = peers.numrnn_runners(module, x)
+    runners = {"numrnn": infer if mode == "infer" else train}
+    ours = result() if mode == "train" else (infer_output(), None)
     if "torch" not in skipped:
-        t_infer, t_train, t_result = peers.torch_runners(module, x, threads)
-        theirs = t_result() if mode == "train" else (t_infer().numpy(), None)
+        t_infer, t_train, t_output, t_result = peers.torch_runners(
+            cell, spec, peers.weights_of(module), x, threads)
+        theirs = t_result() if mode == "train" else (t_output(), None)
         row["checks"]["torch"] = agreement(ours, theirs, mode)
         runners["torch"] = t_infer if mode == "infer" else t_train
     if "onnxruntime" not in skipped and mode == "infer":
-        o_infer, _ = peers.ort_runner(module, x, threads)
+        path = os.path.join(folder, "model.onnx")
+        peers.export_onnx(module, path)
+        o_infer = peers.ort_runner(path, x, threads, spinning=False)
         row["checks"]["onnxruntime"] = agreement(ours, (o_infer(), None), mode)
         runners["onnxruntime"] = o_infer
+    row["timings"] = harness.interleaved(runners, budget)
+    return finish_row(row, spec)
+
+
+def child_environment():
+    """The environment of every child: this one's, with the worktree importable."""
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=harness.ROOT + (os.pathsep + path if path else ""))
+
+
+def run_child(task, folder):
+    """Run compare_child.py on ``task`` in a fresh interpreter; its JSON report."""
+    path = os.path.join(folder, f"task-{task['library']}.json")
+    harness.write_json(path, task)
+    done = subprocess.run([sys.executable, CHILD, path], env=child_environment(),
+                          cwd=harness.ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{task['library']} process failed (exit {done.returncode}):\n"
+                           f"{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_row_fresh(cell, config, mode, layers, bidirectional, skipped, threads, budget,
+                      folder, processes):
+    """One row with each library alone in fresh processes, ``processes`` times each."""
+    spec, row = _new_row(cell, config, mode, layers, bidirectional)
+    module = peers.make_numrnn(cell, spec)
+    data = os.path.join(folder, "data.npz")
+    np.savez(data, x=_row_input(config),
+             **{f"weight:{name}": value for name, value in peers.weights_of(module).items()})
+    libraries = ["numrnn"] + [peer for peer in ("torch", "onnxruntime") if peer not in skipped
+                              and (peer == "torch" or mode == "infer")]
+    onnx_path = os.path.join(folder, "model.onnx")
+    if "onnxruntime" in libraries:
+        peers.export_onnx(module, onnx_path)
+    reports = {library: [] for library in libraries}
+    computed = {}
+    for index in range(processes):
+        shift = index % len(libraries)
+        for library in libraries[shift:] + libraries[:shift]:
+            result = os.path.join(folder, f"result-{library}.npz")
+            task = {"library": library, "cell": cell, "spec": spec, "mode": mode,
+                    "threads": threads, "budget": budget, "data": data, "onnx": onnx_path,
+                    "result": result}
+            reports[library].append(run_child(task, folder))
+            with np.load(result) as arrays:
+                computed[library] = (arrays["output"], arrays.get("grad_weight_hh_l0"))
+    for peer in libraries[1:]:
+        row["checks"][peer] = agreement(computed["numrnn"], computed[peer], mode)
+    row["timings"] = {library: {
+        "median_ms": harness.median([r["median_ms"] for r in runs]),
+        "min_ms": min(r["min_ms"] for r in runs),
+        "first_ms": harness.median([r["first_ms"] for r in runs]),
+        "n": sum(r["n"] for r in runs), "processes": len(runs),
+        "cores": harness.median([r["cores"] for r in runs])} for library, runs in reports.items()}
+    row["versions"] = {library: runs[0]["version"] for library, runs in reports.items()
+                       if "version" in runs[0]}
+    return finish_row(row, spec)
+
+
+def finish_row(row, spec):
+    """Warn about disagreeing peers; add ratios, GFLOP/s and the issue's targets."""
+    cell, config, mode, layers = row["cell"], row["config"], row["mode"], row["layers"]
     for peer, check in row["checks"].items():
         if not check["agree"]:
             print(f"WARNING: {cell} {config} {mode}: {peer} disagrees with numrnn {check}; "
                   "its timing is kept but no ratio is reported", flush=True)
-    row["timings"] = harness.interleaved(runners, budget)
     ours_ms = row["timings"]["numrnn"]["median_ms"]
     row["ratios"] = {peer: ours_ms / timing["median_ms"]
                      for peer, timing in row["timings"].items()
                      if peer != "numrnn" and row["checks"][peer]["agree"]}
-    row["gflops"] = flops(cell, config, mode, layers, bidirectional) / (ours_ms * 1e-3) / 1e9
+    row["gflops"] = flops(cell, config, mode, layers, spec["bidirectional"]) \
+        / (ours_ms * 1e-3) / 1e9
     targets = TARGETS.get((cell, mode), {}).get(config) if layers == 1 else None
     if targets is not None:
         row["targets"] = {peer: {"max_ratio": limit, "met": row["ratios"].get(peer, 9e9) <= limit}
@@ -162,18 +287,30 @@ def label(row):
 
 def markdown(report):
     info, peak = report["machine"], report["gemm_peak_gflops"]
+    environment = ", ".join(f"{k}={v}" for k, v in report["environment"].items()) or "none"
+    fresh = report["method"] == "fresh processes"
     lines = [
-        f"Measured {info['time']} at git {info['git']} on {info['cpu']} "
-        f"({info['cores']} cores, load average {info['load_average']}), threads: "
-        f"{info['threads']}; python {info['python']}, numpy {info['numpy']}, "
+        f"Measured {info['time']} at git {info['git']} on {info['cpu']} (family "
+        f"{info['cpu_family']} model {info['cpu_model']}; {info['cores']} cores; vector "
+        f"extensions: {', '.join(info['vector_extensions']) or 'none found'}), load average "
+        f"{info['load_average']}; python {info['python']}, numpy {info['numpy']}, "
         f"numba {info['numba']}" + "".join(f", {k} {v}" for k, v in report["peers"].items()),
+        "",
+        f"Method: **{report['method']}**"
+        + (f" ({report['processes']} per library and row); each library with its "
+           + ("defaults" if info["threads"] == "library defaults" else "thread count capped")
+           if fresh else "; idle pools made to sleep (OMP_WAIT_POLICY=PASSIVE, ONNX Runtime "
+           "spinning off), which slows the peers: not what users get")
+        + f". Threads: {info['threads']}. OpenBLAS core type in use: "
+        f"{report['blas_core'] or 'unknown (threadpoolctl not installed)'}. Thread and BLAS "
+        f"variables the libraries saw: {environment}.",
         "",
         f"numpy float32 GEMM: {peak:.0f} GFLOP/s (best of sizes "
         + ", ".join(f"{n}: {g:.0f}" for n, g in report["gemm_gflops"].items()) + ")",
         "",
         "| cell | config (B, T, I, H) | mode | numrnn ms | torch ms | ORT ms | numrnn/torch "
-        "| numrnn/ORT | numrnn GFLOP/s | % of GEMM | targets |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| numrnn/ORT | numrnn GFLOP/s | % of GEMM | numrnn cores | targets |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in report["rows"]:
         timings, ratios = row["timings"], row["ratios"]
@@ -186,11 +323,14 @@ def markdown(report):
                 return f"{ratios[peer]:.2f}"
             return "mismatch" if peer in row["checks"] else "—"
 
+        cores = timings["numrnn"].get("cores")
         verdicts = [f"{'met' if t['met'] else 'MISSED'} vs {p} (≤ {t['max_ratio']})"
                     for p, t in row.get("targets", {}).items()]
         lines.append(f"| {label(row)} | {ms('numrnn')} | {ms('torch')} | {ms('onnxruntime')} "
                      f"| {ratio('torch')} | {ratio('onnxruntime')} | {row['gflops']:.1f} "
-                     f"| {100 * row['gflops'] / peak:.0f}% | {'; '.join(verdicts) or '—'} |")
+                     f"| {100 * row['gflops'] / peak:.0f}% "
+                     f"| {'—' if cores is None else f'{cores:.1f}'} "
+                     f"| {'; '.join(verdicts) or '—'} |")
     lines += ["", "First call, ms (numrnn: JIT compile or cache load; peers: setup):", "",
               "| cell | config | mode | numrnn | torch | ORT |", "|---|---|---|---:|---:|---:|"]
     for row in report["rows"]:
@@ -201,9 +341,18 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
+def gemm_yardstick(args, budget, folder):
+    """``(GFLOP/s per size, OpenBLAS core type)`` of NumPy's GEMM, where the rows ran."""
+    if args.in_process:
+        return harness.gemm_gflops(budget_s=budget), harness.blas_core(harness.blas_pools())
+    report = run_child({"library": "gemm", "threads": args.threads, "budget": budget}, folder)
+    return {int(n): g for n, g in report["gemm_gflops"].items()}, report["blas_core"]
+
+
 def main(args):
     budget = args.budget if args.budget is not None else (0.3 if args.quick else 1.5)
-    harness.set_numrnn_threads(args.threads)
+    if args.in_process:
+        harness.set_numrnn_threads(args.threads)
     skipped, notes, versions = set(), [], {}
     for peer in ("torch", "onnxruntime"):
         reason = "--no-peers: numrnn timed alone" if args.no_peers else peers.available(peer)
@@ -213,22 +362,34 @@ def main(args):
                 notes.append(reason)
         else:
             versions[peer] = __import__(peer).__version__
-    gemm_before = harness.gemm_gflops(budget_s=budget)
     measured = []
-    for cell, config, mode, layers, bidirectional in rows(args):
-        row = measure_row(cell, config, mode, layers, bidirectional, skipped, args.threads,
-                          budget)
-        measured.append(row)
-        ratios = ", ".join(f"{p} {r:.2f}" for p, r in row["ratios"].items())
-        print(f"{label(row)}: numrnn {row['timings']['numrnn']['median_ms']:.3f} ms "
-              f"({ratios})", flush=True)
-    gemm_after = harness.gemm_gflops(budget_s=budget)
+    with tempfile.TemporaryDirectory() as folder:
+        gemm_before, blas_core = gemm_yardstick(args, budget, folder)
+        for cell, config, mode, layers, bidirectional in rows(args):
+            if args.in_process:
+                row = measure_row_in_process(cell, config, mode, layers, bidirectional,
+                                             skipped, args.threads, budget, folder)
+            else:
+                row = measure_row_fresh(cell, config, mode, layers, bidirectional, skipped,
+                                        args.threads, budget, folder, args.processes)
+            measured.append(row)
+            ratios = ", ".join(f"{p} {r:.2f}" for p, r in row["ratios"].items())
+            print(f"{label(row)}: numrnn {row['timings']['numrnn']['median_ms']:.3f} ms "
+                  f"({ratios})", flush=True)
+        gemm_after, _ = gemm_yardstick(args, budget, folder)
     # The better of two GEMM measurements (before and after) as the peak: load from
     # other processes only ever lowers it, and a low peak would flatter numrnn.
     gemm = {n: max(gemm_before[n], gemm_after[n]) for n in gemm_before}
-    notes.append("numrnn/peer ratios below 1 mean numrnn is faster; medians of interleaved "
-                 "rounds, first call and 2 warm-up calls excluded.")
+    notes.append("numrnn/peer ratios below 1 mean numrnn is faster; medians"
+                 + (" of each process's timed calls" if not args.in_process
+                    else " of interleaved rounds")
+                 + ", first call and 2 warm-up calls excluded.")
     report = {"machine": harness.machine_info(args.threads), "peers": versions,
+              "method": "in one process" if args.in_process else "fresh processes",
+              "processes": None if args.in_process else args.processes,
+              "blas_core": blas_core,
+              "environment": {name: os.environ[name] for name in harness.BLAS_ENVIRONMENT
+                              if name in os.environ},
               "gemm_gflops": gemm, "gemm_peak_gflops": max(gemm.values()),
               "quick": args.quick, "budget_s": budget, "notes": notes, "rows": measured}
     text = markdown(report)

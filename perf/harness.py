@@ -16,17 +16,18 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                     "MKL_NUM_THREADS")
+# Variables that change which BLAS kernels run, or how OpenMP pools wait: recorded
+# with every measurement, since they change the figures.
+BLAS_ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY",
+                    "NUMBA_THREADING_LAYER", *THREAD_VARIABLES)
 
 
 def set_thread_env(threads):
     """Cap every pool (numba, both OpenBLAS copies, OpenMP, MKL) before it starts.
 
-    Also makes idle OpenMP workers sleep instead of spinning. Several libraries
-    take turns in one process here; a spinning pool (libgomp spins for a while
-    after each parallel region) steals the cores from whichever library runs
-    next, and on 2 cores that made interleaved timings 10-100x off.
+    Nothing is set when ``threads`` is None: the libraries then run with their
+    own defaults, as a user runs them.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if threads is not None:
         for name in THREAD_VARIABLES:
             os.environ[name] = str(threads)
@@ -116,6 +117,83 @@ def cpu_model():
     return "unknown"
 
 
+def cpu_features(cpuinfo_text=None):
+    """``{"model_name", "family", "model", "flags"}`` of the first CPU in ``/proc/cpuinfo``.
+
+    Fields that cannot be read (another OS, a field missing) are None, flags an
+    empty list. ``cpuinfo_text`` replaces the file (for tests).
+    """
+    if cpuinfo_text is None:
+        try:
+            with open("/proc/cpuinfo") as handle:
+                cpuinfo_text = handle.read()
+        except OSError:
+            cpuinfo_text = ""
+    fields = {}
+    for line in cpuinfo_text.splitlines():
+        if not line.strip():
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return {"model_name": fields.get("model name") or platform.processor() or None,
+            "family": fields.get("cpu family"), "model": fields.get("model"),
+            "flags": fields.get("flags", "").split()}
+
+
+VECTOR_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx2",
+                "fma", "avx")
+
+
+def vector_extensions(flags):
+    """The vector extensions among ``flags`` that matter for float32 kernels, widest first."""
+    return [flag for flag in VECTOR_FLAGS if flag in flags]
+
+
+def vector_isa(flags):
+    """The widest vector instruction set the flags announce: avx512, avx2, avx or sse."""
+    for isa, flag in (("avx512", "avx512f"), ("avx2", "avx2"), ("avx", "avx")):
+        if flag in flags:
+            return isa
+    return "sse"
+
+
+def machine_key(features):
+    """``"<model name> | family F model M | <vector isa>"``: the kind of machine a figure holds for.
+
+    The model name alone is not enough (a virtual machine reports "AMD EPYC"
+    for several generations), so the CPU family and model numbers are part of
+    it, and the vector width is what numba and OpenBLAS compile and choose for.
+    """
+    return (f"{features['model_name'] or 'unknown CPU'} | family {features['family']} "
+            f"model {features['model']} | {vector_isa(features['flags'])}")
+
+
+def blas_pools():
+    """threadpoolctl's view of the BLAS and OpenMP pools loaded now, or None without it.
+
+    Each pool is ``{"library", "version", "threads", "architecture"}``; for
+    OpenBLAS, ``architecture`` is the core type whose kernels it runs
+    (``SkylakeX``, ``Haswell``, ``Zen``...), which ``OPENBLAS_CORETYPE`` overrides.
+    """
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return [{"library": pool.get("internal_api"), "version": pool.get("version"),
+             "threads": pool.get("num_threads"), "architecture": pool.get("architecture"),
+             "path": pool.get("filepath")}
+            for pool in threadpoolctl.threadpool_info()]
+
+
+def blas_core(pools):
+    """The OpenBLAS core type(s) in ``pools`` as one string, or None where none is known."""
+    cores = sorted({pool["architecture"] for pool in pools or ()
+                    if pool["library"] == "openblas" and pool["architecture"]})
+    return ", ".join(cores) or None
+
+
 def git_state():
     """``commit``, plus ``+dirty:<hash of the diff>`` when tracked files have changed.
 
@@ -137,10 +215,20 @@ def machine_info(threads):
     import numba
     import numpy as np
 
+    features = cpu_features()
+    pools = blas_pools()
     info = {
         "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "git": git_state(),
         "cpu": cpu_model(),
+        "cpu_family": features["family"],
+        "cpu_model": features["model"],
+        "vector_extensions": vector_extensions(features["flags"]),
+        "machine_key": machine_key(features),
+        "blas_core": blas_core(pools),
+        "blas_pools": pools,
+        "blas_environment": {name: os.environ[name] for name in BLAS_ENVIRONMENT
+                             if name in os.environ},
         "cores": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),

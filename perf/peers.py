@@ -1,23 +1,23 @@
 """The contestants of ``perf/compare.py``: numrnn, PyTorch CPU and ONNX Runtime.
 
 Every contestant is built from the same numrnn module's weights and runs on the
-same input; :func:`outputs` lets compare.py check they agree before timing.
-A peer that is not installed is reported by :func:`available` and skipped.
+same input; compare.py checks that their outputs agree before timing. A peer
+that is not installed is reported by :func:`available` and skipped.
 
-ONNX Runtime runs the graph :func:`numrnn.onnx.export` writes (gate blocks
-permuted by the cell table's ONNX order, the GRU as ``linear_before_reset=1``,
-the ReLU RNN with its ``Relu`` activation), with dynamic batch and time axes.
+The peers' builders take the layer's description and its weights as plain
+arrays (``{"weight_ih_l0": ndarray, ...}``), never a numrnn module, and numrnn
+is imported only by numrnn's own builders: in compare.py's fresh-process mode
+a peer's process imports that peer and NumPy, nothing else, as a user's would.
+
+ONNX Runtime runs the graph :func:`export_onnx` writes with
+:func:`numrnn.onnx.export` (gate blocks permuted by the cell table's ONNX order,
+the GRU as ``linear_before_reset=1``, the ReLU RNN with its ``Relu``
+activation), with dynamic batch and time axes.
 """
 
 import importlib
-import os
-import tempfile
 
 import numpy as np
-
-import numrnn
-import numrnn.onnx
-from numrnn import nn
 
 
 def available(name):
@@ -33,13 +33,29 @@ def available(name):
 
 def make_numrnn(cell, spec):
     """A float32 numrnn layer with seeded PyTorch-style initial weights."""
+    from numrnn import nn
+
     layer_class = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell]
     return layer_class(spec["input"], spec["hidden"], num_layers=spec.get("layers", 1),
                        bidirectional=spec.get("bidirectional", False), rng=0)
 
 
+def weights_of(module):
+    """``{name: float32 ndarray}`` of a numrnn module's parameters (copies)."""
+    return {name: np.array(value.data) for name, value in module.named_parameters()}
+
+
+def export_onnx(module, path):
+    """Write ``module`` as an ONNX graph at ``path`` (needs the onnx package)."""
+    import numrnn.onnx
+
+    numrnn.onnx.export(module, path)
+
+
 def numrnn_runners(module, x):
     """``(infer, train)`` callables and a function returning (output, d weight_hh_l0)."""
+    import numrnn
+
     x_tensor = numrnn.Tensor(x)
     seed = None
 
@@ -57,23 +73,27 @@ def numrnn_runners(module, x):
         output.backward(seed)
         return output
 
+    def infer_output():
+        return np.asarray(infer().data)
+
     def result():
         output = train()
         return output.data, module.weight_hh_l0.grad
 
-    return infer, train, result
+    return infer, train, infer_output, result
 
 
-def torch_runners(module, x, threads):
+def torch_runners(cell, spec, weights, x, threads):
+    """``(infer, train, infer_output, result)`` for a PyTorch twin of the layer."""
     import torch
 
     if threads is not None:
         torch.set_num_threads(threads)
-    layer_class = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[module.mode]
-    twin = layer_class(module.input_size, module.hidden_size, num_layers=module.num_layers,
-                       bidirectional=module.bidirectional)
-    twin.load_state_dict({name: torch.from_numpy(np.array(value.data))
-                          for name, value in module.named_parameters()})
+    layer_class = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[cell]
+    twin = layer_class(spec["input"], spec["hidden"], num_layers=spec.get("layers", 1),
+                       bidirectional=spec.get("bidirectional", False))
+    twin.load_state_dict({name: torch.from_numpy(np.array(value))
+                          for name, value in weights.items()})
     x_torch = torch.from_numpy(x)
 
     def infer():
@@ -86,30 +106,34 @@ def torch_runners(module, x, threads):
         output.backward(torch.ones_like(output))
         return output
 
+    def infer_output():
+        return infer().numpy()
+
     def result():
         output = train()
         return output.detach().numpy(), twin.weight_hh_l0.grad.numpy()
 
-    return infer, train, result
+    return infer, train, infer_output, result
 
 
-def ort_runner(module, x, threads):
-    """``(infer, result)`` for an ONNX Runtime session of ``module`` (inference only)."""
+def ort_runner(path, x, threads, spinning=True):
+    """``infer`` for an ONNX Runtime session of the graph at ``path`` (inference only).
+
+    ``spinning=False`` stops idle intra-op threads from spin-waiting, which
+    compare.py's in-process mode needs (several libraries take turns on the
+    cores there); a user's session spins, ONNX Runtime's default.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or 0
-    options.inter_op_num_threads = 1
-    # No spin-waiting after a run, for the reason in harness.set_thread_env.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.onnx")
-        numrnn.onnx.export(module, path)
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feeds = {"input": x}
 
     def infer():
         return session.run(["output"], feeds)[0]
 
-    return infer, infer
+    return infer

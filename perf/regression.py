@@ -15,6 +15,17 @@ a case over the limit is measured once more, with twice the budget, and keeps
 its better figure, so one burst of load from another process is not a failure.
 Only numrnn is timed; no peers are needed.
 
+A figure holds for one kind of machine: the kernels and OpenBLAS choose their
+code by the CPU's vector width, so the same code gives different figures on an
+AVX2 and an AVX-512 machine. ``perf/baseline.json`` therefore keeps one
+baseline per machine kind (:func:`harness.machine_key`: CPU model name, family
+and model numbers, widest vector instruction set), each with the OpenBLAS core
+type its GEMM yardstick ran on. ``check`` compares against the baseline of the
+machine it runs on; where there is none, or its yardstick ran other BLAS
+kernels, it says so and exits 0 without timing anything: there is nothing to
+compare with, which is not a regression. ``record`` adds or replaces this
+machine's baseline and keeps the others.
+
 Everything runs on one thread (numba, BLAS): a parallel region waits at a
 barrier for its slowest thread, so on a machine shared with other jobs
 two-thread timings swing by 10x when one thread is descheduled, while
@@ -42,6 +53,7 @@ import numpy as np  # noqa: E402
 BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
 DEFAULT_TOLERANCE = 1.5
 GEMM_SIZE = 512
+BASELINE_FORMAT = 2
 # name: (cell, mode, (B, T, I, H)); small shapes so that the whole check takes ~1 minute.
 CASES = {
     "lstm-infer-tiny-b1": ("LSTM", "infer", (1, 50, 32, 64)),
@@ -81,6 +93,31 @@ def compare(baseline, current, tolerance=DEFAULT_TOLERANCE):
 
 def failed(findings):
     return any(status in ("slower", "missing") for *_, status in findings)
+
+
+def machine_baseline(document, key):
+    """The baseline recorded for machine ``key`` in a baseline file's contents, or None."""
+    return document.get("machines", {}).get(key)
+
+
+def with_machine_baseline(document, key, entry):
+    """A copy of ``document`` with ``entry`` as machine ``key``'s baseline, the others kept."""
+    machines = dict(document.get("machines", {}))
+    machines[key] = entry
+    return {"format": BASELINE_FORMAT, "machines": dict(sorted(machines.items()))}
+
+
+def comparable(entry, key, blas_core):
+    """``None`` when ``entry`` can be compared with figures from this run, else why not."""
+    if entry is None:
+        return f"no baseline for this kind of machine ({key})"
+    recorded = entry["machine"].get("blas_core")
+    if recorded != blas_core:
+        return (f"the baseline for {key} was timed against OpenBLAS's {recorded or 'unknown'} "
+                f"kernels, this run's GEMM runs its {blas_core or 'unknown'} kernels "
+                "(OPENBLAS_CORETYPE set or unset? threadpoolctl missing?): the normalised "
+                "figures are not comparable")
+    return None
 
 
 def _runner(cell, mode, shape):
@@ -147,18 +184,33 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=1.0, help="seconds per case")
     args = parser.parse_args(argv)
 
+    features = harness.cpu_features()
+    key = harness.machine_key(features)
+    blas_core = harness.blas_core(harness.blas_pools())
+    document = harness.load_json(args.baseline) if os.path.exists(args.baseline) else {}
+    if args.command == "check":
+        entry = machine_baseline(document, key)
+        reason = comparable(entry, key, blas_core)
+        if reason is not None:
+            known = ", ".join(document.get("machines", {})) or "none"
+            print(f"NO BASELINE: {reason}. Baselines in {args.baseline}: {known}. Nothing "
+                  "was compared; record one on an idle machine of this kind with "
+                  "`python perf/regression.py record`.")
+            return 0
+        print(f"baseline: {key}, recorded {entry['machine'].get('time')} at git "
+              f"{entry['machine'].get('git')}; OpenBLAS kernels {blas_core}", flush=True)
     harness.set_numrnn_threads(THREADS)
     measured = measure(list(CASES), args.budget)
     if args.command == "record":
-        harness.write_json(args.baseline, {"machine": harness.machine_info(THREADS),
-                                           "gemm_size": GEMM_SIZE, "cases": measured})
-        for name, entry in measured.items():
-            print(f"{name:<26} {entry['min_ms']:9.3f} ms  = {entry['normalised']:8.3f} GEMMs")
-        print(f"baseline written to {args.baseline}")
+        entry = {"machine": harness.machine_info(THREADS), "gemm_size": GEMM_SIZE,
+                 "cases": measured}
+        harness.write_json(args.baseline, with_machine_baseline(document, key, entry))
+        for name, case in measured.items():
+            print(f"{name:<26} {case['min_ms']:9.3f} ms  = {case['normalised']:8.3f} GEMMs")
+        print(f"baseline for {key} written to {args.baseline}")
         return 0
 
-    baseline = harness.load_json(args.baseline)
-    findings = compare(figures(baseline["cases"]), figures(measured), args.tolerance)
+    findings = compare(figures(entry["cases"]), figures(measured), args.tolerance)
     suspects = [case for case, *_, status in findings if status == "slower"]
     if suspects:
         print(f"re-measuring {', '.join(suspects)} with twice the budget", flush=True)
@@ -166,7 +218,7 @@ def main(argv=None):
         for case in suspects:
             if again[case]["normalised"] < measured[case]["normalised"]:
                 measured[case] = again[case]
-        findings = compare(figures(baseline["cases"]), figures(measured), args.tolerance)
+        findings = compare(figures(entry["cases"]), figures(measured), args.tolerance)
     print(f"{'case':<26} {'baseline':>9} {'now':>9} {'ratio':>7}  (figures in GEMM-{GEMM_SIZE} "
           f"times; tolerance {args.tolerance}x)")
     for case, before, now, ratio, status in findings:

@@ -53,7 +53,7 @@ def child(args):
         module = peers.make_numrnn(cell, {"input": n_in, "hidden": hidden, "layers": layers,
                                           "bidirectional": bidirectional})
         x = np.random.default_rng(1).standard_normal((steps, batch, n_in)).astype(np.float32)
-        infer, train, _ = peers.numrnn_runners(module, x)
+        infer, train, *_ = peers.numrnn_runners(module, x)
         runner = infer if mode == "infer" else train
         result = harness.interleaved({"numrnn": runner}, args.budget)
         name = cell if layers == 1 else f"{cell} {layers}-layer{' bi' if bidirectional else ''}"

@@ -40,10 +40,91 @@ def test_speedups_new_and_missing_cases(regression):
     assert regression.failed(regression.compare(BASELINE, current))
 
 
-def test_the_committed_baseline_covers_every_case(regression):
-    baseline = regression.harness.load_json(regression.BASELINE)
-    assert set(baseline["cases"]) == set(regression.CASES)
-    assert all(entry["normalised"] > 0 for entry in baseline["cases"].values())
+def test_every_committed_baseline_covers_every_case(regression):
+    document = regression.harness.load_json(regression.BASELINE)
+    assert document["format"] == regression.BASELINE_FORMAT and document["machines"]
+    for key, entry in document["machines"].items():
+        assert entry["machine"]["machine_key"] == key
+        assert set(entry["cases"]) == set(regression.CASES)
+        assert all(case["normalised"] > 0 for case in entry["cases"].values())
+
+
+def test_the_session_3_baseline_is_kept_under_the_zen_3_avx2_machine(regression):
+    document = regression.harness.load_json(regression.BASELINE)
+    entry = regression.machine_baseline(
+        document, "AMD EPYC | family 25 model unrecorded (Zen 3) | avx2")
+    assert entry["machine"]["time"] == "2026-11-23 05:40:23 UTC"
+    assert entry["cases"]["lstm-infer-small"]["normalised"] == pytest.approx(1.897967063717122)
+
+
+ZEN4 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu sse sse2 avx fma avx2 avx512f avx512bw avx512vl avx512_vnni avx512_bf16
+
+processor\t: 1
+model name\t: another CPU, never read
+"""
+ZEN3 = ZEN4.replace("model\t\t: 17", "model\t\t: 1").replace(
+    " avx512f avx512bw avx512vl avx512_vnni avx512_bf16", "")
+
+
+def test_the_machine_key_names_model_family_and_vector_width(regression):
+    harness = regression.harness
+    zen4, zen3 = harness.cpu_features(ZEN4), harness.cpu_features(ZEN3)
+    assert harness.machine_key(zen4) == "AMD EPYC | family 25 model 17 | avx512"
+    assert harness.machine_key(zen3) == "AMD EPYC | family 25 model 1 | avx2"
+    assert harness.vector_extensions(zen4["flags"]) == [
+        "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx2", "fma", "avx"]
+    assert harness.vector_isa(["sse", "sse2"]) == "sse"
+    # A machine whose /proc/cpuinfo cannot be read still gets a key.
+    assert harness.machine_key(harness.cpu_features("")).endswith("| sse")
+
+
+def _entry(key, blas_core="SkylakeX", figure=4.0):
+    return {"machine": {"machine_key": key, "blas_core": blas_core, "time": "t", "git": "g"},
+            "gemm_size": 512, "cases": {"lstm-infer-small": {"normalised": figure}}}
+
+
+def test_a_baseline_is_found_only_for_the_same_kind_of_machine(regression):
+    zen4, zen3 = ("AMD EPYC | family 25 model 17 | avx512",
+                  "AMD EPYC | family 25 model 1 | avx2")
+    document = regression.with_machine_baseline({}, zen3, _entry(zen3, "Zen"))
+    assert regression.machine_baseline(document, zen4) is None
+    assert "no baseline for this kind of machine" in regression.comparable(None, zen4,
+                                                                           "SkylakeX")
+    found = regression.machine_baseline(document, zen3)
+    assert regression.comparable(found, zen3, "Zen") is None
+    # The same CPU with its GEMM on other OpenBLAS kernels is not the same yardstick.
+    assert "not comparable" in regression.comparable(found, zen3, "Haswell")
+
+
+def test_recording_replaces_this_machine_and_keeps_the_others(regression):
+    zen4, zen3 = ("AMD EPYC | family 25 model 17 | avx512",
+                  "AMD EPYC | family 25 model 1 | avx2")
+    document = regression.with_machine_baseline({}, zen3, _entry(zen3, figure=1.0))
+    document = regression.with_machine_baseline(document, zen4, _entry(zen4, figure=2.0))
+    document = regression.with_machine_baseline(document, zen4, _entry(zen4, figure=3.0))
+    assert set(document["machines"]) == {zen3, zen4}
+    assert regression.figures(document["machines"][zen3]["cases"]) == {"lstm-infer-small": 1.0}
+    assert regression.figures(document["machines"][zen4]["cases"]) == {"lstm-infer-small": 3.0}
+
+
+def test_check_without_a_baseline_for_this_machine_says_so_and_passes(regression, tmp_path,
+                                                                      capsys):
+    other = "Imaginary CPU | family 0 model 0 | avx2"
+    path = tmp_path / "baseline.json"
+    regression.harness.write_json(str(path), regression.with_machine_baseline(
+        {}, other, _entry(other)))
+    threads = __import__("numba").get_num_threads()
+    # Returns before timing anything or pinning threads: no case runs.
+    assert regression.main(["check", "--baseline", str(path)]) == 0
+    assert __import__("numba").get_num_threads() == threads
+    output = capsys.readouterr().out
+    assert output.startswith("NO BASELINE: no baseline for this kind of machine")
+    assert other in output and "Nothing was compared" in output
 
 
 def test_importing_the_script_leaves_thread_settings_alone(regression):

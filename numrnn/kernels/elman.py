@@ -107,12 +107,12 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     state = h0.copy()
     blocks = block_count(batch)
     if blocks == 1:
-        _run_block(0, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
-                   h_prev, keep)
+        _run_block(np.int64(0), projection, weight_hh_t, bias, lengths, reverse, relu, state,
+                   output, h_prev, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state,
-                       output, h_prev, keep)
+            _run_block(np.int64(block), projection, weight_hh_t, bias, lengths, reverse, relu,
+                       state, output, h_prev, keep)
     return state
 
 

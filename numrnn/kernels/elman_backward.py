@@ -74,12 +74,12 @@ def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, re
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                        grad_preact)
+        _backward_block(np.int64(0), grad_output, grad_state, output, weight_hh, lengths, reverse,
+                        relu, grad_preact)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse,
-                        relu, grad_preact)
+        _backward_block(np.int64(block), grad_output, grad_state, output, weight_hh, lengths,
+                        reverse, relu, grad_preact)
 
 
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,

@@ -79,10 +79,10 @@ def matmul_into(a, b, out):
     size = chunk_size(a.shape[0])
     chunks = (a.shape[0] + size - 1) // size
     if chunks == 1:
-        _chunk(a, b, out, 0, size)
+        _chunk(a, b, out, np.int64(0), size)
         return
     for chunk in prange(chunks):
-        _chunk(a, b, out, chunk, size)
+        _chunk(a, b, out, np.int64(chunk), size)
 
 
 def _blas_ready(matrix):

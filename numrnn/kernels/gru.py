@@ -206,8 +206,8 @@ def _forward_joint(x, weight_rz, weight_in, weight_hn, bias_ih, bias_hh, lengths
     biases = stacked_biases(bias_ih, bias_hh, 3 * h0.shape[1], x)
     state = h0.copy()
     for block in prange(block_count(x.shape[1])):
-        _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths, reverse,
-                         state, output, gates, hidden_n, h_prev, keep)
+        _run_block_joint(np.int64(block), x, weight_rz, weight_in, weight_hn, biases, lengths,
+                         reverse, state, output, gates, hidden_n, h_prev, keep)
     return state
 
 
@@ -234,12 +234,12 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     state = h0.copy()
     blocks = block_count(batch)
     if blocks == 1:
-        _run_block(0, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
-                   hidden_n, h_prev, keep)
+        _run_block(np.int64(0), projection, weight_hh_t, biases, lengths, reverse, state, output,
+                   gates, hidden_n, h_prev, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output,
-                       gates, hidden_n, h_prev, keep)
+            _run_block(np.int64(block), projection, weight_hh_t, biases, lengths, reverse, state,
+                       output, gates, hidden_n, h_prev, keep)
     return state
 
 

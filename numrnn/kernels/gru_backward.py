@@ -105,12 +105,12 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
-                        reverse, grad_projection, grad_hidden_n)
+        _backward_block(np.int64(0), grad_output, grad_state, gates, hidden_n, h_prev, weight_hh,
+                        lengths, reverse, grad_projection, grad_hidden_n)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh,
-                        lengths, reverse, grad_projection, grad_hidden_n)
+        _backward_block(np.int64(block), grad_output, grad_state, gates, hidden_n, h_prev,
+                        weight_hh, lengths, reverse, grad_projection, grad_hidden_n)
 
 
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,

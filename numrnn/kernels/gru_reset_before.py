@@ -149,12 +149,12 @@ def _forward(x, weight_ih, weight_rz_t, weight_n_t, bias_ih, bias_hh, lengths, r
     state = h0.copy()
     blocks = block_count(batch)
     if blocks == 1:
-        _run_block(0, projection, weight_rz_t, weight_n_t, biases, lengths, reverse, state,
-                   output, gates, reset_h, h_prev, keep)
+        _run_block(np.int64(0), projection, weight_rz_t, weight_n_t, biases, lengths, reverse,
+                   state, output, gates, reset_h, h_prev, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, projection, weight_rz_t, weight_n_t, biases, lengths, reverse,
-                       state, output, gates, reset_h, h_prev, keep)
+            _run_block(np.int64(block), projection, weight_rz_t, weight_n_t, biases, lengths,
+                       reverse, state, output, gates, reset_h, h_prev, keep)
     return state
 
 

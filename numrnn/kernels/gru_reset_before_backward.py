@@ -110,9 +110,9 @@ def backward_recurrence(grad_output, grad_state, gates, h_prev, weight_rz, weigh
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_state, gates, h_prev, weight_rz, weight_n, lengths,
-                        reverse, grad_projection)
+        _backward_block(np.int64(0), grad_output, grad_state, gates, h_prev, weight_rz, weight_n,
+                        lengths, reverse, grad_projection)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_state, gates, h_prev, weight_rz, weight_n,
-                        lengths, reverse, grad_projection)
+        _backward_block(np.int64(block), grad_output, grad_state, gates, h_prev, weight_rz,
+                        weight_n, lengths, reverse, grad_projection)

@@ -230,8 +230,8 @@ def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0, 
     bias = combined_bias(bias_ih, bias_hh, 4 * h0.shape[1], x)
     h_state, c_state = h0.copy(), c0.copy()
     for block in prange(block_count(x.shape[1])):
-        _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_state, output,
-                         gates, cells, keep)
+        _run_block_joint(np.int64(block), x, joint_weight, bias, lengths, reverse, h_state,
+                         c_state, output, gates, cells, keep)
     return h_state, c_state
 
 
@@ -280,11 +280,11 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     h_state, c_state = h0.copy(), c0.copy()
     blocks = block_count(batch)
     if blocks == 1:
-        _run_block(0, projection, weight_hh_t, bias, lengths, reverse, h_state, c_state,
+        _run_block(np.int64(0), projection, weight_hh_t, bias, lengths, reverse, h_state, c_state,
                    output, cells, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state,
+            _run_block(np.int64(block), projection, weight_hh_t, bias, lengths, reverse, h_state,
                        c_state, output, cells, keep)
     return h_state, c_state
 

@@ -127,11 +127,11 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     """
     blocks = block_count(h0.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
-                        gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
+        _backward_block(np.int64(0), grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
+                        output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
+        _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
                         output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
 
 

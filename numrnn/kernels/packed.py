@@ -100,7 +100,7 @@ def pack_stacked(top, bottom):
     columns = top.shape[1]
     panels = np.zeros(((columns + PANEL - 1) // PANEL, top.shape[0] + bottom.shape[0], PANEL),
                       dtype=np.float32)
-    _fill_panels(panels, top, 0)
+    _fill_panels(panels, top, np.int64(0))
     _fill_panels(panels, bottom, top.shape[0])
     return panels
 
@@ -142,7 +142,7 @@ def product(a, packed, out, spill):
         c0 = p * PANEL
         width = min(PANEL, columns - c0)
         panel = packed[p]
-        r0 = 0
+        r0 = np.int64(0)
         while r0 + TILE_ROWS <= rows:
             _tiles.tile_4(a, r0, panel, out, c0, width, spill)
             r0 += TILE_ROWS

@@ -21,17 +21,23 @@ by name (``tbb``, ``safe``, ``threadsafe``) loadable too. A layer the user
 chose is otherwise left alone, and where TBB cannot be loaded numba falls back
 as it always did; ``numrnn info`` says which layer runs.
 
-Where numba ends up on OpenMP (no TBB, or ``NUMBA_THREADING_LAYER=omp``),
-``OMP_WAIT_POLICY`` is set to ``PASSIVE`` unless the user set it: OpenMP's
-workers spin after each parallel region, and numrnn alternates many short
-kernels with NumPy work on OpenBLAS's own threads; on 2 cores the spinning made
-the seq2seq date example 4.6x slower per epoch (13.9 s against 3.0). On TBB
-nothing in the environment is changed.
+numrnn changes no environment variable to get there, and leaves no thread
+setting of the process changed after its import or any call (the OpenBLAS copy
+the kernels call runs on one thread only while a kernel is inside:
+:mod:`numrnn.kernels.blas_threads`): such settings are process-wide, and other
+libraries read them too (``OMP_WAIT_POLICY=PASSIVE``, which numrnn once
+set where numba ran on OpenMP, made PyTorch's LSTM inference 4-7x slower in the
+same process). TBB's idle workers do not spin, so on TBB there is nothing to
+tune. Where numba ends up on OpenMP (no TBB, or ``NUMBA_THREADING_LAYER=omp``)
+its idle workers spin after each parallel region, and numrnn, which alternates
+many short kernels with NumPy work on OpenBLAS's own threads, can starve those
+threads (the seq2seq date example ran 4.6x slower per epoch on 2 cores). The
+one knob is then the user's: ``OMP_WAIT_POLICY=PASSIVE`` before the process
+starts, which ``numrnn info`` suggests when it finds OpenMP.
 """
 
 import ctypes
 import importlib.metadata
-import os
 import sys
 
 import numba
@@ -43,7 +49,9 @@ _NOT_TBB = ("omp", "workqueue", "forksafe")
 _SAFETY = {
     "tbb": "safe with fork and with concurrent calls from threads",
     "omp": "GNU OpenMP: a process forked after a parallel kernel ran is killed at its first "
-           "parallel call; install the tbb package (pip install tbb) for a fork-safe layer",
+           "parallel call; install the tbb package (pip install tbb) for a fork-safe layer; "
+           "set OMP_WAIT_POLICY=PASSIVE before the process starts if NumPy work between "
+           "kernels runs slowly",
     "workqueue": "not safe for concurrent calls from several threads",
 }
 
@@ -65,14 +73,11 @@ def prefer_tbb():
 
     Returns True when the library was loaded. Loads nothing where the user chose
     a layer that is not TBB, off Linux (numba finds TBB by its own means there),
-    or when no loadable library is installed; then, if numba will run on
-    OpenMP, lets its idle workers sleep (see the module's docstring).
+    or when no loadable library is installed. Changes no environment variable
+    (see the module's docstring).
     """
     chosen = str(numba.config.THREADING_LAYER).lower()
-    loaded = chosen not in _NOT_TBB and sys.platform.startswith("linux") and _load_tbb()
-    if not loaded and chosen in ("default", "omp", "threadsafe"):
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return loaded
+    return chosen not in _NOT_TBB and sys.platform.startswith("linux") and _load_tbb()
 
 
 def _load_tbb():

@@ -1,0 +1,89 @@
+"""One contestant of ``perf/compare.py`` alone in a fresh process, as a user runs it.
+
+Run by compare.py, not by hand: ``python perf/compare_child.py TASK.json``. The
+task names the library (``numrnn``, ``torch``, ``onnxruntime``, or ``gemm`` for
+NumPy's float32 GEMM yardstick), the row and where the shared input lies
+(``data.npz``: the input ``x`` and the weights; ``model.onnx``). This process
+imports that library and NumPy only, makes no thread or environment setting
+unless the task carries ``--threads``, times one row, and writes what it
+computed to ``result.npz`` (compare.py checks the libraries agree) and a JSON
+line to stdout:
+
+- ``first_ms``: the first call (JIT compile or cache load, session setup);
+- ``median_ms``, ``min_ms``, ``n``: the timed calls after two warm-up calls;
+- ``cores``: process CPU time / wall time over the warm-up and timed calls,
+  i.e. how many cores the library kept busy (spinning idle workers count too).
+
+The ``gemm`` task times NumPy's GEMM and reports the BLAS pools threadpoolctl
+sees (OpenBLAS's core type among them), under this process's environment.
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+
+def _builders(task, data):
+    """``(infer, train, infer_output, result)`` of the task's library."""
+    import peers
+
+    x = data["x"]
+    weights = {key[len("weight:"):]: value for key, value in data.items()
+               if key.startswith("weight:")}
+    if task["library"] == "numrnn":
+        harness.set_numrnn_threads(task["threads"])
+        module = peers.make_numrnn(task["cell"], task["spec"])
+        return peers.numrnn_runners(module, x)
+    if task["library"] == "torch":
+        return peers.torch_runners(task["cell"], task["spec"], weights, x, task["threads"])
+    infer = peers.ort_runner(task["onnx"], x, task["threads"])
+    return infer, None, infer, None
+
+
+def run_row(task):
+    import numpy as np
+
+    with np.load(task["data"]) as stored:
+        data = {key: stored[key] for key in stored.files}
+    infer, train, infer_output, result = _builders(task, data)
+    runner = infer if task["mode"] == "infer" else train
+    first_ms = 1e3 * harness.time_call(runner)
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    timing = harness.interleaved({"row": runner}, task["budget"])["row"]
+    cores = (time.process_time() - cpu_start) / (time.perf_counter() - wall_start)
+    if task["mode"] == "infer":
+        arrays = {"output": infer_output()}
+    else:
+        output, gradient = result()
+        arrays = {"output": np.asarray(output), "grad_weight_hh_l0": np.asarray(gradient)}
+    np.savez(task["result"], **arrays)
+    return {"first_ms": first_ms, "median_ms": timing["median_ms"], "min_ms": timing["min_ms"],
+            "n": timing["n"], "cores": cores}
+
+
+def run_gemm(task):
+    import numpy as np
+
+    pools = harness.blas_pools()
+    return {"gemm_gflops": harness.gemm_gflops(budget_s=task["budget"]), "numpy": np.__version__,
+            "blas_pools": pools, "blas_core": harness.blas_core(pools)}
+
+
+def main(path):
+    with open(path) as handle:
+        task = json.load(handle)
+    harness.set_thread_env(task["threads"])
+    outcome = run_gemm(task) if task["library"] == "gemm" else run_row(task)
+    if task["library"] not in ("numrnn", "gemm"):
+        outcome["version"] = __import__(task["library"]).__version__
+    print(json.dumps(outcome))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
