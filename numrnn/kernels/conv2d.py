@@ -150,18 +150,20 @@ def backward(x, weight2d, grad_y, groups, kernel_h, kernel_w, stride_h, stride_w
         grad_x = np.zeros((0, 0, 0, 0), dtype=x.dtype)
     per_image = np.empty((batch if needs_weight else 0, out_channels, group_taps),
                          dtype=x.dtype)
-    for n in prange(batch):
-        grad_out = grad_y[n]
-        if needs_weight:
+    if needs_weight:
+        for n in prange(batch):
             cols = np.empty((taps, positions), dtype=x.dtype)
             _unfold_image(x[n], cols, kernel_h, kernel_w, stride_h, stride_w, dilation_h,
                           dilation_w, pad_top, pad_left, out_h, out_w)
+            grad_out = grad_y[n]
             for g in range(groups):
                 gemm(grad_out[g * group_out:(g + 1) * group_out],
                      cols[g * group_taps:(g + 1) * group_taps].T,
                      per_image[n, g * group_out:(g + 1) * group_out])
-        if needs_x:
+    if needs_x:
+        for n in prange(batch):
             grad_cols = np.empty((taps, positions), dtype=x.dtype)
+            grad_out = grad_y[n]
             for g in range(groups):
                 gemm(weight2d[g * group_out:(g + 1) * group_out].T,
                      grad_out[g * group_out:(g + 1) * group_out],
