@@ -12,8 +12,10 @@ a (C_out/groups, C_in/groups * kH * kW) matrix with the image's unfolded windows
 The product lands in ``y``'s channels-first layout directly, with no transpose.
 The backward rebuilds ``cols`` image by image (instead of keeping N times
 their memory between the passes) and makes two more products per image:
-``grad_weight2d[n] = grad_y[n] @ colsᵀ`` and ``grad_cols = weight2dᵀ @ grad_y[n]``,
-folded back onto the image by the adjoint of the unfold.
+``grad_weight2d[n]ᵀ = cols @ grad_y[n]ᵀ`` and ``grad_cols = weight2dᵀ @ grad_y[n]``,
+folded back onto the image by the adjoint of the unfold. (The weight's product
+in that orientation: ``grad_y[n] @ colsᵀ`` measured 1.4-7x slower at N=32,
+16→32 channels, 16x16.)
 
 The kernels run in parallel over the images; each image's results come from
 one thread, in one fixed order, through single-threaded GEMMs of shapes that do
@@ -124,7 +126,7 @@ def backward(x, weight2d, grad_y, groups, kernel_h, kernel_w, stride_h, stride_w
     """The input's and the weight's gradients of :func:`forward`.
 
     ``grad_x[n] = fold(weight2dᵀ @ grad_y[n])`` (group by group) and
-    ``grad_weight2d = sum over n, in order, of grad_y[n] @ cols(n)ᵀ``.
+    ``grad_weight2d = sum over n, in order, of (cols(n) @ grad_y[n]ᵀ)ᵀ``.
 
     Parameters
     ----------
@@ -148,8 +150,10 @@ def backward(x, weight2d, grad_y, groups, kernel_h, kernel_w, stride_h, stride_w
         grad_x = np.zeros((batch, channels, height, width), dtype=x.dtype)
     else:
         grad_x = np.zeros((0, 0, 0, 0), dtype=x.dtype)
-    per_image = np.empty((batch if needs_weight else 0, out_channels, group_taps),
+    per_image = np.empty((batch if needs_weight else 0, groups, group_taps, group_out),
                          dtype=x.dtype)
+    # Two loops rather than one doing both per image: measured 2.4 times faster
+    # (median) at N=32, 16->32 channels, 16x16, on the loaded development machine.
     if needs_weight:
         for n in prange(batch):
             cols = np.empty((taps, positions), dtype=x.dtype)
@@ -157,9 +161,8 @@ def backward(x, weight2d, grad_y, groups, kernel_h, kernel_w, stride_h, stride_w
                           dilation_w, pad_top, pad_left, out_h, out_w)
             grad_out = grad_y[n]
             for g in range(groups):
-                gemm(grad_out[g * group_out:(g + 1) * group_out],
-                     cols[g * group_taps:(g + 1) * group_taps].T,
-                     per_image[n, g * group_out:(g + 1) * group_out])
+                gemm(cols[g * group_taps:(g + 1) * group_taps],
+                     grad_out[g * group_out:(g + 1) * group_out].T, per_image[n, g])
     if needs_x:
         for n in prange(batch):
             grad_cols = np.empty((taps, positions), dtype=x.dtype)
@@ -172,5 +175,6 @@ def backward(x, weight2d, grad_y, groups, kernel_h, kernel_w, stride_h, stride_w
                         dilation_h, dilation_w, pad_top, pad_left, out_h, out_w)
     grad_weight2d = np.zeros((out_channels if needs_weight else 0, group_taps), dtype=x.dtype)
     for n in range(per_image.shape[0]):
-        grad_weight2d += per_image[n]
+        for g in range(groups):
+            grad_weight2d[g * group_out:(g + 1) * group_out] += per_image[n, g].T
     return grad_x, grad_weight2d
