@@ -30,10 +30,12 @@ BUILDERS = {
     "CharLanguageModel": lambda: CharLanguageModel(7, embedding_dim=3, hidden_size=4,
                                                    num_layers=2),
     "Conv1d": lambda: nn.Conv1d(4, 6, 3, groups=2, dilation=2),
+    "Conv2d": lambda: nn.Conv2d(4, 6, (3, 2), groups=2, dilation=2),
     "ModuleList": lambda: nn.ModuleList([nn.Linear(3, 4), nn.Dropout(0.1), nn.GRU(4, 2)]),
     "ModuleDict": lambda: nn.ModuleDict({"a": nn.Linear(3, 4), "b": nn.Embedding(5, 3)}),
 }
-PARAMETERLESS = {"Dropout", "MaxPool1d", "AvgPool1d"}
+PARAMETERLESS = {"Dropout", "MaxPool1d", "AvgPool1d", "MaxPool2d", "AvgPool2d",
+                 "AdaptiveAvgPool2d", "Flatten"}
 
 
 def footprint(module):
