@@ -20,8 +20,9 @@ A record holds:
   :mod:`numrnn.functional.recurrent_stack` run every kind through these;
 - ``options``: options of the computation itself (the Elman RNN's
   ``nonlinearity``, the GRU's ``reset_after``: PyTorch's variant, or r applied
-  before the recurrent product), with their default and allowed values; ``layer_options``:
-  constructor options only this kind's layers take;
+  before the recurrent product; the LSTM's ``proj_size``), with their default and
+  allowed values (the ones :mod:`numrnn.warmup` compiles, for an option whose range
+  the layer checks); ``layer_options``: constructor options only this kind's layers take;
 - the gate orders of other layouts (ONNX, Keras, oneDNN), as gate names, so
   weights can be permuted block-wise (:meth:`CellKind.gate_permutation`).
 
@@ -32,7 +33,9 @@ A record holds:
   own after them, so PyTorch's registration order is kept. Names are
   PyTorch's, made per layer and direction by :func:`parameter_name`; a name
   starting with ``bias`` is left out of a layer built with ``bias=False`` and
-  reaches the kernels as None.
+  reaches the kernels as None. ``h`` feeds back through ``weight_hh``, so its
+  size is ``weight_hh``'s columns (:meth:`CellKind.state_sizes`): an LSTM with
+  ``proj_size`` P has ``h`` of size P and ``c`` of size H.
 """
 
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ from numrnn.kernels import lstm as lstm_kernels
 from numrnn.kernels import streaming as streaming_kernels
 
 __all__ = ["GRU", "KINDS", "LSTM", "PARAMETERS", "RNN", "CellKind", "kind_of",
-           "parameter_name", "standard_parameters"]
+           "lstm_parameters", "parameter_name", "standard_parameters"]
 
 # One cell's parameters, in the order every op and kernel takes them.
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -66,6 +69,17 @@ def standard_parameters(kind, width, hidden, options):
     rows = kind.gate_count * hidden
     return (("weight_ih", (rows, width)), ("weight_hh", (rows, hidden)),
             ("bias_ih", (rows,)), ("bias_hh", (rows,)))
+
+
+def lstm_parameters(kind, width, hidden, options):
+    """The LSTM's layout: the standard four, or with ``proj_size`` P > 0 (PyTorch's
+    projection) ``weight_hh`` (4H, P) and ``weight_hr`` (P, H) after the biases."""
+    proj_size = options.get("proj_size", 0)
+    layout = standard_parameters(kind, width, hidden, options)
+    if not proj_size:
+        return layout
+    weight_ih, (name, (rows, _)), *biases = layout
+    return (weight_ih, (name, (rows, proj_size)), *biases, ("weight_hr", (proj_size, hidden)))
 
 
 @dataclass(frozen=True)
@@ -118,8 +132,16 @@ class CellKind:
         return len(self.parameters(1, 1, options))
 
     def options_of(self, owner):
-        """The values of this kind's options held by ``owner`` (a layer or a cell)."""
-        return {name: getattr(owner, name) for name in self.options}
+        """The values of this kind's options held by ``owner`` (a layer or a cell); the
+        default for one it does not hold (``LSTMCell`` has no ``proj_size``)."""
+        return {name: getattr(owner, name, default)
+                for name, (default, _) in self.options.items()}
+
+    def state_sizes(self, hidden, options):
+        """The size of each state, ``h`` first: ``weight_hh``'s columns for ``h`` (what
+        feeds back through it), ``hidden`` for the others."""
+        recurrent = dict(self.parameters(1, hidden, options))["weight_hh"][1]
+        return (recurrent,) + (hidden,) * (len(self.states) - 1)
 
     def forward_train(self, x, states, weights, lengths=None, reverse=False, options=None):
         """The forward kernel keeping residuals: ``(output, finals, saved)``."""
@@ -130,10 +152,20 @@ class CellKind:
         return self.forward_kernels.forward_infer(x, states, weights, lengths, reverse, options)
 
     def backward(self, grad_output, grad_finals, x, states, weights, saved, lengths=None,
-                 reverse=False, options=None, needs=None):
-        """The backward kernel: ``(grad_x, *grad_states, *grad_weights)``."""
-        return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
-                                              saved, lengths, reverse, options, needs)
+                 reverse=False, options=None, needs=None, grad_cells=None):
+        """The backward kernel: ``(grad_x, *grad_states, *grad_weights)``; ``grad_cells``
+        is the gradient of :meth:`cell_states`, if any."""
+        if grad_cells is None:
+            return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
+                                                  saved, lengths, reverse, options, needs)
+        return self.backward_kernels.cell_states_backward(grad_cells, grad_output, grad_finals,
+                                                          x, states, weights, saved, lengths,
+                                                          reverse, options, needs)
+
+    def cell_states(self, saved):
+        """A kind with a cell state: c at every position, (T, B, H), zeros past each
+        row's length, from what :meth:`forward_train` saved."""
+        return self.forward_kernels.cell_states(saved)
 
     def streaming_step(self, options):
         """The streaming kernel (:mod:`numrnn.kernels.streaming`) for these options."""
@@ -156,11 +188,12 @@ class CellKind:
 LSTM = CellKind(
     name="LSTM", gates=("i", "f", "g", "o"), states=("h", "c"),
     forward_kernels=lstm_kernels, backward_kernels=lstm_backward,
-    streaming_kernels={(): streaming_kernels.lstm_step},
+    streaming_kernels={(0,): streaming_kernels.lstm_step},
     streaming_columns=4, split_recurrent_bias=False,
-    options={}, layer_options=("forget_bias",),
+    # proj_size: any int in [0, hidden_size), checked by the layer; warmup compiles 0.
+    options={"proj_size": (0, (0,))}, layer_options=("forget_bias", "proj_size"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
-    onednn_gates=("i", "f", "g", "o"))
+    onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters)
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),

@@ -284,6 +284,8 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 def _run(x, states, weights, lengths, reverse, options, keep):
     """The LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays and its product path; saved is ``(output, gates, cells)``."""
+    if options.get("proj_size", 0):
+        return _run_projected(x, states, weights, lengths, reverse, options, keep)
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -305,6 +307,19 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     return output, (h_n, c_n), (output, projection, cells)
 
 
+def _run_projected(x, states, weights, lengths, reverse, options, keep):
+    """The LSTM with ``proj_size`` (:mod:`numrnn.kernels.lstm_projection`)."""
+    # Imported here: that module builds on this one's _cell_update.
+    from numrnn.kernels import lstm_projection
+    return lstm_projection.run(x, states, weights, lengths, reverse, options, keep)
+
+
+def cell_states(saved):
+    """c at every position, (T, B, H) with zeros past each row's length, from what
+    :func:`forward_train` saved."""
+    return saved[2]
+
+
 def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
     """LSTM over a sequence, keeping what :func:`lstm_backward.backward` needs.
 
@@ -313,7 +328,11 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None)
     with biases (4H,) or None. Returns ``(output, (h_n, c_n), saved)``: output
     (T, B, H) is h at each row's valid positions and zeros past its length;
     ``saved`` holds the output, the gate activations i, f, g, o (T, B, 4H) and
-    the cell states c (T, B, H), zeros past each length.
+    the cell states c (T, B, H), zeros past each length (:func:`cell_states`).
+
+    ``options`` may hold ``proj_size`` P > 0: PyTorch's projected LSTM
+    (:mod:`numrnn.kernels.lstm_projection`), with ``weight_hh`` (4H, P) and a fifth
+    weight ``weight_hr`` (P, H); h0, h_n and the output then have P features.
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
 

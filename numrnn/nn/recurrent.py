@@ -31,7 +31,8 @@ Calling
 -------
 ``output, h_n = rnn(input, hx=None, lengths=None)`` with ``hx`` the initial state
 ``h_0``; ``output, (h_n, c_n) = lstm(input, hx=None, lengths=None)`` with ``hx``
-the pair ``(h_0, c_0)``.
+the pair ``(h_0, c_0)``; ``lstm(..., return_cell_states=True)`` adds the last
+layer's c at every step.
 
 - ``input``: ``(T, B, I)``, ``(B, T, I)`` with batch_first, or ``(T, I)`` unbatched.
 - ``h_0`` / ``c_0``: ``(num_layers * num_directions, B, H)``, layer-major
@@ -49,6 +50,7 @@ the pair ``(h_0, c_0)``.
 import numpy as np
 
 from numrnn.errors import ArgumentError
+from numrnn.functional.checks import check_flag
 from numrnn.nn.rnn_base import RNNBase
 
 __all__ = ["GRU", "LSTM", "RNN"]
@@ -88,27 +90,45 @@ class LSTM(RNNBase):
     Parameters per layer ``k``: ``weight_ih_l{k}`` (4H, in), ``weight_hh_l{k}``
     (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,), rows stacked i, f, g, o.
 
+    ``proj_size`` (PyTorch's, default 0: none): with ``0 < P < H`` each step
+    ends with ``h' = W_hr (o * tanh(c'))``, so ``h`` has P features and ``c``
+    keeps H. Each layer and direction then has ``weight_hh_l{k}`` (4H, P) and
+    ``weight_hr_l{k}`` (P, H), registered after the biases; layer ``k > 0``
+    reads ``num_directions * P`` features; ``output`` is (T, B, D * P), ``h_0``
+    and ``h_n`` (L * D, B, P), ``c_0`` and ``c_n`` (L * D, B, H).
+
     ``forget_bias`` (keyword, default None): when given, every layer's total
     forget-gate bias starts at this value (``bias_ih`` forget rows = value,
     ``bias_hh`` forget rows = 0), the common 1.0 of Jozefowicz et al. (2015).
 
     >>> lstm = LSTM(10, 20, num_layers=2, bidirectional=True, forget_bias=1.0, rng=0)
     >>> output, (h_n, c_n) = lstm(x)        # x: (T, B, 10)
+    >>> output, (h_n, c_n), cells = lstm(x, return_cell_states=True)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
+                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32, rng=None,
                  recurrent_init="uniform", forget_bias=None):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         forget_bias=forget_bias)
+                         forget_bias=forget_bias, proj_size=proj_size)
 
-    def forward(self, input, hx=None, lengths=None):
-        """``(output, (h_n, c_n))``; ``hx`` is None or the pair ``(h_0, c_0)``."""
+    def forward(self, input, hx=None, lengths=None, return_cell_states=False):
+        """``(output, (h_n, c_n))``; ``hx`` is None or the pair ``(h_0, c_0)``.
+
+        With ``return_cell_states=True``, ``(output, (h_n, c_n), cell_states)``:
+        the last layer's c after every step, laid out as ``output`` with H
+        features per direction ((T, B, D * H), or (B, T, D * H) with
+        batch_first), zeros past each row's length. It comes from the same pass
+        (no second run) and gradients flow back through it.
+        """
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ArgumentError(f"LSTM: hx must be None or a pair (h_0, c_0), "
                                 f"got {type(hx).__name__}")
-        output, (h_n, c_n) = self._run(input, hx, lengths)
+        cell_states = check_flag("LSTM", "return_cell_states", return_cell_states)
+        output, (h_n, c_n, *cells) = self._run(input, hx, lengths, cell_states)
+        if cell_states:
+            return output, (h_n, c_n), cells[0]
         return output, (h_n, c_n)
 
 

@@ -55,7 +55,7 @@ MAX_INPUTS = {"RNN": 6, "GRU": 6, "LSTM": 8}
 ONNX_CELLS = (
     OnnxCell("RNN", (("nonlinearity", "tanh"),), "RNN"),
     OnnxCell("RNN", (("nonlinearity", "relu"),), "RNN", activations=("Relu",)),
-    OnnxCell("LSTM", (), "LSTM"),
+    OnnxCell("LSTM", (("proj_size", 0),), "LSTM"),
     # numrnn's default GRU applies the reset gate after the recurrent product, as
     # PyTorch does (ONNX's linear_before_reset=1); reset_after=False is ONNX's default.
     OnnxCell("GRU", (("reset_after", True),), "GRU", attributes=(("linear_before_reset", 1),)),
