@@ -234,8 +234,8 @@ class RNNBase(Module):
         ``states`` is None (zeros) or a sequence of initial states: (h_0,) or
         (h_0, c_0). Returns the output and a list of final-state tensors, in the
         caller's layout, then with ``cell_states`` the last layer's c at every step.
-        Input, states, lengths and weights are validated here, once; then :class:`~numrnn.functional.recurrent_stack.RecurrentStack`
-        runs the layers, recording a tape node only when a gradient can flow
+        Input, states, lengths and weights are validated here, once; then
+        :class:`~numrnn.functional.recurrent_stack.RecurrentStack` runs the layers, recording a tape node only when a gradient can flow
         (``no_grad`` or constants alone run the inference kernels and keep
         nothing).
         """
