@@ -235,9 +235,9 @@ class RNNBase(Module):
         (h_0, c_0). Returns the output and a list of final-state tensors, in the
         caller's layout, then with ``cell_states`` the last layer's c at every step.
         Input, states, lengths and weights are validated here, once; then
-        :class:`~numrnn.functional.recurrent_stack.RecurrentStack` runs the layers, recording a tape node only when a gradient can flow
-        (``no_grad`` or constants alone run the inference kernels and keep
-        nothing).
+        :class:`~numrnn.functional.recurrent_stack.RecurrentStack` runs the layers,
+        recording a tape node only when a gradient can flow (``no_grad`` or
+        constants alone run the inference kernels and keep nothing).
         """
         x = self._check_input(input)
         batched = x.ndim == 3
