@@ -29,7 +29,9 @@ per call instead of a barrier per step, and one BLAS thread per block. Block
 boundaries do not depend on the thread count, so neither do the results, to
 the bit. Gate activations come from :mod:`numrnn.kernels.activations`
 (vectorised in float32, libm in float64).
-The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
+The backward pass lives in :mod:`numrnn.kernels.lstm_backward`. With the
+option ``proj_size`` these entry points run PyTorch's projected LSTM,
+:mod:`numrnn.kernels.lstm_projection`.
 """
 
 import numpy as np
