@@ -31,8 +31,9 @@ if __name__ == "__main__":
                          help="directory for compare.md and compare.json")
     _parser.add_argument("--budget", type=float, default=None,
                          help="seconds of timing per row (default 1.5, --quick 0.3)")
-    _parser.add_argument("--cells", default="LSTM,GRU,RNN,LSTM-bi",
-                         help="comma-separated subset of LSTM,GRU,RNN,LSTM-bi")
+    _parser.add_argument("--cells", default="LSTM,GRU,RNN,LSTM-bi,LSTM-proj",
+                         help="comma-separated subset of LSTM,GRU,RNN,LSTM-bi,LSTM-proj "
+                              "(LSTM-proj: proj_size = hidden_size // 2)")
     _parser.add_argument("--configs", default=None,
                          help="comma-separated subset of tiny-b1,small,medium,large")
     _parser.add_argument("--modes", default="infer,train", help="infer, train or both")
@@ -70,6 +71,10 @@ TARGETS = {
     ("GRU", "train"): dict.fromkeys(ISSUE_CONFIGS, (0.5, None)),
     ("RNN", "infer"): dict.fromkeys(ISSUE_CONFIGS, (0.8, 0.8)),
     ("RNN", "train"): dict.fromkeys(ISSUE_CONFIGS, (0.8, None)),
+    # Issue 15: the projected LSTM against torch's proj_size (no ONNX peer: ONNX's
+    # LSTM has no projection).
+    ("LSTM-proj", "infer"): dict.fromkeys(ISSUE_CONFIGS, (0.8, None)),
+    ("LSTM-proj", "train"): dict.fromkeys(ISSUE_CONFIGS, (0.8, None)),
 }
 OUTPUT_ATOL = 1e-4      # float32 over 100 steps; rational activations err ~1e-7 per gate
 GRADIENT_RTOL = 1e-3    # relative to the largest gradient entry
@@ -82,7 +87,7 @@ def rows(args):
         configs = args.configs.split(",")
     else:
         configs = ["tiny-b1", "small"] if args.quick else list(CONFIGS)
-    for cell in ("LSTM", "GRU", "RNN"):
+    for cell in ("LSTM", "GRU", "RNN", "LSTM-proj"):
         for config in configs if cell in cells else ():
             for mode in modes:
                 yield cell, config, mode, 1, False
@@ -93,14 +98,22 @@ def rows(args):
             yield "LSTM", config, mode, 2, True
 
 
+def proj_size(cell, hidden):
+    """The row's LSTM projection: half the hidden size for ``LSTM-proj``, else none."""
+    return hidden // 2 if cell == "LSTM-proj" else 0
+
+
 def flops(cell, config, mode, layers, bidirectional):
     batch, steps, n_in, hidden = CONFIGS[config]
-    gates = kind_of(cell).gate_count
+    gates = kind_of(cell.split("-")[0]).gate_count
+    projection = proj_size(cell, hidden)
+    recurrent = projection or hidden
     directions = 2 if bidirectional else 1
     total = 0
     for layer in range(layers):
-        layer_in = n_in if layer == 0 else directions * hidden
-        total += directions * 2 * batch * steps * (layer_in + hidden) * gates * hidden
+        layer_in = n_in if layer == 0 else directions * recurrent
+        total += directions * 2 * batch * steps * ((layer_in + recurrent) * gates * hidden
+                                                   + hidden * projection)
     return total * (3 if mode == "train" else 1)
 
 
@@ -120,7 +133,8 @@ def agreement(ours, theirs, mode):
 
 def measure_row(cell, config, mode, layers, bidirectional, skipped, threads, budget):
     batch, steps, n_in, hidden = CONFIGS[config]
-    spec = {"input": n_in, "hidden": hidden, "layers": layers, "bidirectional": bidirectional}
+    spec = {"input": n_in, "hidden": hidden, "layers": layers, "bidirectional": bidirectional,
+            "proj_size": proj_size(cell, hidden)}
     module = peers.make_numrnn(cell, spec)
     x = np.random.default_rng(1).standard_normal((steps, batch, n_in)).astype(np.float32)
     infer, train, numrnn_result = peers.numrnn_runners(module, x)
@@ -133,7 +147,7 @@ def measure_row(cell, config, mode, layers, bidirectional, skipped, threads, bud
         theirs = t_result() if mode == "train" else (t_infer().numpy(), None)
         row["checks"]["torch"] = agreement(ours, theirs, mode)
         runners["torch"] = t_infer if mode == "infer" else t_train
-    if "onnxruntime" not in skipped and mode == "infer":
+    if "onnxruntime" not in skipped and mode == "infer" and not spec["proj_size"]:
         o_infer, _ = peers.ort_runner(module, x, threads)
         row["checks"]["onnxruntime"] = agreement(ours, (o_infer(), None), mode)
         runners["onnxruntime"] = o_infer
@@ -157,6 +171,8 @@ def measure_row(cell, config, mode, layers, bidirectional, skipped, threads, bud
 
 def label(row):
     name = row["cell"] if row["layers"] == 1 else "LSTM 2-layer bi"
+    if row["cell"] == "LSTM-proj":
+        name = f"LSTM proj_size={row['shape'][3] // 2}"
     return f"{name} | {row['config']} {tuple(row['shape'])} | {row['mode']}"
 
 

@@ -32,10 +32,12 @@ def available(name):
 
 
 def make_numrnn(cell, spec):
-    """A float32 numrnn layer with seeded PyTorch-style initial weights."""
-    layer_class = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell]
+    """A float32 numrnn layer with seeded PyTorch-style initial weights (``cell`` "LSTM",
+    "GRU", "RNN", or a variant such as "LSTM-proj" with the options ``spec`` gives)."""
+    layer_class = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell.split("-")[0]]
+    options = {"proj_size": spec["proj_size"]} if spec.get("proj_size") else {}
     return layer_class(spec["input"], spec["hidden"], num_layers=spec.get("layers", 1),
-                       bidirectional=spec.get("bidirectional", False), rng=0)
+                       bidirectional=spec.get("bidirectional", False), rng=0, **options)
 
 
 def numrnn_runners(module, x):
@@ -70,8 +72,9 @@ def torch_runners(module, x, threads):
     if threads is not None:
         torch.set_num_threads(threads)
     layer_class = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[module.mode]
+    options = {"proj_size": module.proj_size} if getattr(module, "proj_size", 0) else {}
     twin = layer_class(module.input_size, module.hidden_size, num_layers=module.num_layers,
-                       bidirectional=module.bidirectional)
+                       bidirectional=module.bidirectional, **options)
     twin.load_state_dict({name: torch.from_numpy(np.array(value.data))
                           for name, value in module.named_parameters()})
     x_torch = torch.from_numpy(x)
