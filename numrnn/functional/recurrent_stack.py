@@ -163,6 +163,7 @@ class RecurrentStack(Function):
     def backward(ctx, grad_output, *grad_finals):
         spec, records, on_path = ctx.saved
         kind, sizes, hidden = spec.kind, spec.state_sizes, spec.hidden_size
+        width = sizes[0]  # of each direction's output: h's size
         count = len(kind.states)
         directions = len(spec.directions)
         needs = ctx.needs_input_grad
@@ -190,7 +191,6 @@ class RecurrentStack(Function):
                 first, last = index * spec.cell_parameters, (index + 1) * spec.cell_parameters
                 states, cell_weights, residuals = saved[direction]
                 cell_needs = (need_input, *need_states, *need_weights[first:last])
-                width = sizes[0]
                 cell_grads = None
                 if grad_cells is not None and layer == spec.num_layers - 1:
                     cell_grads = grad_cells[:, :, direction * hidden:(direction + 1) * hidden]
