@@ -28,8 +28,8 @@ from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.matvec import product
-from numrnn.kernels.plan import block_count
+from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.plan import block_count, plan_for
 
 
 @kernel
@@ -131,7 +131,7 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, weight_hr, lengths, r
     P), ``prev_hidden`` (T, B, P) and ``m_steps`` (T, B, H), zeros where padded;
     ``grad_c`` holds ``dL/dc_n`` on entry and ``dL/dc0`` on return, ``grad_h0``
     receives ``dL/dh0``. ``weight_hh`` (4H, P) and ``weight_hr`` (P, H) are
-    C-contiguous."""
+    contiguous, or packed (``Plan.backward_weight``, :mod:`numrnn.kernels.plan`)."""
     blocks = block_count(h0.shape[0])
     if blocks == 1:
         _backward_block(0, grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse, h0,
@@ -162,10 +162,12 @@ def run_backward(grad_output, grad_finals, x, states, weights, saved, lengths, r
     prev_hidden = np.empty((steps, batch, proj_size), dtype=x.dtype)
     m_steps = np.empty((steps, batch, hidden), dtype=x.dtype)
     grad_h0 = np.empty((batch, proj_size), dtype=x.dtype)
+    form = plan_for(x.dtype, batch, steps, n_in, hidden, 4, joint=False).backward_weight
     with kernel_blas(True):
-        _backward_recurrence(grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse, h0,
-                             c0, output, gates, cells, grad_cells, grad_c, grad_gates,
-                             grad_hidden, prev_hidden, m_steps, grad_h0)
+        _backward_recurrence(grad_output, grad_h_n, product_weight(weight_hh, form),
+                             product_weight(weight_hr, form), lengths, reverse, h0, c0, output,
+                             gates, cells, grad_cells, grad_c, grad_gates, grad_hidden,
+                             prev_hidden, m_steps, grad_h0)
 
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh, want_w_hr = needs
