@@ -115,6 +115,10 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
 def _describe(layer):
     """(kind, num_layers, num_directions) of a supported layer or cell."""
     if isinstance(layer, RNNBase):
+        if getattr(layer, "proj_size", 0):
+            raise ArgumentError(f"hidden_gradient_norms: an {layer.mode} with proj_size="
+                                f"{layer.proj_size} is not supported (its steps are not "
+                                "composed from cells)")
         return layer.kind, layer.num_layers, layer.num_directions
     for cell_class in (RNNCell, LSTMCell, GRUCell):
         if isinstance(layer, cell_class):

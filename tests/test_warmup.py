@@ -111,8 +111,10 @@ def test_every_value_of_every_option_is_a_variant_to_warm():
     # are no variants.
     assert CELLS == ("LSTM", "LSTM-layer_norm=True", "LSTM-peepholes=True", "GRU",
                      "GRU-layer_norm=True", "GRU-reset_after=False", "RNN-tanh", "RNN-relu")
-    assert VARIANTS["LSTM-peepholes=True"] == (LSTM, {"peepholes": True, "layer_norm": False})
-    assert VARIANTS["LSTM-layer_norm=True"] == (LSTM, {"peepholes": False, "layer_norm": True})
+    assert VARIANTS["LSTM-peepholes=True"] == (LSTM, {"proj_size": 0, "peepholes": True,
+                                                      "layer_norm": False})
+    assert VARIANTS["LSTM-layer_norm=True"] == (LSTM, {"proj_size": 0, "peepholes": False,
+                                                       "layer_norm": True})
     assert VARIANTS["GRU"] == (GRU, {"reset_after": True, "layer_norm": False})
     assert VARIANTS["GRU-reset_after=False"] == (GRU, {"reset_after": False, "layer_norm": False})
     assert VARIANTS["RNN-relu"] == (RNN, {"nonlinearity": "relu"})

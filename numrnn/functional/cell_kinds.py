@@ -20,8 +20,10 @@ A record holds:
   :mod:`numrnn.functional.recurrent_stack` run every kind through these;
 - ``options``: options of the computation itself (the Elman RNN's
   ``nonlinearity``, the GRU's ``reset_after``: PyTorch's variant, or r applied
-  before the recurrent product; the LSTM's ``peepholes``), with their default
-  and allowed values; ``layer_options``: constructor options only this kind's layers take;
+  before the recurrent product; the LSTM's ``proj_size``, ``peepholes`` and
+  ``layer_norm``), with their default and allowed values (the ones
+  :mod:`numrnn.warmup` compiles, for an option whose range the layer checks);
+  ``layer_options``: constructor options only this kind's layers take;
 - the gate orders of other layouts (ONNX, Keras, oneDNN), as gate names, so
   weights can be permuted block-wise (:meth:`CellKind.gate_permutation`).
 
@@ -33,7 +35,10 @@ A record holds:
   PyTorch's, made per layer and direction by :func:`parameter_name`; a name
   starting with ``bias`` is left out of a layer built with ``bias=False`` and
   reaches the kernels as None. The LSTM's and GRU's ``layer_norm`` option
-  appends its gains and shifts (:func:`layer_norm_parameters`).
+  appends its gains and shifts (:func:`layer_norm_parameters`). ``h`` feeds
+  back through ``weight_hh``, so its size is ``weight_hh``'s columns
+  (:meth:`CellKind.state_sizes`): an LSTM with ``proj_size`` P has ``h`` of size
+  P and ``c`` of size H.
 - ``option_refusal``: None, or a function of the options giving why a
   combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
 """
@@ -94,9 +99,17 @@ def layer_norm_parameters(kind, width, hidden, options):
 
 
 def lstm_parameters(kind, width, hidden, options):
-    """The LSTM's parameters: those of :func:`layer_norm_parameters`, or with
-    ``peepholes`` the standard four and the peephole weights ``weight_peephole``
-    (3H,), blocks in :data:`PEEPHOLE_GATES` order (the two options do not combine)."""
+    """The LSTM's parameters: those of :func:`layer_norm_parameters`; or with
+    ``proj_size`` P > 0 (PyTorch's projection) the standard four with ``weight_hh``
+    (4H, P), then ``weight_hr`` (P, H); or with ``peepholes`` the standard four and
+    the peephole weights ``weight_peephole`` (3H,), blocks in
+    :data:`PEEPHOLE_GATES` order. The three options do not combine."""
+    proj_size = options.get("proj_size", 0)
+    if proj_size:
+        weight_ih, (name, (rows, _)), *biases = standard_parameters(kind, width, hidden,
+                                                                    options)
+        return (weight_ih, (name, (rows, proj_size)), *biases,
+                ("weight_hr", (proj_size, hidden)))
     if options.get("peepholes", False):
         return standard_parameters(kind, width, hidden, options) + (
             ("weight_peephole", (len(PEEPHOLE_GATES) * hidden,)),)
@@ -104,9 +117,10 @@ def lstm_parameters(kind, width, hidden, options):
 
 
 def _lstm_option_refusal(options):
-    if options.get("layer_norm") and options.get("peepholes"):
-        return ("peepholes=True and layer_norm=True do not combine yet: no kernel computes "
-                "a layer-normalised peephole LSTM")
+    chosen = [name for name in ("proj_size", "peepholes", "layer_norm") if options.get(name)]
+    if len(chosen) > 1:
+        return (f"{' and '.join(chosen)} do not combine yet: each has its own kernel, and "
+                "none computes them together")
     return None
 
 
@@ -168,8 +182,16 @@ class CellKind:
         return len(self.parameters(1, 1, options))
 
     def options_of(self, owner):
-        """The values of this kind's options held by ``owner`` (a layer or a cell)."""
-        return {name: getattr(owner, name) for name in self.options}
+        """The values of this kind's options held by ``owner`` (a layer or a cell); the
+        default for one it does not hold (``LSTMCell`` has no ``proj_size``)."""
+        return {name: getattr(owner, name, default)
+                for name, (default, _) in self.options.items()}
+
+    def state_sizes(self, hidden, options):
+        """The size of each state, ``h`` first: ``weight_hh``'s columns for ``h`` (what
+        feeds back through it), ``hidden`` for the others."""
+        recurrent = dict(self.parameters(1, hidden, options))["weight_hh"][1]
+        return (recurrent,) + (hidden,) * (len(self.states) - 1)
 
     def forward_train(self, x, states, weights, lengths=None, reverse=False, options=None):
         """The forward kernel keeping residuals: ``(output, finals, saved)``."""
@@ -180,10 +202,20 @@ class CellKind:
         return self.forward_kernels.forward_infer(x, states, weights, lengths, reverse, options)
 
     def backward(self, grad_output, grad_finals, x, states, weights, saved, lengths=None,
-                 reverse=False, options=None, needs=None):
-        """The backward kernel: ``(grad_x, *grad_states, *grad_weights)``."""
-        return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
-                                              saved, lengths, reverse, options, needs)
+                 reverse=False, options=None, needs=None, grad_cells=None):
+        """The backward kernel: ``(grad_x, *grad_states, *grad_weights)``; ``grad_cells``
+        is the gradient of :meth:`cell_states`, if any."""
+        if grad_cells is None:
+            return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
+                                                  saved, lengths, reverse, options, needs)
+        return self.backward_kernels.cell_states_backward(grad_cells, grad_output, grad_finals,
+                                                          x, states, weights, saved, lengths,
+                                                          reverse, options, needs)
+
+    def cell_states(self, saved):
+        """A kind with a cell state: c at every position, (T, B, H), zeros past each
+        row's length, from what :meth:`forward_train` saved."""
+        return self.forward_kernels.cell_states(saved)
 
     def refusal(self, options):
         """Why this combination of ``options`` is refused, or None when it is not."""
@@ -218,11 +250,13 @@ class CellKind:
 LSTM = CellKind(
     name="LSTM", gates=("i", "f", "g", "o"), states=("h", "c"),
     forward_kernels=lstm_kernels, backward_kernels=lstm_backward,
-    streaming_kernels={(False, False): streaming_kernels.lstm_step,
-                       (True, False): streaming_kernels.lstm_peephole_step},
+    streaming_kernels={(0, False, False): streaming_kernels.lstm_step,
+                       (0, True, False): streaming_kernels.lstm_peephole_step},
     streaming_columns=4, split_recurrent_bias=False,
-    options={"peepholes": (False, (False, True)), "layer_norm": (False, (False, True))},
-    layer_options=("forget_bias", "peepholes", "layer_norm"),
+    # proj_size: any int in [0, hidden_size), checked by the layer; warmup compiles 0.
+    options={"proj_size": (0, (0,)), "peepholes": (False, (False, True)),
+             "layer_norm": (False, (False, True))},
+    layer_options=("forget_bias", "proj_size", "peepholes", "layer_norm"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
     onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters,
     option_refusal=_lstm_option_refusal)

@@ -17,6 +17,13 @@ sequence. Layer ``k > 0`` reads the concatenated outputs of layer ``k - 1``'s
 directions, through inverted dropout when ``dropout > 0`` (masks drawn from the
 layer's generator as :func:`numrnn.functional.dropout` draws them).
 
+States may differ in size: an LSTM with ``proj_size`` P has ``h`` (and each
+direction's output) of P features and ``c`` of H (``spec.state_sizes``). With
+``spec.cell_states`` the op also outputs the last layer's ``c`` at every step,
+``(T, B, D * H)``, zeros past each row's length: the residual its training
+kernel keeps anyway (that layer runs it on the inference path too), and its
+gradient enters the backward kernel at each step.
+
 The caller (:class:`numrnn.nn.RNNBase`) has validated everything: the kernels
 trust their inputs.
 """
@@ -45,6 +52,8 @@ class StackSpec(NamedTuple):
     rng: object           # numpy Generator of the dropout masks
     batch_first: bool
     batched: bool         # False: input (T, I), states (L * D, H)
+    state_sizes: tuple    # of each state, h first (kind.state_sizes); h's is the output's
+    cell_states: bool     # also output the last layer's c at every step (a kind with c)
 
 
 def _to_time_major(x, spec):
@@ -80,13 +89,15 @@ def _layers_on_the_path(spec, needs):
 class RecurrentStack(Function):
     """All layers and directions of a recurrent layer; see the module docstring.
 
-    Inputs: ``x``, then one initial state per state of the kind (``(L * D, B, H)``,
-    or None for zeros), then for each layer and direction (direction fastest)
-    its ``spec.cell_parameters`` parameters in the kind's order, ``weight_ih,
-    weight_hh, bias_ih, bias_hh`` first (biases may be None). Static:
-    ``spec``, a :class:`StackSpec`. Outputs: ``(output, *final_states)``, the
-    output ``(T, B, D * H)`` and each final state ``(L * D, B, H)``, in the
-    caller's layout.
+    Inputs: ``x``, then one initial state per state of the kind (``(L * D, B, S)``
+    with S its size in ``spec.state_sizes``, or None for zeros), then for each
+    layer and direction (direction fastest) its ``spec.cell_parameters``
+    parameters in the kind's order, ``weight_ih, weight_hh, bias_ih, bias_hh``
+    first (biases may be None). Static: ``spec``, a :class:`StackSpec`.
+    Outputs: ``(output, *final_states)``, the output ``(T, B, D * P)`` (P the
+    size of h) and each final state ``(L * D, B, S)``, in the caller's layout;
+    then, with ``spec.cell_states``, the last layer's per-step
+    cell states ``(T, B, D * H)``.
     """
 
     # The layers validated every array's dtype before the call.
@@ -94,18 +105,19 @@ class RecurrentStack(Function):
 
     @staticmethod
     def forward(ctx, x, *arrays, spec):
-        kind, hidden = spec.kind, spec.hidden_size
+        kind, sizes = spec.kind, spec.state_sizes
         count = len(kind.states)
         directions = len(spec.directions)
         initial, weights = arrays[:count], arrays[count:]
         x = _to_time_major(x, spec)
         batch = x.shape[1]
         if not spec.batched:
-            initial = [None if state is None else state.reshape(-1, 1, hidden)
-                       for state in initial]
+            initial = [None if state is None else state.reshape(-1, 1, size)
+                       for state, size in zip(initial, sizes)]
         on_path = _layers_on_the_path(spec, ctx.needs_input_grad)
         records = []
         finals = []  # each layer's and direction's final states, in the states' order
+        cells = []   # with spec.cell_states, the last layer's c per step, per direction
         # Contiguous once here, so that what is saved for backward is what the kernel
         # read (the kernels' driver makes the rest of the arrays ready).
         layer_input = np.ascontiguousarray(x)
@@ -118,14 +130,18 @@ class RecurrentStack(Function):
             outputs, saved = [], []
             for direction, reverse in enumerate(spec.directions):
                 index = layer * directions + direction
-                states = tuple([np.zeros((batch, hidden), dtype=x.dtype) if state is None
-                                else state[index] for state in initial])
+                states = tuple([np.zeros((batch, size), dtype=x.dtype) if state is None
+                                else state[index] for state, size in zip(initial, sizes)])
                 first = index * spec.cell_parameters
                 cell_weights = weights[first:first + spec.cell_parameters]
-                if on_path[layer]:
+                keeps_cells = spec.cell_states and layer == spec.num_layers - 1
+                if on_path[layer] or keeps_cells:
                     output, final, residuals = kind.forward_train(
                         layer_input, states, cell_weights, spec.lengths, reverse, spec.options)
-                    saved.append((states, cell_weights, residuals))
+                    if on_path[layer]:
+                        saved.append((states, cell_weights, residuals))
+                    if keeps_cells:
+                        cells.append(kind.cell_states(residuals))
                 else:
                     output, final = kind.forward_infer(layer_input, states, cell_weights,
                                                        spec.lengths, reverse, spec.options)
@@ -139,20 +155,28 @@ class RecurrentStack(Function):
         finals = [state[None] for state in finals[0]] if len(finals) == 1 \
             else [np.stack(states) for states in zip(*finals)]
         if not spec.batched:
-            finals = [state.reshape(state.shape[0], hidden) for state in finals]
+            finals = [state.reshape(state.shape[0], size) for state, size in zip(finals, sizes)]
+        if spec.cell_states:
+            cells = cells[0] if directions == 1 else np.concatenate(cells, axis=2)
+            finals.append(_from_time_major(cells, spec))
         return (_from_time_major(layer_input, spec), *finals)
 
     @staticmethod
     def backward(ctx, grad_output, *grad_finals):
         spec, records, on_path = ctx.saved
-        kind, hidden = spec.kind, spec.hidden_size
+        kind, sizes, hidden = spec.kind, spec.state_sizes, spec.hidden_size
+        width = sizes[0]  # of each direction's output: h's size
         count = len(kind.states)
         directions = len(spec.directions)
         needs = ctx.needs_input_grad
         need_states, need_weights = needs[1:1 + count], needs[1 + count:]
         batch = records[on_path.index(True)][0].shape[1]
         grad = np.ascontiguousarray(_to_time_major(grad_output, spec))
-        grad_finals = [grad.reshape(-1, batch, hidden) for grad in grad_finals]
+        grad_cells = None
+        if spec.cell_states:
+            *grad_finals, grad_cells = grad_finals
+            grad_cells = np.ascontiguousarray(_to_time_major(grad_cells, spec))
+        grad_finals = [grad.reshape(-1, batch, size) for grad, size in zip(grad_finals, sizes)]
         grad_states = [np.empty_like(grad) if need else None
                        for grad, need in zip(grad_finals, need_states)]
         grad_weights = [None] * len(need_weights)
@@ -169,10 +193,13 @@ class RecurrentStack(Function):
                 first, last = index * spec.cell_parameters, (index + 1) * spec.cell_parameters
                 states, cell_weights, residuals = saved[direction]
                 cell_needs = (need_input, *need_states, *need_weights[first:last])
-                grads = kind.backward(grad[:, :, direction * hidden:(direction + 1) * hidden],
+                cell_grads = None
+                if grad_cells is not None and layer == spec.num_layers - 1:
+                    cell_grads = grad_cells[:, :, direction * hidden:(direction + 1) * hidden]
+                grads = kind.backward(grad[:, :, direction * width:(direction + 1) * width],
                                       tuple(grad[index] for grad in grad_finals), layer_input,
                                       states, cell_weights, residuals, spec.lengths, reverse,
-                                      spec.options, cell_needs)
+                                      spec.options, cell_needs, grad_cells=cell_grads)
                 if need_input:
                     grad_input = grads[0] if grad_input is None else grad_input + grads[0]
                 for collected, state_grad in zip(grad_states, grads[1:1 + count]):
@@ -186,6 +213,6 @@ class RecurrentStack(Function):
         if grad_x is not None:
             grad_x = _from_time_major(grad_x, spec)
         if not spec.batched:
-            grad_states = [None if grad is None else grad.reshape(grad.shape[0], hidden)
-                           for grad in grad_states]
+            grad_states = [None if grad is None else grad.reshape(grad.shape[0], size)
+                           for grad, size in zip(grad_states, sizes)]
         return (grad_x, *grad_states, *grad_weights)

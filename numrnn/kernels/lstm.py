@@ -31,11 +31,12 @@ the bit. Gate activations come from :mod:`numrnn.kernels.activations`
 (vectorised in float32, libm in float64).
 The backward pass lives in :mod:`numrnn.kernels.lstm_backward`.
 
-With the option ``peepholes=True`` these entry points run the peephole LSTM
-(ONNX's ``P``), whose weights end with one peephole vector (3H,):
+With the option ``proj_size`` P > 0 these entry points run PyTorch's projected
+LSTM, :mod:`numrnn.kernels.lstm_projection`; with ``peepholes=True`` the peephole
+LSTM (ONNX's ``P``), whose weights end with one peephole vector (3H,):
 :mod:`numrnn.kernels.lstm_peephole`; with ``layer_norm=True``, the
 layer-normalised LSTM of :mod:`numrnn.kernels.lstm_layer_norm` (six more
-weights after the four). The two do not combine (the cell table refuses it).
+weights after the four). The three do not combine (the cell table refuses it).
 """
 
 import numpy as np
@@ -294,8 +295,11 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     residuals' arrays and its product path; saved is ``(output, gates, cells)``
     (with ``layer_norm``, :func:`numrnn.kernels.lstm_layer_norm.run`'s)."""
     peepholes, normalised = lstm_peephole.has_peepholes(options), layer_normalised(options)
-    if peepholes and normalised:
-        raise ArgumentError("lstm: peepholes=True and layer_norm=True do not combine yet")
+    projected = bool(options.get("proj_size", 0))
+    if peepholes + normalised + projected > 1:
+        raise ArgumentError("lstm: proj_size, peepholes and layer_norm do not combine yet")
+    if projected:
+        return _run_projected(x, states, weights, lengths, reverse, options, keep)
     if peepholes:
         return lstm_peephole.run(x, states, weights, lengths, reverse, keep)
     if normalised:
@@ -321,16 +325,35 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     return output, (h_n, c_n), (output, projection, cells)
 
 
+def _run_projected(x, states, weights, lengths, reverse, options, keep):
+    """The LSTM with ``proj_size`` (:mod:`numrnn.kernels.lstm_projection`)."""
+    # Imported here: that module builds on this one's _cell_update.
+    from numrnn.kernels import lstm_projection
+    return lstm_projection.run(x, states, weights, lengths, reverse, options, keep)
+
+
+def cell_states(saved):
+    """c at every position, (T, B, H) with zeros past each row's length, from what
+    :func:`forward_train` saved."""
+    return saved[2]
+
+
 def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
     """LSTM over a sequence, keeping what :func:`lstm_backward.backward` needs.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0, c0)``,
     ``weights`` is ``(weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh)``
-    with biases (4H,) or None, and with ``options={"peepholes": True}`` a fifth,
-    the peephole weights (3H,) in the order ``p_i, p_f, p_o``. Returns
-    ``(output, (h_n, c_n), saved)``: output (T, B, H) is h at each row's valid
-    positions and zeros past its length; ``saved`` holds the output, the gate
-    activations i, f, g, o (T, B, 4H) and the cell states c (T, B, H).
+    with biases (4H,) or None. Returns ``(output, (h_n, c_n), saved)``: output
+    (T, B, H) is h at each row's valid positions and zeros past its length;
+    ``saved`` holds the output, the gate activations i, f, g, o (T, B, 4H) and
+    the cell states c (T, B, H), zeros past each length (:func:`cell_states`).
+
+    ``options`` may hold ``proj_size`` P > 0: PyTorch's projected LSTM
+    (:mod:`numrnn.kernels.lstm_projection`), with ``weight_hh`` (4H, P) and a fifth
+    weight ``weight_hr`` (P, H); h0, h_n and the output then have P features. With
+    ``peepholes=True`` a fifth weight holds the peepholes (3H,) in the order ``p_i,
+    p_f, p_o``; with ``layer_norm=True`` six more hold the normalisations' gains
+    and shifts.
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
 

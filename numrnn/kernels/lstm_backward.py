@@ -22,10 +22,18 @@ valid step. The peephole LSTM (``peepholes=True``) walks back through
 :mod:`numrnn.kernels.lstm_peephole_backward`.
 """
 
+import functools
+
 import numpy as np
 from numba import prange
 
-from numrnn.kernels import lstm_layer_norm_backward, lstm_peephole_backward, recurrent
+from numrnn.errors import ArgumentError
+from numrnn.kernels import (
+    lstm_layer_norm_backward,
+    lstm_peephole_backward,
+    lstm_projection_backward,
+    recurrent,
+)
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
@@ -38,7 +46,7 @@ from numrnn.kernels.plan import block_count, plan_for
 
 @kernel
 def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output, gates,
-                  cells, grad_c, grad_gates, prev_hidden, grad_h_prev, step_grad):
+                  cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h_prev, step_grad):
     """Take batch row ``b`` (row ``r`` of its block) back through loop step ``step``.
 
     A row past its length only zeroes its padding at position ``step``.
@@ -68,6 +76,8 @@ def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, o
     grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
     grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
     grad_out, cell, grad_cell = grad_output[t, b], cells[t, b], grad_c[b]
+    if grad_cells.shape[0] > 0:
+        grad_cell += grad_cells[t, b]
     for j in range(hidden):
         dh = grad_out[j] + carried[j]
         i, f, g, o = gate_i[j], gate_f[j], gate_g[j], gate_o[j]
@@ -83,7 +93,7 @@ def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, o
 
 @kernel
 def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
-                    gates, cells, grad_c, grad_gates, prev_hidden, grad_h0):
+                    gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     steps, batch, n_gates = gates.shape
     first, stop = block_rows(block, batch)
@@ -93,8 +103,8 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
     for step in range(steps - 1, -1, -1):
         for r in range(stop - first):
             _backward_row(first + r, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0,
-                          output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
-                          step_grad)
+                          output, gates, cells, grad_cells, grad_c, grad_gates, prev_hidden,
+                          grad_h_prev, step_grad)
         if step < longest:
             product(step_grad, weight_hh, grad_h_prev)
     grad_h0[first:stop] = grad_h_prev
@@ -102,7 +112,7 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
-                         gates, cells, grad_c, grad_gates, prev_hidden, grad_h0):
+                         gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0):
     """Walk the steps backwards, filling ``grad_gates`` and ``prev_hidden``.
 
     Parameters
@@ -113,6 +123,8 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     lengths : (B,) int64; reverse : bool
     h0, c0 : (B, H); output : (T, B, H); gates : (T, B, 4H); cells : (T, B, H)
         The forward inputs and residuals.
+    grad_cells : (T, B, H), or empty for none
+        The gradient of c at each position (per-step cell states), added to dc there.
     grad_c : (B, H)
         ``dL/dc_n`` on entry, ``dL/dc0`` on return.
     grad_gates : (T, B, 4H)
@@ -128,11 +140,19 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     blocks = block_count(h0.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
-                        output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
+                        output, gates, cells, grad_cells, grad_c, grad_gates, prev_hidden,
+                        grad_h0)
         return
     for block in prange(blocks):
-        _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
-                        output, gates, cells, grad_c, grad_gates, prev_hidden, grad_h0)
+        _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
+                        c0, output, gates, cells, grad_cells, grad_c, grad_gates, prev_hidden,
+                        grad_h0)
+
+
+# What the kernels take for "no gradient of the per-step cell states": empty, not
+# zeros, so the plain call reads nothing more.
+_NO_CELL_GRADIENTS = {np.dtype(dtype): np.zeros((0, 0, 0), dtype) for dtype in (np.float32,
+                                                                               np.float64)}
 
 
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
@@ -146,19 +166,40 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
     (B, H), grad_weight_ih (4H, I), grad_weight_hh (4H, H), grad_bias_ih,
     grad_bias_hh (4H,))``, and ``grad_peephole (3H,)`` with ``peepholes=True``;
     None for each gradient ``needs`` does not ask for.
+
+    With ``proj_size`` in ``options`` the weights hold ``weight_hr`` fifth and
+    its gradient comes last (:mod:`numrnn.kernels.lstm_projection_backward`).
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
                               lengths, reverse, options, needs)
 
 
+def cell_states_backward(grad_cells, grad_output, grad_finals, x, states, weights, saved,
+                         lengths=None, reverse=False, options=None, needs=None):
+    """:func:`backward` with ``grad_cells`` (T, B, H), the gradient of the cell state at
+    every position (:func:`numrnn.kernels.lstm.cell_states`), zeros past each length."""
+    run = functools.partial(_backward, grad_cells=np.ascontiguousarray(grad_cells))
+    return recurrent.backward(run, grad_output, grad_finals, x, states, weights, saved,
+                              lengths, reverse, options, needs)
+
+
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
-              needs):
-    if has_peepholes(options):
-        return lstm_peephole_backward.backward(grad_output, grad_finals, x, states, weights,
-                                               saved, lengths, reverse, needs)
-    if layer_normalised(options):
+              needs, grad_cells=None):
+    if has_peepholes(options) or layer_normalised(options):
+        if grad_cells is not None:
+            raise ArgumentError("lstm: per-step cell states are not available with "
+                                "peepholes or layer_norm yet")
+        if has_peepholes(options):
+            return lstm_peephole_backward.backward(grad_output, grad_finals, x, states,
+                                                   weights, saved, lengths, reverse, needs)
         return lstm_layer_norm_backward.backward_run(grad_output, grad_finals, x, states,
                                                      weights, saved, lengths, reverse, needs)
+    if grad_cells is None:
+        grad_cells = _NO_CELL_GRADIENTS[x.dtype]
+    if options.get("proj_size", 0):
+        return lstm_projection_backward.run_backward(grad_output, grad_finals, x, states,
+                                                     weights, saved, lengths, reverse, needs,
+                                                     grad_cells)
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh = weights[0], weights[1]
     output, gates, cells = saved
@@ -173,8 +214,8 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_h_n,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
-                             h0, c0, output, gates, cells, grad_c, grad_gates, prev_hidden,
-                             grad_h0)
+                             h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates,
+                             prev_hidden, grad_h0)
 
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needs

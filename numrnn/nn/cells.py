@@ -80,9 +80,9 @@ class _Cell(Module):
         parts = [str(self.input_size), str(self.hidden_size)]
         if not self.bias:
             parts.append("bias=False")
-        for name, (default, _) in self.kind.options.items():
-            if getattr(self, name) != default:
-                parts.append(f"{name}={getattr(self, name)!r}")
+        for name, value in self.kind.options_of(self).items():
+            if value != self.kind.options[name][0]:
+                parts.append(f"{name}={value!r}")
         if self.dtype != np.float32:
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
@@ -91,7 +91,9 @@ class _Cell(Module):
         """Constructor arguments as JSON values, so ``numrnn.load_model`` can rebuild the cell."""
         config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
                   "bias": self.bias, "dtype": self.dtype.name}
-        config.update(self.kind.options_of(self))
+        # The kind's options this cell takes (LSTMCell has no proj_size, as PyTorch's).
+        config.update({name: value for name, value in self.kind.options_of(self).items()
+                       if hasattr(self, name)})
         return config
 
     def _step(self, input, states):

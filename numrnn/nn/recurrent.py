@@ -9,6 +9,7 @@ says it all.
 import numpy as np
 
 from numrnn.errors import ArgumentError
+from numrnn.functional.checks import check_flag
 from numrnn.nn.rnn_base import RNNBase
 
 __all__ = ["GRU", "LSTM", "RNN"]
@@ -136,6 +137,11 @@ class LSTM(RNNBase):
         Dropout on each layer's output except the last, in training mode only.
     bidirectional : bool, default False
         A reverse direction per layer; outputs hold both, forward first.
+    proj_size : int, default 0
+        PyTorch's projection: with ``0 < P < H`` each step ends with ``h' = W_hr (o *
+        tanh(c'))``, so ``h`` has P features and ``c`` keeps H; ``output`` is (T, B,
+        D * P), ``h_0`` and ``h_n`` (L * D, B, P), ``c_0`` and ``c_n`` (L * D, B, H).
+        Does not combine with ``peepholes`` or ``layer_norm``.
     dtype : np.float32 (default) or np.float64, keyword-only
         Of every parameter; inputs and states must match it.
     rng : numpy Generator, int seed or None, keyword-only
@@ -174,24 +180,27 @@ class LSTM(RNNBase):
     Parameters per layer ``k`` (suffix ``_reverse`` for the reverse direction):
     ``weight_ih_l{k}`` (4H, in), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` (4H,), rows stacked i, f, g, o; ``in`` is input_size for
-    k = 0 and ``num_directions * H`` after.
+    k = 0 and ``num_directions * H`` after (``num_directions * P`` with a
+    projection). With ``proj_size`` P, ``weight_hh_l{k}`` is (4H, P) and
+    ``weight_hr_l{k}`` (P, H) follows the biases, as in PyTorch.
 
     Examples
     --------
     >>> lstm = LSTM(10, 20, num_layers=2, bidirectional=True, forget_bias=1.0, rng=0)
     >>> output, (h_n, c_n) = lstm(x, lengths=lengths)   # x (T, B, 10): output (T, B, 40)
+    >>> output, (h_n, c_n), cells = lstm(x, return_cell_states=True)
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None, peepholes=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32,
+                 rng=None, recurrent_init="uniform", forget_bias=None, peepholes=False,
                  layer_norm=False, weight_dropout=0.0):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
-                         forget_bias=forget_bias, peepholes=peepholes, layer_norm=layer_norm,
-                         weight_dropout=weight_dropout)
+                         forget_bias=forget_bias, proj_size=proj_size, peepholes=peepholes,
+                         layer_norm=layer_norm, weight_dropout=weight_dropout)
 
-    def forward(self, input, hx=None, lengths=None):
+    def forward(self, input, hx=None, lengths=None, return_cell_states=False):
         """Run the whole sequence through every layer and direction.
 
         Parameters
@@ -210,6 +219,9 @@ class LSTM(RNNBase):
             This replaces PyTorch's ``pack_padded_sequence`` /
             ``pad_packed_sequence`` (numrnn keeps all T steps, zero past every
             length). None means every row has all T steps.
+        return_cell_states : bool, default False
+            Also return the last layer's c after every step (not with ``peepholes``
+            or ``layer_norm`` yet).
 
         Returns
         -------
@@ -219,7 +231,13 @@ class LSTM(RNNBase):
         state : pair (h_n, c_n) of Tensors
             Each ``(num_layers * num_directions, B, H)`` (``(..., H)`` unbatched):
             the final state of each layer and direction, the forward direction's at
-            each row's last valid step, the reverse direction's at step 0.
+            each row's last valid step, the reverse direction's at step 0. With
+            ``proj_size`` P, ``h_n`` has P features.
+        cell_states : Tensor, only with ``return_cell_states=True``
+            The last layer's c after every step, laid out as ``output`` with H
+            features per direction ((T, B, D * H), or (B, T, D * H) with
+            ``batch_first``), zeros past each row's length. It comes from the same
+            pass (no second run) and gradients flow back through it.
 
         Raises
         ------
@@ -231,7 +249,13 @@ class LSTM(RNNBase):
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ArgumentError(f"LSTM: hx must be None or a pair (h_0, c_0), "
                                 f"got {type(hx).__name__}")
-        output, (h_n, c_n) = self._run(input, hx, lengths)
+        cell_states = check_flag("LSTM", "return_cell_states", return_cell_states)
+        if cell_states and (self.peepholes or self.layer_norm):
+            raise ArgumentError("LSTM: return_cell_states=True is not available with "
+                                "peepholes or layer_norm yet")
+        output, (h_n, c_n, *cells) = self._run(input, hx, lengths, cell_states)
+        if cell_states:
+            return output, (h_n, c_n), cells[0]
         return output, (h_n, c_n)
 
 

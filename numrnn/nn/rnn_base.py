@@ -47,6 +47,16 @@ def check_module_dtype(op, dtype):
     return dtype
 
 
+def check_proj_size(op, value, hidden_size):
+    """``proj_size``: an int in [0, hidden_size), 0 meaning no projection."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentError(f"{op}: proj_size must be an int, got {value!r}")
+    if not 0 <= value < hidden_size:
+        raise ArgumentError(f"{op}: proj_size must be in [0, hidden_size={hidden_size}) "
+                            f"(0: no projection), got {value}")
+    return int(value)
+
+
 def checked_array(op, name, value, dtype):
     """The ndarray behind ``value`` (a Tensor or an ndarray) of the module's ``dtype``."""
     array = value.data if isinstance(value, Tensor) else value
@@ -82,8 +92,8 @@ class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *,
                  nonlinearity="tanh", dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None, reset_after=True, peepholes=False,
-                 layer_norm=False, weight_dropout=0.0):
+                 recurrent_init="uniform", forget_bias=None, reset_after=True, proj_size=0,
+                 peepholes=False, layer_norm=False, weight_dropout=0.0):
         super().__init__()
         self.mode = mode
         self.kind = kind_of(mode)
@@ -106,6 +116,7 @@ class RNNBase(Module):
                                 f"got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.reset_after = check_flag(mode, "reset_after", reset_after)
+        self.proj_size = check_proj_size(mode, proj_size, self.hidden_size)
         self.peepholes = check_flag(mode, "peepholes", peepholes)
         self.weight_dropout = check_weight_dropout(mode, weight_dropout)
         self.layer_norm = check_flag(mode, "layer_norm", layer_norm)
@@ -115,6 +126,9 @@ class RNNBase(Module):
         if recurrent_init not in RECURRENT_INITS:
             raise ArgumentError(f"{mode}: recurrent_init must be one of {RECURRENT_INITS}, "
                                 f"got {recurrent_init!r}")
+        if recurrent_init == "identity" and self.proj_size:
+            raise ArgumentError(f"{mode}: recurrent_init='identity' needs square weight_hh "
+                                f"blocks, so it cannot go with proj_size={self.proj_size}")
         self.recurrent_init = recurrent_init
         if forget_bias is not None and (isinstance(forget_bias, bool)
                                         or not isinstance(forget_bias, numbers.Real)):
@@ -134,6 +148,8 @@ class RNNBase(Module):
         # ones are looked up as None); registered in PyTorch's order, so state_dict
         # keys line up with torch's.
         options = self.kind.options_of(self)
+        # h, c: (hidden_size, hidden_size), or h of proj_size with a projection.
+        self._state_sizes = self.kind.state_sizes(self.hidden_size, options)
         self._cell_parameters = tuple(
             name for name, _ in self.kind.parameters(1, self.hidden_size, options))
         for layer in range(self.num_layers):
@@ -151,7 +167,7 @@ class RNNBase(Module):
 
     def _layer_width(self, layer):
         """Input features of ``layer``: the input's, then the directions' outputs side by side."""
-        return self.input_size if layer == 0 else self.hidden_size * self.num_directions
+        return self.input_size if layer == 0 else self._state_sizes[0] * self.num_directions
 
     def _weights(self, layer, direction):
         """One layer's and direction's parameters in the kernels' order (``weight_ih,
@@ -219,7 +235,10 @@ class RNNBase(Module):
         for name in self.kind.layer_options:
             value = getattr(self, name)
             numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            config[name] = float(value) if numeric else value
+            if isinstance(value, int) and numeric:
+                config[name] = value
+            else:
+                config[name] = float(value) if numeric else value
         return config
 
     def streamer(self, batch_size=1):
@@ -231,16 +250,16 @@ class RNNBase(Module):
         return Streamer(self, batch_size)
 
     # -- the forward pass ---------------------------------------------------------
-    def _run(self, input, states, lengths):
+    def _run(self, input, states, lengths, cell_states=False):
         """Validate, then run every layer and direction as one op.
 
         ``states`` is None (zeros) or a sequence of initial states: (h_0,) or
         (h_0, c_0). Returns the output and a list of final-state tensors, in the
-        caller's layout. Input, states, lengths and weights are validated here,
-        once; then :class:`~numrnn.functional.recurrent_stack.RecurrentStack`
-        runs the layers, recording a tape node only when a gradient can flow
-        (``no_grad`` or constants alone run the inference kernels and keep
-        nothing).
+        caller's layout, then with ``cell_states`` the last layer's c at every step.
+        Input, states, lengths and weights are validated here, once; then
+        :class:`~numrnn.functional.recurrent_stack.RecurrentStack` runs the layers,
+        recording a tape node only when a gradient can flow (``no_grad`` or
+        constants alone run the inference kernels and keep nothing).
         """
         x = self._check_input(input)
         batched = x.ndim == 3
@@ -266,7 +285,7 @@ class RNNBase(Module):
         spec = StackSpec(self.kind, options, len(self._cell_parameters), self.num_layers,
                          self._directions, self.hidden_size, lengths,
                          self.dropout if self.training else 0.0, self.rng, self.batch_first,
-                         batched)
+                         batched, self._state_sizes, cell_states)
         initial = [None] * len(self.kind.states) if states is None else states
         output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
         return output, finals
@@ -307,9 +326,9 @@ class RNNBase(Module):
             return
         names = tuple(f"{state}_0" for state in self.kind.states)
         layers = self.num_layers * self.num_directions
-        expected = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
         checked = []
-        for name, state in zip(names, states):
+        for name, state, size in zip(names, states, self._state_sizes):
+            expected = (layers, batch, size) if batched else (layers, size)
             state = checked_array(self.mode, name, state, self.dtype)
             if state.shape != expected:
                 layout = "(num_layers*num_directions, B, H)" if batched \

@@ -67,6 +67,10 @@ class Streamer:
             raise ArgumentError(f"Streamer: a bidirectional {mode} cannot stream: its reverse "
                                 "direction reads the sequence from the end; use the layer on "
                                 "whole sequences instead")
+        if getattr(layer, "proj_size", 0):
+            raise ArgumentError(f"Streamer: an {mode} with proj_size={layer.proj_size} cannot "
+                                "stream yet (the step kernels have no projection); run the "
+                                "layer on whole sequences, or chunks of them with their states")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ArgumentError(f"Streamer: batch_size must be a positive int, got {batch_size!r}")

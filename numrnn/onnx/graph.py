@@ -59,8 +59,9 @@ MAX_INPUTS = {"RNN": 6, "GRU": 6, "LSTM": 8}
 ONNX_CELLS = (
     OnnxCell("RNN", (("nonlinearity", "tanh"),), "RNN"),
     OnnxCell("RNN", (("nonlinearity", "relu"),), "RNN", activations=("Relu",)),
-    OnnxCell("LSTM", (("peepholes", False), ("layer_norm", False)), "LSTM"),
-    OnnxCell("LSTM", (("peepholes", True), ("layer_norm", False)), "LSTM", peepholes=True),
+    OnnxCell("LSTM", (("proj_size", 0), ("peepholes", False), ("layer_norm", False)), "LSTM"),
+    OnnxCell("LSTM", (("proj_size", 0), ("peepholes", True), ("layer_norm", False)), "LSTM",
+             peepholes=True),
     # numrnn's default GRU applies the reset gate after the recurrent product, as
     # PyTorch does (ONNX's linear_before_reset=1); reset_after=False is ONNX's default.
     OnnxCell("GRU", (("layer_norm", False), ("reset_after", True)), "GRU",

@@ -2,11 +2,11 @@
 
 Weights go from torch to numrnn through ``state_dict`` unchanged, which also
 proves the names, shapes and gate orders agree. Every configuration torch
-supports (``proj_size`` aside) is compared: 1..3 layers, both directions,
-batch_first, without bias, tanh/relu, padded batches with lengths against
-``pack_padded_sequence(enforce_sorted=False)`` + ``pad_packed_sequence``, and
-unbatched input. Tolerances are relative to the largest reference value: 1e-9
-in float64, 1e-4 in float32.
+supports (``proj_size`` in ``test_lstm_projection_torch_parity.py``) is compared:
+1..3 layers, both directions, batch_first, without bias, tanh/relu, padded
+batches with lengths against ``pack_padded_sequence(enforce_sorted=False)`` +
+``pad_packed_sequence``, and unbatched input. Tolerances are relative to the
+largest reference value: 1e-9 in float64, 1e-4 in float32.
 """
 
 import itertools

@@ -22,7 +22,8 @@ KINDS = {"rnn_tanh": (nn.RNN, {}), "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}
          "gru_reset_before": (nn.GRU, {"reset_after": False}),
          "lstm_peepholes": (nn.LSTM, {"peepholes": True}),
          "lstm_layer_norm": (nn.LSTM, {"layer_norm": True}),
-         "gru_layer_norm": (nn.GRU, {"layer_norm": True})}
+         "gru_layer_norm": (nn.GRU, {"layer_norm": True}),
+         "lstm_proj": (nn.LSTM, {"proj_size": 3})}
 
 
 def call(layer, x, states, lengths):
@@ -64,11 +65,11 @@ def test_untaped_results_equal_the_taped_ones_exactly(kind, layers, bidirectiona
     rng = np.random.default_rng(1)
     shape = (batch, steps, n_in) if batch_first else (steps, batch, n_in)
     x = rng.standard_normal(shape).astype(dtype)
-    state_shape = (layers * (2 if bidirectional else 1), batch, hidden)
     initial = None
     if states == "given":
-        initial = tuple(rng.standard_normal(state_shape).astype(dtype)
-                        for _ in range(2 if cls is nn.LSTM else 1))
+        sizes = layer.kind.state_sizes(hidden, layer.kind.options_of(layer))
+        initial = tuple(rng.standard_normal((layers * (2 if bidirectional else 1), batch, size))
+                        .astype(dtype) for size in sizes)
     row_lengths = None if lengths == "none" else rng.integers(1, steps + 1, batch)
     untaped, taped = both_paths(layer, x, initial, row_lengths)
     for a, b in zip(untaped, taped):
