@@ -117,8 +117,8 @@ def _describe(layer):
     if isinstance(layer, RNNBase):
         if getattr(layer, "proj_size", 0):
             raise ArgumentError(f"hidden_gradient_norms: an {layer.mode} with proj_size="
-                                f"{layer.proj_size} is not supported (its steps are not "
-                                "composed from cells)")
+                                f"{layer.proj_size} is not supported yet (its h has "
+                                "proj_size features, the probes hidden_size)")
         return layer.kind, layer.num_layers, layer.num_directions
     for cell_class in (RNNCell, LSTMCell, GRUCell):
         if isinstance(layer, cell_class):

@@ -16,6 +16,7 @@ The result depends on the CPU (numba compiles for the host): warm up on the
 kind of machine that will serve.
 """
 
+import inspect
 import itertools
 import math
 import time
@@ -125,12 +126,20 @@ def _training(cell, dtype):
         (output.sum() + final.sum()).backward()
 
 
+def cell_options(kind, options):
+    """The options a kind's cell takes: those of a layer but the ones only its layers have
+    (an ``LSTMCell`` has no ``proj_size``, as in PyTorch), which must be at their default."""
+    cell = _CELL_MODULES[kind.name]
+    taken = inspect.signature(cell).parameters
+    return {name: value for name, value in options.items() if name in taken}
+
+
 def _steps(cell, dtype):
     kind, options = VARIANTS[cell]
     for hidden in HIDDEN_SIZES:
         for bias in (True, False):
             step = _CELL_MODULES[kind.name](hidden // 2, hidden, bias=bias, dtype=dtype, rng=0,
-                                            **options)
+                                            **cell_options(kind, options))
             for batch in BATCHES:
                 x = np.ones((batch, hidden // 2), dtype=dtype)
                 with no_grad():

@@ -82,6 +82,18 @@ def test_pytorch_state_dict_under_a_prefix_converts_to_a_model(tmp_path):
     assert "not named so: ['encoder.bias_hh_l0'" in line
 
 
+def test_pytorch_state_dict_of_a_projected_lstm_converts_to_a_model(tmp_path):
+    from safetensors.numpy import save_file
+
+    reference = nn.LSTM(3, 6, num_layers=2, bidirectional=True, proj_size=2, rng=2)
+    save_file(dict(reference.state_dict()), str(tmp_path / "torch.safetensors"))
+    done = run_numrnn("convert", tmp_path / "torch.safetensors", tmp_path / "lstm.safetensors")
+    assert done.returncode == 0, done.stderr
+    converted = numrnn.load_model(tmp_path / "lstm.safetensors")
+    assert (converted.hidden_size, converted.proj_size) == (6, 2)
+    assert_same_weights(converted, reference.state_dict())
+
+
 def test_numrnn_model_round_trips_through_onnx(tmp_path):
     model = nn.RNN(3, 4, nonlinearity="relu", rng=3)
     numrnn.save(model, tmp_path / "rnn.safetensors")

@@ -21,7 +21,7 @@ LAYERS = {4: LSTM, 3: GRU, 1: RNN}
 READ = {".safetensors": "safetensors", ".onnx": "onnx", ".keras": "keras", ".h5": "keras"}
 WRITE = {".safetensors": "safetensors", ".onnx": "onnx"}
 # PyTorch's names of a recurrent layer's parameters.
-PARAMETER_NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?")
+PARAMETER_NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?")
 
 
 def file_format(path, formats, what):
@@ -97,13 +97,22 @@ def _torch_layer(tensors, others, prefix, nonlinearity, where):
                           + (f"tensors not named so: {unknown[:4]}" if unknown
                              else f"{names[:6]}"))
     recurrent = tensors["weight_hh_l0"]
-    hidden = recurrent.shape[1] if recurrent.ndim == 2 else 0
+    # An LSTM with proj_size P (PyTorch's weight_hr_l0, (P, H)) feeds back P features.
+    projection = tensors.get("weight_hr_l0")
+    if projection is not None and projection.ndim == 2:
+        hidden = projection.shape[1]
+    else:
+        hidden = recurrent.shape[1] if recurrent.ndim == 2 else 0
     layer_class = LAYERS.get(recurrent.shape[0] // hidden if hidden else 0)
-    if layer_class is None or recurrent.shape[0] % hidden:
+    if layer_class is None or recurrent.shape[0] % hidden \
+            or (projection is not None and layer_class is not LSTM):
         raise FormatError(f"{where}: weight_hh_l0 of shape {recurrent.shape} is not (G*H, H) "
-                          "with G 4 (LSTM), 3 (GRU) or 1 (RNN)")
+                          "with G 4 (LSTM), 3 (GRU) or 1 (RNN), or (4H, P) beside an LSTM's "
+                          "weight_hr_l0 (P, H)")
     layers = 1 + max(int(PARAMETER_NAME.fullmatch(name).group(2)) for name in names)
     options = {"nonlinearity": nonlinearity} if layer_class is RNN else {}
+    if projection is not None:
+        options["proj_size"] = projection.shape[0]
     module = layer_class(tensors["weight_ih_l0"].shape[-1], hidden, num_layers=layers,
                          bias="bias_ih_l0" in tensors,
                          bidirectional=any(name.endswith("_reverse") for name in names),

@@ -20,8 +20,8 @@ A record holds:
   :mod:`numrnn.functional.recurrent_stack` run every kind through these;
 - ``options``: options of the computation itself (the Elman RNN's
   ``nonlinearity``, the GRU's ``reset_after``: PyTorch's variant, or r applied
-  before the recurrent product; the LSTM's ``proj_size``, ``peepholes`` and
-  ``layer_norm``), with their default and allowed values (the ones
+  before the recurrent product, and its ``layer_norm``; the LSTM's ``proj_size``,
+  ``peepholes`` and ``layer_norm``), with their default and allowed values (the ones
   :mod:`numrnn.warmup` compiles, for an option whose range the layer checks);
   ``layer_options``: constructor options only this kind's layers take;
 - the gate orders of other layouts (ONNX, Keras, oneDNN), as gate names, so
@@ -212,10 +212,10 @@ class CellKind:
                                                           x, states, weights, saved, lengths,
                                                           reverse, options, needs)
 
-    def cell_states(self, saved):
+    def cell_states(self, saved, options):
         """A kind with a cell state: c at every position, (T, B, H), zeros past each
-        row's length, from what :meth:`forward_train` saved."""
-        return self.forward_kernels.cell_states(saved)
+        row's length, from what :meth:`forward_train` saved with ``options``."""
+        return self.forward_kernels.cell_states(saved, options)
 
     def refusal(self, options):
         """Why this combination of ``options`` is refused, or None when it is not."""

@@ -141,7 +141,7 @@ class RecurrentStack(Function):
                     if on_path[layer]:
                         saved.append((states, cell_weights, residuals))
                     if keeps_cells:
-                        cells.append(kind.cell_states(residuals))
+                        cells.append(kind.cell_states(residuals, spec.options))
                 else:
                     output, final = kind.forward_infer(layer_input, states, cell_weights,
                                                        spec.lengths, reverse, spec.options)

@@ -332,9 +332,14 @@ def _run_projected(x, states, weights, lengths, reverse, options, keep):
     return lstm_projection.run(x, states, weights, lengths, reverse, options, keep)
 
 
-def cell_states(saved):
+def cell_states(saved, options=None):
     """c at every position, (T, B, H) with zeros past each row's length, from what
-    :func:`forward_train` saved."""
+    :func:`forward_train` saved (the plain or projected LSTM's residuals; the peephole
+    and layer-normalised ones keep theirs differently and are refused)."""
+    options = options or {}
+    if lstm_peephole.has_peepholes(options) or layer_normalised(options):
+        raise ArgumentError("lstm: per-step cell states are not available with peepholes "
+                            "or layer_norm yet")
     return saved[2]
 
 

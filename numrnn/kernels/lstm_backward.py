@@ -19,7 +19,9 @@ A row runs back through exactly its valid steps, in the order it ran forward
 (``lengths`` and ``reverse`` as in the forward kernel): padded positions get
 zero gradients, and the gradients of ``h_n``/``c_n`` enter a row at its own last
 valid step. The peephole LSTM (``peepholes=True``) walks back through
-:mod:`numrnn.kernels.lstm_peephole_backward`.
+:mod:`numrnn.kernels.lstm_peephole_backward`, the layer-normalised one through
+:mod:`numrnn.kernels.lstm_layer_norm_backward`, the projected one through
+:mod:`numrnn.kernels.lstm_projection_backward`.
 """
 
 import functools

@@ -159,7 +159,8 @@ class LSTM(RNNBase):
         The peephole LSTM with ONNX's semantics: ``i`` and ``f`` add ``p_i * c`` and
         ``p_f * c`` (the previous cell state) to their pre-activations and ``o`` adds
         ``p_o * c'`` (the new one), with one more parameter per layer and direction,
-        ``weight_peephole_l{k}`` (3H,), blocks ``p_i, p_f, p_o``.
+        ``weight_peephole_l{k}`` (3H,), blocks ``p_i, p_f, p_o``. Does not combine with
+        ``proj_size`` or ``layer_norm``.
     layer_norm : bool, default False, keyword-only
         The layer-normalised LSTM of Ba, Kiros & Hinton (2016): ``W_ih x`` and
         ``W_hh h`` are normalised separately, each gate block over its H units (eps
@@ -167,7 +168,7 @@ class LSTM(RNNBase):
         ``ln_hh_weight_l{k}``, ``ln_hh_bias_l{k}`` (4H,), before the biases are
         added; and ``h' = o * tanh(LN(c'))`` with ``ln_cell_weight_l{k}``,
         ``ln_cell_bias_l{k}`` (H,), while ``c'`` carries on unnormalised. Gains start
-        at 1, shifts at 0. Does not combine with ``peepholes``. Equations:
+        at 1, shifts at 0. Does not combine with ``proj_size`` or ``peepholes``. Equations:
         ``docs/cell_variants.md``.
     weight_dropout : float in [0, 1), default 0, keyword-only
         DropConnect on the recurrent weights (AWD-LSTM, Merity et al. 2018): in
@@ -245,6 +246,8 @@ class LSTM(RNNBase):
             Input, states or lengths of the wrong shape, or lengths outside 1..T.
         DTypeError
             Input or states of another dtype than the layer's.
+        ArgumentError
+            ``return_cell_states=True`` with ``peepholes`` or ``layer_norm``.
         """
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ArgumentError(f"LSTM: hx must be None or a pair (h_0, c_0), "

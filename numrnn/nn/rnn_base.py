@@ -235,8 +235,10 @@ class RNNBase(Module):
         for name in self.kind.layer_options:
             value = getattr(self, name)
             numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if isinstance(value, int) and numeric:
-                config[name] = value
+            # Sizes stay ints (proj_size); other numbers are floats (forget_bias).
+            if numeric and name in self.kind.options and \
+                    isinstance(self.kind.options[name][0], int):
+                config[name] = int(value)
             else:
                 config[name] = float(value) if numeric else value
         return config

@@ -116,6 +116,10 @@ class Seq2Seq(Module):
         if not isinstance(encoder, RNNBase):
             raise ArgumentTypeError(f"Seq2Seq: encoder must be a numrnn RNN, LSTM or GRU, "
                                     f"got {type(encoder).__name__}")
+        if getattr(encoder, "proj_size", 0):
+            raise ArgumentError(f"Seq2Seq: an encoder with proj_size={encoder.proj_size} is not "
+                                "supported yet (the attention memory and the bridge are sized "
+                                "from hidden_size); use proj_size=0")
         if decoder_mode not in _CELLS:
             raise ArgumentError(f"Seq2Seq: decoder_mode must be one of {tuple(_CELLS)}, "
                                 f"got {decoder_mode!r}")
