@@ -31,6 +31,7 @@ API_PAGES = {
     "numrnn.training": "api/training",
     "numrnn.io": "api/io",
     "numrnn.onnx": "api/onnx",
+    "numrnn.keras": "api/keras",
     "numrnn.data": "api/data",
     "numrnn.generate": "api/generate",
     "numrnn.diagnostics": "api/generate",

@@ -46,6 +46,8 @@ def load_layers(path):
     Keras's output with ``return_sequences=True`` is the layer's output; without,
     it is ``h_n`` (forward and backward concatenated for a ``Bidirectional``).
 
+    Examples
+    --------
     >>> layers = numrnn.keras.load_layers("model.keras")
     >>> output, (h_n, c_n) = layers["lstm"](x)
     """

@@ -38,6 +38,8 @@ class Conv2d(Module):
     rng : numpy Generator, int seed or None, keyword-only
         Source of the initial weights.
 
+    Notes
+    -----
     Parameters (PyTorch's names and shapes): ``weight`` (out_channels,
     in_channels / groups, kH, kW) and ``bias`` (out_channels,), both drawn from
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with ``fan_in = in_channels / groups * kH
@@ -48,6 +50,8 @@ class Conv2d(Module):
     (N, out_channels, H_out, W_out) with ``H_out = (H + pad_top + pad_bottom -
     dH * (kH - 1) - 1) // sH + 1`` and ``W_out`` likewise.
 
+    Examples
+    --------
     >>> conv = Conv2d(3, 16, kernel_size=3, padding=1, rng=0)
     """
 

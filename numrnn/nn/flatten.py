@@ -22,10 +22,14 @@ class Flatten(Module):
     end_dim : int, default -1
         The last axis merged.
 
+    Notes
+    -----
     The gradient is the output's, reshaped back. A 0-D input, or axes out of
     range or in the wrong order, are refused with
     :class:`~numrnn.errors.ShapeError`.
 
+    Examples
+    --------
     >>> head = Sequential(Conv2d(3, 8, 3), Flatten(), Linear(8 * 30 * 30, 10))
     """
 

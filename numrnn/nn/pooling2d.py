@@ -37,10 +37,14 @@ class MaxPool2d(_Pool2d):
     padding : int >= 0 or a pair, each at most half its kernel side, default 0
         Rows and columns on both sides that never win (PyTorch pads with -inf).
 
+    Notes
+    -----
     Input (N, C, H, W) or (C, H, W); output (N, C, H_out, W_out) with ``H_out =
     (H + 2 * pad_h - kH) // sH + 1`` and ``W_out`` likewise. Not supported:
     PyTorch's ``dilation``, ``return_indices`` and ``ceil_mode``.
 
+    Examples
+    --------
     >>> pool = MaxPool2d(2)
     """
 
@@ -62,9 +66,13 @@ class AvgPool2d(_Pool2d):
         the image. Keyword-only: PyTorch's fourth positional argument is
         ``ceil_mode``, which numrnn does not have (nor ``divisor_override``).
 
+    Notes
+    -----
     Input (N, C, H, W) or (C, H, W); output (N, C, H_out, W_out), sizes as for
     :class:`MaxPool2d`.
 
+    Examples
+    --------
     >>> pool = AvgPool2d(3, stride=1, padding=1)
     """
 
@@ -91,11 +99,15 @@ class AdaptiveAvgPool2d(Module):
     ----------
     output_size : int >= 1, or a pair of ints >= 1 or None (None keeps that side)
 
+    Notes
+    -----
     Input (N, C, H, W) or (C, H, W); output (N, C, H_out, W_out). Cell ``(oy,
     ox)`` covers rows ``floor(oy * H / H_out)`` to ``ceil((oy + 1) * H / H_out) -
     1`` and the columns likewise, as in PyTorch; ``AdaptiveAvgPool2d(1)`` is
     global average pooling.
 
+    Examples
+    --------
     >>> pool = AdaptiveAvgPool2d((4, 4))
     """
 
