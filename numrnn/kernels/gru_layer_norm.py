@@ -115,12 +115,12 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, rever
     state = h0.copy()
     blocks = block_count(x.shape[1])
     if blocks == 1:
-        _run_block(0, norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, reverse, state,
-                   output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep)
+        _run_block(np.int64(0), norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, reverse,
+                   state, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, reverse,
-                       state, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep)
+            _run_block(np.int64(block), norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths,
+                       reverse, state, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep)
     return state
 
 

@@ -97,12 +97,13 @@ def _backward_recurrence(grad_output, grad_state, weight_hh, lengths, reverse, g
     each valid position. Batch blocks run in parallel."""
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_state, weight_hh, lengths, reverse, gates, hidden_n,
-                        h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec)
+        _backward_block(np.int64(0), grad_output, grad_state, weight_hh, lengths, reverse, gates,
+                        hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse, gates,
-                        hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec)
+        _backward_block(np.int64(block), grad_output, grad_state, weight_hh, lengths, reverse,
+                        gates, hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh,
+                        grad_rec)
 
 
 def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):

@@ -128,13 +128,13 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
     h_state, c_state = h0.copy(), c0.copy()
     blocks = block_count(x.shape[1])
     if blocks == 1:
-        _run_block(0, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
-                   reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh, norm_c,
-                   inv_c, h_prev, keep)
+        _run_block(np.int64(0), norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
+                   lengths, reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh,
+                   norm_c, inv_c, h_prev, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
-                       lengths, reverse, h_state, c_state, output, gates, cells, norm_hh,
+            _run_block(np.int64(block), norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c,
+                       shift_c, lengths, reverse, h_state, c_state, output, gates, cells, norm_hh,
                        inv_hh, norm_c, inv_c, h_prev, keep)
     return h_state, c_state
 

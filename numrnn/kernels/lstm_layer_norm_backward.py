@@ -112,14 +112,14 @@ def _backward_recurrence(grad_output, grad_state, grad_c, weight_hh, lengths, re
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
-                        gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
+        _backward_block(np.int64(0), grad_output, grad_state, grad_c, weight_hh, lengths, reverse,
+                        c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
                         grad_gates, grad_y, grad_rec)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
-                        gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
-                        grad_gates, grad_y, grad_rec)
+        _backward_block(np.int64(block), grad_output, grad_state, grad_c, weight_hh, lengths,
+                        reverse, c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c,
+                        gain_hh, grad_gates, grad_y, grad_rec)
 
 
 def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):

@@ -127,11 +127,11 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, peephole, lengths, rev
     h_state, c_state = h0.copy(), c0.copy()
     blocks = block_count(batch)
     if blocks == 1:
-        _run_block(0, projection, weight_hh_t, bias, peephole, lengths, reverse, h_state,
+        _run_block(np.int64(0), projection, weight_hh_t, bias, peephole, lengths, reverse, h_state,
                    c_state, output, cells, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, projection, weight_hh_t, bias, peephole, lengths, reverse,
+            _run_block(np.int64(block), projection, weight_hh_t, bias, peephole, lengths, reverse,
                        h_state, c_state, output, cells, keep)
     return h_state, c_state
 

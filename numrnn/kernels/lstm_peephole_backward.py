@@ -108,14 +108,14 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, peephole, lengths, re
     """
     blocks = block_count(h0.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_h_n, weight_hh, peephole, lengths, reverse, h0, c0,
-                        output, gates, cells, grad_c, grad_gates, prev_hidden, prev_cells,
+        _backward_block(np.int64(0), grad_output, grad_h_n, weight_hh, peephole, lengths, reverse,
+                        h0, c0, output, gates, cells, grad_c, grad_gates, prev_hidden, prev_cells,
                         grad_h0)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_h_n, weight_hh, peephole, lengths, reverse, h0,
-                        c0, output, gates, cells, grad_c, grad_gates, prev_hidden, prev_cells,
-                        grad_h0)
+        _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, peephole, lengths,
+                        reverse, h0, c0, output, gates, cells, grad_c, grad_gates, prev_hidden,
+                        prev_cells, grad_h0)
 
 
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):

@@ -143,12 +143,12 @@ def _forward(x, weight_ih, weight_hh_t, weight_hr_t, bias_ih, bias_hh, lengths, 
     h_state, c_state = h0.copy(), c0.copy()
     blocks = block_count(x.shape[1])
     if blocks == 1:
-        _run_block(0, projection, weight_hh_t, weight_hr_t, bias, lengths, reverse, h_state,
-                   c_state, output, cells, keep)
+        _run_block(np.int64(0), projection, weight_hh_t, weight_hr_t, bias, lengths, reverse,
+                   h_state, c_state, output, cells, keep)
     else:
         for block in prange(blocks):
-            _run_block(block, projection, weight_hh_t, weight_hr_t, bias, lengths, reverse,
-                       h_state, c_state, output, cells, keep)
+            _run_block(np.int64(block), projection, weight_hh_t, weight_hr_t, bias, lengths,
+                       reverse, h_state, c_state, output, cells, keep)
     return h_state, c_state
 
 

@@ -134,13 +134,13 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, weight_hr, lengths, r
     contiguous, or packed (``Plan.backward_weight``, :mod:`numrnn.kernels.plan`)."""
     blocks = block_count(h0.shape[0])
     if blocks == 1:
-        _backward_block(0, grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse, h0,
-                        c0, output, gates, cells, grad_cells, grad_c, grad_gates, grad_hidden,
+        _backward_block(np.int64(0), grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse,
+                        h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates, grad_hidden,
                         prev_hidden, m_steps, grad_h0)
         return
     for block in prange(blocks):
-        _backward_block(block, grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse,
-                        h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates,
+        _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, weight_hr, lengths,
+                        reverse, h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates,
                         grad_hidden, prev_hidden, m_steps, grad_h0)
 
 
