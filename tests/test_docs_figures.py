@@ -36,20 +36,21 @@ NOT_MEASURED = re.compile(r"^<!--\s*docs-figures:\s*not measured:?\s+(.*?)\s*-->
 
 
 def cli_commands():
-    parser = build_parser()
-    (subcommands,) = [action for action in parser._actions if action.choices and action.dest == "command"]
+    """The names of the ``numrnn`` commands, read from the parser itself."""
+    (subcommands,) = [action for action in build_parser()._actions if action.dest == "command"]
     return set(subcommands.choices)
 
 
 def sections(path):
-    """(heading, first line, text) for each heading's section of ``path``, python blocks left out."""
+    """(heading, line, text) for each section of ``path``, the python blocks left out."""
     found = []
     heading, start, text = "(top of page)", 1, []
     in_fence, fence_is_python = False, False
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         fence = FENCE.match(line)
         if fence:
-            in_fence, fence_is_python = (False, False) if in_fence else (True, fence.group(1) == "python")
+            opening = not in_fence
+            in_fence, fence_is_python = opening, opening and fence.group(1) == "python"
             continue
         if in_fence and fence_is_python:
             continue
@@ -105,7 +106,8 @@ def test_the_rule_sees_the_docs():
     """A renamed folder or a broken pattern would make the test above pass on nothing."""
     pages = {str(path.relative_to(ROOT)) for path in documents()}
     assert {"README.md", "docs/performance.md", "docs/examples.md"} <= pages
-    figures = sum(len(FIGURE.findall(text)) for heading, line, text in sections(ROOT / "docs" / "performance.md"))
+    performance = sections(ROOT / "docs" / "performance.md")
+    figures = sum(len(FIGURE.findall(text)) for heading, line, text in performance)
     assert figures > 100
 
 
@@ -149,7 +151,8 @@ def test_history_sections_need_their_commit_and_markers_need_a_reason(tmp_path):
     assert figure_problems(write_page(tmp_path, history.replace("`c59a663`", "that commit")),
                            cli_commands())
 
-    marked = "# Plan\n\n<!-- docs-figures: not measured: arithmetic from the sizes above -->\n215 ms.\n"
+    marked = ("# Plan\n\n<!-- docs-figures: not measured: arithmetic from the sizes above -->\n"
+              "215 ms.\n")
     assert figure_problems(write_page(tmp_path, marked), cli_commands()) == []
     terse = "# Plan\n\n<!-- docs-figures: not measured: sums -->\n215 ms.\n"
     (problem,) = figure_problems(write_page(tmp_path, terse), cli_commands())
