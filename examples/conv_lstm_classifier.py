@@ -19,6 +19,7 @@ length-bucketed batches and prints the held-out accuracy after every epoch.
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -125,7 +126,7 @@ def parse_args(argv):
 def main(argv=None):
     """Train and evaluate; returns {"accuracy", "chance", "seconds"}."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(args.seed)
     train_x, train_y = make_dataset(args.train_size, args.min_length, args.max_length,
                                     args.noise, rng)
@@ -158,7 +159,9 @@ def main(argv=None):
     final = float(np.mean(predict(model, test_x) == test_y))
     chance = float(np.max(np.bincount(test_y, minlength=len(EVENTS))) / len(test_y))
     seconds = time.perf_counter() - started
-    print(f"held-out accuracy {final:.1%} (majority class: {chance:.1%}); {seconds:.1f} s")
+    print(f"held-out accuracy {final:.1%} (majority class: {chance:.1%})")
+    print(f"total {seconds:.1f} s wall, {time.process_time() - cpu_started:.1f} s CPU "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return {"accuracy": final, "chance": chance, "seconds": seconds}
 
 

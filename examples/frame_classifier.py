@@ -17,6 +17,7 @@ last valid output to a linear classifier.
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -136,7 +137,7 @@ def parse_args(argv):
 def main(argv=None):
     """Train and evaluate; returns {"accuracy", "chance", "seconds"}."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(args.seed)
     train = make_dataset(args.train_size, args.max_frames, args.noise, rng)
     test_videos, test_lengths, test_labels = make_dataset(args.test_size, args.max_frames,
@@ -165,7 +166,9 @@ def main(argv=None):
               f"{accuracy:.1%}  {time.perf_counter() - started:.1f} s", flush=True)
     chance = float(np.max(np.bincount(test_labels, minlength=len(DIRECTIONS))) / args.test_size)
     seconds = time.perf_counter() - started
-    print(f"held-out accuracy {accuracy:.1%} (majority class: {chance:.1%}); {seconds:.1f} s")
+    print(f"held-out accuracy {accuracy:.1%} (majority class: {chance:.1%})")
+    print(f"total {seconds:.1f} s wall, {time.process_time() - cpu_started:.1f} s CPU "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return {"accuracy": accuracy, "chance": chance, "seconds": seconds}
 
 

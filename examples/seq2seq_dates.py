@@ -20,6 +20,7 @@ years mean 1950-2049.
 
 import argparse
 import datetime
+import os
 import sys
 import time
 
@@ -170,7 +171,7 @@ def parse_args(argv):
 def main(argv=None):
     """Train, evaluate and report; returns the held-out greedy exact-match accuracy."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(args.seed)
     src_vocab, tgt_vocab = CharVocab(SOURCE_CHARS), CharVocab(TARGET_CHARS)
     train_pairs = make_pairs(args.train_size, rng)
@@ -228,7 +229,9 @@ def main(argv=None):
     if args.save:
         numrnn.save(model, args.save)
         print(f"model saved to {args.save}")
-    print(f"total time {time.perf_counter() - started:.1f} s")
+    print(f"total {time.perf_counter() - started:.1f} s wall, "
+          f"{time.process_time() - cpu_started:.1f} s CPU "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return accuracy
 
 

@@ -33,6 +33,7 @@ def test_tiny_run_trains_decodes_saves_and_plots(example, tmp_path, capsys):
     assert 0.0 <= accuracy <= 1.0
     assert "held-out exact match, greedy" in out and "beam 2" in out
     assert "epoch  2" in out and weights.exists()
+    assert "s wall, " in out and "s CPU (load average " in out
     try:
         import matplotlib  # noqa: F401
     except ImportError:
