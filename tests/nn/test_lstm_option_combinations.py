@@ -48,11 +48,6 @@ def test_weight_dropout_follows_a_projected_recurrent_weight():
     assert lstm.weight_hh_l0.grad.shape == (24, 2)
 
 
-def test_a_seq2seq_refuses_a_projected_encoder():
-    with pytest.raises(ArgumentError, match="proj_size=2 is not supported yet"):
-        nn.Seq2Seq(nn.LSTM(4, 6, proj_size=2), 10, 10)
-
-
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_warmup_variant_builds_its_cell(variant):
     kind, options = VARIANTS[variant]
