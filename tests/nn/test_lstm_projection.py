@@ -97,11 +97,6 @@ def test_gradients_of_the_layer_against_central_differences():
                      directions=8)
 
 
-def test_the_streamer_refuses_a_projection_clearly():
-    with pytest.raises(ArgumentError, match="Streamer: an LSTM with proj_size=2 cannot stream"):
-        nn.LSTM(3, 4, proj_size=2).streamer()
-
-
 def test_lstm_cell_has_no_projection_and_still_saves_and_prints(tmp_path):
     cell = nn.LSTMCell(2, 3, dtype=np.float64, rng=0)
     assert repr(cell) == "LSTMCell(2, 3, dtype=float64)"
