@@ -272,8 +272,9 @@ LSTM = CellKind(
     # The layer-normalised step keeps both products (8H), LN(c) (H) and an rstd.
     streaming_columns=10, split_recurrent_bias=False,
     streaming_variant=_lstm_streaming_variant,
-    # proj_size: any int in [0, hidden_size), checked by the layer; warmup compiles 0.
-    options={"proj_size": (0, (0,)), "peepholes": (False, (False, True)),
+    # proj_size: any int in [0, hidden_size), checked by the layer. The kernels' paths
+    # follow hidden_size, not P, so warmup's one P > 0 compiles what every P runs.
+    options={"proj_size": (0, (0, 8)), "peepholes": (False, (False, True)),
              "layer_norm": (False, (False, True))},
     layer_options=("forget_bias", "proj_size", "peepholes", "layer_norm"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
