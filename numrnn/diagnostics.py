@@ -66,8 +66,11 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
     if batch_first:
         x = np.swapaxes(x, 0, 1)
     steps, batch = x.shape[:2]
-    initial = _initial_states(kind, hx, num_layers * num_directions, batch, layer.hidden_size,
-                              dtype, is_cell=not isinstance(layer, RNNBase))
+    # The states' sizes as the cell table gives them: a projected LSTM's h (and so its
+    # probes and outputs) has proj_size features, its c hidden_size.
+    sizes = kind.state_sizes(layer.hidden_size, kind.options_of(layer))
+    initial = _initial_states(kind, hx, num_layers * num_directions, batch, sizes, dtype,
+                              is_cell=not isinstance(layer, RNNBase))
 
     # Every layer's weights, checked before the first step runs.
     weights = [[_weights(layer, layer_index, direction) for direction in range(num_directions)]
@@ -85,7 +88,7 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
                 for t in order:
                     new_state = _cell_step(layer, kind, layer_input[t], state,
                                            weights[layer_index][direction])
-                    probe = Tensor(np.zeros((batch, layer.hidden_size), dtype=dtype),
+                    probe = Tensor(np.zeros((batch, sizes[0]), dtype=dtype),
                                    requires_grad=True)
                     probes[row, t] = probe
                     hidden[t] = new_state[0] + probe
@@ -115,10 +118,6 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
 def _describe(layer):
     """(kind, num_layers, num_directions) of a supported layer or cell."""
     if isinstance(layer, RNNBase):
-        if getattr(layer, "proj_size", 0):
-            raise ArgumentError(f"hidden_gradient_norms: an {layer.mode} with proj_size="
-                                f"{layer.proj_size} is not supported yet (its h has "
-                                "proj_size features, the probes hidden_size)")
         return layer.kind, layer.num_layers, layer.num_directions
     for cell_class in (RNNCell, LSTMCell, GRUCell):
         if isinstance(layer, cell_class):
@@ -141,23 +140,23 @@ def _cell_step(layer, kind, x, state, weights):
     return new if isinstance(new, tuple) else (new,)
 
 
-def _initial_states(kind, hx, rows, batch, hidden_size, dtype, is_cell):
-    """Per (layer, direction) row, the initial state tuple: (h,) or (h, c), as constants."""
+def _initial_states(kind, hx, rows, batch, sizes, dtype, is_cell):
+    """Per (layer, direction) row, the initial state tuple: (h,) or (h, c), as constants;
+    ``sizes`` holds each state's features."""
     count = len(kind.states)
     if hx is None:
-        zeros = np.zeros((batch, hidden_size), dtype=dtype)
-        return [tuple(Tensor(zeros) for _ in range(count))] * rows
+        return [tuple(Tensor(np.zeros((batch, size), dtype=dtype)) for size in sizes)] * rows
     parts = tuple(hx) if count > 1 else (hx,)
     if len(parts) != count:
         raise ArgumentError(f"hidden_gradient_norms: an {kind.name} state is "
                             f"({', '.join(f'{state}_0' for state in kind.states)}), "
                             f"got {len(parts)} tensors")
-    expected = (batch, hidden_size) if is_cell else (rows, batch, hidden_size)
     arrays = []
-    for part in parts:
+    for state, part, size in zip(kind.states, parts, sizes):
+        expected = (batch, size) if is_cell else (rows, batch, size)
         array = part.data if isinstance(part, Tensor) else np.asarray(part)
         if array.shape != expected or array.dtype != dtype:
-            raise ShapeError(f"hidden_gradient_norms: each initial state must be {expected} "
+            raise ShapeError(f"hidden_gradient_norms: the initial {state} must be {expected} "
                              f"{dtype}, got {array.shape} {array.dtype}")
-        arrays.append(array.reshape(rows, batch, hidden_size))
+        arrays.append(array.reshape(rows, batch, size))
     return [tuple(Tensor(array[row]) for array in arrays) for row in range(rows)]

@@ -60,8 +60,8 @@ def _variants():
 
 
 VARIANTS = _variants()
-# "LSTM", "LSTM-layer_norm=True", "LSTM-peepholes=True", "GRU", "GRU-layer_norm=True",
-# "GRU-reset_after=False", "RNN-tanh", "RNN-relu"
+# "LSTM", "LSTM-layer_norm=True", "LSTM-peepholes=True", "LSTM-proj_size=8", "GRU",
+# "GRU-layer_norm=True", "GRU-reset_after=False", "RNN-tanh", "RNN-relu"
 CELLS = tuple(VARIANTS)
 DTYPES = ("float32", "float64")
 _LAYERS = {layer.__name__: layer for layer in (nn.LSTM, nn.GRU, nn.RNN)}
@@ -88,9 +88,10 @@ def _inputs(layer, batch, steps, dtype):
     rng = np.random.default_rng(batch * 100 + steps)
     x = Tensor(rng.standard_normal((steps, batch, layer.input_size)).astype(dtype))
     states = 2 * layer.num_layers if layer.bidirectional else layer.num_layers
-    h0 = Tensor(np.zeros((states, batch, layer.hidden_size), dtype=dtype))
-    hx = tuple(Tensor(h0.data.copy()) for _ in layer.kind.states) \
-        if len(layer.kind.states) > 1 else h0
+    # Each state as the cell table sizes it (a projected LSTM's h has proj_size features).
+    sizes = layer.kind.state_sizes(layer.hidden_size, layer.kind.options_of(layer))
+    initial = tuple(Tensor(np.zeros((states, batch, size), dtype=dtype)) for size in sizes)
+    hx = initial if len(initial) > 1 else initial[0]
     lengths = np.maximum(steps - np.arange(batch) % 2, 1)
     return [(x, None, None), (x, hx, lengths)]
 
@@ -134,23 +135,36 @@ def cell_options(kind, options):
     return {name: value for name, value in options.items() if name in taken}
 
 
+def cell_takes(kind, options):
+    """Whether the kind's cell computes what ``options`` ask: every option it does not
+    take is at its default (no ``LSTMCell`` is projected)."""
+    taken = cell_options(kind, options)
+    return all(value == kind.options[name][0] for name, value in options.items()
+               if name not in taken)
+
+
 def _steps(cell, dtype):
     kind, options = VARIANTS[cell]
     for hidden in HIDDEN_SIZES:
         for bias in (True, False):
-            step = _CELL_MODULES[kind.name](hidden // 2, hidden, bias=bias, dtype=dtype, rng=0,
-                                            **cell_options(kind, options))
-            for batch in BATCHES:
-                x = np.ones((batch, hidden // 2), dtype=dtype)
-                with no_grad():
-                    step(Tensor(x))
-                state = step(Tensor(x, requires_grad=True))
-                (state[0] if len(kind.states) > 1 else state).sum().backward()
+            if cell_takes(kind, options):
+                _cell_steps(kind, options, hidden, bias, dtype)
             if not kind.streams(options):
                 continue
             layer = _layer(cell, dtype, bias, bidirectional=False, hidden=hidden)
             for batch in BATCHES:
                 layer.streamer(batch).step(np.ones((batch, hidden // 2), dtype=dtype))
+
+
+def _cell_steps(kind, options, hidden, bias, dtype):
+    step = _CELL_MODULES[kind.name](hidden // 2, hidden, bias=bias, dtype=dtype, rng=0,
+                                    **cell_options(kind, options))
+    for batch in BATCHES:
+        x = np.ones((batch, hidden // 2), dtype=dtype)
+        with no_grad():
+            step(Tensor(x))
+        state = step(Tensor(x, requires_grad=True))
+        (state[0] if len(kind.states) > 1 else state).sum().backward()
 
 
 def _embedding(dtype):

@@ -15,6 +15,9 @@ LAYERS = {
     "GRU": lambda **kw: nn.GRU(5, 7, **kw),
     "GRU-reset_before": lambda **kw: nn.GRU(5, 7, reset_after=False, **kw),
     "LSTM-peepholes": lambda **kw: nn.LSTM(5, 7, peepholes=True, **kw),
+    "LSTM-proj_size": lambda **kw: nn.LSTM(5, 7, proj_size=3, **kw),
+    "LSTM-layer_norm": lambda **kw: nn.LSTM(5, 7, layer_norm=True, **kw),
+    "GRU-layer_norm": lambda **kw: nn.GRU(5, 7, layer_norm=True, **kw),
     "RNN-tanh": lambda **kw: nn.RNN(5, 7, **kw),
     "RNN-relu": lambda **kw: nn.RNN(5, 7, nonlinearity="relu", **kw),
 }

@@ -109,12 +109,15 @@ def test_every_value_of_every_option_is_a_variant_to_warm():
     from numrnn.warmup import CELLS, VARIANTS
     # Refused combinations (the reset-before GRU or the peephole LSTM with layer_norm)
     # are no variants.
-    assert CELLS == ("LSTM", "LSTM-layer_norm=True", "LSTM-peepholes=True", "GRU",
-                     "GRU-layer_norm=True", "GRU-reset_after=False", "RNN-tanh", "RNN-relu")
+    assert CELLS == ("LSTM", "LSTM-layer_norm=True", "LSTM-peepholes=True", "LSTM-proj_size=8",
+                     "GRU", "GRU-layer_norm=True", "GRU-reset_after=False", "RNN-tanh",
+                     "RNN-relu")
     assert VARIANTS["LSTM-peepholes=True"] == (LSTM, {"proj_size": 0, "peepholes": True,
                                                       "layer_norm": False})
     assert VARIANTS["LSTM-layer_norm=True"] == (LSTM, {"proj_size": 0, "peepholes": False,
                                                        "layer_norm": True})
+    assert VARIANTS["LSTM-proj_size=8"] == (LSTM, {"proj_size": 8, "peepholes": False,
+                                                   "layer_norm": False})
     assert VARIANTS["GRU"] == (GRU, {"reset_after": True, "layer_norm": False})
     assert VARIANTS["GRU-reset_after=False"] == (GRU, {"reset_after": False, "layer_norm": False})
     assert VARIANTS["RNN-relu"] == (RNN, {"nonlinearity": "relu"})

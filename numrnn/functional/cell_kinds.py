@@ -15,7 +15,9 @@ A record holds:
   backward, both keeping the one contract of :mod:`numrnn.kernels.recurrent`
   and called through :meth:`CellKind.forward_train`,
   :meth:`CellKind.forward_infer` and :meth:`CellKind.backward`, and its
-  streaming step kernel (:meth:`CellKind.streaming_step`). The tape ops of
+  streaming step kernels, one per streamable combination of options, keyed by
+  their values or by ``streaming_variant(options)``
+  (:meth:`CellKind.streaming_step`). The tape ops of
   :mod:`numrnn.functional.recurrent` and the stack of
   :mod:`numrnn.functional.recurrent_stack` run every kind through these;
 - ``options``: options of the computation itself (the Elman RNN's
@@ -48,7 +50,7 @@ from types import ModuleType
 
 from numrnn.errors import ArgumentError
 from numrnn.kernels import elman as elman_kernels
-from numrnn.kernels import elman_backward, gru_backward, lstm_backward
+from numrnn.kernels import elman_backward, gru_backward, lstm_backward, streaming_layer_norm
 from numrnn.kernels import gru as gru_kernels
 from numrnn.kernels import lstm as lstm_kernels
 from numrnn.kernels import streaming as streaming_kernels
@@ -131,6 +133,12 @@ def _gru_option_refusal(options):
     return None
 
 
+def _lstm_streaming_variant(options):
+    # One projected step serves every proj_size: P is the width of its output.
+    return (bool(options.get("proj_size", 0)), options.get("peepholes", False),
+            options.get("layer_norm", False))
+
+
 @dataclass(frozen=True)
 class CellKind:
     """One kind of recurrent cell; see the module's docstring for the fields."""
@@ -155,6 +163,8 @@ class CellKind:
     onednn_gates: tuple
     parameter_layout: object = standard_parameters
     option_refusal: object = None
+    # Options -> the key of ``streaming_kernels`` (default: the values in order).
+    streaming_variant: object = None
 
     # A record is a constant of the library: copying or pickling a layer that
     # holds one must give back the same record, not copies of its kernels.
@@ -221,9 +231,14 @@ class CellKind:
         """Why this combination of ``options`` is refused, or None when it is not."""
         return None if self.option_refusal is None else self.option_refusal(options)
 
+    def _streaming_key(self, options):
+        if self.streaming_variant is None:
+            return tuple(options.values())
+        return self.streaming_variant(options)
+
     def streams(self, options):
         """Whether a streaming kernel exists for these options."""
-        return tuple(options.values()) in self.streaming_kernels
+        return self._streaming_key(options) in self.streaming_kernels
 
     def streaming_step(self, options):
         """The streaming kernel (:mod:`numrnn.kernels.streaming`) for these options."""
@@ -231,7 +246,7 @@ class CellKind:
             chosen = ", ".join(f"{name}={value!r}" for name, value in options.items())
             raise ArgumentError(f"Streamer: a {self.name} with {chosen} cannot stream yet; "
                                 "run the layer on whole sequences instead")
-        return self.streaming_kernels[tuple(options.values())]
+        return self.streaming_kernels[self._streaming_key(options)]
 
     def gate_permutation(self, layout):
         """Indices of numrnn's gate blocks in the order of ``layout`` ("onnx", "keras"
@@ -250,11 +265,16 @@ class CellKind:
 LSTM = CellKind(
     name="LSTM", gates=("i", "f", "g", "o"), states=("h", "c"),
     forward_kernels=lstm_kernels, backward_kernels=lstm_backward,
-    streaming_kernels={(0, False, False): streaming_kernels.lstm_step,
-                       (0, True, False): streaming_kernels.lstm_peephole_step},
-    streaming_columns=4, split_recurrent_bias=False,
-    # proj_size: any int in [0, hidden_size), checked by the layer; warmup compiles 0.
-    options={"proj_size": (0, (0,)), "peepholes": (False, (False, True)),
+    streaming_kernels={(False, False, False): streaming_kernels.lstm_step,
+                       (False, True, False): streaming_kernels.lstm_peephole_step,
+                       (True, False, False): streaming_kernels.lstm_projection_step,
+                       (False, False, True): streaming_layer_norm.lstm_layer_norm_step},
+    # The layer-normalised step keeps both products (8H), LN(c) (H) and an rstd.
+    streaming_columns=10, split_recurrent_bias=False,
+    streaming_variant=_lstm_streaming_variant,
+    # proj_size: any int in [0, hidden_size), checked by the layer. The kernels' paths
+    # follow hidden_size, not P, so warmup's one P > 0 compiles what every P runs.
+    options={"proj_size": (0, (0, 8)), "peepholes": (False, (False, True)),
              "layer_norm": (False, (False, True))},
     layer_options=("forget_bias", "proj_size", "peepholes", "layer_norm"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
@@ -265,8 +285,10 @@ GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),
     forward_kernels=gru_kernels, backward_kernels=gru_backward,
     streaming_kernels={(True, False): streaming_kernels.gru_step,
-                       (False, False): streaming_kernels.gru_reset_before_step},
-    streaming_columns=6, split_recurrent_bias=True,
+                       (False, False): streaming_kernels.gru_reset_before_step,
+                       (True, True): streaming_layer_norm.gru_layer_norm_step},
+    # Input and recurrent parts (6H), and the layer-normalised step's rstd.
+    streaming_columns=7, split_recurrent_bias=True,
     options={"reset_after": (True, (True, False)), "layer_norm": (False, (False, True))},
     layer_options=("reset_after", "layer_norm"),
     onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"),

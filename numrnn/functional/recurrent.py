@@ -77,9 +77,13 @@ class RecurrentStep(Function):
     def forward(ctx, x, *arrays, kind, options, batched=True):
         count = len(kind.states)
         x = x.reshape(1, -1, x.shape[-1])
-        batch, hidden = x.shape[1], arrays[count + 1].shape[1]
-        states = tuple(np.zeros((batch, hidden), dtype=x.dtype) if state is None
-                       else state.reshape(batch, hidden) for state in arrays[:count])
+        batch = x.shape[1]
+        # Sized by the cell table: a projected LSTM's h has weight_hh's columns, c H.
+        weight_hh = arrays[count + 1]
+        sizes = kind.state_sizes(weight_hh.shape[0] // kind.gate_count, options)
+        states = tuple(np.zeros((batch, size), dtype=x.dtype) if state is None
+                       else state.reshape(batch, size)
+                       for state, size in zip(arrays[:count], sizes))
         x, arrays = _ready(x, states + arrays[count:])
         states, weights = arrays[:count], arrays[count:]
         if not any(ctx.needs_input_grad):
@@ -88,13 +92,14 @@ class RecurrentStep(Function):
             _, finals, saved = kind.forward_train(x, states, weights, None, False, options)
             ctx.save(x, states, weights, saved, kind, options, batched)
         if not batched:
-            finals = tuple(state.reshape(hidden) for state in finals)
+            finals = tuple(state.reshape(-1) for state in finals)
         return finals if count > 1 else finals[0]
 
     @staticmethod
     def backward(ctx, *grad_finals):
         x, states, weights, saved, kind, options, batched = ctx.saved
-        grad_finals = tuple(grad.reshape(states[0].shape) for grad in grad_finals)
+        grad_finals = tuple(grad.reshape(state.shape)
+                            for grad, state in zip(grad_finals, states))
         # With one step, h_new is output[0]: its gradient enters once, as dL/dh_n.
         grad_output = np.zeros((1,) + states[0].shape, dtype=x.dtype)
         grads = kind.backward(grad_output, grad_finals, x, states, weights, saved, None, False,

@@ -18,8 +18,11 @@ Packed weights (see :func:`pack_layer` for one layer's block): for each layer
 - the bias at ``bias_offset``: ``b_ih + b_hh`` (G*H,) for LSTM and RNN; for GRU
   ``b_ih`` then ``b_hh`` (2 * 3H), because r multiplies the hidden part of n,
   so the input and hidden parts are kept apart;
-- any further parameters of the layer's cell (the peephole LSTM's
-  ``weight_peephole`` (3H,)) right after the bias, raveled in kernel order.
+- any further parameters of the layer's cell right after the bias, in kernel
+  order, each raveled and a matrix transposed as ``W_ih`` and ``W_hh`` are: the
+  peephole LSTM's ``weight_peephole`` (3H,), the projected LSTM's ``W_hrᵀ``
+  (H, P), the layer-normalised cells' gains and shifts
+  (:mod:`numrnn.kernels.streaming_layer_norm`).
 
 Transposed so that the inner loop runs along G*H contiguous columns: input
 elements times weight rows, accumulated into the gate row — a vectorisable
@@ -33,7 +36,9 @@ Gate orders are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n); the reset-before
 GRU (:func:`gru_reset_before_step`) is packed as the GRU. ``state`` is
 ``(L, S, B, H)`` with ``S = 2`` for LSTM (h, c) and 1 otherwise; ``gates``
 ``(B, W)`` is scratch with ``W >= G*H`` (GRU: ``W >= 6H``, input then hidden
-parts); ``output`` ``(B, H)`` receives the last layer's new h.
+parts); ``output`` ``(B, H)`` receives the last layer's new h. A projected LSTM
+(:func:`lstm_projection_step`) has ``output`` ``(B, P)``, and its h is the
+first P columns of ``state[:, 0]``.
 """
 
 import numpy as np
@@ -130,6 +135,38 @@ def lstm_peephole_step(x, weights, layout, state, gates, output):
                 c_row[j] = c_new
                 h_row[j] = o * tanh(c_new)
     output[:, :] = state[layers - 1, 0]
+
+
+@step_kernel
+def lstm_projection_step(x, weights, layout, state, gates, output):
+    """Advance every layer of a projected LSTM stack (``proj_size`` P) by one step.
+
+    Packed as :func:`lstm_step`'s with ``W_hhᵀ`` (P, 4H), and ``W_hrᵀ`` (H, P) after
+    the bias; P is ``output``'s width. The gate loop leaves ``m = o * tanh(c)`` in
+    the first H columns of ``gates``, then ``h = m W_hrᵀ`` (PyTorch's projection).
+    ``x`` (B, I).
+    """
+    layers, _, batch, hidden = state.shape
+    proj = output.shape[1]
+    columns = 4 * hidden
+    for layer in range(layers):
+        layer_input = x if layer == 0 else state[layer - 1, 0, :, :proj]
+        h = state[layer, 0, :, :proj]
+        c = state[layer, 1]
+        _preactivations(gates, layer_input, h, weights, layout, layer, columns, False)
+        for b in range(batch):
+            gate_row, c_row = gates[b], c[b]
+            for j in range(hidden):
+                i = sigmoid(gate_row[j])
+                f = sigmoid(gate_row[hidden + j])
+                g = tanh(gate_row[2 * hidden + j])
+                o = sigmoid(gate_row[3 * hidden + j])
+                c_new = f * c_row[j] + i * g
+                c_row[j] = c_new
+                gate_row[j] = o * tanh(c_new)
+        h[:, :] = typed(0.0, output[0, 0])
+        accumulate(h, 0, gates[:, :hidden], weights, layout[layer, 2] + columns, proj, proj)
+    output[:, :] = state[layers - 1, 0, :, :proj]
 
 
 @step_kernel

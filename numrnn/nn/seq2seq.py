@@ -22,6 +22,7 @@ Conventions: token arrays are time-major, ``src`` ``(S, B)`` and ``tgt``
 results (:mod:`numrnn.nn.seq2seq_decode`) are batch-major, for people.
 """
 
+import inspect
 import numbers
 from typing import NamedTuple
 
@@ -46,6 +47,35 @@ from numrnn.nn.seq2seq_decode import beam_search, greedy_search
 __all__ = ["DecoderState", "Seq2Seq"]
 
 _CELLS = {cell.kind.name: cell for cell in (LSTMCell, GRUCell, RNNCell)}
+
+
+def _checked_decoder_options(mode, options):
+    """``options`` of a ``mode`` decoder, checked against the cell table before anything is
+    built: each a cell option of the kind (refused combinations refused), defaults left out
+    so a model's description names what differs."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ArgumentTypeError(f"Seq2Seq: decoder_options must be a dict, got "
+                                f"{type(options).__name__}")
+    cell = _CELLS[mode]
+    kind = cell.kind
+    taken = [name for name in kind.options if name in inspect.signature(cell).parameters]
+    for name, value in options.items():
+        if name not in taken:
+            held = f" ({mode} cells have no {name}, as in PyTorch)" if name in kind.options \
+                else ""
+            raise ArgumentError(f"Seq2Seq: decoder_options of decoder_mode={mode!r} take "
+                                f"{', '.join(taken)}; got {name!r}{held}")
+        allowed = kind.options[name][1]
+        if isinstance(value, bool) != isinstance(allowed[0], bool) or value not in allowed:
+            raise ArgumentError(f"Seq2Seq: decoder_options[{name!r}] must be one of "
+                                f"{', '.join(map(repr, allowed))}, got {value!r}")
+    refusal = kind.refusal({**{name: default for name, (default, _) in kind.options.items()},
+                            **options})
+    if refusal is not None:
+        raise ArgumentError(f"Seq2Seq: decoder_options: {refusal}")
+    return {name: value for name, value in options.items() if value != kind.options[name][0]}
 
 
 class DecoderState(NamedTuple):
@@ -83,8 +113,18 @@ class Seq2Seq(Module):
     decoder_hidden_size : int, optional
         Defaults to the encoder's ``hidden_size``.
     decoder_layers : int, default 1
+    decoder_options : dict, optional
+        Options of the decoder's cell kind, as the table of cell kinds
+        (:mod:`numrnn.functional.cell_kinds`) lists them and its cells take:
+        ``{"reset_after": False}`` or ``{"layer_norm": True}`` for a GRU decoder,
+        ``{"peepholes": True}`` or ``{"layer_norm": True}`` for an LSTM one,
+        ``{"nonlinearity": "relu"}`` for an RNN one. The decoder is built of cells,
+        which have no ``proj_size`` (as in PyTorch). The encoder's options are its
+        own: any layer's, ``proj_size`` included (the memory and the bridge are
+        sized from its states).
     attention : {'dot', 'general', 'additive'}, default 'general'
-        'dot' needs ``decoder_hidden_size == num_directions * encoder.hidden_size``.
+        'dot' needs ``decoder_hidden_size`` equal to the memory's width, ``num_directions``
+        times the encoder's h size (its ``proj_size`` if it has one, else ``hidden_size``).
     attention_size : int, optional
         Hidden size of additive attention (defaults to ``decoder_hidden_size``).
     input_feeding : bool, default True
@@ -110,19 +150,17 @@ class Seq2Seq(Module):
 
     def __init__(self, encoder, src_vocab_size, tgt_vocab_size, embedding_dim=None, *,
                  decoder_mode="LSTM", decoder_hidden_size=None, decoder_layers=1,
-                 attention="general", attention_size=None, input_feeding=True, bridge=True,
-                 dropout=0.0, pad_index=0, bos_index=2, eos_index=3, rng=None):
+                 decoder_options=None, attention="general", attention_size=None,
+                 input_feeding=True, bridge=True, dropout=0.0, pad_index=0, bos_index=2,
+                 eos_index=3, rng=None):
         super().__init__()
         if not isinstance(encoder, RNNBase):
             raise ArgumentTypeError(f"Seq2Seq: encoder must be a numrnn RNN, LSTM or GRU, "
                                     f"got {type(encoder).__name__}")
-        if getattr(encoder, "proj_size", 0):
-            raise ArgumentError(f"Seq2Seq: an encoder with proj_size={encoder.proj_size} is not "
-                                "supported yet (the attention memory and the bridge are sized "
-                                "from hidden_size); use proj_size=0")
         if decoder_mode not in _CELLS:
             raise ArgumentError(f"Seq2Seq: decoder_mode must be one of {tuple(_CELLS)}, "
                                 f"got {decoder_mode!r}")
+        self.decoder_options = _checked_decoder_options(decoder_mode, decoder_options)
         self.src_vocab_size = check_positive_int("Seq2Seq", "src_vocab_size", src_vocab_size)
         self.tgt_vocab_size = check_positive_int("Seq2Seq", "tgt_vocab_size", tgt_vocab_size)
         self.embedding_dim = check_positive_int(
@@ -154,8 +192,11 @@ class Seq2Seq(Module):
         self.rng = init.as_generator(rng)
         options = {"dtype": self.dtype, "rng": self.rng}
         hidden = self.decoder_hidden_size
-        memory_size = encoder.num_directions * encoder.hidden_size
-        final_size = encoder.num_layers * memory_size
+        # The encoder's states as the cell table sizes them: h has proj_size features in
+        # a projected LSTM, c hidden_size ones. A GRU or RNN encoder's h seeds the cells.
+        sizes = encoder.kind.state_sizes(encoder.hidden_size, encoder.kind.options_of(encoder))
+        memory_size = encoder.num_directions * sizes[0]
+        finals = encoder.num_layers * encoder.num_directions
 
         self.src_embedding = Embedding(self.src_vocab_size, encoder.input_size,
                                        padding_idx=self.pad_index, **options)
@@ -163,12 +204,14 @@ class Seq2Seq(Module):
         self.tgt_embedding = Embedding(self.tgt_vocab_size, self.embedding_dim,
                                        padding_idx=self.pad_index, **options)
         if self.bridge:
-            self.bridge_h = Linear(final_size, self.decoder_layers * hidden, **options)
+            self.bridge_h = Linear(finals * sizes[0], self.decoder_layers * hidden, **options)
             if self._decoder_has_cell:
-                self.bridge_c = Linear(final_size, self.decoder_layers * hidden, **options)
+                self.bridge_c = Linear(finals * sizes[-1], self.decoder_layers * hidden,
+                                       **options)
         for layer in range(self.decoder_layers):
             first_input = self.embedding_dim + (hidden if self.input_feeding else 0)
-            cell = _CELLS[decoder_mode](first_input if layer == 0 else hidden, hidden, **options)
+            cell = _CELLS[decoder_mode](first_input if layer == 0 else hidden, hidden,
+                                        **self.decoder_options, **options)
             setattr(self, f"decoder_l{layer}", cell)
         self.attention = Attention(hidden, memory_size, method=attention,
                                    attention_size=attention_size, **options)
@@ -314,9 +357,10 @@ class Seq2Seq(Module):
 
     # -- description -----------------------------------------------------------------
     def extra_repr(self):
+        options = "".join(f", {name}={value!r}" for name, value in self.decoder_options.items())
         return (f"src_vocab_size={self.src_vocab_size}, tgt_vocab_size={self.tgt_vocab_size}, "
-                f"decoder_mode={self.decoder_mode!r}, input_feeding={self.input_feeding}, "
-                f"bridge={self.bridge}")
+                f"decoder_mode={self.decoder_mode!r}{options}, "
+                f"input_feeding={self.input_feeding}, bridge={self.bridge}")
 
     def get_config(self):
         """Constructor arguments, the encoder included as a nested module spec, so that
@@ -325,7 +369,9 @@ class Seq2Seq(Module):
                 "tgt_vocab_size": self.tgt_vocab_size, "embedding_dim": self.embedding_dim,
                 "decoder_mode": self.decoder_mode,
                 "decoder_hidden_size": self.decoder_hidden_size,
-                "decoder_layers": self.decoder_layers, "attention": self.attention.method,
+                "decoder_layers": self.decoder_layers,
+                "decoder_options": dict(self.decoder_options),
+                "attention": self.attention.method,
                 "attention_size": self.attention.attention_size,
                 "input_feeding": self.input_feeding, "bridge": self.bridge,
                 "dropout": self.dropout, "pad_index": self.pad_index,

@@ -52,8 +52,9 @@ class Streamer:
     Attributes
     ----------
     h : ndarray (num_layers, batch_size, hidden_size)
-        Hidden state, a live view: writing into it sets the state.
-    c : ndarray, same shape (LSTM only)
+        Hidden state, a live view: writing into it sets the state. A projected
+        LSTM's has ``proj_size`` features.
+    c : ndarray (num_layers, batch_size, hidden_size) (LSTM only)
         Cell state, a live view.
     """
 
@@ -67,15 +68,12 @@ class Streamer:
             raise ArgumentError(f"Streamer: a bidirectional {mode} cannot stream: its reverse "
                                 "direction reads the sequence from the end; use the layer on "
                                 "whole sequences instead")
-        if getattr(layer, "proj_size", 0):
-            raise ArgumentError(f"Streamer: an {mode} with proj_size={layer.proj_size} cannot "
-                                "stream yet (the step kernels have no projection); run the "
-                                "layer on whole sequences, or chunks of them with their states")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ArgumentError(f"Streamer: batch_size must be a positive int, got {batch_size!r}")
         # First: a variant without a streaming kernel is refused before anything is packed.
-        self._kernel = kind.streaming_step(kind.options_of(layer))
+        options = kind.options_of(layer)
+        self._kernel = kind.streaming_step(options)
         self.mode = mode
         self.kind = kind
         self.input_size = layer.input_size
@@ -83,12 +81,15 @@ class Streamer:
         self.num_layers = layer.num_layers
         self.batch_size = int(batch_size)
         self.dtype = layer.dtype
+        # h's size as the cell table gives it (a projected LSTM's is proj_size); every
+        # state is stored hidden_size wide, h in its first columns.
+        self._h_size = kind.state_sizes(hidden, options)[0]
         self._weights, self._layout = self._pack(layer)
         self._state = np.zeros((self.num_layers, len(kind.states), self.batch_size, hidden),
                                dtype=self.dtype)
         self._gates = np.zeros((self.batch_size, kind.streaming_columns * hidden),
                                dtype=self.dtype)
-        self._output = np.zeros((self.batch_size, hidden), dtype=self.dtype)
+        self._output = np.zeros((self.batch_size, self._h_size), dtype=self.dtype)
         self._input = np.zeros((self.batch_size, self.input_size), dtype=self.dtype)
         self._input_shape = self._input.shape
 
@@ -107,18 +108,19 @@ class Streamer:
         for weight_ih, weight_hh, bias_ih, bias_hh, *extra in weights:
             block = kernels.pack_layer(weight_ih, weight_hh, bias_ih, bias_hh,
                                        self.kind.split_recurrent_bias)
-            # Parameters an option adds (peepholes) follow the bias, in kernel order.
-            block = np.concatenate([block] + [weight.ravel() for weight in extra])
-            n_in = weight_ih.shape[1]
+            # Parameters an option adds (peepholes, W_hr, gains and shifts) follow the
+            # bias in kernel order, a matrix transposed as W_ih and W_hh are.
+            block = np.concatenate([block] + [weight.T.ravel() for weight in extra])
+            n_in, n_recurrent = weight_ih.shape[1], weight_hh.shape[1]
             layout.append((offset, offset + n_in * columns,
-                           offset + (n_in + layer.hidden_size) * columns))
+                           offset + (n_in + n_recurrent) * columns))
             blocks.append(block)
             offset += block.size
         return np.concatenate(blocks), np.array(layout, dtype=np.int64)
 
     @property
     def h(self):
-        return self._state[:, 0]
+        return self._state[:, 0, :, :self._h_size]
 
     @property
     def c(self):
@@ -129,8 +131,8 @@ class Streamer:
     def step(self, x):
         """Advance one time step: ``x`` (batch_size, input_size) -> the last layer's new h.
 
-        Returns the streamer's output buffer, (batch_size, hidden_size), which the
-        next call overwrites.
+        Returns the streamer's output buffer, (batch_size, hidden_size) (``proj_size``
+        for a projected LSTM), which the next call overwrites.
         """
         # The common case (a C-contiguous ndarray of the right shape and dtype) is
         # checked with identity and tuple tests only: at batch 1 the whole step is

@@ -172,14 +172,6 @@ def test_the_reset_before_gru_with_layer_norm_is_refused(make):
 
 
 @pytest.mark.parametrize("mode", sorted(LAYERS))
-def test_the_streamer_refuses_a_layer_normalised_layer(mode):
-    layer = LAYERS[mode](3, 4, layer_norm=True)
-    with pytest.raises(ArgumentError, match=f"Streamer: a {mode} with .*layer_norm=True "
-                                            "cannot stream"):
-        layer.streamer()
-
-
-@pytest.mark.parametrize("mode", sorted(LAYERS))
 def test_hidden_gradient_norms_run_through_the_normalised_cell(mode):
     from numrnn.diagnostics import hidden_gradient_norms
     layer = LAYERS[mode](3, 4, num_layers=2, layer_norm=True, dtype=np.float64, rng=0)

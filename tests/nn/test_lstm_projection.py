@@ -97,19 +97,6 @@ def test_gradients_of_the_layer_against_central_differences():
                      directions=8)
 
 
-def test_the_streamer_refuses_a_projection_clearly():
-    with pytest.raises(ArgumentError, match="Streamer: an LSTM with proj_size=2 cannot stream"):
-        nn.LSTM(3, 4, proj_size=2).streamer()
-
-
-def test_the_gradient_diagnostics_refuse_a_projection_clearly():
-    from numrnn.diagnostics import hidden_gradient_norms
-
-    layer = nn.LSTM(3, 4, proj_size=2, dtype=np.float64)
-    with pytest.raises(ArgumentError, match="hidden_gradient_norms: an LSTM with proj_size=2"):
-        hidden_gradient_norms(layer, np.zeros((2, 1, 3)), lambda output: output.sum())
-
-
 def test_lstm_cell_has_no_projection_and_still_saves_and_prints(tmp_path):
     cell = nn.LSTMCell(2, 3, dtype=np.float64, rng=0)
     assert repr(cell) == "LSTMCell(2, 3, dtype=float64)"
