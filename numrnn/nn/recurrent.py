@@ -252,7 +252,8 @@ class LSTM(RNNBase):
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ArgumentError(f"LSTM: hx must be None or a pair (h_0, c_0), "
                                 f"got {type(hx).__name__}")
-        cell_states = check_flag("LSTM", "return_cell_states", return_cell_states)
+        cell_states = return_cell_states is not False and \
+            check_flag("LSTM", "return_cell_states", return_cell_states)
         if cell_states and (self.peepholes or self.layer_norm):
             raise ArgumentError("LSTM: return_cell_states=True is not available with "
                                 "peepholes or layer_norm yet")
