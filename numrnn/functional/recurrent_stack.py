@@ -54,6 +54,7 @@ class StackSpec(NamedTuple):
     batched: bool         # False: input (T, I), states (L * D, H)
     state_sizes: tuple    # of each state, h first (kind.state_sizes); h's is the output's
     cell_states: bool     # also output the last layer's c at every step (a kind with c)
+    zero_states: dict = None  # cache of zero initial states for inference (_zero_states)
 
 
 def _to_time_major(x, spec):
@@ -66,6 +67,29 @@ def _from_time_major(x, spec):
     if not spec.batched:
         return x.reshape(x.shape[0], x.shape[2])
     return x.transpose(1, 0, 2) if spec.batch_first else x
+
+
+# Batches of up to this many rows keep their zero initial states (_zero_states).
+CACHED_ZERO_ROWS = 16
+
+
+def _zero_states(spec, batch, dtype):
+    """Zero initial states for :meth:`RecurrentStack.infer`, one (B, S) array per state.
+
+    Kept in ``spec.zero_states`` (when the spec has that dict) for batches of up
+    to :data:`CACHED_ZERO_ROWS` rows and shared by every call, layer, direction
+    and thread: the forward kernels copy their initial states and never write
+    them, and making fresh ones cost ~1 µs of a small call (LSTM(8, 16), B = 1,
+    T = 5). Larger batches get fresh ones, so the cache stays small.
+    """
+    cache = spec.zero_states
+    key = (batch, dtype)
+    zeros = None if cache is None else cache.get(key)
+    if zeros is None:
+        zeros = tuple([np.zeros((batch, size), dtype) for size in spec.state_sizes])
+        if cache is not None and batch <= CACHED_ZERO_ROWS:
+            cache[key] = zeros
+    return zeros
 
 
 def _time_major_states(initial, sizes):
@@ -130,7 +154,10 @@ class RecurrentStack(Function):
         count = len(spec.state_sizes)
         on_path = _layers_on_the_path(spec, ctx.needs_input_grad)
         if not spec.cell_states and True not in on_path:
-            return RecurrentStack.infer(x, arrays[:count], arrays[count:], spec)
+            initial = arrays[:count]
+            if all(state is None for state in initial):
+                initial = None
+            return tuple(RecurrentStack.infer(x, initial, arrays[count:], spec))
         kind, sizes, per_cell = spec.kind, spec.state_sizes, spec.cell_parameters
         initial, directions, last = arrays[:count], spec.directions, spec.num_layers - 1
         x = _to_time_major(x, spec)
@@ -183,12 +210,13 @@ class RecurrentStack(Function):
     def infer(x, initial, weights, spec):
         """:meth:`forward` where no gradient can flow, on arrays and without the tape.
 
-        ``initial`` holds one array (or None for zeros) per state and ``weights``
-        the weights' arrays, in the op's order; ``spec.cell_states`` must be
-        False. Returns ``(output, *final_states)``, as :meth:`forward` does. The
-        layers call it directly under ``no_grad``: at small sizes the tape op's
-        bookkeeping (``Function.apply``, the paths, the records) cost more than
-        the kernel, so this loop does only what inference needs.
+        ``initial`` is None for zero initial states, or holds one array (or None
+        for zeros) per state; ``weights`` holds the weights' arrays, in the op's
+        order; ``spec.cell_states`` must be False. Returns ``[output,
+        *final_states]``, as :meth:`forward` does (a list). The layers call it directly
+        under ``no_grad``: at small sizes the tape op's bookkeeping
+        (``Function.apply``, the paths, the records) cost more than the kernel,
+        so this loop does only what inference needs.
         """
         sizes, per_cell, directions = spec.state_sizes, spec.cell_parameters, spec.directions
         lengths, options = spec.lengths, spec.options
@@ -197,9 +225,10 @@ class RecurrentStack(Function):
         forward_infer = spec.kind.forward_kernels.forward_infer
         if spec.batch_first or not spec.batched:
             x = _to_time_major(x, spec)
-            if not spec.batched:
+            if not spec.batched and initial is not None:
                 initial = _time_major_states(initial, sizes)
         batch, dtype = x.shape[1], x.dtype
+        zeros = _zero_states(spec, batch, dtype) if initial is None else None
         finals = []
         layer_input = x
         for layer in range(spec.num_layers):
@@ -209,8 +238,9 @@ class RecurrentStack(Function):
             outputs = []
             for reverse in directions:
                 index = len(finals)
-                states = tuple([np.zeros((batch, size), dtype) if state is None
-                                else state[index] for state, size in zip(initial, sizes)])
+                states = zeros or tuple([np.zeros((batch, size), dtype) if state is None
+                                         else state[index]
+                                         for state, size in zip(initial, sizes)])
                 output, final = forward_infer(
                     layer_input, states,
                     weights if per_cell == len(weights) else
@@ -219,7 +249,7 @@ class RecurrentStack(Function):
                 outputs.append(output)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
-        return tuple(_outputs(layer_input, finals, spec))
+        return _outputs(layer_input, finals, spec)
 
     @staticmethod
     def backward(ctx, grad_output, *grad_finals):

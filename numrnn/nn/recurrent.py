@@ -257,10 +257,10 @@ class LSTM(RNNBase):
         if cell_states and (self.peepholes or self.layer_norm):
             raise ArgumentError("LSTM: return_cell_states=True is not available with "
                                 "peepholes or layer_norm yet")
-        output, (h_n, c_n, *cells) = self._run(input, hx, lengths, cell_states)
+        output, finals = self._run(input, hx, lengths, cell_states)
         if cell_states:
-            return output, (h_n, c_n), cells[0]
-        return output, (h_n, c_n)
+            return output, tuple(finals[:2]), finals[2]
+        return output, tuple(finals)
 
 
 class GRU(RNNBase):

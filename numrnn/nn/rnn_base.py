@@ -265,13 +265,14 @@ class RNNBase(Module):
         constants alone run the inference kernels and keep nothing).
         """
         x = self._check_input(input)
-        batched = x.ndim == 3
+        shape = x.shape
+        batched = len(shape) == 3
         if not batched:
-            steps, batch = x.shape[0], 1
+            steps, batch = shape[0], 1
         elif self.batch_first:
-            batch, steps = x.shape[0], x.shape[1]
+            batch, steps = shape[0], shape[1]
         else:
-            steps, batch = x.shape[0], x.shape[1]
+            steps, batch = shape[0], shape[1]
         state_arrays = None if states is None else self._check_states(states, batch, batched)
         if lengths is not None:
             if not batched:
@@ -300,10 +301,9 @@ class RNNBase(Module):
             initial = (None,) * len(spec.state_sizes) if states is None else states
             output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
             return output, finals
-        if state_arrays is None:
-            state_arrays = (None,) * len(spec.state_sizes)
-        output, *finals = RecurrentStack.infer(x, state_arrays, weights, spec)
-        return Tensor(output), [Tensor(state) for state in finals]
+        results = [Tensor._from_op(array, None, 0)
+                   for array in RecurrentStack.infer(x, state_arrays, weights, spec)]
+        return results[0], results[1:]
 
     def __setattr__(self, name, value):
         super().__setattr__(name, value)
@@ -332,7 +332,7 @@ class RNNBase(Module):
             spec = StackSpec(self.kind, self.kind.options_of(self), len(self._cell_parameters),
                              self.num_layers, self._directions, self.hidden_size, None,
                              self.dropout if self.training else 0.0, self.rng,
-                             self.batch_first, batched, self._state_sizes, cell_states)
+                             self.batch_first, batched, self._state_sizes, cell_states, {})
             cache[(batched, cell_states)] = spec
         return spec
 
@@ -353,7 +353,9 @@ class RNNBase(Module):
 
     def _check_input(self, input):
         """The input's array, in the caller's layout, checked."""
-        x = checked_array(self.mode, "input", input, self.dtype)
+        x = input.data if isinstance(input, Tensor) else input
+        if not isinstance(x, np.ndarray) or x.dtype != self.dtype:
+            checked_array(self.mode, "input", input, self.dtype)  # raises, naming the problem
         if x.ndim not in (2, 3):
             layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
             raise ShapeError(f"{self.mode}: input must be 3-D {layout} or 2-D (T, I) unbatched, "
