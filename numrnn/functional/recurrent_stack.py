@@ -212,9 +212,9 @@ class RecurrentStack(Function):
 
         ``initial`` is None for zero initial states, or holds one array (or None
         for zeros) per state; ``weights`` holds the weights' arrays, in the op's
-        order; ``spec.cell_states`` must be False. Returns ``[output,
-        *final_states]``, as :meth:`forward` does (a list). The layers call it directly
-        under ``no_grad``: at small sizes the tape op's bookkeeping
+        order; ``spec.cell_states`` must be False. Returns the list ``[output,
+        *final_states]`` of what :meth:`forward` returns. The layers call it
+        directly under ``no_grad``: at small sizes the tape op's bookkeeping
         (``Function.apply``, the paths, the records) cost more than the kernel,
         so this loop does only what inference needs.
         """

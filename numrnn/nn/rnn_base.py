@@ -262,7 +262,9 @@ class RNNBase(Module):
         Input, states, lengths and weights are validated here, once; then
         :class:`~numrnn.functional.recurrent_stack.RecurrentStack` runs the layers,
         recording a tape node only when a gradient can flow (``no_grad`` or
-        constants alone run the inference kernels and keep nothing).
+        constants alone run the inference kernels and keep nothing). Under
+        ``no_grad`` its inference pass, ``RecurrentStack.infer``, is called on
+        the arrays directly, and the results are wrapped as constants.
         """
         x = self._check_input(input)
         shape = x.shape
@@ -282,11 +284,11 @@ class RNNBase(Module):
         spec = self._stack_spec(batched, cell_states)
         if lengths is not None:
             spec = spec._replace(lengths=lengths)
-        # Under no_grad nothing is recorded: the arrays go to the stack's inference
-        # pass directly, and its results come back as constants.
+        # Under no_grad nothing is recorded, so the stack op's bookkeeping is skipped;
+        # the per-step cell states come from the training kernel, through the op.
         untaped = not (cell_states or is_grad_enabled())
         # Every weight against the shape this layer declared, before any kernel runs:
-        # the kernels trust them (Numba checks no bounds).
+        # the kernels trust them (Numba checks no bounds). Untaped, their arrays.
         dropped = self.training and self.weight_dropout > 0
         if untaped and not dropped:
             weights = check_parameters(self, self._stack_specs())

@@ -18,7 +18,6 @@ import threading
 import numpy as np
 import pytest
 
-import numrnn
 from numrnn import Tensor, nn, no_grad
 from numrnn.functional.recurrent_stack import CACHED_ZERO_ROWS
 from numrnn.nn import functional_call
