@@ -114,25 +114,26 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **static):
-        arrays = tuple([x.data if isinstance(x, Tensor) else x for x in inputs])
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         if cls.check_input_dtypes:
             _common_float_dtype(cls.__name__, arrays)
         # Under no_grad nothing needs a gradient, so forward can skip residuals.
         if is_grad_enabled():
-            needs_input_grad = tuple([isinstance(x, Tensor) and x.requires_grad
+            needs_input_grad = tuple([isinstance(x, Tensor) and x._requires_grad
                                       for x in inputs])
+            record = True in needs_input_grad
         else:
             needs_input_grad = (False,) * len(inputs)
-        record = any(needs_input_grad)
+            record = False
         ctx = Context(needs_input_grad)
         result = cls.forward(ctx, *arrays, **static)
-        outputs = result if isinstance(result, tuple) else (result,)
+        if not isinstance(result, tuple):
+            node = Node(cls, ctx, inputs, ((result.shape, result.dtype),)) if record else None
+            return Tensor._from_op(result, node, 0)
         node = None
         if record:
-            specs = tuple((out.shape, out.dtype) for out in outputs)
-            node = Node(cls, ctx, inputs, specs)
-        tensors = tuple([Tensor._from_op(out, node, index) for index, out in enumerate(outputs)])
-        return tensors if isinstance(result, tuple) else tensors[0]
+            node = Node(cls, ctx, inputs, tuple([(out.shape, out.dtype) for out in result]))
+        return tuple([Tensor._from_op(out, node, index) for index, out in enumerate(result)])
 
     @classmethod
     def check_gradients(cls, node, grads):

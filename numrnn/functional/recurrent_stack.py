@@ -54,6 +54,7 @@ class StackSpec(NamedTuple):
     batched: bool         # False: input (T, I), states (L * D, H)
     state_sizes: tuple    # of each state, h first (kind.state_sizes); h's is the output's
     cell_states: bool     # also output the last layer's c at every step (a kind with c)
+    zero_states: dict = None  # cache of zero initial states for inference (_zero_states)
 
 
 def _to_time_major(x, spec):
@@ -66,6 +67,51 @@ def _from_time_major(x, spec):
     if not spec.batched:
         return x.reshape(x.shape[0], x.shape[2])
     return x.transpose(1, 0, 2) if spec.batch_first else x
+
+
+# Batches of up to this many rows keep their zero initial states (_zero_states).
+CACHED_ZERO_ROWS = 16
+
+
+def _zero_states(spec, batch, dtype):
+    """Zero initial states for :meth:`RecurrentStack.infer`, one (B, S) array per state.
+
+    Kept in ``spec.zero_states`` (when the spec has that dict) for batches of up
+    to :data:`CACHED_ZERO_ROWS` rows and shared by every call, layer, direction
+    and thread: the forward kernels copy their initial states and never write
+    them, and making fresh ones cost ~1 µs of a small call (LSTM(8, 16), B = 1,
+    T = 5). Larger batches get fresh ones, so the cache stays small.
+    """
+    cache = spec.zero_states
+    key = (batch, dtype)
+    zeros = None if cache is None else cache.get(key)
+    if zeros is None:
+        zeros = tuple([np.zeros((batch, size), dtype) for size in spec.state_sizes])
+        if cache is not None and batch <= CACHED_ZERO_ROWS:
+            cache[key] = zeros
+    return zeros
+
+
+def _time_major_states(initial, sizes):
+    """Unbatched initial states (L * D, S) as batches of one row, (L * D, 1, S)."""
+    return [None if state is None else state.reshape(-1, 1, size)
+            for state, size in zip(initial, sizes)]
+
+
+def _outputs(output, finals, spec):
+    """``[output, *final_states]`` in the caller's layout, from the last layer's
+    time-major output and each layer's and direction's tuple of final states."""
+    # One layer and direction: views, not stacked copies (~10 µs at small sizes).
+    if len(finals) == 1:
+        outputs = [output, *[state[None] for state in finals[0]]]
+    else:
+        outputs = [output, *[np.stack(layers) for layers in zip(*finals)]]
+    if spec.batch_first or not spec.batched:
+        outputs[0] = _from_time_major(output, spec)
+    if not spec.batched:
+        outputs[1:] = [state.reshape(state.shape[0], size)
+                       for state, size in zip(outputs[1:], spec.state_sizes)]
+    return outputs
 
 
 def _layers_on_the_path(spec, needs):
@@ -105,16 +151,19 @@ class RecurrentStack(Function):
 
     @staticmethod
     def forward(ctx, x, *arrays, spec):
-        kind, sizes = spec.kind, spec.state_sizes
-        count = len(kind.states)
-        directions = len(spec.directions)
-        initial, weights = arrays[:count], arrays[count:]
-        x = _to_time_major(x, spec)
-        batch = x.shape[1]
-        if not spec.batched:
-            initial = [None if state is None else state.reshape(-1, 1, size)
-                       for state, size in zip(initial, sizes)]
+        count = len(spec.state_sizes)
         on_path = _layers_on_the_path(spec, ctx.needs_input_grad)
+        if not spec.cell_states and True not in on_path:
+            initial = arrays[:count]
+            if all(state is None for state in initial):
+                initial = None
+            return tuple(RecurrentStack.infer(x, initial, arrays[count:], spec))
+        kind, sizes, per_cell = spec.kind, spec.state_sizes, spec.cell_parameters
+        initial, directions, last = arrays[:count], spec.directions, spec.num_layers - 1
+        x = _to_time_major(x, spec)
+        batch, dtype = x.shape[1], x.dtype
+        if not spec.batched:
+            initial = _time_major_states(initial, sizes)
         records = []
         finals = []  # each layer's and direction's final states, in the states' order
         cells = []   # with spec.cell_states, the last layer's c per step, per direction
@@ -127,18 +176,18 @@ class RecurrentStack(Function):
                 mask = scaled_dropout_mask(layer_input.shape, layer_input.dtype, spec.dropout,
                                            spec.rng)
                 layer_input = layer_input * mask
+            taped, keeps_cells = on_path[layer], spec.cell_states and layer == last
             outputs, saved = [], []
-            for direction, reverse in enumerate(spec.directions):
-                index = layer * directions + direction
-                states = tuple([np.zeros((batch, size), dtype=x.dtype) if state is None
+            for direction, reverse in enumerate(directions):
+                index = layer * len(directions) + direction
+                states = tuple([np.zeros((batch, size), dtype) if state is None
                                 else state[index] for state, size in zip(initial, sizes)])
-                first = index * spec.cell_parameters
-                cell_weights = weights[first:first + spec.cell_parameters]
-                keeps_cells = spec.cell_states and layer == spec.num_layers - 1
-                if on_path[layer] or keeps_cells:
+                first = count + index * per_cell
+                cell_weights = arrays[first:first + per_cell]
+                if taped or keeps_cells:
                     output, final, residuals = kind.forward_train(
                         layer_input, states, cell_weights, spec.lengths, reverse, spec.options)
-                    if on_path[layer]:
+                    if taped:
                         saved.append((states, cell_weights, residuals))
                     if keeps_cells:
                         cells.append(kind.cell_states(residuals, spec.options))
@@ -147,19 +196,60 @@ class RecurrentStack(Function):
                                                        spec.lengths, reverse, spec.options)
                 outputs.append(output)
                 finals.append(final)
-            records.append((layer_input, mask, saved) if on_path[layer] else None)
-            layer_input = outputs[0] if directions == 1 else np.concatenate(outputs, axis=2)
-        if any(on_path):
+            records.append((layer_input, mask, saved) if taped else None)
+            layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+        if True in on_path:
             ctx.save(spec, records, on_path)
-        # One layer and direction: views, not stacked copies (~10 µs at small sizes).
-        finals = [state[None] for state in finals[0]] if len(finals) == 1 \
-            else [np.stack(states) for states in zip(*finals)]
-        if not spec.batched:
-            finals = [state.reshape(state.shape[0], size) for state, size in zip(finals, sizes)]
+        outputs = _outputs(layer_input, finals, spec)
         if spec.cell_states:
-            cells = cells[0] if directions == 1 else np.concatenate(cells, axis=2)
-            finals.append(_from_time_major(cells, spec))
-        return (_from_time_major(layer_input, spec), *finals)
+            cells = cells[0] if len(cells) == 1 else np.concatenate(cells, axis=2)
+            outputs.append(_from_time_major(cells, spec))
+        return tuple(outputs)
+
+    @staticmethod
+    def infer(x, initial, weights, spec):
+        """:meth:`forward` where no gradient can flow, on arrays and without the tape.
+
+        ``initial`` is None for zero initial states, or holds one array (or None
+        for zeros) per state; ``weights`` holds the weights' arrays, in the op's
+        order; ``spec.cell_states`` must be False. Returns the list ``[output,
+        *final_states]`` of what :meth:`forward` returns. The layers call it
+        directly under ``no_grad``: at small sizes the tape op's bookkeeping
+        (``Function.apply``, the paths, the records) cost more than the kernel,
+        so this loop does only what inference needs.
+        """
+        sizes, per_cell, directions = spec.state_sizes, spec.cell_parameters, spec.directions
+        lengths, options = spec.lengths, spec.options
+        # The kernels' entry itself rather than CellKind.forward_infer: one call less,
+        # still read from the record at each call.
+        forward_infer = spec.kind.forward_kernels.forward_infer
+        if spec.batch_first or not spec.batched:
+            x = _to_time_major(x, spec)
+            if not spec.batched and initial is not None:
+                initial = _time_major_states(initial, sizes)
+        batch, dtype = x.shape[1], x.dtype
+        zeros = _zero_states(spec, batch, dtype) if initial is None else None
+        finals = []
+        layer_input = x
+        for layer in range(spec.num_layers):
+            if layer > 0 and spec.dropout > 0:
+                layer_input = layer_input * scaled_dropout_mask(
+                    layer_input.shape, layer_input.dtype, spec.dropout, spec.rng)
+            outputs = []
+            for reverse in directions:
+                index = len(finals)
+                states = zeros or tuple([np.zeros((batch, size), dtype) if state is None
+                                         else state[index]
+                                         for state, size in zip(initial, sizes)])
+                output, final = forward_infer(
+                    layer_input, states,
+                    weights if per_cell == len(weights) else
+                    weights[index * per_cell:(index + 1) * per_cell],
+                    lengths, reverse, options)
+                outputs.append(output)
+                finals.append(final)
+            layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+        return _outputs(layer_input, finals, spec)
 
     @staticmethod
     def backward(ctx, grad_output, *grad_finals):

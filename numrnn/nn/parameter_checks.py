@@ -30,16 +30,21 @@ def check_parameters(module, specs):
     another dtype, :class:`~numrnn.errors.ArgumentTypeError` for data that is not
     an ndarray at all.
     """
-    return [None if weight is None else weight.data
-            for weight in checked_parameters(module, specs)]
+    return _checked(module, specs, arrays=True)
 
 
 def checked_parameters(module, specs):
     """:func:`check_parameters`, returning the parameters themselves (or None), not their
     arrays: what a tape op takes, so that their gradients reach them."""
+    return _checked(module, specs, arrays=False)
+
+
+def _checked(module, specs, arrays):
+    # One loop for both: at small sizes these checks are a noticeable part of a
+    # layer's call, and a second pass to take the arrays cost ~0.3 µs more.
     registry = module._parameters
     dtype = module.dtype
-    weights = []
+    checked = []
     for name, shape in specs:
         weight = registry.get(name)
         if weight is not None:
@@ -47,8 +52,10 @@ def checked_parameters(module, specs):
             if not isinstance(array, np.ndarray) or array.shape != shape \
                     or array.dtype != dtype:
                 _refuse(module, name, shape, array)
-        weights.append(weight)
-    return weights
+            if arrays:
+                weight = array
+        checked.append(weight)
+    return checked
 
 
 def recurrent_specs(module, width, layer=None, reverse=False):

@@ -252,14 +252,15 @@ class LSTM(RNNBase):
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ArgumentError(f"LSTM: hx must be None or a pair (h_0, c_0), "
                                 f"got {type(hx).__name__}")
-        cell_states = check_flag("LSTM", "return_cell_states", return_cell_states)
+        cell_states = return_cell_states is not False and \
+            check_flag("LSTM", "return_cell_states", return_cell_states)
         if cell_states and (self.peepholes or self.layer_norm):
             raise ArgumentError("LSTM: return_cell_states=True is not available with "
                                 "peepholes or layer_norm yet")
-        output, (h_n, c_n, *cells) = self._run(input, hx, lengths, cell_states)
+        output, finals = self._run(input, hx, lengths, cell_states)
         if cell_states:
-            return output, (h_n, c_n), cells[0]
-        return output, (h_n, c_n)
+            return output, tuple(finals[:2]), finals[2]
+        return output, tuple(finals)
 
 
 class GRU(RNNBase):

@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.cell_kinds import kind_of, parameter_name
@@ -27,7 +28,7 @@ from numrnn.functional.recurrent_stack import RecurrentStack, StackSpec
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
-from numrnn.nn.parameter_checks import checked_parameters, layer_specs
+from numrnn.nn.parameter_checks import check_parameters, checked_parameters, layer_specs
 from numrnn.nn.streaming import Streamer
 from numrnn.nn.weight_dropout import check_weight_dropout, drop_recurrent_weights
 
@@ -261,36 +262,81 @@ class RNNBase(Module):
         Input, states, lengths and weights are validated here, once; then
         :class:`~numrnn.functional.recurrent_stack.RecurrentStack` runs the layers,
         recording a tape node only when a gradient can flow (``no_grad`` or
-        constants alone run the inference kernels and keep nothing).
+        constants alone run the inference kernels and keep nothing). Under
+        ``no_grad`` its inference pass, ``RecurrentStack.infer``, is called on
+        the arrays directly, and the results are wrapped as constants.
         """
         x = self._check_input(input)
-        batched = x.ndim == 3
+        shape = x.shape
+        batched = len(shape) == 3
         if not batched:
-            steps, batch = x.shape[0], 1
+            steps, batch = shape[0], 1
         elif self.batch_first:
-            batch, steps = x.shape[0], x.shape[1]
+            batch, steps = shape[0], shape[1]
         else:
-            steps, batch = x.shape[0], x.shape[1]
-        self._check_states(states, batch, batched)
+            steps, batch = shape[0], shape[1]
+        state_arrays = None if states is None else self._check_states(states, batch, batched)
         if lengths is not None:
             if not batched:
                 raise ShapeError(f"{self.mode}: lengths needs a batched 3-D input, "
                                  "got an unbatched 2-D one")
             lengths = check_lengths(self.mode, lengths, steps, batch)
+        spec = self._stack_spec(batched, cell_states)
+        if lengths is not None:
+            spec = spec._replace(lengths=lengths)
+        # Under no_grad nothing is recorded, so the stack op's bookkeeping is skipped;
+        # the per-step cell states come from the training kernel, through the op.
+        untaped = not (cell_states or is_grad_enabled())
         # Every weight against the shape this layer declared, before any kernel runs:
-        # the kernels trust them (Numba checks no bounds).
-        weights = checked_parameters(self, self._stack_specs())
-        if self.training and self.weight_dropout > 0:
+        # the kernels trust them (Numba checks no bounds). Untaped, their arrays.
+        dropped = self.training and self.weight_dropout > 0
+        if untaped and not dropped:
+            weights = check_parameters(self, self._stack_specs())
+        else:
+            weights = checked_parameters(self, self._stack_specs())
+        if dropped:
             weights = drop_recurrent_weights(weights, self._cell_parameters,
                                              self.weight_dropout, self.rng)
-        options = self.kind.options_of(self)
-        spec = StackSpec(self.kind, options, len(self._cell_parameters), self.num_layers,
-                         self._directions, self.hidden_size, lengths,
-                         self.dropout if self.training else 0.0, self.rng, self.batch_first,
-                         batched, self._state_sizes, cell_states)
-        initial = [None] * len(self.kind.states) if states is None else states
-        output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
-        return output, finals
+            if untaped:
+                weights = [None if weight is None else weight.data for weight in weights]
+        if not untaped:
+            initial = (None,) * len(spec.state_sizes) if states is None else states
+            output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
+            return output, finals
+        results = [Tensor._from_op(array, None, 0)
+                   for array in RecurrentStack.infer(x, state_arrays, weights, spec)]
+        return results[0], results[1:]
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        # Any attribute may feed the stack's spec (training, dropout, rng, an option):
+        # the specs made from the old values go. Set after the attribute, and a new
+        # dict rather than cleared, so that a call in another thread that read the
+        # old value stores its spec in the dict that is dropped, never in this one.
+        object.__setattr__(self, "_stack_spec_cache", {})
+
+    def _stack_spec(self, batched, cell_states):
+        """The stack op's :class:`StackSpec` for an input without ``lengths``.
+
+        It depends on the layer's attributes alone, so it is made once per
+        ``(batched, cell_states)`` and kept until an attribute is set (see
+        ``__setattr__``): the options dict and the spec cost ~1.5 µs of a
+        small call. Parameters are not part of it; they are looked up and
+        checked at every call.
+        """
+        # Read before the attributes: see __setattr__.
+        cache = self.__dict__.get("_stack_spec_cache")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_stack_spec_cache", cache)
+        spec = cache.get((batched, cell_states))
+        if spec is None:
+            spec = StackSpec(self.kind, self.kind.options_of(self), len(self._cell_parameters),
+                             self.num_layers, self._directions, self.hidden_size, None,
+                             self.dropout if self.training else 0.0, self.rng,
+                             self.batch_first, batched, self._state_sizes, cell_states, {})
+            cache[(batched, cell_states)] = spec
+        return spec
 
     def _stack_specs(self):
         """Every layer's and direction's weight spec, in the stack op's order, made once."""
@@ -309,9 +355,11 @@ class RNNBase(Module):
 
     def _check_input(self, input):
         """The input's array, in the caller's layout, checked."""
-        x = checked_array(self.mode, "input", input, self.dtype)
-        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        x = input.data if isinstance(input, Tensor) else input
+        if not isinstance(x, np.ndarray) or x.dtype != self.dtype:
+            checked_array(self.mode, "input", input, self.dtype)  # raises, naming the problem
         if x.ndim not in (2, 3):
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
             raise ShapeError(f"{self.mode}: input must be 3-D {layout} or 2-D (T, I) unbatched, "
                              f"got {x.ndim}-D with shape {x.shape}")
         if x.shape[-1] != self.input_size:
