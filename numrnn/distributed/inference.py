@@ -38,7 +38,7 @@ __all__ = ["iter_predict", "predict"]
 # Models a worker keeps rebuilt, most recently used last: enough for a few
 # models served side by side without holding every model ever sent.
 _CACHE_SIZE = 4
-_cache = collections.OrderedDict()
+_cache: collections.OrderedDict[str, object] = collections.OrderedDict()
 _cache_lock = threading.Lock()
 # The thread count each task thread last set (numba's count is per thread).
 _applied = threading.local()

@@ -46,7 +46,7 @@ import numpy as np
 from numrnn.errors import FormatError, NumrnnError
 from numrnn.io.untrusted_json import MAX_JSON_DEPTH, brief, nesting_depth
 
-_REGISTRY = {}
+_REGISTRY: dict[str, type] = {}
 _builtins_registered = False
 
 

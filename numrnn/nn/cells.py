@@ -34,7 +34,7 @@ __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 class _Cell(Module):
     """Constructor, parameters, initialization and validation shared by the cells."""
 
-    kind = None  # the cell kind's record (numrnn.functional.cell_kinds), set by each cell
+    kind: cell_kinds.CellKind | None = None  # the cell kind's record (numrnn.functional.cell_kinds), set by each cell
 
     def __init__(self, input_size, hidden_size, bias, dtype, rng, **options):
         super().__init__()

@@ -51,10 +51,10 @@ class Resumed:
     """
 
     epoch: int
-    best_epoch: int = None
-    best_metric: float = None
+    best_epoch: int | None = None
+    best_metric: float | None = None
     epochs_without_improvement: int = 0
-    batches_epoch: int = None
+    batches_epoch: int | None = None
 
 
 def module_generators(model, generators=None):

@@ -80,8 +80,8 @@ class History:
     time: list = field(default_factory=list)
     steps: list = field(default_factory=list)
     skipped_steps: list = field(default_factory=list)
-    best_epoch: int = None
-    best_metric: float = None
+    best_epoch: int | None = None
+    best_metric: float | None = None
     stopped_early: bool = False
 
     def __len__(self):
