@@ -1,8 +1,10 @@
 """mypy, configured by pyproject.toml's [tool.mypy], is clean on the package.
 
-Runs in a child process with its cache in a temporary directory, so that the
-check always starts cold (as in CI's fresh environment) and leaves nothing in the
-source tree. Skipped where mypy is not installed (it is in the ``test`` extra).
+Runs in a child process with its cache turned off (``--cache-dir`` set to the null
+device, mypy's documented way to write no cache): the check always starts cold, as
+in CI's fresh environment, leaves nothing in the source tree, and spends no time
+writing a cache nobody reads. About 5 s of CPU. Skipped where mypy is not installed
+(it is in the ``test`` extra).
 """
 
 import os
@@ -16,10 +18,10 @@ import numrnn
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
 
 
-def test_mypy_reports_no_errors_on_the_package(tmp_path):
+def test_mypy_reports_no_errors_on_the_package():
     pytest.importorskip("mypy")
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy_cache"),
+        [sys.executable, "-m", "mypy", "--cache-dir", os.devnull,
          "--no-error-summary", "--hide-error-context"],
         cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=600,
     )
