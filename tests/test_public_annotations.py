@@ -19,9 +19,15 @@ PUBLIC_MODULES = [
     "numrnn.inference", "numrnn.io", "numrnn.keras", "numrnn.nn", "numrnn.onnx", "numrnn.optim",
     "numrnn.optim.lr_scheduler", "numrnn.testing", "numrnn.training", "numrnn.typing",
 ]
-# Special methods that are part of how the public classes are used.
-PUBLIC_DUNDERS = {"__init__", "__call__", "__getitem__", "__len__", "__iter__", "__enter__",
-                  "__exit__"}
+# Special methods that are part of how the public classes are used: construction,
+# calls, containers, context managers and Tensor's operators.
+PUBLIC_DUNDERS = {
+    "__init__", "__call__", "__getitem__", "__setitem__", "__delitem__", "__contains__",
+    "__len__", "__iter__", "__enter__", "__exit__", "__bool__", "__neg__", "__pow__",
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+    "__rtruediv__", "__matmul__", "__rmatmul__",
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+}
 
 
 def public_names(module):
@@ -63,7 +69,7 @@ def public_functions():
                 continue
             for function in candidates:
                 # Functions that dataclasses and namedtuples generate have no source.
-                if inspect.getsourcefile(function) is None:
+                if function.__code__.co_filename.startswith("<"):
                     continue
                 found[function.__module__ + "." + function.__qualname__] = function
     return found

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from numrnn.autograd.ops.selection import ValuesIndices
-    from numrnn.typing import Axis, TensorLike
+    from numrnn.typing import Axis, TensorLike, TensorOrArray
 
 _FLOAT_KINDS = "f"
 
@@ -126,74 +126,74 @@ class Tensor:
 
         backward(self, grad, retain_graph=retain_graph)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}"
         if self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         raise GradError(
             "the truth value of a Tensor is ambiguous; compare .data or use .item()"
         )
 
     # -- comparisons give bool Tensors; they are not differentiable -------------
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
         return _compare("==", self, other)
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
         return _compare("!=", self, other)
 
-    def __lt__(self, other):
+    def __lt__(self, other: TensorLike) -> Tensor:
         return _compare("<", self, other)
 
-    def __le__(self, other):
+    def __le__(self, other: TensorLike) -> Tensor:
         return _compare("<=", self, other)
 
-    def __gt__(self, other):
+    def __gt__(self, other: TensorLike) -> Tensor:
         return _compare(">", self, other)
 
-    def __ge__(self, other):
+    def __ge__(self, other: TensorLike) -> Tensor:
         return _compare(">=", self, other)
 
     __hash__ = object.__hash__
 
     # -- arithmetic -----------------------------------------------------------
-    def __add__(self, other):
+    def __add__(self, other: TensorLike) -> Tensor:
         return _ops.add(self, other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: TensorLike) -> Tensor:
         return _ops.add(other, self)
 
-    def __sub__(self, other):
+    def __sub__(self, other: TensorLike) -> Tensor:
         return _ops.sub(self, other)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: TensorLike) -> Tensor:
         return _ops.sub(other, self)
 
-    def __mul__(self, other):
+    def __mul__(self, other: TensorLike) -> Tensor:
         return _ops.mul(self, other)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: TensorLike) -> Tensor:
         return _ops.mul(other, self)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: TensorLike) -> Tensor:
         return _ops.div(self, other)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: TensorLike) -> Tensor:
         return _ops.div(other, self)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: TensorOrArray) -> Tensor:
         return _ops.matmul(self, other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: TensorOrArray) -> Tensor:
         return _ops.matmul(other, self)
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent: float) -> Tensor:
         return _ops.pow(self, exponent)
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return _ops.neg(self)
 
     def __getitem__(self, index: Any) -> Tensor:

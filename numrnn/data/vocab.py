@@ -101,7 +101,7 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def __contains__(self, token):
+    def __contains__(self, token: object) -> bool:
         return token in self.stoi
 
     def __repr__(self):

@@ -147,11 +147,11 @@ class ModuleList(Module):
             return type(self)(children[index])
         return children[_position("ModuleList", index, len(children))]
 
-    def __setitem__(self, index, module):
+    def __setitem__(self, index: int, module: Module) -> None:
         position = _position("ModuleList", index, len(self._modules))
         self._modules[str(position)] = _checked_module("ModuleList", module)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         children = list(self._modules.values())
         if isinstance(index, slice):
             del children[index]
@@ -203,13 +203,13 @@ class ModuleDict(Module):
                            f"(keys: {', '.join(map(repr, self._modules)) or 'none'})")
         return self._modules[key]
 
-    def __setitem__(self, key, module):
+    def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, _checked_module("ModuleDict", module))
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: str) -> None:
         self.pop(key)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._modules
 
     def __len__(self) -> int:

@@ -61,7 +61,7 @@ class Module:
 
     def __init__(self) -> None:
         self._parameters: dict[str, Parameter | None] = {}
-        # Any: containers index it and know that their slots hold modules, never None.
+        # Any, not Module | None: the containers' slots always hold modules.
         self._modules: dict[str, Any] = {}
         self._buffers: dict[str, Tensor | None] = {}
         self._non_persistent_buffers: set[str] = set()
@@ -114,7 +114,7 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def add_module(self, name: str, module: Module) -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` (or None) as the child ``name``, as ``setattr`` would.
 
         For names that are not identifiers (``ModuleDict`` keys); a name that
