@@ -37,8 +37,7 @@ if TYPE_CHECKING:
     from numrnn.nn.module import Module
     from numrnn.optim.lr_scheduler.base import LRScheduler
     from numrnn.optim.optimizer import Optimizer
-    from numrnn.training.checkpoint import Generators
-    from numrnn.typing import PathLike
+    from numrnn.typing import Generators, PathLike
 
 _NONFINITE_GRAD_CHOICES = ("skip", "raise")
 
