@@ -7,14 +7,20 @@ bad usage; a traceback means a bug. The help texts are plain text because
 argparse prints them as they are.
 """
 
+from __future__ import annotations
+
 import argparse
 import inspect
 import math
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.errors import NumrnnError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 DESCRIPTION = """\
 Recurrent neural networks on CPUs. Train and sample the demo model, run a saved
@@ -47,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int | str | None:
     """Run ``numrnn`` on ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     try:
         args = build_parser().parse_args(argv)
@@ -64,7 +70,7 @@ def main(argv=None):
         return 130
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The ``numrnn`` argument parser with its commands."""
     import numrnn
 
@@ -339,7 +345,7 @@ def _number(text, kind, accepts, expected):
     return value
 
 
-def info_text():
+def info_text() -> str:
     """Versions and runtime settings a bug report needs."""
     import numba
     import scipy

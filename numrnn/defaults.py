@@ -13,21 +13,29 @@ bypasses all of this.
 Python floats (float32 unless changed, the dtype the layers use by default).
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.errors import ArgumentError, DTypeError
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # A 63-bit draw seeds each child generator: as independent as numpy's own seeding.
 _CHILD_SEED_BOUND = 2**63
 
-_default_generator = None
-_default_dtype = np.dtype(np.float32)
+_default_generator: np.random.Generator | None = None
+_default_dtype: np.dtype[Any] = np.dtype(np.float32)
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> np.random.Generator:
     """Seed numrnn's default generator; returns it.
 
     Parameters
@@ -46,7 +54,7 @@ def manual_seed(seed):
     return _default_generator
 
 
-def default_generator():
+def default_generator() -> np.random.Generator:
     """The generator ``rng=None`` draws from (fresh entropy until :func:`manual_seed`)."""
     global _default_generator
     if _default_generator is None:
@@ -54,12 +62,12 @@ def default_generator():
     return _default_generator
 
 
-def child_generator():
+def child_generator() -> np.random.Generator:
     """A new Generator seeded by one draw from :func:`default_generator`."""
     return np.random.default_rng(int(default_generator().integers(_CHILD_SEED_BOUND)))
 
 
-def set_default_dtype(dtype):
+def set_default_dtype(dtype: npt.DTypeLike) -> None:
     """Make ``dtype`` (float32 or float64) the dtype ``numrnn.tensor`` gives Python floats."""
     global _default_dtype
     try:
@@ -71,6 +79,6 @@ def set_default_dtype(dtype):
     _default_dtype = wanted
 
 
-def get_default_dtype():
+def get_default_dtype() -> type[np.floating[Any]]:
     """The dtype ``numrnn.tensor`` gives Python floats (``numpy.float32`` unless changed)."""
     return _default_dtype.type

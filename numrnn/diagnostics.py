@@ -14,6 +14,10 @@ derivative ``∂L/∂h_t``, through every later step (for an LSTM, with ``c_t``
 held fixed: the cell state's own path is the one the forget gate protects).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn import functional as F
@@ -25,8 +29,19 @@ from numrnn.nn.cells import GRUCell, LSTMCell, RNNCell
 from numrnn.nn.parameter_checks import cell_specs, check_parameters, layer_specs
 from numrnn.nn.rnn_base import RNNBase
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
-def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
+    import numpy.typing as npt
+
+    from numrnn.nn.module import Module
+    from numrnn.typing import TensorLike
+
+
+def hidden_gradient_norms(layer: Module, x: TensorLike, loss_fn: Callable[..., Any],
+                          hx: TensorLike | None = None, *,
+                          per_row: bool = False) -> npt.NDArray[np.float64]:
     """``‖∂L/∂h_t‖`` for every step ``t`` of every layer and direction.
 
     Parameters
@@ -84,7 +99,7 @@ def hidden_gradient_norms(layer, x, loss_fn, hx=None, *, per_row=False):
                 row = layer_index * num_directions + direction
                 order = range(steps - 1, -1, -1) if direction == 1 else range(steps)
                 state = initial[row]
-                hidden = [None] * steps
+                hidden: list[Any] = [None] * steps
                 for t in order:
                     new_state = _cell_step(layer, kind, layer_input[t], state,
                                            weights[layer_index][direction])

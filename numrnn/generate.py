@@ -13,8 +13,11 @@ with ``eval`` and ``train`` methods), or a plain function. For
 (T, B, V); for :func:`forecast`, both are float (T, B, F).
 """
 
+from __future__ import annotations
+
 import contextlib
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,9 +26,17 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.defaults import default_generator
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 
+if TYPE_CHECKING:
+    from typing import Any
 
-def generate(model, prompt, steps, *, temperature=1.0, top_k=None, top_p=None, rng=None,
-             state=None, return_state=False):
+    from numrnn.data.vocab import CharVocab
+    from numrnn.nn.module import Module
+    from numrnn.typing import IntArray, Seed, TensorLike
+
+
+def generate(model: Module, prompt: TensorLike, steps: int, *, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, rng: Seed = None,
+             state: Any = None, return_state: bool = False) -> Any:
     """Sample ``steps`` tokens that continue ``prompt``.
 
     Parameters
@@ -92,7 +103,8 @@ def generate(model, prompt, steps, *, temperature=1.0, top_k=None, top_p=None, r
     return (generated, state) if return_state else generated
 
 
-def generate_text(model, prompt, length, *, vocab=None, **options):
+def generate_text(model: Module, prompt: str, length: int, *, vocab: CharVocab | None = None,
+                  **options: Any) -> str:
     """``length`` characters (tokens) continuing the text ``prompt``, decoded to a string.
 
     ``vocab`` defaults to ``model.vocab`` (a :class:`numrnn.CharLanguageModel`
@@ -106,7 +118,8 @@ def generate_text(model, prompt, length, *, vocab=None, **options):
     return vocab.decode(ids)
 
 
-def sample_logits(logits, temperature=1.0, top_k=None, rng=None, *, top_p=None):
+def sample_logits(logits: TensorLike, temperature: float = 1.0, top_k: int | None = None,
+                  rng: Seed = None, *, top_p: float | None = None) -> IntArray:
     """One token id per row of ``logits`` (B, V) (the last step of a (T, B, V) Tensor).
 
     Greedy when ``temperature == 0``; otherwise a draw from
@@ -157,7 +170,8 @@ def _nucleus(weights, top_p):
     return np.where(keep, weights, 0.0)
 
 
-def forecast(model, history, horizon, *, state=None, return_state=False):
+def forecast(model: Module, history: TensorLike, horizon: int, *, state: Any = None,
+             return_state: bool = False) -> Any:
     """Predict ``horizon`` steps past ``history`` by feeding each prediction back as the next input.
 
     The history runs through the model in one call (teacher forcing: the
@@ -242,7 +256,7 @@ def _step(model, tokens, state):
     return logits, state
 
 
-def _generator(rng):
+def _generator(rng: Seed) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     return default_generator() if rng is None else np.random.default_rng(rng)

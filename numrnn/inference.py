@@ -10,8 +10,11 @@ sequences at a time (so a generator is never held whole), sorts each pool by
 length, longest first (ties in input order), and cuts it into batches.
 """
 
+from __future__ import annotations
+
 import itertools
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,10 +23,21 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.data.padding import pad_sequences
 from numrnn.errors import ArgumentError, ShapeError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.nn.module import Module
+    from numrnn.typing import IntArray
+
 __all__ = ["check_batching", "plan_batch_indices", "plan_batches", "predict", "run_batch"]
 
 
-def plan_batches(sequences, batch_size, bucket_size_multiplier=50):
+def plan_batches(
+        sequences: Iterable[npt.ArrayLike], batch_size: int, bucket_size_multiplier: int = 50,
+) -> Iterator[tuple[IntArray, list[npt.NDArray[Any]]]]:
     """Yield ``(indices, sequences)`` batches of similar length, pool by pool.
 
     Parameters
@@ -47,13 +61,14 @@ def plan_batches(sequences, batch_size, bucket_size_multiplier=50):
     return _batches(iter(sequences), batch_size * bucket_size_multiplier, batch_size)
 
 
-def check_batching(batch_size, bucket_size_multiplier):
+def check_batching(batch_size: int, bucket_size_multiplier: int) -> None:
     """Refuse a batch size or pool multiplier that is not a positive int."""
     _check_positive("batch_size", batch_size)
     _check_positive("bucket_size_multiplier", bucket_size_multiplier)
 
 
-def plan_batch_indices(lengths, batch_size, bucket_size_multiplier=50):
+def plan_batch_indices(lengths: npt.ArrayLike, batch_size: int,
+                       bucket_size_multiplier: int = 50) -> Iterator[IntArray]:
     """Yield the index arrays of :func:`plan_batches`'s batches from the sequences' lengths alone.
 
     For inputs that are not on this machine (a ``dask.bag``): the same pools,
@@ -99,7 +114,9 @@ def _batches(iterator, pool_size, batch_size):
         start += len(pool)
 
 
-def run_batch(model, batch, *, per_step=False, batch_first=False, padding_value=0, dtype=None):
+def run_batch(model: Module, batch: Sequence[npt.ArrayLike], *, per_step: bool = False,
+              batch_first: bool = False, padding_value: float = 0,
+              dtype: npt.DTypeLike | None = None) -> list[npt.NDArray[Any]]:
     """The model's outputs for one batch of sequences, one array per sequence, in batch order.
 
     The model is called as ``model(inputs, lengths=lengths)`` on the padded
@@ -131,8 +148,10 @@ def run_batch(model, batch, *, per_step=False, batch_first=False, padding_value=
     return [data[:length, row].copy() for row, length in enumerate(lengths)]
 
 
-def predict(model, sequences, batch_size=64, *, per_step=False, batch_first=False,
-            padding_value=0, dtype=None, bucket_size_multiplier=50):
+def predict(model: Module, sequences: Iterable[npt.ArrayLike], batch_size: int = 64, *,
+            per_step: bool = False, batch_first: bool = False, padding_value: float = 0,
+            dtype: npt.DTypeLike | None = None,
+            bucket_size_multiplier: int = 50) -> list[npt.NDArray[Any]]:
     """Run ``model`` over every sequence, in length-bucketed batches; outputs in input order.
 
     Parameters
@@ -161,7 +180,7 @@ def predict(model, sequences, batch_size=64, *, per_step=False, batch_first=Fals
         ``(L_i, *G)`` with ``per_step``.
     """
     model.eval()
-    results = {}
+    results: dict[int, npt.NDArray[Any]] = {}
     for indices, batch in plan_batches(sequences, batch_size, bucket_size_multiplier):
         outputs = run_batch(model, batch, per_step=per_step, batch_first=batch_first,
                             padding_value=padding_value, dtype=dtype)

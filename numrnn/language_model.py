@@ -5,7 +5,10 @@ carries its vocabulary in its config, so ``numrnn.load_model(path)`` gives
 back a model that can encode a prompt and decode its samples.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +21,14 @@ from numrnn.nn.embedding import Embedding
 from numrnn.nn.linear import Linear
 from numrnn.nn.module import Module
 from numrnn.nn.recurrent import LSTM
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Seed, TensorLike
 
 _VOCAB_KINDS = {cls.kind: cls for cls in (Vocab, CharVocab, WordVocab)}
 
@@ -58,8 +69,10 @@ class CharLanguageModel(Module):
     >>> logits, state = model(vocab.encode("def f(")[:, None])
     """
 
-    def __init__(self, vocab_size=None, embedding_dim=64, hidden_size=256, num_layers=1,
-                 dropout=0.0, *, vocab=None, forget_bias=1.0, dtype=np.float32, rng=None):
+    def __init__(self, vocab_size: int | None = None, embedding_dim: int = 64,
+                 hidden_size: int = 256, num_layers: int = 1, dropout: float = 0.0, *,
+                 vocab: CharVocab | None = None, forget_bias: float = 1.0,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         super().__init__()
         self.vocab = _as_vocab(vocab)
         if vocab_size is None:
@@ -83,28 +96,29 @@ class CharLanguageModel(Module):
         self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
 
     @property
-    def vocab_size(self):
+    def vocab_size(self) -> int:
         return self.embedding.num_embeddings
 
     @property
-    def hidden_size(self):
+    def hidden_size(self) -> int:
         return self.lstm.hidden_size
 
     @property
-    def num_layers(self):
+    def num_layers(self) -> int:
         return self.lstm.num_layers
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self.lstm.dtype
 
-    def forward(self, tokens, state=None):
+    def forward(self, tokens: TensorLike,
+                state: Any = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """``(logits, (h, c))`` for int ``tokens`` (T, B) or (T,); see the class docstring."""
         embedded = self.embedding(tokens)
         hidden, state = self.lstm(embedded, state)
         return self.decoder(self.output_dropout(hidden)), state
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON values, vocabulary included, for ``numrnn.load_model``."""
         return {"vocab_size": self.vocab_size,
                 "embedding_dim": self.embedding.embedding_dim,
@@ -116,7 +130,7 @@ class CharLanguageModel(Module):
                 else float(self.lstm.forget_bias),
                 "dtype": self.dtype.name}
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "" if self.vocab is None else f"vocab={self.vocab!r}"
 
 

@@ -14,6 +14,8 @@ takes the new count when the last of them returns
 (:func:`numrnn.kernels.blas_threads.set`).
 """
 
+from __future__ import annotations
+
 import numba
 
 from numrnn.errors import ArgumentError, ArgumentTypeError
@@ -22,7 +24,7 @@ from numrnn.kernels import blas_threads
 __all__ = ["get_num_threads", "set_num_threads"]
 
 
-def set_num_threads(threads):
+def set_num_threads(threads: int) -> None:
     """Use ``threads`` threads (1 .. ``numba.config.NUMBA_NUM_THREADS``) for kernels and BLAS.
 
     Raises :class:`~numrnn.errors.ArgumentError` (a ``ValueError``) for a count
@@ -41,6 +43,6 @@ def set_num_threads(threads):
         blas_threads.set(name, threads)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Threads numba's parallel kernels use in this thread (what :func:`set_num_threads` set)."""
     return numba.get_num_threads()

@@ -38,6 +38,7 @@ API_PAGES = {
     "numrnn.distributed": "api/distributed",
     "numrnn.testing": "api/testing",
     "numrnn.errors": "api/numrnn",
+    "numrnn.typing": "api/numrnn",
 }
 
 MISSING = [name for name in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")

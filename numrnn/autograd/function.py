@@ -23,13 +23,20 @@ returns one gradient per input, ``None`` where none is needed. The base class
 checks what ``backward`` returns, so a wrong rule fails loudly, naming the op.
 """
 
+from __future__ import annotations
+
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.autograd.grad_mode import is_grad_enabled
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, GradError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, ClassVar
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -49,20 +56,20 @@ class Context:
 
     __slots__ = ("needs_input_grad", "_saved", "freed")
 
-    def __init__(self, needs_input_grad):
+    def __init__(self, needs_input_grad: Sequence[bool]) -> None:
         self.needs_input_grad = needs_input_grad
-        self._saved = ()
+        self._saved: Any = ()
         self.freed = False
 
-    def save(self, *arrays):
+    def save(self, *arrays: Any) -> None:
         """Keep residuals (arrays or other values) for ``backward``."""
         self._saved = arrays
 
     @property
-    def saved(self):
+    def saved(self) -> tuple[Any, ...]:
         return self._saved
 
-    def free(self):
+    def free(self) -> None:
         self._saved = None
         self.freed = True
 
@@ -106,6 +113,10 @@ class Function:
     # noticeable part of a call.
     check_input_dtypes = True
 
+    # Static methods of every subclass (__init_subclass__ checks that they are there).
+    forward: ClassVar[Callable[..., Any]]
+    backward: ClassVar[Callable[..., Any]]
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for method in ("forward", "backward"):
@@ -113,7 +124,7 @@ class Function:
                 raise TypeError(f"{cls.__name__} must define a static {method}(ctx, ...)")
 
     @classmethod
-    def apply(cls, *inputs, **static):
+    def apply(cls, *inputs: Any, **static: Any) -> Any:
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         if cls.check_input_dtypes:
             _common_float_dtype(cls.__name__, arrays)
@@ -136,7 +147,7 @@ class Function:
         return tuple([Tensor._from_op(out, node, index) for index, out in enumerate(result)])
 
     @classmethod
-    def check_gradients(cls, node, grads):
+    def check_gradients(cls, node: Any, grads: Any) -> Any:
         """Refuse a backward result that does not match the op's inputs."""
         name = cls.__name__
         if not isinstance(grads, tuple):

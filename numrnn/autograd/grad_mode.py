@@ -4,13 +4,22 @@ The flag is thread-local: a server thread running inference under ``no_grad``
 never switches recording off for a training thread beside it.
 """
 
+from __future__ import annotations
+
 import functools
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal
+
+    from typing_extensions import Self
 
 _state = threading.local()
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     """True when operations on this thread are being recorded."""
     return getattr(_state, "enabled", True)
 
@@ -25,7 +34,7 @@ class _GradMode:
     # the instance: one instance may be entered by several threads (a
     # module-level ``quiet = no_grad()``), and making an instance is then free
     # (a per-instance threading.local cost ~9 µs per inference call here).
-    def __enter__(self):
+    def __enter__(self) -> Self:
         state = _state.__dict__
         stack = state.get("stack")
         if stack is None:
@@ -34,12 +43,12 @@ class _GradMode:
         state["enabled"] = self.enabled
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         state = _state.__dict__
         state["enabled"] = state["stack"].pop()
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with self.__class__():

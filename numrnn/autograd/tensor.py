@@ -7,10 +7,22 @@ have ``requires_grad=True``. Operators and methods delegate to the primitive
 ops in :mod:`numrnn.autograd.ops`, so ``a * b`` and ``F.mul(a, b)`` are one rule.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.defaults import get_default_dtype
 from numrnn.errors import ArgumentError, DTypeError, GradError, ShapeError
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.ops.selection import ValuesIndices
+    from numrnn.typing import Axis, TensorLike, TensorOrArray
 
 _FLOAT_KINDS = "f"
 
@@ -28,7 +40,7 @@ class Tensor:
     # Let NumPy defer to Tensor's reflected operators (``array * tensor``).
     __array_priority__ = 1000
 
-    def __init__(self, data, requires_grad=False):
+    def __init__(self, data: npt.ArrayLike, requires_grad: bool = False) -> None:
         if not isinstance(data, np.ndarray):
             data = np.asarray(data)
         self.data = data
@@ -51,11 +63,11 @@ class Tensor:
 
     # -- metadata -------------------------------------------------------------
     @property
-    def requires_grad(self):
+    def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, value):
+    def requires_grad(self, value: bool) -> None:
         value = bool(value)
         if value and self.data.dtype.kind not in _FLOAT_KINDS:
             raise DTypeError(
@@ -66,37 +78,37 @@ class Tensor:
         self._requires_grad = value
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self._node is None
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self.data.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self.data.ndim
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.data.size
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
-    def numpy(self):
+    def numpy(self) -> npt.NDArray[Any]:
         """The underlying ndarray (no copy)."""
         return self.data
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
         return Tensor(self.data, requires_grad=False)
 
-    def item(self):
+    def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ShapeError(
@@ -104,7 +116,7 @@ class Tensor:
             )
         return self.data.item()
 
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad: TensorLike | None = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that needs it.
 
         ``grad`` seeds the walk and may be omitted only for a one-element output.
@@ -114,113 +126,116 @@ class Tensor:
 
         backward(self, grad, retain_graph=retain_graph)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}"
         if self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         raise GradError(
             "the truth value of a Tensor is ambiguous; compare .data or use .item()"
         )
 
     # -- comparisons give bool Tensors; they are not differentiable -------------
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
         return _compare("==", self, other)
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
         return _compare("!=", self, other)
 
-    def __lt__(self, other):
+    def __lt__(self, other: TensorLike) -> Tensor:
         return _compare("<", self, other)
 
-    def __le__(self, other):
+    def __le__(self, other: TensorLike) -> Tensor:
         return _compare("<=", self, other)
 
-    def __gt__(self, other):
+    def __gt__(self, other: TensorLike) -> Tensor:
         return _compare(">", self, other)
 
-    def __ge__(self, other):
+    def __ge__(self, other: TensorLike) -> Tensor:
         return _compare(">=", self, other)
 
     __hash__ = object.__hash__
 
     # -- arithmetic -----------------------------------------------------------
-    def __add__(self, other):
+    def __add__(self, other: TensorLike) -> Tensor:
         return _ops.add(self, other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: TensorLike) -> Tensor:
         return _ops.add(other, self)
 
-    def __sub__(self, other):
+    def __sub__(self, other: TensorLike) -> Tensor:
         return _ops.sub(self, other)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: TensorLike) -> Tensor:
         return _ops.sub(other, self)
 
-    def __mul__(self, other):
+    def __mul__(self, other: TensorLike) -> Tensor:
         return _ops.mul(self, other)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: TensorLike) -> Tensor:
         return _ops.mul(other, self)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: TensorLike) -> Tensor:
         return _ops.div(self, other)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: TensorLike) -> Tensor:
         return _ops.div(other, self)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: TensorOrArray) -> Tensor:
         return _ops.matmul(self, other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: TensorOrArray) -> Tensor:
         return _ops.matmul(other, self)
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent: float) -> Tensor:
         return _ops.pow(self, exponent)
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return _ops.neg(self)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
 
     # -- method forms of the primitive ops -------------------------------------
-    def exp(self):
+    def exp(self) -> Tensor:
         return _ops.exp(self)
 
-    def log(self):
+    def log(self) -> Tensor:
         return _ops.log(self)
 
-    def sqrt(self):
+    def sqrt(self) -> Tensor:
         return _ops.sqrt(self)
 
-    def abs(self):
+    def abs(self) -> Tensor:
         return _ops.abs(self)
 
-    def tanh(self):
+    def tanh(self) -> Tensor:
         return _ops.tanh(self)
 
-    def sigmoid(self):
+    def sigmoid(self) -> Tensor:
         return _ops.sigmoid(self)
 
-    def relu(self):
+    def relu(self) -> Tensor:
         return _ops.relu(self)
 
-    def clip(self, min=None, max=None):
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         return _ops.clip(self, min, max)
 
-    def sum(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    def sum(self, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+            keepdim: bool | None = None) -> Tensor:
         """Sum over ``axis`` (or PyTorch's ``dim``), as :func:`numrnn.functional.sum`."""
         return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    def mean(self, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+             keepdim: bool | None = None) -> Tensor:
         """Mean over ``axis`` (or PyTorch's ``dim``), as :func:`numrnn.functional.mean`."""
         return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    def max(self, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+            keepdims: bool | None = None) -> Tensor | ValuesIndices:
         """The largest entry, PyTorch's way or NumPy's.
 
         ``t.max()`` is a 0-d Tensor; ``t.max(dim)`` (or ``dim=``, with
@@ -233,25 +248,28 @@ class Tensor:
         return _extreme("max", _ops.max, _ops.max_with_indices, self, dim, keepdim, axis,
                         keepdims)
 
-    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    def min(self, dim: Axis = None, keepdim: bool = False, *, axis: Axis = None,
+            keepdims: bool | None = None) -> Tensor | ValuesIndices:
         """The smallest entry; the same forms as :meth:`max`."""
         return _extreme("min", _ops.min, _ops.min_with_indices, self, dim, keepdim, axis,
                         keepdims)
 
-    def argmax(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    def argmax(self, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+               keepdim: bool | None = None) -> Tensor:
         """Index of the largest entry along ``axis`` or ``dim`` (None: flattened), int64."""
         return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmin(self, axis=None, keepdims=None, *, dim=None, keepdim=None):
+    def argmin(self, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+               keepdim: bool | None = None) -> Tensor:
         """Index of the smallest entry along ``axis`` or ``dim`` (None: flattened), int64."""
         return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape: int) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops.reshape(self, shape)
 
-    def view(self, *shape):
+    def view(self, *shape: int) -> Tensor:
         """``reshape`` under PyTorch's name.
 
         Unlike ``torch.Tensor.view`` it never refuses a tensor for its memory
@@ -259,26 +277,26 @@ class Tensor:
         """
         return self.reshape(*shape)
 
-    def squeeze(self, axis=None, *, dim=None):
+    def squeeze(self, axis: Axis = None, *, dim: Axis = None) -> Tensor:
         """Drop axes of size 1 (all, or those at ``axis`` or ``dim``), as ``torch.squeeze``."""
         return _ops.squeeze(self, axis, dim=dim)
 
-    def unsqueeze(self, axis=None, *, dim=None):
+    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
         """Insert an axis of size 1 at ``axis`` (or ``dim``), as ``torch.unsqueeze``."""
         return _ops.unsqueeze(self, axis, dim=dim)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: int) -> Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return _ops.transpose(self, axes or None)
 
-    def permute(self, *axes):
+    def permute(self, *axes: int) -> Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return _ops.transpose(self, axes)
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
         return _ops.transpose(self, None)
 
 
@@ -295,7 +313,8 @@ def _extreme(name, amax, with_indices, x, dim, keepdim, axis, keepdims):
     return with_indices(x, dim, keepdims=keepdim)
 
 
-def tensor(data, requires_grad=False, dtype=None):
+def tensor(data: npt.ArrayLike, requires_grad: bool = False,
+           dtype: npt.DTypeLike | None = None) -> Tensor:
     """Make a leaf Tensor holding a copy of ``data``.
 
     Without ``dtype``, an ndarray or Tensor keeps its dtype, Python ints and

@@ -10,16 +10,27 @@ of nearly equal lengths; the shuffles keep batches varied from epoch to epoch.
 Everything is driven by ``seed`` (and the epoch), so a run can be repeated.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.data.padding import pad_sequences
 from numrnn.errors import ArgumentError, ShapeError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any
 
-def bucket_batches(lengths, batch_size, shuffle=True, seed=0, bucket_size_multiplier=50,
-                   drop_last=False):
+    import numpy.typing as npt
+
+    from numrnn.typing import IntArray
+
+
+def bucket_batches(lengths: npt.ArrayLike, batch_size: int, shuffle: bool = True, seed: int = 0,
+                   bucket_size_multiplier: int = 50, drop_last: bool = False) -> list[IntArray]:
     """Group sequence indices into batches of similar length.
 
     Parameters
@@ -129,9 +140,11 @@ class BucketIterator:
             output = model(batch.inputs, batch.lengths)
     """
 
-    def __init__(self, sequences, batch_size, targets=None, per_step_targets=False,
-                 shuffle=True, seed=0, bucket_size_multiplier=50, drop_last=False,
-                 batch_first=False, padding_value=0, target_padding_value=0, dtype=None):
+    def __init__(self, sequences: Sequence[npt.ArrayLike], batch_size: int,
+                 targets: npt.ArrayLike | None = None, per_step_targets: bool = False,
+                 shuffle: bool = True, seed: int = 0, bucket_size_multiplier: int = 50,
+                 drop_last: bool = False, batch_first: bool = False, padding_value: float = 0,
+                 target_padding_value: float = 0, dtype: npt.DTypeLike | None = None) -> None:
         self.sequences = [np.asarray(sequence) for sequence in sequences]
         if any(sequence.ndim == 0 for sequence in self.sequences):
             raise ShapeError("BucketIterator: each sequence needs a time axis first, "
@@ -159,11 +172,11 @@ class BucketIterator:
                               bucket_size_multiplier=self.bucket_size_multiplier,
                               drop_last=self.drop_last)
 
-    def __len__(self):
+    def __len__(self) -> int:
         full, rest = divmod(len(self.sequences), self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         batches = self._batch_indices(self.epoch)
         self.epoch += 1
         for indices in batches:

@@ -5,10 +5,16 @@ megabytes of varied, structured text, and the same text for the same Python
 version.
 """
 
+from __future__ import annotations
+
 import os
 import sysconfig
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentError, NumrnnError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Pure-Python modules present (as source) from Python 3.8 through 3.13, chosen
 # for plain, well-commented code; packages contribute all their .py files.
@@ -24,7 +30,7 @@ class CorpusNotFoundError(NumrnnError, FileNotFoundError):
     """The standard library's source files are not where the interpreter says they are."""
 
 
-def stdlib_dir():
+def stdlib_dir() -> str:
     """Directory of the running interpreter's standard library source."""
     return sysconfig.get_paths()["stdlib"]
 
@@ -48,7 +54,7 @@ def _module_files(root, module):
     return files
 
 
-def stdlib_corpus(max_chars=None, modules=DEFAULT_MODULES):
+def stdlib_corpus(max_chars: int | None = None, modules: Sequence[str] = DEFAULT_MODULES) -> str:
     """Concatenated source code of standard-library modules, in the order given.
 
     Parameters

@@ -4,12 +4,26 @@ Layouts follow the recurrent layers: time-major ``(T, B, ...)`` by default,
 ``(B, T, ...)`` with ``batch_first=True``. ``T`` is the longest sequence.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.errors import ArgumentError, DTypeError, ShapeError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
-def pad_sequences(sequences, batch_first=False, padding_value=0, dtype=None):
+    import numpy.typing as npt
+
+    from numrnn.typing import IntArray
+
+
+def pad_sequences(sequences: Sequence[npt.ArrayLike], batch_first: bool = False,
+                  padding_value: float = 0,
+                  dtype: npt.DTypeLike | None = None) -> tuple[npt.NDArray[Any], IntArray]:
     """Stack sequences of different lengths into one array, padding the short ones.
 
     Parameters
@@ -53,7 +67,8 @@ def pad_sequences(sequences, batch_first=False, padding_value=0, dtype=None):
     return padded, lengths
 
 
-def unpad_sequences(padded, lengths, batch_first=False):
+def unpad_sequences(padded: npt.ArrayLike, lengths: npt.NDArray[Any],
+                    batch_first: bool = False) -> list[npt.NDArray[Any]]:
     """Split a padded array back into its sequences: the inverse of :func:`pad_sequences`.
 
     Parameters
@@ -79,7 +94,8 @@ def unpad_sequences(padded, lengths, batch_first=False):
     return [by_row[row, :length].copy() for row, length in enumerate(lengths)]
 
 
-def lengths_to_mask(lengths, max_len=None, batch_first=False):
+def lengths_to_mask(lengths: npt.NDArray[Any], max_len: int | None = None,
+                    batch_first: bool = False) -> npt.NDArray[np.bool_]:
     """Boolean mask that is True on real steps and False on padding.
 
     Parameters

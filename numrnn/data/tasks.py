@@ -7,13 +7,22 @@ numrnn's default generator, as for layers, so the data repeat after
 recurrent layers.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.defaults import child_generator
 from numrnn.errors import ArgumentError
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
-def _generator(rng):
+    from numrnn.typing import FloatArray, IntArray, Seed
+
+
+def _generator(rng: Seed) -> np.random.Generator:
     if rng is None:
         return child_generator()
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -25,7 +34,8 @@ def _check_positive(task, **values):
             raise ArgumentError(f"{task}: {name} must be a positive integer, got {value!r}")
 
 
-def adding_problem(n, steps, rng=None, dtype=np.float32):
+def adding_problem(n: int, steps: int, rng: Seed = None,
+                   dtype: npt.DTypeLike = np.float32) -> tuple[FloatArray, FloatArray]:
     """The adding problem (Hochreiter & Schmidhuber, 1997): add the two marked numbers.
 
     Channel 0 holds values uniform in [0, 1); channel 1 is 1 at exactly two
@@ -67,7 +77,8 @@ def adding_problem(n, steps, rng=None, dtype=np.float32):
     return inputs, targets
 
 
-def copy_task(n, steps, n_symbols=8, delay=10, rng=None):
+def copy_task(n: int, steps: int, n_symbols: int = 8, delay: int = 10,
+              rng: Seed = None) -> tuple[IntArray, IntArray]:
     """The copy-memory task (Arjovsky et al., 2016): reproduce symbols seen long ago.
 
     Each sequence shows ``steps`` random data symbols, then ``delay - 1`` blanks,
@@ -109,7 +120,8 @@ def copy_task(n, steps, n_symbols=8, delay=10, rng=None):
     return inputs, targets
 
 
-def noisy_sines(n, steps, rng=None, noise=0.1, dtype=np.float32):
+def noisy_sines(n: int, steps: int, rng: Seed = None, noise: float = 0.1,
+                dtype: npt.DTypeLike = np.float32) -> tuple[FloatArray, FloatArray]:
     """Next-value prediction on noisy sine waves of random frequency, phase and amplitude.
 
     Each series is ``a * sin(w * t + phi) + noise * e_t`` with ``a`` uniform in

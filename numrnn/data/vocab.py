@@ -7,11 +7,22 @@ by decreasing frequency, ties broken alphabetically, so building from the same
 text always gives the same ids.
 """
 
+from __future__ import annotations
+
 import collections
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, FormatError, ShapeError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from typing_extensions import Self
+
+    from numrnn.typing import IntArray
 
 DEFAULT_SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
@@ -32,7 +43,8 @@ class Vocab:
 
     kind = "tokens"
 
-    def __init__(self, tokens=(), specials=DEFAULT_SPECIALS, unk_token="<unk>"):
+    def __init__(self, tokens: Iterable[str] = (), specials: Sequence[str] = DEFAULT_SPECIALS,
+                 unk_token: str = "<unk>") -> None:
         specials = list(specials)
         if len(set(specials)) != len(specials):
             raise ArgumentError(f"{type(self).__name__}: specials must be distinct, got {specials}")
@@ -52,7 +64,8 @@ class Vocab:
                 self.itos.append(token)
 
     @classmethod
-    def build(cls, text, min_freq=1, max_size=None, **options):
+    def build(cls, text: str, min_freq: int = 1, max_size: int | None = None,
+              **options: Any) -> Self:
         """Make a vocabulary of the tokens in ``text`` (a string, or an iterable of strings).
 
         Parameters
@@ -66,7 +79,7 @@ class Vocab:
             ``specials`` and ``unk_token``, passed to the constructor.
         """
         texts = [text] if isinstance(text, str) else text
-        counts = collections.Counter()
+        counts: collections.Counter[str] = collections.Counter()
         for piece in texts:
             counts.update(cls.tokenize(piece))
         ranked = sorted((token for token, count in counts.items() if count >= min_freq),
@@ -76,48 +89,48 @@ class Vocab:
         return cls(ranked, **options)
 
     @staticmethod
-    def tokenize(text):
+    def tokenize(text: str) -> list[str]:
         """Split text into tokens: on whitespace here, subclasses choose otherwise."""
         return text.split()
 
     @staticmethod
-    def detokenize(tokens):
+    def detokenize(tokens: Iterable[str]) -> str:
         """Join tokens back into text: with single spaces here."""
         return " ".join(tokens)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.itos)
 
-    def __contains__(self, token):
+    def __contains__(self, token: object) -> bool:
         return token in self.stoi
 
     def __repr__(self):
         return f"{type(self).__name__}(size={len(self)}, specials={self.specials})"
 
-    def __getitem__(self, token):
+    def __getitem__(self, token: str) -> int:
         return self.stoi.get(token, self.unk_index)
 
     def _special_index(self, token):
         return self.stoi[token] if token in self.specials else None
 
     @property
-    def unk_index(self):
+    def unk_index(self) -> int:
         return self.stoi[self.unk_token]
 
     @property
-    def pad_index(self):
+    def pad_index(self) -> int | None:
         """Id of ``<pad>``, or None if it is not among the specials."""
         return self._special_index("<pad>")
 
     @property
-    def bos_index(self):
+    def bos_index(self) -> int | None:
         return self._special_index("<bos>")
 
     @property
-    def eos_index(self):
+    def eos_index(self) -> int | None:
         return self._special_index("<eos>")
 
-    def encode(self, text, add_bos=False, add_eos=False):
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> IntArray:
         """Ids of the tokens of ``text``; unknown tokens become ``unk_index``.
 
         Returns
@@ -138,7 +151,7 @@ class Vocab:
                                 f"{self.specials}")
         return self.stoi[token]
 
-    def decode(self, ids, skip_specials=True):
+    def decode(self, ids: Iterable[int], skip_specials: bool = True) -> str:
         """Text of a sequence of ids.
 
         Parameters
@@ -161,13 +174,13 @@ class Vocab:
         tokens = [self.itos[index] for index in ids.tolist()]
         return self.detokenize([token for token in tokens if token not in skipped])
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready) from which :meth:`from_dict` rebuilds this vocabulary."""
         return {"kind": self.kind, "specials": list(self.specials),
                 "unk_token": self.unk_token, "tokens": self.itos[len(self.specials):]}
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> Vocab:
         """Rebuild a vocabulary saved with :meth:`to_dict`; ids are unchanged."""
         if not isinstance(data, dict) or {"kind", "specials", "unk_token", "tokens"} - set(data):
             raise FormatError(f"{cls.__name__}.from_dict: expected a dict with keys 'kind', "
@@ -188,11 +201,11 @@ class CharVocab(Vocab):
     kind = "char"
 
     @staticmethod
-    def tokenize(text):
+    def tokenize(text: str) -> list[str]:
         return list(text)
 
     @staticmethod
-    def detokenize(tokens):
+    def detokenize(tokens: Iterable[str]) -> str:
         return "".join(tokens)
 
 

@@ -25,9 +25,12 @@ shards in :meth:`DistributedOptimizer.shard`, non-finite losses and gradients
 in the exchange.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +39,16 @@ from numrnn.distributed.engines import import_mpi
 from numrnn.errors import ArgumentError, ArgumentTypeError, DistributedError, ShapeError
 from numrnn.io.config import dumps_spec, module_spec
 from numrnn.optim.optimizer import Optimizer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.nn.module import Module
+    from numrnn.typing import Axis, PathLike, TensorLike
 
 __all__ = ["DistributedOptimizer", "rank0_only"]
 
@@ -81,7 +94,8 @@ class DistributedOptimizer(Optimizer):
             optimizer.step()
     """
 
-    def __init__(self, optimizer, model=None, comm=None, reduction="ordered", broadcast=True):
+    def __init__(self, optimizer: Optimizer, model: Module | None = None, comm: Any = None,
+                 reduction: str = "ordered", broadcast: bool = True) -> None:
         if not isinstance(optimizer, Optimizer) or isinstance(optimizer, DistributedOptimizer):
             raise ArgumentTypeError(f"DistributedOptimizer: optimizer must be a numrnn "
                                     f"Optimizer (not already distributed), "
@@ -95,7 +109,7 @@ class DistributedOptimizer(Optimizer):
         self.optimizer = optimizer
         self.reduction = reduction
         self.local_samples = 1
-        self.nonfinite_ranks = []
+        self.nonfinite_ranks: list[int] = []
         self._synchronized = False
         self._check_ranks_agree(model)
         if broadcast:
@@ -103,11 +117,26 @@ class DistributedOptimizer(Optimizer):
                 self.comm.Bcast(param.data, root=0)
 
     # The wrapped optimizer's groups, state and options are this one's.
-    param_groups = property(lambda self: self.optimizer.param_groups,
-                            lambda self, groups: setattr(self.optimizer, "param_groups", groups))
-    state = property(lambda self: self.optimizer.state,
-                     lambda self, state: setattr(self.optimizer, "state", state))
-    defaults = property(lambda self: self.optimizer.defaults)
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.optimizer.param_groups
+
+    @param_groups.setter
+    def param_groups(self, groups: list[dict[str, Any]]) -> None:
+        self.optimizer.param_groups = groups
+
+    @property
+    def state(self) -> dict[Tensor, dict[str, Any]]:
+        return self.optimizer.state
+
+    @state.setter
+    def state(self, state: dict[Tensor, dict[str, Any]]) -> None:
+        self.optimizer.state = state
+
+    # Read-only here, as it always was: the wrapped optimizer owns its options.
+    @property
+    def defaults(self) -> dict[str, Any]:  # type: ignore[override]
+        return self.optimizer.defaults
 
     def _params(self):
         return [param for group in self.optimizer.param_groups for param in group["params"]]
@@ -115,22 +144,22 @@ class DistributedOptimizer(Optimizer):
     def _update(self, data, grad, state, group):
         self.optimizer._update(data, grad, state, group)
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: dict[str, Any]) -> None:
         raise ArgumentError("DistributedOptimizer: add parameter groups to the wrapped optimizer "
                             "before wrapping it; every rank must hold the same parameters")
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return self.optimizer.state_dict()
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         self.optimizer.load_state_dict(state_dict)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         self.optimizer.zero_grad()
         self._synchronized = False
 
     # -- the global batch ---------------------------------------------------
-    def shard(self, *arrays, axis=0):
+    def shard(self, *arrays: npt.NDArray[Any], axis: Axis = 0) -> Any:
         """This rank's contiguous part of each of ``arrays``, one global batch split across ranks.
 
         Rank ``r`` of ``p`` gets items ``[r * N // p, (r + 1) * N // p)`` of the
@@ -164,7 +193,7 @@ class DistributedOptimizer(Optimizer):
         return parts[0] if len(parts) == 1 else parts
 
     # -- the exchange -------------------------------------------------------
-    def synchronize(self, loss=None):
+    def synchronize(self, loss: TensorLike | float | None = None) -> float | None:
         """Replace every rank's gradients by those of the global batch; a collective call.
 
         Each rank's gradient is weighted by its :attr:`local_samples`, so the
@@ -255,7 +284,7 @@ class DistributedOptimizer(Optimizer):
             total += row
         return total
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Synchronize the gradients (unless :meth:`synchronize` already did), then step.
 
         Raises
@@ -302,7 +331,7 @@ class DistributedOptimizer(Optimizer):
                 f"{_brief(everyone[0])}\n  rank {first}: {_brief(everyone[first])}")
 
 
-def rank0_only(path, comm=None):
+def rank0_only(path: PathLike, comm: Any = None) -> PathLike | None:
     """``path`` on rank 0 and None on the others: pass it as ``fit(checkpoint=...)``.
 
     Every rank holds the same weights and optimizer state, so one writer is

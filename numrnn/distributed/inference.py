@@ -14,12 +14,15 @@ A task whose worker dies is rescheduled by Dask's scheduler (up to its
 raised, for transient failures on a worker.
 """
 
+from __future__ import annotations
+
 import collections
 import hashlib
 import math
 import numbers
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -33,18 +36,27 @@ from numrnn.io.load import model_from_bytes
 from numrnn.io.save import model_to_bytes
 from numrnn.threads import set_num_threads
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.nn.module import Module
+
 __all__ = ["iter_predict", "predict"]
 
 # Models a worker keeps rebuilt, most recently used last: enough for a few
 # models served side by side without holding every model ever sent.
 _CACHE_SIZE = 4
-_cache = collections.OrderedDict()
+_cache: collections.OrderedDict[str, object] = collections.OrderedDict()
 _cache_lock = threading.Lock()
 # The thread count each task thread last set (numba's count is per thread).
 _applied = threading.local()
 
 
-def predict(model, sequences, client=None, batch_size=64, **options):
+def predict(model: Module, sequences: Iterable[npt.ArrayLike], client: Any = None,
+            batch_size: int = 64, **options: Any) -> list[npt.NDArray[Any]]:
     """Run ``model`` over ``sequences`` on a Dask cluster; outputs in input order.
 
     Takes the arguments of :func:`iter_predict` and returns its outputs as a
@@ -54,9 +66,11 @@ def predict(model, sequences, client=None, batch_size=64, **options):
     return list(iter_predict(model, sequences, client, batch_size, **options))
 
 
-def iter_predict(model, sequences, client=None, batch_size=64, *, per_step=False,
-                 batch_first=False, padding_value=0, dtype=None, bucket_size_multiplier=50,
-                 retries=2, timeout=10.0, max_pending=None):
+def iter_predict(model: Module, sequences: Iterable[npt.ArrayLike], client: Any = None,
+                 batch_size: int = 64, *, per_step: bool = False, batch_first: bool = False,
+                 padding_value: float = 0, dtype: npt.DTypeLike | None = None,
+                 bucket_size_multiplier: int = 50, retries: int = 2, timeout: float = 10.0,
+                 max_pending: int | None = None) -> Iterator[npt.NDArray[Any]]:
     """Yield ``model``'s output for each of ``sequences``, in input order, computed on Dask workers.
 
     Parameters
@@ -105,13 +119,14 @@ def iter_predict(model, sequences, client=None, batch_size=64, *, per_step=False
     options = {"per_step": per_step, "batch_first": batch_first,
                "padding_value": padding_value, "dtype": dtype}
     client, owned = _connect(distributed, client, timeout)
-    pending = collections.deque()
+    pending: collections.deque[Any] = collections.deque()
     try:
         host_threads, total_threads = _threads_per_host(client)
         limit = max_pending or 4 * max(total_threads, 1)
         [model_future] = client.scatter([data], broadcast=True, hash=False)
         if bag:
             plan = bag_batches(client, sequences, batch_size, bucket_size_multiplier)
+        done: dict[int, Any]
         done, next_index = {}, 0
         for indices, batch in plan:
             future = client.submit(_predict_on_worker, digest, model_future, batch, options,

@@ -31,6 +31,10 @@ Everything is built from primitive tape ops, so gradients come for free. A
 fused Numba kernel was not worth it: see ``docs/seq2seq.md`` for the profile.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.ops.arithmetic import add, matmul
@@ -42,10 +46,18 @@ from numrnn.autograd.ops.softmax import softmax
 from numrnn.errors import ArgumentError, DTypeError, ShapeError
 from numrnn.functional.checks import check_lengths, data_of
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Axis, TensorLike, TensorOrArray
+
 __all__ = ["additive_attention", "dot_attention", "general_attention", "masked_softmax"]
 
 
-def masked_softmax(scores, mask, axis=-1):
+def masked_softmax(scores: TensorOrArray, mask: TensorLike, axis: Axis = -1) -> Tensor:
     """Softmax along ``axis`` in which positions where ``mask`` is False get weight 0.0 exactly.
 
     ``mask`` is a boolean array broadcastable to ``scores``, with at least one
@@ -69,7 +81,9 @@ def masked_softmax(scores, mask, axis=-1):
 
 
 # -- the memory ----------------------------------------------------------------------
-def prepare_memory(op, keys, values=None, mask=None, lengths=None, batch_first=False):
+def prepare_memory(
+        op: str, keys: Any, values: Any = None, mask: Any = None, lengths: Any = None,
+        batch_first: bool = False) -> tuple[Tensor, Tensor, npt.NDArray[np.bool_] | None]:
     """Validate a memory and bring it to batch-major form with padding zeroed.
 
     Returns ``(keys, values, mask)``: Tensors ``(B, S, Hk)`` and ``(B, S, Hv)``
@@ -187,7 +201,9 @@ def _check_parameter(op, name, weight, shape, dtype):
     return weight
 
 
-def dot_attention(query, keys, values=None, mask=None, lengths=None, batch_first=False):
+def dot_attention(query: TensorLike, keys: TensorLike, values: TensorLike | None = None,
+                  mask: TensorLike | None = None, lengths: npt.ArrayLike | None = None,
+                  batch_first: bool = False) -> tuple[Tensor, Tensor]:
     """Luong's dot attention; returns ``(context (B, Hv), weights (B, S))``.
 
     ``query`` (B, H) and ``keys`` (S, B, H) must share H. See the module
@@ -199,8 +215,10 @@ def dot_attention(query, keys, values=None, mask=None, lengths=None, batch_first
     return attend(dot_scores(query, keys), values, mask)
 
 
-def general_attention(query, keys, weight, values=None, mask=None, lengths=None,
-                      batch_first=False):
+def general_attention(query: TensorLike, keys: TensorOrArray, weight: TensorOrArray,
+                      values: TensorLike | None = None, mask: TensorLike | None = None,
+                      lengths: npt.ArrayLike | None = None,
+                      batch_first: bool = False) -> tuple[Tensor, Tensor]:
     """Luong's general (bilinear) attention ``q . (W k)``, ``weight`` of shape (Hq, Hk).
 
     Returns ``(context (B, Hv), weights (B, S))``.
@@ -216,8 +234,11 @@ def general_attention(query, keys, weight, values=None, mask=None, lengths=None,
     return attend(general_scores(query, keys, weight), values, mask)
 
 
-def additive_attention(query, keys, query_weight, key_weight, v, bias=None, values=None,
-                       mask=None, lengths=None, batch_first=False):
+def additive_attention(query: TensorLike, keys: TensorOrArray, query_weight: TensorOrArray,
+                       key_weight: TensorOrArray, v: TensorLike, bias: TensorLike | None = None,
+                       values: TensorLike | None = None, mask: TensorLike | None = None,
+                       lengths: npt.ArrayLike | None = None,
+                       batch_first: bool = False) -> tuple[Tensor, Tensor]:
     """Bahdanau's additive attention ``v . tanh(W_q q + W_k k + b)``.
 
     Parameters: ``query_weight`` (A, Hq), ``key_weight`` (A, Hk), ``v`` (A,),

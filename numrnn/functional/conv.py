@@ -12,7 +12,9 @@ instead of being kept, so a long sequence holds K times less memory between
 the passes. See :mod:`numrnn.kernels.conv1d` for the layout.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -37,6 +39,12 @@ from numrnn.functional.windows import (
 )
 from numrnn.kernels.conv1d import channels_first_to_rows, fold, rows_to_channels_first, unfold
 from numrnn.kernels.gemm import matmul
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Size, TensorLike
 
 __all__ = ["conv1d"]
 
@@ -115,8 +123,9 @@ class Conv1d(Function):
         return grad_x, grad_weight, grad_bias
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           causal=False, lengths=None):
+def conv1d(input: TensorLike, weight: TensorLike, bias: TensorLike | None = None, stride: Size = 1,
+           padding: Size | str = 0, dilation: Size = 1, groups: int = 1, *, causal: bool = False,
+           lengths: npt.ArrayLike | None = None) -> Tensor:
     """A 1-D convolution over the last axis, as PyTorch's ``conv1d`` (cross-correlation).
 
     Parameters

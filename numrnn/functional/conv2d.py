@@ -10,7 +10,9 @@ against 18 ms for a direct Numba loop over (n, o, c, i, j, y, x); 16→32
 channels at 16x16, 1.2 ms against 69 ms.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -29,6 +31,10 @@ from numrnn.functional.windows import positive_int
 from numrnn.functional.windows2d import conv2d_padding, int_pair, output_size
 from numrnn.kernels import conv2d as kernels
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+
+if TYPE_CHECKING:
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Size, TensorLike
 
 __all__ = ["conv2d"]
 
@@ -86,7 +92,8 @@ class Conv2d(Function):
         return grad_x, grad_weight, grad_bias
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input: TensorLike, weight: TensorLike, bias: TensorLike | None = None, stride: Size = 1,
+           padding: Size | str = 0, dilation: Size = 1, groups: int = 1) -> Tensor:
     """A 2-D convolution over the last two axes, as PyTorch's ``conv2d`` (cross-correlation).
 
     Parameters
@@ -130,7 +137,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         check_float_dtype(op, "bias", bias, dtype)
         check_shape(op, "bias", bias, (out_channels,))
     kernel_size = (kernel_h, kernel_w)
-    padding = conv2d_padding(op, padding, kernel_size, stride, dilation)
+    pads = conv2d_padding(op, padding, kernel_size, stride, dilation)
     if x.ndim not in (3, 4):
         raise ShapeError(f"{op}: input must be 4-D (N, C_in, H, W) or 3-D (C_in, H, W), "
                          f"got {x.ndim}-D with shape {x.shape}")
@@ -142,8 +149,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ShapeError(f"{op}: input must have {group_channels * groups} channels "
                          f"(weight's {group_channels} per group x groups={groups}), "
                          f"got {channels} in shape {x.shape}")
-    out_h, out_w = output_size(op, x.shape[2:], kernel_size, stride, padding, dilation)
-    geometry = Conv2dGeometry(groups, kernel_h, kernel_w, *stride, *dilation, padding[0][0],
-                              padding[1][0], out_h, out_w)
+    out_h, out_w = output_size(op, x.shape[2:], kernel_size, stride, pads, dilation)
+    geometry = Conv2dGeometry(groups, kernel_h, kernel_w, *stride, *dilation, pads[0][0],
+                              pads[1][0], out_h, out_w)
     y = Conv2d.apply(x, weight, bias, geometry=geometry)
     return reshape(y, y.shape[1:]) if unbatched else y

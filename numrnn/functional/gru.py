@@ -18,15 +18,27 @@ Arguments are validated here, before any kernel runs; the op is
 on this kind's kernels (:mod:`numrnn.kernels.gru`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from numrnn.functional.cell_kinds import GRU
 from numrnn.functional.checks import check_flag
 from numrnn.functional.recurrent import checked_sequence, checked_step
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import TensorLike
+
 __all__ = ["gru", "gru_cell"]
 
 
-def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, reverse=False,
-        reset_after=True):
+def gru(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,
+        bias_ih: TensorLike | None = None, bias_hh: TensorLike | None = None,
+        lengths: npt.ArrayLike | None = None, reverse: bool = False,
+        reset_after: bool = True) -> tuple[Tensor, Tensor]:
     """Run a single-layer, single-direction GRU over a time-major sequence.
 
     Parameters
@@ -67,7 +79,9 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
                             (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, options)
 
 
-def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True):
+def gru_cell(x: TensorLike, h: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,
+             bias_ih: TensorLike | None = None, bias_hh: TensorLike | None = None,
+             reset_after: bool = True) -> Tensor:
     """One GRU step, for decoders that feed their outputs back in.
 
     ``x`` is (B, I); ``h`` is (B, H) or None (zeros); weights, biases and

@@ -6,7 +6,10 @@ op keeps two (the normalized input and the reciprocal standard deviation) and
 writes the closed-form gradient directly.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +17,10 @@ from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce
 from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.functional.checks import check_float_dtype, data_of
+
+if TYPE_CHECKING:
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Size, TensorLike
 
 __all__ = ["checked_eps", "layer_norm", "normalized_shape_tuple"]
 
@@ -85,7 +92,8 @@ def checked_eps(op, eps):
     return float(eps)
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input: TensorLike, normalized_shape: Size, weight: TensorLike | None = None,
+               bias: TensorLike | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing ``normalized_shape`` dimensions, as PyTorch's ``layer_norm``.
 
     Parameters

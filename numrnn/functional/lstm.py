@@ -16,14 +16,27 @@ Arguments are validated here, before any kernel runs; the op is
 on this kind's kernels (:mod:`numrnn.kernels.lstm`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from numrnn.functional.cell_kinds import LSTM
 from numrnn.functional.recurrent import checked_sequence, checked_step
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import TensorLike
 
 __all__ = ["lstm", "lstm_cell"]
 
 
-def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-         reverse=False, weight_peephole=None):
+def lstm(x: TensorLike, h0: TensorLike | None, c0: TensorLike | None, weight_ih: TensorLike,
+         weight_hh: TensorLike, bias_ih: TensorLike | None = None,
+         bias_hh: TensorLike | None = None, lengths: npt.ArrayLike | None = None,
+         reverse: bool = False,
+         weight_peephole: TensorLike | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Run a single-layer, single-direction LSTM over a time-major sequence.
 
     Parameters
@@ -64,7 +77,10 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=No
                             reverse, options)
 
 
-def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_peephole=None):
+def lstm_cell(x: TensorLike, h: TensorLike | None, c: TensorLike | None, weight_ih: TensorLike,
+              weight_hh: TensorLike, bias_ih: TensorLike | None = None,
+              bias_hh: TensorLike | None = None,
+              weight_peephole: TensorLike | None = None) -> tuple[Tensor, Tensor]:
     """One LSTM step, for decoders that feed their outputs back in.
 
     ``x`` is (B, I); ``h``, ``c`` are (B, H) or None (zeros); weights, biases and

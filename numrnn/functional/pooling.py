@@ -5,7 +5,9 @@ row, channel) lines; max pooling keeps where each maximum came from, so its
 backward is a scatter of the output gradient onto those positions.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce
@@ -24,6 +26,12 @@ from numrnn.kernels.pool1d import (
     max_pool_backward,
     max_pool_forward,
 )
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Size, TensorLike
 
 __all__ = ["avg_pool1d", "max_pool1d"]
 
@@ -107,7 +115,8 @@ def _pool(op, function, input, kernel_size, stride, padding, lengths, **static):
     return reshape(y, y.shape[1:]) if unbatched else y
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, *, lengths=None):
+def max_pool1d(input: TensorLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+               *, lengths: npt.ArrayLike | None = None) -> Tensor:
     """The maximum of each window over the last axis, as PyTorch's ``max_pool1d``.
 
     Parameters
@@ -130,8 +139,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, *, lengths=None):
     return _pool("max_pool1d", MaxPool1d, input, kernel_size, stride, padding, lengths)
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, *, count_include_pad=True,
-               lengths=None):
+def avg_pool1d(input: TensorLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+               *, count_include_pad: bool = True, lengths: npt.ArrayLike | None = None) -> Tensor:
     """The mean of each window over the last axis, as PyTorch's ``avg_pool1d``.
 
     Parameters

@@ -5,7 +5,9 @@ channel) planes; max pooling keeps where each maximum came from, so its
 backward is a scatter of the output gradient onto those positions.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce
@@ -14,6 +16,13 @@ from numrnn.errors import ArgumentError, ShapeError
 from numrnn.functional.checks import check_float_dtype, contiguous
 from numrnn.functional.windows2d import int_pair, output_size, pool2d_padding
 from numrnn.kernels import pool2d as kernels
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Size, TensorLike
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "max_pool2d"]
 
@@ -107,7 +116,8 @@ def _pool(op, function, input, kernel_size, stride, padding, **static):
     return reshape(y, y.shape[1:]) if unbatched else y
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0):
+def max_pool2d(input: TensorLike, kernel_size: Size, stride: Size | None = None,
+               padding: Size = 0) -> Tensor:
     """The maximum of each window over the last two axes, as PyTorch's ``max_pool2d``.
 
     Parameters
@@ -127,7 +137,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0):
     return _pool("max_pool2d", MaxPool2d, input, kernel_size, stride, padding)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, *, count_include_pad=True):
+def avg_pool2d(input: TensorLike, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+               *, count_include_pad: bool = True) -> Tensor:
     """The mean of each window over the last two axes, as PyTorch's ``avg_pool2d``.
 
     Parameters
@@ -150,7 +161,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, *, count_include_pad=
                  count_include_pad=bool(count_include_pad))
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input: TensorLike, output_size: int | Sequence[int | None]) -> Tensor:
     """Means over an ``output_size`` grid of cells of each plane, as PyTorch's
     ``adaptive_avg_pool2d``.
 
@@ -167,7 +178,7 @@ def adaptive_avg_pool2d(input, output_size):
     """
     op = "adaptive_avg_pool2d"
     x, unbatched = _batched(op, input)
-    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) \
+    sizes: tuple[Any, ...] = tuple(output_size) if isinstance(output_size, (tuple, list)) \
         else (output_size, output_size)
     if len(sizes) == 2:
         sizes = tuple(x.shape[2 + axis] if size is None else size

@@ -11,6 +11,10 @@ When no input needs a gradient (``no_grad``, or only constants), the forward
 runs the inference kernel, which keeps no residuals, and nothing is recorded.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.function import Function
@@ -22,6 +26,12 @@ from numrnn.functional.checks import (
     check_state,
     data_of,
 )
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from numrnn.autograd.function import Context
+    from numrnn.functional.cell_kinds import CellKind
 
 __all__ = ["RecurrentSequence", "RecurrentStep", "checked_sequence", "checked_step"]
 
@@ -74,7 +84,8 @@ class RecurrentStep(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, *arrays, kind, options, batched=True):
+    def forward(ctx: Context, x: Any, *arrays: Any, kind: CellKind, options: Any,
+                batched: bool = True) -> Any:
         count = len(kind.states)
         x = x.reshape(1, -1, x.shape[-1])
         batch = x.shape[1]
@@ -96,7 +107,7 @@ class RecurrentStep(Function):
         return finals if count > 1 else finals[0]
 
     @staticmethod
-    def backward(ctx, *grad_finals):
+    def backward(ctx: Context, *grad_finals: Any) -> Any:
         x, states, weights, saved, kind, options, batched = ctx.saved
         grad_finals = tuple(grad.reshape(state.shape)
                             for grad, state in zip(grad_finals, states))

@@ -54,7 +54,7 @@ class StackSpec(NamedTuple):
     batched: bool         # False: input (T, I), states (L * D, H)
     state_sizes: tuple    # of each state, h first (kind.state_sizes); h's is the output's
     cell_states: bool     # also output the last layer's c at every step (a kind with c)
-    zero_states: dict = None  # cache of zero initial states for inference (_zero_states)
+    zero_states: dict | None = None  # zero initial states kept for inference (_zero_states)
 
 
 def _to_time_major(x, spec):

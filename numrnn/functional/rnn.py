@@ -9,16 +9,28 @@ Arguments are validated here, before any kernel runs; the op is
 on this kind's kernels (:mod:`numrnn.kernels.elman`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from numrnn.functional.cell_kinds import RNN
 from numrnn.functional.checks import check_choice
 from numrnn.functional.recurrent import checked_sequence, checked_step
 from numrnn.kernels.elman import NONLINEARITIES
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import TensorLike
+
 __all__ = ["rnn", "rnn_cell"]
 
 
-def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, reverse=False,
-        nonlinearity="tanh"):
+def rnn(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,
+        bias_ih: TensorLike | None = None, bias_hh: TensorLike | None = None,
+        lengths: npt.ArrayLike | None = None, reverse: bool = False,
+        nonlinearity: str = "tanh") -> tuple[Tensor, Tensor]:
     """Run a single-layer, single-direction Elman RNN over a time-major sequence.
 
     Parameters
@@ -58,7 +70,9 @@ def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
                             {"nonlinearity": nonlinearity})
 
 
-def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+def rnn_cell(x: TensorLike, h: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,
+             bias_ih: TensorLike | None = None, bias_hh: TensorLike | None = None,
+             nonlinearity: str = "tanh") -> Tensor:
     """One Elman RNN step, for decoders that feed their outputs back in.
 
     ``x`` is (B, I); ``h`` is (B, H) or None (zeros); weights, biases and

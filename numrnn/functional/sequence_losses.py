@@ -19,7 +19,10 @@ Layouts follow the recurrent layers: time-major ``(T, B, ...)`` by default,
 and ``mask`` has the layout of the targets, ``(T, B)`` or ``(B, T)``.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +46,12 @@ from numrnn.autograd.ops.operands import coerce
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.checks import check_lengths, data_of
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import TensorLike, TensorOrArray
+
 __all__ = ["last_valid_step", "sequence_binary_cross_entropy_with_logits",
            "sequence_cross_entropy", "sequence_l1_loss", "sequence_mask", "sequence_mse_loss",
            "sequence_nll_loss"]
@@ -51,7 +60,8 @@ __all__ = ["last_valid_step", "sequence_binary_cross_entropy_with_logits",
 _PADDED_TARGET = -1
 
 
-def sequence_mask(lengths, steps, batch_first=False):
+def sequence_mask(lengths: npt.ArrayLike, steps: int,
+                  batch_first: bool = False) -> npt.NDArray[np.bool_]:
     """Boolean mask of the valid steps: ``mask[t, b] = t < lengths[b]``.
 
     ``lengths`` is an int array ``(B,)`` with entries in 0..steps (a row of
@@ -107,8 +117,11 @@ def _check_sequence(op, name, x, batch_first, extra_dims):
                          f"got shape {x.shape}")
 
 
-def sequence_cross_entropy(logits, targets, lengths=None, mask=None, batch_first=False,
-                           reduction="mean", weight=None, ignore_index=None, label_smoothing=0.0):
+def sequence_cross_entropy(logits: TensorLike, targets: TensorLike,
+                           lengths: npt.ArrayLike | None = None, mask: TensorLike | None = None,
+                           batch_first: bool = False, reduction: str = "mean",
+                           weight: TensorLike | None = None, ignore_index: int | None = None,
+                           label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy per step, averaged over the valid steps only.
 
     Parameters
@@ -142,8 +155,10 @@ def sequence_cross_entropy(logits, targets, lengths=None, mask=None, batch_first
                                 weight=weight, label_smoothing=label_smoothing)
 
 
-def sequence_nll_loss(log_probs, targets, lengths=None, mask=None, batch_first=False,
-                      reduction="mean", weight=None, ignore_index=None):
+def sequence_nll_loss(log_probs: TensorLike, targets: TensorLike,
+                      lengths: npt.ArrayLike | None = None, mask: TensorLike | None = None,
+                      batch_first: bool = False, reduction: str = "mean",
+                      weight: TensorLike | None = None, ignore_index: int | None = None) -> Tensor:
     """Negative log-likelihood per step, averaged over the valid steps only.
 
     :func:`numrnn.functional.nll_loss` on a padded batch: ``log_probs`` is
@@ -186,8 +201,9 @@ def _sequence_class_loss(op, loss, name, scores, targets, lengths, mask, batch_f
                 **options)
 
 
-def sequence_mse_loss(pred, target, lengths=None, mask=None, batch_first=False,
-                      reduction="mean"):
+def sequence_mse_loss(pred: TensorLike, target: TensorLike, lengths: npt.ArrayLike | None = None,
+                      mask: TensorLike | None = None, batch_first: bool = False,
+                      reduction: str = "mean") -> Tensor:
     """Squared error per element, averaged over the valid steps and their features.
 
     Parameters
@@ -205,8 +221,9 @@ def sequence_mse_loss(pred, target, lengths=None, mask=None, batch_first=False,
                                       batch_first, reduction)
 
 
-def sequence_l1_loss(pred, target, lengths=None, mask=None, batch_first=False,
-                     reduction="mean"):
+def sequence_l1_loss(pred: TensorLike, target: TensorLike, lengths: npt.ArrayLike | None = None,
+                     mask: TensorLike | None = None, batch_first: bool = False,
+                     reduction: str = "mean") -> Tensor:
     """Absolute error per element, averaged over the valid steps and their features.
 
     :func:`numrnn.functional.l1_loss` on a padded batch; arguments as
@@ -216,9 +233,12 @@ def sequence_l1_loss(pred, target, lengths=None, mask=None, batch_first=False,
                                       batch_first, reduction)
 
 
-def sequence_binary_cross_entropy_with_logits(logits, target, lengths=None, mask=None,
-                                              batch_first=False, reduction="mean", weight=None,
-                                              pos_weight=None):
+def sequence_binary_cross_entropy_with_logits(logits: TensorLike, target: TensorLike,
+                                              lengths: npt.ArrayLike | None = None,
+                                              mask: TensorLike | None = None,
+                                              batch_first: bool = False, reduction: str = "mean",
+                                              weight: TensorLike | None = None,
+                                              pos_weight: TensorLike | None = None) -> Tensor:
     """Binary cross-entropy on logits per element, averaged over the valid steps and features.
 
     :func:`numrnn.functional.binary_cross_entropy_with_logits` on a padded
@@ -263,7 +283,8 @@ def _sequence_elementwise_loss(op, loss, pred, target, lengths, mask, batch_firs
     return div(summed, count) if count else summed
 
 
-def last_valid_step(output, lengths, batch_first=False):
+def last_valid_step(output: TensorOrArray, lengths: npt.ArrayLike,
+                    batch_first: bool = False) -> Tensor:
     """Each row's output at its last valid step: ``output[lengths[b] - 1, b]``.
 
     The many-to-one read-out for sequence classification on a padded batch

@@ -9,12 +9,22 @@ valid outputs: :func:`output_lengths`, which is how ``lengths`` travel through a
 convolutional front end into a recurrent layer.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, DTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.typing import IntArray, Size
 
 __all__ = ["output_lengths"]
 
@@ -32,7 +42,7 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def positive_int(op, name, value):
+def positive_int(op: str, name: str, value: Any) -> int:
     """``value`` (an int >= 1, or a 1-tuple of one) as an int."""
     value = _single(value)
     if not _is_int(value) or value < 1:
@@ -53,7 +63,8 @@ def span(kernel_size, dilation=1):
     return dilation * (kernel_size - 1) + 1
 
 
-def conv_padding(op, padding, kernel_size, stride, dilation, causal):
+def conv_padding(op: str, padding: Size | str, kernel_size: int, stride: int, dilation: int,
+                 causal: bool) -> tuple[int, int]:
     """``(pad_left, pad_right)`` for a convolution's ``padding`` and ``causal`` options.
 
     ``padding`` is an int (both sides), ``'valid'`` (none) or ``'same'`` (output
@@ -86,7 +97,7 @@ def conv_padding(op, padding, kernel_size, stride, dilation, causal):
     return int(amount), int(amount)
 
 
-def pool_padding(op, padding, kernel_size):
+def pool_padding(op: str, padding: Size, kernel_size: int) -> int:
     """A pool's ``padding``: an int from 0 to ``kernel_size // 2``, as PyTorch requires."""
     amount = non_negative_int(op, "padding", padding)
     if amount > kernel_size // 2:
@@ -104,8 +115,9 @@ def output_steps(op, steps, window, stride, pad_left, pad_right):
     return (padded - window) // stride + 1
 
 
-def output_lengths(lengths, kernel_size, stride=1, padding=(0, 0), dilation=1, *,
-                   op="output_lengths"):
+def output_lengths(lengths: npt.ArrayLike, kernel_size: Size, stride: Size = 1,
+                   padding: tuple[int, int] = (0, 0), dilation: Size = 1, *,
+                   op: str = "output_lengths") -> IntArray:
     """The valid output length of each row, given the valid input lengths.
 
     Parameters

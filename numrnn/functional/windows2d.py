@@ -6,10 +6,18 @@ width)``. Along each axis a window of ``k`` taps ``d`` apart spans
 ``before + after``, fits at ``(H + before + after - span) // stride + 1`` places.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentError, ShapeError
 from numrnn.functional.windows import PADDING_MODES, span
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from numrnn.typing import Size
 
 AXES = ("height", "width")
 
@@ -18,7 +26,7 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def int_pair(op, name, value, minimum):
+def int_pair(op: str, name: str, value: Any, minimum: int) -> tuple[int, int]:
     """``value`` (an int, or a pair of ints, each at least ``minimum``) as a 2-tuple."""
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not all(_is_int(v) and v >= minimum for v in pair):
@@ -28,7 +36,9 @@ def int_pair(op, name, value, minimum):
     return int(pair[0]), int(pair[1])
 
 
-def conv2d_padding(op, padding, kernel_size, stride, dilation):
+def conv2d_padding(op: str, padding: Size | str, kernel_size: tuple[int, int],
+                   stride: tuple[int, int],
+                   dilation: tuple[int, int]) -> tuple[tuple[int, int], ...]:
     """``((top, bottom), (left, right))`` for a convolution's ``padding``.
 
     ``padding`` is an int or pair (both sides of each axis), ``'valid'`` (none)

@@ -37,20 +37,25 @@ refuses deeper), and ``load_model`` builds it under a limit on the parameters
 the module may allocate (:func:`numrnn.nn.parameter.limit_parameters`).
 """
 
+from __future__ import annotations
+
 import inspect
 import json
 import math
+from typing import TypeVar
 
 import numpy as np
 
 from numrnn.errors import FormatError, NumrnnError
 from numrnn.io.untrusted_json import MAX_JSON_DEPTH, brief, nesting_depth
 
-_REGISTRY = {}
+_REGISTRY: dict[str, type] = {}
+# register_model is a class decorator: the class it returns is the one it was given.
+ModelClass = TypeVar("ModelClass", bound=type)
 _builtins_registered = False
 
 
-def register_model(cls):
+def register_model(cls: ModelClass) -> ModelClass:
     """Make ``cls`` rebuildable by :func:`numrnn.load_model`, under ``cls.__name__``.
 
     Returns ``cls``, so it works as a class decorator. Registering the same
@@ -70,7 +75,7 @@ def register_model(cls):
     return cls
 
 
-def registered_models():
+def registered_models() -> dict[str, type]:
     """A copy of the registry: class name to class."""
     _register_builtins()
     return dict(_REGISTRY)

@@ -8,10 +8,13 @@ keeps its parameters; the final copy is ``Module.load_state_dict``, which
 itself checks everything before it assigns anything.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import struct
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +26,13 @@ from numrnn.io.untrusted_json import brief, parse_untrusted
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import limit_parameters
 from numrnn.nn.state import state_tensors
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.typing import PathLike
 
 # safetensors dtype code -> numpy dtype: the only dtypes of numrnn parameters.
 FLOAT_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
@@ -46,7 +56,8 @@ class SkippedTensorsWarning(UserWarning):
     """``numrnn.load(..., strict=False)`` left out tensors that are not float32/float64."""
 
 
-def load(path, module=None, *, strict=True, prefix=None):
+def load(path: PathLike, module: Module | None = None, *, strict: bool = True,
+         prefix: str | None = None) -> Any:
     """Read a safetensors weight file, or a state saved with :func:`numrnn.save`.
 
     Parameters
@@ -143,7 +154,7 @@ def _skip_or_refuse(others, strict, where):
                   SkippedTensorsWarning, stacklevel=3)
 
 
-def load_model(path):
+def load_model(path: PathLike) -> Module:
     """Rebuild the module saved at ``path`` by ``numrnn.save`` and load its weights.
 
     The class and constructor arguments come from the file's ``numrnn.config``
@@ -154,7 +165,7 @@ def load_model(path):
     return _build_model(*read_file(path), os.fspath(path))
 
 
-def model_from_bytes(data, where="model bytes"):
+def model_from_bytes(data: bytes, where: str = "model bytes") -> Module:
     """Rebuild the module whose file bytes :func:`numrnn.io.model_to_bytes` made.
 
     Every check :func:`load_model` makes on a file is made on ``data``;
@@ -192,7 +203,7 @@ def _build_model(tensors, metadata, where):
     return module
 
 
-def read_file(path):
+def read_file(path: PathLike) -> tuple[dict[str, npt.NDArray[Any]], dict[str, str]]:
     """``(tensors, metadata)`` of a safetensors file, after checking all of it.
 
     Every tensor must be float32 or float64; :func:`read_tensors` also returns
@@ -204,7 +215,8 @@ def read_file(path):
     return tensors, metadata
 
 
-def read_tensors(path):
+def read_tensors(
+        path: PathLike) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any], dict[str, str]]:
     """``(tensors, others, metadata)`` of a safetensors file, after checking all of it.
 
     ``tensors`` maps the names of the float32/float64 tensors to arrays;

@@ -16,10 +16,13 @@ ordinary safetensors file that ``safetensors.torch.load_file`` reads into a
   the model's weights, its arrays in tensors named ``numrnn.training.<n>``.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import safetensors.numpy
@@ -29,6 +32,9 @@ from numrnn.errors import ArgumentTypeError, FormatError
 from numrnn.io.config import dumps_spec, module_spec
 from numrnn.io.state_tree import encode_tree
 from numrnn.nn.module import Module
+
+if TYPE_CHECKING:
+    from numrnn.typing import PathLike, TensorLike
 
 FORMAT_VERSION = "1"
 """The weight-file layout ``save`` writes, stored in the file's metadata under ``numrnn.format``."""
@@ -41,7 +47,8 @@ RESERVED_PREFIX = "numrnn."
 WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def save(module_or_state_dict, path, metadata=None):
+def save(module_or_state_dict: Module | Mapping[str, TensorLike], path: PathLike,
+         metadata: Mapping[str, str] | None = None) -> None:
     """Write a Module's parameters, a dict of arrays, or a saved state to ``path`` as safetensors.
 
     Parameters
@@ -83,7 +90,7 @@ def save(module_or_state_dict, path, metadata=None):
                                 f"got {type(module_or_state_dict).__name__}")
 
 
-def model_to_bytes(module, metadata=None):
+def model_to_bytes(module: Module, metadata: Mapping[str, str] | None = None) -> bytes:
     """A Module with ``get_config()`` as the bytes of the file :func:`save` would write.
 
     :func:`numrnn.io.model_from_bytes` rebuilds it, as :func:`numrnn.load_model`

@@ -6,6 +6,10 @@ named ones into a layer you built. Files are data, read by
 :mod:`numrnn.keras.h5_file`; layouts are mapped by :mod:`numrnn.keras.layers`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from numrnn.errors import ArgumentError, ArgumentTypeError, FormatError
 from numrnn.functional.cell_kinds import kind_of, parameter_name
 from numrnn.io.load import check_into
@@ -13,12 +17,19 @@ from numrnn.keras.h5_file import opened
 from numrnn.keras.layers import has_reset_variants, keras_layers
 from numrnn.nn.recurrent import GRU, LSTM, RNN
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from numrnn.nn.module import Module
+    from numrnn.typing import PathLike
+
 __all__ = ["load", "load_layers", "read_layers"]
 
 LAYERS = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}
 
 
-def read_layers(path):
+def read_layers(path: PathLike) -> dict[str, Any]:
     """``{name: KerasLayer}``: the recurrent layers of a ``.keras`` or ``.weights.h5`` file.
 
     Names are the layers' paths in the weight file without the ``layers/``
@@ -38,7 +49,7 @@ def read_layers(path):
         return keras_layers(root, config, where, file_bytes)
 
 
-def load_layers(path):
+def load_layers(path: PathLike) -> dict[str, Module]:
     """``{name: layer}``: a numrnn ``LSTM``, ``GRU`` or ``RNN`` per recurrent layer of the file.
 
     Each is one layer, ``batch_first=True`` as Keras takes its input
@@ -72,7 +83,7 @@ def load_layers(path):
     return built
 
 
-def load(path, module, layer=None):
+def load(path: PathLike, module: Module, layer: str | Sequence[str] | None = None) -> Module:
     """Copy Keras recurrent layers' weights into ``module`` (an ``nn.LSTM``, ``GRU`` or ``RNN``).
 
     Parameters

@@ -131,7 +131,7 @@ def describe():
 
 
 # -- what the user is told ------------------------------------------------------------
-_told = set()
+_told: set[tuple] = set()
 _told_lock = threading.Lock()
 # Kernels loaded from the cache and kernels compiled, in this process (numba
 # compiles under its global lock, so the counts need no lock of their own).

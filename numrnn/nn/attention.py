@@ -12,9 +12,11 @@ work in two, because a decoder attends to the same memory at every step:
 ``attention(query, keys, mask=None, lengths=None)`` does both at once.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 
@@ -27,6 +29,14 @@ from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import check_module_dtype, check_positive_int
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Seed, TensorLike
+
 __all__ = ["Attention", "AttentionMemory"]
 
 METHODS = ("dot", "general", "additive")
@@ -37,20 +47,20 @@ class AttentionMemory(NamedTuple):
     ``projected_keys`` (B, S, A) for additive attention (else None) and ``mask``
     (B, S) bool or None. Padded positions of the Tensors hold zeros."""
 
-    keys: object
-    values: object
-    projected_keys: object
-    mask: object
+    keys: Tensor
+    values: Tensor
+    projected_keys: Tensor | None
+    mask: npt.NDArray[np.bool_] | None
 
     @property
-    def batch_size(self):
+    def batch_size(self) -> int:
         return self.keys.shape[0]
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         return self.keys.shape[1]
 
-    def select(self, rows):
+    def select(self, rows: npt.ArrayLike) -> AttentionMemory:
         """The memory of batch rows ``rows`` (an int array; repeats allowed), e.g. one copy
         per beam. Differentiable: gradients of repeated rows add up."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -93,8 +103,9 @@ class Attention(Module):
     >>> context, weights = attention.attend(decoder_h, memory)           # every step
     """
 
-    def __init__(self, query_size, key_size, method="general", attention_size=None,
-                 batch_first=False, *, dtype=np.float32, rng=None):
+    def __init__(self, query_size: int, key_size: int, method: str = "general",
+                 attention_size: int | None = None, batch_first: bool = False, *,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         super().__init__()
         self.query_size = check_positive_int("Attention", "query_size", query_size)
         self.key_size = check_positive_int("Attention", "key_size", key_size)
@@ -120,14 +131,14 @@ class Attention(Module):
         if method == "general":
             self.weight = new_parameter("Attention", (self.query_size, self.key_size), self.dtype)
         elif method == "additive":
-            size = self.attention_size
+            size = cast(int, self.attention_size)  # an int whenever method is "additive"
             self.query_weight = new_parameter("Attention", (size, self.query_size), self.dtype)
             self.key_weight = new_parameter("Attention", (size, self.key_size), self.dtype)
             self.bias = new_parameter("Attention", (size,), self.dtype)
             self.v = new_parameter("Attention", (size,), self.dtype)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) per parameter, as ``Linear`` does."""
         if self.method == "general":
             # q . (W k): scaled for the key size so that initial scores stay O(1).
@@ -137,7 +148,7 @@ class Attention(Module):
             for param, fan_in in ((self.query_weight, self.query_size),
                                   (self.key_weight, self.key_size),
                                   (self.bias, self.key_size),
-                                  (self.v, self.attention_size)):
+                                  (self.v, cast(int, self.attention_size))):
                 bound = 1.0 / math.sqrt(fan_in)
                 init.uniform_(param, -bound, bound, self.rng)
 
@@ -152,7 +163,9 @@ class Attention(Module):
         return ()
 
     # -- the two halves of a call -------------------------------------------------------
-    def prepare(self, keys, mask=None, lengths=None, values=None):
+    def prepare(self, keys: TensorLike, mask: TensorLike | None = None,
+                lengths: npt.ArrayLike | None = None,
+                values: TensorLike | None = None) -> AttentionMemory:
         """Validate and preprocess a memory once; returns an :class:`AttentionMemory`."""
         keys, values, mask = A.prepare_memory("Attention", keys, values, mask, lengths,
                                               self.batch_first)
@@ -168,7 +181,7 @@ class Attention(Module):
             projected = A.project_keys(keys, self.key_weight, self.bias)
         return AttentionMemory(keys, values, projected, mask)
 
-    def attend(self, query, memory):
+    def attend(self, query: TensorLike, memory: AttentionMemory) -> tuple[Tensor, Tensor]:
         """``(context (B, Hv), weights (B, S))`` for a ``(B, Hq)`` query and a prepared memory."""
         query = A.check_query("Attention", query, memory.keys, size=self.query_size)
         check_parameters(self, self._specs())
@@ -180,10 +193,12 @@ class Attention(Module):
             scores = A.additive_scores(query, memory.projected_keys, self.query_weight, self.v)
         return A.attend(scores, memory.values, memory.mask)
 
-    def forward(self, query, keys, mask=None, lengths=None, values=None):
+    def forward(self, query: TensorLike, keys: TensorLike, mask: TensorLike | None = None,
+                lengths: npt.ArrayLike | None = None,
+                values: TensorLike | None = None) -> tuple[Tensor, Tensor]:
         return self.attend(query, self.prepare(keys, mask=mask, lengths=lengths, values=values))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         parts = [str(self.query_size), str(self.key_size), f"method={self.method!r}"]
         if self.method == "additive" and self.attention_size != self.query_size:
             parts.append(f"attention_size={self.attention_size}")
@@ -193,7 +208,7 @@ class Attention(Module):
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON values, so ``numrnn.load_model`` can rebuild the layer."""
         return {"query_size": self.query_size, "key_size": self.key_size,
                 "method": self.method, "attention_size": self.attention_size,

@@ -9,7 +9,10 @@ Calling: ``h = cell(x, h)``, ``(h, c) = lstm_cell(x, (h, c))``; ``x`` is (B, I)
 or (I,) unbatched, states (B, H) or (H,); a missing state means zeros.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,15 +31,26 @@ from numrnn.nn.rnn_base import (
     reset_normalisation,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, ClassVar
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Seed, TensorLike
+
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 
 
 class _Cell(Module):
     """Constructor, parameters, initialization and validation shared by the cells."""
 
-    kind = None  # the cell kind's record (numrnn.functional.cell_kinds), set by each cell
+    # The cell kind's record (numrnn.functional.cell_kinds), set by each cell.
+    kind: ClassVar[cell_kinds.CellKind]
 
-    def __init__(self, input_size, hidden_size, bias, dtype, rng, **options):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, dtype: npt.DTypeLike,
+                 rng: Seed, **options: Any) -> None:
         super().__init__()
         name = type(self).__name__
         # The kind's options first: they decide which parameters the cell has.
@@ -59,7 +73,7 @@ class _Cell(Module):
                 setattr(self, parameter, new_parameter(name, shape, self.dtype))
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as PyTorch does; then layer
         normalisation's gains 1 and shifts 0."""
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -68,7 +82,7 @@ class _Cell(Module):
         reset_normalisation(self._cell_parameters, self._weights())
 
     @property
-    def mode(self):
+    def mode(self) -> str:
         """The cell kind's name: "RNN", "LSTM" or "GRU"."""
         return self.kind.name
 
@@ -76,7 +90,7 @@ class _Cell(Module):
         registry = self._parameters
         return tuple(registry.get(name) for name in self._cell_parameters)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         parts = [str(self.input_size), str(self.hidden_size)]
         if not self.bias:
             parts.append("bias=False")
@@ -87,7 +101,7 @@ class _Cell(Module):
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON values, so ``numrnn.load_model`` can rebuild the cell."""
         config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
                   "bias": self.bias, "dtype": self.dtype.name}
@@ -144,14 +158,15 @@ class RNNCell(_Cell):
 
     kind = cell_kinds.RNN
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *,
-                 dtype=np.float32, rng=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", *, dtype: npt.DTypeLike = np.float32,
+                 rng: Seed = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ArgumentError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
                                 f"got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, bias, dtype, rng, nonlinearity=nonlinearity)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: TensorLike, hx: TensorLike | None = None) -> Tensor:
         (h,) = self._step(input, [hx])
         return h
 
@@ -163,14 +178,16 @@ class LSTMCell(_Cell):
 
     kind = cell_kinds.LSTM
 
-    def __init__(self, input_size, hidden_size, bias=True, *, peepholes=False, layer_norm=False,
-                 dtype=np.float32, rng=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 peepholes: bool = False, layer_norm: bool = False,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         peepholes = check_flag("LSTMCell", "peepholes", peepholes)
         layer_norm = check_flag("LSTMCell", "layer_norm", layer_norm)
         super().__init__(input_size, hidden_size, bias, dtype, rng, peepholes=peepholes,
                          layer_norm=layer_norm)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: TensorLike,
+                hx: Sequence[TensorLike | None] | None = None) -> tuple[Tensor, Tensor]:
         if hx is None:
             hx = (None, None)
         elif not (isinstance(hx, (tuple, list)) and len(hx) == 2):
@@ -187,14 +204,15 @@ class GRUCell(_Cell):
 
     kind = cell_kinds.GRU
 
-    def __init__(self, input_size, hidden_size, bias=True, *, reset_after=True,
-                 layer_norm=False, dtype=np.float32, rng=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 reset_after: bool = True, layer_norm: bool = False,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         reset_after = check_flag("GRUCell", "reset_after", reset_after)
         layer_norm = check_flag("GRUCell", "layer_norm", layer_norm)
         super().__init__(input_size, hidden_size, bias, dtype, rng, reset_after=reset_after,
                          layer_norm=layer_norm)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: TensorLike, hx: TensorLike | None = None) -> Tensor:
         (h,) = self._step(input, [hx])
         return h
 

@@ -6,10 +6,21 @@ are named by position (``"0"``, ``"1"``, ...), ModuleDict's by key, giving the
 state dict names PyTorch gives: ``layers.0.weight``, ``heads.sentiment.bias``.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentTypeError, IndexOutOfRangeError, NumrnnError
 from numrnn.nn.module import Module
+
+if TYPE_CHECKING:
+    from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+    from typing import Any
+
+    from typing_extensions import Self
+
+    from numrnn.typing import TensorLike
 
 __all__ = ["ModuleDict", "ModuleList", "Sequential"]
 
@@ -30,12 +41,12 @@ class Sequential(Module):
     >>> head = Sequential(Linear(256, 256), Dropout(0.1), Linear(256, vocab_size))
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         for module in modules:
             self.append(module)
 
-    def append(self, module):
+    def append(self, module: Module) -> Self:
         """Add ``module`` at the end, under the next free index; returns self."""
         if not isinstance(module, Module):
             raise ArgumentTypeError(f"Sequential: every child must be a Module, got "
@@ -43,24 +54,24 @@ class Sequential(Module):
         setattr(self, str(len(self._modules)), module)
         return self
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Any:
         children = list(self._modules.values())
         if isinstance(index, slice):
             return type(self)(*children[index])
         return children[_position("Sequential", index, len(children))]
 
-    def forward(self, input):
+    def forward(self, input: TensorLike) -> Any:
         for module in self:
             input = module(input)
         return input
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """``{"modules": [{"class_name": ..., "config": ...}, ...]}``, one entry per child.
 
         The form :mod:`numrnn.io` rebuilds: each child from its class name and
@@ -95,17 +106,17 @@ class ModuleList(Module):
     ['layers.0.weight', 'layers.0.bias']
     """
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
-    def append(self, module):
+    def append(self, module: Module) -> Self:
         """Add ``module`` at the end; returns self."""
         self._modules[str(len(self._modules))] = _checked_module("ModuleList", module)
         return self
 
-    def extend(self, modules):
+    def extend(self, modules: Iterable[Module]) -> Self:
         """Append every module of an iterable (all are checked before any is added)."""
         if isinstance(modules, Module) or not isinstance(modules, Iterable):
             raise ArgumentTypeError(f"ModuleList: expected an iterable of Modules, "
@@ -115,32 +126,32 @@ class ModuleList(Module):
             self.append(module)
         return self
 
-    def insert(self, index, module):
+    def insert(self, index: int, module: Module) -> None:
         """Insert ``module`` before position ``index`` (list semantics)."""
         children = list(self._modules.values())
         children.insert(index, _checked_module("ModuleList", module))
         self._renumber(children)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
     def __iadd__(self, modules):
         return self.extend(modules)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Any:
         children = list(self._modules.values())
         if isinstance(index, slice):
             return type(self)(children[index])
         return children[_position("ModuleList", index, len(children))]
 
-    def __setitem__(self, index, module):
+    def __setitem__(self, index: int, module: Module) -> None:
         position = _position("ModuleList", index, len(self._modules))
         self._modules[str(position)] = _checked_module("ModuleList", module)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         children = list(self._modules.values())
         if isinstance(index, slice):
             del children[index]
@@ -153,7 +164,7 @@ class ModuleList(Module):
         for position, module in enumerate(children):
             self._modules[str(position)] = module
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """``{"modules": [{"class_name": ..., "config": ...}, ...]}``, as Sequential's."""
         return {"modules": [_child_spec("ModuleList", name, module)
                             for name, module in self._modules.items()]}
@@ -179,57 +190,59 @@ class ModuleDict(Module):
     >>> self.heads = nn.ModuleDict({"sentiment": nn.Linear(64, 2), "topic": nn.Linear(64, 9)})
     """
 
-    def __init__(self, modules=None):
+    def __init__(
+            self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None,
+    ) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Module:
         if key not in self._modules:
             raise KeyError(f"ModuleDict: no module under {key!r} "
                            f"(keys: {', '.join(map(repr, self._modules)) or 'none'})")
         return self._modules[key]
 
-    def __setitem__(self, key, module):
+    def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, _checked_module("ModuleDict", module))
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: str) -> None:
         self.pop(key)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._modules
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._modules)
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def values(self):
+    def values(self) -> ValuesView[Module]:
         return self._modules.values()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Module]:
         return self._modules.items()
 
-    def pop(self, key):
+    def pop(self, key: str) -> Module:
         """Remove the module under ``key`` and return it."""
         module = self[key]
         del self._modules[key]
         return module
 
-    def clear(self):
+    def clear(self) -> None:
         self._modules.clear()
 
-    def update(self, modules):
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         """Add (or replace) the modules of a mapping or of (key, module) pairs.
 
         Every key and module is checked before any is added.
         """
         if isinstance(modules, Mapping):
-            pairs = list(modules.items())
+            pairs: list[Any] = list(modules.items())
         elif isinstance(modules, Iterable) and not isinstance(modules, (str, Module)):
             pairs = [tuple(pair) if isinstance(pair, (tuple, list)) else pair
                      for pair in modules]
@@ -247,7 +260,7 @@ class ModuleDict(Module):
         for key, module in pairs:
             self.add_module(key, module)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """``{"modules": {key: {"class_name": ..., "config": ...}, ...}}`` in key order."""
         return {"modules": {key: _child_spec("ModuleDict", key, module)
                             for key, module in self._modules.items()}}

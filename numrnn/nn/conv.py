@@ -1,6 +1,9 @@
 """Conv1d: a 1-D convolution layer over (B, C, L) sequences, PyTorch's names and shapes."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +15,14 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import IntArray, Seed, Size, TensorLike
 
 __all__ = ["Conv1d"]
 
@@ -63,8 +74,9 @@ class Conv1d(Module):
     >>> conv = Conv1d(64, 128, kernel_size=5, padding=2, rng=0)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, *, causal=False, dtype=np.float32, rng=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True, *,
+                 causal: bool = False, dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         super().__init__()
         op = "Conv1d"
         self.in_channels = positive_int(op, "in_channels", in_channels)
@@ -93,12 +105,12 @@ class Conv1d(Module):
     def _weight_shape(self):
         return (self.out_channels, self.in_channels // self.groups, self.kernel_size)
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.in_channels // self.groups * self.kernel_size)
         for param in self.parameters():
             init.uniform_(param, -bound, bound, self.rng)
 
-    def forward(self, input, lengths=None):
+    def forward(self, input: TensorLike, lengths: npt.ArrayLike | None = None) -> Tensor:
         """Convolve ``input`` (B, in_channels, L); ``lengths`` as in :func:`~numrnn.functional.
         conv1d` (valid steps per row, for a padded batch)."""
         x = as_tensor("Conv1d", "input", input, self.dtype)
@@ -110,7 +122,7 @@ class Conv1d(Module):
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups, causal=self.causal, lengths=lengths)
 
-    def output_lengths(self, lengths):
+    def output_lengths(self, lengths: npt.ArrayLike) -> IntArray:
         """The valid output length of each row for valid input ``lengths`` ((B,) ints >= 1).
 
         Returns an int64 array: ``(lengths + pad_left + pad_right - dilation *
@@ -120,7 +132,7 @@ class Conv1d(Module):
         return F.output_lengths(lengths, self.kernel_size, self.stride, self._pad,
                                 self.dilation, op="Conv1d")
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         # PyTorch's wording (sizes as 1-tuples), non-default options only.
         parts = [f"{self.in_channels}", f"{self.out_channels}",
                  f"kernel_size=({self.kernel_size},)", f"stride=({self.stride},)"]
@@ -139,7 +151,7 @@ class Conv1d(Module):
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this layer's shape."""
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride,

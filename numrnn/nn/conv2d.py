@@ -1,6 +1,9 @@
 """Conv2d: a 2-D convolution layer over (N, C, H, W) images, PyTorch's names and shapes."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +16,14 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Seed, Size, TensorLike
 
 __all__ = ["Conv2d"]
 
@@ -55,8 +66,9 @@ class Conv2d(Module):
     >>> conv = Conv2d(3, 16, kernel_size=3, padding=1, rng=0)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, *, dtype=np.float32, rng=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True, *,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         super().__init__()
         op = "Conv2d"
         self.in_channels = positive_int(op, "in_channels", in_channels)
@@ -82,12 +94,12 @@ class Conv2d(Module):
     def _weight_shape(self):
         return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.in_channels // self.groups * math.prod(self.kernel_size))
         for param in self.parameters():
             init.uniform_(param, -bound, bound, self.rng)
 
-    def forward(self, input):
+    def forward(self, input: TensorLike) -> Tensor:
         """Convolve ``input`` (N, in_channels, H, W) or (in_channels, H, W)."""
         x = as_tensor("Conv2d", "input", input, self.dtype)
         if x.ndim in (3, 4) and x.shape[-3] != self.in_channels:
@@ -98,7 +110,7 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         # PyTorch's wording, non-default options only.
         parts = [f"{self.in_channels}", f"{self.out_channels}",
                  f"kernel_size={self.kernel_size}", f"stride={self.stride}"]
@@ -114,7 +126,7 @@ class Conv2d(Module):
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this layer's shape."""
         padding = self.padding if isinstance(self.padding, str) else list(self.padding)
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

@@ -1,6 +1,9 @@
 """Embedding: a trainable lookup table from token ids to vectors."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +15,14 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import check_module_dtype, check_positive_int
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Seed, TensorLike
 
 __all__ = ["Embedding"]
 
@@ -43,8 +54,8 @@ class Embedding(Module):
     >>> embed = Embedding(len(vocab), 64, padding_idx=vocab.pad_id, rng=0)
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, dtype=np.float32,
-                 rng=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         super().__init__()
         self.num_embeddings = check_positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = check_positive_int("Embedding", "embedding_dim", embedding_dim)
@@ -68,12 +79,12 @@ class Embedding(Module):
         # Stored non-negative, as PyTorch does, so the config and repr have one spelling.
         return int(padding_idx) % rows
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         self.weight.data[...] = self.rng.standard_normal(self.weight.shape)
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
-    def forward(self, input):
+    def forward(self, input: TensorLike) -> Tensor:
         # The ids are checked against num_embeddings: the table must still have that many rows.
         check_parameters(self, (("weight", (self.num_embeddings, self.embedding_dim)),))
         indices = integer_array("Embedding", "input", input)
@@ -84,7 +95,7 @@ class Embedding(Module):
                                  f"(num_embeddings), got {low if low < 0 else high}")
         return F.embedding(self.weight, indices, padding_idx=self.padding_idx)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         parts = [str(self.num_embeddings), str(self.embedding_dim)]
         if self.padding_idx is not None:
             parts.append(f"padding_idx={self.padding_idx}")
@@ -92,7 +103,7 @@ class Embedding(Module):
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this layer's shape."""
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
                 "padding_idx": self.padding_idx, "dtype": self.dtype.name}

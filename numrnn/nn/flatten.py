@@ -1,12 +1,21 @@
 """Flatten: a run of axes merged into one, as ``torch.nn.Flatten`` (a conv front end's exit)."""
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.ops.shape import reshape
 from numrnn.errors import ArgumentError, ShapeError
 from numrnn.nn.module import Module
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import TensorLike
 
 __all__ = ["Flatten"]
 
@@ -33,14 +42,14 @@ class Flatten(Module):
     >>> head = Sequential(Conv2d(3, 8, 3), Flatten(), Linear(8 * 30 * 30, 10))
     """
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool):
                 raise ArgumentError(f"Flatten: {name} must be an int, got {value!r}")
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
-    def forward(self, input):
+    def forward(self, input: TensorLike) -> Tensor:
         (x,) = coerce("Flatten", input)
         ndim = x.ndim
         first = self.start_dim + ndim if self.start_dim < 0 else self.start_dim
@@ -52,9 +61,9 @@ class Flatten(Module):
         merged = math.prod(x.shape[first:last + 1])
         return reshape(x, x.shape[:first] + (merged,) + x.shape[last + 1:])
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this layer."""
         return {"start_dim": self.start_dim, "end_dim": self.end_dim}

@@ -12,7 +12,10 @@ Recurrent weights stack their gates along the rows: ``weight_hh`` of an LSTM is
 :func:`orthogonal_` and :func:`identity_` treats each block as its own matrix.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,8 +23,11 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.defaults import child_generator
 from numrnn.errors import ArgumentTypeError, ShapeError
 
+if TYPE_CHECKING:
+    from numrnn.typing import Seed
 
-def as_generator(rng):
+
+def as_generator(rng: Seed) -> np.random.Generator:
     """A ``numpy.random.Generator`` from a Generator, an int seed or None.
 
     None gives a new generator seeded by a draw from numrnn's default

@@ -1,6 +1,9 @@
 """Linear: the affine map ``y = x W^T + b`` over the last dimension."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +14,14 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Seed, TensorLike
 
 __all__ = ["Linear"]
 
@@ -49,7 +60,8 @@ class Linear(Module):
     >>> head = Linear(128, 10, rng=0)
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, dtype=np.float32, rng=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
         super().__init__()
         self.in_features = _check_size("Linear", "in_features", in_features)
         self.out_features = _check_size("Linear", "out_features", out_features)
@@ -59,13 +71,13 @@ class Linear(Module):
         self.bias = new_parameter("Linear", (self.out_features,), self.dtype) if bias else None
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         # With no inputs there is no fan-in to scale by; PyTorch leaves zeros then.
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
         for param in self.parameters():
             init.uniform_(param, -bound, bound, self.rng)
 
-    def forward(self, input):
+    def forward(self, input: TensorLike) -> Tensor:
         x = as_tensor("Linear", "input", input, self.dtype)
         if x.ndim == 0:
             raise ShapeError(f"Linear: input must have at least 1 dimension (..., "
@@ -85,14 +97,14 @@ class Linear(Module):
             y = y + self.bias
         return F.reshape(y, leading + (self.out_features,))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         parts = [f"in_features={self.in_features}", f"out_features={self.out_features}",
                  f"bias={self.bias is not None}"]
         if self.dtype != np.float32:
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this layer's shape."""
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias is not None, "dtype": self.dtype.name}

@@ -11,7 +11,10 @@ One difference from PyTorch: the class axis of ``CrossEntropyLoss`` and
 PyTorch's is axis 1 (``(N, C, d1, ...)``). For (N, C) the two agree.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,13 +24,18 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError
 from numrnn.nn.module import Module
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numrnn.typing import TensorLike, TensorOrArray
+
 __all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss"]
 
 
 class _Loss(Module):
     """Options every loss shares: ``reduction`` and the sequence layout ``batch_first``."""
 
-    def __init__(self, reduction, batch_first):
+    def __init__(self, reduction: str, batch_first: bool) -> None:
         super().__init__()
         name = type(self).__name__
         if reduction not in REDUCTIONS:
@@ -45,7 +53,7 @@ class _Loss(Module):
     def _sequence_options(self, lengths, mask):
         return {"lengths": lengths, "mask": mask, "batch_first": self.batch_first}
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         shown = [f"{key}={value!r}" for key, value, default in self._shown_options()
                  if not _same(value, default)]
         return ", ".join(shown)
@@ -84,14 +92,16 @@ class CrossEntropyLoss(_Loss):
     >>> loss = criterion(step_logits, step_targets, lengths=lengths)   # (T, B, C), (T, B)
     """
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0,
-                 *, batch_first=False):
+    def __init__(self, weight: TensorLike | None = None, ignore_index: int = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0, *,
+                 batch_first: bool = False) -> None:
         super().__init__(reduction, batch_first)
         self.weight = _class_weight(type(self).__name__, weight)
         self.ignore_index = _ignore_index(type(self).__name__, ignore_index)
         self.label_smoothing = check_label_smoothing(type(self).__name__, label_smoothing)
 
-    def forward(self, input, target, lengths=None, mask=None):
+    def forward(self, input: TensorOrArray, target: TensorOrArray,
+                lengths: npt.ArrayLike | None = None, mask: TensorOrArray | None = None) -> Tensor:
         options = {"weight": self.weight, "ignore_index": self.ignore_index,
                    "reduction": self.reduction, "label_smoothing": self.label_smoothing}
         if self._masked(lengths, mask):
@@ -112,12 +122,14 @@ class NLLLoss(_Loss):
     label smoothing; see :func:`numrnn.functional.nll_loss`.
     """
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", *, batch_first=False):
+    def __init__(self, weight: TensorLike | None = None, ignore_index: int = -100,
+                 reduction: str = "mean", *, batch_first: bool = False) -> None:
         super().__init__(reduction, batch_first)
         self.weight = _class_weight(type(self).__name__, weight)
         self.ignore_index = _ignore_index(type(self).__name__, ignore_index)
 
-    def forward(self, input, target, lengths=None, mask=None):
+    def forward(self, input: TensorOrArray, target: TensorOrArray,
+                lengths: npt.ArrayLike | None = None, mask: TensorOrArray | None = None) -> Tensor:
         options = {"weight": self.weight, "ignore_index": self.ignore_index,
                    "reduction": self.reduction}
         if self._masked(lengths, mask):
@@ -137,10 +149,11 @@ class MSELoss(_Loss):
     features (:func:`numrnn.functional.sequence_mse_loss`).
     """
 
-    def __init__(self, reduction="mean", *, batch_first=False):
+    def __init__(self, reduction: str = "mean", *, batch_first: bool = False) -> None:
         super().__init__(reduction, batch_first)
 
-    def forward(self, input, target, lengths=None, mask=None):
+    def forward(self, input: TensorOrArray, target: TensorOrArray,
+                lengths: npt.ArrayLike | None = None, mask: TensorOrArray | None = None) -> Tensor:
         if self._masked(lengths, mask):
             return F.sequence_mse_loss(input, target, **self._sequence_options(lengths, mask),
                                        reduction=self.reduction)
@@ -150,10 +163,11 @@ class MSELoss(_Loss):
 class L1Loss(_Loss):
     """Absolute error ``|input - target|``; see :func:`numrnn.functional.l1_loss`."""
 
-    def __init__(self, reduction="mean", *, batch_first=False):
+    def __init__(self, reduction: str = "mean", *, batch_first: bool = False) -> None:
         super().__init__(reduction, batch_first)
 
-    def forward(self, input, target, lengths=None, mask=None):
+    def forward(self, input: TensorOrArray, target: TensorOrArray,
+                lengths: npt.ArrayLike | None = None, mask: TensorOrArray | None = None) -> Tensor:
         if self._masked(lengths, mask):
             return F.sequence_l1_loss(input, target, **self._sequence_options(lengths, mask),
                                       reduction=self.reduction)
@@ -183,12 +197,14 @@ class BCEWithLogitsLoss(_Loss):
     >>> loss = criterion(model(x), multi_hot_labels)
     """
 
-    def __init__(self, weight=None, reduction="mean", pos_weight=None, *, batch_first=False):
+    def __init__(self, weight: TensorLike | None = None, reduction: str = "mean",
+                 pos_weight: TensorLike | None = None, *, batch_first: bool = False) -> None:
         super().__init__(reduction, batch_first)
         self.weight = _real_array(type(self).__name__, "weight", weight)
         self.pos_weight = _real_array(type(self).__name__, "pos_weight", pos_weight)
 
-    def forward(self, input, target, lengths=None, mask=None):
+    def forward(self, input: TensorOrArray, target: TensorOrArray,
+                lengths: npt.ArrayLike | None = None, mask: TensorOrArray | None = None) -> Tensor:
         options = {"weight": self.weight, "pos_weight": self.pos_weight,
                    "reduction": self.reduction}
         if self._masked(lengths, mask):

@@ -17,7 +17,10 @@ is refused the same way when the module is walked (``parameters()``,
 and saving path does first.
 """
 
+from __future__ import annotations
+
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +34,15 @@ from numrnn.nn.state import (
     state_tensors,
 )
 from numrnn.nn.substitution import functional_call, substituted_parameters
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+    from typing_extensions import Self
+
+    from numrnn.autograd.tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "functional_call", "substituted_parameters"]
 
@@ -47,17 +59,19 @@ class Module:
     ``extra_repr`` returns the constructor arguments to show in ``repr``.
     """
 
-    def __init__(self):
-        self._parameters = {}
-        self._modules = {}
-        self._buffers = {}
-        self._non_persistent_buffers = set()
+    def __init__(self) -> None:
+        self._parameters: dict[str, Parameter | None] = {}
+        # Any, not Module | None: the containers' slots always hold modules.
+        self._modules: dict[str, Any] = {}
+        self._buffers: dict[str, Tensor | None] = {}
+        self._non_persistent_buffers: set[str] = set()
         self.training = True
 
     # -- registration ---------------------------------------------------------
-    def __setattr__(self, name, value):
-        registries = (self.__dict__.get("_parameters"), self.__dict__.get("_modules"),
-                      self.__dict__.get("_buffers"))
+    def __setattr__(self, name: str, value: Any) -> None:
+        registries: tuple[Any, Any, Any] = (
+            self.__dict__.get("_parameters"), self.__dict__.get("_modules"),
+            self.__dict__.get("_buffers"))
         if isinstance(value, (Parameter, Module)):
             if registries[0] is None:
                 raise AttributeError(
@@ -84,7 +98,7 @@ class Module:
         _refuse_hidden_members(type(self).__name__, name, value)
         object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: registered members live in the dicts.
         for key in ("_parameters", "_modules", "_buffers"):
             registry = self.__dict__.get(key, {})
@@ -92,7 +106,7 @@ class Module:
                 return registry[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         for registry in (self._parameters, self._modules, self._buffers):
             if name in registry:
                 del registry[name]
@@ -100,7 +114,7 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` (or None) as the child ``name``, as ``setattr`` would.
 
         For names that are not identifiers (``ModuleDict`` keys); a name that
@@ -114,7 +128,7 @@ class Module:
 
     register_module = add_module
 
-    def register_buffer(self, name, tensor, persistent=True):
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add a buffer: an array the module keeps and saves but does not train.
 
         Parameters
@@ -149,15 +163,15 @@ class Module:
             self._non_persistent_buffers.add(name)
 
     # -- traversal -------------------------------------------------------------
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         """(name, module) for each direct sub-module, in registration order."""
         return ((name, module) for name, module in self._modules.items() if module is not None)
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """(dotted name, module) for this module ('' by default) and every descendant.
 
         A module reachable twice is listed once, under its first name.
@@ -175,39 +189,40 @@ class Module:
                         for child_name, child in module.named_children()]
             stack.extend(reversed(children))
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter) pairs in PyTorch's order; a shared Parameter once."""
         return _named_members(self, "_parameters", prefix, recurse)
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix="", recurse=True):
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
         """(dotted name, buffer Tensor) pairs, persistent or not; None buffers are skipped."""
         return _named_members(self, "_buffers", prefix, recurse)
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, buffer in self.named_buffers(recurse=recurse):
             yield buffer
 
     # -- modes, gradients, dtypes ------------------------------------------------
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         """Set training mode (dropout active) on this module and its descendants."""
         self.training = bool(mode)
         for child in self.children():
             child.train(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         """Evaluation mode: same as ``train(False)``."""
         return self.train(False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         """Switch gradient recording on or off for every parameter; returns self.
 
         ``model.encoder.requires_grad_(False)`` freezes the encoder: its
@@ -220,12 +235,12 @@ class Module:
             param.requires_grad = bool(requires_grad)
         return self
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Forget every parameter's gradient (``.grad = None``, as PyTorch does by default)."""
         for param in self.parameters():
             param.grad = None
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args: Any, device: str | None = None, dtype: npt.DTypeLike | None = None) -> Self:
         """Convert every parameter and floating buffer to ``dtype``, in place; returns self.
 
         Called as PyTorch's ``Module.to``: ``to(dtype)``, ``to(device)``,
@@ -249,15 +264,15 @@ class Module:
             convert_dtype(self, wanted)
         return self
 
-    def float(self):
+    def float(self) -> Self:
         """``to(np.float32)``."""
         return self.to(np.float32)
 
-    def double(self):
+    def double(self) -> Self:
         """``to(np.float64)``."""
         return self.to(np.float64)
 
-    def apply(self, fn):
+    def apply(self, fn: Callable[..., Any]) -> Self:
         """Call ``fn(module)`` on every descendant, children before parents, then on self.
 
         Returns self, so ``model.apply(init_weights)`` chains like PyTorch's.
@@ -271,7 +286,7 @@ class Module:
         return self
 
     # -- state -------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, npt.NDArray[Any]]:
         """Dotted name to a copy of each parameter's and persistent buffer's array.
 
         In PyTorch's order: each module's parameters, then its buffers, then
@@ -279,7 +294,8 @@ class Module:
         """
         return {name: tensor.data.copy() for name, tensor in state_tensors(self).items()}
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, Any],
+                        strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors) from ``state_dict`` into the parameters and buffers.
 
         Everything is checked before anything is loaded: keys missing from
@@ -297,10 +313,10 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # -- calling and printing -----------------------------------------------------
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """Constructor arguments to show inside ``Name(...)``; override in layers."""
         return ""
 

@@ -1,5 +1,9 @@
 """LayerNorm: normalize each step's features to zero mean and unit variance."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn import functional as F
@@ -9,6 +13,14 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters
 from numrnn.nn.rnn_base import as_tensor, check_module_dtype
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Size, TensorLike
 
 __all__ = ["LayerNorm"]
 
@@ -38,8 +50,8 @@ class LayerNorm(Module):
     >>> norm = LayerNorm(256)
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *,
-                 dtype=np.float32):
+    def __init__(self, normalized_shape: Size, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, *, dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         self.normalized_shape = normalized_shape_tuple("LayerNorm", normalized_shape)
         self.eps = checked_eps("LayerNorm", eps)
@@ -53,13 +65,13 @@ class LayerNorm(Module):
                 self.bias = new_parameter("LayerNorm", self.normalized_shape, self.dtype)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         if self.weight is not None:
             self.weight.data[...] = 1
         if self.bias is not None:
             self.bias.data[...] = 0
 
-    def forward(self, input):
+    def forward(self, input: TensorLike) -> Tensor:
         x = as_tensor("LayerNorm", "input", input, self.dtype)
         shape = self.normalized_shape
         if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
@@ -68,7 +80,7 @@ class LayerNorm(Module):
         check_parameters(self, (("weight", shape), ("bias", shape)))
         return F.layer_norm(x, shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         shape = self.normalized_shape
         # Exactly PyTorch's (2.1+) wording, bias included, plus the dtype when not float32.
         parts = [f"{shape}", f"eps={self.eps}", f"elementwise_affine={self.elementwise_affine}",
@@ -77,7 +89,7 @@ class LayerNorm(Module):
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this layer's shape."""
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
                 "elementwise_affine": self.elementwise_affine,

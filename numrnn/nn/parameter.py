@@ -8,14 +8,20 @@ than the file holds is refused at the first parameter past the limit, instead
 of allocating (and initializing) gigabytes and only then comparing shapes.
 """
 
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, FormatError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 # A ContextVar, not a global: each thread (and each asyncio task) sees its own
 # limit, so one thread loading a file never constrains another building a model.
@@ -33,7 +39,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data: npt.ArrayLike, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
             data = data.data
         if not isinstance(data, np.ndarray):
@@ -46,7 +52,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-def new_parameter(owner, shape, dtype):
+def new_parameter(owner: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> Parameter:
     """A new Parameter of ``shape`` and ``dtype`` whose values the caller then sets.
 
     Parameters

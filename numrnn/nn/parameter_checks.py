@@ -15,13 +15,24 @@ what the module declared and what was found::
 A spec is ``((parameter name, shape), ...)``; the dtype is the module's ``dtype``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.errors import ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.cell_kinds import parameter_name
 
+if TYPE_CHECKING:
+    from typing import Any
 
-def check_parameters(module, specs):
+    import numpy.typing as npt
+
+    from numrnn.nn.module import Module
+
+
+def check_parameters(module: Module, specs: Any) -> list[npt.NDArray[Any] | None]:
     """The arrays of ``module``'s parameters named in ``specs``, each checked, as stored.
 
     A parameter the module does not have (a layer without biases) gives None.
@@ -68,7 +79,7 @@ def recurrent_specs(module, width, layer=None, reverse=False):
                  in kind.parameters(width, module.hidden_size, kind.options_of(module)))
 
 
-def layer_specs(module, layer, direction):
+def layer_specs(module: Module, layer: int, direction: int) -> Any:
     """The spec of one layer and direction of an ``RNNBase``, made once and kept on it."""
     key = (layer, direction)
     specs = module._weight_specs.get(key)
@@ -78,7 +89,7 @@ def layer_specs(module, layer, direction):
     return specs
 
 
-def cell_specs(cell):
+def cell_specs(cell: Module) -> Any:
     """The spec of an ``RNNCell``, ``LSTMCell`` or ``GRUCell``, made once and kept on it."""
     if cell._weight_specs is None:
         cell._weight_specs = recurrent_specs(cell, cell.input_size)

@@ -1,8 +1,20 @@
 """MaxPool1d and AvgPool1d: window pooling over (B, C, L) sequences, as PyTorch's."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from numrnn import functional as F
 from numrnn.functional.windows import pool_padding, positive_int
 from numrnn.nn.module import Module
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import IntArray, Size, TensorLike
 
 __all__ = ["AvgPool1d", "MaxPool1d"]
 
@@ -10,14 +22,14 @@ __all__ = ["AvgPool1d", "MaxPool1d"]
 class _Pool1d(Module):
     """What both pools share: window options, ``lengths`` and their ``output_lengths``."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0) -> None:
         super().__init__()
         op = type(self).__name__
         self.kernel_size = positive_int(op, "kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else positive_int(op, "stride", stride)
         self.padding = pool_padding(op, padding, self.kernel_size)
 
-    def output_lengths(self, lengths):
+    def output_lengths(self, lengths: npt.ArrayLike) -> IntArray:
         """The valid output length of each row for valid input ``lengths`` ((B,) ints >= 1).
 
         Returns an int64 array: ``(lengths + 2 * padding - kernel_size) // stride
@@ -27,10 +39,10 @@ class _Pool1d(Module):
         return F.output_lengths(lengths, self.kernel_size, self.stride,
                                 (self.padding, self.padding), op=type(self).__name__)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-serialisable) that rebuild this layer."""
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
@@ -58,7 +70,7 @@ class MaxPool1d(_Pool1d):
     >>> pool = MaxPool1d(2)
     """
 
-    def forward(self, input, lengths=None):
+    def forward(self, input: TensorLike, lengths: npt.ArrayLike | None = None) -> Tensor:
         return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, lengths=lengths)
 
 
@@ -87,17 +99,18 @@ class AvgPool1d(_Pool1d):
     >>> pool = AvgPool1d(3, stride=1, padding=1)
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, *, count_include_pad=True):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0, *,
+                 count_include_pad: bool = True) -> None:
         super().__init__(kernel_size, stride, padding)
         self.count_include_pad = bool(count_include_pad)
 
-    def forward(self, input, lengths=None):
+    def forward(self, input: TensorLike, lengths: npt.ArrayLike | None = None) -> Tensor:
         return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding,
                             count_include_pad=self.count_include_pad, lengths=lengths)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         text = super().extra_repr()
         return text if self.count_include_pad else text + ", count_include_pad=False"
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "count_include_pad": self.count_include_pad}

@@ -6,11 +6,23 @@ shapes of inputs and outputs and what ``lengths`` does, so that ``help(nn.LSTM)`
 says it all.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.errors import ArgumentError
 from numrnn.functional.checks import check_flag
 from numrnn.nn.rnn_base import RNNBase
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Seed, TensorLike
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -65,14 +77,17 @@ class RNN(RNNBase):
     >>> output, h_n = rnn(x, lengths=lengths)   # x (T, B, 8): output (T, B, 16), h_n (1, B, 16)
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float32,
-                 rng=None, recurrent_init="uniform", weight_dropout=0.0):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None,
+                 recurrent_init: str = "uniform", weight_dropout: float = 0.0) -> None:
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, nonlinearity=nonlinearity, dtype=dtype, rng=rng,
                          recurrent_init=recurrent_init, weight_dropout=weight_dropout)
 
-    def forward(self, input, hx=None, lengths=None):
+    def forward(self, input: TensorLike, hx: TensorLike | None = None,
+                lengths: npt.ArrayLike | None = None) -> tuple[Tensor, Tensor]:
         """Run the whole sequence through every layer and direction.
 
         Parameters
@@ -192,16 +207,19 @@ class LSTM(RNNBase):
     >>> output, (h_n, c_n), cells = lstm(x, return_cell_states=True)
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32,
-                 rng=None, recurrent_init="uniform", forget_bias=None, peepholes=False,
-                 layer_norm=False, weight_dropout=0.0):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, *, dtype: npt.DTypeLike = np.float32, rng: Seed = None,
+                 recurrent_init: str = "uniform", forget_bias: float | None = None,
+                 peepholes: bool = False, layer_norm: bool = False,
+                 weight_dropout: float = 0.0) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
                          forget_bias=forget_bias, proj_size=proj_size, peepholes=peepholes,
                          layer_norm=layer_norm, weight_dropout=weight_dropout)
 
-    def forward(self, input, hx=None, lengths=None, return_cell_states=False):
+    def forward(self, input: TensorLike, hx: tuple[TensorLike, TensorLike] | None = None,
+                lengths: npt.ArrayLike | None = None, return_cell_states: bool = False) -> Any:
         """Run the whole sequence through every layer and direction.
 
         Parameters
@@ -328,16 +346,18 @@ class GRU(RNNBase):
     >>> output, h_n = gru(x, lengths=lengths)   # x (T, B, 10): output (T, B, 20), h_n (1, B, 20)
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
-                 recurrent_init="uniform", reset_after=True, layer_norm=False,
-                 weight_dropout=0.0):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None,
+                 recurrent_init: str = "uniform", reset_after: bool = True,
+                 layer_norm: bool = False, weight_dropout: float = 0.0) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
                          reset_after=reset_after, layer_norm=layer_norm,
                          weight_dropout=weight_dropout)
 
-    def forward(self, input, hx=None, lengths=None):
+    def forward(self, input: TensorLike, hx: TensorLike | None = None,
+                lengths: npt.ArrayLike | None = None) -> tuple[Tensor, Tensor]:
         """Run the whole sequence through every layer and direction.
 
         Parameters

@@ -13,9 +13,12 @@ the same with ``_reverse``), so ``state_dict()`` keys match ``torch.nn.LSTM``'s
 one for one and weights load unchanged.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,10 +35,17 @@ from numrnn.nn.parameter_checks import check_parameters, checked_parameters, lay
 from numrnn.nn.streaming import Streamer
 from numrnn.nn.weight_dropout import check_weight_dropout, drop_recurrent_weights
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.typing import Seed
+
 RECURRENT_INITS = ("uniform", "orthogonal", "identity")
 
 
-def check_positive_int(op, name, value):
+def check_positive_int(op: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ArgumentError(f"{op}: {name} must be a positive int, got {value!r}")
     return int(value)
@@ -90,11 +100,13 @@ def reset_normalisation(names, parameters):
 class RNNBase(Module):
     """Shared constructor, parameters, validation and layer loop; see RNN, LSTM, GRU."""
 
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, *,
-                 nonlinearity="tanh", dtype=np.float32, rng=None,
-                 recurrent_init="uniform", forget_bias=None, reset_after=True, proj_size=0,
-                 peepholes=False, layer_norm=False, weight_dropout=0.0):
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, *, nonlinearity: str = "tanh",
+                 dtype: npt.DTypeLike = np.float32, rng: Seed = None,
+                 recurrent_init: str = "uniform", forget_bias: float | None = None,
+                 reset_after: bool = True, proj_size: int = 0, peepholes: bool = False,
+                 layer_norm: bool = False, weight_dropout: float = 0.0) -> None:
         super().__init__()
         self.mode = mode
         self.kind = kind_of(mode)
@@ -163,7 +175,7 @@ class RNNBase(Module):
         self.reset_parameters()
 
     @property
-    def num_directions(self):
+    def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
     def _layer_width(self, layer):
@@ -184,7 +196,7 @@ class RNNBase(Module):
         return tuple(registry.get(parameter_name(name, layer, reverse))
                      for name in self._cell_parameters)
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """Draw every parameter from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does, then apply
         ``recurrent_init`` to each ``weight_hh`` and ``forget_bias`` to the LSTM biases.
 
@@ -213,10 +225,11 @@ class RNNBase(Module):
                     init.forget_bias_(bias_ih, bias_hh, self.forget_bias)
                 reset_normalisation(self._cell_parameters, self._weights(layer, direction))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         parts = [str(self.input_size), str(self.hidden_size)]
-        defaults = [("num_layers", 1), ("bias", True), ("batch_first", False),
-                    ("dropout", 0.0), ("bidirectional", False), ("weight_dropout", 0.0)]
+        defaults: list[tuple[str, Any]] = [
+            ("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
+            ("bidirectional", False), ("weight_dropout", 0.0)]
         for name, (default, _) in self.kind.options.items():
             defaults.insert(1, (name, default))
         defaults += [("recurrent_init", "uniform"), ("forget_bias", None)]
@@ -226,7 +239,7 @@ class RNNBase(Module):
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON values, so ``numrnn.load_model`` can rebuild the layer."""
         config = {"input_size": self.input_size, "hidden_size": self.hidden_size,
                   "num_layers": self.num_layers, "bias": self.bias,
@@ -244,7 +257,7 @@ class RNNBase(Module):
                 config[name] = float(value) if numeric else value
         return config
 
-    def streamer(self, batch_size=1):
+    def streamer(self, batch_size: int = 1) -> Streamer:
         """A :class:`~numrnn.nn.streaming.Streamer`: step this layer one frame at a time.
 
         >>> stream = lstm.streamer(batch_size=1)

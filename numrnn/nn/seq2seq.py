@@ -22,9 +22,11 @@ Conventions: token arrays are time-major, ``src`` ``(S, B)`` and ``tgt``
 results (:mod:`numrnn.nn.seq2seq_decode`) are batch-major, for people.
 """
 
+from __future__ import annotations
+
 import inspect
 import numbers
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -43,6 +45,14 @@ from numrnn.nn.linear import Linear
 from numrnn.nn.module import Module
 from numrnn.nn.rnn_base import RNNBase, check_positive_int
 from numrnn.nn.seq2seq_decode import beam_search, greedy_search
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.nn.attention import AttentionMemory
+    from numrnn.typing import Seed, TensorLike, TensorOrArray
 
 __all__ = ["DecoderState", "Seq2Seq"]
 
@@ -86,15 +96,15 @@ class DecoderState(NamedTuple):
     with input feeding, else None.
     """
 
-    hidden: tuple
-    cell: object
-    feed: object
+    hidden: tuple[Tensor, ...]
+    cell: Any
+    feed: Any
 
-    def select(self, rows):
+    def select(self, rows: npt.ArrayLike) -> DecoderState:
         """The state of batch rows ``rows`` (repeats allowed): beams reorder with this."""
         rows = np.asarray(rows, dtype=np.int64)
-        pick = lambda tensors: None if tensors is None else tuple(t[rows] for t in tensors)  # noqa: E731
-        return DecoderState(pick(self.hidden), pick(self.cell),
+        cell = None if self.cell is None else tuple(t[rows] for t in self.cell)
+        return DecoderState(tuple(t[rows] for t in self.hidden), cell,
                             None if self.feed is None else self.feed[rows])
 
 
@@ -148,11 +158,13 @@ class Seq2Seq(Module):
     >>> result = model.beam_search(src, src_lengths, beam_size=5, alpha=0.6)
     """
 
-    def __init__(self, encoder, src_vocab_size, tgt_vocab_size, embedding_dim=None, *,
-                 decoder_mode="LSTM", decoder_hidden_size=None, decoder_layers=1,
-                 decoder_options=None, attention="general", attention_size=None,
-                 input_feeding=True, bridge=True, dropout=0.0, pad_index=0, bos_index=2,
-                 eos_index=3, rng=None):
+    def __init__(self, encoder: Module, src_vocab_size: int, tgt_vocab_size: int,
+                 embedding_dim: int | None = None, *, decoder_mode: str = "LSTM",
+                 decoder_hidden_size: int | None = None, decoder_layers: int = 1,
+                 decoder_options: dict[str, Any] | None = None, attention: str = "general",
+                 attention_size: int | None = None, input_feeding: bool = True,
+                 bridge: bool = True, dropout: float = 0.0, pad_index: int = 0,
+                 bos_index: int = 2, eos_index: int = 3, rng: Seed = None) -> None:
         super().__init__()
         if not isinstance(encoder, RNNBase):
             raise ArgumentTypeError(f"Seq2Seq: encoder must be a numrnn RNN, LSTM or GRU, "
@@ -221,11 +233,12 @@ class Seq2Seq(Module):
         self.output = Linear(hidden, self.tgt_vocab_size, **options)
 
     @property
-    def decoder_cells(self):
+    def decoder_cells(self) -> list[Module]:
         return [getattr(self, f"decoder_l{layer}") for layer in range(self.decoder_layers)]
 
     # -- encoding --------------------------------------------------------------------
-    def encode(self, src, src_lengths):
+    def encode(self, src: TensorOrArray,
+               src_lengths: npt.ArrayLike) -> tuple[AttentionMemory, DecoderState]:
         """Run the encoder; returns ``(memory, state)``: the prepared attention memory
         (:class:`~numrnn.nn.attention.AttentionMemory`) and the decoder's initial state."""
         src = integer_array("Seq2Seq", "src", src)
@@ -241,7 +254,7 @@ class Seq2Seq(Module):
         memory = self.attention.prepare(output, lengths=src_lengths)
         return memory, self.initial_state(final, src.shape[1])
 
-    def initial_state(self, encoder_final, batch):
+    def initial_state(self, encoder_final: Any, batch: int) -> DecoderState:
         """The decoder's first :class:`DecoderState` from the encoder's final state(s)."""
         hidden = self.decoder_hidden_size
         zeros = lambda: Tensor(np.zeros((batch, hidden), dtype=self.dtype))  # noqa: E731
@@ -266,7 +279,8 @@ class Seq2Seq(Module):
         return tuple(states[:, layer] for layer in range(self.decoder_layers))
 
     # -- decoding ----------------------------------------------------------------------
-    def decode_step(self, tokens, state, memory):
+    def decode_step(self, tokens: TensorLike, state: DecoderState,
+                    memory: AttentionMemory) -> tuple[Tensor, DecoderState, Tensor]:
         """One decoder step for previous tokens ``(B,)``.
 
         Returns ``(attentional, state, weights)``: h~ ``(B, H)`` (``output(h~)``
@@ -292,8 +306,9 @@ class Seq2Seq(Module):
                                  attentional if self.input_feeding else None)
         return attentional, new_state, weights
 
-    def forward(self, src, src_lengths, tgt_in, teacher_forcing_ratio=1.0, rng=None,
-                return_attention=False):
+    def forward(self, src: TensorLike, src_lengths: npt.ArrayLike, tgt_in: TensorLike,
+                teacher_forcing_ratio: float = 1.0, rng: Seed = None,
+                return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Logits ``(T, B, V)`` for decoder inputs ``tgt_in`` ``(T, B)`` (``<bos> y_1 ..``).
 
         ``teacher_forcing_ratio`` < 1 is scheduled sampling (Bengio et al., 2015):
@@ -328,7 +343,9 @@ class Seq2Seq(Module):
         logits = self.output(F.stack(attentionals, axis=0))
         return (logits, F.stack(weights, axis=0)) if return_attention else logits
 
-    def loss(self, src, src_lengths, tgt, tgt_lengths, teacher_forcing_ratio=1.0, rng=None):
+    def loss(self, src: TensorLike, src_lengths: npt.ArrayLike, tgt: TensorOrArray,
+             tgt_lengths: npt.NDArray[Any], teacher_forcing_ratio: float = 1.0,
+             rng: Seed = None) -> Tensor:
         """Mean cross-entropy per valid target step (a Tensor to call ``backward`` on).
 
         ``tgt`` ``(T, B)`` holds ``<bos> y_1 .. y_n <eos>`` padded, and
@@ -346,23 +363,25 @@ class Seq2Seq(Module):
         logits = self(src, src_lengths, tgt[:-1], teacher_forcing_ratio, rng)
         return F.sequence_cross_entropy(logits, tgt[1:], lengths=tgt_lengths - 1)
 
-    def greedy_decode(self, src, src_lengths, max_length=None, alpha=0.0):
+    def greedy_decode(self, src: TensorLike, src_lengths: npt.ArrayLike,
+                      max_length: int | None = None, alpha: float = 0.0) -> Any:
         """Most likely token at each step; see :func:`numrnn.nn.seq2seq_decode.greedy_search`."""
         return greedy_search(self, src, src_lengths, max_length=max_length, alpha=alpha)
 
-    def beam_search(self, src, src_lengths, beam_size=5, max_length=None, alpha=0.0):
+    def beam_search(self, src: TensorLike, src_lengths: npt.ArrayLike, beam_size: int = 5,
+                    max_length: int | None = None, alpha: float = 0.0) -> Any:
         """Batched beam search; see :func:`numrnn.nn.seq2seq_decode.beam_search`."""
         return beam_search(self, src, src_lengths, beam_size=beam_size, max_length=max_length,
                            alpha=alpha)
 
     # -- description -----------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         options = "".join(f", {name}={value!r}" for name, value in self.decoder_options.items())
         return (f"src_vocab_size={self.src_vocab_size}, tgt_vocab_size={self.tgt_vocab_size}, "
                 f"decoder_mode={self.decoder_mode!r}{options}, "
                 f"input_feeding={self.input_feeding}, bridge={self.bridge}")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments, the encoder included as a nested module spec, so that
         ``numrnn.load_model`` rebuilds the whole model."""
         return {"encoder": self.encoder, "src_vocab_size": self.src_vocab_size,

@@ -26,7 +26,10 @@ over the ``T``-step sequence (to rounding). Only unidirectional layers stream:
 a reverse direction needs the future.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +38,14 @@ from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeErr
 from numrnn.functional.cell_kinds import CellKind
 from numrnn.kernels import streaming as kernels
 from numrnn.nn.parameter_checks import check_parameters, layer_specs
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from numrnn.nn.module import Module
+    from numrnn.typing import TensorLike
 
 __all__ = ["Streamer"]
 
@@ -58,7 +69,7 @@ class Streamer:
         Cell state, a live view.
     """
 
-    def __init__(self, layer, batch_size=1):
+    def __init__(self, layer: Module, batch_size: int = 1) -> None:
         kind = getattr(layer, "kind", None)
         if not isinstance(kind, CellKind) or not hasattr(layer, "bidirectional"):
             raise ArgumentTypeError(f"Streamer: layer must be a numrnn.nn RNN, LSTM or GRU, "
@@ -119,16 +130,16 @@ class Streamer:
         return np.concatenate(blocks), np.array(layout, dtype=np.int64)
 
     @property
-    def h(self):
+    def h(self) -> npt.NDArray[Any]:
         return self._state[:, 0, :, :self._h_size]
 
     @property
-    def c(self):
+    def c(self) -> npt.NDArray[Any]:
         if "c" not in self.kind.states:
             raise AttributeError(f"Streamer: a {self.mode} has no cell state c")
         return self._state[:, 1]
 
-    def step(self, x):
+    def step(self, x: TensorLike) -> npt.NDArray[Any]:
         """Advance one time step: ``x`` (batch_size, input_size) -> the last layer's new h.
 
         Returns the streamer's output buffer, (batch_size, hidden_size) (``proj_size``
@@ -159,7 +170,7 @@ class Streamer:
         self._input[...] = x
         return self._input
 
-    def reset(self, rows=None):
+    def reset(self, rows: npt.ArrayLike | None = None) -> None:
         """Zero the state of every row, or of ``rows`` (an int or a sequence of ints)."""
         if rows is None:
             self._state[...] = 0

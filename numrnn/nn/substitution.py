@@ -5,13 +5,23 @@ afterwards, which is what :func:`numrnn.testing.gradcheck_module` needs to feed
 fresh leaf tensors through a layer's own ``forward``.
 """
 
+from __future__ import annotations
+
 import contextlib
+from typing import TYPE_CHECKING
 
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ShapeError
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
-def functional_call(module, parameters, args=(), kwargs=None):
+    from numrnn.nn.module import Module
+
+
+def functional_call(module: Module, parameters: Mapping[str, Tensor], args: tuple[Any, ...] = (),
+                    kwargs: Mapping[str, Any] | None = None) -> Any:
     """Call ``module(*args, **kwargs)`` with some parameters replaced by given Tensors.
 
     Like ``torch.func.functional_call``: gradients flow to the given tensors,

@@ -10,7 +10,10 @@ gate blocks reordered to ONNX's through the cell table. Dropout is left out, as
 in evaluation mode.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +28,9 @@ from numrnn.nn.parameter_checks import checked_parameters
 from numrnn.nn.recurrent import GRU, LSTM, RNN
 from numrnn.onnx.graph import FLOAT_TYPES, OPSET, onnx_cell_of, peephole_permutation, require_onnx
 
+if TYPE_CHECKING:
+    from numrnn.typing import PathLike
+
 __all__ = ["export"]
 
 RECURRENT_LAYERS = (RNN, LSTM, GRU)
@@ -35,7 +41,8 @@ INT64 = 7
 INT32 = 6
 
 
-def export(module, path, *, initial_states=False, lengths=False):
+def export(module: Module, path: PathLike, *, initial_states: bool = False,
+           lengths: bool = False) -> None:
     """Write ``module`` to ``path`` as an ONNX model (opset 17), evaluation-mode semantics.
 
     Parameters

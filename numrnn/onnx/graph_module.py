@@ -7,6 +7,10 @@ their (topological) order on numrnn Tensors, so the model trains, saves
 (``state_dict``) and converts like any other.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
@@ -14,6 +18,12 @@ from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeErr
 from numrnn.nn.module import Module
 from numrnn.onnx.recurrent_node import run_recurrent
 from numrnn.onnx.simple_ops import SIMPLE_OPS, constant_of_shape
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    import numpy.typing as npt
 
 # ConstantOfShape may fill at most this many times the elements of a call's inputs
 # and the model's parameters: the states an exporter builds from the batch size.
@@ -37,7 +47,9 @@ class OnnxGraph(Module):
         (returned as a tuple, or alone when there is one).
     """
 
-    def __init__(self, inputs, output_names, constants, steps, modules):
+    def __init__(self, inputs: Sequence[tuple[str, Any, Any]], output_names: Sequence[str],
+                 constants: Mapping[str, npt.NDArray[Any]], steps: Sequence[Any],
+                 modules: Module) -> None:
         super().__init__()
         self._graph_inputs = inputs
         self.input_names = [name for name, _, _ in inputs]
@@ -47,7 +59,7 @@ class OnnxGraph(Module):
         for name, module in modules.items():
             setattr(self, name, module)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         values = dict(self._constants)
         values.update(self._bind(args, kwargs))
         fed = sum(int(np.size(values[name])) for name in self.input_names)
@@ -83,7 +95,7 @@ class OnnxGraph(Module):
             bound[name] = _checked_input(name, bound[name], dtype, rank)
         return bound
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"inputs={self.input_names}, outputs={self.output_names}, " \
                f"nodes={len(self._steps)}"
 

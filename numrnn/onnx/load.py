@@ -9,7 +9,10 @@ so no declared size can make numrnn allocate more than the file warrants.
 Anything refused is a :class:`FormatError` naming the file, the node and what in it.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +26,9 @@ from numrnn.onnx.recurrent_node import ATTRIBUTES as RECURRENT_ATTRIBUTES
 from numrnn.onnx.recurrent_node import recurrent_layer
 from numrnn.onnx.simple_ops import SIMPLE_OPS
 
+if TYPE_CHECKING:
+    from numrnn.typing import PathLike
+
 __all__ = ["load"]
 
 # Squeeze, Unsqueeze and Slice take their axes as inputs from opset 13 on.
@@ -34,7 +40,7 @@ LIMIT_SLACK_BYTES = 1 << 20
 GEMM_ATTRIBUTES = {"alpha": "float", "beta": "float", "transA": "int", "transB": "int"}
 
 
-def load(path):
+def load(path: PathLike) -> OnnxGraph:
     """The model in the ONNX file at ``path``, as a numrnn :class:`OnnxGraph` module.
 
     Recurrent nodes (``RNN``, ``LSTM``, ``GRU``: any direction, ``layout`` 0 or 1,

@@ -4,12 +4,20 @@ Recurrent networks are prone to exploding gradients; clipping the global norm
 before ``optimizer.step()`` is the standard remedy (Pascanu et al., 2013).
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, GradError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from numrnn.typing import TensorLike
 
 
 def _grads_of(name, parameters):
@@ -25,7 +33,8 @@ def _grads_of(name, parameters):
     return grads
 
 
-def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
+def get_total_norm(tensors: Sequence[TensorLike], norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False) -> float:
     """The joint ``norm_type``-norm of ``tensors`` (arrays or Tensors), as one vector.
 
     What :func:`clip_grad_norm_` compares with ``max_norm``, without clipping:
@@ -76,7 +85,8 @@ def _total_norm(op, arrays, norm_type, error_if_nonfinite):
     return total
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
     """Scale all gradients together so that their joint norm is at most ``max_norm``.
 
     The joint norm is that of all gradients concatenated into one vector
@@ -108,7 +118,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return total
 
 
-def clip_grads_with_norm_(parameters, max_norm, total_norm):
+def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                          total_norm: float) -> None:
     """The scaling of :func:`clip_grad_norm_` with the norm already computed.
 
     For a loop that needs the norm itself first (to check it, to log it):
@@ -131,7 +142,7 @@ def _scale(grads, max_norm, total):
                 grad *= clip_coef
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into ``[-clip_value, clip_value]``, in place.
 
     Parameters

@@ -12,14 +12,21 @@ NumPy arrays, so ``numrnn.save(optimizer.state_dict(), path)`` writes it to a
 safetensors file without pickle and ``numrnn.load(path)`` gives it back.
 """
 
+from __future__ import annotations
+
 import abc
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.autograd.grad_mode import enable_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
 
 
 class Optimizer(abc.ABC):
@@ -44,10 +51,10 @@ class Optimizer(abc.ABC):
         parameter Tensor and created on the parameter's first update.
     """
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
-        self.state = {}
-        self.param_groups = []
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Tensor):
             raise ArgumentTypeError(
                 f"{self._name}: params must be an iterable of Tensors or of dicts, got a single "
@@ -65,7 +72,7 @@ class Optimizer(abc.ABC):
     def _name(self):
         return type(self).__name__
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group of parameters with its own options (e.g. a new layer to fine-tune)."""
         if not isinstance(group, dict):
             raise ArgumentTypeError(f"{self._name}: a parameter group must be a dict, "
@@ -107,13 +114,13 @@ class Optimizer(abc.ABC):
         if not weight_decay >= 0.0:
             raise ArgumentError(f"{self._name}: weight_decay must be >= 0, got {weight_decay}")
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None (the next backward starts afresh)."""
         for group in self.param_groups:
             for param in group["params"]:
                 param.grad = None
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; those whose ``.grad`` is None are skipped.
 
         ``closure``, when given, is called first (with gradient recording on)
@@ -148,7 +155,7 @@ class Optimizer(abc.ABC):
     def _indexed_params(self):
         return [p for group in self.param_groups for p in group["params"]]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """A copy of the optimizer's state and options, parameters named by index."""
         index_of = {id(p): i for i, p in enumerate(self._indexed_params())}
         groups = []
@@ -162,7 +169,7 @@ class Optimizer(abc.ABC):
         }
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore options and state saved by :meth:`state_dict`.
 
         The saved optimizer must have had as many groups, as many parameters in
@@ -177,7 +184,7 @@ class Optimizer(abc.ABC):
             raise ShapeError(f"{self._name}.load_state_dict: the optimizer has "
                              f"{len(self.param_groups)} parameter groups, the state dict has "
                              f"{len(saved_groups)}")
-        by_index = {}
+        by_index: dict[int, Tensor] = {}
         for number, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if len(group["params"]) != len(saved["params"]):
                 raise ShapeError(f"{self._name}.load_state_dict: parameter group {number} has "

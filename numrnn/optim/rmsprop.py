@@ -1,9 +1,17 @@
 """RMSprop: divide the gradient by a running root-mean-square of recent gradients."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.errors import ArgumentError
 from numrnn.optim.optimizer import Optimizer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 
 class RMSprop(Optimizer):
@@ -40,8 +48,9 @@ class RMSprop(Optimizer):
     (momentum > 0) and ``grad_avg`` (centered), arrays like the parameter.
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False):
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
                     "momentum": momentum, "centered": centered}
         super().__init__(params, defaults)

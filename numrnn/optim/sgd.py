@@ -1,7 +1,15 @@
 """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from numrnn.errors import ArgumentError
 from numrnn.optim.optimizer import Optimizer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 
 class SGD(Optimizer):
@@ -35,8 +43,8 @@ class SGD(Optimizer):
     ``momentum != 0``.
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0):
+    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.0,
+                 dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
                     "nesterov": nesterov, "weight_decay": weight_decay}
         super().__init__(params, defaults)

@@ -8,25 +8,28 @@ compared with ``(v . f(x + eps u) - v . f(x - eps u)) / (2 eps)``, which costs
 O(1) forward calls however many parameters there are.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.grad_mode import enable_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, GradError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from numrnn.typing import TensorLike
+
 FULL_JACOBIAN_LIMIT = 4096  # input elements x output elements
 
 
-def gradcheck(
-    fn,
-    inputs,
-    eps=1e-6,
-    atol=1e-5,
-    rtol=1e-3,
-    directions=4,
-    seed=0,
-    full_jacobian_limit=FULL_JACOBIAN_LIMIT,
-):
+def gradcheck(fn: Callable[..., Any], inputs: Sequence[TensorLike], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, directions: int = 4, seed: int = 0,
+              full_jacobian_limit: int = FULL_JACOBIAN_LIMIT) -> bool:
     """Verify that ``fn``'s backward matches central differences.
 
     Parameters

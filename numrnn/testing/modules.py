@@ -7,13 +7,25 @@ and, on each evaluation, runs the module with gradcheck's tensors substituted
 for its Parameters (:func:`numrnn.nn.module.substituted_parameters`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError
 from numrnn.nn.module import substituted_parameters
 from numrnn.testing.gradcheck import gradcheck
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
-def gradcheck_module(module, inputs, call=None, **options):
+    from numrnn.nn.module import Module
+    from numrnn.typing import TensorLike
+
+
+def gradcheck_module(module: Module, inputs: Sequence[TensorLike],
+                     call: Callable[..., Any] | None = None, **options: Any) -> bool:
     """Check d(outputs)/d(inputs) and d(outputs)/d(parameters) against central differences.
 
     Parameters

@@ -16,9 +16,15 @@ from ``on_epoch_end``, ``fit`` returns after that epoch. Either way
 ``history.stopped_early`` is True. Anything else a callback raises propagates.
 """
 
+from __future__ import annotations
+
 import sys
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentTypeError
+
+if TYPE_CHECKING:
+    from numrnn.training.fit import History
 
 __all__ = ["Callback", "StopTraining"]
 
@@ -32,10 +38,10 @@ class StopTraining(Exception):
 class Callback:
     """A base class for callbacks; override the hooks you need."""
 
-    def on_step_end(self, step, loss):
+    def on_step_end(self, step: int, loss: float) -> None:
         """After each training step: the run's 1-based step count and the loss as a float."""
 
-    def on_epoch_end(self, epoch, history):
+    def on_epoch_end(self, epoch: int, history: History) -> None:
         """After each epoch, once its record has been appended to ``history``."""
 
 

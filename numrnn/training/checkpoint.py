@@ -13,9 +13,12 @@ should a load still fail halfway: a refused checkpoint leaves model,
 optimizer, scheduler and generators as they were.
 """
 
+from __future__ import annotations
+
 import numbers
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +29,11 @@ from numrnn.io.load import check_into, read_training_state
 from numrnn.io.save import TRAINING_KEY, write_file
 from numrnn.io.untrusted_json import brief
 from numrnn.optim.lr_scheduler import LRScheduler
+
+if TYPE_CHECKING:
+    from numrnn.nn.module import Module
+    from numrnn.optim.optimizer import Optimizer
+    from numrnn.typing import Generators, PathLike
 
 CHECKPOINT_VERSION = 1
 _KEYS = {"version", "epoch", "optimizer", "scheduler", "generators", "fit"}
@@ -51,10 +59,10 @@ class Resumed:
     """
 
     epoch: int
-    best_epoch: int = None
-    best_metric: float = None
+    best_epoch: int | None = None
+    best_metric: float | None = None
     epochs_without_improvement: int = 0
-    batches_epoch: int = None
+    batches_epoch: int | None = None
 
 
 def module_generators(model, generators=None):
@@ -81,9 +89,11 @@ def module_generators(model, generators=None):
     return found
 
 
-def save_checkpoint(path, model, optimizer, *, epoch, scheduler=None, generators=None,
-                    best_epoch=None, best_metric=None, epochs_without_improvement=0,
-                    batches_epoch=None):
+def save_checkpoint(path: PathLike, model: Module, optimizer: Optimizer, *, epoch: int,
+                    scheduler: LRScheduler | None = None,
+                    generators: Generators | None = None,
+                    best_epoch: int | None = None, best_metric: float | None = None,
+                    epochs_without_improvement: int = 0, batches_epoch: int | None = None) -> None:
     """Write the weights of ``model`` and everything needed to resume after ``epoch``.
 
     Parameters
@@ -116,7 +126,9 @@ def save_checkpoint(path, model, optimizer, *, epoch, scheduler=None, generators
     write_file(path, model.state_dict(), spec=module_spec(model), state=(TRAINING_KEY, state))
 
 
-def load_checkpoint(path, model, optimizer, *, scheduler=None, generators=None):
+def load_checkpoint(path: PathLike, model: Module, optimizer: Optimizer, *,
+                    scheduler: LRScheduler | None = None,
+                    generators: Generators | None = None) -> Resumed:
     """Restore a checkpoint written by :func:`save_checkpoint` or ``fit``; return :class:`Resumed`.
 
     ``model``, ``optimizer``, ``scheduler`` and ``generators`` must be built as

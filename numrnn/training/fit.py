@@ -9,12 +9,15 @@ the loop serves classifiers, sequence-to-sequence models and language models
 trained by truncated BPTT alike.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +29,15 @@ from numrnn.optim.clip import clip_grads_with_norm_, get_total_norm
 from numrnn.optim.lr_scheduler import ReduceLROnPlateau
 from numrnn.training.callbacks import call_hooks, check_callbacks, write_epoch_line
 from numrnn.training.checkpoint import load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+    from numrnn.nn.module import Module
+    from numrnn.optim.lr_scheduler.base import LRScheduler
+    from numrnn.optim.optimizer import Optimizer
+    from numrnn.typing import Generators, PathLike
 
 _NONFINITE_GRAD_CHOICES = ("skip", "raise")
 
@@ -80,18 +92,23 @@ class History:
     time: list = field(default_factory=list)
     steps: list = field(default_factory=list)
     skipped_steps: list = field(default_factory=list)
-    best_epoch: int = None
-    best_metric: float = None
+    best_epoch: int | None = None
+    best_metric: float | None = None
     stopped_early: bool = False
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.epoch)
 
 
-def fit(model, batches, step, optimizer, *, epochs=1, scheduler=None, clip_grad_norm=None,
-        validate=None, mode="min", patience=None, min_delta=0.0, restore_best=False,
-        checkpoint=None, resume=None, generators=None, on_epoch_end=None, callbacks=None,
-        progress=None, desc="epoch", nonfinite_grad="skip"):
+def fit(model: Module, batches: Iterable[Any] | Callable[[int], Iterable[Any]],
+        step: Callable[..., Any], optimizer: Optimizer, *, epochs: int = 1,
+        scheduler: LRScheduler | None = None, clip_grad_norm: float | None = None,
+        validate: Callable[[Module], float] | None = None, mode: str = "min",
+        patience: int | None = None, min_delta: float = 0.0, restore_best: bool = False,
+        checkpoint: PathLike | None = None, resume: PathLike | None = None,
+        generators: Generators | None = None,
+        on_epoch_end: Callable[..., Any] | None = None, callbacks: Any = None,
+        progress: bool | None = None, desc: str = "epoch", nonfinite_grad: str = "skip") -> History:
     """Train ``model`` for up to ``epochs`` passes over ``batches``; return a :class:`History`.
 
     Parameters
@@ -345,7 +362,11 @@ def _stderr_is_terminal():
     return bool(isatty()) if callable(isatty) else False
 
 
-def _has_epoch(batches):
+class _ReshuffledBatches(Protocol):
+    epoch: int
+
+
+def _has_epoch(batches: object) -> TypeGuard[_ReshuffledBatches]:
     epoch = getattr(batches, "epoch", None)
     return not callable(batches) and isinstance(epoch, int) and not isinstance(epoch, bool)
 

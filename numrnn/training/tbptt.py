@@ -18,7 +18,10 @@ Three pieces, each usable alone:
 validation loss over a stream.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,8 +29,16 @@ from numrnn.autograd.grad_mode import no_grad
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, NumrnnError, ShapeError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any
 
-def batchify(tokens, batch_size):
+    import numpy.typing as npt
+
+    from numrnn.nn.module import Module
+
+
+def batchify(tokens: npt.ArrayLike, batch_size: int) -> npt.NDArray[Any]:
     """Lay ``tokens`` (N, ...) out as ``batch_size`` contiguous streams, shape (N // B, B, ...).
 
     Column ``b`` is the ``b``-th slice of ``N // B`` consecutive tokens, so a
@@ -54,7 +65,8 @@ class Chunk:
 
     __slots__ = ("index", "start", "inputs", "targets", "reset")
 
-    def __init__(self, index, start, inputs, targets, reset):
+    def __init__(self, index: int, start: int, inputs: npt.NDArray[Any], targets: npt.NDArray[Any],
+                 reset: npt.NDArray[np.bool_] | None) -> None:
         self.index = index
         self.start = start
         self.inputs = inputs
@@ -83,7 +95,9 @@ class StreamChunks:
         boundaries only: align documents to chunk starts to reset exactly.
     """
 
-    def __init__(self, inputs, targets, chunk_length, reset_mask=None):
+    def __init__(
+            self, inputs: npt.ArrayLike, targets: npt.ArrayLike, chunk_length: int,
+            reset_mask: npt.ArrayLike | Callable[[Chunk], npt.ArrayLike] | None = None) -> None:
         self.inputs = np.asarray(inputs)
         self.targets = np.asarray(targets)
         if self.inputs.ndim < 2:
@@ -102,13 +116,13 @@ class StreamChunks:
         self.reset_mask = reset_mask
 
     @property
-    def batch_size(self):
+    def batch_size(self) -> int:
         return self.inputs.shape[1]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return -(-self.inputs.shape[0] // self.chunk_length)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Chunk]:
         for index in range(len(self)):
             start = index * self.chunk_length
             stop = start + self.chunk_length
@@ -153,7 +167,8 @@ class TruncatedBPTT:
         The detached state after the latest chunk (``(h, c)`` for an LSTM).
     """
 
-    def __init__(self, loss_fn, forward=None, state_batch_axis=1):
+    def __init__(self, loss_fn: Callable[..., Any], forward: Callable[..., Any] | None = None,
+                 state_batch_axis: int = 1) -> None:
         if not callable(loss_fn):
             raise ArgumentTypeError(f"TruncatedBPTT: loss_fn must be callable, got {loss_fn!r}")
         self.loss_fn = loss_fn
@@ -161,15 +176,15 @@ class TruncatedBPTT:
         self.state_batch_axis = state_batch_axis
         self.state = None
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the carried state: the next chunk starts from zeros."""
         self.state = None
 
-    def __call__(self, model, chunk):
+    def __call__(self, model: Module, chunk: Chunk) -> Tensor:
         outputs, state = self.run(model, chunk)
         return self.loss_fn(outputs, chunk.targets)
 
-    def run(self, model, chunk):
+    def run(self, model: Module, chunk: Chunk) -> tuple[Any, Any]:
         """The model's ``(outputs, state)`` on ``chunk``; keeps the state, detached, for later."""
         check_unidirectional(model)
         if chunk.index == 0:
@@ -183,7 +198,8 @@ class TruncatedBPTT:
         return outputs, state
 
 
-def evaluate_stream(model, chunks, loss_fn, forward=None, state_batch_axis=1):
+def evaluate_stream(model: Module, chunks: Iterable[Chunk], loss_fn: Callable[..., Any],
+                    forward: Callable[..., Any] | None = None, state_batch_axis: int = 1) -> float:
     """The mean per-step ``loss_fn`` over all ``chunks``, carrying the state, without gradients.
 
     Each chunk's loss is weighted by its number of steps, so a short last
@@ -205,7 +221,7 @@ def evaluate_stream(model, chunks, loss_fn, forward=None, state_batch_axis=1):
     return total / steps if steps else float("nan")
 
 
-def detach_state(state):
+def detach_state(state: Any) -> Any:
     """``state`` (a Tensor, or nested tuples/lists of them) with every Tensor detached."""
     if state is None:
         return None
@@ -217,7 +233,7 @@ def detach_state(state):
                             f"got {type(state).__name__}")
 
 
-def reset_state_rows(state, rows, batch_axis=1):
+def reset_state_rows(state: Any, rows: npt.ArrayLike, batch_axis: int = 1) -> Any:
     """``state`` with the batch rows where ``rows`` (B,) is True set to zero, as new leaves."""
     rows = np.asarray(rows, dtype=bool)
     if isinstance(state, Tensor):
@@ -234,7 +250,7 @@ def reset_state_rows(state, rows, batch_axis=1):
                             f"got {type(state).__name__}")
 
 
-def check_unidirectional(model):
+def check_unidirectional(model: Module) -> None:
     """Refuse a model holding a bidirectional layer: its state cannot carry forward in time."""
     for name, module in model.named_modules():
         if getattr(module, "bidirectional", False):

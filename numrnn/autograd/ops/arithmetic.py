@@ -5,11 +5,19 @@ axes (:func:`unbroadcast`), so a bias of shape ``(H,)`` added to ``(B, H)`` gets
 a ``(H,)`` gradient.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import check_broadcastable, coerce, unbroadcast
 from numrnn.errors import ArgumentTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import TensorLike, TensorOrArray
 
 
 class Add(Function):
@@ -114,49 +122,50 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
-def add(a, b):
+def add(a: TensorLike, b: TensorLike) -> Tensor:
     """``a + b`` with broadcasting."""
     a, b = coerce("add", a, b)
     check_broadcastable("add", a, b)
     return Add.apply(a, b)
 
 
-def sub(a, b):
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
     """``a - b`` with broadcasting."""
     a, b = coerce("sub", a, b)
     check_broadcastable("sub", a, b)
     return Sub.apply(a, b)
 
 
-def mul(a, b):
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
     """``a * b`` elementwise, with broadcasting."""
     a, b = coerce("mul", a, b)
     check_broadcastable("mul", a, b)
     return Mul.apply(a, b)
 
 
-def div(a, b):
+def div(a: TensorLike, b: TensorLike) -> Tensor:
     """``a / b`` elementwise, with broadcasting."""
     a, b = coerce("div", a, b)
     check_broadcastable("div", a, b)
     return Div.apply(a, b)
 
 
-def neg(a):
+def neg(a: TensorLike) -> Tensor:
     """``-a``."""
     return Neg.apply(*coerce("neg", a))
 
 
-def pow(a, exponent):
+def pow(a: TensorLike, exponent: float) -> Tensor:
     """``a ** exponent`` for a scalar (Python number) exponent."""
     if not np.isscalar(exponent):
         raise ArgumentTypeError(
             f"pow: exponent must be a scalar number, got {type(exponent).__name__}"
         )
-    return Pow.apply(*coerce("pow", a), exponent=float(exponent))
+    # np.isscalar's TypeGuard forgets that exponent is a float by annotation.
+    return Pow.apply(*coerce("pow", a), exponent=float(exponent))  # type: ignore[arg-type]
 
 
-def matmul(a, b):
+def matmul(a: TensorOrArray, b: TensorOrArray) -> Tensor:
     """Matrix product of 2-D or batched (…, n, k) @ (…, k, m) operands (1-D is refused)."""
     a, b = coerce("matmul", a, b)
     if a.ndim < 2 or b.ndim < 2:

@@ -7,6 +7,10 @@ of any magnitude give finite losses and gradients (the probability itself is
 never formed and then logged).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.function import Function
@@ -14,6 +18,9 @@ from numrnn.autograd.ops.losses import REDUCTIONS
 from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, DTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from numrnn.typing import TensorLike, TensorOrArray
 
 
 def _softplus_pair(x):
@@ -87,8 +94,9 @@ def broadcast_constant(op, name, value, shape, dtype):
     return np.broadcast_to(array.astype(dtype), shape)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(input: TensorOrArray, target: TensorOrArray,
+                                     weight: TensorLike | None = None, reduction: str = "mean",
+                                     pos_weight: TensorLike | None = None) -> Tensor:
     """Binary cross-entropy between ``sigmoid(input)`` and ``target``, from the logits.
 
     ``loss = -w * (pos_weight * y * log(sigmoid(x)) + (1 - y) * log(1 - sigmoid(x)))``

@@ -4,7 +4,10 @@ The random source is an argument rather than hidden global state, so a run is
 reproducible from its seed and threads never share a generator by accident.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +16,9 @@ from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.tensor import Tensor
 from numrnn.defaults import default_generator
 from numrnn.errors import ArgumentError, ArgumentTypeError
+
+if TYPE_CHECKING:
+    from numrnn.typing import Seed, TensorLike
 
 
 def scaled_dropout_mask(shape, dtype, p, rng):
@@ -39,7 +45,7 @@ class Dropout(Function):
         return np.asarray(grad * scaled_mask)
 
 
-def _generator(rng):
+def _generator(rng: Seed) -> np.random.Generator:
     if rng is None:
         return default_generator()
     if isinstance(rng, np.random.Generator):
@@ -51,7 +57,7 @@ def _generator(rng):
     )
 
 
-def dropout(x, p=0.5, training=True, rng=None):
+def dropout(x: TensorLike, p: float = 0.5, training: bool = True, rng: Seed = None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
 
     The scaling keeps the expected value of every element unchanged, so nothing

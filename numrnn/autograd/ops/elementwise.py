@@ -1,9 +1,17 @@
 """Unary elementwise functions: exp, log, sqrt, abs, tanh, sigmoid, relu, leaky_relu, clip."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce
+
+if TYPE_CHECKING:
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import TensorLike
 
 
 class Exp(Function):
@@ -122,46 +130,46 @@ class Clip(Function):
         return np.where(inside, grad, 0).astype(grad.dtype, copy=False)
 
 
-def exp(x):
+def exp(x: TensorLike) -> Tensor:
     """e ** x."""
     return Exp.apply(*coerce("exp", x))
 
 
-def log(x):
+def log(x: TensorLike) -> Tensor:
     """Natural logarithm."""
     return Log.apply(*coerce("log", x))
 
 
-def sqrt(x):
+def sqrt(x: TensorLike) -> Tensor:
     """Square root."""
     return Sqrt.apply(*coerce("sqrt", x))
 
 
-def abs(x):
+def abs(x: TensorLike) -> Tensor:
     """|x|; its gradient at 0 is taken as 0."""
     return Abs.apply(*coerce("abs", x))
 
 
-def tanh(x):
+def tanh(x: TensorLike) -> Tensor:
     """Hyperbolic tangent."""
     return Tanh.apply(*coerce("tanh", x))
 
 
-def sigmoid(x):
+def sigmoid(x: TensorLike) -> Tensor:
     """Logistic sigmoid, exact and finite for any input magnitude."""
     return Sigmoid.apply(*coerce("sigmoid", x))
 
 
-def relu(x):
+def relu(x: TensorLike) -> Tensor:
     """max(x, 0); its gradient at 0 is taken as 0."""
     return LeakyReLU.apply(*coerce("relu", x), negative_slope=0.0)
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x: TensorLike, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, ``negative_slope * x`` otherwise."""
     return LeakyReLU.apply(*coerce("leaky_relu", x), negative_slope=float(negative_slope))
 
 
-def clip(x, min=None, max=None):
+def clip(x: TensorLike, min: float | None = None, max: float | None = None) -> Tensor:
     """Clamp into [min, max]; the gradient is zero where the value was clamped."""
     return Clip.apply(*coerce("clip", x), low=min, high=max)

@@ -5,7 +5,10 @@ Numba kernels in :mod:`numrnn.kernels.embedding`. Indices are data, not
 something to differentiate, so they travel as a static argument.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +16,9 @@ from numrnn.autograd.function import Function
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.kernels.embedding import gather_rows, scatter_add_rows
+
+if TYPE_CHECKING:
+    from numrnn.typing import TensorLike
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -52,7 +58,7 @@ class Embedding(Function):
         return grad_weight
 
 
-def embedding(weight, indices, padding_idx=None):
+def embedding(weight: TensorLike, indices: TensorLike, padding_idx: int | None = None) -> Tensor:
     """Look up rows of ``weight``: the functional form of ``nn.Embedding``.
 
     Parameters

@@ -7,12 +7,21 @@ receives both gradients, which is why advanced indices go through
 ``np.add.at`` rather than a plain assignment that would keep only the last.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce, unbroadcast
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import DTypeError, IndexOutOfRangeError, ShapeError
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from numrnn.typing import TensorLike, TensorOrArray
 
 
 class GetItem(Function):
@@ -65,7 +74,7 @@ def _index_part(part):
     return part, is_basic and not isinstance(part, (bool, np.bool_))
 
 
-def getitem(x, index):
+def getitem(x: TensorOrArray, index: Any) -> Tensor:
     """``x[index]`` with NumPy semantics; repeated integer indices accumulate gradient."""
     (x,) = coerce("getitem", x)
     parts = index if isinstance(index, tuple) else (index,)
@@ -80,7 +89,7 @@ def getitem(x, index):
         ) from None
 
 
-def where(condition, a, b):
+def where(condition: TensorOrArray, a: TensorLike, b: TensorLike) -> Tensor:
     """``a`` where ``condition`` is True, else ``b``; all three broadcast together.
 
     ``condition`` is a boolean array (or boolean Tensor) and is not differentiated.

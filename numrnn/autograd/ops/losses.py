@@ -5,7 +5,10 @@ needs (softmax probabilities, differences, the weights) and the backward
 writes that gradient directly, instead of replaying a chain of primitive ops.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +17,11 @@ from numrnn.autograd.ops.embedding import integer_array
 from numrnn.autograd.ops.operands import coerce
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numrnn.typing import TensorLike, TensorOrArray
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -207,8 +215,9 @@ def _check_reduction(op, reduction):
         raise ArgumentError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def cross_entropy(logits, targets, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+def cross_entropy(logits: TensorOrArray, targets: TensorLike, weight: TensorLike | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy between ``logits`` and integer class ``targets``.
 
     ``loss[i] = w[t] * (logsumexp(logits[i, :]) - logits[i, t])`` for
@@ -266,7 +275,8 @@ def cross_entropy(logits, targets, weight=None, ignore_index=-100, reduction="me
                               reduction=reduction)
 
 
-def nll_loss(log_probs, targets, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(log_probs: TensorOrArray, targets: TensorLike, weight: TensorLike | None = None,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer ``targets`` under ``log_probs`` (..., C).
 
     ``loss[i] = -w[t] * log_probs[i, t]`` for ``t = targets[i]``; feed it
@@ -332,7 +342,7 @@ def class_weight_array(op, weight, n_classes, dtype):
     return array.astype(dtype)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: TensorOrArray, target: TensorOrArray, reduction: str = "mean") -> Tensor:
     """Squared error ``(input - target) ** 2``, averaged, summed or per element.
 
     ``input`` and ``target`` must have the same shape (no broadcasting: a
@@ -350,7 +360,7 @@ def mse_loss(input, target, reduction="mean"):
     return MSELoss.apply(input, target, reduction=reduction)
 
 
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input: TensorOrArray, target: TensorOrArray, reduction: str = "mean") -> Tensor:
     """Absolute error ``|input - target|``, averaged, summed or per element.
 
     As :func:`mse_loss`: same shapes (no broadcasting), both may require grad,
@@ -379,7 +389,7 @@ def _penalty_operands(op, tensors, weight):
     return coerce(op, *tensors), float(weight)
 
 
-def l1_penalty(tensors, weight=1.0):
+def l1_penalty(tensors: Sequence[TensorLike], weight: TensorLike = 1.0) -> Tensor:
     """``weight * sum(|w|)`` over every element of every tensor (a Tensor or an iterable).
 
     The gradient is ``weight * sign(w)``, taken as 0 at w = 0.
@@ -388,7 +398,7 @@ def l1_penalty(tensors, weight=1.0):
     return L1Penalty.apply(*operands, weight=weight)
 
 
-def l2_penalty(tensors, weight=1.0):
+def l2_penalty(tensors: Sequence[TensorLike], weight: TensorLike = 1.0) -> Tensor:
     """``weight * sum(w ** 2)`` over every element of every tensor (a Tensor or an iterable).
 
     No factor 1/2: the gradient is ``2 * weight * w``. PyTorch's optimizer

@@ -1,6 +1,9 @@
 """Helpers every op module shares: operand coercion, broadcast reduction, axis names."""
 
+from __future__ import annotations
+
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -17,14 +20,14 @@ def float_dtype_of(*operands):
     return None
 
 
-def coerce(name, *operands):
+def coerce(name: str, *operands: Any) -> list[Tensor | np.ndarray]:
     """Turn Python numbers and non-float arrays into arrays of the tensors' dtype.
 
     Python scalars adopt the tensor's dtype (``x * 2`` stays float32); a float
     array of the other precision is refused rather than silently cast.
     """
     dtype = float_dtype_of(*operands) or np.dtype(np.float64)
-    result = []
+    result: list[Tensor | np.ndarray] = []
     for x in operands:
         if isinstance(x, Tensor):
             if x.dtype.kind != "f":
@@ -84,7 +87,7 @@ def keepdims_or_keepdim(name, keepdims, keepdim):
     return False if given is None else given
 
 
-def normalize_axis(name, axis, ndim):
+def normalize_axis(name: str, axis: int, ndim: int) -> int:
     """One axis (negative counts from the end) as an index in ``range(ndim)``."""
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (numbers.Integral)):
         raise ArgumentTypeError(f"{name}: axis must be an integer, got {type(axis).__name__}")

@@ -7,7 +7,10 @@ back as size-1 dimensions (:func:`_restore_axes`) and then broadcasts, so the
 same rule serves ``keepdims=True`` and ``False``.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +22,10 @@ from numrnn.autograd.ops.operands import (
     normalize_axes,
 )
 from numrnn.errors import ArgumentTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Axis, TensorLike
 
 
 def _restore_axes(grad, axes, keepdims):
@@ -101,7 +108,8 @@ def _reduction_args(name, x, axis, keepdims, allow_empty):
     return x, axes, keepdims
 
 
-def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def sum(x: TensorLike, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+        keepdim: bool | None = None) -> Tensor:
     """Sum over ``axis`` (None: all axes; an int or a tuple of ints).
 
     ``dim`` and ``keepdim`` are PyTorch's names for ``axis`` and ``keepdims``
@@ -113,7 +121,8 @@ def sum(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
     return Sum.apply(x, axes=axes, keepdims=keepdims)
 
 
-def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def mean(x: TensorLike, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+         keepdim: bool | None = None) -> Tensor:
     """Arithmetic mean over ``axis``; averaging over a size-0 axis is refused.
 
     Takes PyTorch's ``dim``/``keepdim`` as :func:`sum` does.
@@ -124,13 +133,13 @@ def mean(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
     return Mean.apply(x, axes=axes, keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False):
+def max(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Largest value over ``axis``; tied maxima share the gradient equally."""
     x, axes, keepdims = _reduction_args("max", x, axis, keepdims, allow_empty=False)
     return Max.apply(x, axes=axes, keepdims=keepdims)
 
 
-def min(x, axis=None, keepdims=False):
+def min(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Smallest value over ``axis``; tied minima share the gradient equally."""
     x, axes, keepdims = _reduction_args("min", x, axis, keepdims, allow_empty=False)
     return Max.apply(x, axes=axes, keepdims=keepdims, extreme=np.min)

@@ -7,7 +7,10 @@ first one of a tie), as ``torch.max(x, dim)`` does; :func:`~numrnn.autograd.ops.
 (``amax``), which reduces several axes at once, shares it among the tied ones.
 """
 
+from __future__ import annotations
+
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +18,9 @@ from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import axis_or_dim, keepdims_or_keepdim, normalize_axis
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from numrnn.typing import Axis, TensorLike
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 """``(values, indices)`` of a max or min along an axis, as PyTorch's."""
@@ -76,7 +82,8 @@ def _arg_extreme(name, pick, x, axis, keepdims, dim, keepdim):
     return Tensor(np.asarray(indices, dtype=np.int64))
 
 
-def argmax(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def argmax(x: TensorLike, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+           keepdim: bool | None = None) -> Tensor:
     """Index of the largest entry along ``axis`` (None: of the flattened tensor), int64.
 
     The first index wins a tie; a NaN counts as the largest. Not differentiable.
@@ -86,7 +93,8 @@ def argmax(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
     return _arg_extreme("argmax", np.argmax, x, axis, keepdims, dim, keepdim)
 
 
-def argmin(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+def argmin(x: TensorLike, axis: Axis = None, keepdims: bool | None = None, *, dim: Axis = None,
+           keepdim: bool | None = None) -> Tensor:
     """Index of the smallest entry along ``axis`` (None: of the flattened tensor), int64.
 
     Takes PyTorch's ``dim``/``keepdim`` as :func:`argmax` does.
@@ -106,7 +114,7 @@ def _extreme_with_indices(name, pick, x, axis, keepdims):
     return ValuesIndices(values, indices)
 
 
-def max_with_indices(x, axis, keepdims=False):
+def max_with_indices(x: TensorLike, axis: Axis, keepdims: bool = False) -> ValuesIndices:
     """``(values, indices)`` of the largest entries along one ``axis``: ``torch.max(x, dim)``.
 
     Parameters
@@ -126,7 +134,7 @@ def max_with_indices(x, axis, keepdims=False):
     return _extreme_with_indices("max", np.argmax, x, axis, keepdims)
 
 
-def min_with_indices(x, axis, keepdims=False):
+def min_with_indices(x: TensorLike, axis: Axis, keepdims: bool = False) -> ValuesIndices:
     """``(values, indices)`` of the smallest entries along one ``axis``: ``torch.min(x, dim)``.
 
     As :func:`max_with_indices`, for the minimum.

@@ -6,15 +6,24 @@ Their backwards move the gradient back the same way, so each is exact.
 its backward receives one gradient per piece (zeros for pieces nobody used).
 """
 
+from __future__ import annotations
+
 import itertools
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import axis_or_dim, coerce, normalize_axis
 from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Axis, TensorLike, TensorOrArray
 
 
 class Reshape(Function):
@@ -96,7 +105,7 @@ class Split(Function):
         return grad_x
 
 
-def _int_tuple(name, what, values):
+def _int_tuple(name: str, what: str, values: object) -> tuple[int, ...]:
     if isinstance(values, numbers.Integral):
         values = (values,)
     if isinstance(values, np.ndarray) and values.ndim == 1:
@@ -110,7 +119,7 @@ def _int_tuple(name, what, values):
     return tuple(int(n) for n in values)
 
 
-def reshape(x, shape):
+def reshape(x: TensorOrArray, shape: Sequence[int]) -> Tensor:
     """The same entries in row-major order, arranged as ``shape`` (one entry may be -1)."""
     (x,) = coerce("reshape", x)
     shape = _int_tuple("reshape", "shape", shape)
@@ -130,7 +139,7 @@ def reshape(x, shape):
     return Reshape.apply(x, shape=shape)
 
 
-def unsqueeze(x, axis=None, *, dim=None):
+def unsqueeze(x: TensorOrArray, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """A new axis of size 1 at position ``axis`` (-1: last), as ``torch.unsqueeze``.
 
     ``dim`` is PyTorch's name for ``axis``; one of the two must be given.
@@ -144,7 +153,7 @@ def unsqueeze(x, axis=None, *, dim=None):
     return Reshape.apply(x, shape=x.shape[:axis] + (1,) + x.shape[axis:])
 
 
-def squeeze(x, axis=None, *, dim=None):
+def squeeze(x: TensorOrArray, axis: Axis = None, *, dim: Axis = None) -> Tensor:
     """Drop axes of size 1: all of them (``axis=None``), or those named in ``axis``.
 
     As ``torch.squeeze``, a named axis whose size is not 1 is left as it is;
@@ -153,7 +162,7 @@ def squeeze(x, axis=None, *, dim=None):
     axis = axis_or_dim("squeeze", axis, dim)
     (x,) = coerce("squeeze", x)
     if axis is None:
-        named = range(x.ndim)
+        named: Iterable[int] = range(x.ndim)
     elif isinstance(axis, (tuple, list)):
         named = [normalize_axis("squeeze", a, x.ndim) for a in axis]
     else:
@@ -163,7 +172,7 @@ def squeeze(x, axis=None, *, dim=None):
     return Reshape.apply(x, shape=shape)
 
 
-def transpose(x, axes=None):
+def transpose(x: TensorOrArray, axes: Sequence[int] | None = None) -> Tensor:
     """Permute the axes: ``axes[i]`` of the input becomes axis ``i``; None reverses them."""
     (x,) = coerce("transpose", x)
     if axes is None:
@@ -185,7 +194,7 @@ def transpose(x, axes=None):
     return Transpose.apply(x, axes=axes)
 
 
-def permute(x, axes):
+def permute(x: TensorOrArray, axes: Sequence[int]) -> Tensor:
     """``transpose`` with explicit axes, under PyTorch's name."""
     if axes is None:
         raise ArgumentError("permute: axes must be given explicitly (use transpose to reverse)")
@@ -200,7 +209,7 @@ def _as_operands(name, tensors):
     return coerce(name, *tensors)
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
     """Join tensors end to end along an existing ``axis``; other sizes must match."""
     pieces = _as_operands("concatenate", tensors)
     first = pieces[0]
@@ -219,7 +228,7 @@ def concatenate(tensors, axis=0):
     return Concatenate.apply(*pieces, axis=axis)
 
 
-def stack(tensors, axis=0):
+def stack(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new ``axis``."""
     pieces = _as_operands("stack", tensors)
     first = pieces[0]
@@ -233,7 +242,8 @@ def stack(tensors, axis=0):
     return Stack.apply(*pieces, axis=axis)
 
 
-def split(x, indices_or_sections, axis=0):
+def split(x: TensorOrArray, indices_or_sections: int | Sequence[int],
+          axis: int = 0) -> list[Tensor]:
     """Cut ``x`` along ``axis`` into a tuple of tensors, as :func:`numpy.split`.
 
     An int ``n`` gives ``n`` equal pieces (the size must divide evenly); a

@@ -6,11 +6,19 @@ least 1, so its log never sees 0. ``log_softmax([1000, 1])`` is exactly
 ``[0, -999]``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numrnn.autograd.function import Function
 from numrnn.autograd.ops.operands import coerce, normalize_axis
 from numrnn.errors import ShapeError
+
+if TYPE_CHECKING:
+    from numrnn.autograd.tensor import Tensor
+    from numrnn.typing import Axis, TensorLike
 
 
 def _shifted(x, axis):
@@ -55,13 +63,13 @@ def _softmax_args(name, x, axis):
     return x, axis
 
 
-def softmax(x, axis=-1):
+def softmax(x: TensorLike, axis: Axis = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``axis``: entries in (0, 1] summing to 1."""
     x, axis = _softmax_args("softmax", x, axis)
     return Softmax.apply(x, axis=axis)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: TensorLike, axis: Axis = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``, exact where softmax would underflow."""
     x, axis = _softmax_args("log_softmax", x, axis)
     return LogSoftmax.apply(x, axis=axis)

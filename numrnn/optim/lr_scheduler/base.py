@@ -1,9 +1,16 @@
 """LRScheduler, the base of every epoch-indexed schedule, and the checks they share."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.optim.optimizer import Optimizer
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 
 class LRScheduler:
@@ -21,7 +28,7 @@ class LRScheduler:
         How many times :meth:`step` was called after construction.
     """
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Optimizer) -> None:
         check_optimizer(type(self).__name__, optimizer)
         self.optimizer = optimizer
         for group in optimizer.param_groups:
@@ -33,7 +40,7 @@ class LRScheduler:
     def _next_lrs(self):
         return [group["lr"] for group in self.optimizer.param_groups]
 
-    def step(self):
+    def step(self) -> None:
         """Advance one epoch and write the new rates into the optimizer's groups."""
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self._next_lrs()):
@@ -47,16 +54,16 @@ class LRScheduler:
         self.last_epoch = -1
         LRScheduler.step(self)
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The rates this scheduler last set, one per parameter group."""
         return list(self._last_lr)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything but the optimizer, as plain Python values."""
         return {key: plain_copy(value) for key, value in self.__dict__.items()
                 if key != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (from a scheduler of the same kind)."""
         unknown = set(state_dict) - set(self.__dict__)
         if unknown:

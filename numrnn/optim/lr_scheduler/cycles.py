@@ -1,12 +1,21 @@
 """Schedules made of phases: the one-cycle policy, and schedulers run in sequence."""
 
+from __future__ import annotations
+
 import bisect
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentError, ArgumentTypeError, ShapeError
 from numrnn.optim.lr_scheduler.base import LRScheduler, check_optimizer, per_group, plain_copy
 from numrnn.optim.lr_scheduler.plateau import ReduceLROnPlateau
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from numrnn.optim.optimizer import Optimizer
 
 
 class OneCycleLR(LRScheduler):
@@ -40,9 +49,11 @@ class OneCycleLR(LRScheduler):
     Construction overwrites each group's ``initial_lr`` with ``max_lr / div_factor``.
     """
 
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
-                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None,
+                 pct_start: float = 0.3, anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float = 0.85, max_momentum: float = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False) -> None:
         name = "OneCycleLR"
         check_optimizer(name, optimizer)
         self.total_steps = _one_cycle_total_steps(total_steps, epochs, steps_per_epoch)
@@ -88,7 +99,7 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
         return (end - start) * fraction + start
 
-    def step(self):
+    def step(self) -> None:
         """Advance one batch; refused past ``total_steps`` steps, leaving the rates as they are."""
         if self.last_epoch + 1 > self.total_steps:
             raise ArgumentError(f"OneCycleLR: stepped {self.last_epoch + 1} times, but "
@@ -143,7 +154,8 @@ class SequentialLR(LRScheduler):
     >>> schedule = SequentialLR(optimizer, [warmup, decay], milestones=[5])
     """
 
-    def __init__(self, optimizer, schedulers, milestones):
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
+                 milestones: Sequence[int]) -> None:
         name = "SequentialLR"
         check_optimizer(name, optimizer)
         for option, value in (("schedulers", schedulers), ("milestones", milestones)):
@@ -183,7 +195,7 @@ class SequentialLR(LRScheduler):
         first.step()
         self._last_lr = first.get_last_lr()
 
-    def step(self):
+    def step(self) -> None:
         """Advance one epoch: the current scheduler steps, or the next one starts."""
         self.last_epoch += 1
         index = bisect.bisect_right(self._milestones, self.last_epoch)
@@ -194,14 +206,14 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Own counters plus each scheduler's ``state_dict()``, in order."""
         state = {key: plain_copy(value) for key, value in self.__dict__.items()
                  if key not in ("optimizer", "_schedulers")}
         state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         saved = list(state_dict.get("_schedulers", ()))
         if len(saved) != len(self._schedulers):
             raise ShapeError(f"SequentialLR.load_state_dict: the state dict holds {len(saved)} "

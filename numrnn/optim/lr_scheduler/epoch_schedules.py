@@ -1,11 +1,20 @@
 """Schedules whose rate is a function of the epoch alone: step, multi-step, exponential,
 cosine, a user's lambda, and the linear warm-up."""
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.optim.lr_scheduler.base import LRScheduler, check_optimizer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from numrnn.optim.optimizer import Optimizer
 
 
 class StepLR(LRScheduler):
@@ -15,7 +24,7 @@ class StepLR(LRScheduler):
     multiplication of the current rate, so a rate changed by hand carries on.
     """
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         if not (isinstance(step_size, int) and step_size >= 1):
             raise ArgumentError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         self.step_size = step_size
@@ -43,7 +52,7 @@ class MultiStepLR(LRScheduler):
     gamma : float, default 0.1
     """
 
-    def __init__(self, optimizer, milestones, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1) -> None:
         if not (isinstance(milestones, (list, tuple, range)) and all(
                 isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in milestones)):
             raise ArgumentError(f"MultiStepLR: milestones must be a list of positive integers "
@@ -60,7 +69,7 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """Multiply the rate by ``gamma`` every epoch: ``lr(epoch) = initial_lr * gamma**epoch``."""
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
         self.gamma = gamma
         super().__init__(optimizer)
 
@@ -78,7 +87,7 @@ class CosineAnnealingLR(LRScheduler):
     (SGDR-style restarts without the jump), as PyTorch's schedule does.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         if not (isinstance(T_max, int) and T_max >= 1):
             raise ArgumentError(f"CosineAnnealingLR: T_max must be a positive integer, "
                                 f"got {T_max!r}")
@@ -111,7 +120,7 @@ class LambdaLR(LRScheduler):
     >>> warmup = LambdaLR(optimizer, lambda epoch: min(1.0, (epoch + 1) / 5))
     """
 
-    def __init__(self, optimizer, lr_lambda):
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[..., Any]) -> None:
         check_optimizer("LambdaLR", optimizer)
         groups = len(optimizer.param_groups)
         lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
@@ -135,7 +144,7 @@ class LambdaLR(LRScheduler):
             lrs.append(base_lr * factor)
         return lrs
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         del state["lr_lambdas"]
         return state
@@ -155,7 +164,8 @@ class LinearLR(LRScheduler):
     total_iters : int >= 1, default 5
     """
 
-    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5) -> None:
         if not 0.0 < start_factor <= 1.0:
             raise ArgumentError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
         if not 0.0 <= end_factor <= 1.0:

@@ -1,9 +1,15 @@
 """ReduceLROnPlateau: lower the rate when a validation metric stops improving."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 from numrnn.errors import ArgumentError
 from numrnn.optim.lr_scheduler.base import LRScheduler, check_optimizer
+
+if TYPE_CHECKING:
+    from numrnn.optim.optimizer import Optimizer
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -31,8 +37,9 @@ class ReduceLROnPlateau(LRScheduler):
         Reductions smaller than this are skipped.
     """
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8) -> None:
         if mode not in ("min", "max"):
             raise ArgumentError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
@@ -70,7 +77,7 @@ class ReduceLROnPlateau(LRScheduler):
                  else self.best + self.threshold)
         return value > bound
 
-    def step(self, metrics=None):
+    def step(self, metrics: float | None = None) -> None:
         """Record one epoch's ``metrics`` (a number) and reduce the rates if it is time.
 
         Called without a metric (only by the constructor) it just starts epoch 0.
