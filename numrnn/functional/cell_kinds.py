@@ -193,24 +193,32 @@ class CellKind:
         recurrent = dict(self.parameters(1, hidden, options))["weight_hh"][1]
         return (recurrent,) + (hidden,) * (len(self.states) - 1)
 
-    def forward_train(self, x, states, weights, lengths=None, reverse=False, options=None):
-        """The forward kernel keeping residuals: ``(output, finals, saved)``."""
-        return self.forward_kernels.forward_train(x, states, weights, lengths, reverse, options)
+    def forward_train(self, x, states, weights, lengths=None, reverse=False, options=None,
+                      recurrent_mask=None):
+        """The forward kernel keeping residuals: ``(output, finals, saved)``; with
+        ``recurrent_mask`` (B, H), recurrent dropout (:mod:`numrnn.kernels.recurrent`)."""
+        return self.forward_kernels.forward_train(x, states, weights, lengths, reverse, options,
+                                                  recurrent_mask)
 
-    def forward_infer(self, x, states, weights, lengths=None, reverse=False, options=None):
+    def forward_infer(self, x, states, weights, lengths=None, reverse=False, options=None,
+                      recurrent_mask=None):
         """The forward kernel keeping none: ``(output, finals)``."""
-        return self.forward_kernels.forward_infer(x, states, weights, lengths, reverse, options)
+        return self.forward_kernels.forward_infer(x, states, weights, lengths, reverse, options,
+                                                  recurrent_mask)
 
     def backward(self, grad_output, grad_finals, x, states, weights, saved, lengths=None,
-                 reverse=False, options=None, needs=None, grad_cells=None):
+                 reverse=False, options=None, needs=None, grad_cells=None, recurrent_mask=None):
         """The backward kernel: ``(grad_x, *grad_states, *grad_weights)``; ``grad_cells``
-        is the gradient of :meth:`cell_states`, if any."""
+        is the gradient of :meth:`cell_states`, if any; ``recurrent_mask`` the one the
+        forward ran with."""
         if grad_cells is None:
             return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
-                                                  saved, lengths, reverse, options, needs)
+                                                  saved, lengths, reverse, options, needs,
+                                                  recurrent_mask)
         return self.backward_kernels.cell_states_backward(grad_cells, grad_output, grad_finals,
                                                           x, states, weights, saved, lengths,
-                                                          reverse, options, needs)
+                                                          reverse, options, needs,
+                                                          recurrent_mask)
 
     def cell_states(self, saved, options):
         """A kind with a cell state: c at every position, (T, B, H), zeros past each
