@@ -41,6 +41,10 @@ A record holds:
   P and ``c`` of size H.
 - ``option_refusal``: None, or a function of the options giving why a
   combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
+- ``recurrent_dropout_refusal``: the same for options that do not go with
+  variational recurrent dropout (a recurrent mask in the kernels, which only the
+  plain LSTM, the plain GRU with ``reset_after=True`` and the Elman RNN take); also
+  read by :meth:`CellKind.refusal`, given the layer's ``recurrent_dropout``.
 """
 
 from dataclasses import dataclass
@@ -131,6 +135,24 @@ def _gru_option_refusal(options):
     return None
 
 
+def _lstm_recurrent_dropout_refusal(options):
+    chosen = [name for name in ("proj_size", "peepholes", "layer_norm") if options.get(name)]
+    if chosen:
+        return (f"recurrent_dropout does not combine with {' and '.join(chosen)} yet: only the "
+                "plain LSTM kernel applies a recurrent mask")
+    return None
+
+
+def _gru_recurrent_dropout_refusal(options):
+    if options.get("layer_norm"):
+        return ("recurrent_dropout does not combine with layer_norm yet: only the plain GRU "
+                "kernel applies a recurrent mask")
+    if not options.get("reset_after", True):
+        return ("recurrent_dropout needs reset_after=True: only the plain GRU kernel applies "
+                "a recurrent mask")
+    return None
+
+
 @dataclass(frozen=True)
 class CellKind:
     """One kind of recurrent cell; see the module's docstring for the fields."""
@@ -155,6 +177,7 @@ class CellKind:
     onednn_gates: tuple
     parameter_layout: object = standard_parameters
     option_refusal: object = None
+    recurrent_dropout_refusal: object = None
 
     # A record is a constant of the library: copying or pickling a layer that
     # holds one must give back the same record, not copies of its kernels.
@@ -225,9 +248,13 @@ class CellKind:
         row's length, from what :meth:`forward_train` saved with ``options``."""
         return self.forward_kernels.cell_states(saved, options)
 
-    def refusal(self, options):
-        """Why this combination of ``options`` is refused, or None when it is not."""
-        return None if self.option_refusal is None else self.option_refusal(options)
+    def refusal(self, options, recurrent_dropout=0.0):
+        """Why this combination of ``options`` (with a layer's ``recurrent_dropout``
+        rate) is refused, or None when it is not."""
+        reason = None if self.option_refusal is None else self.option_refusal(options)
+        if reason is None and recurrent_dropout > 0 and self.recurrent_dropout_refusal:
+            reason = self.recurrent_dropout_refusal(options)
+        return reason
 
     def streams(self, options):
         """Whether a streaming kernel exists for these options."""
@@ -267,7 +294,8 @@ LSTM = CellKind(
     layer_options=("forget_bias", "proj_size", "peepholes", "layer_norm"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
     onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters,
-    option_refusal=_lstm_option_refusal)
+    option_refusal=_lstm_option_refusal,
+    recurrent_dropout_refusal=_lstm_recurrent_dropout_refusal)
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),
@@ -278,7 +306,8 @@ GRU = CellKind(
     options={"reset_after": (True, (True, False)), "layer_norm": (False, (False, True))},
     layer_options=("reset_after", "layer_norm"),
     onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"),
-    parameter_layout=layer_norm_parameters, option_refusal=_gru_option_refusal)
+    parameter_layout=layer_norm_parameters, option_refusal=_gru_option_refusal,
+    recurrent_dropout_refusal=_gru_recurrent_dropout_refusal)
 
 RNN = CellKind(
     name="RNN", gates=("h",), states=("h",),

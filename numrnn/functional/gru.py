@@ -26,7 +26,7 @@ __all__ = ["gru", "gru_cell"]
 
 
 def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, reverse=False,
-        reset_after=True):
+        reset_after=True, *, input_mask=None, recurrent_mask=None):
     """Run a single-layer, single-direction GRU over a time-major sequence.
 
     Parameters
@@ -48,6 +48,12 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
     reset_after : bool, default True
         PyTorch's variant, ``r * (W_hn h + b_hn)``; False applies r before the
         product, ``W_hn (r * h) + b_hn``.
+    input_mask : ndarray (B, I) or None, keyword-only
+        Variational input dropout with a fixed mask: every step reads ``x_t *
+        input_mask`` (the mask is a constant: no gradient reaches it).
+    recurrent_mask : ndarray (B, H) or None, keyword-only
+        Variational recurrent dropout with a fixed mask: every step multiplies
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (``reset_after=True`` only; ``z * h_{t-1}`` keeps h unmasked).
 
     Returns
     -------
@@ -64,7 +70,8 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
     """
     options = {"reset_after": check_flag("gru", "reset_after", reset_after)}
     return checked_sequence("gru", GRU, x, (("h0", h0),),
-                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, options)
+                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, options,
+                            input_mask, recurrent_mask)
 
 
 def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, reset_after=True):

@@ -23,7 +23,7 @@ __all__ = ["lstm", "lstm_cell"]
 
 
 def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-         reverse=False, weight_peephole=None):
+         reverse=False, weight_peephole=None, *, input_mask=None, recurrent_mask=None):
     """Run a single-layer, single-direction LSTM over a time-major sequence.
 
     Parameters
@@ -45,6 +45,12 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=No
     weight_peephole : (3H,) or None
         Peephole weights ``p_i, p_f, p_o`` (see the module docstring); None for
         the plain LSTM.
+    input_mask : ndarray (B, I) or None, keyword-only
+        Variational input dropout with a fixed mask: every step reads ``x_t *
+        input_mask`` (the mask is a constant: no gradient reaches it).
+    recurrent_mask : ndarray (B, H) or None, keyword-only
+        Variational recurrent dropout with a fixed mask: every step multiplies
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (the plain LSTM only: not with ``weight_peephole``).
 
     Returns
     -------
@@ -61,7 +67,7 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=No
     """
     weights, options = _weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_peephole)
     return checked_sequence("lstm", LSTM, x, (("h0", h0), ("c0", c0)), weights, lengths,
-                            reverse, options)
+                            reverse, options, input_mask, recurrent_mask)
 
 
 def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None, weight_peephole=None):

@@ -18,7 +18,7 @@ __all__ = ["rnn", "rnn_cell"]
 
 
 def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, reverse=False,
-        nonlinearity="tanh"):
+        nonlinearity="tanh", *, input_mask=None, recurrent_mask=None):
     """Run a single-layer, single-direction Elman RNN over a time-major sequence.
 
     Parameters
@@ -38,6 +38,12 @@ def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
         down to 0): the reverse direction of a bidirectional RNN.
     nonlinearity : 'tanh' or 'relu'
         The activation; ReLU's derivative at 0 is taken as 0, as in PyTorch.
+    input_mask : ndarray (B, I) or None, keyword-only
+        Variational input dropout with a fixed mask: every step reads ``x_t *
+        input_mask`` (the mask is a constant: no gradient reaches it).
+    recurrent_mask : ndarray (B, H) or None, keyword-only
+        Variational recurrent dropout with a fixed mask: every step multiplies
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel.
 
     Returns
     -------
@@ -55,7 +61,7 @@ def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
     check_choice("rnn", "nonlinearity", nonlinearity, NONLINEARITIES)
     return checked_sequence("rnn", RNN, x, (("h0", h0),),
                             (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse,
-                            {"nonlinearity": nonlinearity})
+                            {"nonlinearity": nonlinearity}, input_mask, recurrent_mask)
 
 
 def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):

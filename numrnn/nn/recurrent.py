@@ -51,6 +51,13 @@ class RNN(RNNBase):
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
         (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
         ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
+    input_dropout, recurrent_dropout : float in [0, 1), default 0, keyword-only
+        Variational dropout (Gal & Ghahramani 2016; Keras's ``dropout`` and
+        ``recurrent_dropout``): in training mode each layer and direction draws,
+        per forward, one mask per batch row for its input and one for its state h,
+        kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
+        recurrent one multiplies ``h_{t-1}`` before ``W_hh`` inside the kernel.
+        Nothing is dropped in evaluation mode (``numrnn.nn.variational_dropout``).
 
     Notes
     -----
@@ -67,10 +74,12 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float32,
-                 rng=None, recurrent_init="uniform", weight_dropout=0.0):
+                 rng=None, recurrent_init="uniform", weight_dropout=0.0, input_dropout=0.0,
+                 recurrent_dropout=0.0):
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, nonlinearity=nonlinearity, dtype=dtype, rng=rng,
-                         recurrent_init=recurrent_init, weight_dropout=weight_dropout)
+                         recurrent_init=recurrent_init, weight_dropout=weight_dropout,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """Run the whole sequence through every layer and direction.
@@ -175,6 +184,15 @@ class LSTM(RNNBase):
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
         (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
         ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
+    input_dropout, recurrent_dropout : float in [0, 1), default 0, keyword-only
+        Variational dropout (Gal & Ghahramani 2016; Keras's ``dropout`` and
+        ``recurrent_dropout``): in training mode each layer and direction draws,
+        per forward, one mask per batch row for its input and one for its state h,
+        kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
+        recurrent one multiplies ``h_{t-1}`` before ``W_hh`` inside the kernel.
+        Nothing is dropped in evaluation mode (``numrnn.nn.variational_dropout``).
+        ``recurrent_dropout`` does not combine with ``proj_size``, ``peepholes`` or
+        ``layer_norm`` yet; ``input_dropout`` combines with all of them.
 
     Notes
     -----
@@ -195,11 +213,12 @@ class LSTM(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float32,
                  rng=None, recurrent_init="uniform", forget_bias=None, peepholes=False,
-                 layer_norm=False, weight_dropout=0.0):
+                 layer_norm=False, weight_dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
                          forget_bias=forget_bias, proj_size=proj_size, peepholes=peepholes,
-                         layer_norm=layer_norm, weight_dropout=weight_dropout)
+                         layer_norm=layer_norm, weight_dropout=weight_dropout,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)
 
     def forward(self, input, hx=None, lengths=None, return_cell_states=False):
         """Run the whole sequence through every layer and direction.
@@ -313,6 +332,16 @@ class GRU(RNNBase):
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
         (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
         ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
+    input_dropout, recurrent_dropout : float in [0, 1), default 0, keyword-only
+        Variational dropout (Gal & Ghahramani 2016; Keras's ``dropout`` and
+        ``recurrent_dropout``): in training mode each layer and direction draws,
+        per forward, one mask per batch row for its input and one for its state h,
+        kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
+        recurrent one multiplies h before ``W_hh`` inside the kernel, while
+        ``z * h_{t-1}`` keeps h unmasked, as in Keras. Nothing is dropped in
+        evaluation mode (``numrnn.nn.variational_dropout``). ``recurrent_dropout``
+        needs ``reset_after=True`` and no ``layer_norm``; ``input_dropout``
+        combines with both.
 
     Notes
     -----
@@ -330,11 +359,12 @@ class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, *, dtype=np.float32, rng=None,
                  recurrent_init="uniform", reset_after=True, layer_norm=False,
-                 weight_dropout=0.0):
+                 weight_dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
                          reset_after=reset_after, layer_norm=layer_norm,
-                         weight_dropout=weight_dropout)
+                         weight_dropout=weight_dropout, input_dropout=input_dropout,
+                         recurrent_dropout=recurrent_dropout)
 
     def forward(self, input, hx=None, lengths=None):
         """Run the whole sequence through every layer and direction.

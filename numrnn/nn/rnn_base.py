@@ -29,6 +29,7 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import checked_parameters, layer_specs
 from numrnn.nn.streaming import Streamer
+from numrnn.nn.variational_dropout import check_variational_rate, draw_variational_masks
 from numrnn.nn.weight_dropout import check_weight_dropout, drop_recurrent_weights
 
 RECURRENT_INITS = ("uniform", "orthogonal", "identity")
@@ -93,7 +94,8 @@ class RNNBase(Module):
                  batch_first=False, dropout=0.0, bidirectional=False, *,
                  nonlinearity="tanh", dtype=np.float32, rng=None,
                  recurrent_init="uniform", forget_bias=None, reset_after=True, proj_size=0,
-                 peepholes=False, layer_norm=False, weight_dropout=0.0):
+                 peepholes=False, layer_norm=False, weight_dropout=0.0, input_dropout=0.0,
+                 recurrent_dropout=0.0):
         super().__init__()
         self.mode = mode
         self.kind = kind_of(mode)
@@ -120,7 +122,10 @@ class RNNBase(Module):
         self.peepholes = check_flag(mode, "peepholes", peepholes)
         self.weight_dropout = check_weight_dropout(mode, weight_dropout)
         self.layer_norm = check_flag(mode, "layer_norm", layer_norm)
-        refusal = self.kind.refusal(self.kind.options_of(self))
+        self.input_dropout = check_variational_rate(mode, "input_dropout", input_dropout)
+        self.recurrent_dropout = check_variational_rate(mode, "recurrent_dropout",
+                                                        recurrent_dropout)
+        refusal = self.kind.refusal(self.kind.options_of(self), self.recurrent_dropout)
         if refusal is not None:
             raise ArgumentError(f"{mode}: {refusal}")
         if recurrent_init not in RECURRENT_INITS:
@@ -215,7 +220,8 @@ class RNNBase(Module):
     def extra_repr(self):
         parts = [str(self.input_size), str(self.hidden_size)]
         defaults = [("num_layers", 1), ("bias", True), ("batch_first", False),
-                    ("dropout", 0.0), ("bidirectional", False), ("weight_dropout", 0.0)]
+                    ("dropout", 0.0), ("bidirectional", False), ("weight_dropout", 0.0),
+                    ("input_dropout", 0.0), ("recurrent_dropout", 0.0)]
         for name, (default, _) in self.kind.options.items():
             defaults.insert(1, (name, default))
         defaults += [("recurrent_init", "uniform"), ("forget_bias", None)]
@@ -231,7 +237,9 @@ class RNNBase(Module):
                   "num_layers": self.num_layers, "bias": self.bias,
                   "batch_first": self.batch_first, "dropout": self.dropout,
                   "bidirectional": self.bidirectional, "dtype": self.dtype.name,
-                  "recurrent_init": self.recurrent_init, "weight_dropout": self.weight_dropout}
+                  "recurrent_init": self.recurrent_init, "weight_dropout": self.weight_dropout,
+                  "input_dropout": self.input_dropout,
+                  "recurrent_dropout": self.recurrent_dropout}
         for name in self.kind.layer_options:
             value = getattr(self, name)
             numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -283,11 +291,18 @@ class RNNBase(Module):
         if self.training and self.weight_dropout > 0:
             weights = drop_recurrent_weights(weights, self._cell_parameters,
                                              self.weight_dropout, self.rng)
+        masks = None
+        if self.training and (self.input_dropout > 0 or self.recurrent_dropout > 0):
+            widths = [self._layer_width(layer) for layer in range(self.num_layers)
+                      for _ in self._directions]
+            masks = draw_variational_masks(widths, self._state_sizes[0], batch, self.dtype,
+                                           self.input_dropout, self.recurrent_dropout,
+                                           self.rng)
         options = self.kind.options_of(self)
         spec = StackSpec(self.kind, options, len(self._cell_parameters), self.num_layers,
                          self._directions, self.hidden_size, lengths,
                          self.dropout if self.training else 0.0, self.rng, self.batch_first,
-                         batched, self._state_sizes, cell_states)
+                         batched, self._state_sizes, cell_states, masks)
         initial = [None] * len(self.kind.states) if states is None else states
         output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
         return output, finals
