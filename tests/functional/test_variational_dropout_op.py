@@ -176,3 +176,17 @@ def test_a_recurrent_mask_on_a_variant_without_one_is_refused(call):
     arrays, _, masks = _problem(name, 4, 3, 2, 5, seed=1)
     with pytest.raises(ArgumentError, match="recurrent_mask given, but recurrent_dropout"):
         call(arrays, masks[1])
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_float32_batches_planned_for_the_joint_product_still_apply_the_mask(name):
+    # At B = 40, H = 64 float32 layers take the joint product, which keeps h in its
+    # own buffer; a masked layer must take the projection path instead.
+    arrays, lengths, masks = _problem(name, 3, 40, 30, 64, seed=4)
+    expected = _fused(name, arrays, lengths, False, masks)
+    single = [a.astype(np.float32) for a in arrays]
+    got = _fused(name, single, lengths, False, [m.astype(np.float32) for m in masks])
+    plain = _fused(name, single, lengths, False, [np.ones_like(m, np.float32) for m in masks])
+    for ours, reference, unmasked in zip(got, expected, plain):
+        np.testing.assert_allclose(ours.data, reference.data, rtol=1e-4, atol=1e-4)
+        assert np.abs(unmasked.data - reference.data).max() > 1e-2
