@@ -169,12 +169,14 @@ def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_
 
 @kernel
 def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths, reverse, state,
-                     output, gates, hidden_n, h_prev, keep):
+                     output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """:func:`_run_block` with the input products made per step, beside the recurrent ones.
 
     r and z take ``[x_t, h_{t-1}]`` times the packed ``[W_ir, W_iz; W_hr, W_hz]ᵀ``
     in one product; n's two parts stay apart (r multiplies the hidden one), one
     product each. No (T, B, 3H) projection is written to memory and read back.
+    With a recurrent mask the tail of ``joint`` and ``dropped`` hold the masked h
+    the products read; ``h_rows`` keeps the state.
     """
     steps, batch, n_in = x.shape
     hidden = state.shape[1]
@@ -183,6 +185,10 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
     h_rows = state[first:stop].copy()
     joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
     joint[:, n_in:] = h_rows
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_rows) if masked else h_rows
+    if masked:
+        mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
     x_rows = np.empty((rows, n_in), dtype=x.dtype)
     input_sums = np.empty((rows, 2 * hidden), dtype=x.dtype)
     input_n = np.empty((rows, hidden), dtype=x.dtype)
@@ -198,26 +204,30 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
         joint[:, :n_in] = x_rows
         packed.product(joint, weight_rz, input_sums, spill)
         packed.product(x_rows, weight_in, input_n, spill)
-        packed.product(h_rows, weight_hn, recurrent_n, spill)
+        if masked:
+            mask_rows(h_rows, recurrent_mask, first, dropped)
+        packed.product(dropped, weight_hn, recurrent_n, spill)
         for r in range(rows):
             length = lengths[first + r]
             if step < length:
                 _joint_step_row(first + r, r, time_index(step, length, reverse), input_sums,
                                 input_n, recurrent_n, biases, joint, h_rows, output, gates,
                                 hidden_n, h_prev, keep)
+        if masked:
+            mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
     state[first:stop] = h_rows
 
 
 @parallel_kernel
 def _forward_joint(x, weight_rz, weight_in, weight_hn, bias_ih, bias_hh, lengths, reverse, h0,
-                   output, gates, hidden_n, h_prev, keep):
+                   output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """:func:`_forward` for large float32 batches (see :func:`_run`): the packed
     weights of :func:`_run_block_joint`, no projection, no BLAS."""
     biases = stacked_biases(bias_ih, bias_hh, 3 * h0.shape[1], x)
     state = h0.copy()
     for block in prange(block_count(x.shape[1])):
         _run_block_joint(np.int64(block), x, weight_rz, weight_in, weight_hn, biases, lengths,
-                         reverse, state, output, gates, hidden_n, h_prev, keep)
+                         reverse, state, output, gates, hidden_n, h_prev, keep, recurrent_mask)
     return state
 
 
@@ -277,16 +287,14 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     h_prev = np.zeros(residual_shape, dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 3)
-    # The joint product reads the state in its own buffer: masked layers take the
-    # projection path (see lstm._run).
-    if plan.product == JOINT and not masked:
+    if plan.product == JOINT:
         # Large float32 batches: the input products per step, beside the
         # recurrent ones (see lstm._run), in register tiles.
         rz, n = slice(0, 2 * hidden), slice(2 * hidden, n_gates)
         state = _forward_joint(x, packed.pack_stacked(weight_ih[rz].T, weight_hh[rz].T),
                                packed.pack(weight_ih[n].T), packed.pack(weight_hh[n].T),
                                bias_ih, bias_hh, lengths, reverse, h0, output, gates, hidden_n,
-                               h_prev, keep)
+                               h_prev, keep, recurrent_mask)
         return output, (state,), (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)

@@ -192,13 +192,15 @@ def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c
 
 @kernel
 def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_state, output,
-                     gates, cells, keep):
+                     gates, cells, keep, recurrent_mask):
     """:func:`_run_block` with one product per step for the input and recurrent parts.
 
     Each row's ``[x_t, h_{t-1}]`` sits in one buffer, multiplied by the packed
     ``[W_ihᵀ; W_hhᵀ]``: the preactivations come out of the register tiles and go
     straight to the gate loop, with no (T, B, 4H) projection written to memory
-    and read back, and no separate GEMM call.
+    and read back, and no separate GEMM call. With a recurrent mask the tail of
+    ``joint`` holds the masked h the product reads, and the state itself is kept
+    apart, in ``h_kept``.
     """
     steps, batch, n_in = x.shape
     hidden = h_state.shape[1]
@@ -206,6 +208,11 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
     rows = stop - first
     joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
     joint[:, n_in:] = h_state[first:stop]
+    masked = recurrent_mask.shape[0] > 0
+    h_kept = np.empty((rows if masked else 0, hidden), dtype=x.dtype)
+    if masked:
+        h_kept[:] = h_state[first:stop]
+        mask_rows(h_kept, recurrent_mask, first, joint[:, n_in:])
     preactivations = np.empty((rows, 4 * hidden), dtype=x.dtype)
     spill = np.empty(packed.PANEL, dtype=x.dtype)
     longest = lengths[first:stop].max()
@@ -221,12 +228,22 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
         for r in range(rows):
             _joint_step_row(first + r, r, step, preactivations, bias, lengths, reverse, joint,
                             c_state, output, gates, cells, keep)
-    h_state[first:stop] = joint[:, n_in:]
+        if masked:
+            for r in range(rows):
+                if step < lengths[first + r]:
+                    h_row, mask_row = joint[r, n_in:], recurrent_mask[first + r]
+                    for j in range(hidden):
+                        h_kept[r, j] = h_row[j]
+                        h_row[j] *= mask_row[j]
+    if masked:
+        h_state[first:stop] = h_kept
+    else:
+        h_state[first:stop] = joint[:, n_in:]
 
 
 @parallel_kernel
 def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0, output, gates,
-                   cells, keep):
+                   cells, keep, recurrent_mask):
     """:func:`_forward` for large float32 batches (see :func:`_run`).
 
     ``joint_weight`` is ``[W_ihᵀ; W_hhᵀ]`` packed by
@@ -238,7 +255,7 @@ def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0, 
     h_state, c_state = h0.copy(), c0.copy()
     for block in prange(block_count(x.shape[1])):
         _run_block_joint(np.int64(block), x, joint_weight, bias, lengths, reverse, h_state,
-                         c_state, output, gates, cells, keep)
+                         c_state, output, gates, cells, keep, recurrent_mask)
     return h_state, c_state
 
 
@@ -323,14 +340,12 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     output = np.empty((steps, batch, hidden), dtype=x.dtype)
     cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4)
-    # The joint product multiplies the state kept in its buffer, which a mask would
-    # have to overwrite: masked layers take the projection path.
-    if plan.product == JOINT and not masked:
+    if plan.product == JOINT:
         # Large float32 batches: one register-tiled product per step for both parts.
         gates = np.empty((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
         joint_weight = packed.pack_stacked(weight_ih.T, weight_hh.T)
         h_n, c_n = _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0,
-                                  output, gates, cells, keep)
+                                  output, gates, cells, keep, recurrent_mask)
         return output, (h_n, c_n), (output, gates, cells)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)

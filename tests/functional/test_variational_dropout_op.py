@@ -179,9 +179,9 @@ def test_a_recurrent_mask_on_a_variant_without_one_is_refused(call):
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_float32_batches_planned_for_the_joint_product_still_apply_the_mask(name):
-    # At B = 40, H = 64 float32 layers take the joint product, which keeps h in its
-    # own buffer; a masked layer must take the projection path instead.
+def test_float32_batches_planned_for_the_joint_product_apply_the_mask_too(name):
+    # At B = 40, H = 64 float32 layers take the joint product, whose buffer holds
+    # the h it multiplies: the mask must reach that copy, not the state.
     arrays, lengths, masks = _problem(name, 3, 40, 30, 64, seed=4)
     expected = _fused(name, arrays, lengths, False, masks)
     single = [a.astype(np.float32) for a in arrays]
