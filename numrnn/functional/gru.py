@@ -53,7 +53,8 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None, r
         input_mask`` (the mask is a constant: no gradient reaches it).
     recurrent_mask : ndarray (B, H) or None, keyword-only
         Variational recurrent dropout with a fixed mask: every step multiplies
-        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (``reset_after=True`` only; ``z * h_{t-1}`` keeps h unmasked).
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (``reset_after=True``
+        only; ``z * h_{t-1}`` keeps h unmasked).
 
     Returns
     -------

@@ -50,7 +50,8 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=No
         input_mask`` (the mask is a constant: no gradient reaches it).
     recurrent_mask : ndarray (B, H) or None, keyword-only
         Variational recurrent dropout with a fixed mask: every step multiplies
-        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (the plain LSTM only: not with ``weight_peephole``).
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (the plain LSTM only:
+        not with ``weight_peephole``).
 
     Returns
     -------
