@@ -195,7 +195,9 @@ class RecurrentStack(Function):
         directions = len(spec.directions)
         needs = ctx.needs_input_grad
         need_states, need_weights = needs[1:1 + count], needs[1 + count:]
-        batch = records[on_path.index(True)][1][0][0].shape[1]
+        # The input the first layer on the path saved for its first direction.
+        _, lowest_saved = records[on_path.index(True)]
+        batch = lowest_saved[0][0].shape[1]
         grad = np.ascontiguousarray(_to_time_major(grad_output, spec))
         grad_cells = None
         if spec.cell_states:

@@ -194,3 +194,21 @@ def test_config_save_load_and_repr(tmp_path):
     rebuilt = numrnn.load_model(tmp_path / "gru.safetensors")
     assert (rebuilt.input_dropout, rebuilt.recurrent_dropout) == (0.25, 0.5)
     assert rebuilt.get_config() == config
+
+
+def test_per_step_cell_states_carry_their_gradient_through_the_recurrent_mask():
+    layer = nn.LSTM(2, 3, num_layers=2, bidirectional=True, dtype=np.float64, rng=5,
+                    input_dropout=0.3, recurrent_dropout=0.4)
+    rng = np.random.default_rng(6)
+    x, lengths = rng.standard_normal((4, 3, 2)), np.array([4, 1, 3])
+    names = [n for n, _ in layer.named_parameters()]
+    start = copy.deepcopy(layer.rng)
+
+    def run(x, *weights):
+        layer.rng = copy.deepcopy(start)
+        output, _, cells = nn.functional_call(layer, dict(zip(names, weights)), (x,),
+                                              {"lengths": lengths, "return_cell_states": True})
+        return output, cells
+
+    assert gradcheck(run, [x] + [p.data.copy() for _, p in layer.named_parameters()],
+                     atol=1e-6, rtol=1e-4)
