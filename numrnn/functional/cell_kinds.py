@@ -43,6 +43,10 @@ A record holds:
   P and ``c`` of size H.
 - ``option_refusal``: None, or a function of the options giving why a
   combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
+- ``recurrent_dropout_refusal``: the same for options that do not go with
+  variational recurrent dropout (a recurrent mask in the kernels, which only the
+  plain LSTM, the plain GRU with ``reset_after=True`` and the Elman RNN take); also
+  read by :meth:`CellKind.refusal`, given the layer's ``recurrent_dropout``.
 """
 
 from dataclasses import dataclass
@@ -139,6 +143,24 @@ def _lstm_streaming_variant(options):
             options.get("layer_norm", False))
 
 
+def _lstm_recurrent_dropout_refusal(options):
+    chosen = [name for name in ("proj_size", "peepholes", "layer_norm") if options.get(name)]
+    if chosen:
+        return (f"recurrent_dropout does not combine with {' and '.join(chosen)} yet: only the "
+                "plain LSTM kernel applies a recurrent mask")
+    return None
+
+
+def _gru_recurrent_dropout_refusal(options):
+    if options.get("layer_norm"):
+        return ("recurrent_dropout does not combine with layer_norm yet: only the plain GRU "
+                "kernel applies a recurrent mask")
+    if not options.get("reset_after", True):
+        return ("recurrent_dropout needs reset_after=True: only the plain GRU kernel applies "
+                "a recurrent mask")
+    return None
+
+
 @dataclass(frozen=True)
 class CellKind:
     """One kind of recurrent cell; see the module's docstring for the fields."""
@@ -165,6 +187,7 @@ class CellKind:
     option_refusal: object = None
     # Options -> the key of ``streaming_kernels`` (default: the values in order).
     streaming_variant: object = None
+    recurrent_dropout_refusal: object = None
 
     # A record is a constant of the library: copying or pickling a layer that
     # holds one must give back the same record, not copies of its kernels.
@@ -203,33 +226,45 @@ class CellKind:
         recurrent = dict(self.parameters(1, hidden, options))["weight_hh"][1]
         return (recurrent,) + (hidden,) * (len(self.states) - 1)
 
-    def forward_train(self, x, states, weights, lengths=None, reverse=False, options=None):
-        """The forward kernel keeping residuals: ``(output, finals, saved)``."""
-        return self.forward_kernels.forward_train(x, states, weights, lengths, reverse, options)
+    def forward_train(self, x, states, weights, lengths=None, reverse=False, options=None,
+                      recurrent_mask=None):
+        """The forward kernel keeping residuals: ``(output, finals, saved)``; with
+        ``recurrent_mask`` (B, H), recurrent dropout (:mod:`numrnn.kernels.recurrent`)."""
+        return self.forward_kernels.forward_train(x, states, weights, lengths, reverse, options,
+                                                  recurrent_mask)
 
-    def forward_infer(self, x, states, weights, lengths=None, reverse=False, options=None):
+    def forward_infer(self, x, states, weights, lengths=None, reverse=False, options=None,
+                      recurrent_mask=None):
         """The forward kernel keeping none: ``(output, finals)``."""
-        return self.forward_kernels.forward_infer(x, states, weights, lengths, reverse, options)
+        return self.forward_kernels.forward_infer(x, states, weights, lengths, reverse, options,
+                                                  recurrent_mask)
 
     def backward(self, grad_output, grad_finals, x, states, weights, saved, lengths=None,
-                 reverse=False, options=None, needs=None, grad_cells=None):
+                 reverse=False, options=None, needs=None, grad_cells=None, recurrent_mask=None):
         """The backward kernel: ``(grad_x, *grad_states, *grad_weights)``; ``grad_cells``
-        is the gradient of :meth:`cell_states`, if any."""
+        is the gradient of :meth:`cell_states`, if any; ``recurrent_mask`` the one the
+        forward ran with."""
         if grad_cells is None:
             return self.backward_kernels.backward(grad_output, grad_finals, x, states, weights,
-                                                  saved, lengths, reverse, options, needs)
+                                                  saved, lengths, reverse, options, needs,
+                                                  recurrent_mask)
         return self.backward_kernels.cell_states_backward(grad_cells, grad_output, grad_finals,
                                                           x, states, weights, saved, lengths,
-                                                          reverse, options, needs)
+                                                          reverse, options, needs,
+                                                          recurrent_mask)
 
     def cell_states(self, saved, options):
         """A kind with a cell state: c at every position, (T, B, H), zeros past each
         row's length, from what :meth:`forward_train` saved with ``options``."""
         return self.forward_kernels.cell_states(saved, options)
 
-    def refusal(self, options):
-        """Why this combination of ``options`` is refused, or None when it is not."""
-        return None if self.option_refusal is None else self.option_refusal(options)
+    def refusal(self, options, recurrent_dropout=0.0):
+        """Why this combination of ``options`` (with a layer's ``recurrent_dropout``
+        rate) is refused, or None when it is not."""
+        reason = None if self.option_refusal is None else self.option_refusal(options)
+        if reason is None and recurrent_dropout > 0 and self.recurrent_dropout_refusal:
+            reason = self.recurrent_dropout_refusal(options)
+        return reason
 
     def _streaming_key(self, options):
         if self.streaming_variant is None:
@@ -279,7 +314,8 @@ LSTM = CellKind(
     layer_options=("forget_bias", "proj_size", "peepholes", "layer_norm"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
     onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters,
-    option_refusal=_lstm_option_refusal)
+    option_refusal=_lstm_option_refusal,
+    recurrent_dropout_refusal=_lstm_recurrent_dropout_refusal)
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),
@@ -292,7 +328,8 @@ GRU = CellKind(
     options={"reset_after": (True, (True, False)), "layer_norm": (False, (False, True))},
     layer_options=("reset_after", "layer_norm"),
     onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"),
-    parameter_layout=layer_norm_parameters, option_refusal=_gru_option_refusal)
+    parameter_layout=layer_norm_parameters, option_refusal=_gru_option_refusal,
+    recurrent_dropout_refusal=_gru_recurrent_dropout_refusal)
 
 RNN = CellKind(
     name="RNN", gates=("h",), states=("h",),

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from numrnn.autograd.tensor import Tensor
-    from numrnn.typing import TensorLike
+    from numrnn.typing import TensorLike, TensorOrArray
 
 __all__ = ["gru", "gru_cell"]
 
@@ -38,7 +38,8 @@ __all__ = ["gru", "gru_cell"]
 def gru(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,
         bias_ih: TensorLike | None = None, bias_hh: TensorLike | None = None,
         lengths: npt.ArrayLike | None = None, reverse: bool = False,
-        reset_after: bool = True) -> tuple[Tensor, Tensor]:
+        reset_after: bool = True, *, input_mask: TensorOrArray | None = None,
+        recurrent_mask: TensorOrArray | None = None) -> tuple[Tensor, Tensor]:
     """Run a single-layer, single-direction GRU over a time-major sequence.
 
     Parameters
@@ -60,6 +61,13 @@ def gru(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: 
     reset_after : bool, default True
         PyTorch's variant, ``r * (W_hn h + b_hn)``; False applies r before the
         product, ``W_hn (r * h) + b_hn``.
+    input_mask : ndarray (B, I) or None, keyword-only
+        Variational input dropout with a fixed mask: every step reads ``x_t *
+        input_mask`` (the mask is a constant: no gradient reaches it).
+    recurrent_mask : ndarray (B, H) or None, keyword-only
+        Variational recurrent dropout with a fixed mask: every step multiplies
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (``reset_after=True``
+        only; ``z * h_{t-1}`` keeps h unmasked).
 
     Returns
     -------
@@ -76,7 +84,8 @@ def gru(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: 
     """
     options = {"reset_after": check_flag("gru", "reset_after", reset_after)}
     return checked_sequence("gru", GRU, x, (("h0", h0),),
-                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, options)
+                            (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse, options,
+                            input_mask, recurrent_mask)
 
 
 def gru_cell(x: TensorLike, h: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from numrnn.autograd.tensor import Tensor
-    from numrnn.typing import TensorLike
+    from numrnn.typing import TensorLike, TensorOrArray
 
 __all__ = ["lstm", "lstm_cell"]
 
@@ -35,8 +35,9 @@ __all__ = ["lstm", "lstm_cell"]
 def lstm(x: TensorLike, h0: TensorLike | None, c0: TensorLike | None, weight_ih: TensorLike,
          weight_hh: TensorLike, bias_ih: TensorLike | None = None,
          bias_hh: TensorLike | None = None, lengths: npt.ArrayLike | None = None,
-         reverse: bool = False,
-         weight_peephole: TensorLike | None = None) -> tuple[Tensor, Tensor, Tensor]:
+         reverse: bool = False, weight_peephole: TensorLike | None = None, *,
+         input_mask: TensorOrArray | None = None,
+         recurrent_mask: TensorOrArray | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Run a single-layer, single-direction LSTM over a time-major sequence.
 
     Parameters
@@ -58,6 +59,13 @@ def lstm(x: TensorLike, h0: TensorLike | None, c0: TensorLike | None, weight_ih:
     weight_peephole : (3H,) or None
         Peephole weights ``p_i, p_f, p_o`` (see the module docstring); None for
         the plain LSTM.
+    input_mask : ndarray (B, I) or None, keyword-only
+        Variational input dropout with a fixed mask: every step reads ``x_t *
+        input_mask`` (the mask is a constant: no gradient reaches it).
+    recurrent_mask : ndarray (B, H) or None, keyword-only
+        Variational recurrent dropout with a fixed mask: every step multiplies
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (the plain LSTM only:
+        not with ``weight_peephole``).
 
     Returns
     -------
@@ -74,7 +82,7 @@ def lstm(x: TensorLike, h0: TensorLike | None, c0: TensorLike | None, weight_ih:
     """
     weights, options = _weights(weight_ih, weight_hh, bias_ih, bias_hh, weight_peephole)
     return checked_sequence("lstm", LSTM, x, (("h0", h0), ("c0", c0)), weights, lengths,
-                            reverse, options)
+                            reverse, options, input_mask, recurrent_mask)
 
 
 def lstm_cell(x: TensorLike, h: TensorLike | None, c: TensorLike | None, weight_ih: TensorLike,

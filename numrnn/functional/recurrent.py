@@ -9,6 +9,10 @@ layer is :mod:`numrnn.functional.recurrent_stack`. The public ops (``lstm``,
 
 When no input needs a gradient (``no_grad``, or only constants), the forward
 runs the inference kernel, which keeps no residuals, and nothing is recorded.
+
+A sequence op may take fixed variational dropout masks (:func:`checked_sequence`):
+the input mask multiplies ``x`` as a tape op before the fused one (it is the
+same at every step), the recurrent mask goes into the kernels.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from numrnn.autograd.function import Function
+from numrnn.autograd.tensor import Tensor
+from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.functional.checks import (
     check_float_dtype,
     check_lengths,
@@ -48,28 +54,30 @@ class RecurrentSequence(Function):
 
     Inputs: ``x``, the initial states in the kind's order, then ``weight_ih,
     weight_hh, bias_ih, bias_hh`` (biases may be None); static: ``kind``,
-    ``options`` (dict), ``lengths`` ((B,) int64, validated) and ``reverse``.
-    Outputs: ``(output, *final_states)``.
+    ``options`` (dict), ``lengths`` ((B,) int64, validated), ``reverse`` and
+    ``recurrent_mask`` ((B, H) or None, validated). Outputs: ``(output, *final_states)``.
     """
 
     @staticmethod
-    def forward(ctx, x, *arrays, kind, options, lengths, reverse):
+    def forward(ctx, x, *arrays, kind, options, lengths, reverse, recurrent_mask=None):
         x, arrays = _ready(x, arrays)
         count = len(kind.states)
         states, weights = arrays[:count], arrays[count:]
         if not any(ctx.needs_input_grad):
-            output, finals = kind.forward_infer(x, states, weights, lengths, reverse, options)
+            output, finals = kind.forward_infer(x, states, weights, lengths, reverse, options,
+                                                recurrent_mask)
             return (output, *finals)
         output, finals, saved = kind.forward_train(x, states, weights, lengths, reverse,
-                                                   options)
-        ctx.save(x, states, weights, saved, kind, options, lengths, reverse)
+                                                   options, recurrent_mask)
+        ctx.save(x, states, weights, saved, kind, options, lengths, reverse, recurrent_mask)
         return (output, *finals)
 
     @staticmethod
     def backward(ctx, grad_output, *grad_finals):
-        x, states, weights, saved, kind, options, lengths, reverse = ctx.saved
+        x, states, weights, saved, kind, options, lengths, reverse, recurrent_mask = ctx.saved
         return kind.backward(grad_output, grad_finals, x, states, weights, saved, lengths,
-                             reverse, options, ctx.needs_input_grad)
+                             reverse, options, ctx.needs_input_grad,
+                             recurrent_mask=recurrent_mask)
 
 
 class RecurrentStep(Function):
@@ -133,20 +141,46 @@ def _check_option_weights(op, kind, weights, input_size, hidden, options, dtype)
         check_shape(op, name, weight, shape)
 
 
-def checked_sequence(op, kind, x, states, weights, lengths, reverse, options):
+def _check_mask(op, name, mask, shape, dtype):
+    """A fixed dropout mask: an ndarray (or a Tensor's array) of ``shape`` and ``dtype``."""
+    if mask is None:
+        return None
+    array = data_of(mask)
+    if not isinstance(array, np.ndarray):
+        raise ArgumentTypeError(f"{op}: {name} must be an ndarray, Tensor or None, "
+                                f"got {type(mask).__name__}")
+    check_float_dtype(op, name, array, dtype)
+    check_shape(op, name, array, shape)
+    return np.ascontiguousarray(array)
+
+
+def checked_sequence(op, kind, x, states, weights, lengths, reverse, options, input_mask=None,
+                     recurrent_mask=None):
     """Validate a sequence op's arguments, then apply :class:`RecurrentSequence`.
 
     ``states`` is ``((name, value), ...)`` in the kind's order, a None value
     meaning zeros; ``weights`` the four weights, then any the kind's ``options``
-    add. Errors name ``op``.
+    add; ``input_mask`` (B, I) and ``recurrent_mask`` (B, H) fixed variational
+    dropout masks or None. Errors name ``op``.
     """
     dtype, hidden = check_recurrent_input(op, x, "TBI", *weights[:4], kind.gate_count)
-    _check_option_weights(op, kind, weights, data_of(x).shape[2], hidden, options, dtype)
-    steps, batch, _ = data_of(x).shape
+    steps, batch, width = data_of(x).shape
+    _check_option_weights(op, kind, weights, width, hidden, options, dtype)
     states = [check_state(op, name, value, (batch, hidden), dtype) for name, value in states]
     lengths = check_lengths(op, lengths, steps, batch)
+    input_mask = _check_mask(op, "input_mask", input_mask, (batch, width), dtype)
+    recurrent_mask = _check_mask(op, "recurrent_mask", recurrent_mask, (batch, hidden), dtype)
+    if recurrent_mask is not None:
+        refusal = kind.refusal(options, recurrent_dropout=True)
+        if refusal is not None:
+            raise ArgumentError(f"{op}: recurrent_mask given, but {refusal}")
+    if input_mask is not None:
+        # The same at every step: one product before the fused op, a tape op, so the
+        # input's gradient comes back through the mask.
+        x = (x if isinstance(x, Tensor) else Tensor(x)) * input_mask
     return RecurrentSequence.apply(x, *states, *weights, kind=kind, options=options,
-                                   lengths=lengths, reverse=bool(reverse))
+                                   lengths=lengths, reverse=bool(reverse),
+                                   recurrent_mask=recurrent_mask)
 
 
 def checked_step(op, kind, x, states, weights, options):

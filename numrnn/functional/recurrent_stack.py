@@ -24,6 +24,12 @@ direction's output) of P features and ``c`` of H (``spec.state_sizes``). With
 kernel keeps anyway (that layer runs it on the inference path too), and its
 gradient enters the backward kernel at each step.
 
+With ``spec.masks`` (:class:`numrnn.nn.variational_dropout.VariationalMasks`),
+each layer and direction runs with its own variational dropout masks: its
+input times its input mask (B, width), the same at every step, and its
+recurrent mask (B, size of h) passed to the kernels, which apply it to
+``h_{t-1}`` before the recurrent product and to the gradient through it.
+
 The caller (:class:`numrnn.nn.RNNBase`) has validated everything: the kernels
 trust their inputs.
 """
@@ -55,6 +61,7 @@ class StackSpec(NamedTuple):
     state_sizes: tuple    # of each state, h first (kind.state_sizes); h's is the output's
     cell_states: bool     # also output the last layer's c at every step (a kind with c)
     zero_states: dict | None = None  # zero initial states kept for inference (_zero_states)
+    masks: object = None  # VariationalMasks, or None for no variational dropout
 
 
 def _to_time_major(x, spec):
@@ -132,6 +139,14 @@ def _layers_on_the_path(spec, needs):
     return on_path
 
 
+def _masks_of(spec):
+    """Per layer and direction, the input and the recurrent mask (None: none)."""
+    if spec.masks is None:
+        count = spec.num_layers * len(spec.directions)
+        return (None,) * count, (None,) * count
+    return spec.masks.inputs, spec.masks.recurrent
+
+
 class RecurrentStack(Function):
     """All layers and directions of a recurrent layer; see the module docstring.
 
@@ -170,6 +185,7 @@ class RecurrentStack(Function):
         # Contiguous once here, so that what is saved for backward is what the kernel
         # read (the kernels' driver makes the rest of the arrays ready).
         layer_input = np.ascontiguousarray(x)
+        input_masks, recurrent_masks = _masks_of(spec)
         for layer in range(spec.num_layers):
             mask = None
             if layer > 0 and spec.dropout > 0:
@@ -184,19 +200,28 @@ class RecurrentStack(Function):
                                 else state[index] for state, size in zip(initial, sizes)])
                 first = count + index * per_cell
                 cell_weights = arrays[first:first + per_cell]
+                input_mask, recurrent_mask = input_masks[index], recurrent_masks[index]
+                # The input mask is the same at every step, so it multiplies the whole
+                # input once here, before the kernel's one input product, rather than
+                # x_t inside the step loop.
+                direction_input = layer_input if input_mask is None \
+                    else layer_input * input_mask[None]
                 if taped or keeps_cells:
                     output, final, residuals = kind.forward_train(
-                        layer_input, states, cell_weights, spec.lengths, reverse, spec.options)
+                        direction_input, states, cell_weights, spec.lengths, reverse,
+                        spec.options, recurrent_mask)
                     if taped:
-                        saved.append((states, cell_weights, residuals))
+                        saved.append((direction_input, input_mask, recurrent_mask, states,
+                                      cell_weights, residuals))
                     if keeps_cells:
                         cells.append(kind.cell_states(residuals, spec.options))
                 else:
-                    output, final = kind.forward_infer(layer_input, states, cell_weights,
-                                                       spec.lengths, reverse, spec.options)
+                    output, final = kind.forward_infer(direction_input, states, cell_weights,
+                                                       spec.lengths, reverse, spec.options,
+                                                       recurrent_mask)
                 outputs.append(output)
                 finals.append(final)
-            records.append((layer_input, mask, saved) if taped else None)
+            records.append((mask, saved) if taped else None)
             layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
         if True in on_path:
             ctx.save(spec, records, on_path)
@@ -229,6 +254,7 @@ class RecurrentStack(Function):
                 initial = _time_major_states(initial, sizes)
         batch, dtype = x.shape[1], x.dtype
         zeros = _zero_states(spec, batch, dtype) if initial is None else None
+        masks = spec.masks  # variational dropout in training mode under no_grad
         finals = []
         layer_input = x
         for layer in range(spec.num_layers):
@@ -241,11 +267,18 @@ class RecurrentStack(Function):
                 states = zeros or tuple([np.zeros((batch, size), dtype) if state is None
                                          else state[index]
                                          for state, size in zip(initial, sizes)])
-                output, final = forward_infer(
-                    layer_input, states,
-                    weights if per_cell == len(weights) else
-                    weights[index * per_cell:(index + 1) * per_cell],
-                    lengths, reverse, options)
+                cell_weights = weights if per_cell == len(weights) else \
+                    weights[index * per_cell:(index + 1) * per_cell]
+                if masks is None:
+                    output, final = forward_infer(layer_input, states, cell_weights, lengths,
+                                                  reverse, options)
+                else:
+                    input_mask = masks.inputs[index]
+                    direction_input = layer_input if input_mask is None \
+                        else layer_input * input_mask[None]
+                    output, final = forward_infer(direction_input, states, cell_weights,
+                                                  lengths, reverse, options,
+                                                  masks.recurrent[index])
                 outputs.append(output)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
@@ -260,7 +293,9 @@ class RecurrentStack(Function):
         directions = len(spec.directions)
         needs = ctx.needs_input_grad
         need_states, need_weights = needs[1:1 + count], needs[1 + count:]
-        batch = records[on_path.index(True)][0].shape[1]
+        # The input the first layer on the path saved for its first direction.
+        _, lowest_saved = records[on_path.index(True)]
+        batch = lowest_saved[0][0].shape[1]
         grad = np.ascontiguousarray(_to_time_major(grad_output, spec))
         grad_cells = None
         if spec.cell_states:
@@ -274,24 +309,29 @@ class RecurrentStack(Function):
         for layer in range(spec.num_layers - 1, -1, -1):
             if not on_path[layer]:
                 break
-            layer_input, mask, saved = records[layer]
+            mask, saved = records[layer]
             # The input's gradient is wanted where something below needs one.
             need_input = on_path[layer - 1] if layer > 0 else needs[0]
             grad_input = None
             for direction, reverse in enumerate(spec.directions):
                 index = layer * directions + direction
                 first, last = index * spec.cell_parameters, (index + 1) * spec.cell_parameters
-                states, cell_weights, residuals = saved[direction]
+                direction_input, input_mask, recurrent_mask, states, cell_weights, residuals = \
+                    saved[direction]
                 cell_needs = (need_input, *need_states, *need_weights[first:last])
                 cell_grads = None
                 if grad_cells is not None and layer == spec.num_layers - 1:
                     cell_grads = grad_cells[:, :, direction * hidden:(direction + 1) * hidden]
                 grads = kind.backward(grad[:, :, direction * width:(direction + 1) * width],
-                                      tuple(grad[index] for grad in grad_finals), layer_input,
-                                      states, cell_weights, residuals, spec.lengths, reverse,
-                                      spec.options, cell_needs, grad_cells=cell_grads)
+                                      tuple(grad[index] for grad in grad_finals),
+                                      direction_input, states, cell_weights, residuals,
+                                      spec.lengths, reverse, spec.options, cell_needs,
+                                      grad_cells=cell_grads, recurrent_mask=recurrent_mask)
                 if need_input:
-                    grad_input = grads[0] if grad_input is None else grad_input + grads[0]
+                    grad_direction = grads[0] if input_mask is None \
+                        else grads[0] * input_mask[None]
+                    grad_input = grad_direction if grad_input is None \
+                        else grad_input + grad_direction
                 for collected, state_grad in zip(grad_states, grads[1:1 + count]):
                     if collected is not None:
                         collected[index] = state_grad

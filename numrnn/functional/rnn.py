@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from numrnn.autograd.tensor import Tensor
-    from numrnn.typing import TensorLike
+    from numrnn.typing import TensorLike, TensorOrArray
 
 __all__ = ["rnn", "rnn_cell"]
 
@@ -30,7 +30,8 @@ __all__ = ["rnn", "rnn_cell"]
 def rnn(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,
         bias_ih: TensorLike | None = None, bias_hh: TensorLike | None = None,
         lengths: npt.ArrayLike | None = None, reverse: bool = False,
-        nonlinearity: str = "tanh") -> tuple[Tensor, Tensor]:
+        nonlinearity: str = "tanh", *, input_mask: TensorOrArray | None = None,
+        recurrent_mask: TensorOrArray | None = None) -> tuple[Tensor, Tensor]:
     """Run a single-layer, single-direction Elman RNN over a time-major sequence.
 
     Parameters
@@ -50,6 +51,12 @@ def rnn(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: 
         down to 0): the reverse direction of a bidirectional RNN.
     nonlinearity : 'tanh' or 'relu'
         The activation; ReLU's derivative at 0 is taken as 0, as in PyTorch.
+    input_mask : ndarray (B, I) or None, keyword-only
+        Variational input dropout with a fixed mask: every step reads ``x_t *
+        input_mask`` (the mask is a constant: no gradient reaches it).
+    recurrent_mask : ndarray (B, H) or None, keyword-only
+        Variational recurrent dropout with a fixed mask: every step multiplies
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel.
 
     Returns
     -------
@@ -67,7 +74,7 @@ def rnn(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: 
     check_choice("rnn", "nonlinearity", nonlinearity, NONLINEARITIES)
     return checked_sequence("rnn", RNN, x, (("h0", h0),),
                             (weight_ih, weight_hh, bias_ih, bias_hh), lengths, reverse,
-                            {"nonlinearity": nonlinearity})
+                            {"nonlinearity": nonlinearity}, input_mask, recurrent_mask)
 
 
 def rnn_cell(x: TensorLike, h: TensorLike | None, weight_ih: TensorLike, weight_hh: TensorLike,

@@ -1,4 +1,5 @@
-"""Helpers the fused recurrent kernels share (GRU, Elman, LSTM): batch blocks, time order, biases.
+"""Helpers the fused recurrent kernels share (GRU, Elman, LSTM): batch blocks, time order,
+biases, recurrent dropout masks.
 
 The block and time helpers are small, inlined into the callers' loops, and
 allocate nothing; the bias helpers run once per call. How many rows a block
@@ -62,3 +63,13 @@ def stacked_biases(bias_ih, bias_hh, rows, like):
     if bias_hh is not None:
         biases[1] = bias_hh
     return biases
+
+
+@kernel
+def mask_rows(rows, mask, first, out):
+    """``out[r] = rows[r] * mask[first + r]``: a block's rows of h (or of the gradient
+    through ``W_hh``) times their variational recurrent dropout masks, fixed per row."""
+    for r in range(rows.shape[0]):
+        row, mask_row, out_row = rows[r], mask[first + r], out[r]
+        for j in range(row.shape[0]):
+            out_row[j] = row[j] * mask_row[j]

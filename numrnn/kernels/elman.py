@@ -29,7 +29,7 @@ from numba import prange
 from numrnn.errors import ArgumentError
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, combined_bias, time_index
+from numrnn.kernels.common import block_rows, combined_bias, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
@@ -70,14 +70,20 @@ def _step_row(b, r, t, projection, recurrent, bias, h_block, output, h_prev, rel
 
 @kernel
 def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
-               h_prev, keep):
+               h_prev, keep, recurrent_mask):
     """All steps for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = state.shape
     first, stop = block_rows(block, batch)
     h_block = state[first:stop].copy()
     recurrent = np.empty((stop - first, hidden), dtype=projection.dtype)
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(lengths[first:stop].max()):
-        product(h_block, weight_hh_t, recurrent)
+        if masked:
+            mask_rows(h_block, recurrent_mask, first, dropped)
+            product(dropped, weight_hh_t, recurrent)
+        else:
+            product(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -88,7 +94,7 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
 
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, h0, projection,
-             output, h_prev, keep):
+             output, h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; returns h_n (B, H).
 
     ``x`` (T, B, I) is C-contiguous; ``projection`` (T, B, H) receives
@@ -97,7 +103,8 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     (H,) or None are summed once and added in the step loop. ``h0`` (B, H) is
     not modified. ``output`` (T, B, H) must be zero-filled. With ``keep``,
     ``h_prev`` (T, B, H) receives the state each valid position started from.
-    The caller allocates the large arrays (see
+    ``recurrent_mask`` (B, H) multiplies each row's h before the recurrent
+    product (empty: no mask). The caller allocates the large arrays (see
     :func:`numrnn.kernels.lstm._forward`). Batch blocks run in parallel.
     """
     batch = x.shape[1]
@@ -108,17 +115,17 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, bias, lengths, reverse, relu, state,
-                   output, h_prev, keep)
+                   output, h_prev, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, bias, lengths, reverse, relu,
-                       state, output, h_prev, keep)
+                       state, output, h_prev, keep, recurrent_mask)
     return state
 
 
-def _run(x, states, weights, lengths, reverse, options, keep):
+def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The Elman RNN's part of the contract (:mod:`numrnn.kernels.recurrent`): its
-    residuals' arrays; saved is ``(output, h_prev)``."""
+    residuals' arrays; saved is ``(output, h_prev)``, h_prev unmasked."""
     (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden = weight_hh.shape[1]
@@ -130,7 +137,7 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
-                         h0, projection, output, h_prev, keep)
+                         h0, projection, output, h_prev, keep, recurrent_mask)
     return output, (state,), (output, h_prev)
 
 
@@ -143,7 +150,8 @@ def is_relu(options):
     return nonlinearity == "relu"
 
 
-def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
+def forward_train(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None):
     """Elman RNN over a sequence, keeping what :func:`backward` needs.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0,)``,
@@ -151,13 +159,16 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None)
     with biases (H,) or None; ``options`` may name the ``nonlinearity``,
     'tanh' (the default) or 'relu'. Returns ``(output, (h_n,), saved)``;
     ``saved`` holds the output and h_prev (T, B, H), the state each position
-    started from, zeros past each length.
+    started from, zeros past each length. ``recurrent_mask`` (B, H) or None:
+    recurrent dropout on h before ``W_hh`` (:mod:`numrnn.kernels.recurrent`).
     """
-    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
+    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, True,
+                             recurrent_mask)
 
 
-def forward_infer(x, states, weights, lengths=None, reverse=False, options=None):
+def forward_infer(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None):
     """Like :func:`forward_train` but keeps no residuals: returns ``(output, (h_n,))``."""
     output, finals, _ = recurrent.forward(_run, x, states, weights, lengths, reverse, options,
-                                          keep=False)
+                                          False, recurrent_mask)
     return output, finals

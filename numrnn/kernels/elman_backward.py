@@ -6,6 +6,9 @@ gradient at t plus what step t+1 sent back) is::
     da_t     = dh * act'(a_t)          (from h_t: 1 - h² for tanh, h > 0 for relu)
     dh_{t-1} = da_t W_hh                                    (B, H) @ (H, H)
 
+With a recurrent dropout mask m (B, H), the forward multiplied ``m * h_{t-1}`` by
+``W_hh``: then ``dh_{t-1} = (da_t W_hh) * m`` and ``dW_hh`` reads the masked h.
+
 Only ``dh_{t-1}`` is sequential: the pre-activation gradients of every step are
 stored, and ``dx``, ``dW_ih``, ``dW_hh`` and the bias gradients are one large
 GEMM or sum each after the loop. A row runs back through exactly its valid
@@ -17,7 +20,7 @@ from numba import prange
 
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.elman import is_relu
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
@@ -43,12 +46,13 @@ def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, s
 
 @kernel
 def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                    grad_preact):
+                    grad_preact, recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
     step_grad = np.zeros((stop - first, hidden), dtype=output.dtype)
     through_weights = np.empty((stop - first, hidden), dtype=output.dtype)
+    masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(stop - first):
             length = lengths[first + r]
@@ -56,6 +60,8 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
                 _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
                               grad_state, output, relu, grad_preact, step_grad)
         product(step_grad, weight_hh, through_weights)
+        if masked:
+            mask_rows(through_weights, recurrent_mask, first, through_weights)
         # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
         for r in range(stop - first):
             if step < lengths[first + r]:
@@ -65,39 +71,41 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                         grad_preact):
+                         grad_preact, recurrent_mask):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
 
     Fills ``grad_preact`` (T, B, H, zero-filled) with the gradient of the
     pre-activation at each valid position; only ``dh_{t-1} = da_t W_hh`` is
-    sequential. Batch blocks run in parallel.
+    sequential (times ``recurrent_mask`` (B, H) unless it is empty). Batch blocks
+    run in parallel.
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, output, weight_hh, lengths, reverse,
-                        relu, grad_preact)
+                        relu, grad_preact, recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, output, weight_hh, lengths,
-                        reverse, relu, grad_preact)
+                        reverse, relu, grad_preact, recurrent_mask)
 
 
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
-             options=None, needs=None):
+             options=None, needs=None, recurrent_mask=None):
     """Backpropagation through time for :func:`forward_train`.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
     ``(grad_h_n,)``; the rest as given to and returned by ``forward_train``.
     Returns ``(grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (H, I),
     grad_weight_hh (H, H), grad_bias_ih (H,), grad_bias_hh (H,))``, None for
-    each gradient ``needs`` does not ask for.
+    each gradient ``needs`` does not ask for. ``recurrent_mask``: the one
+    ``forward_train`` ran with.
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
-                              lengths, reverse, options, needs)
+                              lengths, reverse, options, needs, recurrent_mask)
 
 
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
-              needs):
+              needs, recurrent_mask):
     output, h_prev = saved
     weight_ih, weight_hh = weights[0], weights[1]
     steps, batch, n_in = x.shape
@@ -109,7 +117,10 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, output,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
-                             relu, grad_preact)
+                             relu, grad_preact, recurrent_mask)
+    if recurrent.masked(recurrent_mask):
+        # W_hh multiplied the masked state: its gradient reads that.
+        h_prev = h_prev * recurrent_mask
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs

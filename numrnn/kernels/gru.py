@@ -43,7 +43,7 @@ from numba import prange
 from numrnn.errors import ArgumentError
 from numrnn.kernels import gru_layer_norm, gru_reset_before, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh, typed
-from numrnn.kernels.common import block_rows, stacked_biases, time_index
+from numrnn.kernels.common import block_rows, mask_rows, stacked_biases, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
@@ -105,14 +105,24 @@ def _step_row(b, r, t, projection, recurrent, biases, h_block, output, gates, hi
 
 @kernel
 def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
-               hidden_n, h_prev, keep):
-    """All steps for the rows of batch block ``block``; its own GEMM each step."""
+               hidden_n, h_prev, keep, recurrent_mask):
+    """All steps for the rows of batch block ``block``; its own GEMM each step.
+
+    A recurrent dropout mask multiplies h in the product only: the update
+    ``z * h_{t-1}`` carries the unmasked state, as Keras's ``recurrent_dropout`` does.
+    """
     batch, hidden = state.shape
     first, stop = block_rows(block, batch)
     h_block = state[first:stop].copy()
     recurrent = np.empty((stop - first, 3 * hidden), dtype=projection.dtype)
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(lengths[first:stop].max()):
-        product(h_block, weight_hh_t, recurrent)
+        if masked:
+            mask_rows(h_block, recurrent_mask, first, dropped)
+            product(dropped, weight_hh_t, recurrent)
+        else:
+            product(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -159,12 +169,14 @@ def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_
 
 @kernel
 def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths, reverse, state,
-                     output, gates, hidden_n, h_prev, keep):
+                     output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """:func:`_run_block` with the input products made per step, beside the recurrent ones.
 
     r and z take ``[x_t, h_{t-1}]`` times the packed ``[W_ir, W_iz; W_hr, W_hz]ᵀ``
     in one product; n's two parts stay apart (r multiplies the hidden one), one
     product each. No (T, B, 3H) projection is written to memory and read back.
+    With a recurrent mask the tail of ``joint`` and ``dropped`` hold the masked h
+    the products read; ``h_rows`` keeps the state.
     """
     steps, batch, n_in = x.shape
     hidden = state.shape[1]
@@ -173,6 +185,10 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
     h_rows = state[first:stop].copy()
     joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
     joint[:, n_in:] = h_rows
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_rows) if masked else h_rows
+    if masked:
+        mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
     x_rows = np.empty((rows, n_in), dtype=x.dtype)
     input_sums = np.empty((rows, 2 * hidden), dtype=x.dtype)
     input_n = np.empty((rows, hidden), dtype=x.dtype)
@@ -188,32 +204,36 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
         joint[:, :n_in] = x_rows
         packed.product(joint, weight_rz, input_sums, spill)
         packed.product(x_rows, weight_in, input_n, spill)
-        packed.product(h_rows, weight_hn, recurrent_n, spill)
+        if masked:
+            mask_rows(h_rows, recurrent_mask, first, dropped)
+        packed.product(dropped, weight_hn, recurrent_n, spill)
         for r in range(rows):
             length = lengths[first + r]
             if step < length:
                 _joint_step_row(first + r, r, time_index(step, length, reverse), input_sums,
                                 input_n, recurrent_n, biases, joint, h_rows, output, gates,
                                 hidden_n, h_prev, keep)
+        if masked:
+            mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
     state[first:stop] = h_rows
 
 
 @parallel_kernel
 def _forward_joint(x, weight_rz, weight_in, weight_hn, bias_ih, bias_hh, lengths, reverse, h0,
-                   output, gates, hidden_n, h_prev, keep):
+                   output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """:func:`_forward` for large float32 batches (see :func:`_run`): the packed
     weights of :func:`_run_block_joint`, no projection, no BLAS."""
     biases = stacked_biases(bias_ih, bias_hh, 3 * h0.shape[1], x)
     state = h0.copy()
     for block in prange(block_count(x.shape[1])):
         _run_block_joint(np.int64(block), x, weight_rz, weight_in, weight_hn, biases, lengths,
-                         reverse, state, output, gates, hidden_n, h_prev, keep)
+                         reverse, state, output, gates, hidden_n, h_prev, keep, recurrent_mask)
     return state
 
 
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, projection,
-             output, gates, hidden_n, h_prev, keep):
+             output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; returns h_n (B, H).
 
     ``x`` (T, B, I) is C-contiguous; ``projection`` (T, B, 3H) receives
@@ -223,9 +243,10 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     ``output`` (T, B, H) must be zero-filled. With ``keep``, ``gates`` (T, B, 3H)
     receives r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn`` and ``h_prev``
     (T, B, H) the state each position started from; positions past a row's
-    length are left as they were (zeros). The caller allocates the large
-    arrays (see :func:`numrnn.kernels.lstm._forward`). Batch blocks run in
-    parallel.
+    length are left as they were (zeros). ``recurrent_mask`` (B, H), or empty
+    for none, multiplies each row's h before the recurrent product. The caller
+    allocates the large arrays (see :func:`numrnn.kernels.lstm._forward`).
+    Batch blocks run in parallel.
     """
     batch = x.shape[1]
     n_gates = weight_ih.shape[0]
@@ -235,19 +256,24 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, biases, lengths, reverse, state, output,
-                   gates, hidden_n, h_prev, keep)
+                   gates, hidden_n, h_prev, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, biases, lengths, reverse, state,
-                       output, gates, hidden_n, h_prev, keep)
+                       output, gates, hidden_n, h_prev, keep, recurrent_mask)
     return state
 
 
-def _run(x, states, weights, lengths, reverse, options, keep):
+def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The GRU's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays and its product path; saved is ``(gates, hidden_n, h_prev)``
     (for the reset-before variant ``r * h_{t-1}`` in place of ``hidden_n``; with
     ``layer_norm``, :func:`numrnn.kernels.gru_layer_norm.run`'s)."""
+    masked = recurrent.masked(recurrent_mask)
+    if masked and (layer_normalised(options, resets_after(options))
+                   or not resets_after(options)):
+        raise ArgumentError("gru: a recurrent dropout mask needs the plain GRU "
+                            "(reset_after=True, no layer_norm)")
     if layer_normalised(options, resets_after(options)):
         return gru_layer_norm.run(x, states, weights, lengths, reverse, keep)
     if not resets_after(options):
@@ -268,13 +294,13 @@ def _run(x, states, weights, lengths, reverse, options, keep):
         state = _forward_joint(x, packed.pack_stacked(weight_ih[rz].T, weight_hh[rz].T),
                                packed.pack(weight_ih[n].T), packed.pack(weight_hh[n].T),
                                bias_ih, bias_hh, lengths, reverse, h0, output, gates, hidden_n,
-                               h_prev, keep)
+                               h_prev, keep, recurrent_mask)
         return output, (state,), (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
-                         projection, output, gates, hidden_n, h_prev, keep)
+                         projection, output, gates, hidden_n, h_prev, keep, recurrent_mask)
     return output, (state,), (gates, hidden_n, h_prev)
 
 
@@ -287,7 +313,8 @@ def resets_after(options):
     return bool(reset_after)
 
 
-def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
+def forward_train(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None):
     """GRU over a sequence, keeping what :func:`backward` needs.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0,)``,
@@ -296,13 +323,17 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None)
     ``reset_after``, True (the default, PyTorch's variant) or False. Returns
     ``(output, (h_n,), saved)``; ``saved`` holds r, z, n (T, B, 3H),
     ``W_hn h + b_hn`` (``r * h`` with ``reset_after=False``) and the state each
-    position started from (T, B, H), zeros past each length.
+    position started from (T, B, H), zeros past each length. ``recurrent_mask``
+    (B, H) or None: recurrent dropout on h before ``W_hh`` (plain GRU only; see
+    :func:`_run_block`).
     """
-    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
+    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, True,
+                             recurrent_mask)
 
 
-def forward_infer(x, states, weights, lengths=None, reverse=False, options=None):
+def forward_infer(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None):
     """Like :func:`forward_train` but keeps no residuals: returns ``(output, (h_n,))``."""
     output, finals, _ = recurrent.forward(_run, x, states, weights, lengths, reverse, options,
-                                          keep=False)
+                                          False, recurrent_mask)
     return output, finals

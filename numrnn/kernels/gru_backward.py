@@ -8,6 +8,10 @@ With ``h_t = (1 - z) * n + z * h_{t-1}`` and ``n = tanh(a_n + r * hn)``, where
     dr  = dn * hn * r(1-r);             d_hn = dn * r
     dh_{t-1} = dh * z + [dr dz d_hn] W_hh                 (B, 3H) @ (3H, H)
 
+With a recurrent dropout mask m (B, H) the product's part is multiplied by m (the
+forward multiplied ``m * h_{t-1}`` by ``W_hh``; ``z * h_{t-1}`` took h unmasked),
+and ``dW_hh`` reads the masked h.
+
 Only ``dh_{t-1}`` is sequential: the pre-activation gradients of every step are
 stored, and ``dx``, ``dW_ih``, ``dW_hh`` and the bias gradients are one large
 GEMM or sum each after the loop. A row runs back through exactly its valid
@@ -22,9 +26,10 @@ the loop.
 import numpy as np
 from numba import prange
 
+from numrnn.errors import ArgumentError
 from numrnn.kernels import gru_layer_norm_backward, gru_reset_before_backward, recurrent
 from numrnn.kernels.activations import typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.gru import resets_after
 from numrnn.kernels.jit import kernel, parallel_kernel
@@ -71,12 +76,13 @@ def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, gra
 
 @kernel
 def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
-                    reverse, grad_projection, grad_hidden_n):
+                    reverse, grad_projection, grad_hidden_n, recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
     step_grad = np.zeros((stop - first, 3 * hidden), dtype=gates.dtype)
     through_weights = np.empty((stop - first, hidden), dtype=gates.dtype)
+    masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(stop - first):
             length = lengths[first + r]
@@ -85,6 +91,8 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
                               grad_state, gates, hidden_n, h_prev, grad_projection,
                               grad_hidden_n, step_grad)
         product(step_grad, weight_hh, through_weights)
+        if masked:
+            mask_rows(through_weights, recurrent_mask, first, through_weights)
         # Rows whose steps have not started yet keep dL/dh_n untouched; their
         # step_grad rows are still zero, so the GEMM row is ignored, not added.
         for r in range(stop - first):
@@ -95,40 +103,48 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
-                         reverse, grad_projection, grad_hidden_n):
+                         reverse, grad_projection, grad_hidden_n, recurrent_mask):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
 
     Fills ``grad_projection`` (T, B, 3H) and ``grad_hidden_n`` (T, B, H), both
     zero-filled: the gradients of ``x W_ihᵀ + b_ih`` and of the n part of
     ``h W_hhᵀ + b_hh`` at each valid position.
-    Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential; batch blocks run in parallel.
+    Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential (its second part times
+    ``recurrent_mask`` (B, H) unless that is empty); batch blocks run in parallel.
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, gates, hidden_n, h_prev, weight_hh,
-                        lengths, reverse, grad_projection, grad_hidden_n)
+                        lengths, reverse, grad_projection, grad_hidden_n, recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, gates, hidden_n, h_prev,
-                        weight_hh, lengths, reverse, grad_projection, grad_hidden_n)
+                        weight_hh, lengths, reverse, grad_projection, grad_hidden_n,
+                        recurrent_mask)
 
 
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
-             options=None, needs=None):
+             options=None, needs=None, recurrent_mask=None):
     """Backpropagation through time for :func:`forward_train`.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
     ``(grad_h_n,)``; the rest as given to and returned by ``forward_train``.
     Returns ``(grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (3H, I),
     grad_weight_hh (3H, H), grad_bias_ih (3H,), grad_bias_hh (3H,))``, None
-    for each gradient ``needs`` does not ask for.
+    for each gradient ``needs`` does not ask for. ``recurrent_mask``: the one
+    ``forward_train`` ran with (plain GRU only).
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
-                              lengths, reverse, options, needs)
+                              lengths, reverse, options, needs, recurrent_mask)
 
 
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
-              needs):
+              needs, recurrent_mask):
+    masked = recurrent.masked(recurrent_mask)
+    if masked and (layer_normalised(options, resets_after(options))
+                   or not resets_after(options)):
+        raise ArgumentError("gru: a recurrent dropout mask needs the plain GRU "
+                            "(reset_after=True, no layer_norm)")
     if layer_normalised(options, resets_after(options)):
         return gru_layer_norm_backward.backward_run(grad_output, grad_finals, x, states, weights,
                                                     saved, lengths, reverse, needs)
@@ -155,7 +171,10 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
-                             grad_projection, grad_hidden_n)
+                             grad_projection, grad_hidden_n, recurrent_mask)
+    if masked:
+        # W_hh multiplied the masked state: its gradient reads that.
+        h_prev = h_prev * recurrent_mask
     return _weight_gradients(x, h_prev, h_prev, weight_ih, grad_state, grad_projection,
                              grad_hidden_n, needs)
 

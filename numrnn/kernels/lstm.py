@@ -45,7 +45,7 @@ from numba import prange
 from numrnn.errors import ArgumentError
 from numrnn.kernels import lstm_layer_norm, lstm_peephole, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.common import block_rows, combined_bias, time_index
+from numrnn.kernels.common import block_rows, combined_bias, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
@@ -129,16 +129,22 @@ def _step_row(b, r, step, projection, recurrent, bias, lengths, reverse, h_block
 
 @kernel
 def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, c_state, output,
-               cells, keep):
+               cells, keep, recurrent_mask):
     """All steps for the rows of batch block ``block``; its own GEMM each step."""
     steps, batch, n_gates = projection.shape
     first, stop = block_rows(block, batch)
     h_block = h_state[first:stop].copy()
     recurrent = np.empty((stop - first, n_gates), dtype=projection.dtype)
     longest = lengths[first:stop].max()
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(steps):
         if step < longest:
-            product(h_block, weight_hh_t, recurrent)
+            if masked:
+                mask_rows(h_block, recurrent_mask, first, dropped)
+                product(dropped, weight_hh_t, recurrent)
+            else:
+                product(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             _step_row(first + r, r, step, projection, recurrent, bias, lengths, reverse,
                       h_block, c_state, output, cells, keep)
@@ -186,13 +192,15 @@ def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c
 
 @kernel
 def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_state, output,
-                     gates, cells, keep):
+                     gates, cells, keep, recurrent_mask):
     """:func:`_run_block` with one product per step for the input and recurrent parts.
 
     Each row's ``[x_t, h_{t-1}]`` sits in one buffer, multiplied by the packed
     ``[W_ihᵀ; W_hhᵀ]``: the preactivations come out of the register tiles and go
     straight to the gate loop, with no (T, B, 4H) projection written to memory
-    and read back, and no separate GEMM call.
+    and read back, and no separate GEMM call. With a recurrent mask the tail of
+    ``joint`` holds the masked h the product reads, and the state itself is kept
+    apart, in ``h_kept``.
     """
     steps, batch, n_in = x.shape
     hidden = h_state.shape[1]
@@ -200,6 +208,11 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
     rows = stop - first
     joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
     joint[:, n_in:] = h_state[first:stop]
+    masked = recurrent_mask.shape[0] > 0
+    h_kept = np.empty((rows if masked else 0, hidden), dtype=x.dtype)
+    if masked:
+        h_kept[:] = h_state[first:stop]
+        mask_rows(h_kept, recurrent_mask, first, joint[:, n_in:])
     preactivations = np.empty((rows, 4 * hidden), dtype=x.dtype)
     spill = np.empty(packed.PANEL, dtype=x.dtype)
     longest = lengths[first:stop].max()
@@ -215,12 +228,22 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
         for r in range(rows):
             _joint_step_row(first + r, r, step, preactivations, bias, lengths, reverse, joint,
                             c_state, output, gates, cells, keep)
-    h_state[first:stop] = joint[:, n_in:]
+        if masked:
+            for r in range(rows):
+                if step < lengths[first + r]:
+                    h_row, mask_row = joint[r, n_in:], recurrent_mask[first + r]
+                    for j in range(hidden):
+                        h_kept[r, j] = h_row[j]
+                        h_row[j] *= mask_row[j]
+    if masked:
+        h_state[first:stop] = h_kept
+    else:
+        h_state[first:stop] = joint[:, n_in:]
 
 
 @parallel_kernel
 def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0, output, gates,
-                   cells, keep):
+                   cells, keep, recurrent_mask):
     """:func:`_forward` for large float32 batches (see :func:`_run`).
 
     ``joint_weight`` is ``[W_ihᵀ; W_hhᵀ]`` packed by
@@ -232,13 +255,13 @@ def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0, 
     h_state, c_state = h0.copy(), c0.copy()
     for block in prange(block_count(x.shape[1])):
         _run_block_joint(np.int64(block), x, joint_weight, bias, lengths, reverse, h_state,
-                         c_state, output, gates, cells, keep)
+                         c_state, output, gates, cells, keep, recurrent_mask)
     return h_state, c_state
 
 
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0, projection,
-             output, cells, keep):
+             output, cells, keep, recurrent_mask):
     """Run the LSTM over all steps: one compiled call for the whole layer.
 
     At B = 1, T = 50, H = 64 a Python call per part (projection, biases,
@@ -269,6 +292,9 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
         Receives c_t at valid positions, zeros elsewhere.
     keep : bool
         Whether to keep residuals (gates into the projection, ``cells``).
+    recurrent_mask : (B, H), or empty for none
+        Recurrent dropout: each row's h is multiplied by its mask row before
+        the recurrent product (:mod:`numrnn.kernels.recurrent`).
 
     Returns
     -------
@@ -282,15 +308,15 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, bias, lengths, reverse, h_state, c_state,
-                   output, cells, keep)
+                   output, cells, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, bias, lengths, reverse, h_state,
-                       c_state, output, cells, keep)
+                       c_state, output, cells, keep, recurrent_mask)
     return h_state, c_state
 
 
-def _run(x, states, weights, lengths, reverse, options, keep):
+def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays and its product path; saved is ``(output, gates, cells)``
     (with ``layer_norm``, :func:`numrnn.kernels.lstm_layer_norm.run`'s)."""
@@ -298,6 +324,10 @@ def _run(x, states, weights, lengths, reverse, options, keep):
     projected = bool(options.get("proj_size", 0))
     if peepholes + normalised + projected > 1:
         raise ArgumentError("lstm: proj_size, peepholes and layer_norm do not combine yet")
+    masked = recurrent.masked(recurrent_mask)
+    if masked and peepholes + normalised + projected:
+        raise ArgumentError("lstm: a recurrent dropout mask needs the plain LSTM, not "
+                            "proj_size, peepholes or layer_norm")
     if projected:
         return _run_projected(x, states, weights, lengths, reverse, options, keep)
     if peepholes:
@@ -315,13 +345,13 @@ def _run(x, states, weights, lengths, reverse, options, keep):
         gates = np.empty((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
         joint_weight = packed.pack_stacked(weight_ih.T, weight_hh.T)
         h_n, c_n = _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0,
-                                  output, gates, cells, keep)
+                                  output, gates, cells, keep, recurrent_mask)
         return output, (h_n, c_n), (output, gates, cells)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
-                            c0, projection, output, cells, keep)
+                            c0, projection, output, cells, keep, recurrent_mask)
     return output, (h_n, c_n), (output, projection, cells)
 
 
@@ -343,7 +373,8 @@ def cell_states(saved, options=None):
     return saved[2]
 
 
-def forward_train(x, states, weights, lengths=None, reverse=False, options=None):
+def forward_train(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None):
     """LSTM over a sequence, keeping what :func:`lstm_backward.backward` needs.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``states`` is ``(h0, c0)``,
@@ -358,13 +389,16 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None)
     weight ``weight_hr`` (P, H); h0, h_n and the output then have P features. With
     ``peepholes=True`` a fifth weight holds the peepholes (3H,) in the order ``p_i,
     p_f, p_o``; with ``layer_norm=True`` six more hold the normalisations' gains
-    and shifts.
+    and shifts. ``recurrent_mask`` (B, H) or None: recurrent dropout on h before
+    ``W_hh`` (:mod:`numrnn.kernels.recurrent`), plain LSTM only.
     """
-    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, keep=True)
+    return recurrent.forward(_run, x, states, weights, lengths, reverse, options, True,
+                             recurrent_mask)
 
 
-def forward_infer(x, states, weights, lengths=None, reverse=False, options=None):
+def forward_infer(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None):
     """Like :func:`forward_train` but keeps no residuals: returns ``(output, (h_n, c_n))``."""
     output, finals, _ = recurrent.forward(_run, x, states, weights, lengths, reverse, options,
-                                          keep=False)
+                                          False, recurrent_mask)
     return output, finals

@@ -9,6 +9,10 @@ from step t+1) and ``dc = dL/dc_t`` (from step t+1), one step back is::
     dc_{t-1} = dc * f
     dh_{t-1} = [d_i d_f d_g d_o] W_hh                           (B, 4H) @ (4H, H)
 
+With a recurrent dropout mask m (B, H) the forward multiplied ``m * h_{t-1}`` by
+``W_hh``: ``dh_{t-1}`` is then the product above times m, and ``dW_hh`` reads the
+masked h.
+
 Only ``dh_{t-1}`` is sequential. The pre-activation gradients of every step are
 stored (T, B, 4H) and the parameter and input gradients come from one GEMM each
 after the loop::
@@ -37,7 +41,7 @@ from numrnn.kernels import (
     recurrent,
 )
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
@@ -95,13 +99,15 @@ def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, o
 
 @kernel
 def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
-                    gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0):
+                    gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0,
+                    recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     steps, batch, n_gates = gates.shape
     first, stop = block_rows(block, batch)
     step_grad = np.zeros((stop - first, n_gates), dtype=gates.dtype)
     grad_h_prev = np.zeros((stop - first, n_gates // 4), dtype=gates.dtype)
     longest = lengths[first:stop].max()
+    masked = recurrent_mask.shape[0] > 0
     for step in range(steps - 1, -1, -1):
         for r in range(stop - first):
             _backward_row(first + r, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0,
@@ -109,12 +115,15 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
                           grad_h_prev, step_grad)
         if step < longest:
             product(step_grad, weight_hh, grad_h_prev)
+            if masked:
+                mask_rows(grad_h_prev, recurrent_mask, first, grad_h_prev)
     grad_h0[first:stop] = grad_h_prev
 
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
-                         gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0):
+                         gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0,
+                         recurrent_mask):
     """Walk the steps backwards, filling ``grad_gates`` and ``prev_hidden``.
 
     Parameters
@@ -136,6 +145,8 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
         the right-hand factor of ``dW_hh``.
     grad_h0 : (B, H)
         ``dL/dh0`` on return.
+    recurrent_mask : (B, H), or empty for none
+        The forward's recurrent dropout mask: multiplies the gradient through ``W_hh``.
 
     Batch blocks run in parallel as in the forward kernel.
     """
@@ -143,12 +154,12 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0,
                         output, gates, cells, grad_cells, grad_c, grad_gates, prev_hidden,
-                        grad_h0)
+                        grad_h0, recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
                         c0, output, gates, cells, grad_cells, grad_c, grad_gates, prev_hidden,
-                        grad_h0)
+                        grad_h0, recurrent_mask)
 
 
 # What the kernels take for "no gradient of the per-step cell states": empty, not
@@ -158,7 +169,7 @@ _NO_CELL_GRADIENTS = {np.dtype(dtype): np.zeros((0, 0, 0), dtype) for dtype in (
 
 
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
-             options=None, needs=None):
+             options=None, needs=None, recurrent_mask=None):
     """Gradients of the LSTM of :func:`numrnn.kernels.lstm.forward_train`.
 
     The contract of :mod:`numrnn.kernels.recurrent`: ``grad_finals`` is
@@ -171,22 +182,29 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
     With ``proj_size`` in ``options`` the weights hold ``weight_hr`` fifth and
     its gradient comes last (:mod:`numrnn.kernels.lstm_projection_backward`).
+    ``recurrent_mask``: the one ``forward_train`` ran with (plain LSTM only).
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
-                              lengths, reverse, options, needs)
+                              lengths, reverse, options, needs, recurrent_mask)
 
 
 def cell_states_backward(grad_cells, grad_output, grad_finals, x, states, weights, saved,
-                         lengths=None, reverse=False, options=None, needs=None):
+                         lengths=None, reverse=False, options=None, needs=None,
+                         recurrent_mask=None):
     """:func:`backward` with ``grad_cells`` (T, B, H), the gradient of the cell state at
     every position (:func:`numrnn.kernels.lstm.cell_states`), zeros past each length."""
     run = functools.partial(_backward, grad_cells=np.ascontiguousarray(grad_cells))
     return recurrent.backward(run, grad_output, grad_finals, x, states, weights, saved,
-                              lengths, reverse, options, needs)
+                              lengths, reverse, options, needs, recurrent_mask)
 
 
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
-              needs, grad_cells=None):
+              needs, recurrent_mask, grad_cells=None):
+    masked = recurrent.masked(recurrent_mask)
+    if masked and (has_peepholes(options) or layer_normalised(options)
+                   or options.get("proj_size", 0)):
+        raise ArgumentError("lstm: a recurrent dropout mask needs the plain LSTM, not "
+                            "proj_size, peepholes or layer_norm")
     if has_peepholes(options) or layer_normalised(options):
         if grad_cells is not None:
             raise ArgumentError("lstm: per-step cell states are not available with "
@@ -217,7 +235,10 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
         _backward_recurrence(grad_output, grad_h_n,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
                              h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates,
-                             prev_hidden, grad_h0)
+                             prev_hidden, grad_h0, recurrent_mask)
+    if masked:
+        # W_hh multiplied the masked state: its gradient reads that.
+        prev_hidden *= recurrent_mask
 
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needs

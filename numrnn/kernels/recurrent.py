@@ -4,12 +4,14 @@ Each cell kind's kernels (:mod:`numrnn.kernels.lstm`, :mod:`~numrnn.kernels.gru`
 :mod:`~numrnn.kernels.elman`, and their ``*_backward`` modules) offer the same
 three entry points, with the same arguments in the same order::
 
-    forward_train(x, states, weights, lengths=None, reverse=False, options=None)
+    forward_train(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None)
         -> (output, finals, saved)
-    forward_infer(x, states, weights, lengths=None, reverse=False, options=None)
+    forward_infer(x, states, weights, lengths=None, reverse=False, options=None,
+                  recurrent_mask=None)
         -> (output, finals)
     backward(grad_output, grad_finals, x, states, weights, saved, lengths=None,
-             reverse=False, options=None, needs=None)
+             reverse=False, options=None, needs=None, recurrent_mask=None)
         -> (grad_x, *grad_states, *grad_weights)
 
 - ``x`` (T, B, I); ``states`` the initial states as a tuple of (B, H) arrays in
@@ -22,7 +24,12 @@ three entry points, with the same arguments in the same order::
   of each state after each row's last valid step; ``saved`` the residuals
   ``backward`` needs, opaque to callers;
 - ``needs`` one bool per gradient returned (``x``, each state, each weight),
-  None for all; a gradient not needed comes back as None.
+  None for all; a gradient not needed comes back as None;
+- ``recurrent_mask`` (B, H) or None: variational recurrent dropout (Gal &
+  Ghahramani 2016), the scaled 0/1 mask each row's ``h_{t-1}`` is multiplied by
+  before the recurrent product, the same at every step; ``backward`` takes the
+  one ``forward_train`` ran with. Only the plain cells take one (the cell table
+  refuses the other variants, and their kernels raise :class:`ArgumentError`).
 
 The cell's file holds what is particular to it: its arrays of residuals, its
 row step and its backward row. What every cell needs done the same way is done
@@ -34,7 +41,11 @@ dtypes and lengths are validated above the kernels (:mod:`numrnn.functional`,
 
 import numpy as np
 
-__all__ = ["backward", "forward"]
+__all__ = ["backward", "forward", "masked"]
+
+# What the kernels take for "no recurrent mask": empty, so the plain path only
+# tests a flag per step and runs exactly the products it ran before.
+_NO_MASK = {np.dtype(dtype): np.zeros((0, 0), dtype) for dtype in (np.float32, np.float64)}
 
 
 def _ready(arrays):
@@ -51,16 +62,29 @@ def _lengths(lengths, steps, batch):
     return lengths
 
 
-def forward(run, x, states, weights, lengths, reverse, options, keep):
-    """Call a cell's ``run(x, states, weights, lengths, reverse, options, keep)`` on
-    ready arrays; it returns ``(output, finals, saved)``, ``saved`` empty unless ``keep``."""
+def _mask(recurrent_mask, x):
+    if recurrent_mask is None:
+        return _NO_MASK[x.dtype]
+    return np.ascontiguousarray(recurrent_mask, dtype=x.dtype)
+
+
+def masked(recurrent_mask):
+    """Whether the kernels' ``recurrent_mask`` argument holds a mask (not the empty one)."""
+    return recurrent_mask.shape[0] > 0
+
+
+def forward(run, x, states, weights, lengths, reverse, options, keep, recurrent_mask=None):
+    """Call a cell's ``run(x, states, weights, lengths, reverse, options, keep,
+    recurrent_mask)`` on ready arrays (the mask (B, H), or an empty one for none); it
+    returns ``(output, finals, saved)``, ``saved`` empty unless ``keep``."""
     x = np.ascontiguousarray(x)
     lengths = _lengths(lengths, x.shape[0], x.shape[1])
-    return run(x, _ready(states), _ready(weights), lengths, bool(reverse), options or {}, keep)
+    return run(x, _ready(states), _ready(weights), lengths, bool(reverse), options or {}, keep,
+               _mask(recurrent_mask, x))
 
 
 def backward(run_backward, grad_output, grad_finals, x, states, weights, saved, lengths,
-             reverse, options, needs):
+             reverse, options, needs, recurrent_mask=None):
     """Call a cell's ``run_backward`` with the same arguments, made ready as in
     :func:`forward`; returns its ``(grad_x, *grad_states, *grad_weights)``."""
     x = np.ascontiguousarray(x)
@@ -69,4 +93,4 @@ def backward(run_backward, grad_output, grad_finals, x, states, weights, saved, 
         needs = (True,) * (1 + len(states) + len(weights))
     return run_backward(np.ascontiguousarray(grad_output), _ready(grad_finals), x,
                         _ready(states), _ready(weights), saved, lengths, bool(reverse),
-                        options or {}, tuple(needs))
+                        options or {}, tuple(needs), _mask(recurrent_mask, x))

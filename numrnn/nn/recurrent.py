@@ -63,6 +63,13 @@ class RNN(RNNBase):
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
         (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
         ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
+    input_dropout, recurrent_dropout : float in [0, 1), default 0, keyword-only
+        Variational dropout (Gal & Ghahramani 2016; Keras's ``dropout`` and
+        ``recurrent_dropout``): in training mode each layer and direction draws,
+        per forward, one mask per batch row for its input and one for its state h,
+        kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
+        recurrent one multiplies ``h_{t-1}`` before ``W_hh`` inside the kernel.
+        Nothing is dropped in evaluation mode (``numrnn.nn.variational_dropout``).
 
     Notes
     -----
@@ -81,10 +88,12 @@ class RNN(RNNBase):
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, *,
                  dtype: npt.DTypeLike = np.float32, rng: Seed = None,
-                 recurrent_init: str = "uniform", weight_dropout: float = 0.0) -> None:
+                 recurrent_init: str = "uniform", weight_dropout: float = 0.0,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0) -> None:
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, nonlinearity=nonlinearity, dtype=dtype, rng=rng,
-                         recurrent_init=recurrent_init, weight_dropout=weight_dropout)
+                         recurrent_init=recurrent_init, weight_dropout=weight_dropout,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)
 
     def forward(self, input: TensorLike, hx: TensorLike | None = None,
                 lengths: npt.ArrayLike | None = None) -> tuple[Tensor, Tensor]:
@@ -190,6 +199,15 @@ class LSTM(RNNBase):
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
         (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
         ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
+    input_dropout, recurrent_dropout : float in [0, 1), default 0, keyword-only
+        Variational dropout (Gal & Ghahramani 2016; Keras's ``dropout`` and
+        ``recurrent_dropout``): in training mode each layer and direction draws,
+        per forward, one mask per batch row for its input and one for its state h,
+        kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
+        recurrent one multiplies ``h_{t-1}`` before ``W_hh`` inside the kernel.
+        Nothing is dropped in evaluation mode (``numrnn.nn.variational_dropout``).
+        ``recurrent_dropout`` does not combine with ``proj_size``, ``peepholes`` or
+        ``layer_norm`` yet; ``input_dropout`` combines with all of them.
 
     Notes
     -----
@@ -212,11 +230,13 @@ class LSTM(RNNBase):
                  proj_size: int = 0, *, dtype: npt.DTypeLike = np.float32, rng: Seed = None,
                  recurrent_init: str = "uniform", forget_bias: float | None = None,
                  peepholes: bool = False, layer_norm: bool = False,
-                 weight_dropout: float = 0.0) -> None:
+                 weight_dropout: float = 0.0, input_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
                          forget_bias=forget_bias, proj_size=proj_size, peepholes=peepholes,
-                         layer_norm=layer_norm, weight_dropout=weight_dropout)
+                         layer_norm=layer_norm, weight_dropout=weight_dropout,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)
 
     def forward(self, input: TensorLike, hx: tuple[TensorLike, TensorLike] | None = None,
                 lengths: npt.ArrayLike | None = None, return_cell_states: bool = False) -> Any:
@@ -332,6 +352,16 @@ class GRU(RNNBase):
         training mode each ``weight_hh`` is multiplied by a fresh mask per forward
         (kept with probability ``1 - p``, scaled by ``1 / (1 - p)``), drawn from
         ``rng``; the gradient reaches the undropped weight. None in evaluation mode.
+    input_dropout, recurrent_dropout : float in [0, 1), default 0, keyword-only
+        Variational dropout (Gal & Ghahramani 2016; Keras's ``dropout`` and
+        ``recurrent_dropout``): in training mode each layer and direction draws,
+        per forward, one mask per batch row for its input and one for its state h,
+        kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
+        recurrent one multiplies h before ``W_hh`` inside the kernel, while
+        ``z * h_{t-1}`` keeps h unmasked, as in Keras. Nothing is dropped in
+        evaluation mode (``numrnn.nn.variational_dropout``). ``recurrent_dropout``
+        needs ``reset_after=True`` and no ``layer_norm``; ``input_dropout``
+        combines with both.
 
     Notes
     -----
@@ -350,11 +380,13 @@ class GRU(RNNBase):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  dtype: npt.DTypeLike = np.float32, rng: Seed = None,
                  recurrent_init: str = "uniform", reset_after: bool = True,
-                 layer_norm: bool = False, weight_dropout: float = 0.0) -> None:
+                 layer_norm: bool = False, weight_dropout: float = 0.0,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype=dtype, rng=rng, recurrent_init=recurrent_init,
                          reset_after=reset_after, layer_norm=layer_norm,
-                         weight_dropout=weight_dropout)
+                         weight_dropout=weight_dropout, input_dropout=input_dropout,
+                         recurrent_dropout=recurrent_dropout)
 
     def forward(self, input: TensorLike, hx: TensorLike | None = None,
                 lengths: npt.ArrayLike | None = None) -> tuple[Tensor, Tensor]:

@@ -33,6 +33,7 @@ from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
 from numrnn.nn.parameter_checks import check_parameters, checked_parameters, layer_specs
 from numrnn.nn.streaming import Streamer
+from numrnn.nn.variational_dropout import check_variational_rate, draw_variational_masks
 from numrnn.nn.weight_dropout import check_weight_dropout, drop_recurrent_weights
 
 if TYPE_CHECKING:
@@ -106,7 +107,8 @@ class RNNBase(Module):
                  dtype: npt.DTypeLike = np.float32, rng: Seed = None,
                  recurrent_init: str = "uniform", forget_bias: float | None = None,
                  reset_after: bool = True, proj_size: int = 0, peepholes: bool = False,
-                 layer_norm: bool = False, weight_dropout: float = 0.0) -> None:
+                 layer_norm: bool = False, weight_dropout: float = 0.0,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0) -> None:
         super().__init__()
         self.mode = mode
         self.kind = kind_of(mode)
@@ -133,7 +135,10 @@ class RNNBase(Module):
         self.peepholes = check_flag(mode, "peepholes", peepholes)
         self.weight_dropout = check_weight_dropout(mode, weight_dropout)
         self.layer_norm = check_flag(mode, "layer_norm", layer_norm)
-        refusal = self.kind.refusal(self.kind.options_of(self))
+        self.input_dropout = check_variational_rate(mode, "input_dropout", input_dropout)
+        self.recurrent_dropout = check_variational_rate(mode, "recurrent_dropout",
+                                                        recurrent_dropout)
+        refusal = self.kind.refusal(self.kind.options_of(self), self.recurrent_dropout)
         if refusal is not None:
             raise ArgumentError(f"{mode}: {refusal}")
         if recurrent_init not in RECURRENT_INITS:
@@ -229,7 +234,8 @@ class RNNBase(Module):
         parts = [str(self.input_size), str(self.hidden_size)]
         defaults: list[tuple[str, Any]] = [
             ("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-            ("bidirectional", False), ("weight_dropout", 0.0)]
+            ("bidirectional", False), ("weight_dropout", 0.0), ("input_dropout", 0.0),
+            ("recurrent_dropout", 0.0)]
         for name, (default, _) in self.kind.options.items():
             defaults.insert(1, (name, default))
         defaults += [("recurrent_init", "uniform"), ("forget_bias", None)]
@@ -245,7 +251,9 @@ class RNNBase(Module):
                   "num_layers": self.num_layers, "bias": self.bias,
                   "batch_first": self.batch_first, "dropout": self.dropout,
                   "bidirectional": self.bidirectional, "dtype": self.dtype.name,
-                  "recurrent_init": self.recurrent_init, "weight_dropout": self.weight_dropout}
+                  "recurrent_init": self.recurrent_init, "weight_dropout": self.weight_dropout,
+                  "input_dropout": self.input_dropout,
+                  "recurrent_dropout": self.recurrent_dropout}
         for name in self.kind.layer_options:
             value = getattr(self, name)
             numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -312,6 +320,16 @@ class RNNBase(Module):
                                              self.weight_dropout, self.rng)
             if untaped:
                 weights = [None if weight is None else weight.data for weight in weights]
+        if self.training and (self.input_dropout > 0 or self.recurrent_dropout > 0):
+            # Variational dropout: fresh masks per call, drawn here in the calling
+            # thread (after the weight-dropout masks, before the between-layer ones),
+            # so the results do not depend on the kernels' thread count.
+            widths = [self._layer_width(layer) for layer in range(self.num_layers)
+                      for _ in self._directions]
+            masks = draw_variational_masks(widths, self._state_sizes[0], batch, self.dtype,
+                                           self.input_dropout, self.recurrent_dropout,
+                                           self.rng)
+            spec = spec._replace(masks=masks)
         if not untaped:
             initial = (None,) * len(spec.state_sizes) if states is None else states
             output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)

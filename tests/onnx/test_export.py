@@ -71,6 +71,16 @@ def test_batch_and_time_axes_are_dynamic(tmp_path):
         assert h_n.shape == (1, batch, 4)
 
 
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU, nn.RNN])
+def test_variational_dropout_is_left_out_as_in_evaluation_mode(tmp_path, cell):
+    layer = cell(3, 4, num_layers=2, bidirectional=True, input_dropout=0.3,
+                 recurrent_dropout=0.4, rng=0)
+    x = np.random.default_rng(2).standard_normal((5, 2, 3)).astype(np.float32)
+    got = export_and_run(layer, tmp_path / "layer.onnx", {"input": x})
+    layer.eval()
+    np.testing.assert_allclose(got[0], layer(x)[0].data, rtol=0, atol=1e-5)
+
+
 def test_sequential_of_embedding_linear_dropout_and_lstm(tmp_path):
     model = nn.Sequential(nn.Embedding(11, 6, rng=0), nn.Dropout(0.3, rng=0),
                           nn.Linear(6, 5, rng=1), nn.LSTM(5, 4, num_layers=2, rng=2))
