@@ -80,7 +80,7 @@ def make_dataset(count, max_frames, noise, rng):
 class FrameClassifier(nn.Module):
     """Per frame: (Conv2d -> ReLU -> MaxPool2d) x 2 -> Flatten; then LSTM -> last step -> Linear."""
 
-    def __init__(self, channels=8, hidden_size=64, num_classes=len(DIRECTIONS), rng=None):
+    def __init__(self, channels=8, hidden_size=64, num_classes=4, rng=None):
         super().__init__()
         self.channels, self.hidden_size, self.num_classes = channels, hidden_size, num_classes
         self.conv1 = nn.Conv2d(1, channels, kernel_size=3, padding=1, rng=rng)
