@@ -227,7 +227,7 @@ def parse_args(argv):
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--noise", type=float, default=0.05)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--hidden-size", type=int, default=96)
