@@ -10,7 +10,8 @@ The same small CNN (Conv2d -> ReLU -> MaxPool2d, twice, then Flatten) turns
 every frame into a vector that keeps where its features are; the LSTM reads
 those vectors in order over each clip's own length (``lengths=``: the padding
 frames of a short clip are never read) and ``F.last_valid_step`` hands its
-last valid output to a linear classifier.
+last valid output to a linear classifier. The trained model is saved with
+``numrnn.save`` and rebuilt with ``numrnn.load_model``, which predicts the same.
 
     python examples/frame_classifier.py            # about 1-2 minutes on 2 cores
     python examples/frame_classifier.py --quick    # seconds: a smoke test
@@ -19,6 +20,7 @@ last valid output to a linear classifier.
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -74,11 +76,13 @@ def make_dataset(count, max_frames, noise, rng):
     return videos, lengths.astype(np.int64), labels.astype(np.int64)
 
 
+@numrnn.io.register_model
 class FrameClassifier(nn.Module):
     """Per frame: (Conv2d -> ReLU -> MaxPool2d) x 2 -> Flatten; then LSTM -> last step -> Linear."""
 
-    def __init__(self, channels, hidden_size, num_classes, rng):
+    def __init__(self, channels=8, hidden_size=64, num_classes=4, rng=None):
         super().__init__()
+        self.channels, self.hidden_size, self.num_classes = channels, hidden_size, num_classes
         self.conv1 = nn.Conv2d(1, channels, kernel_size=3, padding=1, rng=rng)
         self.conv2 = nn.Conv2d(channels, 2 * channels, kernel_size=3, padding=1, rng=rng)
         self.pool = nn.MaxPool2d(2)
@@ -86,6 +90,10 @@ class FrameClassifier(nn.Module):
         features = 2 * channels * (SIZE // 4) ** 2
         self.lstm = nn.LSTM(features, hidden_size, forget_bias=1.0, rng=rng)
         self.head = nn.Linear(hidden_size, num_classes, rng=rng)
+
+    def get_config(self):
+        return {"channels": self.channels, "hidden_size": self.hidden_size,
+                "num_classes": self.num_classes}
 
     def forward(self, videos, lengths):
         """``videos`` (B, T, 1, H, W), ``lengths`` (B,); returns class scores (B, K)."""
@@ -135,7 +143,8 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """Train and evaluate; returns {"accuracy", "chance", "seconds"}."""
+    """Train, evaluate, save and reload; returns {"accuracy", "chance", "reloaded_same",
+    "seconds"}."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     started, cpu_started = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(args.seed)
@@ -164,12 +173,19 @@ def main(argv=None):
         accuracy = float(np.mean(predict(model, test_videos, test_lengths) == test_labels))
         print(f"epoch {epoch:2d}  train loss {np.mean(losses):.4f}  held-out accuracy "
               f"{accuracy:.1%}  {time.perf_counter() - started:.1f} s", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "frame_classifier.safetensors")
+        numrnn.save(model, path)
+        reloaded = numrnn.load_model(path)
+    same = np.array_equal(predict(reloaded, test_videos, test_lengths),
+                          predict(model, test_videos, test_lengths))
+    print(f"saved and reloaded: {'the same predictions' if same else 'DIFFERENT predictions'}")
     chance = float(np.max(np.bincount(test_labels, minlength=len(DIRECTIONS))) / args.test_size)
     seconds = time.perf_counter() - started
     print(f"held-out accuracy {accuracy:.1%} (majority class: {chance:.1%})")
     print(f"total {seconds:.1f} s wall, {time.process_time() - cpu_started:.1f} s CPU "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    return {"accuracy": accuracy, "chance": chance, "seconds": seconds}
+    return {"accuracy": accuracy, "chance": chance, "reloaded_same": same, "seconds": seconds}
 
 
 if __name__ == "__main__":

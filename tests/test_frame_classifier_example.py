@@ -1,4 +1,4 @@
-"""examples/frame_classifier.py runs end to end in its --quick mode."""
+"""examples/frame_classifier.py runs end to end in its --quick mode, saves and reloads."""
 
 import math
 
@@ -15,3 +15,4 @@ def test_frame_classifier_quick_run(capsys):
     assert "s wall, " in out and "s CPU (load average " in out
     assert "Conv2d(1, 4, kernel_size=(3, 3)" in out and "MaxPool2d(kernel_size=(2, 2)" in out
     assert "LSTM(128, 16" in out
+    assert result["reloaded_same"] and "the same predictions" in out

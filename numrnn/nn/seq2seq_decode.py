@@ -23,6 +23,19 @@ one by ``scores`` is returned. Because ``<eos>`` competes with the other tokens
 for the beam, ``beam_size=1`` is exactly greedy search.
 
 Call ``model.eval()`` first when the model has dropout.
+
+Other models
+------------
+Both searches use only these parts of ``model``, so any Module offering them
+decodes the same way (``examples/image_captioning.py`` decodes pictures):
+``encode(src, src_lengths)`` returning ``(memory, state)``, an
+:class:`~numrnn.nn.attention.AttentionMemory` and a state with ``select(rows)``
+(such as :class:`~numrnn.nn.seq2seq.DecoderState`); ``decode_step(tokens,
+state, memory)`` returning ``(attentional, state, weights)``; ``output``,
+mapping ``attentional`` to logits; and the attributes ``bos_index``,
+``eos_index``, ``pad_index`` and ``dtype``. ``src`` and ``src_lengths`` are
+handed to ``encode`` as they are; ``src_lengths`` may be None when
+``max_length`` is given.
 """
 
 from typing import NamedTuple
@@ -68,6 +81,9 @@ def _check_options(src_lengths, max_length, alpha, beam_size=1):
     if not np.isfinite(alpha) or alpha < 0:
         raise ArgumentError(f"decode: alpha must be a finite number >= 0, got {alpha!r}")
     if max_length is None:
+        if src_lengths is None:
+            raise ArgumentError("decode: max_length is needed when src_lengths is None (a "
+                                "source without lengths gives no default output length)")
         # Outputs are rarely much longer than their inputs; the margin covers short ones.
         return 2 * int(np.max(data_of(src_lengths))) + 10
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) \
