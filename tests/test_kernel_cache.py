@@ -211,11 +211,27 @@ def test_read_only_cache_directory_with_kernels_is_used_as_it_is(tmp_path, prist
     assert served["output"] == baked["output"]
 
 
-def test_read_only_package_with_a_baked_in_tree_cache_reads_it(tmp_path):
-    site = _copy_package(tmp_path)
-    env = _environment(tmp_path, PYTHONPATH=str(site))
-    baked, _ = _run_child(str(site), env, read_only=False)
+@pytest.fixture(scope="module")
+def baked_site(tmp_path_factory):
+    """A writable package copy whose in-tree cache the child filled (an image baked at
+    build time), and the child's report. Tests copy it: the copy keeps the sources'
+    modification times, which the cache's index checks, so its kernels stay valid."""
+    top = tmp_path_factory.mktemp("baked")
+    site = _copy_package(top)
+    baked, _ = _run_child(str(site), _environment(top, PYTHONPATH=str(site)), read_only=False)
     assert baked["source"] == "in-tree" and baked["counts"]["compiled"] > 0
+    return site, baked
+
+
+def _copy_baked_site(baked_site, tmp_path):
+    site, baked = baked_site
+    shutil.copytree(site, tmp_path / "site")
+    return tmp_path / "site", baked
+
+
+def test_read_only_package_with_a_baked_in_tree_cache_reads_it(tmp_path, baked_site):
+    site, baked = _copy_baked_site(baked_site, tmp_path)
+    env = _environment(tmp_path, PYTHONPATH=str(site))
     _make_read_only(site)
     try:
         served, stderr = _run_child(str(site), env)
@@ -235,13 +251,12 @@ def test_read_only_package_with_a_baked_in_tree_cache_reads_it(tmp_path):
     assert again["counts"]["compiled"] == 0 and again["warnings"] == []
 
 
-def test_read_only_package_and_home_with_a_baked_cache_read_it_alone(tmp_path):
-    site = _copy_package(tmp_path)
+def test_read_only_package_and_home_with_a_baked_cache_read_it_alone(tmp_path, baked_site):
+    site, baked = _copy_baked_site(baked_site, tmp_path)
     home = tmp_path / "home"
     (home / ".cache").mkdir(parents=True)
     env = _environment(tmp_path, PYTHONPATH=str(site))
     env.pop("XDG_CACHE_HOME")
-    baked, _ = _run_child(str(site), env, read_only=False)
     served, stderr = _run_read_only(site, home, env)
     if served["package_writable"]:
         pytest.skip("this machine lets the test write into a read-only directory")
