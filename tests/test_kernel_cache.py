@@ -192,10 +192,12 @@ def test_read_only_install_and_home_compile_in_memory_with_one_warning(tmp_path)
     assert not _index_files(tmp_path)
 
 
-def test_read_only_cache_directory_with_kernels_is_used_as_it_is(tmp_path):
+def test_read_only_cache_directory_with_kernels_is_used_as_it_is(tmp_path, pristine_cache):
+    # The pristine cache was baked by the same child with the same kind of environment.
+    pristine, baked, _ = pristine_cache
     cache = tmp_path / "prebuilt"
+    shutil.copytree(pristine, cache)
     env = _environment(tmp_path, PYTHONPATH=SOURCE_ROOT, NUMBA_CACHE_DIR=str(cache))
-    baked, _ = _run_child(PACKAGE, env, read_only=False)
     assert baked["counts"]["compiled"] > 0 and _index_files(cache)
     _make_read_only(cache)
     try:
@@ -209,11 +211,27 @@ def test_read_only_cache_directory_with_kernels_is_used_as_it_is(tmp_path):
     assert served["output"] == baked["output"]
 
 
-def test_read_only_package_with_a_baked_in_tree_cache_reads_it(tmp_path):
-    site = _copy_package(tmp_path)
-    env = _environment(tmp_path, PYTHONPATH=str(site))
-    baked, _ = _run_child(str(site), env, read_only=False)
+@pytest.fixture(scope="module")
+def baked_site(tmp_path_factory):
+    """A writable package copy whose in-tree cache the child filled (an image baked at
+    build time), and the child's report. Tests copy it: the copy keeps the sources'
+    modification times, which the cache's index checks, so its kernels stay valid."""
+    top = tmp_path_factory.mktemp("baked")
+    site = _copy_package(top)
+    baked, _ = _run_child(str(site), _environment(top, PYTHONPATH=str(site)), read_only=False)
     assert baked["source"] == "in-tree" and baked["counts"]["compiled"] > 0
+    return site, baked
+
+
+def _copy_baked_site(baked_site, tmp_path):
+    site, baked = baked_site
+    shutil.copytree(site, tmp_path / "site")
+    return tmp_path / "site", baked
+
+
+def test_read_only_package_with_a_baked_in_tree_cache_reads_it(tmp_path, baked_site):
+    site, baked = _copy_baked_site(baked_site, tmp_path)
+    env = _environment(tmp_path, PYTHONPATH=str(site))
     _make_read_only(site)
     try:
         served, stderr = _run_child(str(site), env)
@@ -233,13 +251,12 @@ def test_read_only_package_with_a_baked_in_tree_cache_reads_it(tmp_path):
     assert again["counts"]["compiled"] == 0 and again["warnings"] == []
 
 
-def test_read_only_package_and_home_with_a_baked_cache_read_it_alone(tmp_path):
-    site = _copy_package(tmp_path)
+def test_read_only_package_and_home_with_a_baked_cache_read_it_alone(tmp_path, baked_site):
+    site, baked = _copy_baked_site(baked_site, tmp_path)
     home = tmp_path / "home"
     (home / ".cache").mkdir(parents=True)
     env = _environment(tmp_path, PYTHONPATH=str(site))
     env.pop("XDG_CACHE_HOME")
-    baked, _ = _run_child(str(site), env, read_only=False)
     served, stderr = _run_read_only(site, home, env)
     if served["package_writable"]:
         pytest.skip("this machine lets the test write into a read-only directory")
@@ -294,17 +311,19 @@ DAMAGE = {
 
 @pytest.fixture(scope="module")
 def pristine_cache(tmp_path_factory):
-    """A cache directory holding the child's kernels, and the child's report."""
+    """A cache directory holding the child's kernels, compiled cold into it, and the
+    child's report and stderr. Tests copy it rather than each compiling the same
+    kernels into a cache of their own."""
     top = tmp_path_factory.mktemp("pristine")
     env = _environment(top, PYTHONPATH=SOURCE_ROOT, NUMBA_CACHE_DIR=str(top / "cache"))
-    report, _ = _run_child(PACKAGE, env, read_only=False)
+    report, stderr = _run_child(PACKAGE, env, read_only=False)
     assert report["counts"]["compiled"] > 0
-    return top / "cache", report
+    return top / "cache", report, stderr
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_damaged_cache_is_discarded_recompiled_and_healed(tmp_path, pristine_cache, damage):
-    pristine, expected = pristine_cache
+    pristine, expected, _ = pristine_cache
     cache = tmp_path / "cache"
     shutil.copytree(pristine, cache)
     suffix, harm = DAMAGE[damage]
@@ -368,9 +387,11 @@ def test_import_compiles_nothing_and_the_tiles_keep_their_vectorisation(tmp_path
     assert len(notices) == 1 and "numrnn warmup" in notices[0]
 
 
-def test_a_warm_start_prints_no_compile_notice(tmp_path):
+def test_a_warm_start_prints_no_compile_notice(tmp_path, pristine_cache):
+    # The pristine cache's child was the cold start.
+    pristine, _, cold_stderr = pristine_cache
+    shutil.copytree(pristine, tmp_path / "c")
     env = _environment(tmp_path, PYTHONPATH=SOURCE_ROOT, NUMBA_CACHE_DIR=str(tmp_path / "c"))
-    cold, cold_stderr = _run_child(PACKAGE, env, read_only=False)
     warm, warm_stderr = _run_child(PACKAGE, env, read_only=False)
     assert len(_compile_notices(cold_stderr)) == 1
     assert _compile_notices(warm_stderr) == [] and warm["counts"]["compiled"] == 0
