@@ -65,8 +65,8 @@ def hidden_gradient_norms(layer: Module, x: TensorLike, loss_fn: Callable[..., A
     -------
     ndarray of float64, (num_layers * num_directions, T), or with ``per_row``
     (num_layers * num_directions, T, B). Row ``k = layer * D + direction``, as
-    in ``h_n``; a cell gives one row. Dropout between layers is not applied:
-    the diagnosis is of the deterministic network.
+    in ``h_n``; a cell gives one row. No dropout is applied (between layers,
+    variational or on the weights): the diagnosis is of the deterministic network.
     """
     kind, num_layers, num_directions = _describe(layer)
     dtype = layer.dtype

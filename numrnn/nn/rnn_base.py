@@ -2,7 +2,9 @@
 
 The layer validates its arguments and weights once, then runs every layer and
 direction as one tape op, :class:`~numrnn.functional.recurrent_stack.RecurrentStack`,
-on the kernels of its cell kind (:mod:`numrnn.functional.cell_kinds`). The
+on the kernels of its cell kind (:mod:`numrnn.functional.cell_kinds`); under
+``no_grad`` it calls the op's inference pass, ``RecurrentStack.infer``, on the
+arrays directly, since nothing is recorded. The
 reverse direction runs each row backwards over its valid steps only, as PyTorch
 does with a packed sequence; the two directions' outputs are concatenated
 along the features and feed the next layer, through dropout in training mode.

@@ -22,7 +22,8 @@ checked then against the shape and dtype the layer declared (a replaced weight
 of another shape raises ``ShapeError`` or ``DTypeError`` naming it): training
 the layer afterwards does not change it; make a new streamer to pick changes up.
 Stepping ``T`` frames gives the same outputs and final states as the layer run
-over the ``T``-step sequence (to rounding). Only unidirectional layers stream:
+in eval mode over the ``T``-step sequence (to rounding): a streamer is for
+inference and applies no dropout of any kind. Only unidirectional layers stream:
 a reverse direction needs the future.
 """
 
