@@ -100,6 +100,10 @@ def reset_normalisation(names, parameters):
                 init.zeros_(parameter)
 
 
+# Rates a user may change on a built layer; each is checked again when set.
+_RATES = ("dropout", "weight_dropout", "input_dropout", "recurrent_dropout")
+
+
 class RNNBase(Module):
     """Shared constructor, parameters, validation and layer loop; see RNN, LSTM, GRU."""
 
@@ -341,6 +345,15 @@ class RNNBase(Module):
         return results[0], results[1:]
 
     def __setattr__(self, name, value):
+        if name in _RATES and name in self.__dict__:
+            # A rate changed after construction is checked as the constructor checks
+            # it, before it is kept: the kernels trust it (1.0 would divide by zero
+            # when scaling a mask), and a refused combination must not reach them.
+            value = check_variational_rate(self.mode, name, value)
+            if name == "recurrent_dropout":
+                refusal = self.kind.refusal(self.kind.options_of(self), value)
+                if refusal is not None:
+                    raise ArgumentError(f"{self.mode}: {refusal}")
         super().__setattr__(name, value)
         # Any attribute may feed the stack's spec (training, dropout, rng, an option):
         # the specs made from the old values go. Set after the attribute, and a new
