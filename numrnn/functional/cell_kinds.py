@@ -44,8 +44,9 @@ A record holds:
 - ``option_refusal``: None, or a function of the options giving why a
   combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
 - ``recurrent_dropout_refusal``: the same for options that do not go with
-  variational recurrent dropout (a recurrent mask in the kernels, which only the
-  plain LSTM, the plain GRU with ``reset_after=True`` and the Elman RNN take); also
+  variational recurrent dropout (a recurrent mask in the kernels, which the LSTM
+  (plain, projected or with peepholes; not layer-normalised), the plain GRU with
+  ``reset_after=True`` and the Elman RNN take); also
   read by :meth:`CellKind.refusal`, given the layer's ``recurrent_dropout``.
 """
 
@@ -144,10 +145,10 @@ def _lstm_streaming_variant(options):
 
 
 def _lstm_recurrent_dropout_refusal(options):
-    chosen = [name for name in ("proj_size", "peepholes", "layer_norm") if options.get(name)]
-    if chosen:
-        return (f"recurrent_dropout does not combine with {' and '.join(chosen)} yet: only the "
-                "plain LSTM kernel applies a recurrent mask")
+    if options.get("layer_norm"):
+        return ("recurrent_dropout does not combine with layer_norm yet: the plain, projected "
+                "(proj_size) and peephole LSTM kernels apply a recurrent mask, the "
+                "layer-normalised one does not")
     return None
 
 

@@ -64,8 +64,8 @@ def lstm(x: TensorLike, h0: TensorLike | None, c0: TensorLike | None, weight_ih:
         input_mask`` (the mask is a constant: no gradient reaches it).
     recurrent_mask : ndarray (B, H) or None, keyword-only
         Variational recurrent dropout with a fixed mask: every step multiplies
-        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (the plain LSTM only:
-        not with ``weight_peephole``).
+        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (with or without
+        ``weight_peephole``; c is not masked).
 
     Returns
     -------

@@ -324,14 +324,14 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     projected = bool(options.get("proj_size", 0))
     if peepholes + normalised + projected > 1:
         raise ArgumentError("lstm: proj_size, peepholes and layer_norm do not combine yet")
-    masked = recurrent.masked(recurrent_mask)
-    if masked and peepholes + normalised + projected:
-        raise ArgumentError("lstm: a recurrent dropout mask needs the plain LSTM, not "
-                            "proj_size, peepholes or layer_norm")
+    if normalised and recurrent.masked(recurrent_mask):
+        raise ArgumentError("lstm: a recurrent dropout mask does not combine with layer_norm "
+                            "yet")
     if projected:
-        return _run_projected(x, states, weights, lengths, reverse, options, keep)
+        return _run_projected(x, states, weights, lengths, reverse, options, keep,
+                              recurrent_mask)
     if peepholes:
-        return lstm_peephole.run(x, states, weights, lengths, reverse, keep)
+        return lstm_peephole.run(x, states, weights, lengths, reverse, keep, recurrent_mask)
     if normalised:
         return lstm_layer_norm.run(x, states, weights, lengths, reverse, keep)
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
@@ -355,11 +355,12 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     return output, (h_n, c_n), (output, projection, cells)
 
 
-def _run_projected(x, states, weights, lengths, reverse, options, keep):
+def _run_projected(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The LSTM with ``proj_size`` (:mod:`numrnn.kernels.lstm_projection`)."""
     # Imported here: that module builds on this one's _cell_update.
     from numrnn.kernels import lstm_projection
-    return lstm_projection.run(x, states, weights, lengths, reverse, options, keep)
+    return lstm_projection.run(x, states, weights, lengths, reverse, options, keep,
+                               recurrent_mask)
 
 
 def cell_states(saved, options=None):
@@ -389,8 +390,9 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None,
     weight ``weight_hr`` (P, H); h0, h_n and the output then have P features. With
     ``peepholes=True`` a fifth weight holds the peepholes (3H,) in the order ``p_i,
     p_f, p_o``; with ``layer_norm=True`` six more hold the normalisations' gains
-    and shifts. ``recurrent_mask`` (B, H) or None: recurrent dropout on h before
-    ``W_hh`` (:mod:`numrnn.kernels.recurrent`), plain LSTM only.
+    and shifts. ``recurrent_mask`` (B, size of h) or None: recurrent dropout on h
+    before ``W_hh`` (:mod:`numrnn.kernels.recurrent`), with or without ``proj_size``
+    or ``peepholes``, not with ``layer_norm``.
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, True,
                              recurrent_mask)

@@ -182,7 +182,7 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
     With ``proj_size`` in ``options`` the weights hold ``weight_hr`` fifth and
     its gradient comes last (:mod:`numrnn.kernels.lstm_projection_backward`).
-    ``recurrent_mask``: the one ``forward_train`` ran with (plain LSTM only).
+    ``recurrent_mask``: the one ``forward_train`` ran with (not with ``layer_norm``).
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
                               lengths, reverse, options, needs, recurrent_mask)
@@ -201,17 +201,17 @@ def cell_states_backward(grad_cells, grad_output, grad_finals, x, states, weight
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs, recurrent_mask, grad_cells=None):
     masked = recurrent.masked(recurrent_mask)
-    if masked and (has_peepholes(options) or layer_normalised(options)
-                   or options.get("proj_size", 0)):
-        raise ArgumentError("lstm: a recurrent dropout mask needs the plain LSTM, not "
-                            "proj_size, peepholes or layer_norm")
+    if masked and layer_normalised(options):
+        raise ArgumentError("lstm: a recurrent dropout mask does not combine with layer_norm "
+                            "yet")
     if has_peepholes(options) or layer_normalised(options):
         if grad_cells is not None:
             raise ArgumentError("lstm: per-step cell states are not available with "
                                 "peepholes or layer_norm yet")
         if has_peepholes(options):
             return lstm_peephole_backward.backward(grad_output, grad_finals, x, states,
-                                                   weights, saved, lengths, reverse, needs)
+                                                   weights, saved, lengths, reverse, needs,
+                                                   recurrent_mask)
         return lstm_layer_norm_backward.backward_run(grad_output, grad_finals, x, states,
                                                      weights, saved, lengths, reverse, needs)
     if grad_cells is None:
@@ -219,7 +219,7 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     if options.get("proj_size", 0):
         return lstm_projection_backward.run_backward(grad_output, grad_finals, x, states,
                                                      weights, saved, lengths, reverse, needs,
-                                                     grad_cells)
+                                                     grad_cells, recurrent_mask)
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh = weights[0], weights[1]
     output, gates, cells = saved

@@ -17,7 +17,10 @@ input-projection GEMM before the loop, one ``h W_hhᵀ`` per step, ``lengths``
 and ``reverse`` handled per row, fixed batch blocks each running its whole
 recurrence on one core, so results are bit-identical for any thread count.
 There is no joint step (``plan_for(..., joint=False)``): large float32
-batches run the projection path with ``W_hhᵀ`` packed.
+batches run the projection path with ``W_hhᵀ`` packed. Recurrent dropout
+(:mod:`numrnn.kernels.recurrent`) multiplies ``h_{t-1}`` by its row's mask
+before ``W_hhᵀ``, as in the plain LSTM; the peepholes read ``c``, which is not
+masked.
 """
 
 import numpy as np
@@ -25,7 +28,7 @@ from numba import prange
 
 from numrnn.errors import ArgumentError
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.common import block_rows, combined_bias, time_index
+from numrnn.kernels.common import block_rows, combined_bias, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
@@ -93,14 +96,21 @@ def _step_row(b, r, t, projection, recurrent, bias, peephole, h_block, c_state, 
 
 @kernel
 def _run_block(block, projection, weight_hh_t, bias, peephole, lengths, reverse, h_state,
-               c_state, output, cells, keep):
-    """All steps for the rows of batch block ``block``; its own product each step."""
+               c_state, output, cells, keep, recurrent_mask):
+    """All steps for the rows of batch block ``block``; its own product each step, of
+    h times the recurrent mask if there is one."""
     batch, hidden = h_state.shape
     first, stop = block_rows(block, batch)
     h_block = h_state[first:stop].copy()
     recurrent = np.empty((stop - first, 4 * hidden), dtype=projection.dtype)
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(lengths[first:stop].max()):
-        product(h_block, weight_hh_t, recurrent)
+        if masked:
+            mask_rows(h_block, recurrent_mask, first, dropped)
+            product(dropped, weight_hh_t, recurrent)
+        else:
+            product(h_block, weight_hh_t, recurrent)
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -111,14 +121,15 @@ def _run_block(block, projection, weight_hh_t, bias, peephole, lengths, reverse,
 
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, peephole, lengths, reverse, h0, c0,
-             projection, output, cells, keep):
+             projection, output, cells, keep, recurrent_mask):
     """Run all steps in one compiled call; returns ``(h_n, c_n)``.
 
     As :func:`numrnn.kernels.lstm._forward`, with ``peephole`` (3H,) and
     ``output`` and ``cells`` zero-filled by the caller: positions past a row's
     length are never visited, so they stay zero. ``projection`` (T, B, 4H)
     receives ``x W_ihᵀ`` and, with ``keep``, the gate activations at each valid
-    position (what lies at padded positions is never read).
+    position (what lies at padded positions is never read). ``recurrent_mask``
+    (B, H), or empty for none, as the plain LSTM's.
     """
     batch = x.shape[1]
     n_gates = weight_ih.shape[0]
@@ -128,18 +139,18 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, peephole, lengths, rev
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, bias, peephole, lengths, reverse, h_state,
-                   c_state, output, cells, keep)
+                   c_state, output, cells, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, bias, peephole, lengths, reverse,
-                       h_state, c_state, output, cells, keep)
+                       h_state, c_state, output, cells, keep, recurrent_mask)
     return h_state, c_state
 
 
-def run(x, states, weights, lengths, reverse, keep):
+def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     """This variant's part of the contract (:mod:`numrnn.kernels.recurrent`), called by
-    :mod:`numrnn.kernels.lstm` on ready arrays; saved is ``(output, gates, cells)``
-    as for the plain LSTM."""
+    :mod:`numrnn.kernels.lstm` on ready arrays (``recurrent_mask`` (B, H) or empty);
+    saved is ``(output, gates, cells)`` as for the plain LSTM."""
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh, peephole) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -150,5 +161,5 @@ def run(x, states, weights, lengths, reverse, keep):
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, peephole, lengths,
-                            reverse, h0, c0, projection, output, cells, keep)
+                            reverse, h0, c0, projection, output, cells, keep, recurrent_mask)
     return output, (h_n, c_n), (output, projection, cells)

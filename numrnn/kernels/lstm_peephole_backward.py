@@ -9,6 +9,9 @@ from step t+1) and ``dc = dL/dc_t`` (from step t+1), one step back is::
     dc_{t-1} = dc * f + d_i * p_i + d_f * p_f
     dh_{t-1} = [d_i d_f d_g d_o] W_hh                           (B, 4H) @ (4H, H)
 
+With a recurrent dropout mask m (B, H), ``dh_{t-1}`` is the product above times
+m and ``dW_hh`` reads the masked h, as in the plain LSTM (c is not masked).
+
 Only ``dh_{t-1}`` is sequential. The pre-activation gradients of every step are
 stored (T, B, 4H), with the cell state each step started from, and after the
 loop ``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, the biases' gradients a sum,
@@ -25,7 +28,7 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
@@ -74,8 +77,10 @@ def _backward_row(b, r, step, t, grad_output, grad_h_n, peephole, h0, c0, output
 
 @kernel
 def _backward_block(block, grad_output, grad_h_n, weight_hh, peephole, lengths, reverse, h0, c0,
-                    output, gates, cells, grad_c, grad_gates, prev_hidden, prev_cells, grad_h0):
-    """All steps back for the rows of batch block ``block``; its own product each step."""
+                    output, gates, cells, grad_c, grad_gates, prev_hidden, prev_cells, grad_h0,
+                    recurrent_mask):
+    """All steps back for the rows of batch block ``block``; its own product each step,
+    times the recurrent mask if there is one."""
     batch, hidden = h0.shape
     first, stop = block_rows(block, batch)
     rows = stop - first
@@ -83,6 +88,7 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, peephole, lengths, 
     # and its product row is ignored.
     step_grad = np.zeros((rows, 4 * hidden), dtype=gates.dtype)
     grad_h_prev = np.zeros((rows, hidden), dtype=gates.dtype)
+    masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(rows):
             length = lengths[first + r]
@@ -92,36 +98,41 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, peephole, lengths, 
                               grad_c, grad_gates, prev_hidden, prev_cells, grad_h_prev,
                               step_grad, length, reverse)
         product(step_grad, weight_hh, grad_h_prev)
+        if masked:
+            mask_rows(grad_h_prev, recurrent_mask, first, grad_h_prev)
     grad_h0[first:stop] = grad_h_prev
 
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_h_n, weight_hh, peephole, lengths, reverse, h0, c0,
                          output, gates, cells, grad_c, grad_gates, prev_hidden, prev_cells,
-                         grad_h0):
+                         grad_h0, recurrent_mask):
     """Walk the steps backwards, filling ``grad_gates``, ``prev_hidden`` and ``prev_cells``
     (T, B, ·), zero-filled by the caller, at each valid position.
 
     ``grad_c`` (B, H) holds dL/dc_n on entry and dL/dc0 on return; ``grad_h0``
-    receives dL/dh0. ``weight_hh`` (4H, H) is contiguous or packed. Batch blocks
+    receives dL/dh0. ``weight_hh`` (4H, H) is contiguous or packed;
+    ``recurrent_mask`` (B, H) is the forward's, or empty for none. Batch blocks
     run in parallel as in the forward kernel.
     """
     blocks = block_count(h0.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_h_n, weight_hh, peephole, lengths, reverse,
                         h0, c0, output, gates, cells, grad_c, grad_gates, prev_hidden, prev_cells,
-                        grad_h0)
+                        grad_h0, recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, peephole, lengths,
                         reverse, h0, c0, output, gates, cells, grad_c, grad_gates, prev_hidden,
-                        prev_cells, grad_h0)
+                        prev_cells, grad_h0, recurrent_mask)
 
 
-def backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):
+def backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
+             recurrent_mask):
     """This variant's backward, called by :mod:`numrnn.kernels.lstm_backward` on ready
-    arrays: ``(grad_x, grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias_ih,
-    grad_bias_hh, grad_peephole (3H,))``, None where ``needs`` asks for none."""
+    arrays (``recurrent_mask`` (B, H) or empty): ``(grad_x, grad_h0, grad_c0,
+    grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_peephole (3H,))``,
+    None where ``needs`` asks for none."""
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh, peephole = weights[0], weights[1], weights[4]
     output, gates, cells = saved
@@ -137,7 +148,10 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths, rever
         _backward_recurrence(grad_output, grad_h_n,
                              product_weight(weight_hh, plan.backward_weight), peephole, lengths,
                              reverse, h0, c0, output, gates, cells, grad_c, grad_gates,
-                             prev_hidden, prev_cells, grad_h0)
+                             prev_hidden, prev_cells, grad_h0, recurrent_mask)
+    if recurrent_mask.shape[0] > 0:
+        # W_hh multiplied the masked state: its gradient reads that.
+        prev_hidden *= recurrent_mask
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh, want_peep = needs
     flat = grad_gates.reshape(steps * batch, 4 * hidden)
     flat_t = flat.T  # a view: the GEMM reads it transposed, nothing is copied

@@ -18,12 +18,16 @@ bit-identical for any thread count. A block's ``m W_hrᵀ`` covers all its rows;
 a row past its length has its product computed and ignored, its state left
 alone. There is no joint step: large float32 batches take the projection path
 with packed weights (``plan_for(..., joint=False)``).
+
+Recurrent dropout (:mod:`numrnn.kernels.recurrent`) masks what feeds back: the
+projected ``h_{t-1}`` (P features) is multiplied by its row's mask (B, P)
+before ``W_hhᵀ``; ``m_t``, ``c_t`` and the output are not masked.
 """
 
 import numpy as np
 from numba import prange
 
-from numrnn.kernels.common import block_rows, combined_bias, time_index
+from numrnn.kernels.common import block_rows, combined_bias, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.lstm import _cell_update
@@ -78,9 +82,9 @@ def _cell_row(b, r, t, projection, recurrent, bias, c_state, m_block, cells, kee
 
 @kernel
 def _run_block(block, projection, weight_hh_t, weight_hr_t, bias, lengths, reverse, h_state,
-               c_state, output, cells, keep):
-    """All steps for the rows of batch block ``block``: per step ``h W_hhᵀ``, the cell
-    rows, then ``m W_hrᵀ``."""
+               c_state, output, cells, keep, recurrent_mask):
+    """All steps for the rows of batch block ``block``: per step ``h W_hhᵀ`` (h masked
+    first with a recurrent mask), the cell rows, then ``m W_hrᵀ``."""
     steps, batch, n_gates = projection.shape
     proj_size = h_state.shape[1]
     first, stop = block_rows(block, batch)
@@ -91,9 +95,15 @@ def _run_block(block, projection, weight_hh_t, weight_hr_t, bias, lengths, rever
     m_block = np.zeros((rows, n_gates // 4), dtype=projection.dtype)
     projected = np.empty((rows, proj_size), dtype=projection.dtype)
     longest = lengths[first:stop].max()
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(steps):
         if step < longest:
-            product(h_block, weight_hh_t, recurrent)
+            if masked:
+                mask_rows(h_block, recurrent_mask, first, dropped)
+                product(dropped, weight_hh_t, recurrent)
+            else:
+                product(h_block, weight_hh_t, recurrent)
         for r in range(rows):
             length = lengths[first + r]
             if step < length:
@@ -113,7 +123,7 @@ def _run_block(block, projection, weight_hh_t, weight_hr_t, bias, lengths, rever
 
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, weight_hr_t, bias_ih, bias_hh, lengths, reverse, h0,
-             c0, projection, output, cells, keep):
+             c0, projection, output, cells, keep, recurrent_mask):
     """Run the projected LSTM over all steps in one compiled call.
 
     Parameters
@@ -133,6 +143,9 @@ def _forward(x, weight_ih, weight_hh_t, weight_hr_t, bias_ih, bias_hh, lengths, 
         h at valid positions, zeros elsewhere.
     cells : (T, B, H) with ``keep``, else empty
         c_t at valid positions, zeros elsewhere.
+    recurrent_mask : (B, P), or empty for none
+        Recurrent dropout: each row's h is multiplied by its mask row before
+        ``W_hhᵀ``.
 
     Returns
     -------
@@ -144,18 +157,19 @@ def _forward(x, weight_ih, weight_hh_t, weight_hr_t, bias_ih, bias_hh, lengths, 
     blocks = block_count(x.shape[1])
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, weight_hr_t, bias, lengths, reverse,
-                   h_state, c_state, output, cells, keep)
+                   h_state, c_state, output, cells, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, weight_hr_t, bias, lengths,
-                       reverse, h_state, c_state, output, cells, keep)
+                       reverse, h_state, c_state, output, cells, keep, recurrent_mask)
     return h_state, c_state
 
 
-def run(x, states, weights, lengths, reverse, options, keep):
+def run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The projected LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`);
     ``weights`` are ``(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)`` and saved is
-    ``(output, gates, cells)``, as the plain LSTM's."""
+    ``(output, gates, cells)``, as the plain LSTM's; ``recurrent_mask`` (B, P) or
+    empty."""
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh, weight_hr) = states, weights
     steps, batch, n_in = x.shape
     proj_size, hidden = weight_hr.shape
@@ -169,5 +183,5 @@ def run(x, states, weights, lengths, reverse, options, keep):
     # input projection is not.
     with kernel_blas(True):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, weight_hr_t, bias_ih, bias_hh, lengths,
-                            reverse, h0, c0, projection, output, cells, keep)
+                            reverse, h0, c0, projection, output, cells, keep, recurrent_mask)
     return output, (h_n, c_n), (output, projection, cells)

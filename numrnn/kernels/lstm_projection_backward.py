@@ -16,7 +16,9 @@ gradients (T, B, 4H)::
 
     dW_hr = dHᵀ M,   dx = dG W_ih,   dW_ih = dGᵀ x,   dW_hh = dGᵀ h_prev,   db = Σ dG
 
-Rows, padding, ``reverse`` and the batch blocks are the plain LSTM's, so
+With a recurrent dropout mask m (B, P) the forward multiplied ``m * h_{t-1}``
+by ``W_hh``: ``dh_{t-1}`` is the product above times m, and ``dW_hh`` reads the
+masked h. Rows, padding, ``reverse`` and the batch blocks are the plain LSTM's, so
 results are bit-identical for any thread count. ``grad_cells`` (T, B, H), the
 gradient of c at every position, enters dc at its position (empty: none).
 """
@@ -25,7 +27,7 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
@@ -96,9 +98,9 @@ def _backward_row(b, r, step, lengths, reverse, h0, c0, output, gates, cells, gr
 @kernel
 def _backward_block(block, grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse, h0,
                     c0, output, gates, cells, grad_cells, grad_c, grad_gates, grad_hidden,
-                    prev_hidden, m_steps, grad_h0):
+                    prev_hidden, m_steps, grad_h0, recurrent_mask):
     """All steps back for the rows of batch block ``block``: per step ``dh W_hr``, the
-    cell rows, then ``dG W_hh``."""
+    cell rows, then ``dG W_hh`` (times the recurrent mask, if any)."""
     steps, batch, n_gates = gates.shape
     proj_size = h0.shape[1]
     first, stop = block_rows(block, batch)
@@ -108,6 +110,7 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, weight_hr, lengths,
     grad_h = np.zeros((rows, proj_size), dtype=gates.dtype)
     grad_m = np.zeros((rows, n_gates // 4), dtype=gates.dtype)
     longest = lengths[first:stop].max()
+    masked = recurrent_mask.shape[0] > 0
     for step in range(steps - 1, -1, -1):
         for r in range(rows):
             _gather_row(first + r, r, step, grad_output, grad_h_n, lengths, reverse,
@@ -120,36 +123,39 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, weight_hr, lengths,
                           step_grad)
         if step < longest:
             product(step_grad, weight_hh, grad_h_prev)
+            if masked:
+                mask_rows(grad_h_prev, recurrent_mask, first, grad_h_prev)
     grad_h0[first:stop] = grad_h_prev
 
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse, h0, c0,
                          output, gates, cells, grad_cells, grad_c, grad_gates, grad_hidden,
-                         prev_hidden, m_steps, grad_h0):
+                         prev_hidden, m_steps, grad_h0, recurrent_mask):
     """Walk the steps backwards, filling ``grad_gates``, ``grad_hidden`` (dL/dh_t, T, B,
     P), ``prev_hidden`` (T, B, P) and ``m_steps`` (T, B, H), zeros where padded;
     ``grad_c`` holds ``dL/dc_n`` on entry and ``dL/dc0`` on return, ``grad_h0``
     receives ``dL/dh0``. ``weight_hh`` (4H, P) and ``weight_hr`` (P, H) are
-    contiguous, or packed (``Plan.backward_weight``, :mod:`numrnn.kernels.plan`)."""
+    contiguous, or packed (``Plan.backward_weight``, :mod:`numrnn.kernels.plan`);
+    ``recurrent_mask`` (B, P) is the forward's, or empty for none."""
     blocks = block_count(h0.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_h_n, weight_hh, weight_hr, lengths, reverse,
                         h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates, grad_hidden,
-                        prev_hidden, m_steps, grad_h0)
+                        prev_hidden, m_steps, grad_h0, recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_h_n, weight_hh, weight_hr, lengths,
                         reverse, h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates,
-                        grad_hidden, prev_hidden, m_steps, grad_h0)
+                        grad_hidden, prev_hidden, m_steps, grad_h0, recurrent_mask)
 
 
 def run_backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
-                 grad_cells):
+                 grad_cells, recurrent_mask):
     """The gradients of the projected LSTM: ``(grad_x, grad_h0, grad_c0, grad_weight_ih,
     grad_weight_hh, grad_bias_ih, grad_bias_hh, grad_weight_hr)``, None where ``needs``
     asks for none. Arguments as :func:`numrnn.kernels.lstm_backward.backward`'s, made
-    ready; ``grad_cells`` (T, B, H) or empty."""
+    ready; ``grad_cells`` (T, B, H) or empty, ``recurrent_mask`` (B, P) or empty."""
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh, weight_hr = weights[0], weights[1], weights[4]
     output, gates, cells = saved
@@ -167,7 +173,10 @@ def run_backward(grad_output, grad_finals, x, states, weights, saved, lengths, r
         _backward_recurrence(grad_output, grad_h_n, product_weight(weight_hh, form),
                              product_weight(weight_hr, form), lengths, reverse, h0, c0, output,
                              gates, cells, grad_cells, grad_c, grad_gates, grad_hidden,
-                             prev_hidden, m_steps, grad_h0)
+                             prev_hidden, m_steps, grad_h0, recurrent_mask)
+    if recurrent_mask.shape[0] > 0:
+        # W_hh multiplied the masked state: its gradient reads that.
+        prev_hidden *= recurrent_mask
 
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh, want_w_hr = needs

@@ -25,11 +25,13 @@ three entry points, with the same arguments in the same order::
   ``backward`` needs, opaque to callers;
 - ``needs`` one bool per gradient returned (``x``, each state, each weight),
   None for all; a gradient not needed comes back as None;
-- ``recurrent_mask`` (B, H) or None: variational recurrent dropout (Gal &
+- ``recurrent_mask`` (B, size of h) or None: variational recurrent dropout (Gal &
   Ghahramani 2016), the scaled 0/1 mask each row's ``h_{t-1}`` is multiplied by
-  before the recurrent product, the same at every step; ``backward`` takes the
-  one ``forward_train`` ran with. Only the plain cells take one (the cell table
-  refuses the other variants, and their kernels raise :class:`ArgumentError`).
+  before the recurrent product, the same at every step (an LSTM with
+  ``proj_size`` P masks its projected h, so P features); ``backward`` takes the
+  one ``forward_train`` ran with. A variant whose kernels apply none is refused
+  by the cell table (``recurrent_dropout_refusal``), and its kernels raise
+  :class:`ArgumentError`.
 
 The cell's file holds what is particular to it: its arrays of residuals, its
 row step and its backward row. What every cell needs done the same way is done

@@ -206,8 +206,10 @@ class LSTM(RNNBase):
         kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
         recurrent one multiplies ``h_{t-1}`` before ``W_hh`` inside the kernel.
         Nothing is dropped in evaluation mode (``numrnn.nn.variational_dropout``).
-        ``recurrent_dropout`` does not combine with ``proj_size``, ``peepholes`` or
-        ``layer_norm`` yet; ``input_dropout`` combines with all of them.
+        With ``proj_size`` the recurrent mask covers the projected h (``proj_size``
+        features); with ``peepholes`` it covers h, not c. ``recurrent_dropout`` does
+        not combine with ``layer_norm`` yet; ``input_dropout`` combines with all of
+        them.
 
     Notes
     -----

@@ -168,17 +168,26 @@ def test_a_rate_outside_zero_to_one_is_refused_by_name(name, rate, value):
 
 
 @pytest.mark.parametrize("make_layer, refused", [
-    (lambda **o: nn.LSTM(3, 4, proj_size=2, **o), "proj_size"),
-    (lambda **o: nn.LSTM(3, 4, peepholes=True, **o), "peepholes"),
     (lambda **o: nn.LSTM(3, 4, layer_norm=True, **o), "layer_norm"),
     (lambda **o: nn.GRU(3, 4, layer_norm=True, **o), "layer_norm"),
     (lambda **o: nn.GRU(3, 4, reset_after=False, **o), "reset_after=True"),
-], ids=["lstm_proj", "lstm_peepholes", "lstm_layer_norm", "gru_layer_norm", "gru_reset_before"])
+], ids=["lstm_layer_norm", "gru_layer_norm", "gru_reset_before"])
 def test_recurrent_dropout_on_a_variant_without_a_masked_kernel_is_refused(make_layer, refused):
     with pytest.raises(ArgumentError, match=f"recurrent_dropout .*{refused}"):
         make_layer(recurrent_dropout=0.2, rng=0)
     # The input mask is applied before the kernel, so every variant takes it.
     layer = make_layer(input_dropout=0.2, rng=0)
+    x = _x(dtype=np.float32)
+    training = layer(x)[0].data
+    layer.eval()
+    assert not np.array_equal(training, layer(x)[0].data)
+
+
+@pytest.mark.parametrize("options", [{"proj_size": 2}, {"peepholes": True}],
+                         ids=["lstm_proj", "lstm_peepholes"])
+def test_recurrent_dropout_on_the_projected_and_peephole_lstm_is_accepted(options):
+    layer = nn.LSTM(3, 4, recurrent_dropout=0.2, rng=0, **options)
+    assert layer.recurrent_dropout == 0.2
     x = _x(dtype=np.float32)
     training = layer(x)[0].data
     layer.eval()
