@@ -174,7 +174,7 @@ def test_the_kernels_without_residuals_give_the_training_kernels_bits(variant):
     np.testing.assert_array_equal(infer_finals[0], finals[0])
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=12)
 @given(variant=st.sampled_from(sorted(VARIANTS)), reverse=st.booleans(), bias=st.booleans(),
        steps=st.integers(1, 4), batch=st.integers(1, 3), n_in=st.integers(1, 3),
        hidden=st.integers(2, 4), rate=st.sampled_from([0.25, 0.5]),
@@ -239,7 +239,7 @@ def test_a_stacked_bidirectional_layer_is_the_composed_computation_with_its_mask
                                    err_msg=name)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=8)
 @given(variant=st.sampled_from(sorted(VARIANTS)), num_layers=st.integers(1, 2),
        bidirectional=st.booleans(), steps=st.integers(1, 4), batch=st.integers(1, 3),
        seed=st.integers(0, 2 ** 16))

@@ -167,10 +167,9 @@ def test_a_mask_of_another_dtype_is_refused():
 
 
 @pytest.mark.parametrize("call", [
-    lambda arrays, mask: F.gru(*arrays, reset_after=False, recurrent_mask=mask),
     lambda arrays, mask: F.lstm(arrays[0], None, None, *arrays[-4:],
                                 weight_peephole=np.zeros(3 * 5), recurrent_mask=mask),
-], ids=["gru_reset_before", "lstm_peepholes"])
+], ids=["lstm_peepholes"])
 def test_a_recurrent_mask_on_a_variant_without_one_is_refused(call):
     name = "gru" if call.__code__.co_names.count("gru") else "lstm"
     arrays, _, masks = _problem(name, 4, 3, 2, 5, seed=1)
