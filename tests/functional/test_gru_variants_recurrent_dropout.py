@@ -197,7 +197,7 @@ def _composed_layer(variant, layer, x, lengths, masks, parameters):
     the masks it drew: ``(output, h_n)``."""
     names = [name for name, _ in GRU.parameters(1, layer.hidden_size, VARIANTS[variant])]
     batch = x.shape[1]
-    layer_input, finals = x, []
+    layer_input, finals, outputs = x, [], []
     for index in range(layer.num_layers * layer.num_directions):
         number, direction = divmod(index, layer.num_directions)
         weights = [parameters.get(parameter_name(name, number, direction == 1))
@@ -206,7 +206,7 @@ def _composed_layer(variant, layer, x, lengths, masks, parameters):
         output, h_n = composed(variant, layer_input * masks.inputs[index], h0, weights, lengths,
                                direction == 1, masks.recurrent[index])
         finals.append(h_n)
-        outputs = [output] if direction == 0 else outputs + [output]
+        outputs = [output] if direction == 0 else [*outputs, output]
         if direction == layer.num_directions - 1:
             layer_input = outputs[0] if len(outputs) == 1 else F.concatenate(outputs, axis=2)
     return layer_input, F.stack(finals)
