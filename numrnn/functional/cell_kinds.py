@@ -45,9 +45,9 @@ A record holds:
   combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
 - ``recurrent_dropout_refusal``: the same for options that do not go with
   variational recurrent dropout (a recurrent mask in the kernels, which the LSTM
-  (plain, projected or with peepholes; not layer-normalised), the plain GRU with
-  ``reset_after=True`` and the Elman RNN take); also
-  read by :meth:`CellKind.refusal`, given the layer's ``recurrent_dropout``.
+  (plain, projected or with peepholes; not layer-normalised), the GRU in each of
+  its variants and the Elman RNN take); also read by :meth:`CellKind.refusal`,
+  given the layer's ``recurrent_dropout``.
 """
 
 from dataclasses import dataclass
@@ -149,16 +149,6 @@ def _lstm_recurrent_dropout_refusal(options):
         return ("recurrent_dropout does not combine with layer_norm yet: the plain, projected "
                 "(proj_size) and peephole LSTM kernels apply a recurrent mask, the "
                 "layer-normalised one does not")
-    return None
-
-
-def _gru_recurrent_dropout_refusal(options):
-    if options.get("layer_norm"):
-        return ("recurrent_dropout does not combine with layer_norm yet: only the plain GRU "
-                "kernel applies a recurrent mask")
-    if not options.get("reset_after", True):
-        return ("recurrent_dropout needs reset_after=True: only the plain GRU kernel applies "
-                "a recurrent mask")
     return None
 
 
@@ -329,8 +319,7 @@ GRU = CellKind(
     options={"reset_after": (True, (True, False)), "layer_norm": (False, (False, True))},
     layer_options=("reset_after", "layer_norm"),
     onnx_gates=("z", "r", "n"), keras_gates=("z", "r", "n"), onednn_gates=("z", "r", "n"),
-    parameter_layout=layer_norm_parameters, option_refusal=_gru_option_refusal,
-    recurrent_dropout_refusal=_gru_recurrent_dropout_refusal)
+    parameter_layout=layer_norm_parameters, option_refusal=_gru_option_refusal)
 
 RNN = CellKind(
     name="RNN", gates=("h",), states=("h",),

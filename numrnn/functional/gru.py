@@ -66,8 +66,9 @@ def gru(x: TensorLike, h0: TensorLike | None, weight_ih: TensorLike, weight_hh: 
         input_mask`` (the mask is a constant: no gradient reaches it).
     recurrent_mask : ndarray (B, H) or None, keyword-only
         Variational recurrent dropout with a fixed mask: every step multiplies
-        ``h_{t-1}`` by it before ``W_hh``, inside the kernel (``reset_after=True``
-        only; ``z * h_{t-1}`` keeps h unmasked).
+        ``h_{t-1}`` by it where it enters a product with ``W_hh``, inside the
+        kernel (with ``reset_after=False``, ``W_hn (r * (m * h_{t-1}))``); ``z *
+        h_{t-1}`` keeps h unmasked.
 
     Returns
     -------

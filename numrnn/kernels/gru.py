@@ -34,7 +34,10 @@ applies r before the recurrent product, ``n = tanh(W_in x_t + b_in + W_hn (r *
 h_{t-1}) + b_hn)`` (Cho et al. 2014; Keras ``reset_after=False``, ONNX
 ``linear_before_reset=0``): :mod:`numrnn.kernels.gru_reset_before`; with
 ``layer_norm=True`` the layer-normalised GRU of :mod:`numrnn.kernels.gru_layer_norm`
-(four more weights after the four; ``reset_after=True`` only).
+(four more weights after the four; ``reset_after=True`` only). All three take a
+recurrent dropout mask ``m`` (B, H), with one convention: ``m * h_{t-1}`` is what
+the recurrent products read, and the update ``z * h_{t-1}`` carries the unmasked
+state, as Keras's ``recurrent_dropout`` does.
 """
 
 import numpy as np
@@ -269,15 +272,10 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     residuals' arrays and its product path; saved is ``(gates, hidden_n, h_prev)``
     (for the reset-before variant ``r * h_{t-1}`` in place of ``hidden_n``; with
     ``layer_norm``, :func:`numrnn.kernels.gru_layer_norm.run`'s)."""
-    masked = recurrent.masked(recurrent_mask)
-    if masked and (layer_normalised(options, resets_after(options))
-                   or not resets_after(options)):
-        raise ArgumentError("gru: a recurrent dropout mask needs the plain GRU "
-                            "(reset_after=True, no layer_norm)")
     if layer_normalised(options, resets_after(options)):
-        return gru_layer_norm.run(x, states, weights, lengths, reverse, keep)
+        return gru_layer_norm.run(x, states, weights, lengths, reverse, keep, recurrent_mask)
     if not resets_after(options):
-        return gru_reset_before.run(x, states, weights, lengths, reverse, keep)
+        return gru_reset_before.run(x, states, weights, lengths, reverse, keep, recurrent_mask)
     (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -324,8 +322,8 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None,
     ``(output, (h_n,), saved)``; ``saved`` holds r, z, n (T, B, 3H),
     ``W_hn h + b_hn`` (``r * h`` with ``reset_after=False``) and the state each
     position started from (T, B, H), zeros past each length. ``recurrent_mask``
-    (B, H) or None: recurrent dropout on h before ``W_hh`` (plain GRU only; see
-    :func:`_run_block`).
+    (B, H) or None: recurrent dropout on h where it enters the recurrent products,
+    in every variant (see :func:`_run_block`).
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, True,
                              recurrent_mask)

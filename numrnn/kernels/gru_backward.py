@@ -26,7 +26,6 @@ the loop.
 import numpy as np
 from numba import prange
 
-from numrnn.errors import ArgumentError
 from numrnn.kernels import gru_layer_norm_backward, gru_reset_before_backward, recurrent
 from numrnn.kernels.activations import typed
 from numrnn.kernels.common import block_rows, mask_rows, time_index
@@ -132,7 +131,7 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
     Returns ``(grad_x (T, B, I), grad_h0 (B, H), grad_weight_ih (3H, I),
     grad_weight_hh (3H, H), grad_bias_ih (3H,), grad_bias_hh (3H,))``, None
     for each gradient ``needs`` does not ask for. ``recurrent_mask``: the one
-    ``forward_train`` ran with (plain GRU only).
+    ``forward_train`` ran with (any variant).
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
                               lengths, reverse, options, needs, recurrent_mask)
@@ -140,15 +139,13 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs, recurrent_mask):
-    masked = recurrent.masked(recurrent_mask)
-    if masked and (layer_normalised(options, resets_after(options))
-                   or not resets_after(options)):
-        raise ArgumentError("gru: a recurrent dropout mask needs the plain GRU "
-                            "(reset_after=True, no layer_norm)")
     if layer_normalised(options, resets_after(options)):
         return gru_layer_norm_backward.backward_run(grad_output, grad_finals, x, states, weights,
-                                                    saved, lengths, reverse, needs)
+                                                    saved, lengths, reverse, needs,
+                                                    recurrent_mask)
     gates, hidden_n, h_prev = saved
+    # W_hh multiplied the masked state: its gradient reads that.
+    h_read = h_prev * recurrent_mask if recurrent.masked(recurrent_mask) else h_prev
     weight_ih, weight_hh = weights[0], weights[1]
     steps, batch, _ = x.shape
     hidden = weight_hh.shape[1]
@@ -156,26 +153,23 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, x.shape[2], hidden, 3)
     if not resets_after(options):
-        # saved holds r * h_{t-1}, the input of n's recurrent product, in place of
-        # hidden_n; b_hn sits beside b_in, outside r, so n's recurrent
-        # pre-activation gradient is its input one.
+        # saved holds r * h_{t-1} (h masked under a recurrent mask), the input of n's
+        # recurrent product, in place of hidden_n; b_hn sits beside b_in, outside r,
+        # so n's recurrent pre-activation gradient is its input one.
         with kernel_blas(plan.backward_pins_blas):
             gru_reset_before_backward.backward_recurrence(
                 grad_output, grad_state, gates, h_prev,
                 product_weight(weight_hh[:2 * hidden], plan.backward_weight),
                 product_weight(weight_hh[2 * hidden:], plan.backward_weight), lengths, reverse,
-                grad_projection)
-        return _weight_gradients(x, h_prev, hidden_n, weight_ih, grad_state, grad_projection,
+                grad_projection, recurrent_mask)
+        return _weight_gradients(x, h_read, hidden_n, weight_ih, grad_state, grad_projection,
                                  grad_projection[:, :, 2 * hidden:], needs)
     grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
                              grad_projection, grad_hidden_n, recurrent_mask)
-    if masked:
-        # W_hh multiplied the masked state: its gradient reads that.
-        h_prev = h_prev * recurrent_mask
-    return _weight_gradients(x, h_prev, h_prev, weight_ih, grad_state, grad_projection,
+    return _weight_gradients(x, h_read, h_read, weight_ih, grad_state, grad_projection,
                              grad_hidden_n, needs)
 
 

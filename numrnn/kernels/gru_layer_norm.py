@@ -20,13 +20,18 @@ included, as it multiplies ``W_hn h + b_hn`` in PyTorch's GRU. Structure as
 for the input products of all steps, then per batch block one ``h W_hhᵀ``
 product per step, normalised and gated row by row; results are bit-identical
 for any thread count.
+
+A recurrent dropout mask ``m`` (B, H) multiplies h where it enters the
+recurrent product, ``ĥ = γ_hh * LN(W_hh (m * h_{t-1})) + β_hh + b_hh``, while
+the update ``z * h_{t-1}`` carries the unmasked state, as in
+:mod:`numrnn.kernels.gru`.
 """
 
 import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh, typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import normalise_blocks, normalise_rows, row_kernel
@@ -70,8 +75,9 @@ def _step_row(b, t, norm_ih, rec_row, rec_inverse, gain_ih, gain_hh, biases, h_r
 
 @kernel
 def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, reverse, state,
-               output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep):
-    """All steps for the rows of batch block ``block``; its own product each step."""
+               output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep, recurrent_mask):
+    """All steps for the rows of batch block ``block``; its own product each step
+    (of ``dropped``, the masked h, under a recurrent mask)."""
     batch, hidden = state.shape
     first, stop = block_rows(block, batch)
     rows = stop - first
@@ -80,8 +86,12 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, r
     scratch_gates = np.empty((rows, 3 * hidden), dtype=state.dtype)
     scratch_hn = np.empty((rows, hidden), dtype=state.dtype)
     scratch_inverse = np.empty((rows, 3), dtype=state.dtype)
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(lengths[first:stop].max()):
-        product(h_block, weight_hh_t, recurrent)
+        if masked:
+            mask_rows(h_block, recurrent_mask, first, dropped)
+        product(dropped, weight_hh_t, recurrent)
         for r in range(rows):
             b, length = first + r, lengths[first + r]
             if step >= length:
@@ -100,7 +110,7 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, r
 
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, reverse, h0, norm_ih,
-             inv_ih, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep):
+             inv_ih, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; returns h_n (B, H).
 
     ``norm_ih`` (T, B, 3H) receives ``LN(x W_ihᵀ)`` block by block and
@@ -108,7 +118,8 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, rever
     zero-filled. With ``keep``, at each valid position ``gates`` (T, B, 3H)
     receives r, z, n, ``hidden_n`` (T, B, H) ``ĥ_n``, ``norm_hh`` (T, B, 3H)
     and ``inv_hh`` (T, B, 3) the normalised recurrent product and its rstd,
-    and ``h_prev`` the state the step started from.
+    and ``h_prev`` the state the step started from (unmasked). ``recurrent_mask``
+    (B, H), or empty for none, multiplies each row's h before the recurrent product.
     """
     project_inputs(x, weight_ih, norm_ih)
     normalise_rows(norm_ih, inv_ih)
@@ -116,17 +127,19 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, rever
     blocks = block_count(x.shape[1])
     if blocks == 1:
         _run_block(np.int64(0), norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, reverse,
-                   state, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep)
+                   state, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), norm_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths,
-                       reverse, state, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep)
+                       reverse, state, output, gates, hidden_n, norm_hh, inv_hh, h_prev, keep,
+                       recurrent_mask)
     return state
 
 
-def run(x, states, weights, lengths, reverse, keep):
+def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     """This variant's part of the contract (:mod:`numrnn.kernels.recurrent`), called by
-    :mod:`numrnn.kernels.gru` on ready arrays. ``weights`` are the standard four,
+    :mod:`numrnn.kernels.gru` on ready arrays (``recurrent_mask`` (B, H), or empty
+    for none). ``weights`` are the standard four,
     then ``γ_ih, β_ih, γ_hh, β_hh``; saved is ``(norm_ih, inv_ih, gates, hidden_n,
     norm_hh, inv_hh, h_prev)``."""
     (h0,) = states
@@ -151,5 +164,5 @@ def run(x, states, weights, lengths, reverse, keep):
     with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, reverse,
                          h0, norm_ih, inv_ih, output, gates, hidden_n, norm_hh, inv_hh, h_prev,
-                         keep)
+                         keep, recurrent_mask)
     return output, (state,), (norm_ih, inv_ih, gates, hidden_n, norm_hh, inv_hh, h_prev)

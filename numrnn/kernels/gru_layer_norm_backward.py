@@ -14,13 +14,18 @@ after the loop for all positions at once, then ``dx``, ``dW_ih`` and ``dW_hh``
 are one GEMM each. ``b_ih`` and ``β_ih`` get ``Σ dâ``, ``b_hh`` and ``β_hh``
 ``Σ dĥ``, the gains ``Σ dâ * LN(W_ih x)`` and ``Σ dĥ * LN(W_hh h)``. Rows run
 back through exactly their valid steps; positions past a length contribute zeros.
+
+With a recurrent dropout mask m (B, H) the product read ``m * h_{t-1}`` (the
+update ``z * h_{t-1}`` took h unmasked): its part is ``m * (dR W_hh)``, and
+``dW_hh`` reads the masked h.
 """
 
 import numpy as np
 from numba import prange
 
+from numrnn.kernels import recurrent
 from numrnn.kernels.activations import typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
@@ -64,7 +69,7 @@ def _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, norm_h
 
 @kernel
 def _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse, gates, hidden_n,
-                    h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec):
+                    h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec, recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own product each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
@@ -73,6 +78,7 @@ def _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse,
     # their product rows are ignored.
     step_grad = np.zeros((rows, 3 * hidden), dtype=gates.dtype)
     through = np.empty((rows, hidden), dtype=gates.dtype)
+    masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(rows):
             b, length = first + r, lengths[first + r]
@@ -82,6 +88,8 @@ def _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse,
                               inv_hh, gain_hh, grad_ih, grad_hh, grad_rec)
                 step_grad[r] = grad_rec[t, b]
         product(step_grad, weight_hh, through)
+        if masked:
+            mask_rows(through, recurrent_mask, first, through)
         for r in range(rows):
             if step < lengths[first + r]:
                 for j in range(hidden):
@@ -90,26 +98,30 @@ def _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse,
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, weight_hh, lengths, reverse, gates, hidden_n,
-                         h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec):
+                         h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec,
+                         recurrent_mask):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on
     return. ``weight_hh`` (3H, H) is row-major or packed. Fills ``grad_ih`` (dâ),
     ``grad_hh`` (dĥ) and ``grad_rec`` (dR), each (T, B, 3H) and zero-filled, at
-    each valid position. Batch blocks run in parallel."""
+    each valid position; ``recurrent_mask`` (B, H), or empty for none, is the
+    forward's. Batch blocks run in parallel."""
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, weight_hh, lengths, reverse, gates,
-                        hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec)
+                        hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec,
+                        recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, weight_hh, lengths, reverse,
                         gates, hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh,
-                        grad_rec)
+                        grad_rec, recurrent_mask)
 
 
-def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):
-    """The gradients of :func:`numrnn.kernels.gru_layer_norm.run`, on ready arrays:
-    ``(grad_x, grad_h0)``, then one per weight in its order, None where ``needs``
-    does not ask."""
+def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
+                 recurrent_mask):
+    """The gradients of :func:`numrnn.kernels.gru_layer_norm.run`, on ready arrays
+    (``recurrent_mask`` the forward's, or empty): ``(grad_x, grad_h0)``, then one per
+    weight in its order, None where ``needs`` does not ask."""
     (grad_h_n,), (h0,) = grad_finals, states
     weight_ih, weight_hh, gain_ih, gain_hh = weights[0], weights[1], weights[4], weights[6]
     norm_ih, inv_ih, gates, hidden_n, norm_hh, inv_hh, h_prev = saved
@@ -123,7 +135,7 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
         _backward_recurrence(grad_output, grad_state,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
                              gates, hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh,
-                             grad_rec)
+                             grad_rec, recurrent_mask)
 
     want_x, want_h0, want_w_ih, want_w_hh = needs[:4]
     grad_x = grad_w_ih = None
@@ -137,8 +149,10 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
             grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in))
     grad_w_hh = None
     if want_w_hh:
+        # W_hh multiplied the masked state: its gradient reads that.
+        h_read = h_prev * recurrent_mask if recurrent.masked(recurrent_mask) else h_prev
         grad_w_hh = matmul(grad_rec.reshape(steps * batch, 3 * hidden).T,
-                           h_prev.reshape(steps * batch, hidden))
+                           h_read.reshape(steps * batch, hidden))
     shift_ih, shift_hh = sum_positions(grad_ih), sum_positions(grad_hh)
     grads = (
         grad_x, grad_state, grad_w_ih, grad_w_hh,

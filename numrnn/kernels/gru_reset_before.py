@@ -21,13 +21,18 @@ recurrence on one core, so results are bit-identical for any thread count.
 There is no joint step: where the plan would give the PyTorch variant one
 (large float32 batches), this variant runs the projection path with both parts
 of ``W_hhᵀ`` packed (``plan_for(..., joint=False)``).
+
+A recurrent dropout mask ``m`` (B, H) multiplies h wherever it enters a
+recurrent product, as in :mod:`numrnn.kernels.gru`: ``W_hrz (m * h_{t-1})``
+and ``W_hn (r * (m * h_{t-1}))``, while the update ``z * h_{t-1}`` carries the
+unmasked state (Keras's ``recurrent_dropout`` with ``reset_after=False``).
 """
 
 import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh, typed
-from numrnn.kernels.common import block_rows, stacked_biases, time_index
+from numrnn.kernels.common import block_rows, mask_rows, stacked_biases, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
@@ -49,19 +54,21 @@ def _new_state(pre_n, z, h_old):
 
 
 @kernel
-def _gate_row(b, r, t, projection, gates_rz, biases, h_block, reset_rows):
+def _gate_row(b, r, t, projection, gates_rz, biases, h_read, reset_rows):
     """r and z of batch row ``b`` (row ``r`` of its block) at position ``t``.
 
     ``gates_rz[r]`` holds the hidden parts of r's and z's pre-activations on
-    entry and r, z on return; ``reset_rows[r]`` receives ``r * h_{t-1}``.
+    entry and r, z on return; ``h_read`` holds the h the recurrent products read
+    (``m * h_{t-1}`` under a recurrent mask) and ``reset_rows[r]`` receives ``r``
+    times it.
     """
-    hidden = h_block.shape[1]
+    hidden = h_read.shape[1]
     # NOTE: row views per gate, as in numrnn.kernels.gru, so the loop vectorises.
     pre_r, pre_z = projection[t, b, :hidden], projection[t, b, hidden:2 * hidden]
     gate_r, gate_z = gates_rz[r, :hidden], gates_rz[r, hidden:]
     in_r, in_z = biases[0, :hidden], biases[0, hidden:2 * hidden]
     bias_r, bias_z = biases[1, :hidden], biases[1, hidden:2 * hidden]
-    h_row, reset_row = h_block[r], reset_rows[r]
+    h_row, reset_row = h_read[r], reset_rows[r]
     for j in range(hidden):
         r_gate, z, reset_h = _reset_gates(pre_r[j] + in_r[j] + gate_r[j] + bias_r[j],
                                           pre_z[j] + in_z[j] + gate_z[j] + bias_z[j], h_row[j])
@@ -104,8 +111,12 @@ def _step_row(b, r, t, projection, gates_rz, recurrent_n, biases, h_block, reset
 
 @kernel
 def _run_block(block, projection, weight_rz_t, weight_n_t, biases, lengths, reverse, state,
-               output, gates, reset_h, h_prev, keep):
-    """All steps for the rows of batch block ``block``; its own two products each step."""
+               output, gates, reset_h, h_prev, keep, recurrent_mask):
+    """All steps for the rows of batch block ``block``; its own two products each step.
+
+    Under a recurrent mask ``dropped`` holds the masked h both products read;
+    ``h_block`` keeps the state.
+    """
     batch, hidden = state.shape
     first, stop = block_rows(block, batch)
     rows = stop - first
@@ -115,13 +126,17 @@ def _run_block(block, projection, weight_rz_t, weight_n_t, biases, lengths, reve
     # here, and its product row is computed and ignored, so it must be finite.
     reset_rows = np.zeros((rows, hidden), dtype=projection.dtype)
     recurrent_n = np.empty((rows, hidden), dtype=projection.dtype)
+    masked = recurrent_mask.shape[0] > 0
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(lengths[first:stop].max()):
-        product(h_block, weight_rz_t, gates_rz)
+        if masked:
+            mask_rows(h_block, recurrent_mask, first, dropped)
+        product(dropped, weight_rz_t, gates_rz)
         for r in range(rows):
             length = lengths[first + r]
             if step < length:
                 _gate_row(first + r, r, time_index(step, length, reverse), projection, gates_rz,
-                          biases, h_block, reset_rows)
+                          biases, dropped, reset_rows)
         product(reset_rows, weight_n_t, recurrent_n)
         for r in range(rows):
             length = lengths[first + r]
@@ -134,14 +149,16 @@ def _run_block(block, projection, weight_rz_t, weight_n_t, biases, lengths, reve
 
 @parallel_kernel
 def _forward(x, weight_ih, weight_rz_t, weight_n_t, bias_ih, bias_hh, lengths, reverse, h0,
-             projection, output, gates, reset_h, h_prev, keep):
+             projection, output, gates, reset_h, h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; returns h_n (B, H).
 
     As :func:`numrnn.kernels.gru._forward`, with ``W_hhᵀ`` in two parts:
     ``weight_rz_t`` (H, 2H) and ``weight_n_t`` (H, H), each a row-major copy, a
     transposed view or packed panels. With ``keep``, ``gates`` (T, B, 3H)
-    receives r, z, n, ``reset_h`` (T, B, H) ``r * h_{t-1}`` and ``h_prev``
-    (T, B, H) the state each position started from.
+    receives r, z, n, ``reset_h`` (T, B, H) ``r * h_{t-1}`` (``r * m *
+    h_{t-1}`` under a mask) and ``h_prev`` (T, B, H) the state each position
+    started from, unmasked. ``recurrent_mask`` (B, H), or empty for none,
+    multiplies each row's h before the recurrent products.
     """
     batch = x.shape[1]
     project_inputs(x, weight_ih, projection)
@@ -150,17 +167,18 @@ def _forward(x, weight_ih, weight_rz_t, weight_n_t, bias_ih, bias_hh, lengths, r
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_rz_t, weight_n_t, biases, lengths, reverse,
-                   state, output, gates, reset_h, h_prev, keep)
+                   state, output, gates, reset_h, h_prev, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_rz_t, weight_n_t, biases, lengths,
-                       reverse, state, output, gates, reset_h, h_prev, keep)
+                       reverse, state, output, gates, reset_h, h_prev, keep, recurrent_mask)
     return state
 
 
-def run(x, states, weights, lengths, reverse, keep):
+def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     """This variant's part of the contract (:mod:`numrnn.kernels.recurrent`), called by
-    :mod:`numrnn.kernels.gru` on ready arrays; saved is ``(gates, reset_h, h_prev)``."""
+    :mod:`numrnn.kernels.gru` on ready arrays (``recurrent_mask`` (B, H), or empty for
+    none); saved is ``(gates, reset_h, h_prev)``."""
     (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -175,5 +193,6 @@ def run(x, states, weights, lengths, reverse, keep):
     weight_n_t = product_weight(weight_hh[2 * hidden:].T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_rz_t, weight_n_t, bias_ih, bias_hh, lengths,
-                         reverse, h0, projection, output, gates, reset_h, h_prev, keep)
+                         reverse, h0, projection, output, gates, reset_h, h_prev, keep,
+                         recurrent_mask)
     return output, (state,), (gates, reset_h, h_prev)

@@ -9,6 +9,16 @@ output's gradient at t plus what step t+1 sent back) is::
     da_r = d_rh * h_{t-1} * r(1-r)
     dh_{t-1} = dh * z + d_rh * r + [da_r da_z] W_hrz      (B, 2H) @ (2H, H)
 
+With a recurrent dropout mask m (B, H) the forward's products read ``h̃ = m *
+h_{t-1}`` (``z * h_{t-1}`` took h unmasked). Multiplying ``d_rh`` by m as soon as
+it is formed leaves ``da_r``'s line as it was::
+
+    d_rh = m * (da_n W_hn)                  (da_n W_hn is the gradient of r * h̃)
+    da_r = d_rh * h_{t-1} * r(1-r)          (= (da_n W_hn) * h̃ * r(1-r))
+    dh_{t-1} = dh * z + d_rh * r + m * ([da_r da_z] W_hrz)
+
+and ``dW_hrz`` reads ``h̃``.
+
 Two products per step, as in the forward: r's gradient needs ``d_rh`` first.
 The pre-activation gradients ``[da_r da_z da_n]`` are those of both ``x W_ihᵀ
 + b_ih`` and ``[h W_hrzᵀ, (r * h) W_hnᵀ] + b_hh``, so one array holds them;
@@ -22,7 +32,7 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product
 from numrnn.kernels.plan import block_count
@@ -69,7 +79,7 @@ def _reset_row(b, r, t, grad_state, gates, h_prev, grad_reset, grad_projection, 
 
 @kernel
 def _backward_block(block, grad_output, grad_state, gates, h_prev, weight_rz, weight_n, lengths,
-                    reverse, grad_projection):
+                    reverse, grad_projection, recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own two products each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
@@ -80,6 +90,7 @@ def _backward_block(block, grad_output, grad_state, gates, h_prev, weight_rz, we
     step_rz = np.zeros((rows, 2 * hidden), dtype=gates.dtype)
     grad_reset = np.empty((rows, hidden), dtype=gates.dtype)
     through_weights = np.empty((rows, hidden), dtype=gates.dtype)
+    masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(rows):
             length = lengths[first + r]
@@ -87,12 +98,16 @@ def _backward_block(block, grad_output, grad_state, gates, h_prev, weight_rz, we
                 _update_row(first + r, r, time_index(step, length, reverse), grad_output,
                             grad_state, gates, h_prev, grad_projection, step_n)
         product(step_n, weight_n, grad_reset)
+        if masked:
+            mask_rows(grad_reset, recurrent_mask, first, grad_reset)
         for r in range(rows):
             length = lengths[first + r]
             if step < length:
                 _reset_row(first + r, r, time_index(step, length, reverse), grad_state, gates,
                            h_prev, grad_reset, grad_projection, step_rz)
         product(step_rz, weight_rz, through_weights)
+        if masked:
+            mask_rows(through_weights, recurrent_mask, first, through_weights)
         for r in range(rows):
             if step < lengths[first + r]:
                 for j in range(hidden):
@@ -101,18 +116,19 @@ def _backward_block(block, grad_output, grad_state, gates, h_prev, weight_rz, we
 
 @parallel_kernel
 def backward_recurrence(grad_output, grad_state, gates, h_prev, weight_rz, weight_n, lengths,
-                        reverse, grad_projection):
+                        reverse, grad_projection, recurrent_mask):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
 
     ``weight_rz`` is ``W_hrz`` (2H, H) and ``weight_n`` ``W_hn`` (H, H), each
     row-major or packed. Fills ``grad_projection`` (T, B, 3H, zero-filled) with
-    ``[da_r da_z da_n]`` at each valid position. Batch blocks run in parallel.
+    ``[da_r da_z da_n]`` at each valid position. ``recurrent_mask`` (B, H), or
+    empty for none, is the forward's. Batch blocks run in parallel.
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, gates, h_prev, weight_rz, weight_n,
-                        lengths, reverse, grad_projection)
+                        lengths, reverse, grad_projection, recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, gates, h_prev, weight_rz,
-                        weight_n, lengths, reverse, grad_projection)
+                        weight_n, lengths, reverse, grad_projection, recurrent_mask)

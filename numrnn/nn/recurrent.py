@@ -359,11 +359,11 @@ class GRU(RNNBase):
         ``recurrent_dropout``): in training mode each layer and direction draws,
         per forward, one mask per batch row for its input and one for its state h,
         kept for every step (scaled by ``1 / (1 - p)``, drawn from ``rng``); the
-        recurrent one multiplies h before ``W_hh`` inside the kernel, while
-        ``z * h_{t-1}`` keeps h unmasked, as in Keras. Nothing is dropped in
-        evaluation mode (``numrnn.nn.variational_dropout``). ``recurrent_dropout``
-        needs ``reset_after=True`` and no ``layer_norm``; ``input_dropout``
-        combines with both.
+        recurrent one, m, multiplies h wherever it enters a product with ``W_hh``
+        (with ``reset_after=False``, ``W_hn (r * (m * h))``) inside the kernel,
+        while ``z * h_{t-1}`` keeps h unmasked, as in Keras. Nothing is dropped in
+        evaluation mode (``numrnn.nn.variational_dropout``). Both combine with
+        ``reset_after`` and ``layer_norm``.
 
     Notes
     -----

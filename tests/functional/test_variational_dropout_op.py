@@ -166,16 +166,6 @@ def test_a_mask_of_another_dtype_is_refused():
         F.gru(*arrays, recurrent_mask=masks[1].astype(np.float32))
 
 
-@pytest.mark.parametrize("call", [
-    lambda arrays, mask: F.gru(*arrays, reset_after=False, recurrent_mask=mask),
-], ids=["gru_reset_before"])
-def test_a_recurrent_mask_on_a_variant_without_one_is_refused(call):
-    name = "gru" if call.__code__.co_names.count("gru") else "lstm"
-    arrays, _, masks = _problem(name, 4, 3, 2, 5, seed=1)
-    with pytest.raises(ArgumentError, match="recurrent_mask given, but recurrent_dropout"):
-        call(arrays, masks[1])
-
-
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 def test_float32_batches_planned_for_the_joint_product_apply_the_mask_too(name):
     # At B = 40, H = 64 float32 layers take the joint product, whose buffer holds

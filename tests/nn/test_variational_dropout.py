@@ -169,9 +169,7 @@ def test_a_rate_outside_zero_to_one_is_refused_by_name(name, rate, value):
 
 @pytest.mark.parametrize("make_layer, refused", [
     (lambda **o: nn.LSTM(3, 4, layer_norm=True, **o), "layer_norm"),
-    (lambda **o: nn.GRU(3, 4, layer_norm=True, **o), "layer_norm"),
-    (lambda **o: nn.GRU(3, 4, reset_after=False, **o), "reset_after=True"),
-], ids=["lstm_layer_norm", "gru_layer_norm", "gru_reset_before"])
+], ids=["lstm_layer_norm"])
 def test_recurrent_dropout_on_a_variant_without_a_masked_kernel_is_refused(make_layer, refused):
     with pytest.raises(ArgumentError, match=f"recurrent_dropout .*{refused}"):
         make_layer(recurrent_dropout=0.2, rng=0)
