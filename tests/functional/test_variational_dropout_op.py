@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import numrnn
 from numrnn import functional as F
-from numrnn.errors import ArgumentError, DTypeError, ShapeError
+from numrnn.errors import DTypeError, ShapeError
 from numrnn.testing import gradcheck
 
 # name: (op, gate blocks, states, options passed to the op)
