@@ -41,9 +41,6 @@ import argparse
 import os
 import sys
 
-# Variables that make OpenBLAS run other kernels than it would choose on this CPU.
-BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
 
 def _parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,13 +71,10 @@ def _parse(argv=None):
 
 if __name__ == "__main__":
     ARGS = _parse()
-    if not ARGS.keep_blas_env and any(name in os.environ for name in BLAS_OVERRIDES):
-        # OpenBLAS reads them when it loads: restart without them, before numpy loads.
-        os.execve(sys.executable, [sys.executable, *sys.argv],
-                  {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES})
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness
 
+    harness.restart_without_blas_overrides(ARGS.keep_blas_env)
     harness.set_thread_env(ARGS.threads)
     if ARGS.in_process:
         # Labelled in the report: see the module's docstring.
@@ -165,7 +159,7 @@ def agreement(ours, theirs, mode):
     return result
 
 
-def _row_input(config):
+def row_input(config):
     batch, steps, n_in, _ = CONFIGS[config]
     return np.random.default_rng(1).standard_normal((steps, batch, n_in)).astype(np.float32)
 
@@ -183,7 +177,7 @@ def measure_row_in_process(cell, config, mode, layers, bidirectional, skipped, t
     """One row with every library in this process, calls interleaved round by round."""
     spec, row = _new_row(cell, config, mode, layers, bidirectional)
     module = peers.make_numrnn(cell, spec)
-    x = _row_input(config)
+    x = row_input(config)
     infer, train, infer_output, result = peers.numrnn_runners(module, x)
     runners = {"numrnn": infer if mode == "infer" else train}
     ours = result() if mode == "train" else (infer_output(), None)
@@ -221,41 +215,55 @@ def run_child(task, folder):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def run_processes(tasks, folder, processes):
+    """Each of ``{name: task}`` alone in a fresh process, the whole set ``processes``
+    times in rotated order.
+
+    Returns ``(timings, versions, computed)``: per name the median of the
+    processes' medians (with min, first call, calls and cores), the peer's
+    version where its child reports one, and what the last process computed
+    (``(output, d weight_hh_l0 or None)``).
+    """
+    names = list(tasks)
+    reports = {name: [] for name in names}
+    computed = {}
+    for index in range(processes):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            result = os.path.join(folder, f"result-{names.index(name)}.npz")
+            reports[name].append(run_child(dict(tasks[name], result=result), folder))
+            with np.load(result) as arrays:
+                computed[name] = (arrays["output"], arrays.get("grad_weight_hh_l0"))
+    timings = {name: {
+        "median_ms": harness.median([r["median_ms"] for r in runs]),
+        "min_ms": min(r["min_ms"] for r in runs),
+        "first_ms": harness.median([r["first_ms"] for r in runs]),
+        "n": sum(r["n"] for r in runs), "processes": len(runs),
+        "cores": harness.median([r["cores"] for r in runs])} for name, runs in reports.items()}
+    versions = {name: runs[0]["version"] for name, runs in reports.items()
+                if "version" in runs[0]}
+    return timings, versions, computed
+
+
 def measure_row_fresh(cell, config, mode, layers, bidirectional, skipped, threads, budget,
                       folder, processes):
     """One row with each library alone in fresh processes, ``processes`` times each."""
     spec, row = _new_row(cell, config, mode, layers, bidirectional)
     module = peers.make_numrnn(cell, spec)
     data = os.path.join(folder, "data.npz")
-    np.savez(data, x=_row_input(config),
+    np.savez(data, x=row_input(config),
              **{f"weight:{name}": value for name, value in peers.weights_of(module).items()})
     libraries = ["numrnn"] + [peer for peer in ("torch", "onnxruntime") if peer not in skipped
                               and (peer == "torch" or mode == "infer")]
     onnx_path = os.path.join(folder, "model.onnx")
     if "onnxruntime" in libraries:
         peers.export_onnx(module, onnx_path)
-    reports = {library: [] for library in libraries}
-    computed = {}
-    for index in range(processes):
-        shift = index % len(libraries)
-        for library in libraries[shift:] + libraries[:shift]:
-            result = os.path.join(folder, f"result-{library}.npz")
-            task = {"library": library, "cell": cell, "spec": spec, "mode": mode,
-                    "threads": threads, "budget": budget, "data": data, "onnx": onnx_path,
-                    "result": result}
-            reports[library].append(run_child(task, folder))
-            with np.load(result) as arrays:
-                computed[library] = (arrays["output"], arrays.get("grad_weight_hh_l0"))
+    tasks = {library: {"library": library, "cell": cell, "spec": spec, "mode": mode,
+                       "threads": threads, "budget": budget, "data": data, "onnx": onnx_path}
+             for library in libraries}
+    row["timings"], row["versions"], computed = run_processes(tasks, folder, processes)
     for peer in libraries[1:]:
         row["checks"][peer] = agreement(computed["numrnn"], computed[peer], mode)
-    row["timings"] = {library: {
-        "median_ms": harness.median([r["median_ms"] for r in runs]),
-        "min_ms": min(r["min_ms"] for r in runs),
-        "first_ms": harness.median([r["first_ms"] for r in runs]),
-        "n": sum(r["n"] for r in runs), "processes": len(runs),
-        "cores": harness.median([r["cores"] for r in runs])} for library, runs in reports.items()}
-    row["versions"] = {library: runs[0]["version"] for library, runs in reports.items()
-                       if "version" in runs[0]}
     return finish_row(row, spec)
 
 
@@ -285,16 +293,22 @@ def label(row):
     return f"{name} | {row['config']} {tuple(row['shape'])} | {row['mode']}"
 
 
+def machine_line(info, versions):
+    """The report's first line: when, which commit, the CPU and its vector extensions,
+    the load, the versions (``info`` from :func:`harness.machine_info`)."""
+    return (f"Measured {info['time']} at git {info['git']} on {info['cpu']} (family "
+            f"{info['cpu_family']} model {info['cpu_model']}; {info['cores']} cores; vector "
+            f"extensions: {', '.join(info['vector_extensions']) or 'none found'}), load "
+            f"average {info['load_average']}; python {info['python']}, numpy {info['numpy']}, "
+            f"numba {info['numba']}" + "".join(f", {k} {v}" for k, v in versions.items()))
+
+
 def markdown(report):
     info, peak = report["machine"], report["gemm_peak_gflops"]
     environment = ", ".join(f"{k}={v}" for k, v in report["environment"].items()) or "none"
     fresh = report["method"] == "fresh processes"
     lines = [
-        f"Measured {info['time']} at git {info['git']} on {info['cpu']} (family "
-        f"{info['cpu_family']} model {info['cpu_model']}; {info['cores']} cores; vector "
-        f"extensions: {', '.join(info['vector_extensions']) or 'none found'}), load average "
-        f"{info['load_average']}; python {info['python']}, numpy {info['numpy']}, "
-        f"numba {info['numba']}" + "".join(f", {k} {v}" for k, v in report["peers"].items()),
+        machine_line(info, report["peers"]),
         "",
         f"Method: **{report['method']}**"
         + (f" ({report['processes']} per library and row); each library with its "

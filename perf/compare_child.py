@@ -1,13 +1,16 @@
 """One contestant of ``perf/compare.py`` alone in a fresh process, as a user runs it.
 
-Run by compare.py, not by hand: ``python perf/compare_child.py TASK.json``. The
-task names the library (``numrnn``, ``torch``, ``onnxruntime``, or ``gemm`` for
-NumPy's float32 GEMM yardstick), the row and where the shared input lies
-(``data.npz``: the input ``x`` and the weights; ``model.onnx``). This process
-imports that library and NumPy only, makes no thread or environment setting
-unless the task carries ``--threads``, times one row, and writes what it
-computed to ``result.npz`` (compare.py checks the libraries agree) and a JSON
-line to stdout:
+Run by compare.py and compare_options.py, not by hand: ``python
+perf/compare_child.py TASK.json``. The task names the library (``numrnn``,
+``torch``, ``onnxruntime``, ``torch-layer-norm-lstm`` for the layer-normalised
+LSTM PyTorch users write, or ``gemm`` for NumPy's float32 GEMM yardstick), the
+row (``spec``, with numrnn's cell ``options`` and ``cell_states`` where
+compare_options.py sets them) and where the shared input lies (``data.npz``:
+the input ``x`` and the weights; ``model.onnx``). This process imports that
+library and NumPy only, makes no thread or environment setting unless the task
+carries ``--threads``, times one row, and writes what it computed to
+``result.npz`` (the parent checks the libraries agree) and a JSON line to
+stdout:
 
 - ``first_ms``: the first call (JIT compile or cache load, session setup);
 - ``median_ms``, ``min_ms``, ``n``: the timed calls after two warm-up calls;
@@ -27,6 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
+# The package behind each peer, whose version the report gives.
+PACKAGES = {"torch": "torch", "torch-layer-norm-lstm": "torch", "onnxruntime": "onnxruntime"}
+
 
 def _builders(task, data):
     """``(infer, train, infer_output, result)`` of the task's library."""
@@ -38,9 +44,11 @@ def _builders(task, data):
     if task["library"] == "numrnn":
         harness.set_numrnn_threads(task["threads"])
         module = peers.make_numrnn(task["cell"], task["spec"])
-        return peers.numrnn_runners(module, x)
+        return peers.numrnn_runners(module, x, task["spec"].get("cell_states", False))
     if task["library"] == "torch":
         return peers.torch_runners(task["cell"], task["spec"], weights, x, task["threads"])
+    if task["library"] == "torch-layer-norm-lstm":
+        return peers.torch_layer_norm_lstm_runners(task["spec"], weights, x, task["threads"])
     infer = peers.ort_runner(task["onnx"], x, task["threads"])
     return infer, None, infer, None
 
@@ -79,8 +87,9 @@ def main(path):
         task = json.load(handle)
     harness.set_thread_env(task["threads"])
     outcome = run_gemm(task) if task["library"] == "gemm" else run_row(task)
-    if task["library"] not in ("numrnn", "gemm"):
-        outcome["version"] = __import__(task["library"]).__version__
+    package = PACKAGES.get(task["library"])
+    if package is not None:
+        outcome["version"] = __import__(package).__version__
     print(json.dumps(outcome))
     return 0
 

@@ -21,6 +21,21 @@ THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREAD
 BLAS_ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY",
                     "NUMBA_THREADING_LAYER", *THREAD_VARIABLES)
 
+# Variables that make OpenBLAS run other kernels than it would choose on this CPU.
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def restart_without_blas_overrides(keep):
+    """Re-run this script without :data:`BLAS_OVERRIDES` in its environment, unless ``keep``.
+
+    OpenBLAS reads them when it loads, so this must run before numpy is
+    imported; with them set NumPy's GEMM ran older kernels at half the
+    machine's speed. Returns (nothing changed) when none is set or ``keep``.
+    """
+    if not keep and any(name in os.environ for name in BLAS_OVERRIDES):
+        os.execve(sys.executable, [sys.executable, *sys.argv],
+                  {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES})
+
 
 def set_thread_env(threads):
     """Cap every pool (numba, both OpenBLAS copies, OpenMP, MKL) before it starts.

@@ -57,7 +57,12 @@ def numrnn_step(shape, layer_norm=True):
     return step
 
 
-def torch_step(shape):
+def torch_layer_norm_lstm(input_size, hidden_size):
+    """The layer-normalised LSTM as PyTorch users write it (an ``nn.Module``).
+
+    :func:`load_numrnn_weights` gives it a numrnn ``LSTM(layer_norm=True)``'s
+    weights, after which both compute the same.
+    """
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -99,9 +104,32 @@ def torch_step(shape):
                 outputs.append(h)
             return torch.stack(outputs)
 
+    return LayerNormLSTM(input_size, hidden_size)
+
+
+def load_numrnn_weights(layer, weights):
+    """Copy a one-layer numrnn ``LSTM(layer_norm=True)``'s weights (``{name: ndarray}``)
+    into ``layer``, a :func:`torch_layer_norm_lstm`; numrnn's two biases become its one."""
+    import torch
+
+    sources = {"input_product.weight": weights["weight_ih_l0"],
+               "hidden_product.weight": weights["weight_hh_l0"],
+               "bias": weights["bias_ih_l0"] + weights["bias_hh_l0"],
+               "input_gain": weights["ln_ih_weight_l0"], "input_shift": weights["ln_ih_bias_l0"],
+               "hidden_gain": weights["ln_hh_weight_l0"],
+               "hidden_shift": weights["ln_hh_bias_l0"],
+               "cell_norm.weight": weights["ln_cell_weight_l0"],
+               "cell_norm.bias": weights["ln_cell_bias_l0"]}
+    layer.load_state_dict({name: torch.from_numpy(value.astype("float32"))
+                           for name, value in sources.items()})
+
+
+def torch_step(shape):
+    import torch
+
     batch, steps, n_in, hidden = shape
     torch.manual_seed(0)
-    layer = LayerNormLSTM(n_in, hidden)
+    layer = torch_layer_norm_lstm(n_in, hidden)
     x = torch.randn(steps, batch, n_in)
     seed = torch.ones(steps, batch, hidden)
 

@@ -32,12 +32,17 @@ def available(name):
 
 
 def make_numrnn(cell, spec):
-    """A float32 numrnn layer with seeded PyTorch-style initial weights."""
+    """A float32 numrnn layer with seeded PyTorch-style initial weights.
+
+    ``spec["options"]`` (optional) holds further constructor arguments, a cell
+    option such as ``{"peepholes": True}``.
+    """
     from numrnn import nn
 
     layer_class = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell]
     return layer_class(spec["input"], spec["hidden"], num_layers=spec.get("layers", 1),
-                       bidirectional=spec.get("bidirectional", False), rng=0)
+                       bidirectional=spec.get("bidirectional", False), rng=0,
+                       **spec.get("options", {}))
 
 
 def weights_of(module):
@@ -52,22 +57,30 @@ def export_onnx(module, path):
     numrnn.onnx.export(module, path)
 
 
-def numrnn_runners(module, x):
-    """``(infer, train)`` callables and a function returning (output, d weight_hh_l0)."""
+def numrnn_runners(module, x, cell_states=False):
+    """``(infer, train)`` callables and a function returning (output, d weight_hh_l0).
+
+    ``cell_states=True`` asks an LSTM for its per-step cell states too; the
+    training step then seeds them as it seeds the output (ones), so their
+    gradient runs through the backward pass.
+    """
     import numrnn
 
     x_tensor = numrnn.Tensor(x)
     seed = None
+    options = {"return_cell_states": True} if cell_states else {}
 
     def infer():
         with numrnn.no_grad():
-            return module(x_tensor)[0]
+            return module(x_tensor, **options)[0]
 
     def train():
         nonlocal seed
         for param in module.parameters():
             param.grad = None
-        output = module(x_tensor)[0]
+        outputs = module(x_tensor, **options)
+        # One seed of ones on output and cell states alike: the seed of their sum.
+        output = outputs[0] + outputs[2] if cell_states else outputs[0]
         if seed is None:
             seed = np.ones(output.shape, dtype=output.dtype)
         output.backward(seed)
@@ -90,8 +103,11 @@ def torch_runners(cell, spec, weights, x, threads):
     if threads is not None:
         torch.set_num_threads(threads)
     layer_class = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[cell]
+    # PyTorch's one cell option, the LSTM's projection, under the same name as numrnn's.
+    projection = {key: value for key, value in spec.get("options", {}).items()
+                  if key == "proj_size"}
     twin = layer_class(spec["input"], spec["hidden"], num_layers=spec.get("layers", 1),
-                       bidirectional=spec.get("bidirectional", False))
+                       bidirectional=spec.get("bidirectional", False), **projection)
     twin.load_state_dict({name: torch.from_numpy(np.array(value))
                           for name, value in weights.items()})
     x_torch = torch.from_numpy(x)
@@ -112,6 +128,39 @@ def torch_runners(cell, spec, weights, x, threads):
     def result():
         output = train()
         return output.detach().numpy(), twin.weight_hh_l0.grad.numpy()
+
+    return infer, train, infer_output, result
+
+
+def torch_layer_norm_lstm_runners(spec, weights, x, threads):
+    """``(infer, train, infer_output, result)`` for the layer-normalised LSTM PyTorch users
+    write (``perf/layer_norm_lstm.py``), given a one-layer numrnn ``LSTM(layer_norm=True)``'s
+    weights."""
+    import torch
+    from layer_norm_lstm import load_numrnn_weights, torch_layer_norm_lstm
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    twin = torch_layer_norm_lstm(spec["input"], spec["hidden"])
+    load_numrnn_weights(twin, weights)
+    x_torch = torch.from_numpy(x)
+
+    def infer():
+        with torch.no_grad():
+            return twin(x_torch)
+
+    def train():
+        twin.zero_grad(set_to_none=True)
+        output = twin(x_torch)
+        output.backward(torch.ones_like(output))
+        return output
+
+    def infer_output():
+        return infer().numpy()
+
+    def result():
+        output = train()
+        return output.detach().numpy(), twin.hidden_product.weight.grad.numpy()
 
     return infer, train, infer_output, result
 
