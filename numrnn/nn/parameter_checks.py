@@ -51,17 +51,16 @@ def check_parameters(module: Module, specs: Any,
     # a second pass to take the arrays, or one more call level, cost ~0.1-0.3 µs.
     registry = module._parameters
     dtype = module.dtype
-    checked = []
+    checked: list[Any] = []
     for name, shape in specs:
         weight = registry.get(name)
-        if weight is not None:
-            array = weight.data
-            if not isinstance(array, _ndarray) or array.shape != shape \
-                    or array.dtype != dtype:
-                _refuse(module, name, shape, array)
-            if arrays:
-                weight = array
-        checked.append(weight)
+        if weight is None:
+            checked.append(None)
+            continue
+        array = weight.data
+        if not isinstance(array, _ndarray) or array.shape != shape or array.dtype != dtype:
+            _refuse(module, name, shape, array)
+        checked.append(array if arrays else weight)
     return checked
 
 

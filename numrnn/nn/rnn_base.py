@@ -33,7 +33,7 @@ from numrnn.functional.recurrent_stack import RecurrentStack, StackSpec
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
-from numrnn.nn.parameter_checks import check_parameters, checked_parameters, layer_specs
+from numrnn.nn.parameter_checks import check_parameters, layer_specs
 from numrnn.nn.streaming import Streamer
 from numrnn.nn.variational_dropout import check_variational_rate, draw_variational_masks
 from numrnn.nn.weight_dropout import check_weight_dropout, drop_recurrent_weights
@@ -309,10 +309,7 @@ class RNNBase(Module):
         # Every weight against the shape this layer declared, before any kernel runs:
         # the kernels trust them (Numba checks no bounds). Untaped, their arrays.
         dropped = self.training and self.weight_dropout > 0
-        if untaped and not dropped:
-            weights = check_parameters(self, self._stack_specs())
-        else:
-            weights = checked_parameters(self, self._stack_specs())
+        weights = check_parameters(self, self._stack_specs(), arrays=untaped and not dropped)
         if dropped:
             weights = drop_recurrent_weights(weights, self._cell_parameters,
                                              self.weight_dropout, self.rng)
