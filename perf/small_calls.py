@@ -21,21 +21,19 @@ on a machine shared with other jobs the wall clock also counts the time the
 process waited for a core, which inflates every column alike.
 
 Measured 2026-12-07 on the 2-core AMD EPYC (Zen 4), OpenBLAS variables unset,
-under load 7-10 from other jobs, ``--clock cpu``, after issue #14 item 7's
-trims (µs; the method and the old tree's figures: ``docs/performance.md``,
-"Small calls cost little"):
+under load 9-11 from other jobs (rough figures), ``--clock cpu``, after the
+second pass on the untaped call (µs, two runs; the method, main's figures and
+where the time goes: ``docs/performance.md``, "Small calls cost little"):
 
 | cell | kernel | untaped | budget | taped | budget |
 |---|---|---|---|---|---|
-| LSTM | 7.9-8.8 | 16.3-17.8 | 15.3-16.4 missed | 22.1-25.2 | 25.8-27.5 met |
-| GRU | 7.5-8.5 | 14.9-16.6 | 14.8-16.0 met once | 21.2-24.8 | 25.1-27.0 met |
-| RNN | 5.7-6.6 | 12.4-14.0 | 12.5-13.6 met once | 17.5-19.8 | 21.5-23.3 met |
+| LSTM | 8.9-9.1 | 15.3-15.5 | 16.6-16.9 met | 23.6-23.8 | 27.8-28.3 met |
+| GRU | 8.2 | 14.5-14.8 | 15.7 met | 22.4-22.8 | 26.5 met |
+| RNN | 6.1-6.6 | 11.8-11.9 | 13.0-13.6 met | 19.0-19.3 | 22.3-23.3 met |
 
-(three runs; the old tree, ``03bcebb``, alternated with them: untaped
-18.4-27.5, every row missed by 5.4-9.4 µs). Minima of CPU time, which the load
-inflates less, put the untaped call at the budget's edge: LSTM 15.1-15.8
-against 15.2-15.4, GRU 14.2-14.3 against 14.5-14.6, RNN 12.1-12.6 against
-12.1-12.2.
+(main, ``ac4da02``, alternated with them: untaped LSTM 16.5-17.2 against
+16.0-16.1, missed; RNN missed too, GRU met once.) Minima of CPU time put every
+untaped row 1.2-1.6 µs under its budget.
 """
 
 import argparse

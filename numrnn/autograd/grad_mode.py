@@ -21,7 +21,9 @@ _state = threading.local()
 
 def is_grad_enabled() -> bool:
     """True when operations on this thread are being recorded."""
-    return getattr(_state, "enabled", True)
+    # The thread's own dict (as __enter__ reads it): getattr with a default cost
+    # ~0.4 µs where the flag was never set, raising and catching an AttributeError.
+    return _state.__dict__.get("enabled", True)
 
 
 class _GradMode:

@@ -313,6 +313,26 @@ def _extreme(name, amax, with_indices, x, dim, keepdim, axis, keepdims):
     return with_indices(x, dim, keepdims=keepdim)
 
 
+_new_instance = object.__new__
+
+
+def constant(data: npt.NDArray[Any]) -> Tensor:
+    """``data``, an ndarray, as a Tensor that records nothing and needs no gradient.
+
+    What :meth:`Tensor._from_op` makes with no tape node, for results computed
+    outside the tape (a layer's inference pass under ``no_grad``): no array
+    check, no class lookup, ~0.1 µs less per result, which counts in calls
+    that take microseconds.
+    """
+    out = _new_instance(Tensor)
+    out.data = data
+    out.grad = None
+    out._node = None
+    out._output_index = 0
+    out._requires_grad = False
+    return out
+
+
 def tensor(data: npt.ArrayLike, requires_grad: bool = False,
            dtype: npt.DTypeLike | None = None) -> Tensor:
     """Make a leaf Tensor holding a copy of ``data``.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from numrnn.autograd.grad_mode import is_grad_enabled
-from numrnn.autograd.tensor import Tensor
+from numrnn.autograd.tensor import Tensor, constant
 from numrnn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from numrnn.functional.cell_kinds import kind_of, parameter_name
 from numrnn.functional.checks import FLOAT_DTYPES, check_flag, check_lengths
@@ -33,7 +33,7 @@ from numrnn.functional.recurrent_stack import RecurrentStack, StackSpec
 from numrnn.nn import init
 from numrnn.nn.module import Module
 from numrnn.nn.parameter import new_parameter
-from numrnn.nn.parameter_checks import check_parameters, checked_parameters, layer_specs
+from numrnn.nn.parameter_checks import check_parameters, layer_specs
 from numrnn.nn.streaming import Streamer
 from numrnn.nn.variational_dropout import check_variational_rate, draw_variational_masks
 from numrnn.nn.weight_dropout import check_weight_dropout, drop_recurrent_weights
@@ -293,15 +293,7 @@ class RNNBase(Module):
         ``no_grad`` its inference pass, ``RecurrentStack.infer``, is called on
         the arrays directly, and the results are wrapped as constants.
         """
-        x = self._check_input(input)
-        shape = x.shape
-        batched = len(shape) == 3
-        if not batched:
-            steps, batch = shape[0], 1
-        elif self.batch_first:
-            batch, steps = shape[0], shape[1]
-        else:
-            steps, batch = shape[0], shape[1]
+        x, batched, steps, batch = self._check_input(input)
         state_arrays = None if states is None else self._check_states(states, batch, batched)
         if lengths is not None:
             if not batched:
@@ -317,10 +309,7 @@ class RNNBase(Module):
         # Every weight against the shape this layer declared, before any kernel runs:
         # the kernels trust them (Numba checks no bounds). Untaped, their arrays.
         dropped = self.training and self.weight_dropout > 0
-        if untaped and not dropped:
-            weights = check_parameters(self, self._stack_specs())
-        else:
-            weights = checked_parameters(self, self._stack_specs())
+        weights = check_parameters(self, self._stack_specs(), arrays=untaped and not dropped)
         if dropped:
             weights = drop_recurrent_weights(weights, self._cell_parameters,
                                              self.weight_dropout, self.rng)
@@ -340,9 +329,8 @@ class RNNBase(Module):
             initial = (None,) * len(spec.state_sizes) if states is None else states
             output, *finals = RecurrentStack.apply(input, *initial, *weights, spec=spec)
             return output, finals
-        results = [Tensor._from_op(array, None, 0)
-                   for array in RecurrentStack.infer(x, state_arrays, weights, spec)]
-        return results[0], results[1:]
+        output, *finals = map(constant, RecurrentStack.infer(x, state_arrays, weights, spec))
+        return output, finals
 
     def __setattr__(self, name, value):
         if name in _RATES and name in self.__dict__:
@@ -400,21 +388,27 @@ class RNNBase(Module):
         return (False, True) if self.bidirectional else (False,)
 
     def _check_input(self, input):
-        """The input's array, in the caller's layout, checked."""
+        """The input's array, in the caller's layout, checked, then whether it is
+        batched, its steps and its batch rows: ``(x, batched, steps, batch)``."""
         x = input.data if isinstance(input, Tensor) else input
         if not isinstance(x, np.ndarray) or x.dtype != self.dtype:
             checked_array(self.mode, "input", input, self.dtype)  # raises, naming the problem
-        if x.ndim not in (2, 3):
+        shape = x.shape
+        if len(shape) not in (2, 3):
             layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
             raise ShapeError(f"{self.mode}: input must be 3-D {layout} or 2-D (T, I) unbatched, "
-                             f"got {x.ndim}-D with shape {x.shape}")
-        if x.shape[-1] != self.input_size:
+                             f"got {x.ndim}-D with shape {shape}")
+        if shape[-1] != self.input_size:
             raise ShapeError(f"{self.mode}: input feature size must be {self.input_size} "
-                             f"(input_size), got {x.shape[-1]}")
+                             f"(input_size), got {shape[-1]}")
         if x.size == 0:
             raise ShapeError(f"{self.mode}: input must have at least one time step and one "
-                             f"batch row, got shape {x.shape}")
-        return x
+                             f"batch row, got shape {shape}")
+        if len(shape) == 2:
+            return x, False, shape[0], 1
+        if self.batch_first:
+            return x, True, shape[1], shape[0]
+        return x, True, shape[0], shape[1]
 
     def _check_states(self, states, batch, batched):
         """Check the initial states (None means zeros) in the caller's layout."""
