@@ -3,10 +3,13 @@
 A cell advances one time step; loop over steps yourself (decoders, custom
 recurrences). Parameters are ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H),
 ``bias_ih`` and ``bias_hh`` (G*H,), with the gate blocks of the matching layer
-(:mod:`numrnn.nn.recurrent`): G = 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n).
+(:mod:`numrnn.nn.recurrent`): G = 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n);
+the options of the cell table add theirs after them (a projected LSTMCell's
+``weight_hr`` (P, H), with ``weight_hh`` (4H, P)).
 
 Calling: ``h = cell(x, h)``, ``(h, c) = lstm_cell(x, (h, c))``; ``x`` is (B, I)
-or (I,) unbatched, states (B, H) or (H,); a missing state means zeros.
+or (I,) unbatched, states (B, H) or (H,) (a projected LSTMCell's h (B, P)); a
+missing state means zeros.
 
 Variational dropout (``input_dropout=p``, ``recurrent_dropout=q``: Keras's cells'
 ``dropout`` and ``recurrent_dropout``, :mod:`numrnn.nn.variational_dropout`) needs
@@ -40,6 +43,7 @@ from numrnn.nn.parameter_checks import cell_specs, checked_parameters
 from numrnn.nn.rnn_base import (
     check_module_dtype,
     check_positive_int,
+    check_proj_size,
     checked_array,
     reset_normalisation,
 )
@@ -154,9 +158,7 @@ class _Cell(Module):
                   "bias": self.bias, "dtype": self.dtype.name,
                   "input_dropout": self.input_dropout,
                   "recurrent_dropout": self.recurrent_dropout}
-        # The kind's options this cell takes (LSTMCell has no proj_size, as PyTorch's).
-        config.update({name: value for name, value in self.kind.options_of(self).items()
-                       if hasattr(self, name)})
+        config.update(self.kind.options_of(self))
         return config
 
     def _step(self, input, states):
@@ -181,8 +183,10 @@ class _Cell(Module):
             raise ShapeError(f"{name}: input must have at least one batch row, "
                              f"got shape {x.shape}")
         names = self.kind.states if len(self.kind.states) > 1 else ("hx",)
-        for state_name, state in zip(names, states):
-            self._check_state(state_name, state, batch, batched)
+        # A projected LSTMCell's h has proj_size features, its c hidden_size.
+        sizes = self.kind.state_sizes(self.hidden_size, self.kind.options_of(self))
+        for state_name, state, size in zip(names, states, sizes):
+            self._check_state(state_name, state, size, batch, batched)
         # The op can only check the weights against each other, not against the
         # shapes this cell declared; the kernels trust them.
         weights = checked_parameters(self, cell_specs(self))
@@ -222,13 +226,13 @@ class _Cell(Module):
                              "a given state")
         return self._dropout_masks
 
-    def _check_state(self, state_name, state, batch, batched):
-        """Check a state: (B, H), or (H,) for an unbatched input; None means zeros."""
+    def _check_state(self, state_name, state, size, batch, batched):
+        """Check a state: (B, size), or (size,) for an unbatched input; None means zeros."""
         if state is None:
             return
         name = type(self).__name__
         array = checked_array(name, state_name, state, self.dtype)
-        expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        expected = (batch, size) if batched else (size,)
         if array.shape != expected:
             raise ShapeError(f"{name}: {state_name} must have shape {expected}, "
                              f"got {array.shape}")
@@ -257,18 +261,27 @@ class RNNCell(_Cell):
 class LSTMCell(_Cell):
     """One LSTM step (gates i, f, g, o): ``(h', c') = cell(x, (h, c))``; ``peepholes=True``
     adds the peephole weights ``weight_peephole`` (3H,) and ``layer_norm=True`` makes it
-    the layer-normalised step, as :class:`~numrnn.nn.LSTM` does."""
+    the layer-normalised step, as :class:`~numrnn.nn.LSTM` does.
+
+    ``proj_size=P`` (an int in [0, hidden_size), 0 meaning none) is the step of
+    :class:`~numrnn.nn.LSTM` with ``proj_size``, PyTorch's projected LSTM:
+    ``h' = W_hr (o * tanh(c'))`` with ``weight_hr`` (P, H), ``weight_hh`` (4H, P),
+    so ``h`` has P features and ``c`` H. It does not combine with ``peepholes`` or
+    ``layer_norm``, nor with ``recurrent_dropout``, as in the layer."""
 
     kind = cell_kinds.LSTM
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
-                 peepholes: bool = False, layer_norm: bool = False,
+                 proj_size: int = 0, peepholes: bool = False, layer_norm: bool = False,
                  input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  dtype: npt.DTypeLike = np.float32, rng: Seed = None) -> None:
+        proj_size = check_proj_size(
+            "LSTMCell", proj_size, check_positive_int("LSTMCell", "hidden_size", hidden_size))
         peepholes = check_flag("LSTMCell", "peepholes", peepholes)
         layer_norm = check_flag("LSTMCell", "layer_norm", layer_norm)
         super().__init__(input_size, hidden_size, bias, dtype, rng, input_dropout,
-                         recurrent_dropout, peepholes=peepholes, layer_norm=layer_norm)
+                         recurrent_dropout, proj_size=proj_size, peepholes=peepholes,
+                         layer_norm=layer_norm)
 
     def forward(self, input: TensorLike,
                 hx: Sequence[TensorLike | None] | None = None) -> tuple[Tensor, Tensor]:
