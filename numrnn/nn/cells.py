@@ -158,7 +158,10 @@ class _Cell(Module):
                   "bias": self.bias, "dtype": self.dtype.name,
                   "input_dropout": self.input_dropout,
                   "recurrent_dropout": self.recurrent_dropout}
-        config.update(self.kind.options_of(self))
+        # An unprojected LSTMCell's config names no proj_size, as before the projection:
+        # its files and descriptions stay those of PyTorch's arguments.
+        config.update({name: value for name, value in self.kind.options_of(self).items()
+                       if name != "proj_size" or value})
         return config
 
     def _step(self, input, states):
