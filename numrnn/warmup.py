@@ -128,8 +128,8 @@ def _training(cell, dtype):
 
 
 def cell_options(kind, options):
-    """The options a kind's cell takes: those of a layer but the ones only its layers have
-    (an ``LSTMCell`` has no ``proj_size``, as in PyTorch), which must be at their default."""
+    """The options a kind's cell takes: those of a layer but any only its layers have,
+    which must be at their default."""
     cell = _CELL_MODULES[kind.name]
     taken = inspect.signature(cell).parameters
     return {name: value for name, value in options.items() if name in taken}
@@ -137,7 +137,8 @@ def cell_options(kind, options):
 
 def cell_takes(kind, options):
     """Whether the kind's cell computes what ``options`` ask: every option it does not
-    take is at its default (no ``LSTMCell`` is projected)."""
+    take is at its default (every cell takes every option of the table today, the
+    projected ``LSTMCell`` included)."""
     taken = cell_options(kind, options)
     return all(value == kind.options[name][0] for name, value in options.items()
                if name not in taken)

@@ -32,8 +32,10 @@ def test_the_projected_variant_runs_projected_layers_at_every_warmed_size():
     assert with_states == len(calls) // 2
 
 
-def test_the_projected_variant_streams_and_has_no_cell_to_warm():
+def test_the_projected_variant_streams_and_warms_its_cell():
     kind, options = warmup.VARIANTS[VARIANT]
-    assert kind.streams(options) and not warmup.cell_takes(kind, options)
+    # LSTMCell(proj_size=8) is its step: warmup steps it at every warmed size (16 and up).
+    assert kind.streams(options) and warmup.cell_takes(kind, options)
+    assert warmup.cell_options(kind, options) == options
     assert any(label.startswith(f"{VARIANT} float32 cells and streaming")
                for label, _ in warmup.tasks(cells=(VARIANT,), dtypes=("float32",)))

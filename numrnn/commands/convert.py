@@ -48,7 +48,10 @@ def convert_file(source, target, layer=None, prefix=None, nonlinearity="tanh"):
     writing = file_format(target, WRITE, "output")
     reading = file_format(source, READ, "input")
     check_writable(target, "output")
-    module = _read(reading, source, layer, prefix, nonlinearity)
+    # An ONNX graph is inference only: a Keras layer's training-only dropout rates
+    # are kept in a numrnn model file, and need not be takeable for an ONNX one.
+    module = _read(reading, source, layer, prefix, nonlinearity,
+                   keep_dropout=writing == "safetensors")
     with _written_whole(target) as temporary:
         if writing == "safetensors":
             save(module, temporary)
@@ -59,7 +62,7 @@ def convert_file(source, target, layer=None, prefix=None, nonlinearity="tanh"):
     return f"wrote {type(module).__name__} from {os.fspath(source)} to {os.fspath(target)}"
 
 
-def _read(reading, source, layer, prefix, nonlinearity):
+def _read(reading, source, layer, prefix, nonlinearity, keep_dropout):
     if reading == "onnx":
         import numrnn.onnx
 
@@ -67,7 +70,7 @@ def _read(reading, source, layer, prefix, nonlinearity):
     if reading == "keras":
         import numrnn.keras
 
-        layers = numrnn.keras.load_layers(source)
+        layers = numrnn.keras.load_layers(source, dropout=keep_dropout)
         if layer is None and len(layers) == 1:
             return next(iter(layers.values()))
         if layer not in layers:

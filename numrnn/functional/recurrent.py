@@ -86,14 +86,15 @@ class RecurrentStep(Function):
 
     Runs the sequence kernels with T = 1, so a cell and a sequence share one
     forward and one backward rule. Inputs as :class:`RecurrentSequence`, a None
-    state meaning zeros; static: ``kind``, ``options`` and ``batched``: True
+    state meaning zeros; static: ``kind``, ``options``, ``batched``: True
     for a (B, I) input and (B, H) states, False for an unbatched (I,) input and
-    (H,) states.
+    (H,) states, and ``recurrent_mask``: None, or a checked (B, size of h) variational
+    dropout mask that multiplies h before the recurrent product (B = 1 unbatched).
     """
 
     @staticmethod
     def forward(ctx: Context, x: Any, *arrays: Any, kind: CellKind, options: Any,
-                batched: bool = True) -> Any:
+                batched: bool = True, recurrent_mask: Any = None) -> Any:
         count = len(kind.states)
         x = x.reshape(1, -1, x.shape[-1])
         batch = x.shape[1]
@@ -106,23 +107,25 @@ class RecurrentStep(Function):
         x, arrays = _ready(x, states + arrays[count:])
         states, weights = arrays[:count], arrays[count:]
         if not any(ctx.needs_input_grad):
-            _, finals = kind.forward_infer(x, states, weights, None, False, options)
+            _, finals = kind.forward_infer(x, states, weights, None, False, options,
+                                           recurrent_mask)
         else:
-            _, finals, saved = kind.forward_train(x, states, weights, None, False, options)
-            ctx.save(x, states, weights, saved, kind, options, batched)
+            _, finals, saved = kind.forward_train(x, states, weights, None, False, options,
+                                                  recurrent_mask)
+            ctx.save(x, states, weights, saved, kind, options, batched, recurrent_mask)
         if not batched:
             finals = tuple(state.reshape(-1) for state in finals)
         return finals if count > 1 else finals[0]
 
     @staticmethod
     def backward(ctx: Context, *grad_finals: Any) -> Any:
-        x, states, weights, saved, kind, options, batched = ctx.saved
+        x, states, weights, saved, kind, options, batched, recurrent_mask = ctx.saved
         grad_finals = tuple(grad.reshape(state.shape)
                             for grad, state in zip(grad_finals, states))
         # With one step, h_new is output[0]: its gradient enters once, as dL/dh_n.
         grad_output = np.zeros((1,) + states[0].shape, dtype=x.dtype)
         grads = kind.backward(grad_output, grad_finals, x, states, weights, saved, None, False,
-                              options, ctx.needs_input_grad)
+                              options, ctx.needs_input_grad, recurrent_mask=recurrent_mask)
         grad_x, grad_states = grads[0], grads[1:1 + len(states)]
         if not batched:
             grad_states = tuple(None if grad is None else grad.reshape(-1)

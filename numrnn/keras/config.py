@@ -1,7 +1,9 @@
 """What a ``.keras`` file's ``config.json`` says about its recurrent layers, and what it may not.
 
 The config is read only for what the weights cannot tell: a ``SimpleRNN``'s
-activation, a bias-free ``GRU``'s ``reset_after``, and settings under which no
+activation, a bias-free ``GRU``'s ``reset_after``, the training-only rates
+``dropout`` and ``recurrent_dropout`` (numrnn's ``input_dropout`` and
+``recurrent_dropout``, :mod:`numrnn.nn.variational_dropout`), and settings under which no
 numrnn layer computes what Keras computes (other activations, ``go_backwards``,
 a ``Bidirectional`` merge other than ``concat``). It is never trusted for
 sizes: :mod:`numrnn.keras.layers` checks what it says against the weights.
@@ -9,6 +11,7 @@ Nothing in it is imported or evaluated; class names are only compared with
 Keras's names of its recurrent layers.
 """
 
+import numbers
 import re
 
 from numrnn.io.untrusted_json import brief
@@ -25,7 +28,8 @@ def recurrent_options(config):
     each layer of a model after its class in snake case, numbering repeats
     (``lstm``, ``lstm_1``), nested models' layers below theirs
     (``sequential/gru``). ``options`` holds ``kind`` (numrnn's), ``units``,
-    ``use_bias``, ``reset_after`` (GRU), ``nonlinearity`` (SimpleRNN) and
+    ``use_bias``, ``reset_after`` (GRU), ``nonlinearity`` (SimpleRNN), the rates
+    ``dropout`` and ``recurrent_dropout`` (0.0 where the config has none) and
     ``problems``: the settings numrnn cannot compute, as sentences. Entries
     that are not layer configs are passed over; the config's depth was bounded
     when it was parsed.
@@ -83,6 +87,15 @@ def _layer_options(class_name, settings, in_bidirectional):
             problems.append(f"reset_after {brief(options['reset_after'])} (true or false)")
     if class_name == "SimpleRNN" and activation in ACTIVATIONS[class_name]:
         options["nonlinearity"] = activation
+    for setting in ("dropout", "recurrent_dropout"):
+        rate = settings.get(setting, 0.0)
+        # Keras clamps its rates into [0, 1] when it builds the layer, so a file it
+        # wrote holds nothing else; a rate of 1 is refused where the layer is built.
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) \
+                or not 0.0 <= rate <= 1.0:
+            problems.append(f"{setting} {brief(rate)} (a rate in [0, 1])")
+        else:
+            options[setting] = float(rate)
     return options
 
 

@@ -43,6 +43,8 @@ class KerasLayer:
     layer), with numrnn's parameter names ``weight_ih``, ``weight_hh`` and,
     with a bias, ``bias_ih`` and ``bias_hh``. ``reset_after`` (GRU) and
     ``nonlinearity`` (RNN) are None where neither weights nor config tell.
+    ``dropout`` and ``recurrent_dropout`` are the config's training-only rates
+    in [0, 1] (0.0 for a file without a config).
     """
 
     name: str
@@ -55,6 +57,8 @@ class KerasLayer:
     nonlinearity: object
     dtype: np.dtype
     weights: tuple
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
 
 
 def keras_layers(root, config, where, file_bytes):
@@ -112,6 +116,7 @@ def _layer(name, directions, options, where, file_bytes, budget):
     kind, hidden, inputs, reset_after = _kind_from_shapes(shapes[0], refuse)
     has_bias = len(shapes[0]) == 3
     nonlinearity = None
+    rates = {}
     if options is not None:
         if options["problems"]:
             refuse("numrnn has no layer computing its " + "; ".join(options["problems"]))
@@ -125,6 +130,7 @@ def _layer(name, directions, options, where, file_bytes, budget):
         if said != held:
             refuse(f"its config says {said}, its weights are {held}")
         nonlinearity = options.get("nonlinearity", nonlinearity)
+        rates = {setting: options[setting] for setting in ("dropout", "recurrent_dropout")}
     budget["bytes"] -= sum(dataset.dtype.itemsize * int(np.prod(dataset.shape, dtype=object))
                            for variables in cells for dataset in variables)
     if budget["bytes"] < 0:
@@ -133,7 +139,8 @@ def _layer(name, directions, options, where, file_bytes, budget):
     arrays = [[dataset_array(dataset, where) for dataset in variables] for variables in cells]
     weights = tuple(numrnn_weights(kind, reset_after, *variables) for variables in arrays)
     return KerasLayer(name, kind, inputs, hidden, len(directions) == 2, has_bias, reset_after,
-                      nonlinearity, np.dtype(cells[0][0].dtype).newbyteorder("="), weights)
+                      nonlinearity, np.dtype(cells[0][0].dtype).newbyteorder("="), weights,
+                      **rates)
 
 
 def _cell_variables(group, where, file_bytes, refuse):

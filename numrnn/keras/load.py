@@ -49,13 +49,31 @@ def read_layers(path: PathLike) -> dict[str, Any]:
         return keras_layers(root, config, where, file_bytes)
 
 
-def load_layers(path: PathLike) -> dict[str, Module]:
+def load_layers(path: PathLike, *, dropout: bool = True) -> dict[str, Module]:
     """``{name: layer}``: a numrnn ``LSTM``, ``GRU`` or ``RNN`` per recurrent layer of the file.
 
     Each is one layer, ``batch_first=True`` as Keras takes its input
     ``(B, T, I)``, bidirectional for a ``Bidirectional``, of the file's dtype.
     Keras's output with ``return_sequences=True`` is the layer's output; without,
     it is ``h_n`` (forward and backward concatenated for a ``Bidirectional``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.keras`` or ``.weights.h5`` file.
+    dropout : bool, default True
+        Build each layer with its Keras layer's ``dropout`` and
+        ``recurrent_dropout`` as ``input_dropout`` and ``recurrent_dropout``
+        (variational dropout with Keras's meaning, training mode only; a
+        ``.weights.h5`` file records none). False builds them without, which
+        changes nothing in evaluation mode.
+
+    Raises
+    ------
+    FormatError
+        As :func:`read_layers`; and, with ``dropout=True``, for a rate of 1
+        (numrnn's rates are in [0, 1)) or a ``recurrent_dropout`` on a layer whose
+        kernel applies no recurrent mask (a ``GRU`` with ``reset_after=False``).
 
     Examples
     --------
@@ -75,6 +93,8 @@ def load_layers(path: PathLike) -> dict[str, Module]:
         if "nonlinearity" in kind_of(layer.kind).options:
             # A .weights.h5 file records no activation; Keras's default is tanh.
             options["nonlinearity"] = layer.nonlinearity or "tanh"
+        if dropout:
+            options.update(_dropout_rates(layer, options, where))
         module = LAYERS[layer.kind](layer.input_size, layer.hidden_size, bias=layer.bias,
                                     batch_first=True, bidirectional=layer.bidirectional,
                                     dtype=layer.dtype, rng=0, **options)
@@ -85,6 +105,9 @@ def load_layers(path: PathLike) -> dict[str, Module]:
 
 def load(path: PathLike, module: Module, layer: str | Sequence[str] | None = None) -> Module:
     """Copy Keras recurrent layers' weights into ``module`` (an ``nn.LSTM``, ``GRU`` or ``RNN``).
+
+    Only the weights: ``module`` keeps its own dropout rates, whatever the Keras
+    layers' ``dropout`` and ``recurrent_dropout``.
 
     Parameters
     ----------
@@ -134,6 +157,26 @@ def load(path: PathLike, module: Module, layer: str | Sequence[str] | None = Non
     check_into(module, state, where)
     module.load_state_dict(state)
     return module
+
+
+def _dropout_rates(keras_layer, options, where):
+    """numrnn's ``input_dropout`` and ``recurrent_dropout`` for the Keras layer's rates,
+    refused where the layer numrnn builds cannot take them."""
+    rates = {"input_dropout": keras_layer.dropout,
+             "recurrent_dropout": keras_layer.recurrent_dropout}
+    for setting, rate in (("dropout", keras_layer.dropout),
+                          ("recurrent_dropout", keras_layer.recurrent_dropout)):
+        if rate >= 1.0:
+            raise FormatError(f"{where}: Keras layer '{keras_layer.name[:200]}' has {setting}="
+                              f"{rate}; numrnn's rates are in [0, 1): load it with "
+                              "dropout=False and set the layer's rates yourself")
+    refusal = kind_of(keras_layer.kind).refusal(options, keras_layer.recurrent_dropout)
+    if refusal is not None:
+        raise FormatError(f"{where}: Keras layer '{keras_layer.name[:200]}' has "
+                          f"recurrent_dropout={keras_layer.recurrent_dropout}, which numrnn's "
+                          f"{keras_layer.kind} with {options} cannot take ({refusal}): load it "
+                          "with dropout=False, which changes nothing in evaluation mode")
+    return rates
 
 
 def _option_problems(keras_layer, module):

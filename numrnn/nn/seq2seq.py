@@ -43,7 +43,7 @@ from numrnn.nn.dropout import Dropout
 from numrnn.nn.embedding import Embedding
 from numrnn.nn.linear import Linear
 from numrnn.nn.module import Module
-from numrnn.nn.rnn_base import RNNBase, check_positive_int
+from numrnn.nn.rnn_base import RNNBase, check_positive_int, check_proj_size
 from numrnn.nn.seq2seq_decode import beam_search, greedy_search
 
 if TYPE_CHECKING:
@@ -59,10 +59,10 @@ __all__ = ["DecoderState", "Seq2Seq"]
 _CELLS = {cell.kind.name: cell for cell in (LSTMCell, GRUCell, RNNCell)}
 
 
-def _checked_decoder_options(mode, options):
-    """``options`` of a ``mode`` decoder, checked against the cell table before anything is
-    built: each a cell option of the kind (refused combinations refused), defaults left out
-    so a model's description names what differs."""
+def _checked_decoder_options(mode, options, hidden_size):
+    """``options`` of a ``mode`` decoder of ``hidden_size`` units, checked against the cell
+    table before anything is built: each a cell option of the kind (refused combinations
+    refused), defaults left out so a model's description names what differs."""
     if options is None:
         return {}
     if not isinstance(options, dict):
@@ -71,6 +71,7 @@ def _checked_decoder_options(mode, options):
     cell = _CELLS[mode]
     kind = cell.kind
     taken = [name for name in kind.options if name in inspect.signature(cell).parameters]
+    options = dict(options)
     for name, value in options.items():
         if name not in taken:
             held = f" ({mode} cells have no {name}, as in PyTorch)" if name in kind.options \
@@ -78,7 +79,11 @@ def _checked_decoder_options(mode, options):
             raise ArgumentError(f"Seq2Seq: decoder_options of decoder_mode={mode!r} take "
                                 f"{', '.join(taken)}; got {name!r}{held}")
         allowed = kind.options[name][1]
-        if isinstance(value, bool) != isinstance(allowed[0], bool) or value not in allowed:
+        if name == "proj_size":
+            # A range the cell checks, not a list of values (those are warmup's).
+            options[name] = check_proj_size(f"Seq2Seq: decoder_options[{name!r}]", value,
+                                            hidden_size)
+        elif isinstance(value, bool) != isinstance(allowed[0], bool) or value not in allowed:
             raise ArgumentError(f"Seq2Seq: decoder_options[{name!r}] must be one of "
                                 f"{', '.join(map(repr, allowed))}, got {value!r}")
     refusal = kind.refusal({**{name: default for name, (default, _) in kind.options.items()},
@@ -91,9 +96,10 @@ def _checked_decoder_options(mode, options):
 class DecoderState(NamedTuple):
     """The decoder's recurrent state between steps.
 
-    ``hidden``: one (B, H) Tensor per decoder layer; ``cell``: the same for an
-    LSTM decoder, else None; ``feed``: the previous attentional vector h~ (B, H)
-    with input feeding, else None.
+    ``hidden``: one (B, H) Tensor per decoder layer (B, P for a projected LSTM
+    decoder); ``cell``: one (B, H) per layer for an LSTM decoder, else None;
+    ``feed``: the previous attentional vector h~ (the size of h) with input
+    feeding, else None.
     """
 
     hidden: tuple[Tensor, ...]
@@ -128,12 +134,15 @@ class Seq2Seq(Module):
         (:mod:`numrnn.functional.cell_kinds`) lists them and its cells take:
         ``{"reset_after": False}`` or ``{"layer_norm": True}`` for a GRU decoder,
         ``{"peepholes": True}`` or ``{"layer_norm": True}`` for an LSTM one,
-        ``{"nonlinearity": "relu"}`` for an RNN one. The decoder is built of cells,
-        which have no ``proj_size`` (as in PyTorch). The encoder's options are its
+        ``{"nonlinearity": "relu"}`` for an RNN one, ``{"proj_size": P}`` (P in
+        [0, decoder_hidden_size)) for a projected LSTM decoder, whose h of P
+        features is then the attention's query, h~'s size and the output layer's
+        input (c keeps ``decoder_hidden_size``). The encoder's options are its
         own: any layer's, ``proj_size`` included (the memory and the bridge are
         sized from its states).
     attention : {'dot', 'general', 'additive'}, default 'general'
-        'dot' needs ``decoder_hidden_size`` equal to the memory's width, ``num_directions``
+        'dot' needs the decoder's h size (its ``proj_size`` if it has one, else
+        ``decoder_hidden_size``) equal to the memory's width, ``num_directions``
         times the encoder's h size (its ``proj_size`` if it has one, else ``hidden_size``).
     attention_size : int, optional
         Hidden size of additive attention (defaults to ``decoder_hidden_size``).
@@ -172,7 +181,6 @@ class Seq2Seq(Module):
         if decoder_mode not in _CELLS:
             raise ArgumentError(f"Seq2Seq: decoder_mode must be one of {tuple(_CELLS)}, "
                                 f"got {decoder_mode!r}")
-        self.decoder_options = _checked_decoder_options(decoder_mode, decoder_options)
         self.src_vocab_size = check_positive_int("Seq2Seq", "src_vocab_size", src_vocab_size)
         self.tgt_vocab_size = check_positive_int("Seq2Seq", "tgt_vocab_size", tgt_vocab_size)
         self.embedding_dim = check_positive_int(
@@ -184,6 +192,8 @@ class Seq2Seq(Module):
         self.decoder_hidden_size = check_positive_int(
             "Seq2Seq", "decoder_hidden_size", encoder.hidden_size if decoder_hidden_size is None
             else decoder_hidden_size)
+        self.decoder_options = _checked_decoder_options(decoder_mode, decoder_options,
+                                                        self.decoder_hidden_size)
         self.decoder_layers = check_positive_int("Seq2Seq", "decoder_layers", decoder_layers)
         self.input_feeding = bool(input_feeding)
         self.bridge = bool(bridge)
@@ -204,6 +214,13 @@ class Seq2Seq(Module):
         self.rng = init.as_generator(rng)
         options = {"dtype": self.dtype, "rng": self.rng}
         hidden = self.decoder_hidden_size
+        # The decoder's h, what it outputs (proj_size features in a projected LSTM
+        # decoder, else hidden_size), is also the attention's query and h~'s size.
+        decoder_kind = _CELLS[decoder_mode].kind
+        self._decoder_sizes = decoder_kind.state_sizes(
+            hidden, {name: self.decoder_options.get(name, default)
+                     for name, (default, _) in decoder_kind.options.items()})
+        output_size = self._decoder_sizes[0]
         # The encoder's states as the cell table sizes them: h has proj_size features in
         # a projected LSTM, c hidden_size ones. A GRU or RNN encoder's h seeds the cells.
         sizes = encoder.kind.state_sizes(encoder.hidden_size, encoder.kind.options_of(encoder))
@@ -216,21 +233,22 @@ class Seq2Seq(Module):
         self.tgt_embedding = Embedding(self.tgt_vocab_size, self.embedding_dim,
                                        padding_idx=self.pad_index, **options)
         if self.bridge:
-            self.bridge_h = Linear(finals * sizes[0], self.decoder_layers * hidden, **options)
+            self.bridge_h = Linear(finals * sizes[0], self.decoder_layers * output_size,
+                                   **options)
             if self._decoder_has_cell:
-                self.bridge_c = Linear(finals * sizes[-1], self.decoder_layers * hidden,
-                                       **options)
+                self.bridge_c = Linear(finals * sizes[-1],
+                                       self.decoder_layers * self._decoder_sizes[-1], **options)
         for layer in range(self.decoder_layers):
-            first_input = self.embedding_dim + (hidden if self.input_feeding else 0)
-            cell = _CELLS[decoder_mode](first_input if layer == 0 else hidden, hidden,
+            first_input = self.embedding_dim + (output_size if self.input_feeding else 0)
+            cell = _CELLS[decoder_mode](first_input if layer == 0 else output_size, hidden,
                                         **self.decoder_options, **options)
             setattr(self, f"decoder_l{layer}", cell)
-        self.attention = Attention(hidden, memory_size, method=attention,
+        self.attention = Attention(output_size, memory_size, method=attention,
                                    attention_size=attention_size, **options)
-        self.combine = Linear(memory_size + hidden, hidden, **options)
+        self.combine = Linear(memory_size + output_size, output_size, **options)
         if self.dropout > 0:
             self.dropout_layer = Dropout(self.dropout, rng=self.rng)
-        self.output = Linear(hidden, self.tgt_vocab_size, **options)
+        self.output = Linear(output_size, self.tgt_vocab_size, **options)
 
     @property
     def decoder_cells(self) -> list[Module]:
@@ -256,26 +274,26 @@ class Seq2Seq(Module):
 
     def initial_state(self, encoder_final: Any, batch: int) -> DecoderState:
         """The decoder's first :class:`DecoderState` from the encoder's final state(s)."""
-        hidden = self.decoder_hidden_size
-        zeros = lambda: Tensor(np.zeros((batch, hidden), dtype=self.dtype))  # noqa: E731
+        h_size, c_size = self._decoder_sizes[0], self._decoder_sizes[-1]
+        zeros = lambda size: Tensor(np.zeros((batch, size), dtype=self.dtype))  # noqa: E731
         h_n, c_n = encoder_final if "c" in self.encoder.kind.states else (encoder_final, None)
         is_lstm = self._decoder_has_cell
         if not self.bridge:
-            hiddens = tuple(zeros() for _ in range(self.decoder_layers))
-            cells = tuple(zeros() for _ in range(self.decoder_layers)) if is_lstm else None
+            hiddens = tuple(zeros(h_size) for _ in range(self.decoder_layers))
+            cells = tuple(zeros(c_size) for _ in range(self.decoder_layers)) if is_lstm \
+                else None
         else:
-            hiddens = self._bridge(self.bridge_h, h_n, batch)
+            hiddens = self._bridge(self.bridge_h, h_n, batch, h_size)
             # A GRU or RNN encoder has no cell state: its hidden states seed the cells.
-            cells = self._bridge(self.bridge_c, h_n if c_n is None else c_n, batch) \
+            cells = self._bridge(self.bridge_c, h_n if c_n is None else c_n, batch, c_size) \
                 if is_lstm else None
-        return DecoderState(hiddens, cells, zeros() if self.input_feeding else None)
+        return DecoderState(hiddens, cells, zeros(h_size) if self.input_feeding else None)
 
-    def _bridge(self, linear, final, batch):
+    def _bridge(self, linear, final, batch, size):
         # (L*D, B, H) -> (B, L*D*H): every layer and direction informs every decoder layer,
         # which is what lets the encoder and decoder differ in depth, width and direction.
         flat = F.reshape(F.transpose(final, (1, 0, 2)), (batch, -1))
-        states = F.reshape(F.tanh(linear(flat)),
-                           (batch, self.decoder_layers, self.decoder_hidden_size))
+        states = F.reshape(F.tanh(linear(flat)), (batch, self.decoder_layers, size))
         return tuple(states[:, layer] for layer in range(self.decoder_layers))
 
     # -- decoding ----------------------------------------------------------------------

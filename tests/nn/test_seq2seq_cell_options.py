@@ -145,9 +145,12 @@ def test_decoder_options_are_checked_against_the_cell_table_first():
     encoder = nn.LSTM(3, 4, dtype=np.float64)
     with pytest.raises(ArgumentTypeError, match="decoder_options must be a dict, got list"):
         nn.Seq2Seq(encoder, 9, 7, decoder_options=[("peepholes", True)])
-    with pytest.raises(ArgumentError, match="take peepholes, layer_norm; got 'proj_size' "
-                                            r"\(LSTM cells have no proj_size"):
-        nn.Seq2Seq(encoder, 9, 7, decoder_options={"proj_size": 2})
+    with pytest.raises(ArgumentError, match="decoder_mode='GRU' take reset_after, layer_norm; "
+                                            "got 'proj_size'"):
+        nn.Seq2Seq(encoder, 9, 7, decoder_mode="GRU", decoder_options={"proj_size": 2})
+    with pytest.raises(ArgumentError, match=r"decoder_options\['proj_size'\]: proj_size must "
+                                            r"be in \[0, hidden_size=4\)"):
+        nn.Seq2Seq(encoder, 9, 7, decoder_options={"proj_size": 4})
     with pytest.raises(ArgumentError, match="decoder_mode='GRU' take reset_after, layer_norm; "
                                             "got 'peepholes'"):
         nn.Seq2Seq(encoder, 9, 7, decoder_mode="GRU", decoder_options={"peepholes": True})
