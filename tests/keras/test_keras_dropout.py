@@ -92,15 +92,14 @@ def test_a_rate_of_one_is_refused_by_name_unless_dropout_is_left_out(tmp_path, s
     assert numrnn.keras.load_layers(path, dropout=False)[group].recurrent_dropout == 0.0
 
 
-def test_recurrent_dropout_the_cell_table_refuses_is_refused_by_name(tmp_path):
+def test_recurrent_dropout_on_a_reset_before_gru_loads(tmp_path):
+    # Keras's GRU(reset_after=False) with recurrent_dropout: its fused kernel
+    # applies the recurrent mask, so the rates come through.
     path, group, _ = keras_file(tmp_path / "model.keras", "GRU", {"reset_after": False},
                                 dropout=0.1, recurrent_dropout=0.3)
-    with pytest.raises(numrnn.FormatError, match=r"Keras layer 'gru' has recurrent_dropout=0.3, "
-                                                 r"which numrnn's GRU .* cannot take "
-                                                 r"\(recurrent_dropout needs reset_after=True"):
-        numrnn.keras.load_layers(path)
-    layer = numrnn.keras.load_layers(path, dropout=False)[group]
-    assert layer.reset_after is False and layer.recurrent_dropout == 0.0
+    layer = numrnn.keras.load_layers(path)[group]
+    assert layer.reset_after is False
+    assert (layer.input_dropout, layer.recurrent_dropout) == (0.1, 0.3)
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.5, "0.2", True, None])
@@ -141,9 +140,9 @@ def test_convert_keeps_the_rates_in_a_model_file_and_needs_none_for_onnx(tmp_pat
     model = numrnn.load_model(tmp_path / "model.safetensors")
     assert (model.input_dropout, model.recurrent_dropout) == (0.25, 0.4)
     pytest.importorskip("onnx")
-    refused, _, _ = keras_file(tmp_path / "refused.keras", "GRU", {"reset_after": False},
-                               recurrent_dropout=0.3)
-    convert_file(refused, tmp_path / "model.onnx")
+    reset_before, _, _ = keras_file(tmp_path / "reset_before.keras", "GRU",
+                                    {"reset_after": False}, recurrent_dropout=0.3)
+    convert_file(reset_before, tmp_path / "model.onnx")
     assert (tmp_path / "model.onnx").stat().st_size > 0
 
 
