@@ -175,8 +175,8 @@ def backward(x, weight2d, grad_y, groups, kernel_h, kernel_w, stride_h, stride_w
                         dilation_h, dilation_w, pad_top, pad_left, out_h, out_w)
     # Summed in the products' own layout, then transposed once: the same sums in
     # the same order as adding each transposed product, without strided reads
-    # (the weight gradient alone 1.13-1.18 ms against 1.20-1.23 ms at N=32,
-    # 16->32 channels, 16x16, one thread: perf/conv2d_parts.py's shape).
+    # (the weight gradient alone 1.23-1.27 ms against 1.30-1.39 ms at N=32,
+    # 16->32 channels, 16x16, one thread: perf/conv2d_parts.py).
     total = np.zeros((groups, group_taps, group_out), dtype=x.dtype)
     for n in range(per_image.shape[0]):
         for g in range(groups):
