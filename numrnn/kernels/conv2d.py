@@ -177,13 +177,13 @@ def backward(x, weight2d, grad_y, groups, kernel_h, kernel_w, stride_h, stride_w
     # the same order as adding each transposed product, without strided reads
     # (the weight gradient alone 1.23-1.27 ms against 1.30-1.39 ms at N=32,
     # 16->32 channels, 16x16, one thread: perf/conv2d_parts.py).
-    total = np.zeros((groups, group_taps, group_out), dtype=x.dtype)
+    summed = np.zeros((groups, group_taps, group_out), dtype=x.dtype)
     for n in range(per_image.shape[0]):
         for g in range(groups):
-            for t in range(group_taps):
+            for tap in range(group_taps):
                 for o in range(group_out):
-                    total[g, t, o] += per_image[n, g, t, o]
+                    summed[g, tap, o] += per_image[n, g, tap, o]
     grad_weight2d = np.empty((out_channels if needs_weight else 0, group_taps), dtype=x.dtype)
     for g in range(groups if needs_weight else 0):
-        grad_weight2d[g * group_out:(g + 1) * group_out] = total[g].T
+        grad_weight2d[g * group_out:(g + 1) * group_out] = summed[g].T
     return grad_x, grad_weight2d
