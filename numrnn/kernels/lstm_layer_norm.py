@@ -29,7 +29,12 @@ from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.layer_norm_rows import normalise_blocks, normalise_rows, row_kernel
+from numrnn.kernels.layer_norm_rows import (
+    normalise_blocks,
+    normalise_rows,
+    one_allocation,
+    row_kernel,
+)
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
@@ -115,12 +120,13 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
     """Run all steps in one compiled call; returns ``(h_n, c_n)``.
 
     ``norm_ih`` (T, B, 4H) receives ``LN(x W_ihᵀ)`` block by block and
-    ``inv_ih`` (T, B, 4) the rstd of each block; ``output`` (T, B, H) must be
-    zero-filled. With ``keep``, at each valid position ``gates`` (T, B, 4H)
+    ``inv_ih`` (T, B, 4) the rstd of each block; ``output`` (T, B, H) must hold
+    zeros at padded positions. With ``keep``, at each valid position ``gates`` (T, B, 4H)
     receives i, f, g, o, ``cells`` c_t, ``norm_hh`` (T, B, 4H) and ``inv_hh``
     (T, B, 4) the normalised recurrent product and its rstd, ``norm_c`` (T, B,
     H) and ``inv_c`` (T, B, 1) those of c_t, and ``h_prev`` the state the step
-    started from; the rest stays as allocated (zeros). ``bias`` (4H,) is every
+    started from; the rest stays as allocated
+    (zeros where a row is padded). ``bias`` (4H,) is every
     additive term together: ``β_ih + β_hh + b_ih + b_hh``.
     """
     project_inputs(x, weight_ih, norm_ih)
@@ -161,16 +167,20 @@ def run(x, states, weights, lengths, reverse, keep):
     hidden = weight_hh.shape[1]
     dtype = x.dtype
 
-    def residual(*shape):
-        return np.zeros(shape if keep else (0,) * len(shape), dtype=dtype)
-
-    gates, norm_hh = residual(steps, batch, 4 * hidden), residual(steps, batch, 4 * hidden)
-    cells, norm_c = residual(steps, batch, hidden), residual(steps, batch, hidden)
-    h_prev = residual(steps, batch, hidden)
-    inv_hh, inv_c = residual(steps, batch, 4), residual(steps, batch, 1)
-    norm_ih = np.empty((steps, batch, 4 * hidden), dtype=dtype)
-    inv_ih = np.empty((steps, batch, 4), dtype=dtype)
-    output = np.zeros((steps, batch, hidden), dtype=dtype)
+    # Kept or not, norm_ih and inv_ih are filled everywhere; the other residuals
+    # and the output at valid positions only, so padded ones start as zeros
+    # (backward reads them). The (T, B, 4) and (T, B, 1) parts go last, so that
+    # the wide ones keep the allocation's alignment.
+    padded = lengths.size > 0 and lengths.min() < steps
+    wide, narrow = (steps, batch, 4 * hidden), (steps, batch, hidden)
+    if keep:
+        (norm_ih, gates, norm_hh, cells, norm_c, h_prev, inv_ih, inv_hh,
+         inv_c) = one_allocation((wide, wide, wide, narrow, narrow, narrow, (steps, batch, 4),
+                                  (steps, batch, 4), (steps, batch, 1)), dtype, padded)
+    else:
+        norm_ih, inv_ih = one_allocation((wide, (steps, batch, 4)), dtype, False)
+        gates = norm_hh = cells = norm_c = h_prev = inv_hh = inv_c = np.zeros((0, 0, 0), dtype)
+    output = (np.zeros if padded else np.empty)((steps, batch, hidden), dtype=dtype)
     bias = shift_total((shift_ih, shift_hh), (bias_ih, bias_hh))
     plan = plan_for(dtype, batch, steps, n_in, hidden, 4, joint=False)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
