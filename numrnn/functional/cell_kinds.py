@@ -144,10 +144,10 @@ def _lstm_streaming_variant(options):
 
 
 def _lstm_recurrent_dropout_refusal(options):
-    chosen = [name for name in ("proj_size", "peepholes", "layer_norm") if options.get(name)]
+    chosen = [name for name in ("proj_size", "peepholes") if options.get(name)]
     if chosen:
         return (f"recurrent_dropout does not combine with {' and '.join(chosen)} yet: only the "
-                "plain LSTM kernel applies a recurrent mask")
+                "plain and layer-normalised LSTM kernels apply a recurrent mask")
     return None
 
 

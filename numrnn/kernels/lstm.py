@@ -325,15 +325,15 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     if peepholes + normalised + projected > 1:
         raise ArgumentError("lstm: proj_size, peepholes and layer_norm do not combine yet")
     masked = recurrent.masked(recurrent_mask)
-    if masked and peepholes + normalised + projected:
-        raise ArgumentError("lstm: a recurrent dropout mask needs the plain LSTM, not "
-                            "proj_size, peepholes or layer_norm")
+    if masked and peepholes + projected:
+        raise ArgumentError("lstm: a recurrent dropout mask needs the plain or layer-normalised "
+                            "LSTM, not proj_size or peepholes")
     if projected:
         return _run_projected(x, states, weights, lengths, reverse, options, keep)
     if peepholes:
         return lstm_peephole.run(x, states, weights, lengths, reverse, keep)
     if normalised:
-        return lstm_layer_norm.run(x, states, weights, lengths, reverse, keep)
+        return lstm_layer_norm.run(x, states, weights, lengths, reverse, keep, recurrent_mask)
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -390,7 +390,7 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None,
     ``peepholes=True`` a fifth weight holds the peepholes (3H,) in the order ``p_i,
     p_f, p_o``; with ``layer_norm=True`` six more hold the normalisations' gains
     and shifts. ``recurrent_mask`` (B, H) or None: recurrent dropout on h before
-    ``W_hh`` (:mod:`numrnn.kernels.recurrent`), plain LSTM only.
+    ``W_hh`` (:mod:`numrnn.kernels.recurrent`), plain and layer-normalised LSTM only.
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, True,
                              recurrent_mask)

@@ -182,7 +182,8 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
     With ``proj_size`` in ``options`` the weights hold ``weight_hr`` fifth and
     its gradient comes last (:mod:`numrnn.kernels.lstm_projection_backward`).
-    ``recurrent_mask``: the one ``forward_train`` ran with (plain LSTM only).
+    ``recurrent_mask``: the one ``forward_train`` ran with (plain and
+    layer-normalised LSTM only).
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
                               lengths, reverse, options, needs, recurrent_mask)
@@ -201,10 +202,9 @@ def cell_states_backward(grad_cells, grad_output, grad_finals, x, states, weight
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs, recurrent_mask, grad_cells=None):
     masked = recurrent.masked(recurrent_mask)
-    if masked and (has_peepholes(options) or layer_normalised(options)
-                   or options.get("proj_size", 0)):
-        raise ArgumentError("lstm: a recurrent dropout mask needs the plain LSTM, not "
-                            "proj_size, peepholes or layer_norm")
+    if masked and (has_peepholes(options) or options.get("proj_size", 0)):
+        raise ArgumentError("lstm: a recurrent dropout mask needs the plain or layer-normalised "
+                            "LSTM, not proj_size or peepholes")
     if has_peepholes(options) or layer_normalised(options):
         if grad_cells is not None:
             raise ArgumentError("lstm: per-step cell states are not available with "
@@ -213,7 +213,8 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
             return lstm_peephole_backward.backward(grad_output, grad_finals, x, states,
                                                    weights, saved, lengths, reverse, needs)
         return lstm_layer_norm_backward.backward_run(grad_output, grad_finals, x, states,
-                                                     weights, saved, lengths, reverse, needs)
+                                                     weights, saved, lengths, reverse, needs,
+                                                     recurrent_mask)
     if grad_cells is None:
         grad_cells = _NO_CELL_GRADIENTS[x.dtype]
     if options.get("proj_size", 0):

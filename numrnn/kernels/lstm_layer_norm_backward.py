@@ -7,18 +7,20 @@ step back from ``dh = dL/dh_t`` and ``dc = dL/dc_t`` carried from step t+1 is::
     dc  += LN'(dy; γ_c)                      (layer_norm_rows.normalised_gradient)
     da_i = dc * g * i(1-i);  da_f = dc * c_{t-1} * f(1-f);  da_g = dc * i * (1-g²)
     dc_{t-1} = dc * f
-    dR   = LN'(da; γ_hh) per gate block      dh_{t-1} = dR W_hh     (B, 4H) @ (4H, H)
+    dR   = LN'(da; γ_hh) per gate block      dh_{t-1} = m ⊙ (dR W_hh)   (B, 4H) @ (4H, H)
     dP   = LN'(da; γ_ih) per gate block
 
 ``da`` is the gradient of both normalised products (after their gains) and of
-every additive term. Everything a position's gradients need from ``da`` and
-``dy`` is taken while the row is in cache, inside the loop: the input side's
-``dP`` (nothing sequential, but a pass over (T, B, 4H) arrays after the loop
-cost as much as the loop's row work), and the gains' and shifts' gradients,
-sums over positions of ``da * â``, ``da``, ``dy * ĉ`` and ``dy``, accumulated
-per batch block and added over the blocks in their order after the loop, so
-their rounding depends on the batch size only, never on the thread count.
-Then ``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, as for the plain LSTM.
+every additive term; ``m`` the forward's recurrent dropout mask (ones without
+one), and ``dW_hh`` reads the masked states the forward kept. Everything a
+position's gradients need from ``da`` and ``dy`` is taken inside the loop, while
+the row is in cache: the input side's ``dP`` (nothing sequential, but a pass
+over (T, B, 4H) arrays if left until after the loop), and the gains' and
+shifts' gradients, sums over positions of ``da * â``, ``da``, ``dy * ĉ`` and
+``dy`` (after the loop: a pass and a temporary array each), accumulated per
+batch block and added over the blocks in their order after the loop, so their
+rounding depends on the batch size only, never on the thread count. Then
+``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, as for the plain LSTM.
 Rows run back through exactly their valid steps; positions past a length
 contribute zeros.
 """
@@ -27,7 +29,7 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
@@ -102,7 +104,8 @@ def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, 
 @kernel
 def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
                     gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c,
-                    shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums):
+                    shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums,
+                    recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own product each step,
     its own rows of the sums."""
     batch, hidden = grad_state.shape
@@ -116,6 +119,7 @@ def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, 
     dy_row = np.empty(hidden, dtype=gates.dtype)
     from_norm = np.empty(hidden, dtype=gates.dtype)
     block_gate_sums, block_cell_sums = gate_sums[block], cell_sums[block]
+    masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(rows):
             b, length = first + r, lengths[first + r]
@@ -128,6 +132,8 @@ def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, 
                               block_gate_sums, block_cell_sums)
                 step_grad[r] = grad_rec[t, b]
         product(step_grad, weight_hh, through)
+        if masked:
+            mask_rows(through, recurrent_mask, first, through)
         for r in range(rows):
             if step < lengths[first + r]:
                 grad_state[first + r] = through[r]
@@ -136,33 +142,38 @@ def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0, gates,
                          cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c, shift_c,
-                         gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums):
+                         gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums,
+                         recurrent_mask):
     """Walk the steps backwards; ``grad_state`` and ``grad_c`` (B, H) hold dL/dh_n and
     dL/dc_n on entry, dL/dh0 and dL/dc0 on return.
 
     ``weight_hh`` (4H, H) is row-major or packed. Fills ``grad_rec`` (dR) and
     ``grad_input`` (dP), both (T, B, 4H), at each valid position (the rest is
     left as it was), and adds each block's terms to its row of ``gate_sums``
-    (blocks, 3, 4H) and ``cell_sums`` (blocks, 2, H), zero-filled. Batch blocks
-    run in parallel.
+    (blocks, 3, 4H) and ``cell_sums`` (blocks, 2, H), zero-filled.
+    ``recurrent_mask`` (B, H), or empty for none, multiplies the gradient through
+    ``W_hh``. Batch blocks run in parallel.
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, grad_c, weight_hh, lengths, reverse,
                         c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c,
-                        shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums)
+                        shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums,
+                        recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, grad_c, weight_hh, lengths,
                         reverse, c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih,
                         inv_ih, gain_c, shift_c, gain_hh, gain_ih, grad_rec, grad_input,
-                        gate_sums, cell_sums)
+                        gate_sums, cell_sums, recurrent_mask)
 
 
-def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):
+def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
+                 recurrent_mask):
     """The gradients of :func:`numrnn.kernels.lstm_layer_norm.run`, on ready arrays:
     ``(grad_x, grad_h0, grad_c0)``, then one per weight in its order, None where
-    ``needs`` does not ask."""
+    ``needs`` does not ask; ``recurrent_mask`` the one the forward ran with (empty
+    for none)."""
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh = weights[0], weights[1]
     gain_ih, gain_hh, gain_c, shift_c = weights[4], weights[6], weights[8], weights[9]
@@ -183,7 +194,7 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
                              c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih,
                              gain_c, shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums,
-                             cell_sums)
+                             cell_sums, recurrent_mask)
     # Blocks added in their order (sum over the first axis goes row by row).
     gate_sums, cell_sums = gate_sums.sum(axis=0), cell_sums.sum(axis=0)
 
