@@ -45,7 +45,8 @@ A record holds:
   combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
 - ``recurrent_dropout_refusal``: the same for options that do not go with
   variational recurrent dropout (a recurrent mask in the kernels, which only the
-  plain LSTM, the plain GRU with ``reset_after=True`` and the Elman RNN take); also
+  plain and layer-normalised LSTM, the plain GRU with ``reset_after=True`` and the
+  Elman RNN take); also
   read by :meth:`CellKind.refusal`, given the layer's ``recurrent_dropout``.
 """
 

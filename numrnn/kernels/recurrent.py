@@ -28,8 +28,9 @@ three entry points, with the same arguments in the same order::
 - ``recurrent_mask`` (B, H) or None: variational recurrent dropout (Gal &
   Ghahramani 2016), the scaled 0/1 mask each row's ``h_{t-1}`` is multiplied by
   before the recurrent product, the same at every step; ``backward`` takes the
-  one ``forward_train`` ran with. Only the plain cells take one (the cell table
-  refuses the other variants, and their kernels raise :class:`ArgumentError`).
+  one ``forward_train`` ran with. Only the plain cells and the layer-normalised
+  LSTM take one (the cell table refuses the other variants, and their kernels
+  raise :class:`ArgumentError`).
 
 The cell's file holds what is particular to it: its arrays of residuals, its
 row step and its backward row. What every cell needs done the same way is done
