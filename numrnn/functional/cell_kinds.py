@@ -44,10 +44,9 @@ A record holds:
 - ``option_refusal``: None, or a function of the options giving why a
   combination of them is refused (None when it is not): :meth:`CellKind.refusal`.
 - ``recurrent_dropout_refusal``: the same for options that do not go with
-  variational recurrent dropout (a recurrent mask in the kernels, which the LSTM
-  (plain, projected or with peepholes; not layer-normalised), the GRU in each of
-  its variants and the Elman RNN take); also read by :meth:`CellKind.refusal`,
-  given the layer's ``recurrent_dropout``.
+  variational recurrent dropout, for a kind whose kernels apply no recurrent mask;
+  None for every kind today (every LSTM, GRU and Elman kernel applies one); also
+  read by :meth:`CellKind.refusal`, given the layer's ``recurrent_dropout``.
 """
 
 from dataclasses import dataclass
@@ -142,14 +141,6 @@ def _lstm_streaming_variant(options):
     # One projected step serves every proj_size: P is the width of its output.
     return (bool(options.get("proj_size", 0)), options.get("peepholes", False),
             options.get("layer_norm", False))
-
-
-def _lstm_recurrent_dropout_refusal(options):
-    if options.get("layer_norm"):
-        return ("recurrent_dropout does not combine with layer_norm yet: the plain, projected "
-                "(proj_size) and peephole LSTM kernels apply a recurrent mask, the "
-                "layer-normalised one does not")
-    return None
 
 
 @dataclass(frozen=True)
@@ -305,8 +296,7 @@ LSTM = CellKind(
     layer_options=("forget_bias", "proj_size", "peepholes", "layer_norm"),
     onnx_gates=("i", "o", "f", "g"), keras_gates=("i", "f", "g", "o"),
     onednn_gates=("i", "f", "g", "o"), parameter_layout=lstm_parameters,
-    option_refusal=_lstm_option_refusal,
-    recurrent_dropout_refusal=_lstm_recurrent_dropout_refusal)
+    option_refusal=_lstm_option_refusal)
 
 GRU = CellKind(
     name="GRU", gates=("r", "z", "n"), states=("h",),

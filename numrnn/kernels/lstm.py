@@ -324,16 +324,13 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     projected = bool(options.get("proj_size", 0))
     if peepholes + normalised + projected > 1:
         raise ArgumentError("lstm: proj_size, peepholes and layer_norm do not combine yet")
-    if normalised and recurrent.masked(recurrent_mask):
-        raise ArgumentError("lstm: a recurrent dropout mask does not combine with layer_norm "
-                            "yet")
     if projected:
         return _run_projected(x, states, weights, lengths, reverse, options, keep,
                               recurrent_mask)
     if peepholes:
         return lstm_peephole.run(x, states, weights, lengths, reverse, keep, recurrent_mask)
     if normalised:
-        return lstm_layer_norm.run(x, states, weights, lengths, reverse, keep)
+        return lstm_layer_norm.run(x, states, weights, lengths, reverse, keep, recurrent_mask)
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
@@ -391,8 +388,7 @@ def forward_train(x, states, weights, lengths=None, reverse=False, options=None,
     ``peepholes=True`` a fifth weight holds the peepholes (3H,) in the order ``p_i,
     p_f, p_o``; with ``layer_norm=True`` six more hold the normalisations' gains
     and shifts. ``recurrent_mask`` (B, size of h) or None: recurrent dropout on h
-    before ``W_hh`` (:mod:`numrnn.kernels.recurrent`), with or without ``proj_size``
-    or ``peepholes``, not with ``layer_norm``.
+    before ``W_hh`` (:mod:`numrnn.kernels.recurrent`), with any of the options.
     """
     return recurrent.forward(_run, x, states, weights, lengths, reverse, options, True,
                              recurrent_mask)

@@ -182,7 +182,7 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
 
     With ``proj_size`` in ``options`` the weights hold ``weight_hr`` fifth and
     its gradient comes last (:mod:`numrnn.kernels.lstm_projection_backward`).
-    ``recurrent_mask``: the one ``forward_train`` ran with (not with ``layer_norm``).
+    ``recurrent_mask``: the one ``forward_train`` ran with.
     """
     return recurrent.backward(_backward, grad_output, grad_finals, x, states, weights, saved,
                               lengths, reverse, options, needs, recurrent_mask)
@@ -201,9 +201,6 @@ def cell_states_backward(grad_cells, grad_output, grad_finals, x, states, weight
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs, recurrent_mask, grad_cells=None):
     masked = recurrent.masked(recurrent_mask)
-    if masked and layer_normalised(options):
-        raise ArgumentError("lstm: a recurrent dropout mask does not combine with layer_norm "
-                            "yet")
     if has_peepholes(options) or layer_normalised(options):
         if grad_cells is not None:
             raise ArgumentError("lstm: per-step cell states are not available with "
@@ -213,7 +210,8 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
                                                    weights, saved, lengths, reverse, needs,
                                                    recurrent_mask)
         return lstm_layer_norm_backward.backward_run(grad_output, grad_finals, x, states,
-                                                     weights, saved, lengths, reverse, needs)
+                                                     weights, saved, lengths, reverse, needs,
+                                                     recurrent_mask)
     if grad_cells is None:
         grad_cells = _NO_CELL_GRADIENTS[x.dtype]
     if options.get("proj_size", 0):

@@ -8,7 +8,7 @@ of the two pre-activations and ``γ_c, β_c`` (H,) of the cell state. With
 ``LN`` the normalisation of each gate block of H values on its own
 (:mod:`numrnn.kernels.layer_norm_rows`, eps 1e-5)::
 
-    a   = γ_ih * LN(W_ih x_t) + β_ih + γ_hh * LN(W_hh h_{t-1}) + β_hh + b_ih + b_hh
+    a   = γ_ih * LN(W_ih x_t) + β_ih + γ_hh * LN(W_hh (m ⊙ h_{t-1})) + β_hh + b_ih + b_hh
     i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o);   g = tanh(a_g)
     c_t = f * c_{t-1} + i * g                        (carried on unnormalised)
     h_t = o * tanh(γ_c * LN(c_t) + β_c)
@@ -17,7 +17,10 @@ Structure as :mod:`numrnn.kernels.gru_reset_before`: the input products of all
 steps are one GEMM before the recurrence, normalised row by row in parallel;
 inside the time loop each batch block makes its own ``h W_hhᵀ`` product, then
 normalises, gates and normalises the cell row by row. ``lengths`` and
-``reverse`` as in :mod:`numrnn.kernels.lstm`. Block boundaries do not depend on
+``reverse`` as in :mod:`numrnn.kernels.lstm`, and so is the recurrent dropout
+mask ``m`` (B, H) (:mod:`numrnn.kernels.recurrent`; all ones without one): each
+row's state is multiplied by its mask row before the recurrent product, and
+carried on unmasked. Block boundaries do not depend on
 the thread count, nor does any row's arithmetic, so results are bit-identical
 for any thread count.
 """
@@ -26,10 +29,15 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.layer_norm_rows import normalise_blocks, normalise_rows, row_kernel
+from numrnn.kernels.layer_norm_rows import (
+    normalise_blocks,
+    normalise_rows,
+    one_allocation,
+    row_kernel,
+)
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
@@ -76,7 +84,7 @@ def _step_row(b, t, norm_ih, rec_row, rec_inverse, gain_ih, gain_hh, bias, gain_
 @kernel
 def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
                reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh, norm_c, inv_c,
-               h_prev, keep):
+               h_prev, keep, recurrent_mask):
     """All steps for the rows of batch block ``block``; its own product each step."""
     batch, hidden = h_state.shape
     first, stop = block_rows(block, batch)
@@ -87,15 +95,20 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
     scratch_cells = np.empty((rows, hidden), dtype=h_state.dtype)
     scratch_normed = np.empty((rows, hidden), dtype=h_state.dtype)
     scratch_inverse = np.empty((rows, 5), dtype=h_state.dtype)
+    masked = recurrent_mask.shape[0] > 0
+    # What W_hh multiplies: the masked state, or the state itself.
+    dropped = np.empty_like(h_block) if masked else h_block
     for step in range(lengths[first:stop].max()):
-        product(h_block, weight_hh_t, recurrent)
+        if masked:
+            mask_rows(h_block, recurrent_mask, first, dropped)
+        product(dropped, weight_hh_t, recurrent)
         for r in range(rows):
             b, length = first + r, lengths[first + r]
             if step >= length:
                 continue
             t = time_index(step, length, reverse)
             if keep:
-                h_prev[t, b] = h_block[r]
+                h_prev[t, b] = dropped[r]
                 norm_hh[t, b] = recurrent[r]
                 _step_row(b, t, norm_ih, norm_hh[t, b], inv_hh[t, b], gain_ih, gain_hh, bias,
                           gain_c, shift_c, h_block[r], c_state[b], output[t, b], gates[t, b],
@@ -111,16 +124,17 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
 @parallel_kernel
 def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
              reverse, h0, c0, norm_ih, inv_ih, output, gates, cells, norm_hh, inv_hh, norm_c,
-             inv_c, h_prev, keep):
+             inv_c, h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; returns ``(h_n, c_n)``.
 
     ``norm_ih`` (T, B, 4H) receives ``LN(x W_ihᵀ)`` block by block and
-    ``inv_ih`` (T, B, 4) the rstd of each block; ``output`` (T, B, H) must be
-    zero-filled. With ``keep``, at each valid position ``gates`` (T, B, 4H)
+    ``inv_ih`` (T, B, 4) the rstd of each block; ``output`` (T, B, H) must hold
+    zeros at padded positions. With ``keep``, at each valid position ``gates`` (T, B, 4H)
     receives i, f, g, o, ``cells`` c_t, ``norm_hh`` (T, B, 4H) and ``inv_hh``
     (T, B, 4) the normalised recurrent product and its rstd, ``norm_c`` (T, B,
     H) and ``inv_c`` (T, B, 1) those of c_t, and ``h_prev`` the state the step
-    started from; the rest stays as allocated (zeros). ``bias`` (4H,) is every
+    started from, times the mask (the factor of ``dW_hh``); the rest stays as allocated
+    (zeros where a row is padded). ``bias`` (4H,) is every
     additive term together: ``β_ih + β_hh + b_ih + b_hh``.
     """
     project_inputs(x, weight_ih, norm_ih)
@@ -130,12 +144,12 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
     if blocks == 1:
         _run_block(np.int64(0), norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
                    lengths, reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh,
-                   norm_c, inv_c, h_prev, keep)
+                   norm_c, inv_c, h_prev, keep, recurrent_mask)
     else:
         for block in prange(blocks):
             _run_block(np.int64(block), norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c,
                        shift_c, lengths, reverse, h_state, c_state, output, gates, cells, norm_hh,
-                       inv_hh, norm_c, inv_c, h_prev, keep)
+                       inv_hh, norm_c, inv_c, h_prev, keep, recurrent_mask)
     return h_state, c_state
 
 
@@ -149,11 +163,12 @@ def shift_total(shifts, biases):
     return total
 
 
-def run(x, states, weights, lengths, reverse, keep):
+def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     """This variant's part of the contract (:mod:`numrnn.kernels.recurrent`), called by
     :mod:`numrnn.kernels.lstm` on ready arrays. ``weights`` are the standard four,
     then ``γ_ih, β_ih, γ_hh, β_hh, γ_c, β_c``; saved is ``(norm_ih, inv_ih, gates,
-    cells, norm_hh, inv_hh, norm_c, inv_c, h_prev)``."""
+    cells, norm_hh, inv_hh, norm_c, inv_c, h_prev)``. ``recurrent_mask`` (B, H), or
+    empty for none."""
     (h0, c0) = states
     weight_ih, weight_hh, bias_ih, bias_hh, gain_ih, shift_ih, gain_hh, shift_hh, gain_c, \
         shift_c = weights
@@ -161,22 +176,26 @@ def run(x, states, weights, lengths, reverse, keep):
     hidden = weight_hh.shape[1]
     dtype = x.dtype
 
-    def residual(*shape):
-        return np.zeros(shape if keep else (0,) * len(shape), dtype=dtype)
-
-    gates, norm_hh = residual(steps, batch, 4 * hidden), residual(steps, batch, 4 * hidden)
-    cells, norm_c = residual(steps, batch, hidden), residual(steps, batch, hidden)
-    h_prev = residual(steps, batch, hidden)
-    inv_hh, inv_c = residual(steps, batch, 4), residual(steps, batch, 1)
-    norm_ih = np.empty((steps, batch, 4 * hidden), dtype=dtype)
-    inv_ih = np.empty((steps, batch, 4), dtype=dtype)
-    output = np.zeros((steps, batch, hidden), dtype=dtype)
+    # Kept or not, norm_ih and inv_ih are filled everywhere; the other residuals
+    # and the output at valid positions only, so padded ones start as zeros
+    # (backward reads them). The (T, B, 4) and (T, B, 1) parts go last, so that
+    # the wide ones keep the allocation's alignment.
+    padded = lengths.size > 0 and lengths.min() < steps
+    wide, narrow = (steps, batch, 4 * hidden), (steps, batch, hidden)
+    if keep:
+        (norm_ih, gates, norm_hh, cells, norm_c, h_prev, inv_ih, inv_hh,
+         inv_c) = one_allocation((wide, wide, wide, narrow, narrow, narrow, (steps, batch, 4),
+                                  (steps, batch, 4), (steps, batch, 1)), dtype, padded)
+    else:
+        norm_ih, inv_ih = one_allocation((wide, (steps, batch, 4)), dtype, False)
+        gates = norm_hh = cells = norm_c = h_prev = inv_hh = inv_c = np.zeros((0, 0, 0), dtype)
+    output = (np.zeros if padded else np.empty)((steps, batch, hidden), dtype=dtype)
     bias = shift_total((shift_ih, shift_hh), (bias_ih, bias_hh))
     plan = plan_for(dtype, batch, steps, n_in, hidden, 4, joint=False)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
                             lengths, reverse, h0, c0, norm_ih, inv_ih, output, gates, cells,
-                            norm_hh, inv_hh, norm_c, inv_c, h_prev, keep)
+                            norm_hh, inv_hh, norm_c, inv_c, h_prev, keep, recurrent_mask)
     return output, (h_n, c_n), (norm_ih, inv_ih, gates, cells, norm_hh, inv_hh, norm_c, inv_c,
                                 h_prev)

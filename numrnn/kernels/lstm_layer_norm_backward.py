@@ -7,51 +7,65 @@ step back from ``dh = dL/dh_t`` and ``dc = dL/dc_t`` carried from step t+1 is::
     dc  += LN'(dy; γ_c)                      (layer_norm_rows.normalised_gradient)
     da_i = dc * g * i(1-i);  da_f = dc * c_{t-1} * f(1-f);  da_g = dc * i * (1-g²)
     dc_{t-1} = dc * f
-    dR   = LN'(da; γ_hh) per gate block      dh_{t-1} = dR W_hh     (B, 4H) @ (4H, H)
+    dR   = LN'(da; γ_hh) per gate block      dh_{t-1} = m ⊙ (dR W_hh)   (B, 4H) @ (4H, H)
+    dP   = LN'(da; γ_ih) per gate block
 
 ``da`` is the gradient of both normalised products (after their gains) and of
-every additive term; the input side's ``dP = LN'(da; γ_ih)`` needs nothing
-sequential, so it is formed after the loop for all positions at once, and
-``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, as for the plain LSTM. The
-gains' and shifts' gradients are sums over positions of ``da * â`` and ``da``
-(``dy * ĉ`` and ``dy`` for the cell's). Rows run back through exactly their
-valid steps; positions past a length contribute zeros.
+every additive term; ``m`` the forward's recurrent dropout mask (ones without
+one), and ``dW_hh`` reads the masked states the forward kept. Everything a
+position's gradients need from ``da`` and ``dy`` is taken inside the loop, while
+the row is in cache: the input side's ``dP`` (nothing sequential, but a pass
+over (T, B, 4H) arrays if left until after the loop), and the gains' and
+shifts' gradients, sums over positions of ``da * â``, ``da``, ``dy * ĉ`` and
+``dy`` (after the loop: a pass and a temporary array each), accumulated per
+batch block and added over the blocks in their order after the loop, so their
+rounding depends on the batch size only, never on the thread count. Then
+``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, as for the plain LSTM.
+Rows run back through exactly their valid steps; positions past a length
+contribute zeros.
 """
 
 import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, time_index
+from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
-    input_gradients,
     normalised_gradient,
     normalised_gradients,
+    one_allocation,
     row_kernel,
-    sum_positions,
 )
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
 __all__ = ["backward_run"]
 
+# The per-block sums, in the order of their rows in the (blocks, 3, 4H) and
+# (blocks, 2, H) accumulators.
+_SHIFT, _GAIN_IH, _GAIN_HH = 0, 1, 2
+_GAIN_C, _SHIFT_C = 0, 1
+
 
 @row_kernel
 def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, inv_c, norm_hh,
-                  inv_hh, gain_c, shift_c, gain_hh, grad_gates, grad_y, grad_rec, from_norm):
-    """Take batch row ``b`` back through position ``t``: fills ``grad_gates[t, b]``
-    (da), ``grad_y[t, b]`` (dy) and ``grad_rec[t, b]`` (dR), and leaves ``grad_c[b]``
-    holding dL/dc_{t-1}. ``from_norm`` is a scratch row."""
+                  inv_hh, norm_ih, inv_ih, gain_c, shift_c, gain_hh, gain_ih, grad_rec,
+                  grad_input, d_gates, dy_row, from_norm, gate_sums, cell_sums):
+    """Take batch row ``b`` back through position ``t``: fills ``grad_rec[t, b]`` (dR)
+    and ``grad_input[t, b]`` (dP), adds this position's terms to the block's
+    ``gate_sums`` (3, 4H) and ``cell_sums`` (2, H), and leaves ``grad_c[b]``
+    holding dL/dc_{t-1}. ``d_gates`` (4H), ``dy_row`` and ``from_norm`` (H) are
+    scratch rows."""
     hidden = grad_c.shape[1]
     one = typed(1.0, grad_c[b, 0])
-    gate_row, d_gates = gates[t, b], grad_gates[t, b]
+    gate_row = gates[t, b]
     gate_i, gate_f = gate_row[:hidden], gate_row[hidden:2 * hidden]
     gate_g, gate_o = gate_row[2 * hidden:3 * hidden], gate_row[3 * hidden:]
     grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
     grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
-    dh_row, grad_out, normed, dy_row = grad_state[b], grad_output[t, b], norm_c[t, b], grad_y[t, b]
+    dh_row, grad_out, normed = grad_state[b], grad_output[t, b], norm_c[t, b]
     for j in range(hidden):
         dh = dh_row[j] + grad_out[j]
         o = gate_o[j]
@@ -67,14 +81,33 @@ def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, 
         grad_f[j] = dc * c_prev[j] * f * (one - f)
         grad_g[j] = dc * i * (one - g * g)
         grad_cell[j] = dc * f
-    normalised_gradients(d_gates, norm_hh[t, b], gain_hh, inv_hh[t, b], grad_rec[t, b])
+    rec_row, input_row = norm_hh[t, b], norm_ih[t, b]
+    normalised_gradients(d_gates, rec_row, gain_hh, inv_hh[t, b], grad_rec[t, b])
+    normalised_gradients(d_gates, input_row, gain_ih, inv_ih[t, b], grad_input[t, b])
+    # NOTE: one loop per sum, as in the forward's row step: a loop over many
+    # views stays scalar.
+    shift_sum, gain_ih_sum = gate_sums[_SHIFT], gate_sums[_GAIN_IH]
+    gain_hh_sum = gate_sums[_GAIN_HH]
+    for k in range(4 * hidden):
+        shift_sum[k] += d_gates[k]
+    for k in range(4 * hidden):
+        gain_ih_sum[k] += d_gates[k] * input_row[k]
+    for k in range(4 * hidden):
+        gain_hh_sum[k] += d_gates[k] * rec_row[k]
+    gain_c_sum, shift_c_sum = cell_sums[_GAIN_C], cell_sums[_SHIFT_C]
+    for j in range(hidden):
+        gain_c_sum[j] += dy_row[j] * normed[j]
+    for j in range(hidden):
+        shift_c_sum[j] += dy_row[j]
 
 
 @kernel
 def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
-                    gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
-                    grad_gates, grad_y, grad_rec):
-    """All steps back for the rows of batch block ``block``; its own product each step."""
+                    gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c,
+                    shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums,
+                    recurrent_mask):
+    """All steps back for the rows of batch block ``block``; its own product each step,
+    its own rows of the sums."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
     rows = stop - first
@@ -82,7 +115,11 @@ def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, 
     # their product rows are ignored.
     step_grad = np.zeros((rows, 4 * hidden), dtype=gates.dtype)
     through = np.empty((rows, hidden), dtype=gates.dtype)
+    d_gates = np.empty(4 * hidden, dtype=gates.dtype)
+    dy_row = np.empty(hidden, dtype=gates.dtype)
     from_norm = np.empty(hidden, dtype=gates.dtype)
+    block_gate_sums, block_cell_sums = gate_sums[block], cell_sums[block]
+    masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(rows):
             b, length = first + r, lengths[first + r]
@@ -90,10 +127,13 @@ def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, 
                 t = time_index(step, length, reverse)
                 c_prev = cells[time_index(step - 1, length, reverse), b] if step > 0 else c0[b]
                 _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c,
-                              inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh, grad_gates,
-                              grad_y, grad_rec, from_norm)
+                              inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c, shift_c, gain_hh,
+                              gain_ih, grad_rec, grad_input, d_gates, dy_row, from_norm,
+                              block_gate_sums, block_cell_sums)
                 step_grad[r] = grad_rec[t, b]
         product(step_grad, weight_hh, through)
+        if masked:
+            mask_rows(through, recurrent_mask, first, through)
         for r in range(rows):
             if step < lengths[first + r]:
                 grad_state[first + r] = through[r]
@@ -101,31 +141,39 @@ def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, 
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0, gates,
-                         cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
-                         grad_gates, grad_y, grad_rec):
+                         cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c, shift_c,
+                         gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums,
+                         recurrent_mask):
     """Walk the steps backwards; ``grad_state`` and ``grad_c`` (B, H) hold dL/dh_n and
     dL/dc_n on entry, dL/dh0 and dL/dc0 on return.
 
-    ``weight_hh`` (4H, H) is row-major or packed. Fills ``grad_gates`` (da),
-    ``grad_rec`` (dR), both (T, B, 4H), and ``grad_y`` (T, B, H) at each valid
-    position; they must be zero-filled. Batch blocks run in parallel.
+    ``weight_hh`` (4H, H) is row-major or packed. Fills ``grad_rec`` (dR) and
+    ``grad_input`` (dP), both (T, B, 4H), at each valid position (the rest is
+    left as it was), and adds each block's terms to its row of ``gate_sums``
+    (blocks, 3, 4H) and ``cell_sums`` (blocks, 2, H), zero-filled.
+    ``recurrent_mask`` (B, H), or empty for none, multiplies the gradient through
+    ``W_hh``. Batch blocks run in parallel.
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, grad_c, weight_hh, lengths, reverse,
-                        c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c, gain_hh,
-                        grad_gates, grad_y, grad_rec)
+                        c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c,
+                        shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums,
+                        recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, grad_c, weight_hh, lengths,
-                        reverse, c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c,
-                        gain_hh, grad_gates, grad_y, grad_rec)
+                        reverse, c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih,
+                        inv_ih, gain_c, shift_c, gain_hh, gain_ih, grad_rec, grad_input,
+                        gate_sums, cell_sums, recurrent_mask)
 
 
-def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs):
+def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
+                 recurrent_mask):
     """The gradients of :func:`numrnn.kernels.lstm_layer_norm.run`, on ready arrays:
     ``(grad_x, grad_h0, grad_c0)``, then one per weight in its order, None where
-    ``needs`` does not ask."""
+    ``needs`` does not ask; ``recurrent_mask`` the one the forward ran with (empty
+    for none)."""
     (grad_h_n, grad_c_n), (h0, c0) = grad_finals, states
     weight_ih, weight_hh = weights[0], weights[1]
     gain_ih, gain_hh, gain_c, shift_c = weights[4], weights[6], weights[8], weights[9]
@@ -133,37 +181,38 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
     steps, batch, n_in = x.shape
     hidden = h0.shape[1]
     grad_state, grad_c = grad_h_n.copy(), grad_c_n.copy()
-    grad_gates = np.zeros((steps, batch, 4 * hidden), dtype=x.dtype)
-    grad_rec = np.zeros((steps, batch, 4 * hidden), dtype=x.dtype)
-    grad_y = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    # One allocation for both (T, B, 4H) gradients (layer_norm_rows.one_allocation);
+    # the GEMMs below read every position, so padded ones must hold zeros.
+    padded = lengths.size > 0 and lengths.min() < steps
+    grad_rec, grad_input = one_allocation(((steps, batch, 4 * hidden),) * 2, x.dtype, padded)
+    blocks = block_count(batch)
+    gate_sums = np.zeros((blocks, 3, 4 * hidden), dtype=x.dtype)
+    cell_sums = np.zeros((blocks, 2, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4, joint=False)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, grad_c,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
-                             c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, gain_c, shift_c,
-                             gain_hh, grad_gates, grad_y, grad_rec)
+                             c0, gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih,
+                             gain_c, shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums,
+                             cell_sums, recurrent_mask)
+    # Blocks added in their order (sum over the first axis goes row by row).
+    gate_sums, cell_sums = gate_sums.sum(axis=0), cell_sums.sum(axis=0)
 
     want_x, want_h0, want_c0, want_w_ih, want_w_hh = needs[:5]
-    grad_x = grad_w_ih = None
-    if want_x or want_w_ih:
-        grad_input = np.empty_like(grad_gates)
-        input_gradients(grad_gates, norm_ih, gain_ih, inv_ih, grad_input)
-        flat_input = grad_input.reshape(steps * batch, 4 * hidden)
-        if want_x:
-            grad_x = matmul(flat_input, weight_ih).reshape(steps, batch, n_in)
-        if want_w_ih:
-            grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in))
+    flat_input = grad_input.reshape(steps * batch, 4 * hidden)
+    grad_x = matmul(flat_input, weight_ih).reshape(steps, batch, n_in) if want_x else None
+    grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in)) if want_w_ih else None
     grad_w_hh = None
     if want_w_hh:
         grad_w_hh = matmul(grad_rec.reshape(steps * batch, 4 * hidden).T,
                            h_prev.reshape(steps * batch, hidden))
-    grad_shift = sum_positions(grad_gates)
+    grad_shift = gate_sums[_SHIFT]
     grads = (
         grad_x, grad_state if want_h0 else None, grad_c if want_c0 else None,
         grad_w_ih, grad_w_hh,
-        grad_shift.copy(), grad_shift.copy(),           # b_ih, b_hh
-        sum_positions(grad_gates * norm_ih), grad_shift.copy(),   # γ_ih, β_ih
-        sum_positions(grad_gates * norm_hh), grad_shift.copy(),   # γ_hh, β_hh
-        sum_positions(grad_y * norm_c), sum_positions(grad_y),        # γ_c, β_c
+        grad_shift.copy(), grad_shift.copy(),                  # b_ih, b_hh
+        gate_sums[_GAIN_IH].copy(), grad_shift.copy(),        # γ_ih, β_ih
+        gate_sums[_GAIN_HH].copy(), grad_shift.copy(),        # γ_hh, β_hh
+        cell_sums[_GAIN_C].copy(), cell_sums[_SHIFT_C].copy(),  # γ_c, β_c
     )
     return tuple(grad if need else None for grad, need in zip(grads, needs))

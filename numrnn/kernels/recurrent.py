@@ -29,9 +29,7 @@ three entry points, with the same arguments in the same order::
   Ghahramani 2016), the scaled 0/1 mask each row's ``h_{t-1}`` is multiplied by
   before the recurrent product, the same at every step (an LSTM with
   ``proj_size`` P masks its projected h, so P features); ``backward`` takes the
-  one ``forward_train`` ran with. Every kernel but the layer-normalised LSTM's
-  takes one (the cell table refuses that variant, and its kernels raise
-  :class:`ArgumentError`).
+  one ``forward_train`` ran with. Every cell's kernels take one.
 
 The cell's file holds what is particular to it: its arrays of residuals, its
 row step and its backward row. What every cell needs done the same way is done

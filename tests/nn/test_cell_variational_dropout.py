@@ -137,22 +137,11 @@ def test_a_bad_rate_is_refused_by_name_when_built_and_when_set(kind, name, bad):
     assert getattr(cell, name) == RATES[name]
 
 
-def test_recurrent_dropout_the_cell_table_refuses_is_refused():
-    with pytest.raises(ArgumentError, match="LSTMCell: recurrent_dropout does not combine"):
-        nn.LSTMCell(3, 4, recurrent_dropout=0.3, layer_norm=True)
-    cell = nn.LSTMCell(3, 4, layer_norm=True)
-    with pytest.raises(ArgumentError, match="LSTMCell: recurrent_dropout does not combine"):
-        cell.recurrent_dropout = 0.3
-    assert cell.recurrent_dropout == 0.0
-    cell.input_dropout = 0.3  # before the kernel: every variant takes it
-    h, _ = cell(np.ones((2, 3), np.float32))
-    assert cell.dropout_masks[1] is None and h.shape == (2, 4)
-
-
 @pytest.mark.parametrize("kind, options", [
-    ("LSTM", {"peepholes": True}), ("LSTM", {"proj_size": 2}),
+    ("LSTM", {"peepholes": True}), ("LSTM", {"proj_size": 2}), ("LSTM", {"layer_norm": True}),
     ("GRU", {"reset_after": False}), ("GRU", {"layer_norm": True})],
-    ids=["lstm_peepholes", "lstm_proj_size", "gru_reset_before", "gru_layer_norm"])
+    ids=["lstm_peepholes", "lstm_proj_size", "lstm_layer_norm", "gru_reset_before",
+         "gru_layer_norm"])
 def test_a_variant_cell_loop_is_the_variant_layer_with_the_same_masks(kind, options):
     # The variants' kernels apply the recurrent mask, so their cells take it too.
     cell = make(kind, **options)

@@ -38,14 +38,15 @@ def test_a_good_rate_is_kept_as_a_float_and_takes_effect(name):
     assert np.array_equal(layer(x)[0].data, plain)
 
 
-@pytest.mark.parametrize("options", [{"layer_norm": True}])
-def test_recurrent_dropout_on_a_kernel_without_a_mask_is_refused_when_set(options):
-    layer = nn.LSTM(3, 4, rng=0, **options)
-    with pytest.raises(ArgumentError, match="LSTM: recurrent_dropout does not combine"):
-        layer.recurrent_dropout = 0.3
-    assert layer.recurrent_dropout == 0.0
-    layer.input_dropout = 0.3  # applied before the kernel: every variant takes it
-    assert layer.input_dropout == 0.3
+def test_recurrent_dropout_set_on_a_layer_normalised_lstm_takes_effect():
+    layer = nn.LSTM(3, 4, layer_norm=True, rng=0)
+    x = np.random.default_rng(1).standard_normal((5, 2, 3)).astype(np.float32)
+    plain = layer(x)[0].data
+    layer.recurrent_dropout = 0.5
+    assert layer.recurrent_dropout == 0.5
+    assert not np.array_equal(layer(x)[0].data, plain)
+    layer.eval()
+    assert np.array_equal(layer(x)[0].data, plain)
 
 
 @pytest.mark.parametrize("options", [{"peepholes": True}, {"proj_size": 2}])

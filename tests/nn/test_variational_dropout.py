@@ -167,25 +167,22 @@ def test_a_rate_outside_zero_to_one_is_refused_by_name(name, rate, value):
         LAYERS[name](3, 4, **{rate: value})
 
 
-@pytest.mark.parametrize("make_layer, refused", [
-    (lambda **o: nn.LSTM(3, 4, layer_norm=True, **o), "layer_norm"),
-], ids=["lstm_layer_norm"])
-def test_recurrent_dropout_on_a_variant_without_a_masked_kernel_is_refused(make_layer, refused):
-    with pytest.raises(ArgumentError, match=f"recurrent_dropout .*{refused}"):
-        make_layer(recurrent_dropout=0.2, rng=0)
-    # The input mask is applied before the kernel, so every variant takes it.
-    layer = make_layer(input_dropout=0.2, rng=0)
-    x = _x(dtype=np.float32)
-    training = layer(x)[0].data
-    layer.eval()
-    assert not np.array_equal(training, layer(x)[0].data)
+VARIANTS = {
+    "lstm_proj": lambda **o: nn.LSTM(3, 4, proj_size=2, **o),
+    "lstm_peepholes": lambda **o: nn.LSTM(3, 4, peepholes=True, **o),
+    "lstm_layer_norm": lambda **o: nn.LSTM(3, 4, layer_norm=True, **o),
+    "gru_layer_norm": lambda **o: nn.GRU(3, 4, layer_norm=True, **o),
+    "gru_reset_before": lambda **o: nn.GRU(3, 4, reset_after=False, **o),
+}
 
 
-@pytest.mark.parametrize("options", [{"proj_size": 2}, {"peepholes": True}],
-                         ids=["lstm_proj", "lstm_peepholes"])
-def test_recurrent_dropout_on_the_projected_and_peephole_lstm_is_accepted(options):
-    layer = nn.LSTM(3, 4, recurrent_dropout=0.2, rng=0, **options)
-    assert layer.recurrent_dropout == 0.2
+@pytest.mark.parametrize("rate", ["input_dropout", "recurrent_dropout"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_takes_both_rates(variant, rate):
+    # The input mask is applied before the kernel; every variant's kernels
+    # apply the recurrent mask, so no cell option refuses either rate.
+    layer = VARIANTS[variant](**{rate: 0.2}, rng=0)
+    assert getattr(layer, rate) == 0.2
     x = _x(dtype=np.float32)
     training = layer(x)[0].data
     layer.eval()
@@ -219,3 +216,25 @@ def test_per_step_cell_states_carry_their_gradient_through_the_recurrent_mask():
 
     assert gradcheck(run, [x] + [p.data.copy() for _, p in layer.named_parameters()],
                      atol=1e-6, rtol=1e-4)
+
+
+def test_a_layer_normalised_lstm_takes_recurrent_dropout_in_its_kernels():
+    layer = nn.LSTM(2, 3, num_layers=2, bidirectional=True, layer_norm=True, dtype=np.float64,
+                    rng=5, input_dropout=0.3, recurrent_dropout=0.4)
+    rng = np.random.default_rng(6)
+    x, lengths = rng.standard_normal((4, 3, 2)), np.array([4, 1, 3])
+    training = layer(x, lengths=lengths)[0].data
+    # Each call draws its masks afresh: from the same generator state, the same ones.
+    names = [n for n, _ in layer.named_parameters()]
+    start = copy.deepcopy(layer.rng)
+
+    def run(x, *weights):
+        layer.rng = copy.deepcopy(start)
+        output, (h_n, c_n) = nn.functional_call(layer, dict(zip(names, weights)), (x,),
+                                                {"lengths": lengths})
+        return output, h_n, c_n
+
+    assert gradcheck(run, [x] + [p.data.copy() for _, p in layer.named_parameters()],
+                     atol=1e-6, rtol=1e-4)
+    layer.eval()
+    assert not np.array_equal(training, layer(x, lengths=lengths)[0].data)
