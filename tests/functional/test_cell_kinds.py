@@ -1,6 +1,7 @@
 """The table of cell kinds (numrnn.functional.cell_kinds): its records and what reads them."""
 
 import copy
+import dataclasses
 import pathlib
 import pickle
 import re
@@ -106,3 +107,13 @@ def _defaults(kind):
     for name, (default, _) in kind.options.items():
         setattr(owner, name, default)
     return owner
+
+
+def test_a_recurrent_dropout_refusal_is_asked_only_for_a_nonzero_rate():
+    # No kind sets one today (every kernel applies the mask); a kind that did
+    # would be asked only when the layer's recurrent_dropout is above zero.
+    refusing = dataclasses.replace(LSTM, recurrent_dropout_refusal=lambda options: "no mask")
+    options = {name: default for name, (default, _) in LSTM.options.items()}
+    assert refusing.refusal(options, 0.0) is None
+    assert refusing.refusal(options, 0.3) == "no mask"
+    assert all(kind.recurrent_dropout_refusal is None for kind in KINDS.values())
