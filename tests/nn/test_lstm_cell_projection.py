@@ -101,8 +101,6 @@ def test_gradients_match_central_differences(batch, steps, hidden, bias, seed):
     ({"proj_size": True}, r"LSTMCell: proj_size must be an int, got True"),
     ({"proj_size": 2, "peepholes": True}, r"LSTMCell: proj_size and peepholes do not combine"),
     ({"proj_size": 2, "layer_norm": True}, r"LSTMCell: proj_size and layer_norm do not"),
-    ({"proj_size": 2, "recurrent_dropout": 0.2},
-     r"LSTMCell: recurrent_dropout does not combine with proj_size"),
 ])
 def test_bad_projections_are_refused_by_name(options, pattern):
     with pytest.raises(ArgumentError, match=pattern):
