@@ -41,6 +41,8 @@ dtypes and lengths are validated above the kernels (:mod:`numrnn.functional`,
 
 import numpy as np
 
+from numrnn.errors import ShapeError
+
 __all__ = ["backward", "forward", "masked"]
 
 # What the kernels take for "no recurrent mask": empty, so the plain path only
@@ -62,9 +64,15 @@ def _lengths(lengths, steps, batch):
     return lengths
 
 
-def _mask(recurrent_mask, x):
+def _mask(recurrent_mask, x, weights):
     if recurrent_mask is None:
         return _NO_MASK[x.dtype]
+    # The kernels index it by batch row and by feature of h without bounds
+    # checks: one row per sequence, one column per input of W_hh (P with proj_size).
+    expected = (x.shape[1], weights[1].shape[1])
+    if np.shape(recurrent_mask) != expected:
+        raise ShapeError(f"recurrent_mask must have shape {expected} (batch, size of h), "
+                         f"got {np.shape(recurrent_mask)}")
     return np.ascontiguousarray(recurrent_mask, dtype=x.dtype)
 
 
@@ -80,7 +88,7 @@ def forward(run, x, states, weights, lengths, reverse, options, keep, recurrent_
     x = np.ascontiguousarray(x)
     lengths = _lengths(lengths, x.shape[0], x.shape[1])
     return run(x, _ready(states), _ready(weights), lengths, bool(reverse), options or {}, keep,
-               _mask(recurrent_mask, x))
+               _mask(recurrent_mask, x, weights))
 
 
 def backward(run_backward, grad_output, grad_finals, x, states, weights, saved, lengths,
@@ -93,4 +101,4 @@ def backward(run_backward, grad_output, grad_finals, x, states, weights, saved, 
         needs = (True,) * (1 + len(states) + len(weights))
     return run_backward(np.ascontiguousarray(grad_output), _ready(grad_finals), x,
                         _ready(states), _ready(weights), saved, lengths, bool(reverse),
-                        options or {}, tuple(needs), _mask(recurrent_mask, x))
+                        options or {}, tuple(needs), _mask(recurrent_mask, x, weights))

@@ -270,7 +270,7 @@ class LSTMCell(_Cell):
     :class:`~numrnn.nn.LSTM` with ``proj_size``, PyTorch's projected LSTM:
     ``h' = W_hr (o * tanh(c'))`` with ``weight_hr`` (P, H), ``weight_hh`` (4H, P),
     so ``h`` has P features and ``c`` H. It does not combine with ``peepholes`` or
-    ``layer_norm``, nor with ``recurrent_dropout``, as in the layer."""
+    ``layer_norm``, as in the layer; ``recurrent_dropout`` masks its P features."""
 
     kind = cell_kinds.LSTM
 

@@ -207,9 +207,8 @@ class LSTM(RNNBase):
         recurrent one multiplies ``h_{t-1}`` before ``W_hh`` inside the kernel.
         Nothing is dropped in evaluation mode (``numrnn.nn.variational_dropout``).
         With ``proj_size`` the recurrent mask covers the projected h (``proj_size``
-        features); with ``peepholes`` it covers h, not c. ``recurrent_dropout`` does
-        not combine with ``layer_norm`` yet; ``input_dropout`` combines with all of
-        them.
+        features); with ``peepholes`` it covers h, not c. Both rates combine with
+        every option.
 
     Notes
     -----

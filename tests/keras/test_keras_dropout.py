@@ -21,6 +21,7 @@ import pytest
 import numrnn
 import numrnn.keras
 from numrnn.commands.convert import convert_file
+from numrnn.functional import cell_kinds
 
 h5py = pytest.importorskip("h5py")
 
@@ -186,3 +187,19 @@ def test_a_keras_saved_model_loads_with_its_rates_and_its_inference(tmp_path):
     sequences, _ = layers["bidirectional"](sequences)
     _, h_n = layers["simple_rnn"](sequences)
     np.testing.assert_allclose(h_n.data[-1], run["output"], atol=1e-5, rtol=0)
+
+
+def test_a_rate_the_cell_table_refuses_is_refused_by_name(tmp_path):
+    # No kind refuses recurrent_dropout today; give the LSTM record a refusal
+    # for the test's duration to check the importer asks the table.
+    record, reason = cell_kinds.LSTM, "recurrent_dropout refused by a test's kind"
+    original = record.recurrent_dropout_refusal
+    object.__setattr__(record, "recurrent_dropout_refusal", lambda options: reason)
+    try:
+        path, group, _ = keras_file(tmp_path / "model.keras", "LSTM", {},
+                                    recurrent_dropout=0.3)
+        with pytest.raises(numrnn.FormatError, match=rf"recurrent_dropout=0.3, .*\({reason}\)"):
+            numrnn.keras.load_layers(path)
+        assert numrnn.keras.load_layers(path, dropout=False)[group].recurrent_dropout == 0.0
+    finally:
+        object.__setattr__(record, "recurrent_dropout_refusal", original)

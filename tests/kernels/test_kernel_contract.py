@@ -7,10 +7,12 @@ bits as its C-contiguous copy).
 """
 
 import inspect
+import re
 
 import numpy as np
 import pytest
 
+from numrnn.errors import ShapeError
 from numrnn.functional.cell_kinds import KINDS
 
 # Every kind, and each variant its options choose, by name: (kind, options).
@@ -107,3 +109,21 @@ def test_the_driver_makes_any_layout_ready(name):
                         strided_weights, strided[2], lengths, True, options)
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("shape", [(2, 5), (3, 4), (3,), (3, 5, 1)])
+def test_a_recurrent_mask_of_the_wrong_shape_is_refused_before_the_kernels(name, shape):
+    # The kernels index the mask by row and feature without bounds checks.
+    kind, options = VARIANTS[name]
+    x, states, weights, lengths = _problem(kind, options)
+    with pytest.raises(ShapeError, match=r"recurrent_mask must have shape \(3, 5\) "
+                                         rf"\(batch, size of h\), got {re.escape(str(shape))}"):
+        kind.forward_train(x, states, weights, lengths, False, options, np.ones(shape))
+    output, finals, saved = kind.forward_train(x, states, weights, lengths, False, options,
+                                               np.ones((3, 5)))
+    grad_output = np.ones_like(output)
+    grad_finals = tuple(np.zeros_like(state) for state in finals)
+    with pytest.raises(ShapeError, match=r"recurrent_mask must have shape \(3, 5\)"):
+        kind.backward(grad_output, grad_finals, x, states, weights, saved, lengths, False,
+                      options, recurrent_mask=np.ones(shape))
