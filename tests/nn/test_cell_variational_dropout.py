@@ -185,3 +185,27 @@ def test_no_grad_steps_still_drop_in_training_mode():
                                                      "bias_hh")]
     expected = F.rnn(x, None, *weights, input_mask=input_mask, recurrent_mask=recurrent_mask)[0]
     np.testing.assert_allclose(outputs.data, expected.data, atol=1e-12, rtol=0)
+
+
+@settings(max_examples=8, deadline=None)
+@given(variant=st.sampled_from([("LSTM", {"proj_size": 2}), ("LSTM", {"layer_norm": True}),
+                                ("LSTM", {"peepholes": True}), ("GRU", {"reset_after": False}),
+                                ("GRU", {"layer_norm": True})]),
+       batch=st.integers(1, 3), steps=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_variant_cells_gradients_with_the_masks_held_match_central_differences(variant, batch,
+                                                                               steps, seed):
+    kind, options = variant
+    cell = make(kind, rng=seed, **options)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((steps, batch, 3))
+    h0 = rng.standard_normal((batch, options.get("proj_size", 4)))
+    cell(x[0])  # draws the masks: every call below, given a state, holds them fixed
+    masks = cell.dropout_masks
+    assert masks[1].shape == h0.shape
+
+    def call(module, xs, *given):
+        return loop(module, xs, tuple(given) if kind == "LSTM" else given[0])
+
+    states = [h0, rng.standard_normal((batch, 4))] if kind == "LSTM" else [h0]
+    assert gradcheck_module(cell, [x, *states], call=call)
+    assert cell.dropout_masks is masks
