@@ -409,10 +409,7 @@ def main(args):
     text = markdown(report)
     print()
     print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "compare.md"), "w") as handle:
-        handle.write(text)
-    harness.write_json(os.path.join(args.out, "compare.json"), report)
+    harness.write_report(args.out, "compare", text, report)
     return 0
 
 

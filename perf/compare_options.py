@@ -220,10 +220,7 @@ def main(args):
     text = markdown(report)
     print()
     print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "compare_options.md"), "w") as handle:
-        handle.write(text)
-    harness.write_json(os.path.join(args.out, "compare_options.json"), report)
+    harness.write_report(args.out, "compare_options", text, report)
     return 0
 
 

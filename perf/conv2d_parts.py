@@ -23,6 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import conv2d  # noqa: E402
 import harness  # noqa: E402
 
 BATCH, IN_CHANNELS, OUT_CHANNELS, SIZE = 32, 16, 32, 16
@@ -73,24 +74,8 @@ def _numrnn_parts(budget):
 
 
 def _torch_parts(budget):
-    import numpy as np
-    import torch
-
-    torch.manual_seed(0)
-    conv = torch.nn.Conv2d(IN_CHANNELS, OUT_CHANNELS, 3, padding=1)
-    image = np.random.default_rng(0).standard_normal((BATCH, IN_CHANNELS, SIZE, SIZE))
-    x = torch.tensor(image.astype(np.float32), requires_grad=True)
-    seed = torch.ones((BATCH, OUT_CHANNELS, SIZE, SIZE))
-
-    def forward():
-        with torch.no_grad():
-            return conv(x)
-
-    def train():
-        conv.zero_grad(set_to_none=True)
-        x.grad = None
-        conv(x).backward(seed)
-
+    # The second layer as perf/conv2d.py runs it in PyTorch (its input needs a gradient).
+    forward, train = conv2d._torch_runners(BATCH, IN_CHANNELS, OUT_CHANNELS, SIZE, True)
     return harness.interleaved({"torch forward": forward, "torch forward+backward": train},
                                budget)
 

@@ -260,6 +260,15 @@ def load_json(path):
         return json.load(handle)
 
 
+def write_report(folder, stem, text, data=None):
+    """``text`` (markdown) as ``folder/stem.md``, and ``data``, if any, as ``stem.json``."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{stem}.md"), "w") as handle:
+        handle.write(text)
+    if data is not None:
+        write_json(os.path.join(folder, f"{stem}.json"), data)
+
+
 def write_json(path, data):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as handle:

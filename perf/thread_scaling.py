@@ -59,8 +59,7 @@ def main(argv=None):
                      + " | ".join(f"{times[0] / t:.2f}x" for t in times[1:]) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
-    with open(os.path.join(args.out, "thread_scaling.md"), "w") as handle:
-        handle.write(text)
+    harness.write_report(args.out, "thread_scaling", text)
     return 0
 
 

@@ -121,11 +121,8 @@ def main():
                   f"max {ratios[-1]:.3f}."]
     text = "\n".join(lines) + "\n"
     print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "threading_layers.md"), "w") as handle:
-        handle.write(text)
-    harness.write_json(os.path.join(args.out, "threading_layers.json"),
-                       {"machine": machine, "runs": runs, "rows": rows})
+    harness.write_report(args.out, "threading_layers", text,
+                         {"machine": machine, "runs": runs, "rows": rows})
     return 0
 
 

@@ -12,7 +12,6 @@ thread counts.
 
 import copy
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -244,22 +243,13 @@ def test_a_stacked_bidirectional_layer_is_the_composed_computation_with_its_mask
        bidirectional=st.booleans(), steps=st.integers(1, 4), batch=st.integers(1, 3),
        seed=st.integers(0, 2 ** 16))
 def test_a_layers_gradients_with_its_masks_held_fixed_match_central_differences(
-        variant, num_layers, bidirectional, steps, batch, seed):
+        variant, num_layers, bidirectional, steps, batch, seed, gradcheck_with_masks_held):
     layer = _layer(variant, num_layers=num_layers, bidirectional=bidirectional, rng=seed,
                    input_dropout=0.3, recurrent_dropout=0.4)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((steps, batch, 3))
     lengths = rng.integers(1, steps + 1, batch)
-    names = [n for n, _ in layer.named_parameters()]
-    start = copy.deepcopy(layer.rng)
-
-    def run(x, *weights):
-        # The same generator state at every evaluation: the same masks.
-        layer.rng = copy.deepcopy(start)
-        return nn.functional_call(layer, dict(zip(names, weights)), (x,), {"lengths": lengths})
-
-    assert gradcheck(run, [x] + [p.data.copy() for _, p in layer.named_parameters()],
-                     atol=1e-6, rtol=1e-4)
+    assert gradcheck_with_masks_held(layer, x, lengths)
 
 
 def _training_step(variant, dtype):
@@ -274,18 +264,10 @@ def _training_step(variant, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_a_training_step_is_bit_identical_for_any_thread_count(variant, dtype):
+def test_a_training_step_is_bit_identical_for_any_thread_count(variant, dtype,
+                                                               same_bits_for_any_thread_count):
     # Batch 40: three blocks of 16 rows, so the blocks run in parallel with 2 threads.
-    previous = numrnn.get_num_threads()
-    results = []
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numrnn.set_num_threads(threads)
-            results.append(_training_step(variant, dtype))
-    finally:
-        numrnn.set_num_threads(previous)
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+    same_bits_for_any_thread_count(lambda: _training_step(variant, dtype))
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -10,7 +10,6 @@ in float32.
 
 import copy
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,7 +21,6 @@ from numrnn import nn
 from numrnn.functional.cell_kinds import LSTM
 from numrnn.functional.recurrent import RecurrentSequence
 from numrnn.nn.variational_dropout import draw_variational_masks
-from numrnn.testing import gradcheck
 
 VARIANTS = {"proj_size": {"proj_size": 2}, "peepholes": {"peepholes": True}}
 
@@ -138,24 +136,14 @@ def test_the_fused_stack_is_the_masked_stack_composed_from_primitives(variant, r
        bidirectional=st.booleans(), steps=st.integers(1, 4), batch=st.integers(1, 3),
        rate=st.sampled_from([0.25, 0.5]), seed=st.integers(0, 2 ** 16))
 def test_gradients_with_the_masks_held_fixed_match_central_differences(
-        variant, num_layers, bidirectional, steps, batch, rate, seed):
+        variant, num_layers, bidirectional, steps, batch, rate, seed,
+        gradcheck_with_masks_held):
     layer = nn.LSTM(2, 3, num_layers=num_layers, bidirectional=bidirectional,
                     dtype=np.float64, rng=seed, recurrent_dropout=rate, **VARIANTS[variant])
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((steps, batch, 2))
     lengths = rng.integers(1, steps + 1, batch)
-    names = [n for n, _ in layer.named_parameters()]
-    start = copy.deepcopy(layer.rng)
-
-    def run(x, *weights):
-        # The same generator state at every evaluation: the same masks.
-        layer.rng = copy.deepcopy(start)
-        output, (h_n, c_n) = nn.functional_call(layer, dict(zip(names, weights)), (x,),
-                                                {"lengths": lengths})
-        return output, h_n, c_n
-
-    assert gradcheck(run, [x] + [p.data.copy() for _, p in layer.named_parameters()],
-                     atol=1e-6, rtol=1e-4)
+    assert gradcheck_with_masks_held(layer, x, lengths)
 
 
 def _training_step(variant, dtype):
@@ -171,18 +159,10 @@ def _training_step(variant, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_a_training_step_is_bit_identical_for_any_thread_count(variant, dtype):
+def test_a_training_step_is_bit_identical_for_any_thread_count(variant, dtype,
+                                                               same_bits_for_any_thread_count):
     # Batch 40: three blocks of 16 rows, so the blocks run in parallel with 2 threads.
-    previous = numrnn.get_num_threads()
-    results = []
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numrnn.set_num_threads(threads)
-            results.append(_training_step(variant, dtype))
-    finally:
-        numrnn.set_num_threads(previous)
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+    same_bits_for_any_thread_count(lambda: _training_step(variant, dtype))
 
 
 def _sequence(variant, arrays, mask, lengths):

@@ -7,7 +7,6 @@ in evaluation mode (or with both rates 0) the layer runs exactly as without them
 
 import copy
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -144,18 +143,10 @@ def _training_step(name, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", LAYERS)
-def test_a_training_step_is_bit_identical_for_any_thread_count(name, dtype):
+def test_a_training_step_is_bit_identical_for_any_thread_count(name, dtype,
+                                                               same_bits_for_any_thread_count):
     # Batch 40: three blocks of 16 rows, so the blocks run in parallel with 2 threads.
-    previous = numrnn.get_num_threads()
-    results = []
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numrnn.set_num_threads(threads)
-            results.append(_training_step(name, dtype))
-    finally:
-        numrnn.set_num_threads(previous)
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+    same_bits_for_any_thread_count(lambda: _training_step(name, dtype))
 
 
 @pytest.mark.parametrize("value", [1.0, -0.1, 1.5, "0.5", True, None])
@@ -218,23 +209,14 @@ def test_per_step_cell_states_carry_their_gradient_through_the_recurrent_mask():
                      atol=1e-6, rtol=1e-4)
 
 
-def test_a_layer_normalised_lstm_takes_recurrent_dropout_in_its_kernels():
+def test_a_layer_normalised_lstm_takes_recurrent_dropout_in_its_kernels(
+        gradcheck_with_masks_held):
     layer = nn.LSTM(2, 3, num_layers=2, bidirectional=True, layer_norm=True, dtype=np.float64,
                     rng=5, input_dropout=0.3, recurrent_dropout=0.4)
     rng = np.random.default_rng(6)
     x, lengths = rng.standard_normal((4, 3, 2)), np.array([4, 1, 3])
     training = layer(x, lengths=lengths)[0].data
     # Each call draws its masks afresh: from the same generator state, the same ones.
-    names = [n for n, _ in layer.named_parameters()]
-    start = copy.deepcopy(layer.rng)
-
-    def run(x, *weights):
-        layer.rng = copy.deepcopy(start)
-        output, (h_n, c_n) = nn.functional_call(layer, dict(zip(names, weights)), (x,),
-                                                {"lengths": lengths})
-        return output, h_n, c_n
-
-    assert gradcheck(run, [x] + [p.data.copy() for _, p in layer.named_parameters()],
-                     atol=1e-6, rtol=1e-4)
+    assert gradcheck_with_masks_held(layer, x, lengths)
     layer.eval()
     assert not np.array_equal(training, layer(x, lengths=lengths)[0].data)
