@@ -108,9 +108,7 @@ def _run_block(block, projection, weight_hh_t, bias, peephole, lengths, reverse,
     for step in range(lengths[first:stop].max()):
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
-            product(dropped, weight_hh_t, recurrent)
-        else:
-            product(h_block, weight_hh_t, recurrent)
+        product(dropped, weight_hh_t, recurrent)  # dropped is h_block when unmasked
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:

@@ -101,9 +101,7 @@ def _run_block(block, projection, weight_hh_t, weight_hr_t, bias, lengths, rever
         if step < longest:
             if masked:
                 mask_rows(h_block, recurrent_mask, first, dropped)
-                product(dropped, weight_hh_t, recurrent)
-            else:
-                product(h_block, weight_hh_t, recurrent)
+            product(dropped, weight_hh_t, recurrent)  # dropped is h_block when unmasked
         for r in range(rows):
             length = lengths[first + r]
             if step < length:
