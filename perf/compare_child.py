@@ -1,11 +1,14 @@
 """One contestant of ``perf/compare.py`` alone in a fresh process, as a user runs it.
 
-Run by compare.py and compare_options.py, not by hand: ``python
-perf/compare_child.py TASK.json``. The task names the library (``numrnn``,
-``torch``, ``onnxruntime``, ``torch-layer-norm-lstm`` for the layer-normalised
-LSTM PyTorch users write, or ``gemm`` for NumPy's float32 GEMM yardstick), the
-row (``spec``, with numrnn's cell ``options`` and ``cell_states`` where
-compare_options.py sets them) and where the shared input lies (``data.npz``:
+Run by compare.py, compare_options.py, odd_hidden.py and training_step.py, not
+by hand: ``python perf/compare_child.py TASK.json``. The task names the library
+(``numrnn``, ``torch``, ``onnxruntime``, ``torch-layer-norm-lstm`` for the
+layer-normalised LSTM PyTorch users write, ``numrnn-adding-step`` and
+``torch-adding-step`` for training_step.py's whole training step
+(``perf/adding_step.py``; its ``data.npz`` holds the target ``y`` too), or
+``gemm`` for NumPy's float32 GEMM yardstick), the row (``spec``, with numrnn's
+cell ``options`` and ``cell_states`` where compare_options.py sets them) and
+where the shared input lies (``data.npz``:
 the input ``x`` and the weights; ``model.onnx``). This process imports that
 library and NumPy only, makes no thread or environment setting unless the task
 carries ``--threads``, times one row, and writes what it computed to
@@ -31,7 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 # The package behind each peer, whose version the report gives.
-PACKAGES = {"torch": "torch", "torch-layer-norm-lstm": "torch", "onnxruntime": "onnxruntime"}
+PACKAGES = {"torch": "torch", "torch-layer-norm-lstm": "torch", "torch-adding-step": "torch",
+            "onnxruntime": "onnxruntime"}
+ADDING_STEP = ("numrnn-adding-step", "torch-adding-step")
 
 
 def _builders(task, data):
@@ -41,6 +46,12 @@ def _builders(task, data):
     x = data["x"]
     weights = {key[len("weight:"):]: value for key, value in data.items()
                if key.startswith("weight:")}
+    if task["library"] in ADDING_STEP:
+        import adding_step
+
+        if task["library"] == "numrnn-adding-step":
+            harness.set_numrnn_threads(task["threads"])
+        return adding_step.runners(task["library"], weights, data, task["threads"])
     if task["library"] == "numrnn":
         harness.set_numrnn_threads(task["threads"])
         module = peers.make_numrnn(task["cell"], task["spec"])
