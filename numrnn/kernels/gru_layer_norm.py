@@ -34,7 +34,12 @@ from numrnn.kernels.activations import sigmoid, tanh, typed
 from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.layer_norm_rows import normalise_blocks, normalise_rows, row_kernel
+from numrnn.kernels.layer_norm_rows import (
+    normalise_blocks,
+    normalise_rows,
+    one_allocation,
+    row_kernel,
+)
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
@@ -114,11 +119,12 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, rever
     """Run all steps in one compiled call; returns h_n (B, H).
 
     ``norm_ih`` (T, B, 3H) receives ``LN(x W_ihᵀ)`` block by block and
-    ``inv_ih`` (T, B, 3) the rstd of each block; ``output`` (T, B, H) must be
-    zero-filled. With ``keep``, at each valid position ``gates`` (T, B, 3H)
+    ``inv_ih`` (T, B, 3) the rstd of each block; ``output`` (T, B, H) must hold
+    zeros at padded positions. With ``keep``, at each valid position ``gates`` (T, B, 3H)
     receives r, z, n, ``hidden_n`` (T, B, H) ``ĥ_n``, ``norm_hh`` (T, B, 3H)
     and ``inv_hh`` (T, B, 3) the normalised recurrent product and its rstd,
-    and ``h_prev`` the state the step started from (unmasked). ``recurrent_mask``
+    and ``h_prev`` the state the step started from (unmasked); the rest stays as
+    allocated (zeros where a row is padded). ``recurrent_mask``
     (B, H), or empty for none, multiplies each row's h before the recurrent product.
     """
     project_inputs(x, weight_ih, norm_ih)
@@ -148,15 +154,20 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     hidden = weight_hh.shape[1]
     dtype = x.dtype
 
-    def residual(*shape):
-        return np.zeros(shape if keep else (0,) * len(shape), dtype=dtype)
-
-    gates, norm_hh = residual(steps, batch, 3 * hidden), residual(steps, batch, 3 * hidden)
-    hidden_n, h_prev = residual(steps, batch, hidden), residual(steps, batch, hidden)
-    inv_hh = residual(steps, batch, 3)
-    norm_ih = np.empty((steps, batch, 3 * hidden), dtype=dtype)
-    inv_ih = np.empty((steps, batch, 3), dtype=dtype)
-    output = np.zeros((steps, batch, hidden), dtype=dtype)
+    # One allocation for the residuals (layer_norm_rows.one_allocation). Kept or
+    # not, norm_ih and inv_ih are filled everywhere; the other residuals and the
+    # output at valid positions only, so padded ones start as zeros (backward's
+    # GEMMs read them). The (T, B, 3) parts go last, so that the wide ones keep
+    # the allocation's alignment.
+    padded = lengths.size > 0 and lengths.min() < steps
+    wide, narrow, per_block = (steps, batch, 3 * hidden), (steps, batch, hidden), (steps, batch, 3)
+    if keep:
+        norm_ih, gates, norm_hh, hidden_n, h_prev, inv_ih, inv_hh = one_allocation(
+            (wide, wide, wide, narrow, narrow, per_block, per_block), dtype, padded)
+    else:
+        norm_ih, inv_ih = one_allocation((wide, per_block), dtype, False)
+        gates = norm_hh = hidden_n = h_prev = inv_hh = np.zeros((0, 0, 0), dtype)
+    output = (np.zeros if padded else np.empty)((steps, batch, hidden), dtype=dtype)
     biases = np.stack([shift_ih if bias_ih is None else shift_ih + bias_ih,
                        shift_hh if bias_hh is None else shift_hh + bias_hh])
     plan = plan_for(dtype, batch, steps, n_in, hidden, 3, joint=False)

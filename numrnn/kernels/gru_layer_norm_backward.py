@@ -8,12 +8,19 @@ what step t+1 sent back) is::
     da_r = da_n * ĥ_n * r(1-r)
     input side  dâ = [da_r da_z da_n];   recurrent side  dĥ = [da_r da_z da_n * r]
     dR = LN'(dĥ; γ_hh) per gate block;   dh_{t-1} = dh * z + dR W_hh    (B, 3H) @ (3H, H)
+    dP = LN'(dâ; γ_ih) per gate block
 
-The input side's ``dP = LN'(dâ; γ_ih)`` needs nothing sequential: it is formed
-after the loop for all positions at once, then ``dx``, ``dW_ih`` and ``dW_hh``
-are one GEMM each. ``b_ih`` and ``β_ih`` get ``Σ dâ``, ``b_hh`` and ``β_hh``
-``Σ dĥ``, the gains ``Σ dâ * LN(W_ih x)`` and ``Σ dĥ * LN(W_hh h)``. Rows run
-back through exactly their valid steps; positions past a length contribute zeros.
+Everything a position's gradients need from ``dâ`` and ``dĥ`` is taken inside
+the loop while the row is in cache, as in :mod:`.lstm_layer_norm_backward`:
+the input side's ``dP`` (nothing sequential, but a pass over (T, B, 3H) arrays
+after the loop, with its own arrays to fault in, cost more than the loop's row
+work), and the sums the gains and shifts need, ``b_ih`` and ``β_ih`` ``Σ dâ``,
+``b_hh`` and ``β_hh`` ``Σ dĥ``, the gains ``Σ dâ * LN(W_ih x)`` and ``Σ dĥ *
+LN(W_hh h)``, accumulated per batch block and added over the blocks in their
+order after the loop, so that their rounding depends on the batch size only,
+never on the thread count. Then ``dx``, ``dW_ih`` and ``dW_hh`` are one GEMM
+each. Rows run back through exactly their valid steps; positions past a length
+contribute zeros.
 
 With a recurrent dropout mask m (B, H) the product read ``m * h_{t-1}`` (the
 update ``z * h_{t-1}`` took h unmasked): its part is ``m * (dR W_hh)``, and
@@ -28,31 +35,32 @@ from numrnn.kernels.activations import typed
 from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.layer_norm_rows import (
-    input_gradients,
-    normalised_gradients,
-    row_kernel,
-    sum_positions,
-)
+from numrnn.kernels.layer_norm_rows import normalised_gradients, one_allocation, row_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
 __all__ = ["backward_run"]
 
+# The per-block sums, in the order of their rows in the (blocks, 4, 3H)
+# accumulator. dâ and dĥ share their r and z parts, so the Σ dĥ row gathers the
+# n part only; its r and z parts are Σ dâ's.
+_SHIFT_IH, _SHIFT_HH, _GAIN_IH, _GAIN_HH = 0, 1, 2, 3
+
 
 @row_kernel
-def _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, norm_hh, inv_hh,
-                  gain_hh, grad_ih, grad_hh, grad_rec):
-    """Take batch row ``b`` back through position ``t``: fills ``grad_ih[t, b]``,
-    ``grad_hh[t, b]`` and ``grad_rec[t, b]`` (dR), and leaves ``grad_state[b]``
-    holding the direct part ``dh * z`` of dL/dh_{t-1}."""
+def _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, norm_ih, inv_ih,
+                  norm_hh, inv_hh, gain_ih, gain_hh, grad_input, grad_rec, d_input, d_rec, sums):
+    """Take batch row ``b`` back through position ``t``: fills ``grad_input[t, b]`` (dP)
+    and ``grad_rec[t, b]`` (dR), adds this position's terms to the block's ``sums``
+    (4, 3H), and leaves ``grad_state[b]`` holding the direct part ``dh * z`` of
+    dL/dh_{t-1}. ``d_input`` (dâ) and ``d_rec`` (dĥ), (3H,), are scratch rows."""
     hidden = grad_state.shape[1]
     one = typed(1.0, grad_state[b, 0])
-    gate_row, in_row, rec_row = gates[t, b], grad_ih[t, b], grad_hh[t, b]
+    gate_row = gates[t, b]
     gate_r, gate_z, gate_n = gate_row[:hidden], gate_row[hidden:2 * hidden], \
         gate_row[2 * hidden:]
-    in_r, in_z, in_n = in_row[:hidden], in_row[hidden:2 * hidden], in_row[2 * hidden:]
-    rec_r, rec_z, rec_n = rec_row[:hidden], rec_row[hidden:2 * hidden], rec_row[2 * hidden:]
+    in_r, in_z, in_n = d_input[:hidden], d_input[hidden:2 * hidden], d_input[2 * hidden:]
+    rec_r, rec_z, rec_n = d_rec[:hidden], d_rec[hidden:2 * hidden], d_rec[2 * hidden:]
     dh_row, grad_out, h_old, hn_row = grad_state[b], grad_output[t, b], h_prev[t, b], \
         hidden_n[t, b]
     for j in range(hidden):
@@ -64,13 +72,29 @@ def _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, norm_h
         in_r[j], in_z[j], in_n[j] = d_r, d_z, d_n
         rec_r[j], rec_z[j], rec_n[j] = d_r, d_z, d_n * r_gate
         dh_row[j] = dh * z
-    normalised_gradients(rec_row, norm_hh[t, b], gain_hh, inv_hh[t, b], grad_rec[t, b])
+    input_row, rec_row = norm_ih[t, b], norm_hh[t, b]
+    normalised_gradients(d_rec, rec_row, gain_hh, inv_hh[t, b], grad_rec[t, b])
+    normalised_gradients(d_input, input_row, gain_ih, inv_ih[t, b], grad_input[t, b])
+    # NOTE: one loop per sum, as in the forward's row step: a loop over many
+    # views stays scalar.
+    shift_ih_sum, gain_ih_sum, gain_hh_sum = sums[_SHIFT_IH], sums[_GAIN_IH], sums[_GAIN_HH]
+    shift_hh_n = sums[_SHIFT_HH, 2 * hidden:]
+    for k in range(3 * hidden):
+        shift_ih_sum[k] += d_input[k]
+    for j in range(hidden):
+        shift_hh_n[j] += rec_n[j]
+    for k in range(3 * hidden):
+        gain_ih_sum[k] += d_input[k] * input_row[k]
+    for k in range(3 * hidden):
+        gain_hh_sum[k] += d_rec[k] * rec_row[k]
 
 
 @kernel
 def _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse, gates, hidden_n,
-                    h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec, recurrent_mask):
-    """All steps back for the rows of batch block ``block``; its own product each step."""
+                    h_prev, norm_ih, inv_ih, norm_hh, inv_hh, gain_ih, gain_hh, grad_input,
+                    grad_rec, sums, recurrent_mask):
+    """All steps back for the rows of batch block ``block``; its own product each step,
+    its own row of the sums."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
     rows = stop - first
@@ -78,14 +102,18 @@ def _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse,
     # their product rows are ignored.
     step_grad = np.zeros((rows, 3 * hidden), dtype=gates.dtype)
     through = np.empty((rows, hidden), dtype=gates.dtype)
+    d_input = np.empty(3 * hidden, dtype=gates.dtype)
+    d_rec = np.empty(3 * hidden, dtype=gates.dtype)
+    block_sums = sums[block]
     masked = recurrent_mask.shape[0] > 0
     for step in range(lengths[first:stop].max() - 1, -1, -1):
         for r in range(rows):
             b, length = first + r, lengths[first + r]
             if step < length:
                 t = time_index(step, length, reverse)
-                _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, norm_hh,
-                              inv_hh, gain_hh, grad_ih, grad_hh, grad_rec)
+                _backward_row(b, t, grad_output, grad_state, gates, hidden_n, h_prev, norm_ih,
+                              inv_ih, norm_hh, inv_hh, gain_ih, gain_hh, grad_input, grad_rec,
+                              d_input, d_rec, block_sums)
                 step_grad[r] = grad_rec[t, b]
         product(step_grad, weight_hh, through)
         if masked:
@@ -98,23 +126,24 @@ def _backward_block(block, grad_output, grad_state, weight_hh, lengths, reverse,
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, weight_hh, lengths, reverse, gates, hidden_n,
-                         h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec,
-                         recurrent_mask):
+                         h_prev, norm_ih, inv_ih, norm_hh, inv_hh, gain_ih, gain_hh, grad_input,
+                         grad_rec, sums, recurrent_mask):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on
-    return. ``weight_hh`` (3H, H) is row-major or packed. Fills ``grad_ih`` (dâ),
-    ``grad_hh`` (dĥ) and ``grad_rec`` (dR), each (T, B, 3H) and zero-filled, at
-    each valid position; ``recurrent_mask`` (B, H), or empty for none, is the
+    return. ``weight_hh`` (3H, H) is row-major or packed. Fills ``grad_input`` (dP)
+    and ``grad_rec`` (dR), each (T, B, 3H), at each valid position (the rest is
+    left as it was), and adds each block's terms to its row of ``sums`` (blocks,
+    4, 3H), zero-filled; ``recurrent_mask`` (B, H), or empty for none, is the
     forward's. Batch blocks run in parallel."""
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, weight_hh, lengths, reverse, gates,
-                        hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh, grad_rec,
-                        recurrent_mask)
+                        hidden_n, h_prev, norm_ih, inv_ih, norm_hh, inv_hh, gain_ih, gain_hh,
+                        grad_input, grad_rec, sums, recurrent_mask)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, weight_hh, lengths, reverse,
-                        gates, hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh,
-                        grad_rec, recurrent_mask)
+                        gates, hidden_n, h_prev, norm_ih, inv_ih, norm_hh, inv_hh, gain_ih,
+                        gain_hh, grad_input, grad_rec, sums, recurrent_mask)
 
 
 def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
@@ -128,36 +157,36 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
     steps, batch, n_in = x.shape
     hidden = h0.shape[1]
     grad_state = grad_h_n.copy()
-    grad_ih, grad_hh, grad_rec = (np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
-                                  for _ in range(3))
+    # One allocation for both (T, B, 3H) gradients (layer_norm_rows.one_allocation);
+    # the GEMMs below read every position, so padded ones must hold zeros.
+    padded = lengths.size > 0 and lengths.min() < steps
+    grad_input, grad_rec = one_allocation(((steps, batch, 3 * hidden),) * 2, x.dtype, padded)
+    sums = np.zeros((block_count(batch), 4, 3 * hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 3, joint=False)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
-                             gates, hidden_n, h_prev, norm_hh, inv_hh, gain_hh, grad_ih, grad_hh,
-                             grad_rec, recurrent_mask)
+                             gates, hidden_n, h_prev, norm_ih, inv_ih, norm_hh, inv_hh, gain_ih,
+                             gain_hh, grad_input, grad_rec, sums, recurrent_mask)
+    # Blocks added in their order (a sum over the first axis goes block by block).
+    sums = sums.sum(axis=0)
+    sums[_SHIFT_HH, :2 * hidden] = sums[_SHIFT_IH, :2 * hidden]
 
     want_x, want_h0, want_w_ih, want_w_hh = needs[:4]
-    grad_x = grad_w_ih = None
-    if want_x or want_w_ih:
-        grad_input = np.empty_like(grad_ih)
-        input_gradients(grad_ih, norm_ih, gain_ih, inv_ih, grad_input)
-        flat_input = grad_input.reshape(steps * batch, 3 * hidden)
-        if want_x:
-            grad_x = matmul(flat_input, weight_ih).reshape(steps, batch, n_in)
-        if want_w_ih:
-            grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in))
+    flat_input = grad_input.reshape(steps * batch, 3 * hidden)
+    grad_x = matmul(flat_input, weight_ih).reshape(steps, batch, n_in) if want_x else None
+    grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in)) if want_w_ih else None
     grad_w_hh = None
     if want_w_hh:
         # W_hh multiplied the masked state: its gradient reads that.
         h_read = h_prev * recurrent_mask if recurrent.masked(recurrent_mask) else h_prev
         grad_w_hh = matmul(grad_rec.reshape(steps * batch, 3 * hidden).T,
                            h_read.reshape(steps * batch, hidden))
-    shift_ih, shift_hh = sum_positions(grad_ih), sum_positions(grad_hh)
+    shift_ih, shift_hh = sums[_SHIFT_IH], sums[_SHIFT_HH]
     grads = (
         grad_x, grad_state, grad_w_ih, grad_w_hh,
-        shift_ih, shift_hh,                                      # b_ih, b_hh
-        sum_positions(grad_ih * norm_ih), shift_ih.copy(),           # γ_ih, β_ih
-        sum_positions(grad_hh * norm_hh), shift_hh.copy(),           # γ_hh, β_hh
+        shift_ih.copy(), shift_hh.copy(),                # b_ih, b_hh
+        sums[_GAIN_IH].copy(), shift_ih.copy(),          # γ_ih, β_ih
+        sums[_GAIN_HH].copy(), shift_hh.copy(),          # γ_hh, β_hh
     )
     return tuple(grad if need else None for grad, need in zip(grads, needs))
