@@ -132,8 +132,8 @@ print(json.dumps({"faults_per_step": (after - before) / 10}))
                     reason="page-fault counts as glibc's allocator makes them")
 @pytest.mark.parametrize("cell", ["LSTM", "GRU"])
 def test_a_warm_training_step_at_batch_32_faults_no_residual_memory_in(cell):
-    # Before the residuals' memory was reused, each step faulted its 7-8 MB of
-    # residuals and gradients back in: 1968 pages (LSTM) and 1372 (GRU) a step.
+    # Before the residuals' memory was reused, each step faulted its residuals and
+    # gradients back in: 1640 pages (LSTM) and 1224 (GRU) a step at 6221785.
     child = subprocess.run([sys.executable, "-c", STEP_FAULTS, cell, "32"], cwd=SOURCE_ROOT,
                            env={**os.environ, "PYTHONPATH": SOURCE_ROOT}, capture_output=True,
                            text=True, timeout=600)
