@@ -2,6 +2,11 @@
 
 Run: ``python perf/interleaved_versions.py OLD_TREE NEW_TREE [--rounds 6]``, where
 each tree is the root of a numrnn checkout (``git worktree add /tmp/old <commit>``).
+``--cases training`` times the LSTM's and GRU's training steps at small-b8, small
+and medium instead of the default cases; ``--threads default`` leaves numba and
+BLAS their default thread counts; ``--clock process`` times each call in the
+process's CPU time rather than wall time (with one thread, the time the call
+itself took, whatever else the machine runs: for comparisons on a loaded machine).
 
 For a change meant to keep speed, as issue #14's redesign was: each case runs in a
 fresh process per tree and round, one thread (numba and BLAS), OpenBLAS variables
@@ -24,12 +29,18 @@ import tempfile
 CASES = [("LSTM", "train", 32, 50, 64, 128, 60), ("LSTM", "train", 64, 100, 256, 256, 8),
          ("LSTM", "infer", 1, 50, 32, 64, 400), ("GRU", "train", 32, 50, 64, 128, 60)]
 
+# --cases training: issue #21 item 4's training steps, at small-b8, small and medium.
+TRAINING_CASES = [(cell, "train", b, t, i, h, calls) for cell in ("LSTM", "GRU")
+                  for b, t, i, h, calls in ((8, 50, 64, 128, 200), (32, 50, 64, 128, 60),
+                                            (64, 100, 256, 256, 8))]
+
 CHILD = r"""
 import json, sys, time
 import numpy as np
 import numrnn
 from numrnn import nn
 cell, mode, b, t, i, h, calls = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:8])
+clock = time.process_time if sys.argv[8] == "process" else time.perf_counter
 layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell](i, h, rng=0)
 x = numrnn.Tensor(np.random.default_rng(1).standard_normal((t, b, i)).astype(np.float32))
 seed = np.ones((t, b, h), np.float32)
@@ -48,19 +59,20 @@ for _ in range(3):
     run()
 times = []
 for _ in range(calls):
-    start = time.perf_counter()
+    start = clock()
     run()
-    times.append(time.perf_counter() - start)
+    times.append(clock() - start)
 print(json.dumps({"median": sorted(times)[len(times) // 2]}))
 """
 
 
-def run_case(tree, name, case, cache):
+def run_case(tree, name, case, cache, threads, clock):
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env.update(NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
-    done = subprocess.run([sys.executable, "-c", CHILD, *map(str, case)], env=env,
+    if threads == "1":
+        env.update(NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env.update(PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
+    done = subprocess.run([sys.executable, "-c", CHILD, *map(str, case), clock], env=env,
                           cwd=tempfile.gettempdir(), capture_output=True, text=True, check=False)
     if done.returncode:
         sys.exit(f"{name} tree failed on {case}:\n{done.stderr[-2000:]}")
@@ -72,15 +84,19 @@ def main():
     parser.add_argument("old")
     parser.add_argument("new")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--cases", choices=("default", "training"), default="default")
+    parser.add_argument("--threads", choices=("1", "default"), default="1")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall")
     args = parser.parse_args()
+    cases = TRAINING_CASES if args.cases == "training" else CASES
     trees = [("old", os.path.abspath(args.old)), ("new", os.path.abspath(args.new))]
     times = {}
     with tempfile.TemporaryDirectory() as cache:
         for round_index in range(args.rounds):
             for name, tree in trees if round_index % 2 == 0 else trees[::-1]:
-                for case in CASES:
+                for case in cases:
                     times.setdefault(case[:6], {}).setdefault(name, []).append(
-                        run_case(tree, name, case, cache))
+                        run_case(tree, name, case, cache, args.threads, args.clock))
     for case, by_tree in times.items():
         old, new = statistics.median(by_tree["old"]), statistics.median(by_tree["new"])
         ratios = [round(b / a, 3) for a, b in zip(by_tree["old"], by_tree["new"])]

@@ -52,6 +52,7 @@ from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 
 @inline_kernel
@@ -267,6 +268,10 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     return state
 
 
+# The memory of the training residuals (gates, hidden_n, h_prev), reused from step to step.
+_RESIDUALS = ReusedMemory()
+
+
 def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The GRU's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays and its product path; saved is ``(gates, hidden_n, h_prev)``
@@ -279,10 +284,14 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     (h0,), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
-    residual_shape = (steps, batch, hidden) if keep else (0, 0, 0)
-    gates = np.zeros((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
-    hidden_n = np.zeros(residual_shape, dtype=x.dtype)
-    h_prev = np.zeros(residual_shape, dtype=x.dtype)
+    if keep:
+        # The kernels write every valid position: the padded ones must hold zeros.
+        padded = lengths.size > 0 and lengths.min() < steps
+        gates, hidden_n, h_prev = _RESIDUALS.arrays(
+            ((steps, batch, n_gates), (steps, batch, hidden), (steps, batch, hidden)), x.dtype,
+            padded)
+    else:
+        gates = hidden_n = h_prev = np.zeros((0, 0, 0), dtype=x.dtype)
     output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 3)
     if plan.product == JOINT:

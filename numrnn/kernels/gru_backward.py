@@ -35,6 +35,7 @@ from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 
 @kernel
@@ -137,6 +138,10 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
                               lengths, reverse, options, needs, recurrent_mask)
 
 
+# The memory of the pre-activation gradients, reused from step to step.
+_GRADIENTS = ReusedMemory()
+
+
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs, recurrent_mask):
     if layer_normalised(options, resets_after(options)):
@@ -150,9 +155,9 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     steps, batch, _ = x.shape
     hidden = weight_hh.shape[1]
     grad_state = grad_finals[0].copy()
-    grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, x.shape[2], hidden, 3)
     if not resets_after(options):
+        grad_projection = np.zeros((steps, batch, 3 * hidden), dtype=x.dtype)
         # saved holds r * h_{t-1} (h masked under a recurrent mask), the input of n's
         # recurrent product, in place of hidden_n; b_hn sits beside b_in, outside r,
         # so n's recurrent pre-activation gradient is its input one.
@@ -164,7 +169,10 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
                 grad_projection, recurrent_mask)
         return _weight_gradients(x, h_read, hidden_n, weight_ih, grad_state, grad_projection,
                                  grad_projection[:, :, 2 * hidden:], needs)
-    grad_hidden_n = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    # The recurrence writes every valid position: the padded ones must hold zeros.
+    padded = lengths.size > 0 and lengths.min() < steps
+    grad_projection, grad_hidden_n = _GRADIENTS.arrays(
+        ((steps, batch, 3 * hidden), (steps, batch, hidden)), x.dtype, padded)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,

@@ -51,6 +51,7 @@ from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 
 @inline_kernel
@@ -316,6 +317,10 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
     return h_state, c_state
 
 
+# The memory of the training residuals (gates, cells), reused from step to step.
+_RESIDUALS = ReusedMemory()
+
+
 def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The LSTM's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays and its product path; saved is ``(output, gates, cells)``
@@ -335,16 +340,21 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
     output = np.empty((steps, batch, hidden), dtype=x.dtype)
-    cells = np.empty((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
+    if keep:
+        # The kernels write every position of both (zeros where padded).
+        gates, cells = _RESIDUALS.arrays(((steps, batch, n_gates), (steps, batch, hidden)),
+                                         x.dtype, False)
+    else:
+        gates = cells = np.empty((0, 0, 0), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4)
     if plan.product == JOINT:
         # Large float32 batches: one register-tiled product per step for both parts.
-        gates = np.empty((steps, batch, n_gates) if keep else (0, 0, 0), dtype=x.dtype)
         joint_weight = packed.pack_stacked(weight_ih.T, weight_hh.T)
         h_n, c_n = _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0,
                                   output, gates, cells, keep, recurrent_mask)
         return output, (h_n, c_n), (output, gates, cells)
-    projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
+    # The projection becomes the gate activations, kept or not.
+    projection = gates if keep else np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,

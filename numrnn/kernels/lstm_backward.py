@@ -48,6 +48,7 @@ from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.lstm_peephole import has_peepholes
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 
 @kernel
@@ -198,6 +199,11 @@ def cell_states_backward(grad_cells, grad_output, grad_finals, x, states, weight
                               lengths, reverse, options, needs, recurrent_mask)
 
 
+# The memory of the pre-activation gradients and the h each step started from,
+# reused from step to step.
+_GRADIENTS = ReusedMemory()
+
+
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs, recurrent_mask, grad_cells=None):
     masked = recurrent.masked(recurrent_mask)
@@ -225,8 +231,9 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     hidden = h0.shape[1]
     n_gates = 4 * hidden
     grad_c = grad_c_n.copy()
-    grad_gates = np.empty((steps, batch, n_gates), dtype=x.dtype)
-    prev_hidden = np.empty((steps, batch, hidden), dtype=x.dtype)
+    # The recurrence writes every position of both (zeros where padded).
+    grad_gates, prev_hidden = _GRADIENTS.arrays(((steps, batch, n_gates), (steps, batch, hidden)),
+                                                x.dtype, False)
     grad_h0 = np.empty((batch, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4)
     with kernel_blas(plan.backward_pins_blas):
