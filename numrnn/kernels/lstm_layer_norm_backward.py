@@ -20,7 +20,10 @@ shifts' gradients, sums over positions of ``da * â``, ``da``, ``dy * ĉ`` and
 ``dy`` (after the loop: a pass and a temporary array each), accumulated per
 batch block and added over the blocks in their order after the loop, so their
 rounding depends on the batch size only, never on the thread count. Then
-``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, as for the plain LSTM.
+``dx``, ``dW_ih``, ``dW_hh`` are GEMMs in thread-count-independent chunks, as
+for the plain LSTM, but all three in one parallel region
+(:func:`numrnn.kernels.gemm.matmuls_into`), the weight gradients in fewer,
+larger chunks.
 Rows run back through exactly their valid steps; positions past a length
 contribute zeros.
 """
@@ -29,8 +32,9 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_rows, mask_rows, time_index
-from numrnn.kernels.gemm import kernel_blas, matmul
+from numrnn.kernels.gemm import kernel_blas, matmuls_into
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
     normalised_gradient,
@@ -66,21 +70,33 @@ def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, 
     grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
     grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
     dh_row, grad_out, normed = grad_state[b], grad_output[t, b], norm_c[t, b]
+    # NOTE: each loop writes one array, as in the forward's row step: LLVM
+    # vectorises a loop only where it can rule out overlap at run time, and a
+    # loop writing several of a dozen views needs more checks than it emits.
+    # dy_row holds tanh(y) and from_norm dh until they are overwritten.
+    tanh_y, dh = dy_row, from_norm
     for j in range(hidden):
-        dh = dh_row[j] + grad_out[j]
-        o = gate_o[j]
-        ty = tanh(gain_c[j] * normed[j] + shift_c[j])
-        dy_row[j] = dh * o * (one - ty * ty)
-        grad_o[j] = dh * ty * o * (one - o)
+        tanh_y[j] = tanh(gain_c[j] * normed[j] + shift_c[j])
+    for j in range(hidden):
+        dh[j] = dh_row[j] + grad_out[j]
+    for j in range(hidden):
+        grad_o[j] = dh[j] * tanh_y[j] * gate_o[j] * (one - gate_o[j])
+    for j in range(hidden):
+        dy_row[j] = dh[j] * gate_o[j] * (one - tanh_y[j] * tanh_y[j])
     normalised_gradient(dy_row, normed, gain_c, inv_c[t, b, 0], from_norm)
     grad_cell = grad_c[b]
+    # from_norm becomes dc, the whole gradient of c_t.
     for j in range(hidden):
-        i, f, g = gate_i[j], gate_f[j], gate_g[j]
-        dc = grad_cell[j] + from_norm[j]
-        grad_i[j] = dc * g * i * (one - i)
-        grad_f[j] = dc * c_prev[j] * f * (one - f)
-        grad_g[j] = dc * i * (one - g * g)
-        grad_cell[j] = dc * f
+        from_norm[j] += grad_cell[j]
+    dc = from_norm
+    for j in range(hidden):
+        grad_i[j] = dc[j] * gate_g[j] * gate_i[j] * (one - gate_i[j])
+    for j in range(hidden):
+        grad_f[j] = dc[j] * c_prev[j] * gate_f[j] * (one - gate_f[j])
+    for j in range(hidden):
+        grad_g[j] = dc[j] * gate_i[j] * (one - gate_g[j] * gate_g[j])
+    for j in range(hidden):
+        grad_cell[j] = dc[j] * gate_f[j]
     rec_row, input_row = norm_hh[t, b], norm_ih[t, b]
     normalised_gradients(d_gates, rec_row, gain_hh, inv_hh[t, b], grad_rec[t, b])
     normalised_gradients(d_gates, input_row, gain_ih, inv_ih[t, b], grad_input[t, b])
@@ -199,13 +215,18 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
     gate_sums, cell_sums = gate_sums.sum(axis=0), cell_sums.sum(axis=0)
 
     want_x, want_h0, want_c0, want_w_ih, want_w_hh = needs[:5]
-    flat_input = grad_input.reshape(steps * batch, 4 * hidden)
-    grad_x = matmul(flat_input, weight_ih).reshape(steps, batch, n_in) if want_x else None
-    grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in)) if want_w_ih else None
-    grad_w_hh = None
-    if want_w_hh:
-        grad_w_hh = matmul(grad_rec.reshape(steps * batch, 4 * hidden).T,
-                           h_prev.reshape(steps * batch, hidden))
+    positions = steps * batch
+    flat_input = grad_input.reshape(positions, 4 * hidden)
+    # What is not asked for gets no rows, and matmuls_into skips it.
+    grad_x = np.empty((positions if want_x else 0, n_in), dtype=x.dtype)
+    grad_w_ih = np.empty((4 * hidden if want_w_ih else 0, n_in), dtype=x.dtype)
+    grad_w_hh = np.empty((4 * hidden if want_w_hh else 0, hidden), dtype=x.dtype)
+    with single_threaded_kernel_blas():
+        matmuls_into(flat_input, np.ascontiguousarray(weight_ih), grad_x,
+                     flat_input.T, x.reshape(positions, n_in), grad_w_ih,
+                     grad_rec.reshape(positions, 4 * hidden).T,
+                     h_prev.reshape(positions, hidden), grad_w_hh)
+    grad_x = grad_x.reshape(steps, batch, n_in) if want_x else None
     grad_shift = gate_sums[_SHIFT]
     grads = (
         grad_x, grad_state if want_h0 else None, grad_c if want_c0 else None,
