@@ -36,6 +36,7 @@ from numrnn.kernels.layer_norm_rows import (
     normalise_blocks,
     normalise_rows,
     one_allocation,
+    recycled_allocation,
     row_kernel,
 )
 from numrnn.kernels.matvec import product, product_weight
@@ -182,14 +183,19 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     # the (T, B, 4H) ones keep the allocation's alignment (the (T, B, H) parts after
     # them are aligned only as far as T*B*H allows). The parts share one
     # lifetime: holding any of them keeps the whole allocation.
+    # Unpadded, every part is written before it is read, so the slab of the previous
+    # call serves (layer_norm_rows.recycled_allocation).
     padded = lengths.size > 0 and lengths.min() < steps
     wide, narrow = (steps, batch, 4 * hidden), (steps, batch, hidden)
     if keep:
+        shapes = (wide, wide, wide, narrow, narrow, narrow, (steps, batch, 4),
+                  (steps, batch, 4), (steps, batch, 1))
         (norm_ih, gates, norm_hh, cells, norm_c, h_prev, inv_ih, inv_hh,
-         inv_c) = one_allocation((wide, wide, wide, narrow, narrow, narrow, (steps, batch, 4),
-                                  (steps, batch, 4), (steps, batch, 1)), dtype, padded)
+         inv_c) = (one_allocation(shapes, dtype, True) if padded
+                   else recycled_allocation("lstm_layer_norm.residuals", shapes, dtype))
     else:
-        norm_ih, inv_ih = one_allocation((wide, (steps, batch, 4)), dtype, False)
+        norm_ih, inv_ih = recycled_allocation("lstm_layer_norm.projection",
+                                              (wide, (steps, batch, 4)), dtype)
         gates = norm_hh = cells = norm_c = h_prev = inv_hh = inv_c = np.zeros((0, 0, 0), dtype)
     output = (np.zeros if padded else np.empty)((steps, batch, hidden), dtype=dtype)
     bias = shift_total((shift_ih, shift_hh), (bias_ih, bias_hh))

@@ -40,6 +40,7 @@ from numrnn.kernels.layer_norm_rows import (
     normalised_gradient,
     normalised_gradients,
     one_allocation,
+    recycled_allocation,
     row_kernel,
 )
 from numrnn.kernels.matvec import product, product_weight
@@ -70,33 +71,21 @@ def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, 
     grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
     grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
     dh_row, grad_out, normed = grad_state[b], grad_output[t, b], norm_c[t, b]
-    # NOTE: each loop writes one array, as in the forward's row step: LLVM
-    # vectorises a loop only where it can rule out overlap at run time, and a
-    # loop writing several of a dozen views needs more checks than it emits.
-    # dy_row holds tanh(y) and from_norm dh until they are overwritten.
-    tanh_y, dh = dy_row, from_norm
     for j in range(hidden):
-        tanh_y[j] = tanh(gain_c[j] * normed[j] + shift_c[j])
-    for j in range(hidden):
-        dh[j] = dh_row[j] + grad_out[j]
-    for j in range(hidden):
-        grad_o[j] = dh[j] * tanh_y[j] * gate_o[j] * (one - gate_o[j])
-    for j in range(hidden):
-        dy_row[j] = dh[j] * gate_o[j] * (one - tanh_y[j] * tanh_y[j])
+        dh = dh_row[j] + grad_out[j]
+        o = gate_o[j]
+        ty = tanh(gain_c[j] * normed[j] + shift_c[j])
+        dy_row[j] = dh * o * (one - ty * ty)
+        grad_o[j] = dh * ty * o * (one - o)
     normalised_gradient(dy_row, normed, gain_c, inv_c[t, b, 0], from_norm)
     grad_cell = grad_c[b]
-    # from_norm becomes dc, the whole gradient of c_t.
     for j in range(hidden):
-        from_norm[j] += grad_cell[j]
-    dc = from_norm
-    for j in range(hidden):
-        grad_i[j] = dc[j] * gate_g[j] * gate_i[j] * (one - gate_i[j])
-    for j in range(hidden):
-        grad_f[j] = dc[j] * c_prev[j] * gate_f[j] * (one - gate_f[j])
-    for j in range(hidden):
-        grad_g[j] = dc[j] * gate_i[j] * (one - gate_g[j] * gate_g[j])
-    for j in range(hidden):
-        grad_cell[j] = dc[j] * gate_f[j]
+        i, f, g = gate_i[j], gate_f[j], gate_g[j]
+        dc = grad_cell[j] + from_norm[j]
+        grad_i[j] = dc * g * i * (one - i)
+        grad_f[j] = dc * c_prev[j] * f * (one - f)
+        grad_g[j] = dc * i * (one - g * g)
+        grad_cell[j] = dc * f
     rec_row, input_row = norm_hh[t, b], norm_ih[t, b]
     normalised_gradients(d_gates, rec_row, gain_hh, inv_hh[t, b], grad_rec[t, b])
     normalised_gradients(d_gates, input_row, gain_ih, inv_ih[t, b], grad_input[t, b])
@@ -200,7 +189,9 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
     # One allocation for both (T, B, 4H) gradients (layer_norm_rows.one_allocation);
     # the GEMMs below read every position, so padded ones must hold zeros.
     padded = lengths.size > 0 and lengths.min() < steps
-    grad_rec, grad_input = one_allocation(((steps, batch, 4 * hidden),) * 2, x.dtype, padded)
+    shapes = ((steps, batch, 4 * hidden),) * 2
+    grad_rec, grad_input = (one_allocation(shapes, x.dtype, True) if padded else
+                            recycled_allocation("lstm_layer_norm.gradients", shapes, x.dtype))
     blocks = block_count(batch)
     gate_sums = np.zeros((blocks, 3, 4 * hidden), dtype=x.dtype)
     cell_sums = np.zeros((blocks, 2, hidden), dtype=x.dtype)
