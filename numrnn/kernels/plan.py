@@ -137,7 +137,8 @@ TARGET_CHUNKS = 8
 # operand (T·B deep): the layer-normalised LSTM's dW_hh (512 x 1600 @ 1600 x 128,
 # "small") took 3.3 ms in 64-row chunks and 3.0 / 2.8 / 2.7 ms in 128-, 256- and
 # 512-row ones, its dW_ih (64 columns) 1.9 and 1.8 / 1.7 / 1.7 ms (one thread,
-# CPU time, medians).
+# CPU time, medians); in the whole training step the change was within the noise
+# of a loaded machine (docs/performance.md).
 SHARED_CHUNKS = TARGET_CHUNKS // 2
 
 
