@@ -20,6 +20,10 @@ stdout:
 - ``cores``: process CPU time / wall time over the warm-up and timed calls,
   i.e. how many cores the library kept busy (spinning idle workers count too).
 
+A training task with ``"precision": "float64"`` times nothing: it widens the
+input and the weights to float64 (exactly), runs one training step and writes
+what it computed, for compare_options.py's float64 agreement check.
+
 The ``gemm`` task times NumPy's GEMM and reports the BLAS pools threadpoolctl
 sees (OpenBLAS's core type among them), under this process's environment.
 """
@@ -41,6 +45,7 @@ ADDING_STEP = ("numrnn-adding-step", "torch-adding-step")
 
 def _builders(task, data):
     """``(infer, train, infer_output, result)`` of the task's library."""
+    import numpy as np
     import peers
 
     x = data["x"]
@@ -54,7 +59,10 @@ def _builders(task, data):
         return adding_step.runners(task["library"], weights, data, task["threads"])
     if task["library"] == "numrnn":
         harness.set_numrnn_threads(task["threads"])
-        module = peers.make_numrnn(task["cell"], task["spec"])
+        # Timed rows build the layer from its seed (float32); the float64 check from the
+        # stored weights, widened.
+        module = peers.make_numrnn(task["cell"], task["spec"],
+                                   weights if x.dtype == np.float64 else None)
         return peers.numrnn_runners(module, x, task["spec"].get("cell_states", False))
     if task["library"] == "torch":
         return peers.torch_runners(task["cell"], task["spec"], weights, x, task["threads"])
@@ -85,6 +93,18 @@ def run_row(task):
             "n": timing["n"], "cores": cores}
 
 
+def run_float64_check(task):
+    """One training step in float64 on the task's input and weights, widened; no timing."""
+    import numpy as np
+
+    with np.load(task["data"]) as stored:
+        data = {key: stored[key].astype(np.float64) for key in stored.files}
+    _, _, _, result = _builders(task, data)
+    output, gradient = result()
+    np.savez(task["result"], output=np.asarray(output), grad_weight_hh_l0=np.asarray(gradient))
+    return {"precision": "float64"}
+
+
 def run_gemm(task):
     import numpy as np
 
@@ -97,7 +117,12 @@ def main(path):
     with open(path) as handle:
         task = json.load(handle)
     harness.set_thread_env(task["threads"])
-    outcome = run_gemm(task) if task["library"] == "gemm" else run_row(task)
+    if task["library"] == "gemm":
+        outcome = run_gemm(task)
+    elif task.get("precision") == "float64":
+        outcome = run_float64_check(task)
+    else:
+        outcome = run_row(task)
     package = PACKAGES.get(task["library"])
     if package is not None:
         outcome["version"] = __import__(package).__version__

@@ -109,8 +109,13 @@ def torch_layer_norm_lstm(input_size, hidden_size):
 
 def load_numrnn_weights(layer, weights):
     """Copy a one-layer numrnn ``LSTM(layer_norm=True)``'s weights (``{name: ndarray}``)
-    into ``layer``, a :func:`torch_layer_norm_lstm`; numrnn's two biases become its one."""
+    into ``layer``, a :func:`torch_layer_norm_lstm`, in the dtype of its parameters
+    (float32, or float64 after ``layer.double()``); numrnn's two biases become its one,
+    added in that dtype."""
     import torch
+
+    dtype = str(next(layer.parameters()).dtype).removeprefix("torch.")
+    weights = {name: value.astype(dtype) for name, value in weights.items()}
 
     sources = {"input_product.weight": weights["weight_ih_l0"],
                "hidden_product.weight": weights["weight_hh_l0"],
@@ -120,8 +125,7 @@ def load_numrnn_weights(layer, weights):
                "hidden_shift": weights["ln_hh_bias_l0"],
                "cell_norm.weight": weights["ln_cell_weight_l0"],
                "cell_norm.bias": weights["ln_cell_bias_l0"]}
-    layer.load_state_dict({name: torch.from_numpy(value.astype("float32"))
-                           for name, value in sources.items()})
+    layer.load_state_dict({name: torch.from_numpy(value) for name, value in sources.items()})
 
 
 def torch_step(shape):

@@ -31,8 +31,9 @@ def available(name):
     return None
 
 
-def make_numrnn(cell, spec):
-    """A float32 numrnn layer with seeded PyTorch-style initial weights.
+def make_numrnn(cell, spec, weights=None):
+    """A numrnn layer with seeded PyTorch-style initial weights: float32, or the dtype of
+    ``weights`` (``{name: ndarray}``, as :func:`weights_of` gives) copied into it.
 
     ``spec["options"]`` (optional) holds further constructor arguments, a cell
     option such as ``{"peepholes": True}``.
@@ -40,9 +41,13 @@ def make_numrnn(cell, spec):
     from numrnn import nn
 
     layer_class = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell]
-    return layer_class(spec["input"], spec["hidden"], num_layers=spec.get("layers", 1),
-                       bidirectional=spec.get("bidirectional", False), rng=0,
-                       **spec.get("options", {}))
+    dtype = next(iter(weights.values())).dtype if weights else np.float32
+    layer = layer_class(spec["input"], spec["hidden"], num_layers=spec.get("layers", 1),
+                        bidirectional=spec.get("bidirectional", False), rng=0, dtype=dtype,
+                        **spec.get("options", {}))
+    for name, parameter in (layer.named_parameters() if weights else ()):
+        parameter.data[...] = weights[name]
+    return layer
 
 
 def weights_of(module):
@@ -135,13 +140,16 @@ def torch_runners(cell, spec, weights, x, threads):
 def torch_layer_norm_lstm_runners(spec, weights, x, threads):
     """``(infer, train, infer_output, result)`` for the layer-normalised LSTM PyTorch users
     write (``perf/layer_norm_lstm.py``), given a one-layer numrnn ``LSTM(layer_norm=True)``'s
-    weights."""
+    weights; in float64 where ``x`` is."""
     import torch
     from layer_norm_lstm import load_numrnn_weights, torch_layer_norm_lstm
 
     if threads is not None:
         torch.set_num_threads(threads)
     twin = torch_layer_norm_lstm(spec["input"], spec["hidden"])
+    if x.dtype == np.float64:
+        # The float64 agreement check: every weight and sum of weights in float64.
+        twin.double()
     load_numrnn_weights(twin, weights)
     x_torch = torch.from_numpy(x)
 

@@ -94,3 +94,26 @@ def test_an_unknown_option_is_refused_by_name():
     done = run_script("--options", "lstm-peepholes,lstm-zoneout")
     assert done.returncode == 2
     assert "unknown option lstm-zoneout" in done.stderr
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="the peers need torch")
+def test_layer_norm_peer_agrees_in_float64_and_the_report_says_which_check(quick_report):
+    text, report = quick_report
+    checks = {row["option"]: row["checks"] for row in report["rows"]}
+    # The proj_size peer keeps the float32 check of the timed runs, with its bounds.
+    proj = checks["lstm-proj_size"]
+    assert set(proj) == {"peer"}
+    assert proj["peer"]["precision"] == "float32"
+    assert (proj["peer"]["output_atol"], proj["peer"]["gradient_rtol"]) == (1e-4, 1e-3)
+    # The layer-normalised loop is checked in float64 within bounds far tighter than
+    # float32's, and the float32 differences are kept for the record.
+    layer_norm = checks["lstm-layer_norm"]
+    assert layer_norm["peer"]["precision"] == "float64" and layer_norm["peer"]["agree"]
+    assert layer_norm["peer"]["output_max_abs_diff"] <= 1e-9
+    assert layer_norm["peer"]["grad_rel_diff"] <= 1e-9
+    assert layer_norm["peer_float32"]["precision"] == "float32"
+    assert set(layer_norm["peer_float32"]["output_error_from_float64"]) == {"option", "peer"}
+    assert re.search(r"^- layer_norm LSTM tiny-b1: float64 check, .*: agree; the float32 "
+                     r"results \(timed\) differ by ", text, flags=re.MULTILINE), text
+    assert re.search(r"^- proj_size=H/2 LSTM tiny-b1: float32 check, .*: agree$", text,
+                     flags=re.MULTILINE), text

@@ -25,7 +25,12 @@ from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import dot_rows
-from numrnn.kernels.plan import MIN_CHUNK_ROWS, chunk_size, projection_calls_blas
+from numrnn.kernels.plan import (
+    MIN_CHUNK_ROWS,
+    chunk_size,
+    projection_calls_blas,
+    shared_chunk_size,
+)
 
 
 @inline_kernel
@@ -83,6 +88,34 @@ def matmul_into(a, b, out):
         return
     for chunk in prange(chunks):
         _chunk(a, b, out, np.int64(chunk), size)
+
+
+@parallel_kernel
+def matmuls_into(first_a, first_b, first_out, a, b, out, other_a, other_b, other_out):
+    """``first_out = first_a @ first_b``, ``out = a @ b`` and ``other_out = other_a @
+    other_b`` in one parallel region; a product whose result has no rows is skipped.
+
+    The first product is chunked as :func:`matmul_into` chunks it; the other two,
+    the weight gradients of a backward pass (few rows, T·B deep), in chunks of
+    :func:`~numrnn.kernels.plan.shared_chunk_size`, fewer and larger, since each
+    chunk repacks the deep right operand. One region instead of one per product
+    saves a fork and join, and the chunks of all three balance over the threads.
+    Each chunk is one single-threaded GEMM whatever the thread count (the caller
+    keeps BLAS on one thread), so results do not depend on it.
+    """
+    first_size = chunk_size(first_out.shape[0])
+    first_chunks = (first_out.shape[0] + first_size - 1) // first_size
+    size, other_size = shared_chunk_size(out.shape[0]), shared_chunk_size(other_out.shape[0])
+    chunks = (out.shape[0] + size - 1) // size
+    other_chunks = (other_out.shape[0] + other_size - 1) // other_size
+    for task in prange(first_chunks + chunks + other_chunks):
+        if task < first_chunks:
+            _chunk(first_a, first_b, first_out, np.int64(task), first_size)
+        elif task < first_chunks + chunks:
+            _chunk(a, b, out, np.int64(task - first_chunks), size)
+        else:
+            _chunk(other_a, other_b, other_out, np.int64(task - first_chunks - chunks),
+                   other_size)
 
 
 def _blas_ready(matrix):

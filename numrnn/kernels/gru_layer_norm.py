@@ -37,11 +37,11 @@ from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
     normalise_blocks,
     normalise_rows,
-    one_allocation,
     row_kernel,
 )
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 __all__ = ["run"]
 
@@ -142,6 +142,12 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, biases, lengths, rever
     return state
 
 
+# The memory of the training residuals, and of inference's input projection, reused
+# from call to call (kernels/reused_memory.py).
+_RESIDUALS = ReusedMemory()
+_PROJECTION = ReusedMemory()
+
+
 def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     """This variant's part of the contract (:mod:`numrnn.kernels.recurrent`), called by
     :mod:`numrnn.kernels.gru` on ready arrays (``recurrent_mask`` (B, H), or empty
@@ -154,7 +160,7 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     hidden = weight_hh.shape[1]
     dtype = x.dtype
 
-    # One allocation for the residuals (layer_norm_rows.one_allocation). Kept or
+    # One allocation for the residuals (kernels/reused_memory.py). Kept or
     # not, norm_ih and inv_ih are filled everywhere; the other residuals and the
     # output at valid positions only, so padded ones start as zeros (backward's
     # GEMMs read them). The (T, B, 3) parts go last, so that the wide ones keep
@@ -162,10 +168,10 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     padded = lengths.size > 0 and lengths.min() < steps
     wide, narrow, per_block = (steps, batch, 3 * hidden), (steps, batch, hidden), (steps, batch, 3)
     if keep:
-        norm_ih, gates, norm_hh, hidden_n, h_prev, inv_ih, inv_hh = one_allocation(
+        norm_ih, gates, norm_hh, hidden_n, h_prev, inv_ih, inv_hh = _RESIDUALS.arrays(
             (wide, wide, wide, narrow, narrow, per_block, per_block), dtype, padded)
     else:
-        norm_ih, inv_ih = one_allocation((wide, per_block), dtype, False)
+        norm_ih, inv_ih = _PROJECTION.arrays((wide, per_block), dtype, False)
         gates = norm_hh = hidden_n = h_prev = inv_hh = np.zeros((0, 0, 0), dtype)
     output = (np.zeros if padded else np.empty)((steps, batch, hidden), dtype=dtype)
     biases = np.stack([shift_ih if bias_ih is None else shift_ih + bias_ih,

@@ -35,9 +35,10 @@ from numrnn.kernels.activations import typed
 from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
-from numrnn.kernels.layer_norm_rows import normalised_gradients, one_allocation, row_kernel
+from numrnn.kernels.layer_norm_rows import normalised_gradients, row_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 __all__ = ["backward_run"]
 
@@ -146,6 +147,10 @@ def _backward_recurrence(grad_output, grad_state, weight_hh, lengths, reverse, g
                         gain_hh, grad_input, grad_rec, sums, recurrent_mask)
 
 
+# The memory of the two (T, B, G·H) gradient arrays, reused from call to call.
+_GRADIENTS = ReusedMemory()
+
+
 def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
                  recurrent_mask):
     """The gradients of :func:`numrnn.kernels.gru_layer_norm.run`, on ready arrays
@@ -157,10 +162,10 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
     steps, batch, n_in = x.shape
     hidden = h0.shape[1]
     grad_state = grad_h_n.copy()
-    # One allocation for both (T, B, 3H) gradients (layer_norm_rows.one_allocation);
+    # One allocation for both (T, B, 3H) gradients (kernels/reused_memory.py);
     # the GEMMs below read every position, so padded ones must hold zeros.
     padded = lengths.size > 0 and lengths.min() < steps
-    grad_input, grad_rec = one_allocation(((steps, batch, 3 * hidden),) * 2, x.dtype, padded)
+    grad_input, grad_rec = _GRADIENTS.arrays(((steps, batch, 3 * hidden),) * 2, x.dtype, padded)
     sums = np.zeros((block_count(batch), 4, 3 * hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 3, joint=False)
     with kernel_blas(plan.backward_pins_blas):

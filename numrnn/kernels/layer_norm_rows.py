@@ -29,8 +29,7 @@ from numrnn.kernels.activations import typed
 from numrnn.kernels.jit import PRANGE_ONLY, inline_kernel, jit
 
 __all__ = ["EPS", "input_gradients", "layer_normalised", "normalise_blocks", "normalise_rows",
-           "normalised_gradient", "normalised_gradients", "one_allocation", "row_kernel",
-           "sum_positions"]
+           "normalised_gradient", "normalised_gradients", "row_kernel", "sum_positions"]
 
 # Added to the variance, as torch.nn.LayerNorm's default.
 EPS = 1e-5
@@ -51,25 +50,6 @@ def layer_normalised(options, supported=True):
     if layer_norm and not supported:
         raise ArgumentError(f"layer_norm=True is not available with the options {options}")
     return bool(layer_norm)
-
-
-def one_allocation(shapes, dtype, zeroed):
-    """C-contiguous arrays of ``shapes``, carved one after another from one allocation
-    (zero-filled with ``zeroed``, else as allocated).
-
-    A layer-normalised cell keeps several (T, B, N) residuals per call. Allocated
-    one by one, each fresh array's pages fault in on first write, once per call:
-    at B = 32, T = 50, H = 128 (13 MB of residuals, arrays under NumPy's 4 MB
-    huge-page threshold) that was 7 of the LSTM forward's 13 ms of CPU time;
-    one allocation of the sum takes huge pages, and took 0.5 ms.
-    """
-    sizes = [int(np.prod(shape)) for shape in shapes]
-    slab = (np.zeros if zeroed else np.empty)(sum(sizes), dtype=dtype)
-    parts, offset = [], 0
-    for shape, size in zip(shapes, sizes):
-        parts.append(slab[offset:offset + size].reshape(shape))
-        offset += size
-    return parts
 
 
 def sum_positions(values):

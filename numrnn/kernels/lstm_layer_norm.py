@@ -35,11 +35,11 @@ from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
     normalise_blocks,
     normalise_rows,
-    one_allocation,
     row_kernel,
 )
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 __all__ = ["run", "shift_total"]
 
@@ -163,6 +163,12 @@ def shift_total(shifts, biases):
     return total
 
 
+# The memory of the training residuals, and of inference's input projection, reused
+# from call to call (kernels/reused_memory.py).
+_RESIDUALS = ReusedMemory()
+_PROJECTION = ReusedMemory()
+
+
 def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     """This variant's part of the contract (:mod:`numrnn.kernels.recurrent`), called by
     :mod:`numrnn.kernels.lstm` on ready arrays. ``weights`` are the standard four,
@@ -185,11 +191,12 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     padded = lengths.size > 0 and lengths.min() < steps
     wide, narrow = (steps, batch, 4 * hidden), (steps, batch, hidden)
     if keep:
+        shapes = (wide, wide, wide, narrow, narrow, narrow, (steps, batch, 4),
+                  (steps, batch, 4), (steps, batch, 1))
         (norm_ih, gates, norm_hh, cells, norm_c, h_prev, inv_ih, inv_hh,
-         inv_c) = one_allocation((wide, wide, wide, narrow, narrow, narrow, (steps, batch, 4),
-                                  (steps, batch, 4), (steps, batch, 1)), dtype, padded)
+         inv_c) = _RESIDUALS.arrays(shapes, dtype, padded)
     else:
-        norm_ih, inv_ih = one_allocation((wide, (steps, batch, 4)), dtype, False)
+        norm_ih, inv_ih = _PROJECTION.arrays((wide, (steps, batch, 4)), dtype, False)
         gates = norm_hh = cells = norm_c = h_prev = inv_hh = inv_c = np.zeros((0, 0, 0), dtype)
     output = (np.zeros if padded else np.empty)((steps, batch, hidden), dtype=dtype)
     bias = shift_total((shift_ih, shift_hh), (bias_ih, bias_hh))

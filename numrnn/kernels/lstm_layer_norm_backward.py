@@ -20,7 +20,10 @@ shifts' gradients, sums over positions of ``da * â``, ``da``, ``dy * ĉ`` and
 ``dy`` (after the loop: a pass and a temporary array each), accumulated per
 batch block and added over the blocks in their order after the loop, so their
 rounding depends on the batch size only, never on the thread count. Then
-``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, as for the plain LSTM.
+``dx``, ``dW_ih``, ``dW_hh`` are GEMMs in thread-count-independent chunks, as
+for the plain LSTM, but all three in one parallel region
+(:func:`numrnn.kernels.gemm.matmuls_into`), the weight gradients in fewer,
+larger chunks.
 Rows run back through exactly their valid steps; positions past a length
 contribute zeros.
 """
@@ -29,17 +32,18 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_rows, mask_rows, time_index
-from numrnn.kernels.gemm import kernel_blas, matmul
+from numrnn.kernels.gemm import kernel_blas, matmuls_into
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
     normalised_gradient,
     normalised_gradients,
-    one_allocation,
     row_kernel,
 )
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 __all__ = ["backward_run"]
 
@@ -168,6 +172,10 @@ def _backward_recurrence(grad_output, grad_state, grad_c, weight_hh, lengths, re
                         gate_sums, cell_sums, recurrent_mask)
 
 
+# The memory of the two (T, B, G·H) gradient arrays, reused from call to call.
+_GRADIENTS = ReusedMemory()
+
+
 def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, needs,
                  recurrent_mask):
     """The gradients of :func:`numrnn.kernels.lstm_layer_norm.run`, on ready arrays:
@@ -181,10 +189,11 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
     steps, batch, n_in = x.shape
     hidden = h0.shape[1]
     grad_state, grad_c = grad_h_n.copy(), grad_c_n.copy()
-    # One allocation for both (T, B, 4H) gradients (layer_norm_rows.one_allocation);
+    # One allocation for both (T, B, 4H) gradients (kernels/reused_memory.py);
     # the GEMMs below read every position, so padded ones must hold zeros.
     padded = lengths.size > 0 and lengths.min() < steps
-    grad_rec, grad_input = one_allocation(((steps, batch, 4 * hidden),) * 2, x.dtype, padded)
+    shapes = ((steps, batch, 4 * hidden),) * 2
+    grad_rec, grad_input = _GRADIENTS.arrays(shapes, x.dtype, padded)
     blocks = block_count(batch)
     gate_sums = np.zeros((blocks, 3, 4 * hidden), dtype=x.dtype)
     cell_sums = np.zeros((blocks, 2, hidden), dtype=x.dtype)
@@ -199,13 +208,18 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
     gate_sums, cell_sums = gate_sums.sum(axis=0), cell_sums.sum(axis=0)
 
     want_x, want_h0, want_c0, want_w_ih, want_w_hh = needs[:5]
-    flat_input = grad_input.reshape(steps * batch, 4 * hidden)
-    grad_x = matmul(flat_input, weight_ih).reshape(steps, batch, n_in) if want_x else None
-    grad_w_ih = matmul(flat_input.T, x.reshape(steps * batch, n_in)) if want_w_ih else None
-    grad_w_hh = None
-    if want_w_hh:
-        grad_w_hh = matmul(grad_rec.reshape(steps * batch, 4 * hidden).T,
-                           h_prev.reshape(steps * batch, hidden))
+    positions = steps * batch
+    flat_input = grad_input.reshape(positions, 4 * hidden)
+    # What is not asked for gets no rows, and matmuls_into skips it.
+    grad_x = np.empty((positions if want_x else 0, n_in), dtype=x.dtype)
+    grad_w_ih = np.empty((4 * hidden if want_w_ih else 0, n_in), dtype=x.dtype)
+    grad_w_hh = np.empty((4 * hidden if want_w_hh else 0, hidden), dtype=x.dtype)
+    with single_threaded_kernel_blas():
+        matmuls_into(flat_input, np.ascontiguousarray(weight_ih), grad_x,
+                     flat_input.T, x.reshape(positions, n_in), grad_w_ih,
+                     grad_rec.reshape(positions, 4 * hidden).T,
+                     h_prev.reshape(positions, hidden), grad_w_hh)
+    grad_x = grad_x.reshape(steps, batch, n_in) if want_x else None
     grad_shift = gate_sums[_SHIFT]
     grads = (
         grad_x, grad_state if want_h0 else None, grad_c if want_c0 else None,
