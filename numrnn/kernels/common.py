@@ -35,6 +35,20 @@ def time_index(step, length, reverse):
 
 
 @kernel
+def longest_length(lengths, first, stop):
+    """The longest of ``lengths[first:stop]`` (a block's rows; at least one).
+
+    A loop rather than ``lengths[first:stop].max()``, whose numba implementation
+    compiles an array iterator and ``np.take`` (the cost of a first call,
+    docs/performance.md "Cold start").
+    """
+    longest = lengths[first]
+    for b in range(first + 1, stop):
+        longest = max(longest, lengths[b])
+    return longest
+
+
+@kernel
 def combined_bias(bias_ih, bias_hh, rows, like):
     """``b_ih + b_hh`` (zeros for a missing one, None): the one bias a gate loop adds.
 
