@@ -26,6 +26,25 @@ same block function compiled up to three times. So callers pass block and chunk
 indices as ``np.int64(...)``. With an empty cache, the first LSTM forward and
 backward (B = 16) compiled 109 functions, 33 of its 132 s in such duplicates
 (measured on a loaded machine: ``perf/cold_start.py --compile-events``).
+
+What else a first call compiles is kept to what it runs (docs/performance.md,
+"Cold start"):
+
+- no slice assignment between arrays (``a[i:j] = b``) and no ``.max()`` in a
+  kernel: numba checks the shapes of the first at run time and compiles the
+  formatting of its error message, about 30 functions of string code, and the
+  second compiles an array iterator. Kernels copy with element loops; inputs are
+  checked above the kernels, in Python, as before;
+- one array layout per kernel argument where the caller can choose it (the
+  packing kernel takes a transposed view as its C-contiguous transpose and a
+  flag): each layout is a compilation of its own;
+- helpers called once per row or block (block and time indices, a row's step)
+  are ``inline_kernel``: a separately compiled function costs its own module,
+  optimised once more by every caller and emitted as machine code each time;
+- a parallel kernel that only calls kernels is a ``parallel_driver``
+  (:class:`_DriverKernel`): lowered at optimisation level 0, so that the callee
+  tree it links in is not re-optimised three more times (the parallel body,
+  numba's wrapper of it and the function itself).
 """
 
 import numba
@@ -43,7 +62,7 @@ from numrnn.kernels import kernel_cache, threading_layer
 # first parallel call, and TBB is the one that survives fork.
 threading_layer.prefer_tbb()
 
-_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy"}
+_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy", "no_cfunc_wrapper": True}
 
 
 class _Kernel(CPUDispatcher):
