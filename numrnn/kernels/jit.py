@@ -8,13 +8,16 @@ same base options:
   ("python") adds to every float division; that branch stops LLVM from
   vectorising loops.
 - ``nogil=True`` lets server threads run kernels at the same time.
+- ``no_cfunc_wrapper=True``: numba would compile, for every kernel, a C
+  wrapper that only passing a kernel as a first-class function uses (numrnn
+  never does), a part of a first call's compile time.
 
 ``inline_kernel`` is for the small per-element helpers called inside the
-kernels' vectorised loops: Numba inlines it into the caller before LLVM sees
-the loop. A helper compiled as a separate function (``kernel``) can stay an
-out-of-line call per element, which stops the loop from vectorising (measured:
-LSTM gate loop 29 ns per element instead of 4.5). It is not cached on its own;
-its callers are.
+kernels' vectorised loops, and for the row and block-index helpers (below):
+Numba inlines it into the caller before LLVM sees the loop. A helper compiled
+as a separate function (``kernel``) can stay an out-of-line call per element,
+which stops the loop from vectorising (measured: LSTM gate loop 29 ns per
+element instead of 4.5). It is not cached on its own; its callers are.
 
 Nothing is compiled when a kernel module is imported: each kernel compiles (or
 loads from the cache) at its first call with a new signature.
@@ -49,8 +52,8 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
 
 import numba
 from numba.core import compiler, config
-from numba.core.compiler_lock import global_compiler_lock
 from numba.core.codegen import JITCodeLibrary
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.compiler_machinery import AnalysisPass, register_pass
 from numba.core.cpu import ParallelOptions
 from numba.core.registry import CPUDispatcher
@@ -62,7 +65,8 @@ from numrnn.kernels import kernel_cache, threading_layer
 # first parallel call, and TBB is the one that survives fork.
 threading_layer.prefer_tbb()
 
-_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy", "no_cfunc_wrapper": True}
+_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
+                 "no_cfunc_wrapper": True}
 
 
 class _Kernel(CPUDispatcher):
