@@ -161,7 +161,7 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
             h_row[j] = block_row[j]
 
 
-@inline_kernel
+@kernel
 def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c_state, output,
                     gates, cells, keep):
     """:func:`_step_row` for the joint path: ``preactivations[r]`` holds both products,

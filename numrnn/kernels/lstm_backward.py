@@ -43,14 +43,14 @@ from numrnn.kernels import (
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
+from numrnn.kernels.jit import kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.lstm_peephole import has_peepholes
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 
 
-@inline_kernel
+@kernel
 def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output, gates,
                   cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h_prev, step_grad):
     """Take batch row ``b`` (row ``r`` of its block) back through loop step ``step``.
