@@ -31,7 +31,7 @@ ROOT = os.path.dirname(HERE)
 
 # The kernels whose loops carry the time: per module, the dispatchers to read.
 HOT = {
-    "numrnn.kernels.lstm": ("_step_row", "_run_block_joint", "_run_block"),
+    "numrnn.kernels.lstm": ("_step_row", "_joint_step_row", "_run_block"),
     "numrnn.kernels.lstm_backward": None,
     "numrnn.kernels.gru": ("_step_row", "_run_block"),
     "numrnn.kernels.gru_backward": None,
