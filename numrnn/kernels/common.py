@@ -9,11 +9,11 @@ activations live in :mod:`numrnn.kernels.activations`.
 
 import numpy as np
 
-from numrnn.kernels.jit import kernel
+from numrnn.kernels.jit import inline_kernel, kernel
 from numrnn.kernels.plan import block_size
 
 
-@kernel
+@inline_kernel
 def block_rows(block, batch):
     """``(first, stop)``: the batch rows of block number ``block``."""
     size = block_size(batch)
@@ -21,7 +21,7 @@ def block_rows(block, batch):
     return first, min(first + size, batch)
 
 
-@kernel
+@inline_kernel
 def time_index(step, length, reverse):
     """Sequence position a row of ``length`` valid steps visits at recurrence ``step``.
 
@@ -34,6 +34,20 @@ def time_index(step, length, reverse):
     return step
 
 
+@inline_kernel
+def longest_length(lengths, first, stop):
+    """The longest of ``lengths[first:stop]`` (a block's rows; at least one).
+
+    A loop rather than ``lengths[first:stop].max()``, whose numba implementation
+    compiles an array iterator and ``np.take`` (the cost of a first call,
+    docs/performance.md "Cold start").
+    """
+    longest = lengths[first]
+    for b in range(first + 1, stop):
+        longest = max(longest, lengths[b])
+    return longest
+
+
 @kernel
 def combined_bias(bias_ih, bias_hh, rows, like):
     """``b_ih + b_hh`` (zeros for a missing one, None): the one bias a gate loop adds.
@@ -43,10 +57,14 @@ def combined_bias(bias_ih, bias_hh, rows, like):
     (52 MB in float32) cost a full memory pass per bias.
     """
     bias = np.zeros(rows, dtype=like.dtype)
+    # Element loops rather than `bias += bias_ih`, which compiles numba's ufunc
+    # machinery (see stacked_biases).
     if bias_ih is not None:
-        bias += bias_ih
+        for j in range(rows):
+            bias[j] += bias_ih[j]
     if bias_hh is not None:
-        bias += bias_hh
+        for j in range(rows):
+            bias[j] += bias_hh[j]
     return bias
 
 
@@ -58,14 +76,19 @@ def stacked_biases(bias_ih, bias_hh, rows, like):
     two biases cannot be summed.
     """
     biases = np.zeros((2, rows), dtype=like.dtype)
+    # Element loops, not `biases[0] = bias_ih`: numba checks a slice assignment's
+    # shapes at run time and compiles the formatting of its error message (seconds
+    # of a first call with an empty cache, docs/performance.md "Cold start").
     if bias_ih is not None:
-        biases[0] = bias_ih
+        for j in range(rows):
+            biases[0, j] = bias_ih[j]
     if bias_hh is not None:
-        biases[1] = bias_hh
+        for j in range(rows):
+            biases[1, j] = bias_hh[j]
     return biases
 
 
-@kernel
+@inline_kernel
 def mask_rows(rows, mask, first, out):
     """``out[r] = rows[r] * mask[first + r]``: a block's rows of h (or of the gradient
     through ``W_hh``) times their variational recurrent dropout masks, fixed per row."""

@@ -23,7 +23,7 @@ from numba import prange
 from numrnn.kernels import blas_threads
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
 from numrnn.kernels.matvec import dot_rows
 from numrnn.kernels.plan import (
     MIN_CHUNK_ROWS,
@@ -73,7 +73,7 @@ def _chunk(a, b, out, chunk, size):
     gemm(a[first:stop], b, out[first:stop])
 
 
-@parallel_kernel
+@parallel_driver
 def matmul_into(a, b, out):
     """``out[...] = a @ b`` in thread-count-independent chunks; for code inside kernels.
 

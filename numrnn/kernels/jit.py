@@ -8,13 +8,16 @@ same base options:
   ("python") adds to every float division; that branch stops LLVM from
   vectorising loops.
 - ``nogil=True`` lets server threads run kernels at the same time.
+- ``no_cfunc_wrapper=True``: numba would compile, for every kernel, a C
+  wrapper that only passing a kernel as a first-class function uses (numrnn
+  never does), a part of a first call's compile time.
 
 ``inline_kernel`` is for the small per-element helpers called inside the
-kernels' vectorised loops: Numba inlines it into the caller before LLVM sees
-the loop. A helper compiled as a separate function (``kernel``) can stay an
-out-of-line call per element, which stops the loop from vectorising (measured:
-LSTM gate loop 29 ns per element instead of 4.5). It is not cached on its own;
-its callers are.
+kernels' vectorised loops, and for the block and time-index helpers (below):
+Numba inlines it into the caller before LLVM sees the loop. A helper compiled
+as a separate function (``kernel``) can stay an out-of-line call per element,
+which stops the loop from vectorising (measured: LSTM gate loop 29 ns per
+element instead of 4.5). It is not cached on its own; its callers are.
 
 Nothing is compiled when a kernel module is imported: each kernel compiles (or
 loads from the cache) at its first call with a new signature.
@@ -26,13 +29,36 @@ same block function compiled up to three times. So callers pass block and chunk
 indices as ``np.int64(...)``. With an empty cache, the first LSTM forward and
 backward (B = 16) compiled 109 functions, 33 of its 132 s in such duplicates
 (measured on a loaded machine: ``perf/cold_start.py --compile-events``).
+
+What else a first call compiles is kept to what it runs (docs/performance.md,
+"Cold start"):
+
+- no slice assignment between arrays (``a[i:j] = b``) and no ``.max()`` in a
+  kernel: numba checks the shapes of the first at run time and compiles the
+  formatting of its error message, about 30 functions of string code, and the
+  second compiles an array iterator. Kernels copy with element loops; inputs are
+  checked above the kernels, in Python, as before;
+- one array layout per kernel argument where the caller can choose it (the
+  packing kernel takes a transposed view as its C-contiguous transpose and a
+  flag): each layout is a compilation of its own;
+- the block and time-index helpers are ``inline_kernel``: a separately
+  compiled function costs its own module, optimised once more by every caller
+  and emitted as machine code each time. The LSTM's row functions stay
+  ``kernel``: inlined, the training step at B = 32 ran about 3% slower;
+- a parallel kernel that only calls kernels is a ``parallel_driver``
+  (:class:`_DriverKernel`): lowered at optimisation level 0, so that the callee
+  tree it links in is not re-optimised three more times (the parallel body,
+  numba's wrapper of it and the function itself).
 """
 
 import numba
-from numba.core import config
+from numba.core import compiler, config
+from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler_lock import global_compiler_lock
+from numba.core.compiler_machinery import AnalysisPass, register_pass
 from numba.core.cpu import ParallelOptions
 from numba.core.registry import CPUDispatcher
+from numba.core.typed_passes import AnnotateTypes
 
 from numrnn.kernels import kernel_cache, threading_layer
 
@@ -40,7 +66,8 @@ from numrnn.kernels import kernel_cache, threading_layer
 # first parallel call, and TBB is the one that survives fork.
 threading_layer.prefer_tbb()
 
-_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy"}
+_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
+                 "no_cfunc_wrapper": True}
 
 
 class _Kernel(CPUDispatcher):
@@ -75,16 +102,102 @@ class _SLPVectorisedKernel(_Kernel):
                 config.SLP_VECTORIZE = previous
 
 
-def jit(*, slp_vectorize=False, **options):
+class _DriverLibrary(JITCodeLibrary):
+    """A driver's code library (:class:`_DriverKernel`): its module, lowered at
+    optimisation level 0, gets only the passes that drop what is left dead.
+
+    numba lowers each reference to a kernel it calls as that kernel's address, a
+    "dynamic global", which optimisation removes when the value goes unused (it
+    always does: the call itself goes to the kernel's symbol). Left in, numba
+    refuses to cache the function, so these passes remove them.
+    """
+
+    def _optimize_final_module(self):
+        super()._optimize_final_module()
+        manager, builder = self._codegen._module_pass_manager()
+        manager.add_sroa_pass()
+        manager.add_dead_code_elimination_pass()
+        manager.add_global_dead_code_eliminate_pass()
+        manager.run(self._final_module, builder)
+
+
+@register_pass(mutates_CFG=False, analysis_only=True)
+class _LowerUnoptimised(AnalysisPass):
+    """Sets numba's optimisation level to 0 for the rest of a compilation, which is
+    its lowering, and gives it a :class:`_DriverLibrary`. The kernels it calls were
+    compiled, at the usual level, while it was typed; :class:`_DriverKernel`
+    restores the level."""
+
+    _name = "numrnn_lower_unoptimised"
+
+    def __init__(self):
+        AnalysisPass.__init__(self)
+
+    def run_pass(self, state):
+        config.OPT = type(config.OPT)(0)
+        codegen = state.targetctx.codegen()
+        state.library = _DriverLibrary(codegen, state.func_id.func_qualname)
+        state.library.enable_object_caching()
+        return False
+
+
+class _DriverCompiler(compiler.Compiler):
+    """numba's pipeline with :class:`_LowerUnoptimised` between typing and lowering."""
+
+    def define_pipelines(self):
+        pipelines = super().define_pipelines()
+        for pipeline in pipelines:
+            pipeline.add_pass_after(_LowerUnoptimised, AnnotateTypes)
+            pipeline.finalize()
+        return pipelines
+
+
+class _DriverKernel(_Kernel):
+    """A parallel kernel whose own code is lowered without LLVM's optimisations.
+
+    LLVM optimises each compiled function's module with every kernel it calls
+    linked in, already optimised in its own compilation: a parallel function
+    re-optimises that whole tree three times more (its parallel body, numba's
+    wrapper around that body, and itself). For a driver whose own code only
+    calls kernels (``prange`` over batch blocks), that is most of its compile
+    time and changes nothing in the code that runs: the callees' code is the one
+    their own compilation optimised (at the usual level; they compile while the
+    driver is typed, before :class:`_LowerUnoptimised` runs), and machine code
+    is generated at the usual level whatever the optimisation level, so results
+    are the same to the bit. Anything the driver computes itself, even an array
+    copy, runs unoptimised: keep it in the kernels it calls or in Python.
+    ``numba.core.config.OPT`` is process-wide and read whenever a module is
+    optimised, so it is switched under numba's compiler lock, as for
+    :class:`_SLPVectorisedKernel`, and put back even when compilation fails.
+    """
+
+    def compile(self, sig):
+        with global_compiler_lock:
+            config.reload_config()
+            previous = config.OPT
+            try:
+                return super().compile(sig)
+            finally:
+                config.OPT = previous
+
+
+def jit(*, slp_vectorize=False, driver=False, **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
-    above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`."""
-    dispatcher_class = _SLPVectorisedKernel if slp_vectorize else _Kernel
+    above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
+    ``driver`` for :class:`_DriverKernel`."""
+    if slp_vectorize:
+        dispatcher_class, pipeline = _SLPVectorisedKernel, compiler.Compiler
+    elif driver:
+        dispatcher_class, pipeline = _DriverKernel, _DriverCompiler
+    else:
+        dispatcher_class, pipeline = _Kernel, compiler.Compiler
 
     def decorate(function):
         if config.DISABLE_JIT:
             return function
         dispatcher = dispatcher_class(py_func=function, locals={},
-                                      targetoptions={**_BASE_OPTIONS, **options})
+                                      targetoptions={**_BASE_OPTIONS, **options},
+                                      pipeline_class=pipeline)
         dispatcher.enable_caching()
         return dispatcher
 
@@ -103,6 +216,8 @@ PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": 
 
 kernel = jit()
 parallel_kernel = jit(parallel=PRANGE_ONLY)
+# A parallel kernel whose own code only calls kernels (see _DriverKernel).
+parallel_driver = jit(parallel=PRANGE_ONLY, driver=True)
 # FMA contraction, for kernels made of multiply-adds: "contract" changes no
 # result by more than the rounding of one multiply.
 product_kernel = jit(fastmath={"contract"})

@@ -45,9 +45,15 @@ from numba import prange
 from numrnn.errors import ArgumentError
 from numrnn.kernels import lstm_layer_norm, lstm_peephole, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.common import block_rows, combined_bias, mask_rows, time_index
+from numrnn.kernels.common import (
+    block_rows,
+    combined_bias,
+    longest_length,
+    mask_rows,
+    time_index,
+)
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
@@ -136,7 +142,7 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
     first, stop = block_rows(block, batch)
     h_block = h_state[first:stop].copy()
     recurrent = np.empty((stop - first, n_gates), dtype=projection.dtype)
-    longest = lengths[first:stop].max()
+    longest = longest_length(lengths, first, stop)
     masked = recurrent_mask.shape[0] > 0
     dropped = np.empty_like(h_block) if masked else h_block
     for step in range(steps):
@@ -149,7 +155,11 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
         for r in range(stop - first):
             _step_row(first + r, r, step, projection, recurrent, bias, lengths, reverse,
                       h_block, c_state, output, cells, keep)
-    h_state[first:stop] = h_block
+    # A loop, not a slice assignment (see _run_block_joint).
+    for r in range(stop - first):
+        h_row, block_row = h_state[first + r], h_block[r]
+        for j in range(h_block.shape[1]):
+            h_row[j] = block_row[j]
 
 
 @kernel
@@ -207,16 +217,24 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
     hidden = h_state.shape[1]
     first, stop = block_rows(block, batch)
     rows = stop - first
-    joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
-    joint[:, n_in:] = h_state[first:stop]
     masked = recurrent_mask.shape[0] > 0
+    joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
     h_kept = np.empty((rows if masked else 0, hidden), dtype=x.dtype)
-    if masked:
-        h_kept[:] = h_state[first:stop]
-        mask_rows(h_kept, recurrent_mask, first, joint[:, n_in:])
+    # Element loops, not slice assignments: numba checks a slice assignment's
+    # shapes at run time and compiles the formatting of its error message, which
+    # took seconds of a first call's compilation (docs/performance.md, "Cold start").
+    for r in range(rows):
+        h_row, joint_row = h_state[first + r], joint[r]
+        for j in range(hidden):
+            joint_row[n_in + j] = h_row[j]
+        if masked:
+            kept_row, mask_row = h_kept[r], recurrent_mask[first + r]
+            for j in range(hidden):
+                kept_row[j] = h_row[j]
+                joint_row[n_in + j] = h_row[j] * mask_row[j]
     preactivations = np.empty((rows, 4 * hidden), dtype=x.dtype)
     spill = np.empty(packed.PANEL, dtype=x.dtype)
-    longest = lengths[first:stop].max()
+    longest = longest_length(lengths, first, stop)
     for step in range(steps):
         if step < longest:
             # A row past its length keeps its last input: its products are
@@ -224,7 +242,9 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
             for r in range(rows):
                 length = lengths[first + r]
                 if step < length:
-                    joint[r, :n_in] = x[time_index(step, length, reverse), first + r]
+                    x_row, joint_row = x[time_index(step, length, reverse), first + r], joint[r]
+                    for j in range(n_in):
+                        joint_row[j] = x_row[j]
             packed.product(joint, joint_weight, preactivations, spill)
         for r in range(rows):
             _joint_step_row(first + r, r, step, preactivations, bias, lengths, reverse, joint,
@@ -236,28 +256,34 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
                     for j in range(hidden):
                         h_kept[r, j] = h_row[j]
                         h_row[j] *= mask_row[j]
-    if masked:
-        h_state[first:stop] = h_kept
-    else:
-        h_state[first:stop] = joint[:, n_in:]
+    for r in range(rows):
+        h_row = h_state[first + r]
+        if masked:
+            kept_row = h_kept[r]
+            for j in range(hidden):
+                h_row[j] = kept_row[j]
+        else:
+            joint_row = joint[r]
+            for j in range(hidden):
+                h_row[j] = joint_row[n_in + j]
 
 
-@parallel_kernel
-def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0, output, gates,
-                   cells, keep, recurrent_mask):
+@parallel_driver
+def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h_state, c_state, output,
+                   gates, cells, keep, recurrent_mask):
     """:func:`_forward` for large float32 batches (see :func:`_run`).
 
     ``joint_weight`` is ``[W_ihᵀ; W_hhᵀ]`` packed by
     :func:`~numrnn.kernels.packed.pack_stacked`; ``gates`` (T, B, 4H) receives
     the activations with ``keep`` (zeros at padded positions), else is empty.
-    No BLAS is called.
+    ``h_state`` and ``c_state`` hold h0 and c0 on entry, h_n and c_n on return.
+    No BLAS is called. A driver (:mod:`numrnn.kernels.jit`): it only calls
+    kernels, so the states are copied by the caller.
     """
-    bias = combined_bias(bias_ih, bias_hh, 4 * h0.shape[1], x)
-    h_state, c_state = h0.copy(), c0.copy()
+    bias = combined_bias(bias_ih, bias_hh, 4 * h_state.shape[1], x)
     for block in prange(block_count(x.shape[1])):
         _run_block_joint(np.int64(block), x, joint_weight, bias, lengths, reverse, h_state,
                          c_state, output, gates, cells, keep, recurrent_mask)
-    return h_state, c_state
 
 
 @parallel_kernel
@@ -350,8 +376,9 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     if plan.product == JOINT:
         # Large float32 batches: one register-tiled product per step for both parts.
         joint_weight = packed.pack_stacked(weight_ih.T, weight_hh.T)
-        h_n, c_n = _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h0, c0,
-                                  output, gates, cells, keep, recurrent_mask)
+        h_n, c_n = h0.copy(), c0.copy()
+        _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h_n, c_n, output,
+                       gates, cells, keep, recurrent_mask)
         return output, (h_n, c_n), (output, gates, cells)
     # The projection becomes the gate activations, kept or not.
     projection = gates if keep else np.empty((steps, batch, n_gates), dtype=x.dtype)

@@ -41,9 +41,9 @@ from numrnn.kernels import (
     recurrent,
 )
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, mask_rows, time_index
+from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
-from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.jit import kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.lstm_peephole import has_peepholes
 from numrnn.kernels.matvec import product, product_weight
@@ -75,7 +75,12 @@ def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, o
     # previous step left in grad_h_prev.
     carried = grad_h_n[b] if step == length - 1 else grad_h_prev[r]
     c_prev = cells[prev_t, b] if step > 0 else c0[b]
-    prev_hidden[t, b] = output[prev_t, b] if step > 0 else h0[b]
+    # Element loops, not slice assignments: numba checks a slice assignment's
+    # shapes at run time and compiles the formatting of its error message
+    # (seconds of a first call, docs/performance.md "Cold start").
+    prev_row, h_prev = prev_hidden[t, b], output[prev_t, b] if step > 0 else h0[b]
+    for j in range(hidden):
+        prev_row[j] = h_prev[j]
     # NOTE: row views per gate, as in the forward kernel, so the loop vectorises.
     gate_i, gate_f = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
     gate_g, gate_o = gates[t, b, 2 * hidden:3 * hidden], gates[t, b, 3 * hidden:]
@@ -95,7 +100,9 @@ def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, o
         grad_g[j] = dc * i * (one - g * g)
         grad_o[j] = dh * tc * o * (one - o)
         grad_cell[j] = dc * f
-    grad_gates[t, b] = d_gates
+    grad_row = grad_gates[t, b]
+    for j in range(4 * hidden):
+        grad_row[j] = d_gates[j]
 
 
 @kernel
@@ -107,7 +114,7 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
     first, stop = block_rows(block, batch)
     step_grad = np.zeros((stop - first, n_gates), dtype=gates.dtype)
     grad_h_prev = np.zeros((stop - first, n_gates // 4), dtype=gates.dtype)
-    longest = lengths[first:stop].max()
+    longest = longest_length(lengths, first, stop)
     masked = recurrent_mask.shape[0] > 0
     for step in range(steps - 1, -1, -1):
         for r in range(stop - first):
@@ -118,10 +125,13 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
             product(step_grad, weight_hh, grad_h_prev)
             if masked:
                 mask_rows(grad_h_prev, recurrent_mask, first, grad_h_prev)
-    grad_h0[first:stop] = grad_h_prev
+    for r in range(stop - first):
+        grad_h0_row, grad_row = grad_h0[first + r], grad_h_prev[r]
+        for j in range(grad_h_prev.shape[1]):
+            grad_h0_row[j] = grad_row[j]
 
 
-@parallel_kernel
+@parallel_driver
 def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
                          gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0,
                          recurrent_mask):
@@ -149,7 +159,8 @@ def _backward_recurrence(grad_output, grad_h_n, weight_hh, lengths, reverse, h0,
     recurrent_mask : (B, H), or empty for none
         The forward's recurrent dropout mask: multiplies the gradient through ``W_hh``.
 
-    Batch blocks run in parallel as in the forward kernel.
+    Batch blocks run in parallel as in the forward kernel. A driver
+    (:mod:`numrnn.kernels.jit`).
     """
     blocks = block_count(h0.shape[0])
     if blocks == 1:

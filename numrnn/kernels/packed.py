@@ -87,7 +87,6 @@ def pack(weight):
     return pack_stacked(weight, weight[:0])
 
 
-@kernel
 def pack_stacked(top, bottom):
     """The panels of ``[top; bottom]`` ((K1 + K2, N), :func:`pack`) without building it.
 
@@ -97,34 +96,56 @@ def pack_stacked(top, bottom):
     ``W_hhᵀ`` through NumPy (pad, copy the strided view, transpose) took 6 ms
     of a 185 ms forward; this packs ``W_ihᵀ`` and ``W_hhᵀ`` together in about 2.5.
     """
-    columns = top.shape[1]
-    panels = np.zeros(((columns + PANEL - 1) // PANEL, top.shape[0] + bottom.shape[0], PANEL),
+    return _pack_stacked(*_row_major(top), *_row_major(bottom))
+
+
+def _row_major(matrix):
+    """``(rows, transposed)``: ``matrix`` as a C-contiguous array, itself or (for a
+    transposed view) its transpose, the only layout the packing kernel is compiled
+    for: one compilation, not one per layout (a first call's cost)."""
+    if matrix.flags.c_contiguous:
+        return matrix, False
+    if matrix.flags.f_contiguous:
+        return matrix.T, True
+    return np.ascontiguousarray(matrix), False
+
+
+@kernel
+def _pack_stacked(top, top_transposed, bottom, bottom_transposed):
+    """:func:`pack_stacked` of C-contiguous sources, each ``(K, N)``, or ``(N, K)``
+    with ``transposed``."""
+    columns = top.shape[0] if top_transposed else top.shape[1]
+    top_depth = top.shape[1] if top_transposed else top.shape[0]
+    bottom_depth = bottom.shape[1] if bottom_transposed else bottom.shape[0]
+    panels = np.zeros(((columns + PANEL - 1) // PANEL, top_depth + bottom_depth, PANEL),
                       dtype=np.float32)
-    _fill_panels(panels, top, np.int64(0))
-    _fill_panels(panels, bottom, top.shape[0])
+    _fill_panels(panels, top, top_transposed, np.int64(0))
+    _fill_panels(panels, bottom, bottom_transposed, top_depth)
     return panels
 
 
 @kernel
-def _fill_panels(panels, source, first):
-    """Copy ``source`` (K, N) into depths ``first .. first + K`` of ``panels``."""
-    depth, columns = source.shape
-    if source.strides[0] >= source.strides[1]:
+def _fill_panels(panels, source, transposed, first):
+    """Copy ``source`` (K, N), or its transpose with ``transposed``, into depths
+    ``first .. first + K`` of ``panels``."""
+    if not transposed:
+        depth, columns = source.shape
         for k in range(depth):
             row = source[k]
             for c in range(columns):
                 panels[c // PANEL, first + k, c % PANEL] = row[c]
     else:
-        # A transposed view: walk each of its columns, a contiguous row of the
-        # original matrix, into a slice of its panel's rows, so that the inner
-        # index counts up from 0: indexing the panels with first + k directly
-        # made numba wrap negative indices on every access, and packing the
-        # small LSTM's weights took 1.7x as long (81 µs instead of 47).
+        # Walk each row of the source (a column of the matrix packed) into a slice
+        # of its panel's rows, so that the inner index counts up from 0: indexing
+        # the panels with first + k directly made numba wrap negative indices on
+        # every access, and packing the small LSTM's weights took 1.7x as long
+        # (81 µs instead of 47).
+        columns, depth = source.shape
         for p in range(panels.shape[0]):
             rows = panels[p, first:first + depth]
             start = p * PANEL
             for lane in range(min(PANEL, columns - start)):
-                column = source[:, start + lane]
+                column = source[start + lane]
                 for k in range(depth):
                     rows[k, lane] = column[k]
 
