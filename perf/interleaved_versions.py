@@ -10,6 +10,12 @@ so that a slow phase of the machine hits both. A process builds the layer, warms
 up three calls, then times ``calls`` more and reports their median; the verdict
 is the median over rounds of those medians, and the per-round ratios are printed
 so that noise shows. Each tree gets a numba cache of its own.
+
+``--default-threads`` leaves the thread variables unset instead, so that each
+process runs on the libraries' defaults (every core), as ``perf/compare.py`` and
+users do: for a change whose effect is in how work spreads over the cores.
+``--case CELL,MODE,B,T,I,H,CALLS`` (repeatable) times those cases instead of
+``CASES``, e.g. ``--case RNN,train,64,100,512,512,8``.
 """
 
 import argparse
@@ -55,11 +61,15 @@ print(json.dumps({"median": sorted(times)[len(times) // 2]}))
 """
 
 
-def run_case(tree, name, case, cache):
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def run_case(tree, name, case, cache, default_threads=False):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env.update(NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", *THREAD_VARIABLES)}
+    if not default_threads:
+        env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    env.update(PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
     done = subprocess.run([sys.executable, "-c", CHILD, *map(str, case)], env=env,
                           cwd=tempfile.gettempdir(), capture_output=True, text=True, check=False)
     if done.returncode:
@@ -67,20 +77,32 @@ def run_case(tree, name, case, cache):
     return json.loads(done.stdout.strip().splitlines()[-1])["median"]
 
 
+def _case(text):
+    cell, mode, *sizes = text.split(",")
+    if len(sizes) != 5:
+        raise argparse.ArgumentTypeError(f"expected CELL,MODE,B,T,I,H,CALLS, got {text!r}")
+    return (cell, mode, *map(int, sizes))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old")
     parser.add_argument("new")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--default-threads", action="store_true",
+                        help="leave the thread variables unset (all cores)")
+    parser.add_argument("--case", action="append", type=_case, dest="cases",
+                        help="CELL,MODE,B,T,I,H,CALLS instead of the built-in cases")
     args = parser.parse_args()
+    cases = args.cases or CASES
     trees = [("old", os.path.abspath(args.old)), ("new", os.path.abspath(args.new))]
     times = {}
     with tempfile.TemporaryDirectory() as cache:
         for round_index in range(args.rounds):
             for name, tree in trees if round_index % 2 == 0 else trees[::-1]:
-                for case in CASES:
+                for case in cases:
                     times.setdefault(case[:6], {}).setdefault(name, []).append(
-                        run_case(tree, name, case, cache))
+                        run_case(tree, name, case, cache, args.default_threads))
     for case, by_tree in times.items():
         old, new = statistics.median(by_tree["old"]), statistics.median(by_tree["new"])
         ratios = [round(b / a, 3) for a, b in zip(by_tree["old"], by_tree["new"])]

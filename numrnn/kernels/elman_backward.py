@@ -22,9 +22,9 @@ from numba import prange
 
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import typed
+from numrnn.kernels.blas import gemm
 from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.elman import is_relu
-from numrnn.kernels.blas import gemm
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
