@@ -125,12 +125,8 @@ SMALL_PROJECTION = 1 << 17
 # a short, deep product such as a weight gradient dGᵀ·x (H rows, T·B deep)
 # still spreads over the cores: with 256-row chunks the Elman layer's dW_ih and
 # dW_hh at H = 256 were one single-threaded GEMM each, and its backward sped up
-# only 1.29x on 2 threads. Every chunk repacks the whole right operand (W_ihᵀ
-# for the projection and dx), so the cap is 1024 rather than 256: the projection
-# of T·B = 6400 rows, one thread, CPU time, best of 7, took 37.5 ms in 256-row
-# chunks and 35.6 in 800-row ones at I = H = 512 (34.9 whole), 9.9 and 9.3 at
-# 256, with the same bits; and eight chunks share two cores evenly where 25 did not.
-CHUNK_ROWS = 1024
+# only 1.29x on 2 threads.
+CHUNK_ROWS = 256
 MIN_CHUNK_ROWS = 64
 TARGET_CHUNKS = 8
 
