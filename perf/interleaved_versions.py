@@ -15,6 +15,11 @@ so that a slow phase of the machine hits both. A process builds the layer, warms
 up three calls, then times ``calls`` more and reports their median; the verdict
 is the median over rounds of those medians, and the per-round ratios are printed
 so that noise shows. Each tree gets a numba cache of its own.
+
+``--threads default`` runs each process on the libraries' defaults (every core),
+as ``perf/compare.py`` and users do: for a change whose effect is in how work
+spreads over the cores. ``--case CELL,MODE,B,T,I,H,CALLS`` (repeatable) times those cases instead of
+``CASES``, e.g. ``--case RNN,train,64,100,512,512,8``.
 """
 
 import argparse
@@ -66,11 +71,14 @@ print(json.dumps({"median": sorted(times)[len(times) // 2]}))
 """
 
 
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
 def run_case(tree, name, case, cache, threads, clock):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", *THREAD_VARIABLES)}
     if threads == "1":
-        env.update(NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
     env.update(PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
     done = subprocess.run([sys.executable, "-c", CHILD, *map(str, case), clock], env=env,
                           cwd=tempfile.gettempdir(), capture_output=True, text=True, check=False)
@@ -79,16 +87,25 @@ def run_case(tree, name, case, cache, threads, clock):
     return json.loads(done.stdout.strip().splitlines()[-1])["median"]
 
 
+def _case(text):
+    cell, mode, *sizes = text.split(",")
+    if len(sizes) != 5:
+        raise argparse.ArgumentTypeError(f"expected CELL,MODE,B,T,I,H,CALLS, got {text!r}")
+    return (cell, mode, *map(int, sizes))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old")
     parser.add_argument("new")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--cases", choices=("default", "training"), default="default")
+    parser.add_argument("--case", action="append", type=_case, dest="own_cases",
+                        help="CELL,MODE,B,T,I,H,CALLS instead of the built-in cases")
     parser.add_argument("--threads", choices=("1", "default"), default="1")
     parser.add_argument("--clock", choices=("wall", "process"), default="wall")
     args = parser.parse_args()
-    cases = TRAINING_CASES if args.cases == "training" else CASES
+    cases = args.own_cases or (TRAINING_CASES if args.cases == "training" else CASES)
     trees = [("old", os.path.abspath(args.old)), ("new", os.path.abspath(args.new))]
     times = {}
     with tempfile.TemporaryDirectory() as cache:

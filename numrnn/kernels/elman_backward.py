@@ -11,8 +11,10 @@ With a recurrent dropout mask m (B, H), the forward multiplied ``m * h_{t-1}`` b
 
 Only ``dh_{t-1}`` is sequential: the pre-activation gradients of every step are
 stored, and ``dx``, ``dW_ih``, ``dW_hh`` and the bias gradients are one large
-GEMM or sum each after the loop. A row runs back through exactly its valid
-steps, in the order it ran forward; padded positions get zero gradients.
+GEMM or sum each after the loop, the two weight gradients side by side in one
+parallel call where they are large (:func:`numrnn.kernels.plan.weight_gradient_chunks`).
+A row runs back through exactly its valid steps, in the order it ran forward;
+padded positions get zero gradients.
 """
 
 import numpy as np
@@ -20,12 +22,13 @@ from numba import prange
 
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import typed
+from numrnn.kernels.blas import gemm
 from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.elman import is_relu
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
-from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.plan import block_count, plan_for, weight_gradient_chunks
 
 
 @kernel
@@ -89,6 +92,40 @@ def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, re
                         reverse, relu, grad_preact, recurrent_mask)
 
 
+@parallel_kernel
+def _side_by_side(d_preact_t, inputs, states, chunks, grad_weight_ih, grad_weight_hh):
+    """``grad_weight_ih = d_preact_t @ inputs`` and ``grad_weight_hh = d_preact_t @ states``.
+
+    ``d_preact_t`` (H, T*B) is the transposed view of the stored pre-activation
+    gradients, ``inputs`` (T*B, I) and ``states`` (T*B, H) are C-contiguous;
+    ``chunks`` (n, 2) holds the row ranges. One single-threaded GEMM per range
+    and product, all of them spread over the threads: each element comes from
+    the same call whatever the thread count. The caller keeps BLAS on one thread.
+    """
+    count = chunks.shape[0]
+    for task in prange(2 * count):
+        first, stop = chunks[task % count, 0], chunks[task % count, 1]
+        if task < count:
+            gemm(d_preact_t[first:stop], inputs, grad_weight_ih[first:stop])
+        else:
+            gemm(d_preact_t[first:stop], states, grad_weight_hh[first:stop])
+
+
+def _weight_gradients(d_preact, inputs, states, need_w_ih, need_w_hh):
+    """``(dᵀ·inputs, dᵀ·states)`` for ``d_preact`` (T*B, H), None for one not needed."""
+    both = need_w_ih and need_w_hh
+    chunks = weight_gradient_chunks(d_preact.shape[1], d_preact.shape[0],
+                                    min(inputs.shape[1], states.shape[1])) if both else None
+    if chunks is None:
+        return (matmul(d_preact.T, inputs) if need_w_ih else None,
+                matmul(d_preact.T, states) if need_w_hh else None)
+    grad_weight_ih = np.empty((d_preact.shape[1], inputs.shape[1]), dtype=d_preact.dtype)
+    grad_weight_hh = np.empty((d_preact.shape[1], states.shape[1]), dtype=d_preact.dtype)
+    with kernel_blas(True):
+        _side_by_side(d_preact.T, inputs, states, chunks, grad_weight_ih, grad_weight_hh)
+    return grad_weight_ih, grad_weight_hh
+
+
 def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, reverse=False,
              options=None, needs=None, recurrent_mask=None):
     """Backpropagation through time for :func:`forward_train`.
@@ -124,11 +161,14 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     d_preact = grad_preact.reshape(steps * batch, hidden)
     bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
+    grad_weight_ih, grad_weight_hh = _weight_gradients(
+        d_preact, x.reshape(steps * batch, n_in), h_prev.reshape(steps * batch, hidden),
+        need_w_ih, need_w_hh)
     return (
         matmul(d_preact, weight_ih).reshape(steps, batch, n_in) if need_x else None,
         grad_state if need_h0 else None,
-        matmul(d_preact.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
-        matmul(d_preact.T, h_prev.reshape(steps * batch, hidden)) if need_w_hh else None,
+        grad_weight_ih,
+        grad_weight_hh,
         bias_grad if need_b_ih else None,
         bias_grad.copy() if need_b_hh else None,
     )

@@ -23,7 +23,7 @@ from numba import prange
 from numrnn.kernels import blas_threads
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.matvec import dot_rows
 from numrnn.kernels.plan import (
     MIN_CHUNK_ROWS,

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from kernel_calls import one_state_back, one_state_infer, one_state_train
 
-from numrnn.kernels import elman
+from numrnn.kernels import elman, elman_backward
+from numrnn.kernels.plan import weight_gradient_chunks
 
 ACTIVATIONS = {
     "tanh": (np.tanh, lambda h: 1 - h * h),
@@ -155,6 +156,41 @@ def test_bit_identical_for_any_thread_count(nonlinearity):
         numba.set_num_threads(previous)
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_large_weight_gradients_side_by_side_keep_matmuls_bits(monkeypatch, masked,
+                                                               same_bits_for_any_thread_count):
+    # 8 * 64 = 512 deep, H = 130: two grouped ranges, [0, 128) and the short [128, 130).
+    steps, batch, n_in, hidden = 8, 64, 160, 130
+    problem = make_problem(steps, batch, n_in, hidden, True, True, seed=5)
+    x, h0, w_ih, w_hh, b_ih, b_hh, lengths, g_out, g_hn = _cast(problem[:6], np.float32) + [
+        problem[6], *_cast(problem[7:], np.float32)]
+    assert weight_gradient_chunks(hidden, steps * batch, n_in).tolist() == [[0, 128], [128, 130]]
+    mask = (np.random.default_rng(2).random((batch, hidden)) > 0.3).astype(np.float32) / 0.7
+    mask = mask if masked else None
+    weights = (w_ih, w_hh, b_ih, b_hh)
+    needs = (False, False, True, True, False, False)
+
+    def weight_gradients():
+        _, _, saved = elman.forward_train(x, (h0,), weights, lengths, recurrent_mask=mask)
+        grads = elman_backward.backward(g_out, (g_hn,), x, (h0,), weights, saved, lengths,
+                                        needs=needs, recurrent_mask=mask)
+        return [grads[2], grads[3]]
+
+    calls = []
+    side_by_side = elman_backward._side_by_side
+    monkeypatch.setattr(elman_backward, "_side_by_side",
+                        lambda *args: calls.append(args) or side_by_side(*args))
+    grouped = weight_gradients()
+    assert len(calls) == 1
+    # The same products as gemm.matmul's chunks, one call each, with the same bits.
+    monkeypatch.setattr(elman_backward, "weight_gradient_chunks", lambda *args: None)
+    for got, expected in zip(grouped, weight_gradients()):
+        np.testing.assert_array_equal(got, expected)
+    assert len(calls) == 1
+    monkeypatch.undo()
+    same_bits_for_any_thread_count(weight_gradients)
 
 
 def test_unknown_nonlinearity_is_refused():

@@ -11,6 +11,8 @@ from numrnn.kernels.common import block_rows
 from numrnn.kernels.plan import (
     COPY_FROM_STEPS,
     GEMM,
+    GRADIENT_CHUNK_ROWS,
+    GROUPED_FROM,
     JOINT,
     LOOPS,
     MAX_ROWS,
@@ -27,6 +29,7 @@ from numrnn.kernels.plan import (
     projection_calls_blas,
     recurrent_weight_form,
     takes_loops,
+    weight_gradient_chunks,
 )
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -140,6 +143,31 @@ def test_projection_is_a_gemm_past_max_rows_rows_or_small_projection_multiply_ad
                                         (10_000, 256)])
 def test_gemm_chunks(rows, size):
     assert chunk_size(rows) == size
+
+
+@pytest.mark.parametrize("rows, depth, width, expected", [
+    (512, 6400, 256, [(0, 512)]),                    # the "large" Elman layer: whole products
+    (130, 512, 128, [(0, 128), (128, 130)]),         # a last short chunk stays on its own
+    (1100, 400, 90, [(0, 414), (414, 828), (828, 966), (966, 1100)]),
+    (4096, 100, 256, [(first, first + 512) for first in range(0, 4096, 512)]),
+    (40, 200_000, 1, [(0, 40)]),                     # fewer rows than one chunk
+])
+def test_weight_gradient_chunks_group_whole_matmul_chunks(rows, depth, width, expected):
+    chunks = weight_gradient_chunks(rows, depth, width)
+    assert chunks.tolist() == [list(bounds) for bounds in expected]
+    size = chunk_size(rows)
+    for first, stop in expected:
+        assert first % size == 0 and stop - first <= max(GRADIENT_CHUNK_ROWS, size)
+        assert (stop - first) % size == 0 or stop == rows
+
+
+def test_weight_gradient_chunks_leave_small_products_to_matmul():
+    # A 64-row matmul chunk of 64 * 512 * 128 multiply-adds is grouped, one less is not.
+    assert 64 * 512 * 128 == GROUPED_FROM
+    assert weight_gradient_chunks(512, 512, 128) is not None
+    assert weight_gradient_chunks(512, 511, 128) is None
+    assert weight_gradient_chunks(40, 512, 128) is None  # 40 rows * 512 * 128
+    assert weight_gradient_chunks(512, 6400, 0) is None  # no input features
 
 
 def test_the_backward_recurrence_always_pins_blas():
