@@ -106,8 +106,9 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
                          reverse, grad_projection, grad_hidden_n, recurrent_mask):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
 
-    Fills ``grad_projection`` (T, B, 3H) and ``grad_hidden_n`` (T, B, H), both
-    zero-filled: the gradients of ``x W_ihᵀ + b_ih`` and of the n part of
+    Fills ``grad_projection`` (T, B, 3H) and ``grad_hidden_n`` (T, B, H), which
+    hold zeros at padded positions (the caller zero-fills them when any row is
+    shorter than T): the gradients of ``x W_ihᵀ + b_ih`` and of the n part of
     ``h W_hhᵀ + b_hh`` at each valid position.
     Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential (its second part times
     ``recurrent_mask`` (B, H) unless that is empty); batch blocks run in parallel.

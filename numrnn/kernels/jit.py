@@ -33,8 +33,9 @@ backward (B = 16) compiled 109 functions, 33 of its 132 s in such duplicates
 What else a first call compiles is kept to what it runs (docs/performance.md,
 "Cold start"):
 
-- no slice assignment between arrays (``a[i:j] = b``) and no ``.max()`` in a
-  kernel: numba checks the shapes of the first at run time and compiles the
+- no slice assignment between arrays (``a[i:j] = b``) and no ``.max()`` in the
+  plain LSTM's kernels and the helpers every cell shares (the other cells' kernels
+  still have some; converting them would shorten their first calls too): numba checks the shapes of the first at run time and compiles the
   formatting of its error message, about 30 functions of string code, and the
   second compiles an array iterator. Kernels copy with element loops; inputs are
   checked above the kernels, in Python, as before;

@@ -405,7 +405,9 @@ def cell_states(saved, options=None):
     if lstm_peephole.has_peepholes(options) or layer_normalised(options):
         raise ArgumentError("lstm: per-step cell states are not available with peepholes "
                             "or layer_norm yet")
-    return saved[2]
+    # A copy: the cells share one block of reused memory with the other residuals,
+    # and a caller holding them would keep the whole block from serving later calls.
+    return saved[2].copy()
 
 
 def forward_train(x, states, weights, lengths=None, reverse=False, options=None,

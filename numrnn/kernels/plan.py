@@ -209,6 +209,8 @@ def shared_chunk_size(rows):
     region with another product: a function of ``rows`` only."""
     size = (rows + SHARED_CHUNKS - 1) // SHARED_CHUNKS
     return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, size))
+
+
 @functools.lru_cache(maxsize=256)
 def weight_gradient_chunks(rows, depth, width):
     """Row ranges of two weight gradients computed side by side, or None to keep ``gemm.matmul``.

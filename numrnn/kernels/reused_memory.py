@@ -18,10 +18,10 @@ of a longer step.
 :meth:`ReusedMemory.arrays` carves a call's arrays from memory the site used
 before once nothing refers to those arrays any more. Whether they are still
 referred to is not guessed from reference counts: the arrays are views of an array
-over a ``bytearray``, and a weak reference to that array gives the memory back
-to its site when the last view dies (NumPy collapses the bases of views onto
-the first array over the memory, and stops there since a ``bytearray`` is
-another type). The arrays' contents are whatever the memory held, or zeros
+made over the block through a ``memoryview``, and a weak reference to that array
+gives the memory back to its site when the last view dies (NumPy collapses the
+bases of views onto the first array over the memory, and stops there since a
+``memoryview`` is another type). The arrays' contents are whatever the memory held, or zeros
 where asked for: the kernels write every position they later read (or ask for
 zeros where they skip padding), so their results are the same bits as with
 fresh arrays.
@@ -29,12 +29,16 @@ fresh arrays.
 Each site keeps at most :data:`KEPT` idle blocks (the most recently freed): the
 memory held between steps, and after the last one until the process ends, is
 at most that many calls' arrays per site, and only as many as were ever alive
-at once (one for a single layer's training loop); arrays
+at once (one for a single layer's training loop, one per layer and direction
+for a stack). A call takes the most recently freed idle block that fits, up to
+twice its size, so batches whose length changes from call to call still reuse
+memory. Arrays
 under :data:`SMALLEST` bytes in all, which glibc serves from memory it keeps,
 are plain NumPy arrays.
 """
 
 import math
+import os
 import threading
 import weakref
 
@@ -44,18 +48,32 @@ __all__ = ["KEPT", "SMALLEST", "ReusedMemory"]
 
 # Idle blocks a site keeps. Two cover a layer's step followed by the next one
 # while the previous step's output is still held; stacked and bidirectional
-# layers call each site once per layer and direction, and reuse what fits.
-KEPT = 2
+# layers call each site once per layer and direction, so a two-layer
+# bidirectional stack keeps four alive until its backward.
+KEPT = 4
 
 # Calls whose arrays take fewer bytes than this get plain arrays: the weak
 # reference and the bookkeeping cost a few µs, a sizeable part of a cell step,
 # and glibc keeps blocks this small in its heap anyway.
 SMALLEST = 256 * 1024
 
-# Where a slab starts: on a cache line. A bytearray's data is only as aligned as
-# malloc makes it (16 bytes); rows that start on a line keep the kernels' vector
-# loads from straddling lines more often than in NumPy's own arrays.
+# Where a slab starts: on a cache line, so that rows that start on a line keep
+# the kernels' vector loads from straddling lines.
 _ALIGNMENT = 64
+
+# Every site, so that a forked child can give each a lock no thread holds.
+_SITES = weakref.WeakSet()
+
+
+def _fresh_locks_after_fork():
+    for site in list(_SITES):
+        site._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    # A thread of the parent may hold a site's lock at the fork; in the child that
+    # thread does not exist, and the site's next call would wait for it forever.
+    os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
 class ReusedMemory:
@@ -64,7 +82,7 @@ class ReusedMemory:
     Thread-safe: concurrent calls each get memory no other live array uses.
     """
 
-    __slots__ = ("_idle", "_watched", "_lock")
+    __slots__ = ("_idle", "_watched", "_lock", "__weakref__")
 
     def __init__(self):
         # id(block) -> block, oldest first: memory no live array refers to.
@@ -75,6 +93,7 @@ class ReusedMemory:
         # Reentrant: a weak reference can fire inside arrays(), when a collection
         # run by an allocation there frees an old slab.
         self._lock = threading.RLock()
+        _SITES.add(self)
 
     def arrays(self, shapes, dtype, zeroed):
         """C-contiguous arrays of ``shapes`` and ``dtype``, one after another in one slab.
@@ -110,21 +129,26 @@ class ReusedMemory:
         length = total * dtype.itemsize + _ALIGNMENT
         with self._lock:
             block = None
-            for key, idle in list(self._idle.items()):
-                if len(idle) == length:
+            # The most recently freed block that fits (its pages the likeliest in cache),
+            # and not more than twice the size asked for.
+            for key in reversed(list(self._idle)):
+                if length <= self._idle[key].size <= 2 * length:
                     block = self._idle.pop(key)
                     break
             reused = block is not None
             if not reused:
-                block = bytearray(length)
-            # Every view made from `whole` keeps `whole` as its base: it dies with the last.
-            whole = np.frombuffer(block, dtype=np.uint8)
+                # A NumPy array, not a bytearray: NumPy asks for transparent huge pages
+                # for blocks of 4 MB and more, and allocates without writing.
+                block = (np.zeros if zeroed else np.empty)(length, dtype=np.uint8)
+            # Every view made from `whole` keeps `whole` as its base (NumPy collapses a
+            # view's base onto the first array over the memory, and `whole`'s own base
+            # is a memoryview): it dies with the last view.
+            whole = np.frombuffer(memoryview(block), dtype=np.uint8)
             reference = weakref.ref(whole, self._release_callback(block))
             self._watched[id(reference)] = reference
         start = -whole.__array_interface__["data"][0] % _ALIGNMENT
         slab = whole[start:start + total * dtype.itemsize].view(dtype)
         if zeroed and reused:
-            # A new bytearray starts zeroed.
             slab.fill(0)
         return slab
 

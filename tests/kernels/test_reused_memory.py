@@ -140,3 +140,49 @@ def test_a_warm_training_step_at_batch_32_faults_no_residual_memory_in(cell):
     assert child.returncode == 0, child.stderr
     faults = json.loads(child.stdout.strip().splitlines()[-1])["faults_per_step"]
     assert faults < 100
+
+
+def test_the_most_recently_freed_block_that_fits_is_taken():
+    memory = ReusedMemory()
+    older, newer = (memory.arrays(SHAPES, np.float32, False) for _ in range(2))
+    older_address, newer_address = _address(older[0]), _address(newer[0])
+    del older
+    gc.collect()
+    del newer
+    gc.collect()
+    assert _address(memory.arrays(SHAPES, np.float32, False)[0]) == newer_address
+    # Smaller calls reuse a block up to twice their size, not one larger than that.
+    fits = memory.arrays(((50, 32, 400),), np.float32, False)[0]
+    assert _address(fits) in (older_address, newer_address)
+    del fits
+    gc.collect()
+    too_small = memory.arrays(((50, 32, 200),), np.float32, False)[0]
+    assert _address(too_small) not in (older_address, newer_address)
+
+
+FORK_WHILE_LOCKED = r"""
+import os, threading
+import numpy as np
+from numrnn.kernels.reused_memory import ReusedMemory
+
+memory = ReusedMemory()
+memory._lock.acquire()  # as another thread inside arrays() at the moment of the fork
+pid = os.fork()
+if pid == 0:
+    # The child's first call must not wait for a lock held by a thread it lacks.
+    done = threading.Event()
+    threading.Thread(target=lambda: (memory.arrays(((50, 32, 640),), np.float32, False),
+                                     done.set()), daemon=True).start()
+    os._exit(0 if done.wait(30) else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_locks_no_thread_holds():
+    child = subprocess.run([sys.executable, "-c", FORK_WHILE_LOCKED], cwd=SOURCE_ROOT,
+                           env={**os.environ, "PYTHONPATH": SOURCE_ROOT}, capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip().splitlines()[-1] == "0"
