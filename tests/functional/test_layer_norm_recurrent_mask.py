@@ -1,8 +1,10 @@
 """The layer-normalised LSTM with a fixed variational recurrent mask (Gal & Ghahramani
 2016), applied inside its kernels as the plain LSTM's: each row's ``h_{t-1}`` times its
 mask row before ``W_hh``, the same at every step. Against the same cell composed from
-primitive tape ops (forward and every gradient, lengths, both directions), Hypothesis
-gradcheck in float64, float32 against float64, and the same bits for any thread count."""
+primitive tape ops (forward and every gradient, lengths, both directions, fixed and
+Hypothesis inputs), Hypothesis gradcheck in float64 where central differences resolve
+every normalised block, float32 against float64, and the same bits for any thread
+count."""
 
 import numba
 import numpy as np
