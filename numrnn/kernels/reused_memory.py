@@ -62,7 +62,7 @@ SMALLEST = 256 * 1024
 _ALIGNMENT = 64
 
 # Every site, so that a forked child can give each a lock no thread holds.
-_SITES = weakref.WeakSet()
+_SITES: "weakref.WeakSet[ReusedMemory]" = weakref.WeakSet()
 
 
 def _fresh_locks_after_fork():
