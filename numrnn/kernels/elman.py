@@ -34,6 +34,7 @@ from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.reused_memory import ReusedMemory
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -123,6 +124,12 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     return state
 
 
+# The memory of a training call's output and of its residual h_prev, reused from step
+# to step, each on a site of its own: the caller keeps the output (see lstm._OUTPUTS).
+_OUTPUTS = ReusedMemory()
+_RESIDUALS = ReusedMemory()
+
+
 def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The Elman RNN's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays; saved is ``(output, h_prev)``, h_prev unmasked."""
@@ -130,8 +137,13 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     steps, batch, n_in = x.shape
     hidden = weight_hh.shape[1]
     relu = is_relu(options)
-    h_prev = np.zeros((steps, batch, hidden) if keep else (0, 0, 0), dtype=x.dtype)
-    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    if keep:
+        # Zeroed, as fresh arrays were: the kernels skip padded positions.
+        (output,) = _OUTPUTS.arrays(((steps, batch, hidden),), x.dtype, True)
+        (h_prev,) = _RESIDUALS.arrays(((steps, batch, hidden),), x.dtype, True)
+    else:
+        output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+        h_prev = np.zeros((0, 0, 0), dtype=x.dtype)
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)

@@ -29,6 +29,7 @@ from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for, weight_gradient_chunks
+from numrnn.kernels.reused_memory import ReusedMemory
 
 
 @kernel
@@ -141,6 +142,10 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths=None, 
                               lengths, reverse, options, needs, recurrent_mask)
 
 
+# The memory of the pre-activation gradients, reused from step to step.
+_GRADIENTS = ReusedMemory()
+
+
 def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reverse, options,
               needs, recurrent_mask):
     output, h_prev = saved
@@ -148,7 +153,8 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     steps, batch, n_in = x.shape
     hidden = weight_hh.shape[1]
     grad_state = grad_finals[0].copy()
-    grad_preact = np.zeros((steps, batch, hidden), dtype=x.dtype)
+    # Zeroed, as a fresh array was: the recurrence skips padded positions.
+    (grad_preact,) = _GRADIENTS.arrays(((steps, batch, hidden),), x.dtype, True)
     relu = is_relu(options)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
     with kernel_blas(plan.backward_pins_blas):

@@ -270,6 +270,8 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 
 # The memory of the training residuals (gates, hidden_n, h_prev), reused from step to step.
 _RESIDUALS = ReusedMemory()
+# The memory of a training call's output, on a site of its own (see lstm._OUTPUTS).
+_OUTPUTS = ReusedMemory()
 
 
 def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
@@ -290,9 +292,10 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
         gates, hidden_n, h_prev = _RESIDUALS.arrays(
             ((steps, batch, n_gates), (steps, batch, hidden), (steps, batch, hidden)), x.dtype,
             padded)
+        (output,) = _OUTPUTS.arrays(((steps, batch, hidden),), x.dtype, padded)
     else:
         gates = hidden_n = h_prev = np.zeros((0, 0, 0), dtype=x.dtype)
-    output = np.zeros((steps, batch, hidden), dtype=x.dtype)
+        output = np.zeros((steps, batch, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 3)
     if plan.product == JOINT:
         # Large float32 batches: the input products per step, beside the

@@ -345,6 +345,10 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, 
 
 # The memory of the training residuals (gates, cells), reused from step to step.
 _RESIDUALS = ReusedMemory()
+# The memory of a training call's output: a site of its own, since the caller keeps
+# the output (a read-out of its last step holds a view) and must not keep the
+# residuals' block from serving the next call with it.
+_OUTPUTS = ReusedMemory()
 
 
 def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
@@ -365,12 +369,13 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     (h0, c0), (weight_ih, weight_hh, bias_ih, bias_hh) = states, weights
     steps, batch, n_in = x.shape
     hidden, n_gates = weight_hh.shape[1], weight_ih.shape[0]
-    output = np.empty((steps, batch, hidden), dtype=x.dtype)
     if keep:
-        # The kernels write every position of both (zeros where padded).
+        # The kernels write every position of all three (zeros where padded).
+        (output,) = _OUTPUTS.arrays(((steps, batch, hidden),), x.dtype, False)
         gates, cells = _RESIDUALS.arrays(((steps, batch, n_gates), (steps, batch, hidden)),
                                          x.dtype, False)
     else:
+        output = np.empty((steps, batch, hidden), dtype=x.dtype)
         gates = cells = np.empty((0, 0, 0), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4)
     if plan.product == JOINT:

@@ -74,17 +74,28 @@ class Adam(Optimizer):
         state["step"] += 1
         step = state["step"]
 
+        # The update runs in place through work arrays the optimizer keeps, with the
+        # operations and operands of the textbook formula in its order, so the bits are
+        # those of ``m = beta1 * m + (1 - beta1) * g`` and so on; no array is allocated.
+        coupled_decay = weight_decay != 0 and not self._decoupled_weight_decay
+        work, *decayed = self._work_arrays(data, 2 if coupled_decay else 1)
         if weight_decay != 0:
             if self._decoupled_weight_decay:
                 data *= 1.0 - lr * weight_decay
             else:
-                grad = grad + weight_decay * data
+                # grad + weight_decay * data (addition commutes, bit for bit).
+                np.multiply(data, weight_decay, decayed[0])
+                decayed[0] += grad
+                grad = decayed[0]
 
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg *= beta1
-        exp_avg += (1.0 - beta1) * grad
+        np.multiply(grad, 1.0 - beta1, work)
+        exp_avg += work
         exp_avg_sq *= beta2
-        exp_avg_sq += (1.0 - beta2) * grad * grad
+        np.multiply(grad, 1.0 - beta2, work)
+        work *= grad
+        exp_avg_sq += work
         if group["amsgrad"]:
             # Started from the current v (the maximum of zeros and v on the first step),
             # which also serves a group switched to amsgrad after some steps.
@@ -99,9 +110,13 @@ class Adam(Optimizer):
         # Bias corrections are folded into a scalar step size and a scaled denominator,
         # so no corrected copies of m and v are materialized.
         step_size = lr / (1.0 - beta1**step)
-        denominator = np.sqrt(second_moment) / math.sqrt(1.0 - beta2**step)
+        denominator = np.sqrt(second_moment, work)
+        denominator /= math.sqrt(1.0 - beta2**step)
         denominator += group["eps"]
-        data -= step_size * (exp_avg / denominator)
+        # data -= step_size * (m / denominator)
+        np.divide(exp_avg, denominator, work)
+        work *= step_size
+        data -= work
 
 
 class AdamW(Adam):

@@ -13,6 +13,7 @@ import numpy as np
 
 from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError, ArgumentTypeError, GradError
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -76,8 +77,15 @@ def _total_norm(op, arrays, norm_type, error_if_nonfinite):
         norms = [np.max(np.abs(a), initial=0.0) for a in arrays]
         total = float(np.max(np.array(norms, dtype=np.float64)))
     else:
-        norms = [np.linalg.norm(np.asarray(a, dtype=np.float64).ravel(), ord=norm_type)
-                 for a in arrays]
+        # The 2-norm of a vector is a BLAS dot product, which OpenBLAS splits over its
+        # threads past 10000 elements: the sum then depended on the thread count in
+        # its last bits, and the woken threads spun on, busy-waiting for more work,
+        # through the next training step (on 2 cores a 16384-weight LSTM matrix made
+        # the adding problem's step take the second core from numrnn's own kernels).
+        # One thread gives every count the same norm, and wakes nothing.
+        with single_threaded_kernel_blas():
+            norms = [np.linalg.norm(np.asarray(a, dtype=np.float64).ravel(), ord=norm_type)
+                     for a in arrays]
         total = float(np.linalg.norm(np.array(norms), ord=norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise GradError(f"{op}: the total {norm_type}-norm of the gradients is {total}; "

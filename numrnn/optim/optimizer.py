@@ -54,6 +54,10 @@ class Optimizer(abc.ABC):
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
+        # dtype -> one flat array that :meth:`_work_arrays` carves work arrays from, and
+        # the arrays carved from it so far, by (shape, dtype, count).
+        self._work: dict[np.dtype, np.ndarray] = {}
+        self._work_views: dict[tuple[Any, ...], list[np.ndarray]] = {}
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Tensor):
             raise ArgumentTypeError(
@@ -142,6 +146,31 @@ class Optimizer(abc.ABC):
                 grad = grad.astype(param.data.dtype, copy=False)
                 self._update(param.data, grad, self.state.setdefault(param, {}), group)
         return loss
+
+    def _work_arrays(self, data, count):
+        """``count`` arrays shaped and typed like ``data``, contents arbitrary, for one update.
+
+        Carved from memory the optimizer keeps: an update that works in place through
+        them allocates nothing, where each temporary of a formula written with
+        operators (``beta * m + (1 - beta) * g``) is a fresh array the size of the
+        parameter, every parameter and every step. The memory grows to ``count`` times
+        the largest parameter and is shared by all of them, so the arrays are only
+        valid until the next call; they are not part of the state (nor of
+        :meth:`state_dict`).
+        """
+        key = (data.shape, data.dtype, count)
+        arrays = self._work_views.get(key)
+        if arrays is None:
+            size = data.size
+            work = self._work.get(data.dtype)
+            if work is None or work.size < count * size:
+                work = self._work[data.dtype] = np.empty(count * size, dtype=data.dtype)
+                # Carved from the smaller array this one replaces, which they keep alive.
+                for stale in [key for key in self._work_views if key[1] == data.dtype]:
+                    del self._work_views[stale]
+            arrays = [work[i * size:(i + 1) * size].reshape(data.shape) for i in range(count)]
+            self._work_views[key] = arrays
+        return arrays
 
     @abc.abstractmethod
     def _update(self, data, grad, state, group):
