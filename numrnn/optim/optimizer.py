@@ -166,7 +166,7 @@ class Optimizer(abc.ABC):
             if work is None or work.size < count * size:
                 work = self._work[data.dtype] = np.empty(count * size, dtype=data.dtype)
                 # Carved from the smaller array this one replaces, which they keep alive.
-                for stale in [key for key in self._work_views if key[1] == data.dtype]:
+                for stale in [other for other in self._work_views if other[1] == data.dtype]:
                     del self._work_views[stale]
             arrays = [work[i * size:(i + 1) * size].reshape(data.shape) for i in range(count)]
             self._work_views[key] = arrays
