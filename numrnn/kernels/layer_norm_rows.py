@@ -29,7 +29,7 @@ from numrnn.kernels.activations import typed
 from numrnn.kernels.jit import PRANGE_ONLY, inline_kernel, jit
 
 __all__ = ["EPS", "block_statistics", "input_gradients", "layer_normalised", "normalise_blocks",
-           "normalise_blocks_into", "normalise_rows",
+           "normalise_blocks_into", "normalise_rows", "gradient_from_means",
            "normalised_gradient", "normalised_gradients", "row_kernel", "sum_positions"]
 
 # Added to the variance, as torch.nn.LayerNorm's default.
@@ -103,6 +103,14 @@ def normalise_blocks(row, blocks, inverse):
 
 
 @inline_kernel
+def gradient_from_means(grad, normalised, gain, rstd, mean, mean_along, out):
+    """``out = rstd * (d - mean - normalised * mean_along)`` with ``d = grad * gain``, given
+    ``mean = mean(d)`` and ``mean_along = mean(d * normalised)``."""
+    for j in range(grad.shape[0]):
+        out[j] = rstd * (grad[j] * gain[j] - mean - normalised[j] * mean_along)
+
+
+@inline_kernel
 def normalised_gradient(grad, normalised, gain, rstd, out):
     """``out = rstd * (d - mean(d) - normalised * mean(d * normalised))`` with ``d = grad *
     gain``: the gradient of one block's input from its output's gradient ``grad``."""
@@ -113,9 +121,7 @@ def normalised_gradient(grad, normalised, gain, rstd, out):
         scaled = grad[j] * gain[j]
         total += scaled
         along += scaled * normalised[j]
-    mean, mean_along = total * scale, along * scale
-    for j in range(hidden):
-        out[j] = rstd * (grad[j] * gain[j] - mean - normalised[j] * mean_along)
+    gradient_from_means(grad, normalised, gain, rstd, total * scale, along * scale, out)
 
 
 @inline_kernel

@@ -29,7 +29,7 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.common import block_rows, mask_rows, time_index
+from numrnn.kernels.common import block_rows, copy_row, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
@@ -93,13 +93,6 @@ def _step_row(b, t, norm_ih, product_row, rec_row, rec_inverse, gain_ih, gain_hh
         out_row[j] = h
 
 
-@inline_kernel
-def _copy_row(source, target):
-    """``target[:] = source`` as a loop (see numrnn.kernels.jit: no slice assignment)."""
-    for j in range(source.shape[0]):
-        target[j] = source[j]
-
-
 @kernel
 def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
                reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh, norm_c, inv_c,
@@ -128,7 +121,7 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
                 continue
             t = time_index(step, length, reverse)
             if keep:
-                _copy_row(dropped[r], h_prev[t, b])
+                copy_row(dropped[r], h_prev[t, b])
                 _step_row(b, t, norm_ih, recurrent[r], norm_hh[t, b], inv_hh[t, b], gain_ih,
                           gain_hh, bias, gain_c, shift_c, h_block[r], c_state[b], output[t, b],
                           gates[t, b], cells[t, b], norm_c[t, b], inv_c[t, b])
@@ -138,7 +131,7 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
                           output[t, b], scratch_gates[r], scratch_cells[r],
                           scratch_normed_c[r], scratch_inverse[r, 4:])
     for r in range(rows):
-        _copy_row(h_block[r], h_state[first + r])
+        copy_row(h_block[r], h_state[first + r])
 
 
 @parallel_kernel
