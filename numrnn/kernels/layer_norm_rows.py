@@ -28,8 +28,8 @@ from numrnn.errors import ArgumentError
 from numrnn.kernels.activations import typed
 from numrnn.kernels.jit import PRANGE_ONLY, inline_kernel, jit
 
-__all__ = ["EPS", "block_statistics", "input_gradients", "layer_normalised", "normalise_blocks",
-           "normalise_blocks_into", "normalise_rows", "gradient_from_means",
+__all__ = ["EPS", "block_statistics", "gradient_from_means", "input_gradients",
+           "layer_normalised", "normalise_blocks", "normalise_blocks_into", "normalise_rows",
            "normalised_gradient", "normalised_gradients", "row_kernel", "sum_positions"]
 
 # Added to the variance, as torch.nn.LayerNorm's default.

@@ -46,8 +46,8 @@ __all__ = ["run", "shift_total"]
 
 @inline_kernel
 def _gate_block(k, gain_ih, pre, gain_hh, rec_row, bias, gate_row):
-    """Gate block ``k`` of one row before its activation: ``γ_ih â_ih + γ_hh â_hh +
-    bias`` into ``gate_row``'s block, all as views of that block."""
+    """Block ``k``'s views of what its gate loop reads (``γ_ih``, ``â_ih``, ``γ_hh``,
+    ``â_hh``, the bias) and of ``gate_row``, which it writes."""
     hidden = gate_row.shape[0] // 4
     first, stop = k * hidden, (k + 1) * hidden
     return (gain_ih[first:stop], pre[first:stop], gain_hh[first:stop], rec_row[first:stop],
