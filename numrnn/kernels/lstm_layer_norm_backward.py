@@ -35,7 +35,7 @@ from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_rows, copy_row, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmuls_into
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
     gradient_from_means,
     normalised_gradient,
@@ -78,7 +78,11 @@ def _both_normalised_gradients(grad, rec_row, gain_hh, inv_hh, grad_rec, input_r
                             grad_input[first:stop])
 
 
-@row_kernel
+# NOTE: inlined into _backward_block (which carries the row kernels' fast-math flags
+# for it), unlike the plain LSTM's row functions: a call passing two dozen arrays per
+# row cost more here than inlining (backward kernel at B = 32, one thread, CPU
+# medians: 9.04-9.19 ms inlined against 9.21-9.25 called, interleaved, load 7-8).
+@inline_kernel
 def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, inv_c, norm_hh,
                   inv_hh, norm_ih, inv_ih, gain_c, shift_c, gain_hh, gain_ih, grad_rec,
                   grad_input, d_gates, dy_row, from_norm, gate_sums, cell_sums):
@@ -130,7 +134,7 @@ def _backward_row(b, t, c_prev, grad_output, grad_state, grad_c, gates, norm_c, 
         shift_c_sum[j] += dy_row[j]
 
 
-@kernel
+@row_kernel
 def _backward_block(block, grad_output, grad_state, grad_c, weight_hh, lengths, reverse, c0,
                     gates, cells, norm_c, inv_c, norm_hh, inv_hh, norm_ih, inv_ih, gain_c,
                     shift_c, gain_hh, gain_ih, grad_rec, grad_input, gate_sums, cell_sums,
