@@ -89,6 +89,15 @@ def stacked_biases(bias_ih, bias_hh, rows, like):
 
 
 @inline_kernel
+def copy_row(source, target):
+    """``target[:] = source`` for two rows of the same length, as a loop: a slice
+    assignment checks shapes at run time and copies element by element without vector
+    code (numrnn.kernels.jit)."""
+    for j in range(source.shape[0]):
+        target[j] = source[j]
+
+
+@inline_kernel
 def mask_rows(rows, mask, first, out):
     """``out[r] = rows[r] * mask[first + r]``: a block's rows of h (or of the gradient
     through ``W_hh``) times their variational recurrent dropout masks, fixed per row."""

@@ -28,7 +28,8 @@ from numrnn.errors import ArgumentError
 from numrnn.kernels.activations import typed
 from numrnn.kernels.jit import PRANGE_ONLY, inline_kernel, jit
 
-__all__ = ["EPS", "input_gradients", "layer_normalised", "normalise_blocks", "normalise_rows",
+__all__ = ["EPS", "block_statistics", "gradient_from_means", "input_gradients",
+           "layer_normalised", "normalise_blocks", "normalise_blocks_into", "normalise_rows",
            "normalised_gradient", "normalised_gradients", "row_kernel", "sum_positions"]
 
 # Added to the variance, as torch.nn.LayerNorm's default.
@@ -58,25 +59,55 @@ def sum_positions(values):
 
 
 @inline_kernel
+def block_statistics(block):
+    """``(mean, rstd)`` of one block of values."""
+    hidden = block.shape[0]
+    zero, scale = typed(0.0, block), typed(1.0 / hidden, block)
+    total = zero
+    for j in range(hidden):
+        total += block[j]
+    mean = total * scale
+    squares = zero
+    for j in range(hidden):
+        centred = block[j] - mean
+        squares += centred * centred
+    return mean, typed(1.0, block) / math.sqrt(squares * scale + typed(EPS, block))
+
+
+@inline_kernel
+def normalise_blocks_into(row, blocks, out, inverse):
+    """Write each of the ``blocks`` gate blocks of ``row``, normalised, to ``out`` (the
+    same length; not ``row`` itself: the loop would lose its vector code to an overlap
+    check that fails); ``inverse[k]`` receives block ``k``'s ``rstd``."""
+    hidden = row.shape[0] // blocks
+    for k in range(blocks):
+        first, stop = k * hidden, (k + 1) * hidden
+        block, normalised = row[first:stop], out[first:stop]
+        mean, rstd = block_statistics(block)
+        for j in range(hidden):
+            normalised[j] = (block[j] - mean) * rstd
+        inverse[k] = rstd
+
+
+@inline_kernel
 def normalise_blocks(row, blocks, inverse):
     """Normalise each of the ``blocks`` gate blocks of ``row`` in place; ``inverse[k]``
     receives block ``k``'s ``rstd``."""
     hidden = row.shape[0] // blocks
-    zero, scale = typed(0.0, row), typed(1.0 / hidden, row)
     for k in range(blocks):
         block = row[k * hidden:(k + 1) * hidden]
-        total = zero
-        for j in range(hidden):
-            total += block[j]
-        mean = total * scale
-        squares = zero
-        for j in range(hidden):
-            centred = block[j] - mean
-            squares += centred * centred
-        rstd = typed(1.0, row) / math.sqrt(squares * scale + typed(EPS, row))
+        mean, rstd = block_statistics(block)
         for j in range(hidden):
             block[j] = (block[j] - mean) * rstd
         inverse[k] = rstd
+
+
+@inline_kernel
+def gradient_from_means(grad, normalised, gain, rstd, mean, mean_along, out):
+    """``out = rstd * (d - mean - normalised * mean_along)`` with ``d = grad * gain``, given
+    ``mean = mean(d)`` and ``mean_along = mean(d * normalised)``."""
+    for j in range(grad.shape[0]):
+        out[j] = rstd * (grad[j] * gain[j] - mean - normalised[j] * mean_along)
 
 
 @inline_kernel
@@ -90,9 +121,7 @@ def normalised_gradient(grad, normalised, gain, rstd, out):
         scaled = grad[j] * gain[j]
         total += scaled
         along += scaled * normalised[j]
-    mean, mean_along = total * scale, along * scale
-    for j in range(hidden):
-        out[j] = rstd * (grad[j] * gain[j] - mean - normalised[j] * mean_along)
+    gradient_from_means(grad, normalised, gain, rstd, total * scale, along * scale, out)
 
 
 @inline_kernel

@@ -29,11 +29,11 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import sigmoid, tanh
-from numrnn.kernels.common import block_rows, mask_rows, time_index
+from numrnn.kernels.common import block_rows, copy_row, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
-    normalise_blocks,
+    normalise_blocks_into,
     normalise_rows,
     row_kernel,
 )
@@ -44,41 +44,53 @@ from numrnn.kernels.reused_memory import ReusedMemory
 __all__ = ["run", "shift_total"]
 
 
+@inline_kernel
+def _gate_block(k, gain_ih, pre, gain_hh, rec_row, bias, gate_row):
+    """Block ``k``'s views of what its gate loop reads (``γ_ih``, ``â_ih``, ``γ_hh``,
+    ``â_hh``, the bias) and of ``gate_row``, which it writes."""
+    hidden = gate_row.shape[0] // 4
+    first, stop = k * hidden, (k + 1) * hidden
+    return (gain_ih[first:stop], pre[first:stop], gain_hh[first:stop], rec_row[first:stop],
+            bias[first:stop], gate_row[first:stop])
+
+
 @row_kernel
-def _step_row(b, t, norm_ih, rec_row, rec_inverse, gain_ih, gain_hh, bias, gain_c, shift_c,
-              h_row, c_row, out_row, gate_row, cell_row, normed_c, cell_inverse):
+def _step_row(b, t, norm_ih, product_row, rec_row, rec_inverse, gain_ih, gain_hh, bias, gain_c,
+              shift_c, h_row, c_row, out_row, gate_row, cell_row, normed_c, cell_inverse):
     """Advance batch row ``b`` by one step at position ``t``.
 
-    ``rec_row`` holds ``h_{t-1} W_hhᵀ`` on entry and its normalised blocks on
-    return (``rec_inverse`` their rstd); ``gate_row``, ``cell_row``,
-    ``normed_c`` and ``cell_inverse`` receive i, f, g, o, c_t, LN(c_t) and its
-    rstd: rows of the residuals when they are kept, scratch rows otherwise.
+    ``product_row`` holds ``h_{t-1} W_hhᵀ``; ``rec_row`` receives its normalised
+    blocks (``rec_inverse`` their rstd); ``gate_row``, ``cell_row``, ``normed_c``
+    and ``cell_inverse`` receive i, f, g, o, c_t, LN(c_t) and its rstd: rows of
+    the residuals when they are kept, scratch rows otherwise.
     """
     hidden = h_row.shape[0]
-    normalise_blocks(rec_row, 4, rec_inverse)
+    normalise_blocks_into(product_row, 4, rec_row, rec_inverse)
     pre = norm_ih[t, b]
-    # NOTE: short loops over few arrays, each in place where it can be: a loop
-    # reading and writing a dozen views needs more runtime overlap checks than
-    # LLVM will emit, and stays scalar (measured 3.5x slower forward).
-    for k in range(4 * hidden):
-        gate_row[k] = gain_ih[k] * pre[k] + gain_hh[k] * rec_row[k] + bias[k]
-    sigmoid_rows = gate_row[:2 * hidden]
-    for k in range(2 * hidden):
-        sigmoid_rows[k] = sigmoid(sigmoid_rows[k])
+    # NOTE: one short loop per gate block, each over a few views: a loop reading and
+    # writing a dozen views needs more runtime overlap checks than LLVM will emit,
+    # and stays scalar (measured 3.5x slower forward). The activation goes in the
+    # block's loop, so the block is written once.
+    for k in range(4):
+        g_ih, p, g_hh, r, add, gate = _gate_block(k, gain_ih, pre, gain_hh, rec_row, bias,
+                                                  gate_row)
+        if k == 2:
+            for j in range(hidden):
+                gate[j] = tanh(g_ih[j] * p[j] + g_hh[j] * r[j] + add[j])
+        else:
+            for j in range(hidden):
+                gate[j] = sigmoid(g_ih[j] * p[j] + g_hh[j] * r[j] + add[j])
+    gate_i, gate_f = gate_row[:hidden], gate_row[hidden:2 * hidden]
     gate_g, gate_o = gate_row[2 * hidden:3 * hidden], gate_row[3 * hidden:]
     for j in range(hidden):
-        gate_g[j] = tanh(gate_g[j])
+        c = gate_f[j] * c_row[j] + gate_i[j] * gate_g[j]
+        c_row[j] = c
+        cell_row[j] = c
+    normalise_blocks_into(c_row, 1, normed_c, cell_inverse)
     for j in range(hidden):
-        gate_o[j] = sigmoid(gate_o[j])
-    gate_i, gate_f = gate_row[:hidden], gate_row[hidden:2 * hidden]
-    for j in range(hidden):
-        c_row[j] = gate_f[j] * c_row[j] + gate_i[j] * gate_g[j]
-    cell_row[:] = c_row
-    normed_c[:] = c_row
-    normalise_blocks(normed_c, 1, cell_inverse)
-    for j in range(hidden):
-        h_row[j] = gate_o[j] * tanh(gain_c[j] * normed_c[j] + shift_c[j])
-    out_row[:] = h_row
+        h = gate_o[j] * tanh(gain_c[j] * normed_c[j] + shift_c[j])
+        h_row[j] = h
+        out_row[j] = h
 
 
 @kernel
@@ -91,9 +103,10 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
     rows = stop - first
     h_block = h_state[first:stop].copy()
     recurrent = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
+    scratch_normed = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
     scratch_gates = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
     scratch_cells = np.empty((rows, hidden), dtype=h_state.dtype)
-    scratch_normed = np.empty((rows, hidden), dtype=h_state.dtype)
+    scratch_normed_c = np.empty((rows, hidden), dtype=h_state.dtype)
     scratch_inverse = np.empty((rows, 5), dtype=h_state.dtype)
     masked = recurrent_mask.shape[0] > 0
     # What W_hh multiplies: the masked state, or the state itself.
@@ -108,17 +121,17 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
                 continue
             t = time_index(step, length, reverse)
             if keep:
-                h_prev[t, b] = dropped[r]
-                norm_hh[t, b] = recurrent[r]
-                _step_row(b, t, norm_ih, norm_hh[t, b], inv_hh[t, b], gain_ih, gain_hh, bias,
-                          gain_c, shift_c, h_block[r], c_state[b], output[t, b], gates[t, b],
-                          cells[t, b], norm_c[t, b], inv_c[t, b])
+                copy_row(dropped[r], h_prev[t, b])
+                _step_row(b, t, norm_ih, recurrent[r], norm_hh[t, b], inv_hh[t, b], gain_ih,
+                          gain_hh, bias, gain_c, shift_c, h_block[r], c_state[b], output[t, b],
+                          gates[t, b], cells[t, b], norm_c[t, b], inv_c[t, b])
             else:
-                _step_row(b, t, norm_ih, recurrent[r], scratch_inverse[r, :4], gain_ih,
-                          gain_hh, bias, gain_c, shift_c, h_block[r], c_state[b],
+                _step_row(b, t, norm_ih, recurrent[r], scratch_normed[r], scratch_inverse[r, :4],
+                          gain_ih, gain_hh, bias, gain_c, shift_c, h_block[r], c_state[b],
                           output[t, b], scratch_gates[r], scratch_cells[r],
-                          scratch_normed[r], scratch_inverse[r, 4:])
-    h_state[first:stop] = h_block
+                          scratch_normed_c[r], scratch_inverse[r, 4:])
+    for r in range(rows):
+        copy_row(h_block[r], h_state[first + r])
 
 
 @parallel_kernel
