@@ -20,20 +20,29 @@ Same measured structure as :mod:`numrnn.kernels.gru`: one input-projection GEMM
 before the jitted time loop, only ``dh_{t-1} = da_t W_hh`` sequential in
 backward, one large GEMM per weight gradient afterwards, and fixed batch blocks
 running their whole recurrence in parallel, so results are bit-identical for
-any thread count.
+any thread count. Float32 batches whose weights pack take the joint step
+instead (:func:`_forward_joint`, as the LSTM's): each step multiplies
+``[x_t, h_{t-1}]`` by the packed ``[W_ihᵀ; W_hhᵀ]``, so the whole forward is
+one parallel region of register-tiled products, with no projection GEMM.
 """
 
 import numpy as np
 from numba import prange
 
 from numrnn.errors import ArgumentError
-from numrnn.kernels import recurrent
+from numrnn.kernels import packed, recurrent
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.common import block_rows, combined_bias, mask_rows, time_index
+from numrnn.kernels.common import (
+    block_rows,
+    combined_bias,
+    longest_length,
+    mask_rows,
+    time_index,
+)
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
-from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.plan import JOINT, block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
 
 NONLINEARITIES = ("tanh", "relu")
@@ -130,6 +139,105 @@ _OUTPUTS = ReusedMemory()
 _RESIDUALS = ReusedMemory()
 
 
+@kernel
+def _joint_step_row(b, r, t, preactivations, bias, joint, h_kept, output, h_prev, relu, keep,
+                    masked):
+    """:func:`_step_row` for the joint path: ``preactivations[r]`` holds both products.
+
+    The state is the tail of ``joint[r]``, or ``h_kept[r]`` with a recurrent
+    mask (the tail then holds the masked state the next product reads).
+    """
+    hidden = preactivations.shape[1]
+    pre_row, out_row = preactivations[r], output[t, b]
+    # A row of `joint` (C-contiguous), not a (rows, H) view: stores through a
+    # view numba types as non-contiguous do not vectorise (see lstm._joint_step_row).
+    h_row = h_kept[r] if masked else joint[r, joint.shape[1] - hidden:]
+    if keep:
+        prev_row = h_prev[t, b]
+        for j in range(hidden):
+            h_new = _activate(pre_row[j] + bias[j], relu)
+            prev_row[j] = h_row[j]
+            h_row[j] = h_new
+            out_row[j] = h_new
+    else:
+        for j in range(hidden):
+            h_new = _activate(pre_row[j] + bias[j], relu)
+            h_row[j] = h_new
+            out_row[j] = h_new
+
+
+@kernel
+def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state, output, h_prev,
+                     keep, recurrent_mask):
+    """:func:`_run_block` with one product per step for the input and recurrent parts.
+
+    Each row's ``[x_t, h_{t-1}]`` sits in one buffer, multiplied by the packed
+    ``[W_ihᵀ; W_hhᵀ]`` (see :func:`numrnn.kernels.lstm._run_block_joint`). With a
+    recurrent mask the tail of ``joint`` holds the masked h and the state is
+    kept apart, in ``h_kept``.
+    """
+    steps, batch, n_in = x.shape
+    hidden = state.shape[1]
+    first, stop = block_rows(block, batch)
+    rows = stop - first
+    masked = recurrent_mask.shape[0] > 0
+    joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
+    h_kept = np.empty((rows if masked else 0, hidden), dtype=x.dtype)
+    # Element loops, not slice assignments (see lstm._run_block_joint).
+    for r in range(rows):
+        h_row, joint_row = state[first + r], joint[r]
+        for j in range(hidden):
+            joint_row[n_in + j] = h_row[j]
+        if masked:
+            kept_row, mask_row = h_kept[r], recurrent_mask[first + r]
+            for j in range(hidden):
+                kept_row[j] = h_row[j]
+                joint_row[n_in + j] = h_row[j] * mask_row[j]
+    preactivations = np.empty((rows, hidden), dtype=x.dtype)
+    spill = np.empty(packed.PANEL, dtype=x.dtype)
+    for step in range(longest_length(lengths, first, stop)):
+        # A row past its length keeps its last input: its products are computed
+        # and ignored, its state is left alone.
+        for r in range(rows):
+            length = lengths[first + r]
+            if step < length:
+                x_row, joint_row = x[time_index(step, length, reverse), first + r], joint[r]
+                for j in range(n_in):
+                    joint_row[j] = x_row[j]
+        packed.product(joint, joint_weight, preactivations, spill)
+        for r in range(rows):
+            length = lengths[first + r]
+            if step < length:
+                _joint_step_row(first + r, r, time_index(step, length, reverse), preactivations,
+                                bias, joint, h_kept, output, h_prev, relu, keep, masked)
+                if masked:
+                    h_row, kept_row = joint[r, n_in:], h_kept[r]
+                    mask_row = recurrent_mask[first + r]
+                    for j in range(hidden):
+                        h_row[j] = kept_row[j] * mask_row[j]
+    for r in range(rows):
+        h_row = state[first + r]
+        source = h_kept[r] if masked else joint[r, n_in:]
+        for j in range(hidden):
+            h_row[j] = source[j]
+
+
+@parallel_driver
+def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, relu, state, output,
+                   h_prev, keep, recurrent_mask):
+    """:func:`_forward` for large float32 batches (see :func:`_run`).
+
+    ``joint_weight`` is ``[W_ihᵀ; W_hhᵀ]`` packed by
+    :func:`~numrnn.kernels.packed.pack_stacked`. ``state`` holds h0 on entry,
+    h_n on return (the caller copies it). No BLAS is called. A driver
+    (:mod:`numrnn.kernels.jit`): it only calls kernels.
+    """
+    bias = combined_bias(bias_ih, bias_hh, state.shape[1], x)
+    for block in prange(block_count(x.shape[1])):
+        _run_block_joint(np.int64(block), x, joint_weight, bias, lengths, reverse, relu, state,
+                         output, h_prev, keep, recurrent_mask)
+
+
 def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     """The Elman RNN's part of the contract (:mod:`numrnn.kernels.recurrent`): its
     residuals' arrays; saved is ``(output, h_prev)``, h_prev unmasked."""
@@ -144,8 +252,14 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     else:
         output = np.zeros((steps, batch, hidden), dtype=x.dtype)
         h_prev = np.zeros((0, 0, 0), dtype=x.dtype)
-    projection = np.empty((steps, batch, hidden), dtype=x.dtype)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
+    if plan.product == JOINT:
+        # Large float32 batches: one register-tiled product per step for both parts.
+        state = h0.copy()
+        _forward_joint(x, packed.pack_stacked(weight_ih.T, weight_hh.T), bias_ih, bias_hh,
+                       lengths, reverse, relu, state, output, h_prev, keep, recurrent_mask)
+        return output, (state,), (output, h_prev)
+    projection = np.empty((steps, batch, hidden), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,

@@ -10,9 +10,12 @@ With a recurrent dropout mask m (B, H), the forward multiplied ``m * h_{t-1}`` b
 ``W_hh``: then ``dh_{t-1} = (da_t W_hh) * m`` and ``dW_hh`` reads the masked h.
 
 Only ``dh_{t-1}`` is sequential: the pre-activation gradients of every step are
-stored, and ``dx``, ``dW_ih``, ``dW_hh`` and the bias gradients are one large
-GEMM or sum each after the loop, the two weight gradients side by side in one
-parallel call where they are large (:func:`numrnn.kernels.plan.weight_gradient_chunks`).
+stored, and ``dx``, ``dW_ih`` and ``dW_hh`` are one large GEMM each after the
+loop, the two weight gradients side by side in one parallel call where they are
+large (:func:`numrnn.kernels.plan.weight_gradient_chunks`). The bias gradient is
+summed inside the loop, per batch block, and the blocks' sums added in block
+order after it: a NumPy sum over the (T·B, H) gradients after the loop was a
+serial millisecond of a 2-thread training step at B = 64, T = 100.
 A row runs back through exactly its valid steps, in the order it ran forward;
 padded positions get zero gradients.
 """
@@ -33,8 +36,10 @@ from numrnn.kernels.reused_memory import ReusedMemory
 
 
 @kernel
-def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, step_grad):
-    """Pre-activation gradient of batch row ``b`` (row ``r`` of its block) at position ``t``."""
+def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, step_grad,
+                  bias_sum):
+    """Pre-activation gradient of batch row ``b`` (row ``r`` of its block) at position ``t``,
+    added to its block's ``bias_sum``."""
     one, zero = typed(1.0, grad_state[b, 0]), typed(0.0, grad_state[b, 0])
     for j in range(grad_state.shape[1]):
         dh = grad_state[b, j] + grad_output[t, b, j]
@@ -46,11 +51,12 @@ def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, s
             d_a = dh * (one - h * h)
         grad_preact[t, b, j] = d_a
         step_grad[r, j] = d_a
+        bias_sum[j] += d_a
 
 
 @kernel
 def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                    grad_preact, recurrent_mask):
+                    grad_preact, recurrent_mask, bias_sums):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
@@ -62,7 +68,8 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
             length = lengths[first + r]
             if step < length:
                 _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
-                              grad_state, output, relu, grad_preact, step_grad)
+                              grad_state, output, relu, grad_preact, step_grad,
+                              bias_sums[block])
         product(step_grad, weight_hh, through_weights)
         if masked:
             mask_rows(through_weights, recurrent_mask, first, through_weights)
@@ -75,22 +82,23 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
 
 @parallel_kernel
 def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
-                         grad_preact, recurrent_mask):
+                         grad_preact, recurrent_mask, bias_sums):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
 
     Fills ``grad_preact`` (T, B, H, zero-filled) with the gradient of the
-    pre-activation at each valid position; only ``dh_{t-1} = da_t W_hh`` is
-    sequential (times ``recurrent_mask`` (B, H) unless it is empty). Batch blocks
-    run in parallel.
+    pre-activation at each valid position, and row ``k`` of ``bias_sums``
+    (blocks, H, zero-filled) with its sum over block ``k``'s rows; only
+    ``dh_{t-1} = da_t W_hh`` is sequential (times ``recurrent_mask`` (B, H)
+    unless it is empty). Batch blocks run in parallel.
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:
         _backward_block(np.int64(0), grad_output, grad_state, output, weight_hh, lengths, reverse,
-                        relu, grad_preact, recurrent_mask)
+                        relu, grad_preact, recurrent_mask, bias_sums)
         return
     for block in prange(blocks):
         _backward_block(np.int64(block), grad_output, grad_state, output, weight_hh, lengths,
-                        reverse, relu, grad_preact, recurrent_mask)
+                        reverse, relu, grad_preact, recurrent_mask, bias_sums)
 
 
 @parallel_kernel
@@ -157,15 +165,17 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     (grad_preact,) = _GRADIENTS.arrays(((steps, batch, hidden),), x.dtype, True)
     relu = is_relu(options)
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
+    bias_sums = np.zeros((plan.blocks, hidden), dtype=x.dtype)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, output,
                              product_weight(weight_hh, plan.backward_weight), lengths, reverse,
-                             relu, grad_preact, recurrent_mask)
+                             relu, grad_preact, recurrent_mask, bias_sums)
     if recurrent.masked(recurrent_mask):
         # W_hh multiplied the masked state: its gradient reads that.
         h_prev = h_prev * recurrent_mask
     d_preact = grad_preact.reshape(steps * batch, hidden)
-    bias_grad = d_preact.sum(axis=0) if needs[4] or needs[5] else None
+    # The blocks' sums in block order (NumPy adds the rows of a 2-D array one by one).
+    bias_grad = bias_sums.sum(axis=0) if needs[4] or needs[5] else None
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
     grad_weight_ih, grad_weight_hh = _weight_gradients(
         d_preact, x.reshape(steps * batch, n_in), h_prev.reshape(steps * batch, hidden),

@@ -77,16 +77,17 @@ def test_float64_never_packs(gates, batch):
 def test_float32_packs_from_pack_from_size_elements_past_max_rows_rows():
     # Elman's W_hh has H² elements: 128² is PACK_FROM_SIZE exactly.
     assert 128 * 128 == PACK_FROM_SIZE
-    packed = plan_for(F32, MAX_ROWS + 1, COPY_FROM_STEPS, 8, 128, 1)
+    # joint=False: the per-step product a kernel without a joint step takes.
+    packed = plan_for(F32, MAX_ROWS + 1, COPY_FROM_STEPS, 8, 128, 1, joint=False)
     assert (packed.recurrent_weight, packed.product, packed.last_product) == (PACKED,) * 3
     assert (packed.backward_weight, packed.backward_product) == (PACKED, PACKED)
-    below = plan_for(F32, MAX_ROWS + 1, COPY_FROM_STEPS, 8, 127, 1)
+    below = plan_for(F32, MAX_ROWS + 1, COPY_FROM_STEPS, 8, 127, 1, joint=False)
     assert (below.recurrent_weight, below.backward_weight) == (ROW_MAJOR, ROW_MAJOR)
     few_rows = plan_for(F32, MAX_ROWS, COPY_FROM_STEPS, 8, 128, 1)
     assert (few_rows.recurrent_weight, few_rows.backward_weight) == (ROW_MAJOR, ROW_MAJOR)
 
 
-def test_joint_step_for_float32_lstm_and_gru_from_pack_from_size_joint_elements():
+def test_joint_step_for_float32_batches_from_pack_from_size_joint_elements():
     # (I + H) * 4H: (96 + 32) * 128 is PACK_FROM_SIZE exactly.
     assert (96 + 32) * 4 * 32 == PACK_FROM_SIZE
     joint = plan_for(F32, MAX_ROWS + 1, 1, 96, 32, 4)
@@ -99,8 +100,12 @@ def test_joint_step_for_float32_lstm_and_gru_from_pack_from_size_joint_elements(
     assert plan_for(F64, MAX_ROWS + 1, 1, 96, 32, 4).projection == GEMM
     assert plan_for(F32, MAX_ROWS + 1, 1, 96, 32, 3).projection == GEMM   # 3H: too small
     assert plan_for(F32, MAX_ROWS + 1, 1, 96, 64, 3).projection == JOINT
-    # The Elman kernel has no joint step, whatever its size.
-    assert plan_for(F32, 64, 50, 512, 512, 1).projection == GEMM
+    # The Elman kernel's (I + H) * H: (192 + 64) * 64 is PACK_FROM_SIZE exactly.
+    assert (192 + 64) * 64 == PACK_FROM_SIZE
+    elman_joint = plan_for(F32, MAX_ROWS + 1, COPY_FROM_STEPS, 192, 64, 1)
+    assert (elman_joint.projection, elman_joint.product) == (JOINT, JOINT)
+    assert plan_for(F32, MAX_ROWS + 1, COPY_FROM_STEPS, 191, 64, 1).projection == GEMM
+    assert plan_for(F32, 64, 100, 256, 256, 1).projection == JOINT
 
 
 def test_recurrent_weight_copied_only_for_long_runs_of_several_rows():
@@ -233,7 +238,7 @@ CONFIGURATIONS = [  # (dtype, steps, batch, input size, hidden size)
     (F64, 5, 1, 3, 8),            # view, loops, no BLAS
     (F32, COPY_FROM_STEPS, MAX_ROWS + 4, 3, 8),       # row-major copy, loops, GEMM projection
     (F64, COPY_FROM_STEPS, MAX_ROWS + 5, 3, 8),       # a GEMM block and a loops block
-    (F32, COPY_FROM_STEPS, MAX_ROWS + 4, 3, 128),     # packed (Elman), joint (LSTM, GRU)
+    (F32, COPY_FROM_STEPS, MAX_ROWS + 4, 3, 128),     # joint
 ]
 
 
@@ -284,7 +289,8 @@ def test_gru_kernels_take_the_planned_path(monkeypatch, dtype, steps, batch, n_i
 def test_elman_kernels_take_the_planned_path(monkeypatch, dtype, steps, batch, n_in, hidden):
     plan = plan_for(dtype, batch, steps, n_in, hidden, 1)
     x, h0, w_ih, w_hh = _problem(1, dtype, steps, batch, n_in, hidden)
-    seen = _watch(monkeypatch, {elman: ["_forward"], elman_backward: ["_backward_recurrence"]})
+    seen = _watch(monkeypatch, {elman: ["_forward", "_forward_joint"],
+                                elman_backward: ["_backward_recurrence"]})
     weights = (w_ih, w_hh, None, None)
     output, finals, saved = elman.forward_train(x, (h0,), weights)
     _check_forward(seen, plan, w_hh)
