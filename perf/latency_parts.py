@@ -1,6 +1,6 @@
 """Where small layers' inference time goes, next to ONNX Runtime's (issue 21, item 4).
 
-Run: ``python perf/latency_parts.py [--calls 300] [--rounds 7] [--skip-ort]``.
+Run: ``python perf/latency_parts.py [--calls 300] [--rounds 7] [--skip-ort] [--peak 207]``.
 
 Item 4 asks for inference within 0.8x the faster of PyTorch and ONNX Runtime at
 tiny-b1 (B, T, I, H = 1, 50, 32, 64), small-b8 (8, 50, 64, 128) and small
@@ -18,8 +18,8 @@ machine's), float32:
   the rate that makes;
 - ``batched``: small-b8 and small at one thread (CPU time) and at the
   libraries' default thread counts (wall time), beside the floor a layer cannot
-  beat: its multiply-adds at NumPy's large-GEMM rate on every core, and the 0.8x
-  target it would need;
+  beat: its multiply-adds at NumPy's large-GEMM rate on every core (measured
+  now, or ``--peak`` GFLOP/s from an idle run);
 - ``shares``: the CPU time of each of numrnn's two threads per small-b8 call,
   on numba's OpenMP layer with passive waiting (``NUMBA_THREADING_LAYER=omp``,
   ``OMP_WAIT_POLICY=passive``): its static schedule gives each thread one batch
