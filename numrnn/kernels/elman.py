@@ -113,12 +113,12 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
     ``x W_ihᵀ``, one GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (a
     row-major copy, a transposed view or packed panels); ``bias_ih``/``bias_hh``
     (H,) or None are summed once and added in the step loop. ``output`` (T, B, H)
-    must be zero-filled. With ``keep``,
-    ``h_prev`` (T, B, H) receives the state each valid position started from.
-    ``recurrent_mask`` (B, H) multiplies each row's h before the recurrent
-    product (empty: no mask). The caller allocates the large arrays (see
-    :func:`numrnn.kernels.lstm._forward`) and copies the state: this is a driver
-    (:mod:`numrnn.kernels.jit`), it only calls kernels. Batch blocks run in parallel.
+    must be zero-filled. With ``keep``, ``h_prev`` (T, B, H) receives the state
+    each valid position started from. ``recurrent_mask`` (B, H) multiplies each
+    row's h before the recurrent product (empty: no mask). The caller allocates
+    the large arrays (see :func:`numrnn.kernels.lstm._forward`) and copies the
+    state: this is a driver (:mod:`numrnn.kernels.jit`), it only calls kernels.
+    Batch blocks run in parallel.
     """
     batch = x.shape[1]
     hidden = weight_ih.shape[0]

@@ -269,8 +269,8 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, stat
     zero-filled. With ``keep``, ``gates`` (T, B, 3H) receives r, z, n,
     ``hidden_n`` (T, B, H) ``W_hn h + b_hn`` and ``h_prev`` (T, B, H) the state
     each position started from; positions past a row's length are left as they
-    were (zeros). ``recurrent_mask`` (B, H), or empty
-    for none, multiplies each row's h before the recurrent product. The caller
+    were (zeros). ``recurrent_mask`` (B, H), or empty for none, multiplies each
+    row's h before the recurrent product. The caller
     allocates the large arrays (see :func:`numrnn.kernels.lstm._forward`) and
     copies the state: this is a driver (:mod:`numrnn.kernels.jit`), it only calls
     kernels. Batch blocks run in parallel.
