@@ -53,7 +53,7 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
@@ -286,9 +286,9 @@ def _forward_joint(x, joint_weight, bias_ih, bias_hh, lengths, reverse, h_state,
                          c_state, output, gates, cells, keep, recurrent_mask)
 
 
-@parallel_driver
-def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h_state, c_state,
-             projection, output, cells, keep, recurrent_mask):
+@parallel_kernel
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, c0, projection,
+             output, cells, keep, recurrent_mask):
     """Run the LSTM over all steps: one compiled call for the whole layer.
 
     At B = 1, T = 50, H = 64 a Python call per part (projection, biases,
@@ -307,10 +307,8 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h_st
         Added in the gate loop (:func:`~numrnn.kernels.common.combined_bias`).
     lengths : (B,) int64
     reverse : bool
-    h_state, c_state : (B, H)
-        h0 and c0 on entry, h_n and c_n on return. A driver
-        (:mod:`numrnn.kernels.jit`): it only calls kernels, so the caller copies
-        the initial states.
+    h0, c0 : (B, H)
+        Initial states (not modified).
     projection : (T, B, 4H), any contents
         Receives ``x W_ihᵀ``, one GEMM for all steps; with ``keep``,
         overwritten at each valid position by the gate activations (i, f, g, o)
@@ -324,11 +322,16 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h_st
     recurrent_mask : (B, H), or empty for none
         Recurrent dropout: each row's h is multiplied by its mask row before
         the recurrent product (:mod:`numrnn.kernels.recurrent`).
+
+    Returns
+    -------
+    h_n, c_n : (B, H)
     """
     batch = x.shape[1]
     n_gates = weight_ih.shape[0]
     project_inputs(x, weight_ih, projection)
     bias = combined_bias(bias_ih, bias_hh, n_gates, x)
+    h_state, c_state = h0.copy(), c0.copy()
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, bias, lengths, reverse, h_state, c_state,
@@ -337,6 +340,7 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h_st
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, bias, lengths, reverse, h_state,
                        c_state, output, cells, keep, recurrent_mask)
+    return h_state, c_state
 
 
 # The memory of the training residuals (gates, cells), reused from step to step.
@@ -379,10 +383,9 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     # The projection becomes the gate activations, kept or not.
     projection = gates if keep else np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
-    h_n, c_n = h0.copy(), c0.copy()
     with kernel_blas(plan.pins_blas):
-        _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h_n, c_n,
-                 projection, output, cells, keep, recurrent_mask)
+        h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
+                            c0, projection, output, cells, keep, recurrent_mask)
     return output, (h_n, c_n), (output, projection, cells)
 
 
