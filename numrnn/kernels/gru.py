@@ -54,7 +54,7 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
@@ -257,28 +257,28 @@ def _forward_joint(x, weight_rz, weight_in, weight_hn, bias_ih, bias_hh, lengths
                          reverse, state, output, gates, hidden_n, h_prev, keep, recurrent_mask)
 
 
-@parallel_driver
-def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, state, projection,
+@parallel_kernel
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0, projection,
              output, gates, hidden_n, h_prev, keep, recurrent_mask):
-    """Run all steps in one compiled call; ``state`` (B, H) holds h0 on entry, h_n on return.
+    """Run all steps in one compiled call; returns h_n (B, H).
 
     ``x`` (T, B, I) is C-contiguous; ``projection`` (T, B, 3H) receives
     ``x W_ihᵀ``, one GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (H, 3H): a
     row-major copy, a transposed view or packed panels. ``bias_ih``/``bias_hh``
-    (3H,) or None are added in the gate loop. ``output`` (T, B, H) must be
-    zero-filled. With ``keep``, ``gates`` (T, B, 3H) receives r, z, n,
-    ``hidden_n`` (T, B, H) ``W_hn h + b_hn`` and ``h_prev`` (T, B, H) the state
-    each position started from; positions past a row's length are left as they
-    were (zeros). ``recurrent_mask`` (B, H), or empty for none, multiplies each
-    row's h before the recurrent product. The caller
-    allocates the large arrays (see :func:`numrnn.kernels.lstm._forward`) and
-    copies the state: this is a driver (:mod:`numrnn.kernels.jit`), it only calls
-    kernels. Batch blocks run in parallel.
+    (3H,) or None are added in the gate loop. ``h0`` (B, H) is not modified.
+    ``output`` (T, B, H) must be zero-filled. With ``keep``, ``gates`` (T, B, 3H)
+    receives r, z, n, ``hidden_n`` (T, B, H) ``W_hn h + b_hn`` and ``h_prev``
+    (T, B, H) the state each position started from; positions past a row's
+    length are left as they were (zeros). ``recurrent_mask`` (B, H), or empty
+    for none, multiplies each row's h before the recurrent product. The caller
+    allocates the large arrays (see :func:`numrnn.kernels.lstm._forward`).
+    Batch blocks run in parallel.
     """
     batch = x.shape[1]
     n_gates = weight_ih.shape[0]
     project_inputs(x, weight_ih, projection)
     biases = stacked_biases(bias_ih, bias_hh, n_gates, x)
+    state = h0.copy()
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, biases, lengths, reverse, state, output,
@@ -287,6 +287,7 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, stat
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, biases, lengths, reverse, state,
                        output, gates, hidden_n, h_prev, keep, recurrent_mask)
+    return state
 
 
 # The memory of the training residuals (gates, hidden_n, h_prev), reused from step to step.
@@ -327,10 +328,9 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
         return output, (state,), (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
-    state = h0.copy()
     with kernel_blas(plan.pins_blas):
-        _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, state,
-                 projection, output, gates, hidden_n, h_prev, keep, recurrent_mask)
+        state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
+                         projection, output, gates, hidden_n, h_prev, keep, recurrent_mask)
     return output, (state,), (gates, hidden_n, h_prev)
 
 
