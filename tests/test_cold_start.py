@@ -2,8 +2,8 @@
 
 For each cell kind, one child interpreter runs ``nn.<cell>(32, 64)`` forward and
 backward at B = 16, T = 50 (perf/cold_start.py's call: for the LSTM and GRU the
-joint step with packed weights, for the Elman RNN the projection and loops;
-batch blocks in parallel) on an empty ``NUMBA_CACHE_DIR`` and lists numba's
+joint step with packed weights, for the Elman RNN the input projection and a
+GEMM per step; batch blocks in parallel) on an empty ``NUMBA_CACHE_DIR`` and lists numba's
 compilations; a second one runs it again on the cache the first filled.
 """
 
