@@ -40,7 +40,7 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
@@ -88,7 +88,7 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
     recurrent = np.empty((stop - first, hidden), dtype=projection.dtype)
     masked = recurrent_mask.shape[0] > 0
     dropped = np.empty_like(h_block) if masked else h_block
-    for step in range(lengths[first:stop].max()):
+    for step in range(longest_length(lengths, first, stop)):
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
             product(dropped, weight_hh_t, recurrent)
@@ -99,29 +99,35 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
             if step < length:
                 _step_row(first + r, r, time_index(step, length, reverse), projection,
                           recurrent, bias, h_block, output, h_prev, relu, keep)
-    state[first:stop] = h_block
+    # An element loop, not a slice assignment: numba checks a slice assignment's
+    # shapes at run time and compiles the formatting of its error message
+    # (seconds of a first call, docs/performance.md "Cold start").
+    for r in range(stop - first):
+        state_row, block_row = state[first + r], h_block[r]
+        for j in range(hidden):
+            state_row[j] = block_row[j]
 
 
-@parallel_kernel
-def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, h0, projection,
-             output, h_prev, keep, recurrent_mask):
-    """Run all steps in one compiled call; returns h_n (B, H).
+@parallel_driver
+def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, state,
+             projection, output, h_prev, keep, recurrent_mask):
+    """Run all steps in one compiled call; ``state`` (B, H) holds h0 on entry, h_n on return.
 
     ``x`` (T, B, I) is C-contiguous; ``projection`` (T, B, H) receives
     ``x W_ihᵀ``, one GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (a
     row-major copy, a transposed view or packed panels); ``bias_ih``/``bias_hh``
-    (H,) or None are summed once and added in the step loop. ``h0`` (B, H) is
-    not modified. ``output`` (T, B, H) must be zero-filled. With ``keep``,
-    ``h_prev`` (T, B, H) receives the state each valid position started from.
-    ``recurrent_mask`` (B, H) multiplies each row's h before the recurrent
-    product (empty: no mask). The caller allocates the large arrays (see
-    :func:`numrnn.kernels.lstm._forward`). Batch blocks run in parallel.
+    (H,) or None are summed once and added in the step loop. ``output`` (T, B, H)
+    must be zero-filled. With ``keep``, ``h_prev`` (T, B, H) receives the state
+    each valid position started from. ``recurrent_mask`` (B, H) multiplies each
+    row's h before the recurrent product (empty: no mask). The caller allocates
+    the large arrays (see :func:`numrnn.kernels.lstm._forward`) and copies the
+    state: this is a driver (:mod:`numrnn.kernels.jit`), it only calls kernels.
+    Batch blocks run in parallel.
     """
     batch = x.shape[1]
     hidden = weight_ih.shape[0]
     project_inputs(x, weight_ih, projection)
     bias = combined_bias(bias_ih, bias_hh, hidden, x)
-    state = h0.copy()
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, bias, lengths, reverse, relu, state,
@@ -130,7 +136,6 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, bias, lengths, reverse, relu,
                        state, output, h_prev, keep, recurrent_mask)
-    return state
 
 
 # The memory of a training call's output and of its residual h_prev, reused from step
@@ -261,9 +266,10 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
         return output, (state,), (output, h_prev)
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    state = h0.copy()
     with kernel_blas(plan.pins_blas):
-        state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
-                         h0, projection, output, h_prev, keep, recurrent_mask)
+        _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, state,
+                 projection, output, h_prev, keep, recurrent_mask)
     return output, (state,), (output, h_prev)
 
 

@@ -26,10 +26,10 @@ from numba import prange
 from numrnn.kernels import recurrent
 from numrnn.kernels.activations import typed
 from numrnn.kernels.blas import gemm
-from numrnn.kernels.common import block_rows, mask_rows, time_index
+from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.elman import is_relu
 from numrnn.kernels.gemm import kernel_blas, matmul
-from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.jit import kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for, weight_gradient_chunks
 from numrnn.kernels.reused_memory import ReusedMemory
@@ -63,7 +63,7 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
     step_grad = np.zeros((stop - first, hidden), dtype=output.dtype)
     through_weights = np.empty((stop - first, hidden), dtype=output.dtype)
     masked = recurrent_mask.shape[0] > 0
-    for step in range(lengths[first:stop].max() - 1, -1, -1):
+    for step in range(longest_length(lengths, first, stop) - 1, -1, -1):
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -80,7 +80,7 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
                     grad_state[first + r, j] = through_weights[r, j]
 
 
-@parallel_kernel
+@parallel_driver
 def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
                          grad_preact, recurrent_mask, bias_sums):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
@@ -89,7 +89,8 @@ def _backward_recurrence(grad_output, grad_state, output, weight_hh, lengths, re
     pre-activation at each valid position, and row ``k`` of ``bias_sums``
     (blocks, H, zero-filled) with its sum over block ``k``'s rows; only
     ``dh_{t-1} = da_t W_hh`` is sequential (times ``recurrent_mask`` (B, H)
-    unless it is empty). Batch blocks run in parallel.
+    unless it is empty). Batch blocks run in parallel. A driver
+    (:mod:`numrnn.kernels.jit`).
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:

@@ -46,9 +46,15 @@ from numba import prange
 from numrnn.errors import ArgumentError
 from numrnn.kernels import gru_layer_norm, gru_reset_before, packed, recurrent
 from numrnn.kernels.activations import sigmoid, tanh, typed
-from numrnn.kernels.common import block_rows, mask_rows, stacked_biases, time_index
+from numrnn.kernels.common import (
+    block_rows,
+    longest_length,
+    mask_rows,
+    stacked_biases,
+    time_index,
+)
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
@@ -121,7 +127,7 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
     recurrent = np.empty((stop - first, 3 * hidden), dtype=projection.dtype)
     masked = recurrent_mask.shape[0] > 0
     dropped = np.empty_like(h_block) if masked else h_block
-    for step in range(lengths[first:stop].max()):
+    for step in range(longest_length(lengths, first, stop)):
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
             product(dropped, weight_hh_t, recurrent)
@@ -132,7 +138,11 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
             if step < length:
                 _step_row(first + r, r, time_index(step, length, reverse), projection,
                           recurrent, biases, h_block, output, gates, hidden_n, h_prev, keep)
-    state[first:stop] = h_block
+    # A loop, not a slice assignment (see _run_block_joint).
+    for r in range(stop - first):
+        state_row, block_row = state[first + r], h_block[r]
+        for j in range(hidden):
+            state_row[j] = block_row[j]
 
 
 @kernel
@@ -188,8 +198,14 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
     rows = stop - first
     h_rows = state[first:stop].copy()
     joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
-    joint[:, n_in:] = h_rows
     masked = recurrent_mask.shape[0] > 0
+    # Element loops, not slice assignments: numba checks a slice assignment's
+    # shapes at run time and compiles the formatting of its error message, which
+    # took seconds of a first call's compilation (docs/performance.md, "Cold start").
+    for r in range(rows):
+        h_row, joint_row = h_rows[r], joint[r]
+        for j in range(hidden):
+            joint_row[n_in + j] = h_row[j]
     dropped = np.empty_like(h_rows) if masked else h_rows
     if masked:
         mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
@@ -198,14 +214,17 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
     input_n = np.empty((rows, hidden), dtype=x.dtype)
     recurrent_n = np.empty((rows, hidden), dtype=x.dtype)
     spill = np.empty(packed.PANEL, dtype=x.dtype)
-    for step in range(lengths[first:stop].max()):
+    for step in range(longest_length(lengths, first, stop)):
         # A row past its length keeps its last input: its products are computed
         # and ignored, its state is left alone.
         for r in range(rows):
             length = lengths[first + r]
             if step < length:
-                x_rows[r] = x[time_index(step, length, reverse), first + r]
-        joint[:, :n_in] = x_rows
+                x_in, x_row, joint_row = x[time_index(step, length, reverse), first + r], \
+                    x_rows[r], joint[r]
+                for j in range(n_in):
+                    x_row[j] = x_in[j]
+                    joint_row[j] = x_in[j]
         packed.product(joint, weight_rz, input_sums, spill)
         packed.product(x_rows, weight_in, input_n, spill)
         if masked:
@@ -219,20 +238,23 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
                                 hidden_n, h_prev, keep)
         if masked:
             mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
-    state[first:stop] = h_rows
+    for r in range(rows):
+        state_row, h_row = state[first + r], h_rows[r]
+        for j in range(hidden):
+            state_row[j] = h_row[j]
 
 
-@parallel_kernel
-def _forward_joint(x, weight_rz, weight_in, weight_hn, bias_ih, bias_hh, lengths, reverse, h0,
+@parallel_driver
+def _forward_joint(x, weight_rz, weight_in, weight_hn, bias_ih, bias_hh, lengths, reverse, state,
                    output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """:func:`_forward` for large float32 batches (see :func:`_run`): the packed
-    weights of :func:`_run_block_joint`, no projection, no BLAS."""
-    biases = stacked_biases(bias_ih, bias_hh, 3 * h0.shape[1], x)
-    state = h0.copy()
+    weights of :func:`_run_block_joint`, no projection, no BLAS. ``state`` holds h0
+    on entry, h_n on return. A driver (:mod:`numrnn.kernels.jit`): it only calls
+    kernels, so the state is copied by the caller."""
+    biases = stacked_biases(bias_ih, bias_hh, 3 * state.shape[1], x)
     for block in prange(block_count(x.shape[1])):
         _run_block_joint(np.int64(block), x, weight_rz, weight_in, weight_hn, biases, lengths,
                          reverse, state, output, gates, hidden_n, h_prev, keep, recurrent_mask)
-    return state
 
 
 @parallel_kernel
@@ -301,10 +323,11 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
         # Large float32 batches: the input products per step, beside the
         # recurrent ones (see lstm._run), in register tiles.
         rz, n = slice(0, 2 * hidden), slice(2 * hidden, n_gates)
-        state = _forward_joint(x, packed.pack_stacked(weight_ih[rz].T, weight_hh[rz].T),
-                               packed.pack(weight_ih[n].T), packed.pack(weight_hh[n].T),
-                               bias_ih, bias_hh, lengths, reverse, h0, output, gates, hidden_n,
-                               h_prev, keep, recurrent_mask)
+        state = h0.copy()
+        _forward_joint(x, packed.pack_stacked(weight_ih[rz].T, weight_hh[rz].T),
+                       packed.pack(weight_ih[n].T), packed.pack(weight_hh[n].T), bias_ih,
+                       bias_hh, lengths, reverse, state, output, gates, hidden_n, h_prev, keep,
+                       recurrent_mask)
         return output, (state,), (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)

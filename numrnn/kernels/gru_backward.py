@@ -28,10 +28,10 @@ from numba import prange
 
 from numrnn.kernels import gru_layer_norm_backward, gru_reset_before_backward, recurrent
 from numrnn.kernels.activations import typed
-from numrnn.kernels.common import block_rows, mask_rows, time_index
+from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.gru import resets_after
-from numrnn.kernels.jit import kernel, parallel_kernel
+from numrnn.kernels.jit import kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -70,8 +70,14 @@ def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, gra
         grad_n[j] = d_n
         dh_row[j] = dh * z
     # r and z enter x W_ihᵀ and h W_hhᵀ alike; only the n gate's gradients differ.
-    grad_projection[t, b, :2 * hidden] = d_step[:2 * hidden]
-    grad_hidden_n[t, b] = grad_hn
+    # Element loops, not slice assignments: numba checks a slice assignment's
+    # shapes at run time and compiles the formatting of its error message
+    # (seconds of a first call, docs/performance.md "Cold start").
+    grad_row, hn_grad_row = grad_projection[t, b], grad_hidden_n[t, b]
+    for j in range(2 * hidden):
+        grad_row[j] = d_step[j]
+    for j in range(hidden):
+        hn_grad_row[j] = grad_hn[j]
 
 
 @kernel
@@ -83,7 +89,7 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
     step_grad = np.zeros((stop - first, 3 * hidden), dtype=gates.dtype)
     through_weights = np.empty((stop - first, hidden), dtype=gates.dtype)
     masked = recurrent_mask.shape[0] > 0
-    for step in range(lengths[first:stop].max() - 1, -1, -1):
+    for step in range(longest_length(lengths, first, stop) - 1, -1, -1):
         for r in range(stop - first):
             length = lengths[first + r]
             if step < length:
@@ -101,7 +107,7 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
                     grad_state[first + r, j] += through_weights[r, j]
 
 
-@parallel_kernel
+@parallel_driver
 def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
                          reverse, grad_projection, grad_hidden_n, recurrent_mask):
     """Walk the steps backwards; ``grad_state`` (B, H) holds dL/dh_n on entry, dL/dh0 on return.
@@ -112,6 +118,7 @@ def _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev, weigh
     ``h W_hhᵀ + b_hh`` at each valid position.
     Only ``dh_{t-1} = dh_t * z + dG_h W_hh`` is sequential (its second part times
     ``recurrent_mask`` (B, H) unless that is empty); batch blocks run in parallel.
+    A driver (:mod:`numrnn.kernels.jit`).
     """
     blocks = block_count(grad_state.shape[0])
     if blocks == 1:

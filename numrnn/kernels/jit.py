@@ -34,12 +34,12 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
 "Cold start"):
 
 - no slice assignment between arrays (``a[i:j] = b``) and no ``.max()`` in the
-  plain LSTM's kernels and the helpers every cell shares (the other cells' kernels
-  still have some; converting them would shorten their first calls too): numba
-  checks the shapes of the first at run time and compiles the formatting of its
-  error message, about 30 functions of string code, and the second compiles an
-  array iterator. Kernels copy with element loops; inputs are
-  checked above the kernels, in Python, as before;
+  plain LSTM's, GRU's and Elman RNN's kernels and the helpers every cell shares
+  (the cell variants' kernels still have some; converting them would shorten
+  their first calls too): numba checks the shapes of the first at run time and
+  compiles the formatting of its error message, about 30 functions of string
+  code, and the second compiles an array iterator. Kernels copy with element
+  loops; inputs are checked above the kernels, in Python, as before;
 - one array layout per kernel argument where the caller can choose it (the
   packing kernel takes a transposed view as its C-contiguous transpose and a
   flag): each layout is a compilation of its own;
