@@ -36,7 +36,7 @@ from numba import prange
 
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.jit import parallel_driver
+from numrnn.kernels.jit import kernel, parallel_driver
 from numrnn.kernels.plan import GRADIENT_CHUNK_ROWS, chunk_size, weight_gradient_chunks
 
 __all__ = ["gradient_products"]
@@ -45,16 +45,23 @@ __all__ = ["gradient_products"]
 _INPUT, _INPUT_WEIGHT, _STATE_WEIGHT = 0, 1, 2
 
 
+@kernel
+def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_ih,
+          grad_w_hh):
+    """Rows ``first:stop`` of the product ``what`` names: one single-threaded GEMM."""
+    if what == _INPUT:
+        gemm(grads[first:stop], weight_ih, grad_x[first:stop])
+    elif what == _INPUT_WEIGHT:
+        gemm(grads_t[first:stop], inputs, grad_w_ih[first:stop])
+    else:
+        gemm(grads_t[first:stop], states, grad_w_hh[first:stop])
+
+
 @parallel_driver
 def _run_tasks(tasks, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_ih, grad_w_hh):
     for task in prange(tasks.shape[0]):
-        what, first, stop = tasks[task, 0], tasks[task, 1], tasks[task, 2]
-        if what == _INPUT:
-            gemm(grads[first:stop], weight_ih, grad_x[first:stop])
-        elif what == _INPUT_WEIGHT:
-            gemm(grads_t[first:stop], inputs, grad_w_ih[first:stop])
-        else:
-            gemm(grads_t[first:stop], states, grad_w_hh[first:stop])
+        _task(tasks[task, 0], tasks[task, 1], tasks[task, 2], grads, weight_ih, grad_x, grads_t,
+              inputs, states, grad_w_ih, grad_w_hh)
 
 
 def _row_ranges(rows, depth, width):
