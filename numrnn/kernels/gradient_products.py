@@ -20,13 +20,17 @@ at B = 64, T = 100, I = H = 256 took 72 ms instead of 81 on one thread (CPU
 time). The bias sums stay NumPy's ``sum(axis=0)``, to the caller: as a task
 here, a column-wise loop in a kernel, they took 4.7 ms there against NumPy's
 1.0 (the loop did not vectorise).
+
 numba splits a ``prange`` evenly by count, so the table is laid out for two
 threads: its tasks, largest first, dealt out as a snake (first, second,
 second, first, first, ...) between its two halves, each half then about half
 the work. In the order the products were listed, one thread would get the
 input side's gradient and the other the wider recurrent one. (Letting threads
 take tasks one at a time, ``numba.parallel_chunksize(1)``, cost 16 µs a call
-to set and put back, 1% of a training step at B = 8.)
+to set and put back, 1% of a training step at B = 8.) Each GEMM is called from
+a ``kernel`` of its own (:func:`_task`): in the body of the
+``parallel_driver``, lowered without optimisation, the call cost 5% of a
+training step at B = 8 (docs/performance.md).
 """
 
 import functools
