@@ -15,7 +15,8 @@ masked h.
 
 Only ``dh_{t-1}`` is sequential. The pre-activation gradients of every step are
 stored (T, B, 4H) and the parameter and input gradients come from one GEMM each
-after the loop::
+after the loop, all in one parallel region
+(:func:`numrnn.kernels.gradient_products.gradient_products`)::
 
     dx = dG W_ih,   dW_ih = dGᵀ x,   dW_hh = dGᵀ h_prev,   db_ih = db_hh = Σ dG
 
@@ -42,7 +43,8 @@ from numrnn.kernels import (
 )
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
-from numrnn.kernels.gemm import kernel_blas, matmul
+from numrnn.kernels.gemm import kernel_blas
+from numrnn.kernels.gradient_products import gradient_products
 from numrnn.kernels.jit import kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.lstm_peephole import has_peepholes
@@ -256,15 +258,14 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
         # W_hh multiplied the masked state: its gradient reads that.
         prev_hidden *= recurrent_mask
 
-    flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needs
-    grad_x = matmul(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
-    flat_t = flat.T  # a view: the GEMM reads it transposed, nothing is copied
-    grad_w_ih = matmul(flat_t, x.reshape(steps * batch, n_in)) if want_w_ih else None
-    grad_w_hh = matmul(flat_t, prev_hidden.reshape(steps * batch, hidden)) if want_w_hh else None
+    flat = grad_gates.reshape(steps * batch, n_gates)
+    grad_x, grad_w_ih, grad_w_hh = gradient_products(
+        flat, weight_ih, x.reshape(steps * batch, n_in), prev_hidden.reshape(steps * batch, hidden),
+        (want_x, want_w_ih, want_w_hh))
     grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None
     return (
-        grad_x,
+        grad_x.reshape(steps, batch, n_in) if want_x else None,
         grad_h0 if want_h0 else None,
         grad_c if want_c0 else None,
         grad_w_ih,

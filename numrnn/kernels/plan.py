@@ -212,12 +212,12 @@ def shared_chunk_size(rows):
 
 
 @functools.lru_cache(maxsize=256)
-def weight_gradient_chunks(rows, depth, width):
+def weight_gradient_chunks(rows, depth, width, most_rows=GRADIENT_CHUNK_ROWS):
     """Row ranges of two weight gradients computed side by side, or None to keep ``gemm.matmul``.
 
     For products ``dᵀ·a`` and ``dᵀ·b`` of ``rows`` rows, ``depth`` deep, the
     narrower of ``a`` and ``b`` ``width`` columns wide: an (n, 2) int64 array of
-    ``(first, stop)`` ranges, each up to ``GRADIENT_CHUNK_ROWS`` rows of whole
+    ``(first, stop)`` ranges, each up to ``most_rows`` rows of whole
     :func:`chunk_size` chunks, the last short chunk (if any) a range of its own;
     None where a chunk has under ``GROUPED_FROM`` multiply-adds.
     """
@@ -225,7 +225,7 @@ def weight_gradient_chunks(rows, depth, width):
     if min(size, rows) * depth * width < GROUPED_FROM:
         return None
     full = rows // size * size
-    step = max(1, GRADIENT_CHUNK_ROWS // size) * size
+    step = max(1, most_rows // size) * size
     bounds = [(first, min(first + step, full)) for first in range(0, full, step)]
     if full < rows:
         bounds.append((full, rows))

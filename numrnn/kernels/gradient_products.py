@@ -1,0 +1,140 @@
+"""The products after a backward loop (``dx``, ``dW_ih``, ``dW_hh``) in one parallel region.
+
+Once the recurrence has stored the pre-activation gradients ``dG`` (T·B, G·H),
+the rest of an LSTM's backward pass has nothing sequential::
+
+    dx = dG W_ih,   dW_ih = dGᵀ x,   dW_hh = dGᵀ h_prev
+
+:func:`gradient_products` runs them as one table of tasks in one parallel call:
+``dx`` in the row chunks :func:`numrnn.kernels.gemm.matmul` would cut
+(:func:`~numrnn.kernels.plan.chunk_size`), each weight gradient in the row
+ranges :func:`~numrnn.kernels.plan.weight_gradient_chunks` groups where its
+chunks are large (else in ``matmul``'s chunks). Each task is one
+single-threaded GEMM, made from the sizes alone, so every element has the same
+bits whatever the thread count, and the same bits ``matmul`` gave it.
+
+Against one ``matmul`` per product (the plain LSTM's backward before), one
+region saves a fork and join per product, and the larger ranges save each
+128-row chunk's repacking of its T·B-deep right operand: the weight gradients
+at B = 64, T = 100, I = H = 256 took 72 ms instead of 81 on one thread (CPU
+time). The bias sums stay NumPy's ``sum(axis=0)``, to the caller: as a task
+here, a column-wise loop in a kernel, they took 4.7 ms there against NumPy's
+1.0 (the loop did not vectorise).
+
+numba splits a ``prange`` evenly by count, so the table is laid out for two
+threads: its tasks, largest first, dealt out as a snake (first, second,
+second, first, first, ...) between its two halves, each half then about half
+the work. In the order the products were listed, one thread would get the
+input side's gradient and the other the wider recurrent one. (Letting threads
+take tasks one at a time, ``numba.parallel_chunksize(1)``, cost 16 µs a call
+to set and put back, 1% of a training step at B = 8.) Each GEMM is called from
+a ``kernel`` of its own (:func:`_task`): in the body of the
+``parallel_driver``, lowered without optimisation, the call cost 5% of a
+training step at B = 8 (docs/performance.md).
+"""
+
+import functools
+
+import numpy as np
+from numba import prange
+
+from numrnn.kernels.blas import gemm
+from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+from numrnn.kernels.jit import kernel, parallel_driver
+from numrnn.kernels.plan import GRADIENT_CHUNK_ROWS, chunk_size, weight_gradient_chunks
+
+__all__ = ["gradient_products"]
+
+# What a task computes: the first column of the task table.
+_INPUT, _INPUT_WEIGHT, _STATE_WEIGHT = 0, 1, 2
+
+
+@kernel
+def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_ih,
+          grad_w_hh):
+    """Rows ``first:stop`` of the product ``what`` names: one single-threaded GEMM."""
+    if what == _INPUT:
+        gemm(grads[first:stop], weight_ih, grad_x[first:stop])
+    elif what == _INPUT_WEIGHT:
+        gemm(grads_t[first:stop], inputs, grad_w_ih[first:stop])
+    else:
+        gemm(grads_t[first:stop], states, grad_w_hh[first:stop])
+
+
+@parallel_driver
+def _run_tasks(tasks, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_ih, grad_w_hh):
+    for task in prange(tasks.shape[0]):
+        _task(tasks[task, 0], tasks[task, 1], tasks[task, 2], grads, weight_ih, grad_x, grads_t,
+              inputs, states, grad_w_ih, grad_w_hh)
+
+
+def _row_ranges(rows, depth, width):
+    """Row ranges of a weight gradient (``rows`` rows, ``depth`` deep, ``width`` columns),
+    at least two where its chunks allow, so that both threads get a share of each."""
+    size = chunk_size(rows)
+    most = max(size, min(GRADIENT_CHUNK_ROWS, rows // 2 // size * size))
+    grouped = weight_gradient_chunks(rows, depth, width, most)
+    if grouped is not None:
+        return [tuple(bounds) for bounds in grouped.tolist()]
+    return [(first, min(first + size, rows)) for first in range(0, rows, size)]
+
+
+@functools.lru_cache(maxsize=256)
+def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh):
+    """The (n, 3) int64 table of ``(what, first, stop)`` tasks, in two halves of about
+    equal work."""
+    tasks = []  # (cost in multiply-adds, what, first, stop)
+    if want_x:
+        size = chunk_size(positions)
+        tasks += [((min(first + size, positions) - first) * gate_rows * n_in, _INPUT, first,
+                   min(first + size, positions)) for first in range(0, positions, size)]
+    for wanted, what, width in ((want_w_ih, _INPUT_WEIGHT, n_in),
+                                (want_w_hh, _STATE_WEIGHT, hidden)):
+        if wanted:
+            tasks += [((stop - first) * positions * width, what, first, stop)
+                      for first, stop in _row_ranges(gate_rows, positions, min(n_in, hidden))]
+    tasks.sort(key=lambda task: -task[0])
+    halves = ([], [])
+    for index, task in enumerate(tasks):
+        halves[index % 4 in (1, 2)].append(task[1:])
+    table = np.array(halves[0] + halves[1], dtype=np.int64).reshape(len(tasks), 3)
+    table.flags.writeable = False
+    return table
+
+
+def _blas_ready(matrix):
+    """``matrix``, or a C-contiguous copy where BLAS cannot read it in place."""
+    row_stride, col_stride = matrix.strides
+    size = matrix.itemsize
+    if (col_stride == size and row_stride >= size) or (row_stride == size and col_stride >= size):
+        return matrix
+    return np.ascontiguousarray(matrix)
+
+
+def gradient_products(grads, weight_ih, inputs, states, wants):
+    """``(dx, dW_ih, dW_hh)`` of stored pre-activation gradients, None for each not wanted.
+
+    Parameters
+    ----------
+    grads : (P, G·H) C-contiguous
+        The pre-activation gradients of all P = T·B positions.
+    weight_ih : (G·H, I)
+    inputs : (P, I) and states : (P, H), C-contiguous
+        The layer's input and the (masked) state each position's step started from.
+    wants : (bool, bool, bool)
+        Whether ``dx`` (P, I), ``dW_ih`` (G·H, I) and ``dW_hh`` (G·H, H) are wanted.
+    """
+    positions, gate_rows = grads.shape
+    n_in, hidden = inputs.shape[1], states.shape[1]
+    want_x, want_w_ih, want_w_hh = wants
+    # What is not wanted gets no rows; the task table has nothing for it.
+    grad_x = np.empty((positions if want_x else 0, n_in), dtype=grads.dtype)
+    grad_w_ih = np.empty((gate_rows if want_w_ih else 0, n_in), dtype=grads.dtype)
+    grad_w_hh = np.empty((gate_rows if want_w_hh else 0, hidden), dtype=grads.dtype)
+    tasks = _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh)
+    if tasks.shape[0] > 0:
+        with single_threaded_kernel_blas():
+            _run_tasks(tasks, grads, _blas_ready(weight_ih), grad_x, grads.T, inputs, states,
+                       grad_w_ih, grad_w_hh)
+    return (grad_x if want_x else None, grad_w_ih if want_w_ih else None,
+            grad_w_hh if want_w_hh else None)

@@ -1,0 +1,94 @@
+"""The products after a backward loop, in one parallel region, against one matmul each."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from numrnn.kernels import gradient_products as products
+from numrnn.kernels.gemm import matmul
+from numrnn.kernels.plan import chunk_size, weight_gradient_chunks
+
+# (positions, I, G·H, H): chunks of matmul only (small), grouped ranges of
+# weight_gradient_chunks (the LSTM's "small" and "medium"), and sizes that do
+# not divide into whole chunks.
+SHAPES = [(7, 5, 24, 6), (400, 64, 512, 128), (1600, 64, 512, 128), (6400, 256, 1024, 256),
+          (1290, 33, 260, 65), (3000, 100, 1030, 40), (0, 4, 16, 4), (30, 0, 16, 4)]
+
+
+def _operands(positions, n_in, gate_rows, hidden, dtype):
+    rng = np.random.default_rng(positions + n_in + gate_rows)
+    return (rng.standard_normal((positions, gate_rows)).astype(dtype),
+            rng.standard_normal((gate_rows, n_in)).astype(dtype),
+            rng.standard_normal((positions, n_in)).astype(dtype),
+            rng.standard_normal((positions, hidden)).astype(dtype))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_same_bits_as_one_matmul_per_product(shape, dtype):
+    grads, weight_ih, inputs, states = _operands(*shape, dtype)
+    got = products.gradient_products(grads, weight_ih, inputs, states, (True,) * 3)
+    expected = (matmul(grads, weight_ih), matmul(grads.T, inputs), matmul(grads.T, states))
+    for result, reference in zip(got, expected):
+        assert result.dtype == dtype
+        np.testing.assert_array_equal(result, reference)
+
+
+@pytest.mark.parametrize("wants", list(itertools.product((False, True), repeat=3)))
+def test_only_what_is_wanted_is_computed(wants):
+    grads, weight_ih, inputs, states = _operands(1600, 64, 512, 128, np.float32)
+    got = products.gradient_products(grads, weight_ih, inputs, states, wants)
+    expected = (grads @ weight_ih, grads.T @ inputs, grads.T @ states)
+    for want, result, reference in zip(wants, got, expected):
+        if want:
+            np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
+        else:
+            assert result is None
+
+
+def test_a_weight_that_blas_cannot_read_in_place_is_copied():
+    grads, weight_ih, inputs, states = _operands(400, 64, 512, 128, np.float32)
+    every_other = np.repeat(weight_ih, 2, axis=1)[:, ::2]
+    got = products.gradient_products(grads, every_other, inputs, states,
+                                     (True, False, False))[0]
+    np.testing.assert_array_equal(got, matmul(grads, weight_ih))
+
+
+def test_the_same_bits_for_any_thread_count(same_bits_for_any_thread_count):
+    grads, weight_ih, inputs, states = _operands(6400, 256, 1024, 256, np.float32)
+    same_bits_for_any_thread_count(
+        lambda: products.gradient_products(grads, weight_ih, inputs, states, (True,) * 3))
+
+
+@pytest.mark.parametrize("rows, depth, width, expected", [
+    # "small": one 512-row range would leave one thread the whole of a gradient.
+    (512, 1600, 64, [(0, 256), (256, 512)]),
+    # "medium" and "large": weight_gradient_chunks' own 512-row ranges.
+    (1024, 6400, 256, [(0, 512), (512, 1024)]),
+    (2048, 6400, 512, [(0, 512), (512, 1024), (1024, 1536), (1536, 2048)]),
+    # Too small to group: matmul's chunks.
+    (512, 400, 64, [(first, first + 64) for first in range(0, 512, 64)]),
+])
+def test_each_weight_gradient_gets_at_least_two_ranges_of_whole_chunks(rows, depth, width,
+                                                                      expected):
+    ranges = products._row_ranges(rows, depth, width)
+    assert ranges == expected
+    size = chunk_size(rows)
+    assert all(first % size == 0 for first, _ in ranges)
+
+
+def test_each_half_of_the_task_table_has_about_half_the_work():
+    # numba gives each of two threads one half of a prange's iterations.
+    table = products._task_table(1600, 64, 512, 128, True, True, True)
+    # dW_hh's two ranges (128 columns), dW_ih's two (64), dx's eight 200-row chunks.
+    assert table[:6, 0].tolist() == [2, 1, 0, 0, 0, 0]
+    assert table[6:, 0].tolist() == [2, 1, 0, 0, 0, 0]
+    table = products._task_table(400, 64, 512, 128, False, True, True)
+    assert table[:8, 0].tolist() == [2] * 4 + [1] * 4 == table[8:, 0].tolist()
+    assert not table.flags.writeable
+
+
+def test_weight_gradient_chunks_take_a_smaller_range_where_asked():
+    assert weight_gradient_chunks(512, 1600, 64, 256).tolist() == [[0, 256], [256, 512]]
+    assert weight_gradient_chunks(512, 1600, 64).tolist() == [[0, 512]]
