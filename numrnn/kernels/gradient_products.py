@@ -21,11 +21,16 @@ time). The bias sums stay NumPy's ``sum(axis=0)``, to the caller: as a task
 here, a column-wise loop in a kernel, they took 4.7 ms there against NumPy's
 1.0 (the loop did not vectorise).
 
-numba splits a ``prange`` evenly by count, so the table is laid out for two
-threads: its tasks, largest first, dealt out as a snake (first, second,
-second, first, first, ...) between its two halves, each half then about half
-the work. In the order the products were listed, one thread would get the
-input side's gradient and the other the wider recurrent one. (Letting threads
+numba splits a ``prange`` evenly by count, one contiguous share a thread, so
+the table is laid out for the thread count of the call: each weight gradient
+in at least as many ranges as there are threads (where its chunks allow), the
+tasks, largest first, dealt out as a snake (first, second, ..., last, last,
+..., first, ...) into one share a thread, the shorter shares padded with tasks
+that do nothing, so that each thread gets about the same work. In the order
+the products were listed, one of two threads would get the input side's
+gradient and the other the wider recurrent one; with shares made for two
+threads, four threads would leave two with only ``dx`` chunks. Which thread
+runs a task never changes its bits. (Letting threads
 take tasks one at a time, ``numba.parallel_chunksize(1)``, cost 16 µs a call
 to set and put back, 1% of a training step at B = 8.) Each GEMM is called from
 a ``kernel`` of its own (:func:`_task`): in the body of the
@@ -35,6 +40,7 @@ training step at B = 8 (docs/performance.md).
 
 import functools
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -45,8 +51,8 @@ from numrnn.kernels.plan import GRADIENT_CHUNK_ROWS, chunk_size, weight_gradient
 
 __all__ = ["gradient_products"]
 
-# What a task computes: the first column of the task table.
-_INPUT, _INPUT_WEIGHT, _STATE_WEIGHT = 0, 1, 2
+# What a task computes: the first column of the task table (_NOTHING pads a share).
+_INPUT, _INPUT_WEIGHT, _STATE_WEIGHT, _NOTHING = 0, 1, 2, 3
 
 
 @kernel
@@ -57,7 +63,7 @@ def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, states, 
         gemm(grads[first:stop], weight_ih, grad_x[first:stop])
     elif what == _INPUT_WEIGHT:
         gemm(grads_t[first:stop], inputs, grad_w_ih[first:stop])
-    else:
+    elif what == _STATE_WEIGHT:
         gemm(grads_t[first:stop], states, grad_w_hh[first:stop])
 
 
@@ -68,11 +74,11 @@ def _run_tasks(tasks, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_
               inputs, states, grad_w_ih, grad_w_hh)
 
 
-def _row_ranges(rows, depth, width):
+def _row_ranges(rows, depth, width, threads):
     """Row ranges of a weight gradient (``rows`` rows, ``depth`` deep, ``width`` columns),
-    at least two where its chunks allow, so that both threads get a share of each."""
+    at least ``threads`` where its chunks allow, so that every thread gets a share of each."""
     size = chunk_size(rows)
-    most = max(size, min(GRADIENT_CHUNK_ROWS, rows // 2 // size * size))
+    most = max(size, min(GRADIENT_CHUNK_ROWS, rows // threads // size * size))
     grouped = weight_gradient_chunks(rows, depth, width, most)
     if grouped is not None:
         return [tuple(bounds) for bounds in grouped.tolist()]
@@ -80,9 +86,9 @@ def _row_ranges(rows, depth, width):
 
 
 @functools.lru_cache(maxsize=256)
-def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh):
-    """The (n, 3) int64 table of ``(what, first, stop)`` tasks, in two halves of about
-    equal work."""
+def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh, threads):
+    """The (n, 3) int64 table of ``(what, first, stop)`` tasks: ``threads`` shares of
+    equal length and about equal work, one after the other."""
     tasks = []  # (cost in multiply-adds, what, first, stop)
     if want_x:
         size = chunk_size(positions)
@@ -92,12 +98,17 @@ def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh
                                 (want_w_hh, _STATE_WEIGHT, hidden)):
         if wanted:
             tasks += [((stop - first) * positions * width, what, first, stop)
-                      for first, stop in _row_ranges(gate_rows, positions, min(n_in, hidden))]
+                      for first, stop in _row_ranges(gate_rows, positions, min(n_in, hidden),
+                                                     threads)]
     tasks.sort(key=lambda task: -task[0])
-    halves = ([], [])
+    shares = [[] for _ in range(threads)]
     for index, task in enumerate(tasks):
-        halves[index % 4 in (1, 2)].append(task[1:])
-    table = np.array(halves[0] + halves[1], dtype=np.int64).reshape(len(tasks), 3)
+        turn, place = divmod(index, threads)
+        shares[place if turn % 2 == 0 else threads - 1 - place].append(task[1:])
+    longest = max(len(share) for share in shares)
+    padding = (_NOTHING, 0, 0)
+    rows = [task for share in shares for task in share + [padding] * (longest - len(share))]
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), 3)
     table.flags.writeable = False
     return table
 
@@ -131,7 +142,8 @@ def gradient_products(grads, weight_ih, inputs, states, wants):
     grad_x = np.empty((positions if want_x else 0, n_in), dtype=grads.dtype)
     grad_w_ih = np.empty((gate_rows if want_w_ih else 0, n_in), dtype=grads.dtype)
     grad_w_hh = np.empty((gate_rows if want_w_hh else 0, hidden), dtype=grads.dtype)
-    tasks = _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh)
+    tasks = _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh,
+                        numba.get_num_threads())
     if tasks.shape[0] > 0:
         with single_threaded_kernel_blas():
             _run_tasks(tasks, grads, _blas_ready(weight_ih), grad_x, grads.T, inputs, states,

@@ -72,7 +72,7 @@ def test_the_same_bits_for_any_thread_count(same_bits_for_any_thread_count):
 ])
 def test_each_weight_gradient_gets_at_least_two_ranges_of_whole_chunks(rows, depth, width,
                                                                       expected):
-    ranges = products._row_ranges(rows, depth, width)
+    ranges = products._row_ranges(rows, depth, width, 2)
     assert ranges == expected
     size = chunk_size(rows)
     assert all(first % size == 0 for first, _ in ranges)
@@ -80,13 +80,39 @@ def test_each_weight_gradient_gets_at_least_two_ranges_of_whole_chunks(rows, dep
 
 def test_each_half_of_the_task_table_has_about_half_the_work():
     # numba gives each of two threads one half of a prange's iterations.
-    table = products._task_table(1600, 64, 512, 128, True, True, True)
+    table = products._task_table(1600, 64, 512, 128, True, True, True, 2)
     # dW_hh's two ranges (128 columns), dW_ih's two (64), dx's eight 200-row chunks.
     assert table[:6, 0].tolist() == [2, 1, 0, 0, 0, 0]
     assert table[6:, 0].tolist() == [2, 1, 0, 0, 0, 0]
-    table = products._task_table(400, 64, 512, 128, False, True, True)
+    table = products._task_table(400, 64, 512, 128, False, True, True, 2)
     assert table[:8, 0].tolist() == [2] * 4 + [1] * 4 == table[8:, 0].tolist()
     assert not table.flags.writeable
+
+
+def _work(task, positions, n_in, hidden):
+    what, first, stop = task
+    widths = {products._INPUT: n_in, products._INPUT_WEIGHT: positions,
+              products._STATE_WEIGHT: positions, products._NOTHING: 0}
+    depth = {products._INPUT: 512, products._INPUT_WEIGHT: n_in,
+             products._STATE_WEIGHT: hidden, products._NOTHING: 0}
+    return (stop - first) * widths[what] * depth[what]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4, 8])
+def test_every_thread_gets_an_equal_share_of_tasks_and_about_equal_work(threads):
+    # With shares made for two threads, four threads left two of them only dx chunks.
+    positions, n_in, hidden = 1600, 64, 128
+    table = products._task_table(positions, n_in, 512, hidden, True, True, True, threads)
+    assert table.shape[0] % threads == 0
+    shares = table.reshape(threads, -1, 3)
+    work = [sum(_work(task, positions, n_in, hidden) for task in share) for share in shares]
+    assert max(work) <= 1.25 * (sum(work) / threads)
+    # Every product is computed once, whole: the non-padding tasks tile each one.
+    for what, rows in ((products._INPUT, positions), (products._INPUT_WEIGHT, 512),
+                       (products._STATE_WEIGHT, 512)):
+        ranges = sorted((first, stop) for kind, first, stop in table.tolist() if kind == what)
+        assert ranges[0][0] == 0 and ranges[-1][1] == rows
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
 
 
 def test_weight_gradient_chunks_take_a_smaller_range_where_asked():
