@@ -38,9 +38,10 @@ def project_inputs(x, weight_ih, projection):
     """``projection[...] = x W_ihᵀ`` for a C-contiguous (T, B, I) ``x``: one GEMM, or loops.
 
     The forward kernels' input projection, by :func:`numrnn.kernels.plan.projection_calls_blas`.
-    Inlined into its callers, which are all ``parallel_kernel``: compiled on its
-    own it would be a non-parallel function calling :func:`matmul_into` (see
-    there).
+    Inlined into its callers, which are parallel (a ``parallel_kernel``, or
+    ``elman._forward``, a ``parallel_driver`` lowered without optimisation, where
+    the GEMM it calls does the work): compiled on its own it would be a
+    non-parallel function calling :func:`matmul_into` (see there).
     """
     steps, batch, n_in = x.shape
     n_out = weight_ih.shape[0]

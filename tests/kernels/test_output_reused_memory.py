@@ -16,9 +16,15 @@ KINDS = pytest.mark.parametrize("kind", [LSTM, GRU, RNN], ids=["LSTM", "GRU", "R
 DTYPES = pytest.mark.parametrize("dtype", [np.float32, np.float64])
 
 
-def problem(kind, seed, dtype, lengths=None, steps=20, batch=64, n_in=3, hidden=64):
-    """Random input, states and weights. B = 64 takes the joint product path in float32,
-    and the (T, B, H) output is past reused_memory.SMALLEST, below which plain arrays serve."""
+# Input sizes at which B = 64, H = 64 takes the joint product path in float32 (the weights
+# past plan.PACK_FROM_SIZE): float64 takes the other path, so the tests see both.
+JOINT_INPUTS = {"LSTM": 3, "GRU": 32, "RNN": 200}
+
+
+def problem(kind, seed, dtype, lengths=None, steps=20, batch=64, hidden=64):
+    """Random input, states and weights; the (T, B, H) output is past
+    reused_memory.SMALLEST, below which plain arrays serve."""
+    n_in = JOINT_INPUTS[kind.name]
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((steps, batch, n_in)).astype(dtype)
     states = tuple(rng.standard_normal((batch, hidden)).astype(dtype) * 0.5 for _ in kind.states)
@@ -29,12 +35,20 @@ def problem(kind, seed, dtype, lengths=None, steps=20, batch=64, n_in=3, hidden=
     return x, states, weights, lengths
 
 
-def step(kind, x, states, weights, lengths):
+def step(kind, x, states, weights, lengths, reverse=False):
     """Forward and backward; returns the output and the gradients."""
-    output, finals, saved = kind.forward_train(x, states, weights, lengths)
+    output, finals, saved = kind.forward_train(x, states, weights, lengths, reverse)
     grads = kind.backward(np.ones_like(output), tuple(np.ones_like(f) for f in finals), x,
-                          states, weights, saved, lengths)
+                          states, weights, saved, lengths, reverse)
     return output, grads
+
+
+def test_the_float32_problems_take_the_joint_path():
+    from numrnn.kernels.plan import JOINT, plan_for
+
+    for kind in (LSTM, GRU, RNN):
+        plan = plan_for(np.float32, 64, 20, JOINT_INPUTS[kind.name], 64, len(kind.gates))
+        assert plan.product == JOINT, kind.name
 
 
 def _address(array):
@@ -61,7 +75,9 @@ def test_a_held_output_is_left_alone_by_later_calls(kind, dtype):
 
 @KINDS
 @DTYPES
-def test_released_output_memory_is_reused_and_nothing_of_its_last_call_shows(kind, dtype):
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_released_output_memory_is_reused_and_nothing_of_its_last_call_shows(kind, dtype,
+                                                                             reverse):
     output, _ = step(kind, *problem(kind, 0, dtype))
     first = _address(output)
     del output
@@ -69,16 +85,16 @@ def test_released_output_memory_is_reused_and_nothing_of_its_last_call_shows(kin
     # Padded rows: their positions past the length must read zeros, not the last call's h.
     lengths = np.random.default_rng(5).integers(1, 21, size=64).astype(np.int64)
     data = problem(kind, 1, dtype, lengths)
-    output, grads = step(kind, *data)
+    output, grads = step(kind, *data, reverse)
     assert _address(output) == first
     for b, length in enumerate(lengths):
         assert not output[length:, b].any()
     # While that output is held, the same call runs in other memory: same bits.
-    fresh_output, fresh_grads = step(kind, *data)
+    fresh_output, fresh_grads = step(kind, *data, reverse)
     assert not np.shares_memory(fresh_output, output)
     np.testing.assert_array_equal(output, fresh_output)
     for grad, fresh in zip(grads, fresh_grads):
         np.testing.assert_array_equal(grad, fresh)
     # And the inference path, whose output is a fresh array, computes the same output.
-    inferred, _ = kind.forward_infer(*data)
+    inferred, _ = kind.forward_infer(*data, reverse)
     np.testing.assert_array_equal(output, inferred)
