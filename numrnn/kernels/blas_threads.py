@@ -138,6 +138,25 @@ class _SingleThreadedKernelBlas:
 _SINGLE_THREADED = _SingleThreadedKernelBlas()
 
 
+def _fresh_state_after_fork():
+    """In a forked child: a fresh lock, no kernel inside, the pinned copy's count put back.
+
+    Only the forking thread lives on in the child. Another thread of the parent may
+    have held the lock, or been inside :func:`single_threaded_kernel_blas`, at the
+    fork: the child would wait for that lock forever, or keep the copy at one
+    thread for good, since the thread that would leave is gone.
+    """
+    global _lock, _inside, _saved
+    _lock = threading.Lock()
+    if _inside and _saved is not None and _saved != 1:
+        _set_count(_KERNEL_LIBRARY, _saved)
+    _inside = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_state_after_fork)
+
+
 def single_threaded_kernel_blas():
     """Run the OpenBLAS copy the kernels call on one thread while any kernel is inside.
 
