@@ -113,7 +113,7 @@ def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh
     return table
 
 
-def _blas_ready(matrix):
+def _readable_by_blas(matrix):
     """``matrix``, or a C-contiguous copy where BLAS cannot read it in place."""
     row_stride, col_stride = matrix.strides
     size = matrix.itemsize
@@ -146,7 +146,7 @@ def gradient_products(grads, weight_ih, inputs, states, wants):
                         numba.get_num_threads())
     if tasks.shape[0] > 0:
         with single_threaded_kernel_blas():
-            _run_tasks(tasks, grads, _blas_ready(weight_ih), grad_x, grads.T, inputs, states,
+            _run_tasks(tasks, grads, _readable_by_blas(weight_ih), grad_x, grads.T, inputs, states,
                        grad_w_ih, grad_w_hh)
     return (grad_x if want_x else None, grad_w_ih if want_w_ih else None,
             grad_w_hh if want_w_hh else None)
