@@ -98,6 +98,33 @@ def copy_row(source, target):
 
 
 @inline_kernel
+def joint_buffers(x, state, recurrent_mask, first, rows):
+    """A joint-step block's ``(joint, h_kept)`` at its start (LSTM and Elman RNN).
+
+    ``joint`` (rows, I + H) takes each row's ``[x_t, h_{t-1}]``: its tail starts as
+    the block's rows of ``state``, times their recurrent masks where there are any,
+    and ``h_kept`` (rows, H; empty without masks) then keeps the unmasked state.
+    Element loops, not slice assignments: numba checks a slice assignment's shapes at
+    run time and compiles the formatting of its error message, which took seconds of
+    a first call's compilation (docs/performance.md, "Cold start").
+    """
+    n_in, hidden = x.shape[2], state.shape[1]
+    masked = recurrent_mask.shape[0] > 0
+    joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
+    h_kept = np.empty((rows if masked else 0, hidden), dtype=x.dtype)
+    for r in range(rows):
+        h_row, joint_row = state[first + r], joint[r]
+        for j in range(hidden):
+            joint_row[n_in + j] = h_row[j]
+        if masked:
+            kept_row, mask_row = h_kept[r], recurrent_mask[first + r]
+            for j in range(hidden):
+                kept_row[j] = h_row[j]
+                joint_row[n_in + j] = h_row[j] * mask_row[j]
+    return joint, h_kept
+
+
+@inline_kernel
 def mask_rows(rows, mask, first, out):
     """``out[r] = rows[r] * mask[first + r]``: a block's rows of h (or of the gradient
     through ``W_hh``) times their variational recurrent dropout masks, fixed per row."""

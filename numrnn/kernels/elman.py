@@ -35,6 +35,7 @@ from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import (
     block_rows,
     combined_bias,
+    joint_buffers,
     longest_length,
     mask_rows,
     time_index,
@@ -186,18 +187,7 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state
     first, stop = block_rows(block, batch)
     rows = stop - first
     masked = recurrent_mask.shape[0] > 0
-    joint = np.empty((rows, n_in + hidden), dtype=x.dtype)
-    h_kept = np.empty((rows if masked else 0, hidden), dtype=x.dtype)
-    # Element loops, not slice assignments (see lstm._run_block_joint).
-    for r in range(rows):
-        h_row, joint_row = state[first + r], joint[r]
-        for j in range(hidden):
-            joint_row[n_in + j] = h_row[j]
-        if masked:
-            kept_row, mask_row = h_kept[r], recurrent_mask[first + r]
-            for j in range(hidden):
-                kept_row[j] = h_row[j]
-                joint_row[n_in + j] = h_row[j] * mask_row[j]
+    joint, h_kept = joint_buffers(x, state, recurrent_mask, first, rows)
     preactivations = np.empty((rows, hidden), dtype=x.dtype)
     spill = np.empty(packed.PANEL, dtype=x.dtype)
     for step in range(longest_length(lengths, first, stop)):
