@@ -88,8 +88,6 @@ if __name__ == "__main__":
         # Labelled in the report: see the module's docstring.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import json  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 import harness  # noqa: E402
@@ -212,12 +210,8 @@ def run_child(task, folder):
     """Run compare_child.py on ``task`` in a fresh interpreter; its JSON report."""
     path = os.path.join(folder, f"task-{task['library']}.json")
     harness.write_json(path, task)
-    done = subprocess.run([sys.executable, CHILD, path], env=child_environment(),
-                          cwd=harness.ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{task['library']} process failed (exit {done.returncode}):\n"
-                           f"{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.child_json([sys.executable, CHILD, path], f"{task['library']} process",
+                              env=child_environment())
 
 
 def run_processes(tasks, folder, processes):

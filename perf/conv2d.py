@@ -20,7 +20,6 @@ the fastest rounds are compared too (on a loaded machine, load only adds time).
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,10 +103,7 @@ def measure(library, budget, threads):
 def run_child(library, budget, threads):
     command = [sys.executable, os.path.abspath(__file__), "--child", library,
                "--budget", str(budget)] + ([] if threads is None else ["--threads", str(threads)])
-    done = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{library} child failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.child_json(command, f"{library} child")
 
 
 def markdown(report):

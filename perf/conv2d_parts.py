@@ -18,7 +18,6 @@ capped at one; the fastest rounds are reported (:func:`harness.interleaved`).
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -83,10 +82,7 @@ def _torch_parts(budget):
 def run_child(library, budget):
     command = [sys.executable, os.path.abspath(__file__), "--child", library,
                "--budget", str(budget)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{library} child failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.child_json(command, f"{library} child")
 
 
 def markdown(report):

@@ -23,7 +23,6 @@ Each GEMM figure comes with its GFLOP/s at the fastest round.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -114,10 +113,7 @@ def _numrnn_parts(config, rounds):
 def run_child(config, rounds):
     command = [sys.executable, os.path.abspath(__file__), "--child", config,
                "--rounds", str(rounds)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{config} child failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.child_json(command, f"{config} child")
 
 
 def markdown(report):

@@ -34,7 +34,28 @@ def restart_without_blas_overrides(keep):
     """
     if not keep and any(name in os.environ for name in BLAS_OVERRIDES):
         os.execve(sys.executable, [sys.executable, *sys.argv],
-                  {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES})
+                  environment_without_blas_overrides())
+
+
+def environment_without_blas_overrides(**extra):
+    """This process's environment less :data:`BLAS_OVERRIDES`, plus ``extra``: for a child
+    that should see OpenBLAS as a user's machine does."""
+    environment = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
+    environment.update(extra)
+    return environment
+
+
+def child_json(command, label, env=None, cwd=ROOT):
+    """Run ``command`` (a fresh interpreter); the JSON its last line of output holds.
+
+    A child that fails raises RuntimeError naming ``label``, its exit status and
+    the end of what it wrote to stderr, so that a perf script stops with the
+    child's own traceback instead of a JSON decoding error.
+    """
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{label} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def set_thread_env(threads):

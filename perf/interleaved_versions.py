@@ -23,12 +23,12 @@ spreads over the cores. ``--case CELL,MODE,B,T,I,H,CALLS`` (repeatable) times th
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
+
+import harness
 
 # (cell, mode, B, T, I, H, calls)
 CASES = [("LSTM", "train", 32, 50, 64, 128, 60), ("LSTM", "train", 64, 100, 256, 256, 8),
@@ -71,20 +71,16 @@ print(json.dumps({"median": sorted(times)[len(times) // 2]}))
 """
 
 
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-
-
 def run_case(tree, name, case, cache, threads, clock):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", *THREAD_VARIABLES)}
+    env = harness.environment_without_blas_overrides(
+        PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
+    for variable in harness.THREAD_VARIABLES:
+        env.pop(variable, None)
     if threads == "1":
-        env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-    env.update(PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(cache, name))
-    done = subprocess.run([sys.executable, "-c", CHILD, *map(str, case), clock], env=env,
-                          cwd=tempfile.gettempdir(), capture_output=True, text=True, check=False)
-    if done.returncode:
-        sys.exit(f"{name} tree failed on {case}:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["median"]
+        env.update(dict.fromkeys(harness.THREAD_VARIABLES, "1"))
+    command = [sys.executable, "-c", CHILD, *map(str, case), clock]
+    return harness.child_json(command, f"the {name} tree on {case}", env=env,
+                              cwd=tempfile.gettempdir())["median"]
 
 
 def _case(text):

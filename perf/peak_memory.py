@@ -34,7 +34,6 @@ import gc
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -180,11 +179,7 @@ def run_child(library, cell, config, repeat):
     shape = configs()[config]
     command = [sys.executable, os.path.abspath(__file__), "--child", library, "--cell", cell,
                "--shape", ",".join(map(str, shape)), "--repeat", str(repeat)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{library} child failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.child_json(command, f"{library} child")
 
 
 def markdown(report):

@@ -22,12 +22,14 @@ the CPU and what LLVM reports of its features.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
 
 # The kernels whose loops carry the time: per module, the dispatchers to read.
 HOT = {
@@ -85,29 +87,14 @@ print(json.dumps({"cpu": llvm.get_host_cpu_name(),
 """
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def measure(dtype):
     """The child's report: LLVM's CPU name and features, and per kernel the counts."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     with tempfile.TemporaryDirectory() as cache:
-        env.update(NUMBA_CACHE_DIR=cache, PYTHONPATH=os.pathsep.join(
-            filter(None, [ROOT, env.get("PYTHONPATH")])))
-        done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(HOT), dtype],
-                              capture_output=True, text=True, env=env, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        sys.exit(f"vector_width: the measuring process failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        env = harness.environment_without_blas_overrides(
+            NUMBA_CACHE_DIR=cache,
+            PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+        return harness.child_json([sys.executable, "-c", CHILD, json.dumps(HOT), dtype],
+                                  "vector_width's measuring process", env=env, cwd=ROOT)
 
 
 def main(argv=None):
@@ -116,7 +103,7 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args(argv)
     report = measure(args.dtype)
-    print(f"# {cpu_model()}; LLVM target {report['cpu']}; "
+    print(f"# {harness.cpu_model()}; LLVM target {report['cpu']}; "
           f"features {', '.join(report['features']) or 'none of avx2/fma/avx512'}; {args.dtype}")
     print(f"{'kernel':40s} {'zmm':>6s} {'ymm':>6s} {'xmm':>6s} "
           f"{'fma zmm':>8s} {'fma ymm':>8s} {'fma xmm':>8s}")
@@ -125,7 +112,8 @@ def main(argv=None):
               f"{counts['fma zmm']:8d} {counts['fma ymm']:8d} {counts['fma xmm']:8d}")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"cpu_model": cpu_model(), "dtype": args.dtype, **report}, out, indent=1)
+            json.dump({"cpu_model": harness.cpu_model(), "dtype": args.dtype, **report}, out,
+                      indent=1)
     return report
 
 
