@@ -34,7 +34,8 @@ three entry points, with the same arguments in the same order::
 The cell's file holds what is particular to it: its arrays of residuals, its
 row step and its backward row. What every cell needs done the same way is done
 here, once: C-contiguous arrays (the kernels index raw memory, and Numba checks
-no bounds), the default lengths, and the default options and needs. Shapes,
+no bounds), the default lengths (shared between calls: kernels never write
+``lengths``), and the default options and needs. Shapes,
 dtypes and lengths are validated above the kernels (:mod:`numrnn.functional`,
 :mod:`numrnn.nn`), before any of this runs.
 """
@@ -56,11 +57,29 @@ def _ready(arrays):
     return tuple([None if array is None else np.ascontiguousarray(array) for array in arrays])
 
 
+# Default lengths ("all T steps") of small batches, kept per (T, B) and shared by
+# every call and thread: no kernel writes its lengths (they are read-only input to
+# every cell's loops), and making them, np.empty + fill, cost ~0.4 µs of each small
+# call. Bounded: batches above CACHED_LENGTH_ROWS rows get fresh ones, and past
+# CACHED_LENGTH_SHAPES shapes the cache starts again.
+CACHED_LENGTH_ROWS = 16
+CACHED_LENGTH_SHAPES = 256
+_DEFAULT_LENGTHS = {}
+
+
 def _lengths(lengths, steps, batch):
+    if lengths is not None:
+        return lengths
+    key = (steps, batch)
+    lengths = _DEFAULT_LENGTHS.get(key)
     if lengths is None:
-        # empty + fill: half the time of np.full, on every call of a small layer.
+        # empty + fill: half the time of np.full.
         lengths = np.empty(batch, dtype=np.int64)
         lengths.fill(steps)
+        if batch <= CACHED_LENGTH_ROWS:
+            if len(_DEFAULT_LENGTHS) >= CACHED_LENGTH_SHAPES:
+                _DEFAULT_LENGTHS.clear()
+            _DEFAULT_LENGTHS[key] = lengths
     return lengths
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from numrnn.errors import ShapeError
 from numrnn.functional.cell_kinds import KINDS
+from numrnn.kernels import recurrent
 
 # Every kind, and each variant its options choose, by name: (kind, options).
 VARIANTS = {"LSTM": (KINDS["LSTM"], None), "GRU": (KINDS["GRU"], None),
@@ -127,3 +128,33 @@ def test_a_recurrent_mask_of_the_wrong_shape_is_refused_before_the_kernels(name,
     with pytest.raises(ShapeError, match=r"recurrent_mask must have shape \(3, 5\)"):
         kind.backward(grad_output, grad_finals, x, states, weights, saved, lengths, False,
                       options, recurrent_mask=np.ones(shape))
+
+
+def test_default_lengths_are_made_once_per_small_shape():
+    # Shared by every call with lengths=None (~0.4 µs of a small layer's call).
+    first = recurrent._lengths(None, 7, 3)
+    assert recurrent._lengths(None, 7, 3) is first
+    np.testing.assert_array_equal(first, [7, 7, 7])
+    assert first.dtype == np.int64
+    rows = recurrent.CACHED_LENGTH_ROWS + 1
+    assert recurrent._lengths(None, 7, rows) is not recurrent._lengths(None, 7, rows)
+    given = np.array([2, 1], dtype=np.int64)
+    assert recurrent._lengths(given, 7, 2) is given
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 3, 16])
+def test_no_kernel_writes_the_shared_default_lengths(name, dtype, batch):
+    kind, options = VARIANTS[name]
+    x, states, weights, _ = _problem(kind, options, batch=batch, seed=3)
+    x, states, weights = (x.astype(dtype), tuple(s.astype(dtype) for s in states),
+                          tuple(w.astype(dtype) for w in weights))
+    shared = recurrent._lengths(None, x.shape[0], batch)
+    for reverse in (False, True):
+        kind.forward_infer(x, states, weights, None, reverse, options)
+        output, finals, saved = kind.forward_train(x, states, weights, None, reverse, options)
+        kind.backward(np.ones_like(output), tuple(np.ones_like(f) for f in finals), x, states,
+                      weights, saved, None, reverse, options)
+    assert recurrent._lengths(None, x.shape[0], batch) is shared
+    np.testing.assert_array_equal(shared, np.full(batch, x.shape[0]))
