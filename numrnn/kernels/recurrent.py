@@ -64,7 +64,7 @@ def _ready(arrays):
 # CACHED_LENGTH_SHAPES shapes the cache starts again.
 CACHED_LENGTH_ROWS = 16
 CACHED_LENGTH_SHAPES = 256
-_DEFAULT_LENGTHS = {}
+_DEFAULT_LENGTHS: dict[tuple[int, int], np.ndarray] = {}
 
 
 def _lengths(lengths, steps, batch):
