@@ -1,6 +1,7 @@
 """What a small recurrent call costs around its kernel: module call, taped and untaped.
 
-Run: ``python perf/small_calls.py [--rounds 7] [--calls 2000] [--clock wall|cpu]``.
+Run: ``python perf/small_calls.py [--rounds 7] [--calls 2000] [--clock wall|cpu]
+[--shape issue-14|tiny-b1]``.
 
 At small sizes (issue #14: ``nn.LSTM(8, 16)``, B = 1, T = 5) the compiled
 kernel takes microseconds and what surrounds it (validation, reshapes,
@@ -50,12 +51,17 @@ import numpy as np  # noqa: E402
 import numrnn  # noqa: E402
 from numrnn import nn  # noqa: E402
 
-SHAPE = {"input": 8, "hidden": 16, "batch": 1, "steps": 5}
+# issue-14: the small layer of issue #14; tiny-b1: issue #21's (B, T, I, H) = (1, 50, 32, 64),
+# where the call around the kernel is what numrnn can still take off against ONNX Runtime.
+SHAPES = {"issue-14": {"input": 8, "hidden": 16, "batch": 1, "steps": 5},
+          "tiny-b1": {"input": 32, "hidden": 64, "batch": 1, "steps": 50}}
+SHAPE = SHAPES["issue-14"]
 
 
-def runners(cell):
+def runners(cell, shape=None):
     """``{"kernel": fn, "untaped": fn, "taped": fn}`` for one cell kind."""
-    n_in, hidden, batch, steps = (SHAPE[key] for key in ("input", "hidden", "batch", "steps"))
+    shape = shape or SHAPE
+    n_in, hidden, batch, steps = (shape[key] for key in ("input", "hidden", "batch", "steps"))
     layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell](n_in, hidden, rng=0)
     x = np.random.default_rng(0).standard_normal((steps, batch, n_in)).astype(np.float32)
     x_tensor = numrnn.Tensor(x)
@@ -88,8 +94,8 @@ def time_calls(fn, calls, clock=time.perf_counter):
     return (clock() - start) / calls * 1e6
 
 
-def measure(cell, rounds, calls, clock=time.perf_counter):
-    fns = runners(cell)
+def measure(cell, rounds, calls, clock=time.perf_counter, shape=None):
+    fns = runners(cell, shape)
     for fn in fns.values():
         for _ in range(50):
             fn()
@@ -106,15 +112,17 @@ def main():
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall: time.perf_counter; cpu: this thread's CPU time")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="issue-14")
     args = parser.parse_args()
+    shape = SHAPES[args.shape]
     machine = harness.machine_info(None)
-    print(f"# small calls, {SHAPE}: µs per call ({args.clock} clock), "
+    print(f"# small calls, {shape}: µs per call ({args.clock} clock), "
           f"medians of {args.rounds} rounds")
     print(f"# {machine['cpu']}, {machine['cores']} cores, git {machine['git']}")
     print("| cell | kernel | untaped | budget | taped | budget |")
     print("|---|---|---|---|---|---|")
     for cell in ("LSTM", "GRU", "RNN"):
-        result = measure(cell, args.rounds, args.calls, CLOCKS[args.clock])
+        result = measure(cell, args.rounds, args.calls, CLOCKS[args.clock], shape)
         kernel = result["kernel"]
         untaped_budget, taped_budget = 1.3 * kernel + 5, 2 * kernel + 10
         print(f"| {cell} | {kernel:.1f} | {result['untaped']:.1f} | {untaped_budget:.1f} "
