@@ -11,6 +11,12 @@ your own), which is run in eval mode and put back as it was (as is any object
 with ``eval`` and ``train`` methods), or a plain function. For
 :func:`generate`, ``inputs`` are int token ids (T, B) and the outputs logits
 (T, B, V); for :func:`forecast`, both are float (T, B, F).
+
+A model with a ``stepper(batch_size, state)`` method that returns an object
+(:meth:`numrnn.CharLanguageModel.stepper`) is fed through it instead, one
+token at a time, prompt included: ``feed(tokens)`` returns the logits after
+the last of ``tokens`` (T, B) and ``state`` the state after all fed so far.
+``stepper`` returning None means "call the model".
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ import pytest
 
 import numrnn
 from numrnn import ArgumentError
-from numrnn.errors import ShapeError
 from numrnn.data import CharVocab
+from numrnn.errors import ShapeError
 from numrnn.generate import generate, generate_text, sample_logits
 from numrnn.language_model import CharLanguageModel
 

@@ -187,7 +187,8 @@ def lstm_projection_step(x, weights, layout, state, gates, output):
                 c_row[j] = c_new
                 gate_row[j] = o * tanh(c_new)
         h[:, :] = typed(0.0, output[0, 0])
-        accumulate(h, np.int64(0), gates[:, :hidden], weights, layout[layer, 2] + columns, proj, proj)
+        accumulate(h, np.int64(0), gates[:, :hidden], weights, layout[layer, 2] + columns, proj,
+                   proj)
     _copy_rows(output, state[layers - 1, 0, :, :proj])
 
 
