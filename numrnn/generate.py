@@ -11,6 +11,12 @@ your own), which is run in eval mode and put back as it was (as is any object
 with ``eval`` and ``train`` methods), or a plain function. For
 :func:`generate`, ``inputs`` are int token ids (T, B) and the outputs logits
 (T, B, V); for :func:`forecast`, both are float (T, B, F).
+
+A model with a ``stepper(batch_size, state)`` method that returns an object
+(:meth:`numrnn.CharLanguageModel.stepper`) is fed through it instead, one
+token at a time, prompt included: ``feed(tokens)`` returns the logits after
+the last of ``tokens`` (T, B) and ``state`` the state after all fed so far.
+``stepper`` returning None means "call the model".
 """
 
 from __future__ import annotations
@@ -93,12 +99,20 @@ def generate(model: Module, prompt: TensorLike, steps: int, *, temperature: floa
 
     generated = np.empty((steps, tokens.shape[1]), dtype=np.int64)
     with _evaluating(model):
-        if steps > 0:
+        stepper = _stepper(model, tokens.shape[1], state) if steps > 0 else None
+        if stepper is not None:
+            logits = stepper.feed(tokens)
+        elif steps > 0:
             logits, state = _step(model, tokens, state)
         for index in range(steps):
             generated[index] = sample_logits(logits, temperature, top_k, rng, top_p=top_p)
             if index + 1 < steps:
-                logits, state = _step(model, generated[index:index + 1], state)
+                if stepper is not None:
+                    logits = stepper.feed(generated[index:index + 1])
+                else:
+                    logits, state = _step(model, generated[index:index + 1], state)
+        if stepper is not None:
+            state = stepper.state
     generated = generated[:, 0] if single else generated
     return (generated, state) if return_state else generated
 
@@ -240,6 +254,12 @@ def _forecast_step(model, inputs, state):
                          f"shape (T, B, F) = {inputs.shape}, the next step of each feature, "
                          f"got shape {array.shape}")
     return array, state
+
+
+def _stepper(model, batch, state):
+    """The model's own one-token stepper (:meth:`numrnn.CharLanguageModel.stepper`), or None."""
+    make = getattr(model, "stepper", None)
+    return make(batch, state) if callable(make) else None
 
 
 def _step(model, tokens, state):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from numrnn.autograd.tensor import Tensor
 from numrnn.data.vocab import CharVocab, Vocab, WordVocab
 from numrnn.errors import ArgumentError, ArgumentTypeError
 from numrnn.io.config import register_model
@@ -21,13 +22,13 @@ from numrnn.nn.embedding import Embedding
 from numrnn.nn.linear import Linear
 from numrnn.nn.module import Module
 from numrnn.nn.recurrent import LSTM
+from numrnn.nn.streaming import Streamer
 
 if TYPE_CHECKING:
     from typing import Any
 
     import numpy.typing as npt
 
-    from numrnn.autograd.tensor import Tensor
     from numrnn.typing import Seed, TensorLike
 
 _VOCAB_KINDS = {cls.kind: cls for cls in (Vocab, CharVocab, WordVocab)}
@@ -118,6 +119,25 @@ class CharLanguageModel(Module):
         hidden, state = self.lstm(embedded, state)
         return self.decoder(self.output_dropout(hidden)), state
 
+    def stepper(self, batch_size: int = 1, state: Any = None) -> TokenStepper | None:
+        """A :class:`TokenStepper` of ``batch_size`` rows starting from ``state``, for sampling.
+
+        None where this model's call is not the one the stepper repeats (a subclass
+        overriding ``forward``) or ``state`` is not an ``(h, c)`` pair of Tensors or
+        arrays of this model's state shape and dtype: :func:`numrnn.generate.generate`
+        then calls the model, which accepts or refuses that state as it always has.
+        """
+        if type(self).forward is not CharLanguageModel.forward:
+            return None
+        shape = (self.num_layers, batch_size, self.hidden_size)
+        if state is not None and not (isinstance(state, tuple) and len(state) == 2 and all(
+                isinstance(array, np.ndarray) and array.shape == shape
+                and array.dtype == self.dtype
+                for array in (part.data if isinstance(part, Tensor) else part
+                              for part in state))):
+            return None
+        return TokenStepper(self, batch_size, state)
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON values, vocabulary included, for ``numrnn.load_model``."""
         return {"vocab_size": self.vocab_size,
@@ -132,6 +152,44 @@ class CharLanguageModel(Module):
 
     def extra_repr(self) -> str:
         return "" if self.vocab is None else f"vocab={self.vocab!r}"
+
+
+class TokenStepper:
+    """Feeds tokens to a :class:`CharLanguageModel` one step at a time, its LSTM state kept.
+
+    What :func:`numrnn.generate.generate` runs instead of calling the model once
+    per sampled token: the LSTM steps through a :class:`numrnn.nn.Streamer`
+    (weights packed once, one small serial kernel per step), while the embedding
+    and the decoder are the model's own modules. The sequence kernel a call of
+    the model takes at one row (``kernels.lstm._forward``, a parallel kernel
+    with its own block and row functions) is then never compiled by sampling:
+    about a third of ``numrnn demo``'s compile time with an empty kernel cache
+    (docs/performance.md, "Cold start"). The streamer computes the same
+    function with its own order of additions, so logits match the model's
+    call to rounding, not to the bit. Run it without gradients and in eval
+    mode (the streamer applies no dropout).
+    """
+
+    def __init__(self, model: CharLanguageModel, batch_size: int, state: Any = None) -> None:
+        self._model = model
+        self._streamer = Streamer(model.lstm, batch_size)
+        if state is not None:
+            h, c = (part.data if isinstance(part, Tensor) else part for part in state)
+            self._streamer.h[...] = h
+            self._streamer.c[...] = c
+
+    def feed(self, tokens: npt.NDArray[np.int64]) -> Tensor:
+        """The logits (1, B, V) after feeding every step of ``tokens`` (T, B) in turn."""
+        model, streamer = self._model, self._streamer
+        embedded = model.embedding(tokens).data
+        for step in range(embedded.shape[0]):
+            hidden = streamer.step(embedded[step])
+        return model.decoder(Tensor(hidden[None]))
+
+    @property
+    def state(self) -> tuple[Tensor, Tensor]:
+        """``(h, c)`` after the tokens fed so far, copies shaped as the model's call returns."""
+        return Tensor(self._streamer.h.copy()), Tensor(self._streamer.c.copy())
 
 
 def _as_vocab(vocab):

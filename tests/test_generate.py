@@ -6,6 +6,7 @@ import pytest
 import numrnn
 from numrnn import ArgumentError
 from numrnn.data import CharVocab
+from numrnn.errors import ShapeError
 from numrnn.generate import generate, generate_text, sample_logits
 from numrnn.language_model import CharLanguageModel
 
@@ -177,3 +178,70 @@ def test_bad_top_p_is_refused(model, top_p):
         generate(model, np.array([1]), 3, top_p=top_p)
     with pytest.raises(ArgumentError, match=r"sample_logits: top_p must be"):
         sample_logits(np.zeros((1, 3)), top_p=top_p)
+
+
+def _forward_calls(model):
+    """Record every call of ``model``'s forward (an instance attribute: its class is unchanged)."""
+    calls = []
+    forward = model.forward
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[0]))
+        return forward(*args, **kwargs)
+
+    model.forward = counted
+    return calls
+
+
+def test_a_char_language_model_samples_one_token_a_step_without_calling_its_forward(model):
+    # The stepper (a Streamer over the LSTM) runs the prompt and every sampled token,
+    # so sampling never compiles the sequence kernel a one-row call of the model takes.
+    calls = _forward_calls(model)
+    tokens, state = generate(model, model.vocab.encode("def "), 12, temperature=0,
+                             return_state=True)
+    assert calls == []
+    assert tokens.shape == (12,)
+    assert state[0].shape == state[1].shape == (2, 1, 16)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_the_stepper_gives_the_models_logits_and_state_to_rounding(dtype, tolerance):
+    vocab = CharVocab.build(TEXT)
+    model = CharLanguageModel(vocab=vocab, embedding_dim=8, hidden_size=16, num_layers=2,
+                              dtype=dtype, rng=0)
+    model.eval()
+    tokens = np.stack([vocab.encode("def a"), vocab.encode("retur")], axis=1)
+    start = tuple(numrnn.Tensor(np.random.default_rng(1).standard_normal((2, 2, 16))
+                                .astype(dtype)) for _ in range(2))
+    with numrnn.no_grad():
+        logits, (h, c) = model(tokens, start)
+        stepper = model.stepper(2, start)
+        stepped = stepper.feed(tokens[:3])
+        np.testing.assert_allclose(stepped.data[0], logits.data[2], rtol=tolerance,
+                                   atol=tolerance)
+        stepped = stepper.feed(tokens[3:])
+    assert stepped.shape == (1, 2, len(vocab))
+    np.testing.assert_allclose(stepped.data[0], logits.data[-1], rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(stepper.state[0].data, h.data, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(stepper.state[1].data, c.data, rtol=tolerance, atol=tolerance)
+
+
+def test_a_subclass_with_its_own_forward_or_an_unfitting_state_is_called_instead(model):
+    class Shifted(CharLanguageModel):
+        def forward(self, tokens, state=None):
+            logits, state = super().forward(tokens, state)
+            return logits + 1.0, state
+
+    shifted = Shifted(vocab=model.vocab, embedding_dim=8, hidden_size=16, num_layers=2, rng=0)
+    assert shifted.stepper(1) is None
+    calls = _forward_calls(shifted)
+    generate(shifted, shifted.vocab.encode("de"), 3, temperature=0)
+    assert calls == [2, 1, 1]
+    # A state the stepper cannot hold goes to the model's call, which judges it.
+    assert model.stepper(1, state=(np.zeros((2, 1, 16)),) * 2) is None
+    assert model.stepper(1, state=(np.zeros((1, 1, 16), np.float32),) * 2) is None
+    calls = _forward_calls(model)
+    with pytest.raises(ShapeError, match="h_0"):
+        generate(model, model.vocab.encode("de"), 3,
+                 state=(np.zeros((1, 1, 16), np.float32),) * 2)
+    assert calls == [2]

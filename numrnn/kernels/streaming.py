@@ -44,12 +44,34 @@ first P columns of ``state[:, 0]``.
 import numpy as np
 
 from numrnn.kernels.activations import sigmoid, tanh, typed
-from numrnn.kernels.jit import product_kernel
+from numrnn.kernels.jit import inline_kernel, product_kernel
 from numrnn.kernels.matvec import accumulate
 
 # FMA contraction (numrnn.kernels.jit.product_kernel): float64 stays within
 # 1e-15 of the layer.
 step_kernel = product_kernel
+
+
+# Copies between arrays are element loops, not slice assignments: an assignment
+# between arrays makes Numba check the shapes at run time and compile the
+# formatting of its error message, about 10 s of CPU time of a first sample in a
+# loaded ``numrnn demo`` (shapes are checked in Python, by the Streamer).
+@inline_kernel
+def _copy_rows(target, source):
+    """``target[:, :] = source`` for 2-D arrays of one shape."""
+    for b in range(target.shape[0]):
+        target_row, source_row = target[b], source[b]
+        for j in range(target_row.shape[0]):
+            target_row[j] = source_row[j]
+
+
+@inline_kernel
+def _fill_rows(target, values):
+    """Every row of the 2-D ``target`` starts with the 1-D ``values``."""
+    for b in range(target.shape[0]):
+        row = target[b]
+        for j in range(values.shape[0]):
+            row[j] = values[j]
 
 
 def pack_layer(weight_ih, weight_hh, bias_ih, bias_hh, split_bias):
@@ -78,9 +100,9 @@ def _preactivations(gates, layer_input, hidden_state, weights, layout, layer, co
     """
     bias = layout[layer, 2]
     width = 2 * columns if split_hidden else columns
-    for b in range(gates.shape[0]):
-        gates[b, :width] = weights[bias:bias + width]
-    accumulate(gates, 0, layer_input, weights, layout[layer, 0], columns, columns)
+    _fill_rows(gates, weights[bias:bias + width])
+    # np.int64: a literal 0 would compile accumulate a second time, for Literal[int](0).
+    accumulate(gates, np.int64(0), layer_input, weights, layout[layer, 0], columns, columns)
     accumulate(gates, columns if split_hidden else 0, hidden_state, weights, layout[layer, 1],
                columns, columns)
 
@@ -105,7 +127,7 @@ def lstm_step(x, weights, layout, state, gates, output):
                 c_new = f * c_row[j] + i * g
                 c_row[j] = c_new
                 h_row[j] = o * tanh(c_new)
-    output[:, :] = state[layers - 1, 0]
+    _copy_rows(output, state[layers - 1, 0])
 
 
 @step_kernel
@@ -134,7 +156,7 @@ def lstm_peephole_step(x, weights, layout, state, gates, output):
                 o = sigmoid(gate_row[3 * hidden + j] + peephole[2 * hidden + j] * c_new)
                 c_row[j] = c_new
                 h_row[j] = o * tanh(c_new)
-    output[:, :] = state[layers - 1, 0]
+    _copy_rows(output, state[layers - 1, 0])
 
 
 @step_kernel
@@ -165,8 +187,9 @@ def lstm_projection_step(x, weights, layout, state, gates, output):
                 c_row[j] = c_new
                 gate_row[j] = o * tanh(c_new)
         h[:, :] = typed(0.0, output[0, 0])
-        accumulate(h, 0, gates[:, :hidden], weights, layout[layer, 2] + columns, proj, proj)
-    output[:, :] = state[layers - 1, 0, :, :proj]
+        accumulate(h, np.int64(0), gates[:, :hidden], weights, layout[layer, 2] + columns, proj,
+                   proj)
+    _copy_rows(output, state[layers - 1, 0, :, :proj])
 
 
 @step_kernel
@@ -186,7 +209,7 @@ def gru_step(x, weights, layout, state, gates, output):
                 z = sigmoid(gate_row[hidden + j] + gate_row[columns + hidden + j])
                 n = tanh(gate_row[2 * hidden + j] + r * gate_row[columns + 2 * hidden + j])
                 h_row[j] = (typed(1.0, z) - z) * n + z * h_row[j]
-    output[:, :] = state[layers - 1, 0]
+    _copy_rows(output, state[layers - 1, 0])
 
 
 @step_kernel
@@ -204,9 +227,8 @@ def gru_reset_before_step(x, weights, layout, state, gates, output):
         layer_input = x if layer == 0 else state[layer - 1, 0]
         h = state[layer, 0]
         bias, hidden_weights = layout[layer, 2], layout[layer, 1]
-        for b in range(batch):
-            gates[b, :2 * columns] = weights[bias:bias + 2 * columns]
-        accumulate(gates, 0, layer_input, weights, layout[layer, 0], columns, columns)
+        _fill_rows(gates, weights[bias:bias + 2 * columns])
+        accumulate(gates, np.int64(0), layer_input, weights, layout[layer, 0], columns, columns)
         # W_hhᵀ is (H, 3H) row-major: r's and z's columns first, then n's.
         accumulate(gates, columns, h, weights, hidden_weights, 2 * hidden, columns)
         for b in range(batch):
@@ -224,7 +246,7 @@ def gru_reset_before_step(x, weights, layout, state, gates, output):
                 z = gate_row[columns + hidden + j]
                 n = tanh(gate_row[2 * hidden + j] + gate_row[columns + 2 * hidden + j])
                 h_row[j] = (typed(1.0, z) - z) * n + z * h_row[j]
-    output[:, :] = state[layers - 1, 0]
+    _copy_rows(output, state[layers - 1, 0])
 
 
 @step_kernel
@@ -242,7 +264,7 @@ def _rnn_step(x, weights, layout, state, gates, output, relu):
                     h_row[j] = preact if preact > 0 else typed(0.0, preact)
                 else:
                     h_row[j] = tanh(preact)
-    output[:, :] = state[layers - 1, 0]
+    _copy_rows(output, state[layers - 1, 0])
 
 
 # Two entry points rather than a flag argument, so all four kernels share one
