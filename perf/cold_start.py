@@ -60,13 +60,15 @@ if options["compile_events"]:
 layer = getattr(nn, options["cell"])(32, 64, rng=0)
 x = numrnn.Tensor(np.random.default_rng(0).standard_normal((50, 16, 32)).astype(np.float32))
 before_forward = time.perf_counter()
+cpu_before = time.process_time()
 output, _ = layer(x)
 forwarded = time.perf_counter()
 output.backward(np.ones(output.shape, np.float32))
 done = time.perf_counter()
+cpu_done = time.process_time()
 report = {"import_s": imported - start, "forward_s": forwarded - before_forward,
           "backward_s": done - forwarded, "first_use_s": done - before_forward,
-          "in_process_s": done - start}
+          "first_use_cpu_s": cpu_done - cpu_before, "in_process_s": done - start}
 if recorder is not None:
     # Events nest (a kernel compiles its callees while it compiles): time spent in
     # each compilation itself is its span less the spans of its direct children.

@@ -59,8 +59,9 @@ from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.compiler_machinery import AnalysisPass, register_pass
 from numba.core.cpu import ParallelOptions
-from numba.core.registry import CPUDispatcher
+from numba.core.registry import CPUDispatcher, cpu_target
 from numba.core.typed_passes import AnnotateTypes
+from numba.parfors.parfor import Parfor
 
 from numrnn.kernels import kernel_cache, threading_layer
 
@@ -123,12 +124,79 @@ class _DriverLibrary(JITCodeLibrary):
         manager.run(self._final_module, builder)
 
 
+class _LinkedOnlyLibrary(JITCodeLibrary):
+    """A code library that numba links into a driver but never calls on its own:
+    its machine code is generated only if its address is asked for.
+
+    Lowering a ``prange`` loop, numba compiles the loop's body as a function
+    (the "gufunc"), a wrapper that calls it over a range of the loop and a
+    wrapper that hands that range to the threading layer, each in a library of
+    its own that the next links in, the driver last. numba finalizes each of
+    them on its way, and finalizing generates the machine code of the library's
+    whole linked tree (the block kernel, its rows, products and register
+    tiles), three times over, though only the driver's copy ever runs: the
+    driver's module links the three in and calls them there. Kept as LLVM IR
+    only, they are linked, optimised and verified as before; the driver's code
+    is the same, so results are the same to the bit.
+    """
+
+    _emitted = False
+
+    @property
+    def codegen(self):
+        return _EnvironmentOnceEmitted(self)
+
+    def _finalize_final_module(self):
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True
+
+    def get_pointer_to_function(self, name):
+        self._ensure_finalized()
+        try:
+            if self._final_module.get_function(name).is_declaration:
+                return 0
+        except NameError:  # not in the module at all: a wrapper that was not made
+            return 0
+        if not self._emitted:
+            # What numba's own finalization would have done.
+            self._emitted = True
+            self._codegen._add_module(self._final_module)
+            self._finalize_specific()
+        return super().get_pointer_to_function(name)
+
+
+class _EnvironmentOnceEmitted:
+    """numba's codegen as a :class:`_LinkedOnlyLibrary`'s users see it: the
+    environment of a function compiled into it (a global of its module that
+    numba sets to the address of the function's Python-side environment) is set
+    only where the module's machine code exists. A driver's copy of the loop
+    body leaves it unset, as every driver loaded from the disk cache does: the
+    loop bodies never use it (they raise no exceptions)."""
+
+    def __init__(self, library):
+        self._library = library
+
+    def set_env(self, env_name, env):
+        if self._library._emitted:
+            self._library._codegen.set_env(env_name, env)
+
+    def __getattr__(self, name):
+        return getattr(self._library._codegen, name)
+
+
 @register_pass(mutates_CFG=False, analysis_only=True)
 class _LowerUnoptimised(AnalysisPass):
     """Sets numba's optimisation level to 0 for the rest of a compilation, which is
     its lowering, and gives it a :class:`_DriverLibrary`. The kernels it calls were
     compiled, at the usual level, while it was typed; :class:`_DriverKernel`
-    restores the level."""
+    restores the level.
+
+    The libraries numba makes while lowering the driver's ``prange`` loops are
+    :class:`_LinkedOnlyLibrary`, and the loop bodies get no CPython wrapper (only
+    a call from Python uses one; the threading layer calls the body's native
+    function), whose address would be asked for, and its machine code generated.
+    """
 
     _name = "numrnn_lower_unoptimised"
 
@@ -140,6 +208,12 @@ class _LowerUnoptimised(AnalysisPass):
         codegen = state.targetctx.codegen()
         state.library = _DriverLibrary(codegen, state.func_id.func_qualname)
         state.library.enable_object_caching()
+        codegen._library_class = _LinkedOnlyLibrary
+        for block in state.func_ir.blocks.values():
+            for instruction in block.body:
+                if isinstance(instruction, Parfor):
+                    instruction.flags = instruction.flags.copy()
+                    instruction.flags.no_cpython_wrapper = True
         return False
 
 
@@ -181,6 +255,8 @@ class _DriverKernel(_Kernel):
                 return super().compile(sig)
             finally:
                 config.OPT = previous
+                # Back to numba's library class (_LowerUnoptimised set ours).
+                vars(cpu_target.target_context.codegen()).pop("_library_class", None)
 
 
 def jit(*, slp_vectorize=False, driver=False, **options):

@@ -1,0 +1,85 @@
+"""What compiling a ``parallel_driver`` generates machine code for (numrnn.kernels.jit).
+
+Each case runs in a child interpreter with an empty ``NUMBA_CACHE_DIR`` of its own,
+so that the driver really compiles and the test leaves no cache files behind.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+import numrnn
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
+
+CHILD = r"""
+import json, sys
+import numpy as np
+from numba import prange
+from numba.core import codegen, event
+from numba.core.registry import cpu_target
+from numrnn.kernels.jit import kernel, parallel_driver
+
+emitted = []
+add_module = codegen.JITCPUCodegen._add_module
+
+
+def recording_add_module(self, module):
+    emitted.append(module.name)
+    return add_module(self, module)
+
+
+codegen.JITCPUCodegen._add_module = recording_add_module
+recorder = event.RecordingListener()
+event.register("numba:compile", recorder)
+
+
+@kernel
+def scaled_row(row, values, out):
+    for j in range(values.shape[1]):
+        out[row, j] = 2.0 * values[row, j] + row
+
+
+@parallel_driver
+def scale(values, out):
+    for row in prange(values.shape[0]):
+        scaled_row(np.int64(row), values, out)
+
+
+values = np.arange(12.0).reshape(4, 3)
+out = np.zeros_like(values)
+scale(values, out)
+print(json.dumps({"emitted": emitted, "out": out.tolist(),
+                  "compiled": sum(1 for _, item in recorder.buffer if item.is_start),
+                  "library_class": cpu_target.target_context.codegen()._library_class.__name__}))
+"""
+
+
+def _run(cache_dir, tmp_path):
+    script = tmp_path / "driver_child.py"
+    script.write_text(CHILD)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=SOURCE_ROOT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                          cwd=str(tmp_path), timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_driver_generates_machine_code_for_its_loop_only_once(tmp_path):
+    cold = _run(tmp_path / "cache", tmp_path)
+    expected = (2.0 * np.arange(12.0).reshape(4, 3) + np.arange(4.0)[:, None]).tolist()
+    assert cold["out"] == expected
+    # The kernel and the driver, each once. numba also finalized the loop body
+    # (__numba_parfor_gufunc_...), its gufunc wrapper and the threading layer's
+    # wrapper on their own, generating the kernel's code three more times.
+    assert [name for name in cold["emitted"] if name != "nrt"] == ["scaled_row", "scale"]
+    # numba's own library class is back once the driver has compiled.
+    assert cold["library_class"] == "JITCodeLibrary"
+    # The driver is cached whole: a second process compiles nothing and gets the same.
+    warm = _run(tmp_path / "cache", tmp_path)
+    assert warm["compiled"] == 0
+    assert warm["out"] == expected
