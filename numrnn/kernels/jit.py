@@ -217,6 +217,56 @@ class _LowerUnoptimised(AnalysisPass):
         return False
 
 
+@register_pass(mutates_CFG=False, analysis_only=True)
+class _KeepAsIR(AnalysisPass):
+    """Gives the rest of a compilation, its lowering, a :class:`_LinkedOnlyLibrary`
+    (see :class:`_LinkedOnlyKernel`)."""
+
+    _name = "numrnn_keep_as_ir"
+
+    def __init__(self):
+        AnalysisPass.__init__(self)
+
+    def run_pass(self, state):
+        state.library = _LinkedOnlyLibrary(state.targetctx.codegen(),
+                                           state.func_id.func_qualname)
+        return False
+
+
+class _LinkedOnlyCompiler(compiler.Compiler):
+    """numba's pipeline with :class:`_KeepAsIR` between typing and lowering."""
+
+    def define_pipelines(self):
+        pipelines = super().define_pipelines()
+        for pipeline in pipelines:
+            pipeline.add_pass_after(_KeepAsIR, AnnotateTypes)
+            pipeline.finalize()
+        return pipelines
+
+
+class _LinkedOnlyKernel(_Kernel):
+    """A kernel that only other kernels call: compiled to LLVM IR that its callers
+    link in, never to machine code of its own.
+
+    numba finalizes every compiled function's library, generating machine code for
+    it and everything it links in, and then the caller links it all in again and
+    generates it again. A kernel no Python code calls (a batch block of a parallel
+    driver, the row step inside it, a task of a driver's table) needs neither its
+    own machine code nor a CPython wrapper: only the code its caller generates ever
+    runs, the same as before to the bit. Nor is it cached on its own: what a cache
+    entry holds is machine code, and its callers' entries hold its code already (a
+    process that loads them from the disk cache never compiles it). Called from
+    Python, it refuses.
+    """
+
+    def enable_caching(self):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__qualname__} is compiled only into the kernels that "
+                        "call it; call one of those")
+
+
 class _DriverCompiler(compiler.Compiler):
     """numba's pipeline with :class:`_LowerUnoptimised` between typing and lowering."""
 
@@ -259,14 +309,18 @@ class _DriverKernel(_Kernel):
                 vars(cpu_target.target_context.codegen()).pop("_library_class", None)
 
 
-def jit(*, slp_vectorize=False, driver=False, **options):
+def jit(*, slp_vectorize=False, driver=False, linked_only=False, **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
     above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
-    ``driver`` for :class:`_DriverKernel`."""
+    ``driver`` for :class:`_DriverKernel`, ``linked_only`` for
+    :class:`_LinkedOnlyKernel` (not cached)."""
     if slp_vectorize:
         dispatcher_class, pipeline = _SLPVectorisedKernel, compiler.Compiler
     elif driver:
         dispatcher_class, pipeline = _DriverKernel, _DriverCompiler
+    elif linked_only:
+        dispatcher_class, pipeline = _LinkedOnlyKernel, _LinkedOnlyCompiler
+        options = {"no_cpython_wrapper": True, **options}
     else:
         dispatcher_class, pipeline = _Kernel, compiler.Compiler
 
@@ -293,6 +347,8 @@ PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": 
                                "stencil": False, "fusion": False})
 
 kernel = jit()
+# A kernel only other kernels call (see _LinkedOnlyKernel).
+linked_kernel = jit(linked_only=True)
 parallel_kernel = jit(parallel=PRANGE_ONLY)
 # A parallel kernel whose own code only calls kernels (see _DriverKernel).
 parallel_driver = jit(parallel=PRANGE_ONLY, driver=True)
