@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 from numba.core import codegen, event
 from numba.core.registry import cpu_target
-from numrnn.kernels.jit import kernel, parallel_driver
+from numrnn.kernels.jit import linked_kernel, parallel_driver
 
 emitted = []
 add_module = codegen.JITCPUCodegen._add_module
@@ -37,7 +37,7 @@ recorder = event.RecordingListener()
 event.register("numba:compile", recorder)
 
 
-@kernel
+@linked_kernel
 def scaled_row(row, values, out):
     for j in range(values.shape[1]):
         out[row, j] = 2.0 * values[row, j] + row
@@ -52,7 +52,12 @@ def scale(values, out):
 values = np.arange(12.0).reshape(4, 3)
 out = np.zeros_like(values)
 scale(values, out)
-print(json.dumps({"emitted": emitted, "out": out.tolist(),
+try:
+    scaled_row(np.int64(0), values, out)
+    refused = False
+except TypeError:
+    refused = True
+print(json.dumps({"refused": refused, "emitted": emitted, "out": out.tolist(),
                   "compiled": sum(1 for _, item in recorder.buffer if item.is_start),
                   "library_class": cpu_target.target_context.codegen()._library_class.__name__}))
 """
@@ -69,14 +74,17 @@ def _run(cache_dir, tmp_path):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_driver_generates_machine_code_for_its_loop_only_once(tmp_path):
+def test_a_driver_alone_generates_machine_code_for_its_loop_and_the_kernels_under_it(tmp_path):
     cold = _run(tmp_path / "cache", tmp_path)
     expected = (2.0 * np.arange(12.0).reshape(4, 3) + np.arange(4.0)[:, None]).tolist()
     assert cold["out"] == expected
-    # The kernel and the driver, each once. numba also finalized the loop body
-    # (__numba_parfor_gufunc_...), its gufunc wrapper and the threading layer's
-    # wrapper on their own, generating the kernel's code three more times.
-    assert [name for name in cold["emitted"] if name != "nrt"] == ["scaled_row", "scale"]
+    # The driver only, with the linked-only kernel in it. numba also finalized the
+    # loop body (__numba_parfor_gufunc_...), its gufunc wrapper, the threading
+    # layer's wrapper and the kernel on their own, generating the kernel's code four
+    # more times.
+    assert [name for name in cold["emitted"] if name != "nrt"] == ["scale"]
+    # A linked-only kernel has no code of its own to run: called from Python, it refuses.
+    assert cold["refused"]
     # numba's own library class is back once the driver has compiled.
     assert cold["library_class"] == "JITCodeLibrary"
     # The driver is cached whole: a second process compiles nothing and gets the same.
