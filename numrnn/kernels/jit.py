@@ -62,6 +62,8 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
   each on a loaded machine; docs/performance.md, "Cold start", session 13).
 """
 
+import weakref
+
 import numba
 from numba.core import compiler, config
 from numba.core.codegen import JITCodeLibrary
@@ -167,12 +169,25 @@ class _LinkedOnlyLibrary(JITCodeLibrary):
                 return 0
         except NameError:  # not in the module at all: a wrapper that was not made
             return 0
-        if not self._emitted:
-            # What numba's own finalization would have done.
-            self._emitted = True
-            self._codegen._add_module(self._final_module)
-            self._finalize_specific()
+        self._emit()
         return super().get_pointer_to_function(name)
+
+    def _get_compiled_object(self):
+        # A cache entry is machine code: a cached kernel compiled while a driver was
+        # lowered would ask for it.
+        self._ensure_finalized()
+        self._emit()
+        return super()._get_compiled_object()
+
+    def _emit(self):
+        """What numba's own finalization does after linking and optimising, once."""
+        if self._emitted:
+            return
+        self._emitted = True
+        # numba's object-cache hook finds the library through its module.
+        self._final_module._CPUCodeLibrary__library = weakref.proxy(self)
+        self._codegen._add_module(self._final_module)
+        self._finalize_specific()
 
 
 class _EnvironmentOnceEmitted:

@@ -91,3 +91,30 @@ def test_a_driver_alone_generates_machine_code_for_its_loop_and_the_kernels_unde
     warm = _run(tmp_path / "cache", tmp_path)
     assert warm["compiled"] == 0
     assert warm["out"] == expected
+
+
+def test_a_linked_only_library_generates_machine_code_when_asked_for_it():
+    import ctypes
+
+    from llvmlite import ir
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
+
+    from numrnn.kernels.jit import _LinkedOnlyLibrary
+
+    codegen = cpu_target.target_context.codegen()
+    library = _LinkedOnlyLibrary(codegen, "numrnn_test_linked_only")
+    library.enable_object_caching()
+    module = library.create_ir_module("numrnn_test_linked_only")
+    function = ir.Function(module, ir.FunctionType(ir.IntType(64), []),
+                           "numrnn_test_linked_only_answer")
+    ir.IRBuilder(function.append_basic_block()).ret(ir.Constant(ir.IntType(64), 42))
+    with global_compiler_lock:  # as numba compiles
+        library.add_ir_module(module)
+        library.finalize()
+        assert not library._emitted  # linked and optimised, no machine code yet
+        # A cache entry (machine code) or an address makes it generate its code, once.
+        assert library.serialize_using_object_code()
+        address = library.get_pointer_to_function("numrnn_test_linked_only_answer")
+    assert ctypes.CFUNCTYPE(ctypes.c_int64)(address)() == 42
+    assert library.get_pointer_to_function("no_such_function") == 0
