@@ -46,7 +46,7 @@ from numba import prange
 
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.jit import kernel, parallel_driver
+from numrnn.kernels.jit import linked_kernel, parallel_driver
 from numrnn.kernels.plan import GRADIENT_CHUNK_ROWS, chunk_size, weight_gradient_chunks
 
 __all__ = ["gradient_products"]
@@ -55,12 +55,16 @@ __all__ = ["gradient_products"]
 _INPUT, _INPUT_WEIGHT, _STATE_WEIGHT, _NOTHING = 0, 1, 2, 3
 
 
-@kernel
+@linked_kernel
 def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_ih,
           grad_w_hh):
     """Rows ``first:stop`` of the product ``what`` names: one single-threaded GEMM."""
+    # grads[first:stop:1], not grads[first:stop]: numba types a stepped row range
+    # as layout "A", as it types the rows of grads_t (a transposed view), so the
+    # three products share one compilation of gemm, not one for each layout
+    # (about 0.6 s of a first backward, docs/performance.md "Cold start").
     if what == _INPUT:
-        gemm(grads[first:stop], weight_ih, grad_x[first:stop])
+        gemm(grads[first:stop:1], weight_ih, grad_x[first:stop])
     elif what == _INPUT_WEIGHT:
         gemm(grads_t[first:stop], inputs, grad_w_ih[first:stop])
     elif what == _STATE_WEIGHT:

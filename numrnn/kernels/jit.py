@@ -50,8 +50,19 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
 - a parallel kernel that only calls kernels is a ``parallel_driver``
   (:class:`_DriverKernel`): lowered at optimisation level 0, so that the callee
   tree it links in is not re-optimised three more times (the parallel body,
-  numba's wrapper of it and the function itself).
+  numba's wrapper of it and the function itself);
+- machine code is generated once per tree, by the function Python calls: numba
+  finalizes every library it makes, generating machine code for it and all it
+  links in, so a leaf was generated again at every level above it. A driver's
+  loop body and its two wrappers (:class:`_LinkedOnlyLibrary`), and the kernels
+  only other kernels call (``linked_kernel``, :class:`_LinkedOnlyKernel`: the
+  LSTM's block and row kernels, the gradient products' task), stay LLVM IR that
+  their callers link in. The first LSTM forward + backward spent 5.5 of its
+  17.9 CPU seconds generating machine code before, 1.5 of 11.5 after (one run
+  each on a loaded machine; docs/performance.md, "Cold start", session 13).
 """
+
+import weakref
 
 import numba
 from numba.core import compiler, config
@@ -59,8 +70,9 @@ from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.compiler_machinery import AnalysisPass, register_pass
 from numba.core.cpu import ParallelOptions
-from numba.core.registry import CPUDispatcher
+from numba.core.registry import CPUDispatcher, cpu_target
 from numba.core.typed_passes import AnnotateTypes
+from numba.parfors.parfor import Parfor
 
 from numrnn.kernels import kernel_cache, threading_layer
 
@@ -123,12 +135,92 @@ class _DriverLibrary(JITCodeLibrary):
         manager.run(self._final_module, builder)
 
 
+class _LinkedOnlyLibrary(JITCodeLibrary):
+    """A code library that numba links into a driver but never calls on its own:
+    its machine code is generated only if its address is asked for.
+
+    Lowering a ``prange`` loop, numba compiles the loop's body as a function
+    (the "gufunc"), a wrapper that calls it over a range of the loop and a
+    wrapper that hands that range to the threading layer, each in a library of
+    its own that the next links in, the driver last. numba finalizes each of
+    them on its way, and finalizing generates the machine code of the library's
+    whole linked tree (the block kernel, its rows, products and register
+    tiles), three times over, though only the driver's copy ever runs: the
+    driver's module links the three in and calls them there. Kept as LLVM IR
+    only, they are linked, optimised and verified as before; the driver's code
+    is the same, so results are the same to the bit.
+    """
+
+    _emitted = False
+
+    @property
+    def codegen(self):
+        return _EnvironmentOnceEmitted(self)
+
+    def _finalize_final_module(self):
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True
+
+    def get_pointer_to_function(self, name):
+        self._ensure_finalized()
+        try:
+            if self._final_module.get_function(name).is_declaration:
+                return 0
+        except NameError:  # not in the module at all: a wrapper that was not made
+            return 0
+        self._emit()
+        return super().get_pointer_to_function(name)
+
+    def _get_compiled_object(self):
+        # A cache entry is machine code: a cached kernel compiled while a driver was
+        # lowered would ask for it.
+        self._ensure_finalized()
+        self._emit()
+        return super()._get_compiled_object()
+
+    def _emit(self):
+        """What numba's own finalization does after linking and optimising, once."""
+        if self._emitted:
+            return
+        self._emitted = True
+        # numba's object-cache hook finds the library through its module.
+        self._final_module._CPUCodeLibrary__library = weakref.proxy(self)
+        self._codegen._add_module(self._final_module)
+        self._finalize_specific()
+
+
+class _EnvironmentOnceEmitted:
+    """numba's codegen as a :class:`_LinkedOnlyLibrary`'s users see it: the
+    environment of a function compiled into it (a global of its module that
+    numba sets to the address of the function's Python-side environment) is set
+    only where the module's machine code exists. A driver's copy of the loop
+    body leaves it unset, as every driver loaded from the disk cache does: the
+    loop bodies never use it (they raise no exceptions)."""
+
+    def __init__(self, library):
+        self._library = library
+
+    def set_env(self, env_name, env):
+        if self._library._emitted:
+            self._library._codegen.set_env(env_name, env)
+
+    def __getattr__(self, name):
+        return getattr(self._library._codegen, name)
+
+
 @register_pass(mutates_CFG=False, analysis_only=True)
 class _LowerUnoptimised(AnalysisPass):
     """Sets numba's optimisation level to 0 for the rest of a compilation, which is
     its lowering, and gives it a :class:`_DriverLibrary`. The kernels it calls were
     compiled, at the usual level, while it was typed; :class:`_DriverKernel`
-    restores the level."""
+    restores the level.
+
+    The libraries numba makes while lowering the driver's ``prange`` loops are
+    :class:`_LinkedOnlyLibrary`, and the loop bodies get no CPython wrapper (only
+    a call from Python uses one; the threading layer calls the body's native
+    function), whose address would be asked for, and its machine code generated.
+    """
 
     _name = "numrnn_lower_unoptimised"
 
@@ -140,7 +232,63 @@ class _LowerUnoptimised(AnalysisPass):
         codegen = state.targetctx.codegen()
         state.library = _DriverLibrary(codegen, state.func_id.func_qualname)
         state.library.enable_object_caching()
+        codegen._library_class = _LinkedOnlyLibrary
+        for block in state.func_ir.blocks.values():
+            for instruction in block.body:
+                if isinstance(instruction, Parfor):
+                    instruction.flags = instruction.flags.copy()
+                    instruction.flags.no_cpython_wrapper = True
         return False
+
+
+@register_pass(mutates_CFG=False, analysis_only=True)
+class _KeepAsIR(AnalysisPass):
+    """Gives the rest of a compilation, its lowering, a :class:`_LinkedOnlyLibrary`
+    (see :class:`_LinkedOnlyKernel`)."""
+
+    _name = "numrnn_keep_as_ir"
+
+    def __init__(self):
+        AnalysisPass.__init__(self)
+
+    def run_pass(self, state):
+        state.library = _LinkedOnlyLibrary(state.targetctx.codegen(),
+                                           state.func_id.func_qualname)
+        return False
+
+
+class _LinkedOnlyCompiler(compiler.Compiler):
+    """numba's pipeline with :class:`_KeepAsIR` between typing and lowering."""
+
+    def define_pipelines(self):
+        pipelines = super().define_pipelines()
+        for pipeline in pipelines:
+            pipeline.add_pass_after(_KeepAsIR, AnnotateTypes)
+            pipeline.finalize()
+        return pipelines
+
+
+class _LinkedOnlyKernel(_Kernel):
+    """A kernel that only other kernels call: compiled to LLVM IR that its callers
+    link in, never to machine code of its own.
+
+    numba finalizes every compiled function's library, generating machine code for
+    it and everything it links in, and then the caller links it all in again and
+    generates it again. A kernel no Python code calls (a batch block of a parallel
+    driver, the row step inside it, a task of a driver's table) needs neither its
+    own machine code nor a CPython wrapper: only the code its caller generates ever
+    runs, the same as before to the bit. Nor is it cached on its own: what a cache
+    entry holds is machine code, and its callers' entries hold its code already (a
+    process that loads them from the disk cache never compiles it). Called from
+    Python, it refuses.
+    """
+
+    def enable_caching(self):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__qualname__} is compiled only into the kernels that "
+                        "call it; call one of those")
 
 
 class _DriverCompiler(compiler.Compiler):
@@ -181,16 +329,22 @@ class _DriverKernel(_Kernel):
                 return super().compile(sig)
             finally:
                 config.OPT = previous
+                # Back to numba's library class (_LowerUnoptimised set ours).
+                vars(cpu_target.target_context.codegen()).pop("_library_class", None)
 
 
-def jit(*, slp_vectorize=False, driver=False, **options):
+def jit(*, slp_vectorize=False, driver=False, linked_only=False, **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
     above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
-    ``driver`` for :class:`_DriverKernel`."""
+    ``driver`` for :class:`_DriverKernel`, ``linked_only`` for
+    :class:`_LinkedOnlyKernel` (not cached)."""
     if slp_vectorize:
         dispatcher_class, pipeline = _SLPVectorisedKernel, compiler.Compiler
     elif driver:
         dispatcher_class, pipeline = _DriverKernel, _DriverCompiler
+    elif linked_only:
+        dispatcher_class, pipeline = _LinkedOnlyKernel, _LinkedOnlyCompiler
+        options = {"no_cpython_wrapper": True, **options}
     else:
         dispatcher_class, pipeline = _Kernel, compiler.Compiler
 
@@ -217,6 +371,8 @@ PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": 
                                "stencil": False, "fusion": False})
 
 kernel = jit()
+# A kernel only other kernels call (see _LinkedOnlyKernel).
+linked_kernel = jit(linked_only=True)
 parallel_kernel = jit(parallel=PRANGE_ONLY)
 # A parallel kernel whose own code only calls kernels (see _DriverKernel).
 parallel_driver = jit(parallel=PRANGE_ONLY, driver=True)

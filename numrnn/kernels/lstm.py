@@ -54,7 +54,13 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
+from numrnn.kernels.jit import (
+    inline_kernel,
+    kernel,
+    linked_kernel,
+    parallel_driver,
+    parallel_kernel,
+)
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
@@ -163,7 +169,7 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
             h_row[j] = block_row[j]
 
 
-@kernel
+@linked_kernel
 def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c_state, output,
                     gates, cells, keep):
     """:func:`_step_row` for the joint path: ``preactivations[r]`` holds both products,
@@ -202,7 +208,7 @@ def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c
             out_row[j] = h
 
 
-@kernel
+@linked_kernel
 def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_state, output,
                      gates, cells, keep, recurrent_mask):
     """:func:`_run_block` with one product per step for the input and recurrent parts.

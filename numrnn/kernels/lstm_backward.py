@@ -45,7 +45,7 @@ from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas
 from numrnn.kernels.gradient_products import gradient_products
-from numrnn.kernels.jit import kernel, parallel_driver
+from numrnn.kernels.jit import linked_kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.lstm_peephole import has_peepholes
 from numrnn.kernels.matvec import product, product_weight
@@ -53,7 +53,7 @@ from numrnn.kernels.plan import block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
 
 
-@kernel
+@linked_kernel
 def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output, gates,
                   cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h_prev, step_grad):
     """Take batch row ``b`` (row ``r`` of its block) back through loop step ``step``.
@@ -107,7 +107,7 @@ def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, o
         grad_row[j] = d_gates[j]
 
 
-@kernel
+@linked_kernel
 def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h0, c0, output,
                     gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h0,
                     recurrent_mask):

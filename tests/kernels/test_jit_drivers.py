@@ -1,0 +1,120 @@
+"""What compiling a ``parallel_driver`` generates machine code for (numrnn.kernels.jit).
+
+Each case runs in a child interpreter with an empty ``NUMBA_CACHE_DIR`` of its own,
+so that the driver really compiles and the test leaves no cache files behind.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+import numrnn
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
+
+CHILD = r"""
+import json, sys
+import numpy as np
+from numba import prange
+from numba.core import codegen, event
+from numba.core.registry import cpu_target
+from numrnn.kernels.jit import linked_kernel, parallel_driver
+
+emitted = []
+add_module = codegen.JITCPUCodegen._add_module
+
+
+def recording_add_module(self, module):
+    emitted.append(module.name)
+    return add_module(self, module)
+
+
+codegen.JITCPUCodegen._add_module = recording_add_module
+recorder = event.RecordingListener()
+event.register("numba:compile", recorder)
+
+
+@linked_kernel
+def scaled_row(row, values, out):
+    for j in range(values.shape[1]):
+        out[row, j] = 2.0 * values[row, j] + row
+
+
+@parallel_driver
+def scale(values, out):
+    for row in prange(values.shape[0]):
+        scaled_row(np.int64(row), values, out)
+
+
+values = np.arange(12.0).reshape(4, 3)
+out = np.zeros_like(values)
+scale(values, out)
+try:
+    scaled_row(np.int64(0), values, out)
+    refused = False
+except TypeError:
+    refused = True
+print(json.dumps({"refused": refused, "emitted": emitted, "out": out.tolist(),
+                  "compiled": sum(1 for _, item in recorder.buffer if item.is_start),
+                  "library_class": cpu_target.target_context.codegen()._library_class.__name__}))
+"""
+
+
+def _run(cache_dir, tmp_path):
+    script = tmp_path / "driver_child.py"
+    script.write_text(CHILD)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=SOURCE_ROOT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                          cwd=str(tmp_path), timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_driver_alone_generates_machine_code_for_its_loop_and_the_kernels_under_it(tmp_path):
+    cold = _run(tmp_path / "cache", tmp_path)
+    expected = (2.0 * np.arange(12.0).reshape(4, 3) + np.arange(4.0)[:, None]).tolist()
+    assert cold["out"] == expected
+    # The driver only, with the linked-only kernel in it. numba also finalized the
+    # loop body (__numba_parfor_gufunc_...), its gufunc wrapper, the threading
+    # layer's wrapper and the kernel on their own, generating the kernel's code four
+    # more times.
+    assert [name for name in cold["emitted"] if name != "nrt"] == ["scale"]
+    # A linked-only kernel has no code of its own to run: called from Python, it refuses.
+    assert cold["refused"]
+    # numba's own library class is back once the driver has compiled.
+    assert cold["library_class"] == "JITCodeLibrary"
+    # The driver is cached whole: a second process compiles nothing and gets the same.
+    warm = _run(tmp_path / "cache", tmp_path)
+    assert warm["compiled"] == 0
+    assert warm["out"] == expected
+
+
+def test_a_linked_only_library_generates_machine_code_when_asked_for_it():
+    import ctypes
+
+    from llvmlite import ir
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
+
+    from numrnn.kernels.jit import _LinkedOnlyLibrary
+
+    codegen = cpu_target.target_context.codegen()
+    library = _LinkedOnlyLibrary(codegen, "numrnn_test_linked_only")
+    library.enable_object_caching()
+    module = library.create_ir_module("numrnn_test_linked_only")
+    function = ir.Function(module, ir.FunctionType(ir.IntType(64), []),
+                           "numrnn_test_linked_only_answer")
+    ir.IRBuilder(function.append_basic_block()).ret(ir.Constant(ir.IntType(64), 42))
+    with global_compiler_lock:  # as numba compiles
+        library.add_ir_module(module)
+        library.finalize()
+        assert not library._emitted  # linked and optimised, no machine code yet
+        # A cache entry (machine code) or an address makes it generate its code, once.
+        assert library.serialize_using_object_code()
+        address = library.get_pointer_to_function("numrnn_test_linked_only_answer")
+    assert ctypes.CFUNCTYPE(ctypes.c_int64)(address)() == 42
+    assert library.get_pointer_to_function("no_such_function") == 0
