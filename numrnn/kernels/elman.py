@@ -110,7 +110,7 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
 
 
 @parallel_driver
-def _forward(projection, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, state, output,
+def _forward(projection, state, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, output,
              h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; ``state`` (B, H) holds h0 on entry, h_n on return.
 
@@ -143,16 +143,17 @@ def _project_inputs(x, weight_ih, projection, calls_blas):
 
     Here in Python rather than inside the driver (:func:`numrnn.kernels.gemm.project_inputs`),
     so that a first call compiles the path it takes, not both, and the driver does
-    not link their code in (docs/performance.md, "Cold start"); the GEMM reads
-    ``W_ihᵀ`` as a row-major copy (I x H, small), the layout of the recurrent
-    product's and the backward's GEMMs, not through a transposed view, which
-    would compile BLAS glue of its own. The caller keeps BLAS on one thread.
+    not link their code in (docs/performance.md, "Cold start"). The GEMM reads
+    ``W_ihᵀ`` through a transposed view, as before: a row-major copy would share
+    the recurrent products' BLAS glue, but changed results in the last bit where
+    a GEMM chunk had 8 or 16 rows (T·B = 80 and 200; OpenBLAS takes other
+    kernels for small products). The caller keeps BLAS on one thread.
     """
     steps, batch, n_in = x.shape
     rows = x.reshape(steps * batch, n_in)
     flat = projection.reshape(steps * batch, projection.shape[2])
     if calls_blas:
-        matmul_into(rows, np.ascontiguousarray(weight_ih.T), flat)
+        matmul_into(rows, weight_ih.T, flat)
     else:
         dot_rows(rows, weight_ih, flat)
 
@@ -277,7 +278,7 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     state = h0.copy()
     with kernel_blas(plan.pins_blas):
         _project_inputs(x, weight_ih, projection, plan.projection == GEMM)
-        _forward(projection, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, state,
+        _forward(projection, state, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
                  output, h_prev, keep, recurrent_mask)
     return output, (state,), (output, h_prev)
 
