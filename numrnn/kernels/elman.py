@@ -146,8 +146,9 @@ def _project_inputs(x, weight_ih, projection, calls_blas):
     not link their code in (docs/performance.md, "Cold start"). The GEMM reads
     ``W_ihᵀ`` through a transposed view, as before: a row-major copy would share
     the recurrent products' BLAS glue, but changed results in the last bit where
-    a GEMM chunk had 8 or 16 rows (T·B = 80 and 200; OpenBLAS takes other
-    kernels for small products). The caller keeps BLAS on one thread.
+    a GEMM chunk had 8 or 16 rows (T·B = 80 and 200; presumably OpenBLAS's
+    small-matrix kernels, which differ by layout). The caller keeps BLAS on
+    one thread.
     """
     steps, batch, n_in = x.shape
     rows = x.reshape(steps * batch, n_in)

@@ -211,7 +211,7 @@ def _weight_gradients(x, h_prev, n_inputs, weight_ih, grad_h0, grad_projection, 
         # them non-contiguous (layout 'A'), and gemm.matmul_into and its chunk
         # kernel compile once more for that layout on a first call (beside the
         # F layout of d_projᵀ), a few seconds (docs/performance.md, "Cold start").
-        # The copy is about 1% of a training step; BLAS reads the same values.
+        # The copy is under 1% of a training step; the results keep their bits.
         grad_w_hh = np.concatenate([
             matmul(np.ascontiguousarray(d_rz).T, h_prev.reshape(steps * batch, -1)),
             matmul(np.ascontiguousarray(d_hidden_n).T, n_inputs.reshape(steps * batch, -1))])
