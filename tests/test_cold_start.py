@@ -50,7 +50,10 @@ print(json.dumps({"compiled": compiled, "misses": misses, "opt": int(numba.core.
 # one gemm layout fewer and one more copy of numba's min(), still 45), 49 (GRU)
 # and 42 (Elman) once the kernels copy with loops and the parallel kernels that only
 # call kernels are drivers; 101, 97 and 89 before. The bounds leave a little room.
-MOST_COMPILATIONS = {"LSTM": 45, "GRU": 55, "RNN": 48}
+# GRU 47 and Elman 38 since the GRU's weight gradient reads contiguous copies (no
+# GEMM glue for non-contiguous views) and the Elman projection is made before its
+# driver (only the path the call takes): bounds that 49 and 42 exceed.
+MOST_COMPILATIONS = {"LSTM": 45, "GRU": 48, "RNN": 40}
 PACKING = {"LSTM": 1, "GRU": 1, "RNN": 0}
 
 

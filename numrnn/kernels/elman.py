@@ -40,10 +40,10 @@ from numrnn.kernels.common import (
     mask_rows,
     time_index,
 )
-from numrnn.kernels.gemm import kernel_blas, project_inputs
+from numrnn.kernels.gemm import kernel_blas, matmul_into
 from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
-from numrnn.kernels.matvec import product, product_weight
-from numrnn.kernels.plan import JOINT, block_count, plan_for
+from numrnn.kernels.matvec import dot_rows, product, product_weight
+from numrnn.kernels.plan import GEMM, JOINT, block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
 
 NONLINEARITIES = ("tanh", "relu")
@@ -110,25 +110,22 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
 
 
 @parallel_driver
-def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, state,
-             projection, output, h_prev, keep, recurrent_mask):
+def _forward(projection, state, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, output,
+             h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; ``state`` (B, H) holds h0 on entry, h_n on return.
 
-    ``x`` (T, B, I) is C-contiguous; ``projection`` (T, B, H) receives
-    ``x W_ihᵀ``, one GEMM for all steps. ``weight_hh_t`` is ``W_hhᵀ`` (a
-    row-major copy, a transposed view or packed panels); ``bias_ih``/``bias_hh``
-    (H,) or None are summed once and added in the step loop. ``output`` (T, B, H)
-    must be zero-filled. With ``keep``, ``h_prev`` (T, B, H) receives the state
-    each valid position started from. ``recurrent_mask`` (B, H) multiplies each
-    row's h before the recurrent product (empty: no mask). The caller allocates
-    the large arrays (see :func:`numrnn.kernels.lstm._forward`) and copies the
-    state: this is a driver (:mod:`numrnn.kernels.jit`), it only calls kernels.
-    Batch blocks run in parallel.
+    ``projection`` (T, B, H) holds ``x W_ihᵀ`` (:func:`_project_inputs`).
+    ``weight_hh_t`` is ``W_hhᵀ`` (a row-major copy, a transposed view or packed
+    panels); ``bias_ih``/``bias_hh`` (H,) or None are summed once and added in
+    the step loop. ``output`` (T, B, H) must be zero-filled. With ``keep``,
+    ``h_prev`` (T, B, H) receives the state each valid position started from.
+    ``recurrent_mask`` (B, H) multiplies each row's h before the recurrent
+    product (empty: no mask). The caller allocates the large arrays (see
+    :func:`numrnn.kernels.lstm._forward`) and copies the state: this is a driver
+    (:mod:`numrnn.kernels.jit`), it only calls kernels. Batch blocks run in parallel.
     """
-    batch = x.shape[1]
-    hidden = weight_ih.shape[0]
-    project_inputs(x, weight_ih, projection)
-    bias = combined_bias(bias_ih, bias_hh, hidden, x)
+    batch, hidden = state.shape
+    bias = combined_bias(bias_ih, bias_hh, hidden, projection)
     blocks = block_count(batch)
     if blocks == 1:
         _run_block(np.int64(0), projection, weight_hh_t, bias, lengths, reverse, relu, state,
@@ -137,6 +134,29 @@ def _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu
         for block in prange(blocks):
             _run_block(np.int64(block), projection, weight_hh_t, bias, lengths, reverse, relu,
                        state, output, h_prev, keep, recurrent_mask)
+
+
+def _project_inputs(x, weight_ih, projection, calls_blas):
+    """``projection[...] = x W_ihᵀ`` for a C-contiguous (T, B, I) ``x``, before
+    :func:`_forward`: one GEMM where the plan says so (``calls_blas``), else
+    dot-product loops.
+
+    Here in Python rather than inside the driver (:func:`numrnn.kernels.gemm.project_inputs`),
+    so that a first call compiles the path it takes, not both, and the driver does
+    not link their code in (docs/performance.md, "Cold start"). The GEMM reads
+    ``W_ihᵀ`` through a transposed view, as before: a row-major copy would share
+    the recurrent products' BLAS glue, but changed results in the last bit where
+    a GEMM chunk had 8 or 16 rows (T·B = 80 and 200; presumably OpenBLAS's
+    small-matrix kernels, which differ by layout). The caller keeps BLAS on
+    one thread.
+    """
+    steps, batch, n_in = x.shape
+    rows = x.reshape(steps * batch, n_in)
+    flat = projection.reshape(steps * batch, projection.shape[2])
+    if calls_blas:
+        matmul_into(rows, weight_ih.T, flat)
+    else:
+        dot_rows(rows, weight_ih, flat)
 
 
 # The memory of a training call's output and of its residual h_prev, reused from step
@@ -258,8 +278,9 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     state = h0.copy()
     with kernel_blas(plan.pins_blas):
-        _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu, state,
-                 projection, output, h_prev, keep, recurrent_mask)
+        _project_inputs(x, weight_ih, projection, plan.projection == GEMM)
+        _forward(projection, state, weight_hh_t, bias_ih, bias_hh, lengths, reverse, relu,
+                 output, h_prev, keep, recurrent_mask)
     return output, (state,), (output, h_prev)
 
 

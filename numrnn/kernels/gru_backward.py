@@ -207,8 +207,14 @@ def _weight_gradients(x, h_prev, n_inputs, weight_ih, grad_h0, grad_projection, 
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
     grad_w_hh = None
     if need_w_hh:
-        grad_w_hh = np.concatenate([matmul(d_rz.T, h_prev.reshape(steps * batch, -1)),
-                                    matmul(d_hidden_n.T, n_inputs.reshape(steps * batch, -1))])
+        # Column ranges go to the GEMM as contiguous copies: as views numba types
+        # them non-contiguous (layout 'A'), and gemm.matmul_into and its chunk
+        # kernel compile once more for that layout on a first call (beside the
+        # F layout of d_projᵀ), a few seconds (docs/performance.md, "Cold start").
+        # The copy is under 1% of a training step; the results keep their bits.
+        grad_w_hh = np.concatenate([
+            matmul(np.ascontiguousarray(d_rz).T, h_prev.reshape(steps * batch, -1)),
+            matmul(np.ascontiguousarray(d_hidden_n).T, n_inputs.reshape(steps * batch, -1))])
     return (
         matmul(d_proj, weight_ih).reshape(steps, batch, n_in) if need_x else None,
         grad_h0 if need_h0 else None,
