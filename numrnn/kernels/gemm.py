@@ -38,10 +38,10 @@ def project_inputs(x, weight_ih, projection):
     """``projection[...] = x W_ihᵀ`` for a C-contiguous (T, B, I) ``x``: one GEMM, or loops.
 
     The forward kernels' input projection, by :func:`numrnn.kernels.plan.projection_calls_blas`.
-    Inlined into its callers, which are parallel (a ``parallel_kernel``, or
-    ``elman._forward``, a ``parallel_driver`` lowered without optimisation, where
-    the GEMM it calls does the work): compiled on its own it would be a
-    non-parallel function calling :func:`matmul_into` (see there).
+    Inlined into its callers, all ``parallel_kernel``: compiled on its own
+    it would be a non-parallel function calling :func:`matmul_into` (see there).
+    (The Elman RNN's driver instead takes a projection made in Python before it,
+    ``elman._project_inputs``, so that only the branch the call takes compiles.)
     """
     steps, batch, n_in = x.shape
     n_out = weight_ih.shape[0]
