@@ -47,7 +47,12 @@ from numba import prange
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import linked_kernel, parallel_driver
-from numrnn.kernels.plan import GRADIENT_CHUNK_ROWS, chunk_size, weight_gradient_chunks
+from numrnn.kernels.plan import (
+    GRADIENT_CHUNK_ROWS,
+    chunk_size,
+    thread_shares,
+    weight_gradient_chunks,
+)
 
 __all__ = ["gradient_products"]
 
@@ -104,17 +109,7 @@ def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh
             tasks += [((stop - first) * positions * width, what, first, stop)
                       for first, stop in _row_ranges(gate_rows, positions, min(n_in, hidden),
                                                      threads)]
-    tasks.sort(key=lambda task: -task[0])
-    shares = [[] for _ in range(threads)]
-    for index, task in enumerate(tasks):
-        turn, place = divmod(index, threads)
-        shares[place if turn % 2 == 0 else threads - 1 - place].append(task[1:])
-    longest = max(len(share) for share in shares)
-    padding = (_NOTHING, 0, 0)
-    rows = [task for share in shares for task in share + [padding] * (longest - len(share))]
-    table = np.array(rows, dtype=np.int64).reshape(len(rows), 3)
-    table.flags.writeable = False
-    return table
+    return thread_shares(tasks, threads, (_NOTHING, 0, 0))
 
 
 def _readable_by_blas(matrix):

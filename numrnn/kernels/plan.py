@@ -234,6 +234,31 @@ def weight_gradient_chunks(rows, depth, width, most_rows=GRADIENT_CHUNK_ROWS):
     return chunks
 
 
+def thread_shares(tasks, threads, idle):
+    """A ``prange`` task table laid out so that each of ``threads`` threads gets about
+    the same work: an (n, k) read-only int64 array.
+
+    ``tasks`` are ``(cost, *fields)`` tuples, ``fields`` the k integers of a table
+    row; ``idle`` is a row of k integers that does nothing. numba splits a
+    ``prange`` evenly by count, one contiguous share a thread, so the tasks,
+    largest first, are dealt out as a snake (first, second, ..., last, last, ...,
+    first, ...) into one share a thread, the shorter shares padded with ``idle``,
+    and the shares laid one after the other. Listed in the order they were made,
+    one of two threads could get all of one product and the other all of a wider
+    one. Which thread runs a task must not change its result; the caller makes it so.
+    """
+    ordered = sorted(tasks, key=lambda task: -task[0])
+    shares = [[] for _ in range(threads)]
+    for index, task in enumerate(ordered):
+        turn, place = divmod(index, threads)
+        shares[place if turn % 2 == 0 else threads - 1 - place].append(tuple(task[1:]))
+    longest = max(len(share) for share in shares)
+    rows = [row for share in shares for row in share + [tuple(idle)] * (longest - len(share))]
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), len(idle))
+    table.flags.writeable = False
+    return table
+
+
 def packs(dtype, batch, size):
     """Whether a product by a weight of ``size`` elements, over the blocks of a
     ``batch``-row batch, runs on packed panels: float32, past ``MAX_ROWS`` rows."""
