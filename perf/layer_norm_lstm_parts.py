@@ -40,9 +40,9 @@ def _parts(shape):
 
     from numrnn.kernels import lstm_layer_norm as forward
     from numrnn.kernels import lstm_layer_norm_backward as backward
-    from numrnn.kernels.blas_threads import single_threaded_kernel_blas
     from numrnn.kernels.common import block_rows
-    from numrnn.kernels.gemm import matmul, matmuls_into
+    from numrnn.kernels.gemm import matmul
+    from numrnn.kernels.gradient_products import gradient_products
     from numrnn.kernels.jit import parallel_kernel
     from numrnn.kernels.layer_norm_rows import normalise_rows
     from numrnn.kernels.matvec import product, product_weight
@@ -82,14 +82,11 @@ def _parts(shape):
     inverse = np.empty((steps, batch, 4), np.float32)
     flat_rec = saved[4].reshape(steps * batch, 4 * hidden)
     flat_x, flat_h = x.reshape(steps * batch, n_in), saved[8].reshape(steps * batch, hidden)
-    no_rows = np.empty((0, n_in), np.float32)
-    grad_w_ih = np.empty((4 * hidden, n_in), np.float32)
-    grad_w_hh = np.empty((4 * hidden, hidden), np.float32)
 
     def weight_gradients():
-        with single_threaded_kernel_blas():
-            matmuls_into(flat_rec, weights[0], no_rows, flat_rec.T, flat_x, grad_w_ih,
-                         flat_rec.T, flat_h, grad_w_hh)
+        # The backward's own call (dx not wanted, as at the step), dR standing in for dP.
+        gradient_products(flat_rec, weights[0], flat_x, flat_h, (False, True, True),
+                          recurrent_grads=flat_rec)
 
     def step_kernels():
         out, finals, kept = forward.run(x, states, weights, lengths, False, True, no_mask)

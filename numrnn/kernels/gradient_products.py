@@ -5,6 +5,9 @@ the rest of an LSTM's backward pass has nothing sequential::
 
     dx = dG W_ih,   dW_ih = dGᵀ x,   dW_hh = dGᵀ h_prev
 
+(the layer-normalised LSTM's ``dW_hh`` reads the recurrent side's own gradients,
+``dRᵀ h_prev``: ``recurrent_grads``).
+
 :func:`gradient_products` runs them as one table of tasks in one parallel call:
 ``dx`` in the row chunks :func:`numrnn.kernels.gemm.matmul` would cut
 (:func:`~numrnn.kernels.plan.chunk_size`), each weight gradient in the row
@@ -61,8 +64,8 @@ _INPUT, _INPUT_WEIGHT, _STATE_WEIGHT, _NOTHING = 0, 1, 2, 3
 
 
 @linked_kernel
-def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_ih,
-          grad_w_hh):
+def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, recurrent_t, states,
+          grad_w_ih, grad_w_hh):
     """Rows ``first:stop`` of the product ``what`` names: one single-threaded GEMM."""
     # grads[first:stop:1], not grads[first:stop]: numba types a stepped row range
     # as layout "A", as it types the rows of grads_t (a transposed view), so the
@@ -73,14 +76,15 @@ def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, states, 
     elif what == _INPUT_WEIGHT:
         gemm(grads_t[first:stop], inputs, grad_w_ih[first:stop])
     elif what == _STATE_WEIGHT:
-        gemm(grads_t[first:stop], states, grad_w_hh[first:stop])
+        gemm(recurrent_t[first:stop], states, grad_w_hh[first:stop])
 
 
 @parallel_driver
-def _run_tasks(tasks, grads, weight_ih, grad_x, grads_t, inputs, states, grad_w_ih, grad_w_hh):
+def _run_tasks(tasks, grads, weight_ih, grad_x, grads_t, inputs, recurrent_t, states, grad_w_ih,
+               grad_w_hh):
     for task in prange(tasks.shape[0]):
         _task(tasks[task, 0], tasks[task, 1], tasks[task, 2], grads, weight_ih, grad_x, grads_t,
-              inputs, states, grad_w_ih, grad_w_hh)
+              inputs, recurrent_t, states, grad_w_ih, grad_w_hh)
 
 
 def _row_ranges(rows, depth, width, threads):
@@ -121,13 +125,18 @@ def _readable_by_blas(matrix):
     return np.ascontiguousarray(matrix)
 
 
-def gradient_products(grads, weight_ih, inputs, states, wants):
+def gradient_products(grads, weight_ih, inputs, states, wants, recurrent_grads=None):
     """``(dx, dW_ih, dW_hh)`` of stored pre-activation gradients, None for each not wanted.
 
     Parameters
     ----------
     grads : (P, G·H) C-contiguous
         The pre-activation gradients of all P = T·B positions.
+    recurrent_grads : (P, G·H) C-contiguous, optional
+        The gradients of the recurrent products ``h_prev W_hhᵀ`` where they differ
+        from ``grads`` (the layer-normalised LSTM normalises the input and the
+        recurrent products apart, so each has its own): ``dW_hh`` is then
+        ``recurrent_gradsᵀ states``. By default ``grads``.
     weight_ih : (G·H, I)
     inputs : (P, I) and states : (P, H), C-contiguous
         The layer's input and the (masked) state each position's step started from.
@@ -145,7 +154,8 @@ def gradient_products(grads, weight_ih, inputs, states, wants):
                         numba.get_num_threads())
     if tasks.shape[0] > 0:
         with single_threaded_kernel_blas():
-            _run_tasks(tasks, grads, _readable_by_blas(weight_ih), grad_x, grads.T, inputs, states,
+            _run_tasks(tasks, grads, _readable_by_blas(weight_ih), grad_x, grads.T, inputs,
+                       (grads if recurrent_grads is None else recurrent_grads).T, states,
                        grad_w_ih, grad_w_hh)
     return (grad_x if want_x else None, grad_w_ih if want_w_ih else None,
             grad_w_hh if want_w_hh else None)

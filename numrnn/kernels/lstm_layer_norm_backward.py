@@ -20,10 +20,10 @@ shifts' gradients, sums over positions of ``da * â``, ``da``, ``dy * ĉ`` and
 ``dy`` (after the loop: a pass and a temporary array each), accumulated per
 batch block and added over the blocks in their order after the loop, so their
 rounding depends on the batch size only, never on the thread count. Then
-``dx``, ``dW_ih``, ``dW_hh`` are GEMMs in thread-count-independent chunks, as
-for the plain LSTM, but all three in one parallel region
-(:func:`numrnn.kernels.gemm.matmuls_into`), the weight gradients in fewer,
-larger chunks.
+``dx = dP W_ih``, ``dW_ih = dPᵀ x`` and ``dW_hh = dRᵀ h_prev`` are the plain
+LSTM's table of single-threaded GEMM tasks in one parallel region, dealt evenly
+over the threads (:func:`numrnn.kernels.gradient_products.gradient_products`,
+with ``dR`` as its ``recurrent_grads``).
 Rows run back through exactly their valid steps; positions past a length
 contribute zeros.
 """
@@ -32,9 +32,9 @@ import numpy as np
 from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
-from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.common import block_rows, copy_row, mask_rows, time_index
-from numrnn.kernels.gemm import kernel_blas, matmuls_into
+from numrnn.kernels.gemm import kernel_blas
+from numrnn.kernels.gradient_products import gradient_products
 from numrnn.kernels.jit import inline_kernel, parallel_kernel
 from numrnn.kernels.layer_norm_rows import (
     gradient_from_means,
@@ -238,16 +238,10 @@ def backward_run(grad_output, grad_finals, x, states, weights, saved, lengths, r
 
     want_x, want_h0, want_c0, want_w_ih, want_w_hh = needs[:5]
     positions = steps * batch
-    flat_input = grad_input.reshape(positions, 4 * hidden)
-    # What is not asked for gets no rows, and matmuls_into skips it.
-    grad_x = np.empty((positions if want_x else 0, n_in), dtype=x.dtype)
-    grad_w_ih = np.empty((4 * hidden if want_w_ih else 0, n_in), dtype=x.dtype)
-    grad_w_hh = np.empty((4 * hidden if want_w_hh else 0, hidden), dtype=x.dtype)
-    with single_threaded_kernel_blas():
-        matmuls_into(flat_input, np.ascontiguousarray(weight_ih), grad_x,
-                     flat_input.T, x.reshape(positions, n_in), grad_w_ih,
-                     grad_rec.reshape(positions, 4 * hidden).T,
-                     h_prev.reshape(positions, hidden), grad_w_hh)
+    grad_x, grad_w_ih, grad_w_hh = gradient_products(
+        grad_input.reshape(positions, 4 * hidden), weight_ih, x.reshape(positions, n_in),
+        h_prev.reshape(positions, hidden), (want_x, want_w_ih, want_w_hh),
+        recurrent_grads=grad_rec.reshape(positions, 4 * hidden))
     grad_x = grad_x.reshape(steps, batch, n_in) if want_x else None
     grad_shift = gate_sums[_SHIFT]
     grads = (

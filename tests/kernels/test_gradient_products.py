@@ -35,6 +35,19 @@ def test_the_same_bits_as_one_matmul_per_product(shape, dtype):
         np.testing.assert_array_equal(result, reference)
 
 
+@pytest.mark.parametrize("shape", [(400, 64, 512, 128), (1290, 33, 260, 65), (7, 5, 24, 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_recurrent_weight_gradient_reads_its_own_gradients_when_given(shape, dtype):
+    # The layer-normalised LSTM: dW_hh = dRᵀ h_prev, while dx and dW_ih come from dP.
+    grads, weight_ih, inputs, states = _operands(*shape, dtype)
+    recurrent = np.random.default_rng(7).standard_normal(grads.shape).astype(dtype)
+    got = products.gradient_products(grads, weight_ih, inputs, states, (True,) * 3,
+                                     recurrent_grads=recurrent)
+    expected = (matmul(grads, weight_ih), matmul(grads.T, inputs), matmul(recurrent.T, states))
+    for result, reference in zip(got, expected):
+        np.testing.assert_array_equal(result, reference)
+
+
 @pytest.mark.parametrize("wants", list(itertools.product((False, True), repeat=3)))
 def test_only_what_is_wanted_is_computed(wants):
     grads, weight_ih, inputs, states = _operands(1600, 64, 512, 128, np.float32)
