@@ -14,8 +14,7 @@ m and ``dW_hh`` reads the masked h, as in the plain LSTM (c is not masked).
 
 Only ``dh_{t-1}`` is sequential. The pre-activation gradients of every step are
 stored (T, B, 4H), with the cell state each step started from, and after the
-loop ``dx``, ``dW_ih``, ``dW_hh`` are the plain LSTM's table of GEMM tasks in one
-parallel region (:mod:`numrnn.kernels.gradient_products`), the biases' gradients a sum,
+loop ``dx``, ``dW_ih``, ``dW_hh`` are one GEMM each, the biases' gradients a sum,
 and the peepholes' ::
 
     dp_i = Σ_{t,b} d_i * c_{t-1},   dp_f = Σ_{t,b} d_f * c_{t-1},   dp_o = Σ_{t,b} d_o * c_t
@@ -30,8 +29,7 @@ from numba import prange
 
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, mask_rows, time_index
-from numrnn.kernels.gemm import kernel_blas
-from numrnn.kernels.gradient_products import gradient_products
+from numrnn.kernels.gemm import kernel_blas, matmul
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -156,11 +154,11 @@ def backward(grad_output, grad_finals, x, states, weights, saved, lengths, rever
         prev_hidden *= recurrent_mask
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh, want_peep = needs
     flat = grad_gates.reshape(steps * batch, 4 * hidden)
-    # The plain LSTM's three products, one parallel region of tasks.
-    grad_x, grad_w_ih, grad_w_hh = gradient_products(
-        flat, weight_ih, x.reshape(steps * batch, n_in),
-        prev_hidden.reshape(steps * batch, hidden), (want_x, want_w_ih, want_w_hh))
-    grad_x = grad_x.reshape(steps, batch, n_in) if want_x else None
+    flat_t = flat.T  # a view: the GEMM reads it transposed, nothing is copied
+    grad_x = matmul(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
+    grad_w_ih = matmul(flat_t, x.reshape(steps * batch, n_in)) if want_w_ih else None
+    grad_w_hh = matmul(flat_t, prev_hidden.reshape(steps * batch, hidden)) if want_w_hh \
+        else None
     grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None
     grad_peephole = None
     if want_peep:

@@ -10,10 +10,9 @@ as in the plain LSTM with ``dm`` in place of ``dh``::
     d_i, d_f, d_g, dc_{t-1} as in the plain LSTM
     dh_{t-1} = [d_i d_f d_g d_o] W_hh                         (B, 4H) @ (4H, P)
 
-Two products per step are sequential; the rest comes from GEMMs after the loop
-(``dx``, ``dW_ih``, ``dW_hh`` the plain LSTM's table of tasks in one parallel
-region, :mod:`numrnn.kernels.gradient_products`), over the stored ``dh`` (T, B, P),
-``m`` (T, B, H) and pre-activation gradients (T, B, 4H)::
+Two products per step are sequential; the rest comes from one GEMM each after
+the loop, over the stored ``dh`` (T, B, P), ``m`` (T, B, H) and pre-activation
+gradients (T, B, 4H)::
 
     dW_hr = dHᵀ M,   dx = dG W_ih,   dW_ih = dGᵀ x,   dW_hh = dGᵀ h_prev,   db = Σ dG
 
@@ -30,7 +29,6 @@ from numba import prange
 from numrnn.kernels.activations import tanh, typed
 from numrnn.kernels.common import block_rows, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, matmul
-from numrnn.kernels.gradient_products import gradient_products
 from numrnn.kernels.jit import kernel, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -182,11 +180,11 @@ def run_backward(grad_output, grad_finals, x, states, weights, saved, lengths, r
 
     flat = grad_gates.reshape(steps * batch, n_gates)
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh, want_w_hr = needs
-    # The plain LSTM's three products, one parallel region of tasks (h has P columns).
-    grad_x, grad_w_ih, grad_w_hh = gradient_products(
-        flat, weight_ih, x.reshape(steps * batch, n_in),
-        prev_hidden.reshape(steps * batch, proj_size), (want_x, want_w_ih, want_w_hh))
-    grad_x = grad_x.reshape(steps, batch, n_in) if want_x else None
+    grad_x = matmul(flat, weight_ih).reshape(steps, batch, n_in) if want_x else None
+    flat_t = flat.T
+    grad_w_ih = matmul(flat_t, x.reshape(steps * batch, n_in)) if want_w_ih else None
+    grad_w_hh = matmul(flat_t, prev_hidden.reshape(steps * batch, proj_size)) \
+        if want_w_hh else None
     grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None
     grad_w_hr = matmul(grad_hidden.reshape(steps * batch, proj_size).T,
                        m_steps.reshape(steps * batch, hidden)) if want_w_hr else None
