@@ -29,8 +29,9 @@ from numba import prange
 from numrnn.kernels import gru_layer_norm_backward, gru_reset_before_backward, recurrent
 from numrnn.kernels.activations import typed
 from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
-from numrnn.kernels.gemm import kernel_blas, matmul
+from numrnn.kernels.gemm import kernel_blas
 from numrnn.kernels.gru import resets_after
+from numrnn.kernels.gru_gradient_products import gru_gradient_products
 from numrnn.kernels.jit import kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
@@ -176,7 +177,7 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
                 product_weight(weight_hh[2 * hidden:], plan.backward_weight), lengths, reverse,
                 grad_projection, recurrent_mask)
         return _weight_gradients(x, h_read, hidden_n, weight_ih, grad_state, grad_projection,
-                                 grad_projection[:, :, 2 * hidden:], needs)
+                                 None, needs)
     # The recurrence writes every valid position: the padded ones must hold zeros.
     padded = lengths.size > 0 and lengths.min() < steps
     grad_projection, grad_hidden_n = _GRADIENTS.arrays(
@@ -191,35 +192,35 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
 
 def _weight_gradients(x, h_prev, n_inputs, weight_ih, grad_h0, grad_projection, grad_hidden_n,
                       needs):
-    """The parallel half of backward: one large GEMM (or sum) per gradient, over all steps.
+    """The parallel half of backward: the three products in one parallel region
+    (:func:`~numrnn.kernels.gru_gradient_products.gru_gradient_products`), the bias sums.
 
     The gradient of the recurrent pre-activations ``[h W_hrzᵀ, u W_hnᵀ] + b_hh``
-    is ``grad_projection``'s r and z columns next to ``grad_hidden_n``: both
+    is ``grad_projection``'s r and z columns next to ``grad_hidden_n`` (None in
+    the reset-before variant, where it is ``grad_projection``'s n columns): both
     weight-gradient halves read those in place. ``n_inputs`` is ``u``, what
     ``W_hn`` multiplied: ``h_{t-1}`` (``h_prev``), or ``r * h_{t-1}`` in the
     reset-before variant.
     """
     steps, batch, n_in = x.shape
-    gate_cols = grad_projection.shape[2]
-    d_proj = grad_projection.reshape(steps * batch, gate_cols)
-    d_hidden_n = grad_hidden_n.reshape(steps * batch, -1)
-    d_rz = d_proj[:, :d_proj.shape[1] - d_hidden_n.shape[1]]
+    positions = steps * batch
+    d_proj = grad_projection.reshape(positions, grad_projection.shape[2])
+    hidden = d_proj.shape[1] // 3
+    d_hidden_n = None if grad_hidden_n is None else grad_hidden_n.reshape(positions, hidden)
     need_x, need_h0, need_w_ih, need_w_hh, need_b_ih, need_b_hh = needs
-    grad_w_hh = None
-    if need_w_hh:
-        # Column ranges go to the GEMM as contiguous copies: as views numba types
-        # them non-contiguous (layout 'A'), and gemm.matmul_into and its chunk
-        # kernel compile once more for that layout on a first call (beside the
-        # F layout of d_projᵀ), a few seconds (docs/performance.md, "Cold start").
-        # The copy is under 1% of a training step; the results keep their bits.
-        grad_w_hh = np.concatenate([
-            matmul(np.ascontiguousarray(d_rz).T, h_prev.reshape(steps * batch, -1)),
-            matmul(np.ascontiguousarray(d_hidden_n).T, n_inputs.reshape(steps * batch, -1))])
+    grad_x, grad_w_ih, grad_w_hh = gru_gradient_products(
+        d_proj, d_hidden_n, weight_ih, x.reshape(positions, n_in),
+        h_prev.reshape(positions, hidden), n_inputs.reshape(positions, hidden),
+        (need_x, need_w_ih, need_w_hh))
+    grad_b_hh = None
+    if need_b_hh:
+        n_sums = (d_proj[:, 2 * hidden:] if d_hidden_n is None else d_hidden_n).sum(axis=0)
+        grad_b_hh = np.concatenate([d_proj[:, :2 * hidden].sum(axis=0), n_sums])
     return (
-        matmul(d_proj, weight_ih).reshape(steps, batch, n_in) if need_x else None,
+        grad_x.reshape(steps, batch, n_in) if need_x else None,
         grad_h0 if need_h0 else None,
-        matmul(d_proj.T, x.reshape(steps * batch, n_in)) if need_w_ih else None,
+        grad_w_ih,
         grad_w_hh,
         d_proj.sum(axis=0) if need_b_ih else None,
-        np.concatenate([d_rz.sum(axis=0), d_hidden_n.sum(axis=0)]) if need_b_hh else None,
+        grad_b_hh,
     )
