@@ -11,10 +11,10 @@ the rest of an LSTM's backward pass has nothing sequential::
 :func:`gradient_products` runs them as one table of tasks in one parallel call:
 ``dx`` in the row chunks :func:`numrnn.kernels.gemm.matmul` would cut
 (:func:`~numrnn.kernels.plan.chunk_size`), each weight gradient in the row
-ranges :func:`~numrnn.kernels.plan.weight_gradient_chunks` groups where its
-chunks are large (else in ``matmul``'s chunks). Each task is one
-single-threaded GEMM, made from the sizes alone, so every element has the same
-bits whatever the thread count, and the same bits ``matmul`` gave it.
+ranges of :func:`~numrnn.kernels.plan.weight_gradient_ranges` (float32: grouped
+where its chunks are large; float64 and small ones: ``matmul``'s chunks). Each
+task is one single-threaded GEMM over ranges made from the shapes and dtype
+alone, so every element has the same bits whatever the thread count.
 
 Against one ``matmul`` per product (the plain LSTM's backward before), one
 region saves a fork and join per product, and the larger ranges save each
@@ -25,15 +25,14 @@ here, a column-wise loop in a kernel, they took 4.7 ms there against NumPy's
 1.0 (the loop did not vectorise).
 
 numba splits a ``prange`` evenly by count, one contiguous share a thread, so
-the table is laid out for the thread count of the call: each weight gradient
-in at least as many ranges as there are threads (where its chunks allow), the
-tasks, largest first, dealt out as a snake (first, second, ..., last, last,
-..., first, ...) into one share a thread, the shorter shares padded with tasks
-that do nothing, so that each thread gets about the same work. In the order
-the products were listed, one of two threads would get the input side's
-gradient and the other the wider recurrent one; with shares made for two
-threads, four threads would leave two with only ``dx`` chunks. Which thread
-runs a task never changes its bits. (Letting threads
+the table is laid out for the thread count of the call
+(:func:`~numrnn.kernels.plan.thread_shares`): the tasks, largest first, dealt
+out as a snake into one share a thread, so that each thread gets about the
+same work. In the order the products were listed, one of two threads would get
+the input side's gradient and the other the wider recurrent one. Which thread
+runs a task never changes its bits. (Session 12 also made the ranges
+themselves per thread count; float64 bits then depended on it at some shapes,
+so the ranges now follow the shapes only.) (Letting threads
 take tasks one at a time, ``numba.parallel_chunksize(1)``, cost 16 µs a call
 to set and put back, 1% of a training step at B = 8.) Each GEMM is called from
 a ``kernel`` of its own (:func:`_task`): in the body of the
@@ -50,12 +49,7 @@ from numba import prange
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
 from numrnn.kernels.jit import linked_kernel, parallel_driver
-from numrnn.kernels.plan import (
-    GRADIENT_CHUNK_ROWS,
-    chunk_size,
-    thread_shares,
-    weight_gradient_chunks,
-)
+from numrnn.kernels.plan import chunk_size, thread_shares, weight_gradient_ranges
 
 __all__ = ["gradient_products"]
 
@@ -87,19 +81,9 @@ def _run_tasks(tasks, grads, weight_ih, grad_x, grads_t, inputs, recurrent_t, st
               inputs, recurrent_t, states, grad_w_ih, grad_w_hh)
 
 
-def _row_ranges(rows, depth, width, threads):
-    """Row ranges of a weight gradient (``rows`` rows, ``depth`` deep, ``width`` columns),
-    at least ``threads`` where its chunks allow, so that every thread gets a share of each."""
-    size = chunk_size(rows)
-    most = max(size, min(GRADIENT_CHUNK_ROWS, rows // threads // size * size))
-    grouped = weight_gradient_chunks(rows, depth, width, most)
-    if grouped is not None:
-        return [tuple(bounds) for bounds in grouped.tolist()]
-    return [(first, min(first + size, rows)) for first in range(0, rows, size)]
-
-
 @functools.lru_cache(maxsize=256)
-def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh, threads):
+def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh, dtype,
+                threads):
     """The (n, 3) int64 table of ``(what, first, stop)`` tasks: ``threads`` shares of
     equal length and about equal work, one after the other."""
     tasks = []  # (cost in multiply-adds, what, first, stop)
@@ -111,12 +95,12 @@ def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh
                                 (want_w_hh, _STATE_WEIGHT, hidden)):
         if wanted:
             tasks += [((stop - first) * positions * width, what, first, stop)
-                      for first, stop in _row_ranges(gate_rows, positions, min(n_in, hidden),
-                                                     threads)]
+                      for first, stop in weight_gradient_ranges(gate_rows, positions,
+                                                                min(n_in, hidden), dtype)]
     return thread_shares(tasks, threads, (_NOTHING, 0, 0))
 
 
-def _readable_by_blas(matrix):
+def readable_by_blas(matrix):
     """``matrix``, or a C-contiguous copy where BLAS cannot read it in place."""
     row_stride, col_stride = matrix.strides
     size = matrix.itemsize
@@ -151,10 +135,10 @@ def gradient_products(grads, weight_ih, inputs, states, wants, recurrent_grads=N
     grad_w_ih = np.empty((gate_rows if want_w_ih else 0, n_in), dtype=grads.dtype)
     grad_w_hh = np.empty((gate_rows if want_w_hh else 0, hidden), dtype=grads.dtype)
     tasks = _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh,
-                        numba.get_num_threads())
+                        grads.dtype, numba.get_num_threads())
     if tasks.shape[0] > 0:
         with single_threaded_kernel_blas():
-            _run_tasks(tasks, grads, _readable_by_blas(weight_ih), grad_x, grads.T, inputs,
+            _run_tasks(tasks, grads, readable_by_blas(weight_ih), grad_x, grads.T, inputs,
                        (grads if recurrent_grads is None else recurrent_grads).T, states,
                        grad_w_ih, grad_w_hh)
     return (grad_x if want_x else None, grad_w_ih if want_w_ih else None,

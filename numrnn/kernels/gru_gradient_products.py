@@ -11,10 +11,9 @@ pass has nothing sequential::
 :func:`gru_gradient_products` runs them as one table of tasks in one parallel
 call, as :mod:`numrnn.kernels.gradient_products` does the LSTM's: ``dx`` in
 the row chunks :func:`numrnn.kernels.gemm.matmul` would cut, each weight
-gradient (and each of ``dW_hh``'s two row blocks) in float32 in the row ranges
-``gradient_products`` groups where the chunks are large (made for two threads
-whatever the call's count), else, and in float64, in ``matmul``'s chunks:
-float64 rows grouped otherwise changed bits at some shapes. Each task is one
+gradient (and each of ``dW_hh``'s two row blocks) in the row ranges of
+:func:`numrnn.kernels.plan.weight_gradient_ranges` (float32: grouped where the
+chunks are large; float64: ``matmul``'s chunks). Each task is one
 single-threaded GEMM written straight into its rows of the result (``dW_hh``
 needs no concatenation), so every element has the same bits whatever the
 thread count, and (at every shape checked) the bits one ``matmul`` per product
@@ -30,12 +29,9 @@ from numba import prange
 
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-
-# The LSTM's rule for a weight gradient's row ranges (at least one a thread, of
-# whole matmul chunks, grouped per plan.weight_gradient_chunks): reused, not copied.
-from numrnn.kernels.gradient_products import _row_ranges
+from numrnn.kernels.gradient_products import readable_by_blas
 from numrnn.kernels.jit import linked_kernel, parallel_driver
-from numrnn.kernels.plan import chunk_size, thread_shares
+from numrnn.kernels.plan import chunk_size, thread_shares, weight_gradient_ranges
 
 __all__ = ["gru_gradient_products"]
 
@@ -72,24 +68,8 @@ def _run_tasks(tasks, grads, weight_ih, grad_x, grads_t, inputs, states, n_grads
               inputs, states, n_grads_t, n_shift, n_inputs, grad_w_ih, grad_w_hh)
 
 
-# The weight gradients' row ranges are made for this many threads whatever the
-# call's count, so that no element's GEMM depends on the thread count: float64
-# rows grouped into other ranges changed bits at some shapes (dgemm, 75-row
-# chunks or 300 columns), so the ranges must not follow the threads.
-_RANGES_FOR_THREADS = 2
-
-
-def _weight_ranges(rows, depth, width, grouped):
-    """Row ranges of a weight gradient: ``gradient_products``' grouped ranges, or
-    ``gemm.matmul``'s chunks where ``grouped`` is False."""
-    if grouped:
-        return _row_ranges(rows, depth, width, _RANGES_FOR_THREADS)
-    size = chunk_size(rows)
-    return [(first, min(first + size, rows)) for first in range(0, rows, size)]
-
-
 @functools.lru_cache(maxsize=256)
-def _task_table(positions, n_in, hidden, want_x, want_w_ih, want_w_hh, grouped, threads):
+def _task_table(positions, n_in, hidden, want_x, want_w_ih, want_w_hh, dtype, threads):
     """The (n, 3) int64 table of ``(what, first, stop)`` tasks: ``threads`` shares of
     equal length and about equal work, one after the other."""
     gate_rows, width = 3 * hidden, min(n_in, hidden)
@@ -100,25 +80,17 @@ def _task_table(positions, n_in, hidden, want_x, want_w_ih, want_w_hh, grouped, 
                    min(first + size, positions)) for first in range(0, positions, size)]
     if want_w_ih:
         tasks += [((stop - first) * positions * n_in, _INPUT_WEIGHT, first, stop)
-                  for first, stop in _weight_ranges(gate_rows, positions, width, grouped)]
+                  for first, stop in weight_gradient_ranges(gate_rows, positions, width, dtype)]
     if want_w_hh:
         # Two products, as gemm.matmul ran them: rows 0:2H and 2H:3H, each in its
         # own ranges (the n block's shifted to dW_hh's rows).
         tasks += [((stop - first) * positions * hidden, _RZ_WEIGHT, first, stop)
-                  for first, stop in _weight_ranges(2 * hidden, positions, width, grouped)]
+                  for first, stop in weight_gradient_ranges(2 * hidden, positions, width,
+                                                            dtype)]
         tasks += [((stop - first) * positions * hidden, _N_WEIGHT, 2 * hidden + first,
                    2 * hidden + stop)
-                  for first, stop in _weight_ranges(hidden, positions, width, grouped)]
+                  for first, stop in weight_gradient_ranges(hidden, positions, width, dtype)]
     return thread_shares(tasks, threads, (_NOTHING, 0, 0))
-
-
-def _readable_by_blas(matrix):
-    """``matrix``, or a C-contiguous copy where BLAS cannot read it in place."""
-    row_stride, col_stride = matrix.strides
-    size = matrix.itemsize
-    if (col_stride == size and row_stride >= size) or (row_stride == size and col_stride >= size):
-        return matrix
-    return np.ascontiguousarray(matrix)
 
 
 def gru_gradient_products(grads, grad_hidden_n, weight_ih, inputs, states, n_inputs, wants):
@@ -153,13 +125,11 @@ def gru_gradient_products(grads, grad_hidden_n, weight_ih, inputs, states, n_inp
         n_grads_t, n_shift = grads.T, 0
     else:
         n_grads_t, n_shift = grad_hidden_n.T, 2 * hidden
-    # float32 only: there grouped ranges kept every bit of matmul's chunks at every
-    # shape tried; float64 keeps matmul's chunks (see _RANGES_FOR_THREADS).
-    tasks = _task_table(positions, n_in, hidden, want_x, want_w_ih, want_w_hh,
-                        grads.dtype == np.float32, numba.get_num_threads())
+    tasks = _task_table(positions, n_in, hidden, want_x, want_w_ih, want_w_hh, grads.dtype,
+                        numba.get_num_threads())
     if tasks.shape[0] > 0:
         with single_threaded_kernel_blas():
-            _run_tasks(tasks, grads, _readable_by_blas(weight_ih), grad_x, grads.T,
+            _run_tasks(tasks, grads, readable_by_blas(weight_ih), grad_x, grads.T,
                        np.ascontiguousarray(inputs), np.ascontiguousarray(states), n_grads_t,
                        n_shift, np.ascontiguousarray(n_inputs), grad_w_ih, grad_w_hh)
     return (grad_x if want_x else None, grad_w_ih if want_w_ih else None,

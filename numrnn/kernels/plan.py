@@ -234,6 +234,35 @@ def weight_gradient_chunks(rows, depth, width, most_rows=GRADIENT_CHUNK_ROWS):
     return chunks
 
 
+# A table's weight-gradient ranges are made for this many threads whatever the
+# call's count (at least this many ranges a gradient where its chunks allow), so
+# that no element's GEMM depends on the thread count.
+RANGES_FOR_THREADS = 2
+
+
+def weight_gradient_ranges(rows, depth, width, dtype):
+    """The row ranges, ``[(first, stop), ...]``, in which a table of GEMM tasks
+    (:mod:`numrnn.kernels.gradient_products`, :mod:`~numrnn.kernels.gru_gradient_products`)
+    computes a weight gradient of ``rows`` rows, ``depth`` deep, ``width`` columns.
+
+    float32: :func:`weight_gradient_chunks`' ranges where the chunks are large (each
+    range repacks the deep operand once, not once per chunk), at least
+    :data:`RANGES_FOR_THREADS` of them where the chunks allow; else, and always in
+    float64, :func:`chunk_size`'s chunks, as ``gemm.matmul`` cuts them. They
+    depend on the shapes and the dtype only, never on the call's thread count:
+    float64 rows grouped into other ranges changed dgemm's bits at some shapes
+    (P = 2800, I = 300: ranges made per thread count gave ``dW_ih`` other bits on
+    1, 2 and 4 threads), which sgemm did at none tried.
+    """
+    size = chunk_size(rows)
+    if dtype == np.float32:
+        most = max(size, min(GRADIENT_CHUNK_ROWS, rows // RANGES_FOR_THREADS // size * size))
+        grouped = weight_gradient_chunks(rows, depth, width, most)
+        if grouped is not None:
+            return [tuple(bounds) for bounds in grouped.tolist()]
+    return [(first, min(first + size, rows)) for first in range(0, rows, size)]
+
+
 def thread_shares(tasks, threads, idle):
     """A ``prange`` task table laid out so that each of ``threads`` threads gets about
     the same work: an (n, k) read-only int64 array.

@@ -7,7 +7,7 @@ import pytest
 
 from numrnn.kernels import gradient_products as products
 from numrnn.kernels.gemm import matmul
-from numrnn.kernels.plan import chunk_size, weight_gradient_chunks
+from numrnn.kernels.plan import chunk_size, weight_gradient_chunks, weight_gradient_ranges
 
 # (positions, I, G·H, H): chunks of matmul only (small), grouped ranges of
 # weight_gradient_chunks (the LSTM's "small" and "medium"), and sizes that do
@@ -85,19 +85,36 @@ def test_the_same_bits_for_any_thread_count(same_bits_for_any_thread_count):
 ])
 def test_each_weight_gradient_gets_at_least_two_ranges_of_whole_chunks(rows, depth, width,
                                                                       expected):
-    ranges = products._row_ranges(rows, depth, width, 2)
+    ranges = weight_gradient_ranges(rows, depth, width, np.float32)
     assert ranges == expected
     size = chunk_size(rows)
     assert all(first % size == 0 for first, _ in ranges)
+    # float64 keeps matmul's chunks: grouping its rows changed dgemm's bits.
+    assert weight_gradient_ranges(rows, depth, width, np.float64) == [
+        (first, min(first + size, rows)) for first in range(0, rows, size)]
+
+
+def test_float64_weight_gradients_have_the_same_bits_for_any_thread_count(
+        same_bits_for_any_thread_count):
+    # Ranges made per thread count gave dW_ih other bits on 1, 2 and 4 threads here.
+    grads, weight_ih, inputs, states = _operands(2800, 300, 800, 200, np.float64)
+
+    def step():
+        return products.gradient_products(grads, weight_ih, inputs, states, (True,) * 3)
+
+    same_bits_for_any_thread_count(step)
+    expected = (matmul(grads, weight_ih), matmul(grads.T, inputs), matmul(grads.T, states))
+    for got, reference in zip(step(), expected):
+        np.testing.assert_array_equal(got, reference)
 
 
 def test_each_half_of_the_task_table_has_about_half_the_work():
     # numba gives each of two threads one half of a prange's iterations.
-    table = products._task_table(1600, 64, 512, 128, True, True, True, 2)
+    table = products._task_table(1600, 64, 512, 128, True, True, True, np.float32, 2)
     # dW_hh's two ranges (128 columns), dW_ih's two (64), dx's eight 200-row chunks.
     assert table[:6, 0].tolist() == [2, 1, 0, 0, 0, 0]
     assert table[6:, 0].tolist() == [2, 1, 0, 0, 0, 0]
-    table = products._task_table(400, 64, 512, 128, False, True, True, 2)
+    table = products._task_table(400, 64, 512, 128, False, True, True, np.float32, 2)
     assert table[:8, 0].tolist() == [2] * 4 + [1] * 4 == table[8:, 0].tolist()
     assert not table.flags.writeable
 
@@ -115,11 +132,16 @@ def _work(task, positions, n_in, hidden):
 def test_every_thread_gets_an_equal_share_of_tasks_and_about_equal_work(threads):
     # With shares made for two threads, four threads left two of them only dx chunks.
     positions, n_in, hidden = 1600, 64, 128
-    table = products._task_table(positions, n_in, 512, hidden, True, True, True, threads)
+    table = products._task_table(positions, n_in, 512, hidden, True, True, True, np.float32,
+                                 threads)
     assert table.shape[0] % threads == 0
     shares = table.reshape(threads, -1, 3)
     work = [sum(_work(task, positions, n_in, hidden) for task in share) for share in shares]
-    assert max(work) <= 1.25 * (sum(work) / threads)
+    # The weight gradients' ranges follow the shapes only (their bits must not depend
+    # on the thread count), two per gradient here: past four threads one range alone
+    # outweighs an even share, and no share holds more than it needs to.
+    largest = max(_work(task, positions, n_in, hidden) for task in table.tolist())
+    assert max(work) <= max(1.25 * (sum(work) / threads), largest)
     # Every product is computed once, whole: the non-padding tasks tile each one.
     for what, rows in ((products._INPUT, positions), (products._INPUT_WEIGHT, 512),
                        (products._STATE_WEIGHT, 512)):
