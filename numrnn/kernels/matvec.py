@@ -164,7 +164,8 @@ def _product_impl(rows, weight, out):
     matrix = weight.types[0] if through_gemm or through_loops else weight
     if not isinstance(matrix, types.Array) or (matrix.ndim != 3 and (
             matrix.ndim != 2 or matrix.layout not in "CF")):
-        raise TypingError(f"product needs packed panels or a C- or F-contiguous matrix, got {weight}")
+        raise TypingError("product needs packed panels or a C- or F-contiguous matrix, "
+                          f"got {weight}")
     if through_gemm:
         def impl(rows, weight, out):
             gemm(rows, weight.weight, out)
