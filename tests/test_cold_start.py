@@ -53,7 +53,10 @@ print(json.dumps({"compiled": compiled, "misses": misses, "opt": int(numba.core.
 # GRU 47 and Elman 38 since the GRU's weight gradient reads contiguous copies (no
 # GEMM glue for non-contiguous views) and the Elman projection is made before its
 # driver (only the path the call takes): bounds that 49 and 42 exceed.
-MOST_COMPILATIONS = {"LSTM": 45, "GRU": 48, "RNN": 40}
+# Elman 36 since a weight whose every block takes a GEMM goes in marked as such
+# (matvec.ThroughGemm): matvec.accumulate and plan.takes_loops, the loop branch no
+# 8-row block runs, no longer compile (a bound that 38 exceeds).
+MOST_COMPILATIONS = {"LSTM": 45, "GRU": 48, "RNN": 36}
 PACKING = {"LSTM": 1, "GRU": 1, "RNN": 0}
 
 
