@@ -275,7 +275,8 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
                        lengths, reverse, relu, state, output, h_prev, keep, recurrent_mask)
         return output, (state,), (output, h_prev)
     projection = np.empty((steps, batch, hidden), dtype=x.dtype)
-    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight,
+                                 (plan.product, plan.last_product))
     state = h0.copy()
     with kernel_blas(plan.pins_blas):
         _project_inputs(x, weight_ih, projection, plan.projection == GEMM)

@@ -168,8 +168,9 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 1)
     bias_sums = np.zeros((plan.blocks, hidden), dtype=x.dtype)
     with kernel_blas(plan.backward_pins_blas):
-        _backward_recurrence(grad_output, grad_state, output,
-                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+        weight = product_weight(weight_hh, plan.backward_weight,
+                                (plan.backward_product, plan.backward_last_product))
+        _backward_recurrence(grad_output, grad_state, output, weight, lengths, reverse,
                              relu, grad_preact, recurrent_mask, bias_sums)
     if recurrent.masked(recurrent_mask):
         # W_hh multiplied the masked state: its gradient reads that.

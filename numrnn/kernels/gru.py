@@ -330,7 +330,8 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
                        recurrent_mask)
         return output, (state,), (gates, hidden_n, h_prev)
     projection = np.empty((steps, batch, n_gates), dtype=x.dtype)
-    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight,
+                                 (plan.product, plan.last_product))
     with kernel_blas(plan.pins_blas):
         state = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
                          projection, output, gates, hidden_n, h_prev, keep, recurrent_mask)

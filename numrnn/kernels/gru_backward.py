@@ -184,7 +184,9 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
         ((steps, batch, 3 * hidden), (steps, batch, hidden)), x.dtype, padded)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_state, gates, hidden_n, h_prev,
-                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+                             product_weight(weight_hh, plan.backward_weight,
+                                            (plan.backward_product, plan.backward_last_product)),
+                             lengths, reverse,
                              grad_projection, grad_hidden_n, recurrent_mask)
     return _weight_gradients(x, h_read, h_read, weight_ih, grad_state, grad_projection,
                              grad_hidden_n, needs)

@@ -381,7 +381,8 @@ def _run(x, states, weights, lengths, reverse, options, keep, recurrent_mask):
         return output, (h_n, c_n), (output, gates, cells)
     # The projection becomes the gate activations, kept or not.
     projection = gates if keep else np.empty((steps, batch, n_gates), dtype=x.dtype)
-    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
+    weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight,
+                                 (plan.product, plan.last_product))
     with kernel_blas(plan.pins_blas):
         h_n, c_n = _forward(x, weight_ih, weight_hh_t, bias_ih, bias_hh, lengths, reverse, h0,
                             c0, projection, output, cells, keep, recurrent_mask)

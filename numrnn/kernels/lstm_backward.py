@@ -251,7 +251,9 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
     plan = plan_for(x.dtype, batch, steps, n_in, hidden, 4)
     with kernel_blas(plan.backward_pins_blas):
         _backward_recurrence(grad_output, grad_h_n,
-                             product_weight(weight_hh, plan.backward_weight), lengths, reverse,
+                             product_weight(weight_hh, plan.backward_weight,
+                                            (plan.backward_product, plan.backward_last_product)),
+                             lengths, reverse,
                              h0, c0, output, gates, cells, grad_cells, grad_c, grad_gates,
                              prev_hidden, grad_h0, recurrent_mask)
     if masked:

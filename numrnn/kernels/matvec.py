@@ -15,7 +15,10 @@ dot product along a contiguous weight row (:func:`dot_rows`), or a GEMM told
 to read ``W`` transposed.
 """
 
+from typing import NamedTuple
+
 import numpy as np
+from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
@@ -23,17 +26,42 @@ from numrnn.kernels import packed
 from numrnn.kernels.activations import typed
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.jit import jit, kernel, product_kernel
-from numrnn.kernels.plan import PACKED, ROW_MAJOR, takes_loops
+from numrnn.kernels.plan import GEMM, LOOPS, PACKED, ROW_MAJOR, takes_loops
 
 
-def product_weight(weight, form):
+class ThroughGemm(NamedTuple):
+    """An unpacked weight whose every :func:`product` is a GEMM (:func:`product_weight`)."""
+
+    weight: np.ndarray
+
+
+class ThroughLoops(NamedTuple):
+    """An unpacked weight whose every :func:`product` runs as loops (:func:`product_weight`)."""
+
+    weight: np.ndarray
+
+
+def product_weight(weight, form, paths=()):
     """``weight`` (K, N) for :func:`product`, held as the plan's ``form`` says:
     packed panels (``PACKED``), a row-major copy where it is not one already
-    (``ROW_MAJOR``), or as given (``VIEW``)."""
+    (``ROW_MAJOR``), or as given (``VIEW``).
+
+    ``paths`` are the per-step product paths of the blocks that will use it (the
+    plan's ``product`` and ``last_product``). Where they are all ``GEMM`` or all
+    ``LOOPS``, the weight goes in as :class:`ThroughGemm` or :class:`ThroughLoops`,
+    and :func:`product` compiles only that branch: a kernel typed for the plain
+    array compiles both, and a first call compiles code it never runs (the loops
+    beside the GEMM of 8-row blocks, about a second; docs/performance.md, "Cold
+    start"). The branch taken and its arithmetic are the same either way.
+    """
     if form == PACKED:
         return packed.pack(weight)
     if form == ROW_MAJOR:
-        return np.ascontiguousarray(weight)
+        weight = np.ascontiguousarray(weight)
+    if paths and all(path == GEMM for path in paths):
+        return ThroughGemm(weight)
+    if paths and all(path == LOOPS for path in paths):
+        return ThroughLoops(weight)
     return weight
 
 
@@ -124,26 +152,47 @@ def product(rows, weight, out):
     _product_from_python(rows, weight, out)
 
 
+def _marked(weight, marker):
+    return isinstance(weight, types.BaseNamedTuple) and weight.instance_class is marker
+
+
+# Each branch written out, not called through a shared helper: a helper would be
+# one more compilation of every first call.
 @overload(product, jit_options={"nogil": True})
 def _product_impl(rows, weight, out):
-    if weight.ndim == 3:
+    through_gemm, through_loops = _marked(weight, ThroughGemm), _marked(weight, ThroughLoops)
+    matrix = weight.types[0] if through_gemm or through_loops else weight
+    if not isinstance(matrix, types.Array) or (matrix.ndim != 3 and (
+            matrix.ndim != 2 or matrix.layout not in "CF")):
+        raise TypingError("product needs packed panels or a C- or F-contiguous matrix, "
+                          f"got {weight}")
+    if through_gemm:
+        def impl(rows, weight, out):
+            gemm(rows, weight.weight, out)
+    elif through_loops and matrix.layout == "F":
+        def impl(rows, weight, out):
+            dot_rows(rows, weight.weight.T, out)
+    elif through_loops:
+        def impl(rows, weight, out):
+            matrix = weight.weight
+            out[...] = 0
+            accumulate(out, 0, rows, matrix.reshape(-1), 0, matrix.shape[1], matrix.shape[1])
+    elif matrix.ndim == 3:
         def impl(rows, weight, out):
             packed.product(rows, weight, out, np.empty(packed.PANEL, dtype=np.float32))
-    elif weight.layout == "F":
+    elif matrix.layout == "F":
         def impl(rows, weight, out):
             if not takes_loops(rows.shape[0]):
                 gemm(rows, weight, out)
             else:
                 dot_rows(rows, weight.T, out)
-    elif weight.layout == "C":
+    else:
         def impl(rows, weight, out):
             if not takes_loops(rows.shape[0]):
                 gemm(rows, weight, out)
             else:
                 out[...] = 0
                 accumulate(out, 0, rows, weight.reshape(-1), 0, weight.shape[1], weight.shape[1])
-    else:
-        raise TypingError(f"product needs a C- or F-contiguous weight, got layout {weight.layout}")
     return impl
 
 

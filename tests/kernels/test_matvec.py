@@ -1,12 +1,20 @@
 """Small-batch products (numrnn.kernels.matvec): loops, dot rows and GEMM agree with NumPy."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
 
+import numrnn
 from numrnn.kernels import packed
-from numrnn.kernels.matvec import product, product_weight
-from numrnn.kernels.plan import MAX_ROWS, PACKED, ROW_MAJOR, VIEW
+from numrnn.kernels.matvec import ThroughGemm, ThroughLoops, product, product_weight
+from numrnn.kernels.plan import GEMM, LOOPS, MAX_ROWS, PACKED, ROW_MAJOR, VIEW
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
 
 
 @numba.njit
@@ -65,3 +73,53 @@ def test_product_called_from_python_runs_the_compiled_code(count):
         product(rows, layout, from_python)
         _product(rows, layout, compiled)
         np.testing.assert_array_equal(from_python, compiled)
+
+
+def test_product_weight_marks_the_one_path_every_block_takes():
+    weight = np.ones((3, 4))
+    assert isinstance(product_weight(weight, ROW_MAJOR, (GEMM, GEMM)), ThroughGemm)
+    assert isinstance(product_weight(weight.T, VIEW, (LOOPS, LOOPS)), ThroughLoops)
+    # A last block on the other path, or no paths given: the plain array, both branches.
+    assert isinstance(product_weight(weight, ROW_MAJOR, (GEMM, LOOPS)), np.ndarray)
+    assert isinstance(product_weight(weight, ROW_MAJOR), np.ndarray)
+    assert product_weight(weight.T.astype(np.float32), PACKED, (PACKED, PACKED)).ndim == 3
+
+
+CHILD = r"""
+import json
+import numpy as np
+from numrnn.kernels import matvec
+from numrnn.kernels.plan import GEMM, LOOPS, ROW_MAJOR, VIEW
+
+rng = np.random.default_rng(0)
+matrix = rng.standard_normal((24, 16))   # PyTorch's (N, K)
+results = {}
+for count, path in ((8, GEMM), (3, LOOPS)):
+    rows = rng.standard_normal((count, 16))
+    for form in (ROW_MAJOR, VIEW):
+        plain, marked = np.empty((count, 24)), np.empty((count, 24))
+        matvec.product(rows, matvec.product_weight(matrix.T, form), plain)
+        matvec.product(rows, matvec.product_weight(matrix.T, form, (path, path)), marked)
+        results[f"{path} {form}"] = plain.tobytes() == marked.tobytes()
+before = {name: len(getattr(matvec, name).signatures) for name in ("accumulate", "dot_rows")}
+rows, out = rng.standard_normal((8, 16)).astype(np.float32), np.empty((8, 24), np.float32)
+for form in (ROW_MAJOR, VIEW):
+    matvec.product(rows, matvec.product_weight(matrix.T.astype(np.float32), form, (GEMM, GEMM)),
+                   out)
+after = {name: len(getattr(matvec, name).signatures) for name in ("accumulate", "dot_rows")}
+print(json.dumps({"same": results, "loops_compiled": after != before}))
+"""
+
+
+def test_a_weight_marked_for_gemm_compiles_no_loops(tmp_path):
+    # In a fresh process with an empty cache: a marked weight takes the same
+    # branch, to the bit, as the plain one, and a GEMM-only weight's product
+    # compiles neither loop kernel (the plain one compiles both branches).
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=SOURCE_ROOT)
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                          env=env, cwd=SOURCE_ROOT, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(report["same"].values()) and len(report["same"]) == 4, report
+    assert not report["loops_compiled"]

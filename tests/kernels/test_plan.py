@@ -8,6 +8,7 @@ import pytest
 
 from numrnn.kernels import elman, elman_backward, gemm, gru, gru_backward, lstm, lstm_backward
 from numrnn.kernels.common import block_rows
+from numrnn.kernels.matvec import ThroughGemm, ThroughLoops
 from numrnn.kernels.plan import (
     COPY_FROM_STEPS,
     GEMM,
@@ -193,6 +194,9 @@ def test_no_rule_reads_the_vector_width_yet():
 # and whether BLAS was pinned when it was entered.
 
 def _form(weight, source):
+    if isinstance(weight, (ThroughGemm, ThroughLoops)):
+        # The plan's one path for every block, marked (matvec.product_weight).
+        weight = weight.weight
     if weight.ndim == 3:
         return PACKED
     return VIEW if np.shares_memory(weight, source) and weight.flags.f_contiguous else ROW_MAJOR
