@@ -23,13 +23,12 @@ from numba import prange
 from numrnn.kernels import blas_threads
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
 from numrnn.kernels.matvec import dot_rows
 from numrnn.kernels.plan import (
     MIN_CHUNK_ROWS,
     chunk_size,
     projection_calls_blas,
-    shared_chunk_size,
 )
 
 
@@ -91,40 +90,14 @@ def matmul_into(a, b, out):
         _chunk(a, b, out, np.int64(chunk), size)
 
 
-@parallel_kernel
-def matmuls_into(first_a, first_b, first_out, a, b, out, other_a, other_b, other_out):
-    """``first_out = first_a @ first_b``, ``out = a @ b`` and ``other_out = other_a @
-    other_b`` in one parallel region; a product whose result has no rows is skipped.
-
-    The first product is chunked as :func:`matmul_into` chunks it; the other two,
-    the weight gradients of a backward pass (few rows, T·B deep), in chunks of
-    :func:`~numrnn.kernels.plan.shared_chunk_size`, fewer and larger, since each
-    chunk repacks the deep right operand. One region instead of one per product
-    saves a fork and join, and the chunks of all three balance over the threads.
-    Each chunk is one single-threaded GEMM whatever the thread count (the caller
-    keeps BLAS on one thread), so results do not depend on it.
-    """
-    first_size = chunk_size(first_out.shape[0])
-    first_chunks = (first_out.shape[0] + first_size - 1) // first_size
-    size, other_size = shared_chunk_size(out.shape[0]), shared_chunk_size(other_out.shape[0])
-    chunks = (out.shape[0] + size - 1) // size
-    other_chunks = (other_out.shape[0] + other_size - 1) // other_size
-    for task in prange(first_chunks + chunks + other_chunks):
-        if task < first_chunks:
-            _chunk(first_a, first_b, first_out, np.int64(task), first_size)
-        elif task < first_chunks + chunks:
-            _chunk(a, b, out, np.int64(task - first_chunks), size)
-        else:
-            _chunk(other_a, other_b, other_out, np.int64(task - first_chunks - chunks),
-                   other_size)
-
-
-def _blas_ready(matrix):
-    """Whether BLAS can read a 2-D view in place: one unit stride, the other positive."""
+def readable_by_blas(matrix):
+    """``matrix`` (2-D), or a C-contiguous copy where BLAS cannot read it in place:
+    it reads a view with one unit stride and the other positive."""
     row_stride, col_stride = matrix.strides
     size = matrix.itemsize
-    return (col_stride == size and row_stride >= size) or \
-        (row_stride == size and col_stride >= size)
+    if (col_stride == size and row_stride >= size) or (row_stride == size and col_stride >= size):
+        return matrix
+    return np.ascontiguousarray(matrix)
 
 
 def matmul(a, b):
@@ -134,10 +107,7 @@ def matmul(a, b):
     of ``w`` or of ``w.T``): BLAS reads it in place through its leading
     dimension. Anything else is copied once.
     """
-    if not _blas_ready(a):
-        a = np.ascontiguousarray(a)
-    if not _blas_ready(b):
-        b = np.ascontiguousarray(b)
+    a, b = readable_by_blas(a), readable_by_blas(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     if a.shape[0] == 0 or b.shape[1] == 0:
         return out

@@ -48,6 +48,7 @@ from numba import prange
 
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
+from numrnn.kernels.gemm import readable_by_blas
 from numrnn.kernels.jit import linked_kernel, parallel_driver
 from numrnn.kernels.plan import chunk_size, thread_shares, weight_gradient_ranges
 
@@ -98,15 +99,6 @@ def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh
                       for first, stop in weight_gradient_ranges(gate_rows, positions,
                                                                 min(n_in, hidden), dtype)]
     return thread_shares(tasks, threads, (_NOTHING, 0, 0))
-
-
-def readable_by_blas(matrix):
-    """``matrix``, or a C-contiguous copy where BLAS cannot read it in place."""
-    row_stride, col_stride = matrix.strides
-    size = matrix.itemsize
-    if (col_stride == size and row_stride >= size) or (row_stride == size and col_stride >= size):
-        return matrix
-    return np.ascontiguousarray(matrix)
 
 
 def gradient_products(grads, weight_ih, inputs, states, wants, recurrent_grads=None):

@@ -29,7 +29,7 @@ from numba import prange
 
 from numrnn.kernels.blas import gemm
 from numrnn.kernels.blas_threads import single_threaded_kernel_blas
-from numrnn.kernels.gradient_products import readable_by_blas
+from numrnn.kernels.gemm import readable_by_blas
 from numrnn.kernels.jit import linked_kernel, parallel_driver
 from numrnn.kernels.plan import chunk_size, thread_shares, weight_gradient_ranges
 

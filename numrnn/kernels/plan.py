@@ -130,16 +130,6 @@ CHUNK_ROWS = 256
 MIN_CHUNK_ROWS = 64
 TARGET_CHUNKS = 8
 
-# gemm.matmuls_into runs several products in one parallel region, each in
-# chunks of its own rows; a product that shares the region takes half as many
-# chunks (down to MIN_CHUNK_ROWS rows), so that two weight gradients still make
-# about TARGET_CHUNKS tasks between them. Each chunk repacks the whole right
-# operand (T·B deep): the layer-normalised LSTM's dW_hh (512 x 1600 @ 1600 x 128,
-# "small") took 3.3 ms in 64-row chunks and 3.0 / 2.8 / 2.7 ms in 128-, 256- and
-# 512-row ones, its dW_ih (64 columns) 1.9 and 1.8 / 1.7 / 1.7 ms (one thread,
-# CPU time, medians); in the whole training step the change was within the noise
-# of a loaded machine (docs/performance.md).
-SHARED_CHUNKS = TARGET_CHUNKS // 2
 # The Elman backward's two weight gradients, dW_ih = dᵀ·x and dW_hh = dᵀ·h_prev
 # (H rows each, T·B deep), run side by side in one parallel call, in chunks of up
 # to GRADIENT_CHUNK_ROWS rows made of whole gemm.matmul chunks
@@ -200,14 +190,6 @@ def projection_calls_blas(batch, steps, n_in, n_out):
 def chunk_size(rows):
     """Rows per chunk of a ``gemm.matmul`` result of ``rows`` rows: a function of ``rows`` only."""
     size = (rows + TARGET_CHUNKS - 1) // TARGET_CHUNKS
-    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, size))
-
-
-@register_jitable
-def shared_chunk_size(rows):
-    """Rows per chunk of a result of ``rows`` rows sharing ``gemm.matmuls_into``'s
-    region with another product: a function of ``rows`` only."""
-    size = (rows + SHARED_CHUNKS - 1) // SHARED_CHUNKS
     return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, size))
 
 
