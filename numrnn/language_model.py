@@ -122,12 +122,15 @@ class CharLanguageModel(Module):
     def stepper(self, batch_size: int = 1, state: Any = None) -> TokenStepper | None:
         """A :class:`TokenStepper` of ``batch_size`` rows starting from ``state``, for sampling.
 
-        None where this model's call is not the one the stepper repeats (a subclass
-        overriding ``forward``) or ``state`` is not an ``(h, c)`` pair of Tensors or
+        None where this model's call is not the one the stepper repeats (a subclass or
+        an instance overriding ``forward``, an ``lstm`` replaced by another module or
+        one the :class:`~numrnn.nn.Streamer` cannot step, no rows) or ``state`` is not
+        an ``(h, c)`` pair of Tensors or
         arrays of this model's state shape and dtype: :func:`numrnn.generate.generate`
         then calls the model, which accepts or refuses that state as it always has.
         """
-        if type(self).forward is not CharLanguageModel.forward:
+        if (type(self).forward is not CharLanguageModel.forward or "forward" in vars(self)
+                or not isinstance(self.lstm, LSTM) or batch_size < 1):
             return None
         shape = (self.num_layers, batch_size, self.hidden_size)
         if state is not None and not (isinstance(state, tuple) and len(state) == 2 and all(
@@ -136,7 +139,10 @@ class CharLanguageModel(Module):
                 for array in (part.data if isinstance(part, Tensor) else part
                               for part in state))):
             return None
-        return TokenStepper(self, batch_size, state)
+        try:
+            return TokenStepper(self, batch_size, state)
+        except ArgumentError:  # an LSTM the Streamer cannot step: the model's call can
+            return None
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON values, vocabulary included, for ``numrnn.load_model``."""

@@ -196,7 +196,7 @@ def _forward_calls(model):
 def test_a_char_language_model_samples_one_token_a_step_without_calling_its_forward(model):
     # The stepper (a Streamer over the LSTM) runs the prompt and every sampled token,
     # so sampling never compiles the sequence kernel a one-row call of the model takes.
-    calls = _forward_calls(model)
+    calls = _forward_calls(model.lstm)
     tokens, state = generate(model, model.vocab.encode("def "), 12, temperature=0,
                              return_state=True)
     assert calls == []
@@ -234,6 +234,16 @@ def test_a_subclass_with_its_own_forward_or_an_unfitting_state_is_called_instead
 
     shifted = Shifted(vocab=model.vocab, embedding_dim=8, hidden_size=16, num_layers=2, rng=0)
     assert shifted.stepper(1) is None
+    # So is a forward set on the instance, an LSTM swapped for another module, no rows.
+    patched = CharLanguageModel(vocab=model.vocab, embedding_dim=8, hidden_size=16,
+                                num_layers=2, rng=0)
+    _forward_calls(patched)
+    assert patched.stepper(1) is None
+    swapped = CharLanguageModel(vocab=model.vocab, embedding_dim=8, hidden_size=16,
+                                num_layers=2, rng=0)
+    swapped.lstm = numrnn.nn.GRU(8, 16, num_layers=2, rng=0)
+    assert swapped.stepper(1) is None
+    assert model.stepper(0) is None
     calls = _forward_calls(shifted)
     generate(shifted, shifted.vocab.encode("de"), 3, temperature=0)
     assert calls == [2, 1, 1]

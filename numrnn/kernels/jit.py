@@ -70,7 +70,7 @@ from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.compiler_machinery import AnalysisPass, register_pass
 from numba.core.cpu import ParallelOptions
-from numba.core.registry import CPUDispatcher, cpu_target
+from numba.core.registry import CPUDispatcher
 from numba.core.typed_passes import AnnotateTypes
 from numba.parfors.parfor import Parfor
 
@@ -158,18 +158,26 @@ class _LinkedOnlyLibrary(JITCodeLibrary):
         return _EnvironmentOnceEmitted(self)
 
     def _finalize_final_module(self):
+        if self._shared_module is not None:
+            # Loaded from the disk cache while a driver lowers (numba made every
+            # library of that window this class): its machine code exists, and
+            # numba's own finalization makes it callable.
+            self._emitted = True
+            super()._finalize_final_module()
+            return
         self._finalize_dynamic_globals()
         self._verify_declare_only_symbols()
         self._finalized = True
 
     def get_pointer_to_function(self, name):
         self._ensure_finalized()
-        try:
-            if self._final_module.get_function(name).is_declaration:
+        if not self._emitted:
+            try:
+                if self._final_module.get_function(name).is_declaration:
+                    return 0
+            except NameError:  # not in the module at all: a wrapper that was not made
                 return 0
-        except NameError:  # not in the module at all: a wrapper that was not made
-            return 0
-        self._emit()
+            self._emit()
         return super().get_pointer_to_function(name)
 
     def _get_compiled_object(self):
@@ -194,9 +202,11 @@ class _EnvironmentOnceEmitted:
     """numba's codegen as a :class:`_LinkedOnlyLibrary`'s users see it: the
     environment of a function compiled into it (a global of its module that
     numba sets to the address of the function's Python-side environment) is set
-    only where the module's machine code exists. A driver's copy of the loop
-    body leaves it unset, as every driver loaded from the disk cache does: the
-    loop bodies never use it (they raise no exceptions)."""
+    only where the module's machine code exists, so a freshly compiled driver's
+    copy of linked-only code has a null environment (a driver loaded from the
+    disk cache gets its environments set by numba). Nothing linked-only may use
+    it: no ``print``, no object mode, no exception carrying run-time values (a
+    ``print`` in a ``linked_kernel`` hangs the process). The kernels raise nothing."""
 
     def __init__(self, library):
         self._library = library
@@ -330,7 +340,7 @@ class _DriverKernel(_Kernel):
             finally:
                 config.OPT = previous
                 # Back to numba's library class (_LowerUnoptimised set ours).
-                vars(cpu_target.target_context.codegen()).pop("_library_class", None)
+                vars(self.targetctx.codegen()).pop("_library_class", None)
 
 
 def jit(*, slp_vectorize=False, driver=False, linked_only=False, **options):

@@ -166,6 +166,8 @@ def _product_impl(rows, weight, out):
             matrix.ndim != 2 or matrix.layout not in "CF")):
         raise TypingError("product needs packed panels or a C- or F-contiguous matrix, "
                           f"got {weight}")
+    if (through_gemm or through_loops) and matrix.ndim != 2:
+        raise TypingError(f"product: a weight marked for GEMM or loops is a matrix, got {weight}")
     if through_gemm:
         def impl(rows, weight, out):
             gemm(rows, weight.weight, out)

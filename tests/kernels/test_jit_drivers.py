@@ -118,3 +118,52 @@ def test_a_linked_only_library_generates_machine_code_when_asked_for_it():
         address = library.get_pointer_to_function("numrnn_test_linked_only_answer")
     assert ctypes.CFUNCTYPE(ctypes.c_int64)(address)() == 42
     assert library.get_pointer_to_function("no_such_function") == 0
+
+
+CACHED_KERNEL = """
+from numrnn.kernels.jit import kernel
+
+
+@kernel
+def plus_one(x):
+    return x + 1
+"""
+
+LOAD_WHILE_A_DRIVER_LOWERS = r"""
+import sys
+from numba.core import types
+from numba.core.compiler_lock import global_compiler_lock
+from numba.core.registry import cpu_target
+from numrnn.kernels.jit import _LinkedOnlyLibrary
+import cached_kernel
+
+if sys.argv[1] == "load-in-window":
+    # What a driver's lowering does (jit._LowerUnoptimised): every library numba
+    # makes meanwhile is linked-only, one rebuilt from the disk cache included.
+    codegen = cpu_target.target_context.codegen()
+    with global_compiler_lock:
+        codegen._library_class = _LinkedOnlyLibrary
+        try:
+            cached_kernel.plus_one.compile((types.int64,))
+        finally:
+            del codegen._library_class
+print(cached_kernel.plus_one(41), cached_kernel.plus_one.stats.cache_hits)
+"""
+
+
+def test_a_kernel_loaded_from_the_disk_cache_while_a_driver_lowers_stays_callable(tmp_path):
+    # A linked-only library rebuilt from a cache entry gave a null entry point:
+    # calling the kernel from Python then crashed the process.
+    (tmp_path / "cached_kernel.py").write_text(CACHED_KERNEL)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), SOURCE_ROOT]))
+    results = []
+    for mode in ("fill-the-cache", "load-in-window"):
+        done = subprocess.run([sys.executable, "-c", LOAD_WHILE_A_DRIVER_LOWERS, mode],
+                              capture_output=True, text=True, env=env, cwd=str(tmp_path),
+                              timeout=600, check=False)
+        assert done.returncode == 0, (mode, done.returncode, done.stderr[-3000:])
+        results.append(done.stdout.split()[:1])
+        hits = done.stdout.split()[1:]
+    assert results == [["42"], ["42"]]
+    assert hits and hits != ["Counter()"], hits  # the second process loaded it from disk
