@@ -69,10 +69,12 @@ _CELL_MODULES = {cell.kind.name: cell for cell in (nn.LSTMCell, nn.GRUCell, nn.R
 
 # Sizes straddling the plan's thresholds (numrnn.kernels.plan): one row; blocks of at most MAX_ROWS
 # rows (matrix-vector loops); blocks past it (GEMM, or packed panels in
-# float32); runs shorter and longer than COPY_FROM_STEPS; and hidden sizes whose
+# float32); blocks on both sides of it in one call (2 * MAX_ROWS + 1 rows: blocks of
+# 5 and 4 rows, whose weight matvec.product takes unmarked, compiling both paths);
+# runs shorter and longer than COPY_FROM_STEPS; and hidden sizes whose
 # W_hh stays below PACK_FROM_SIZE elements and reaches it even for a single
 # gate block (row-major copies, or packed panels and the joint step).
-BATCHES = (1, 2 * MAX_ROWS - 1, 2 * BLOCK_ROWS + 8)
+BATCHES = (1, 2 * MAX_ROWS - 1, 2 * MAX_ROWS + 1, 2 * BLOCK_ROWS + 8)
 STEPS = (1, COPY_FROM_STEPS + 2)
 HIDDEN_SIZES = (16, 16 * math.ceil(math.sqrt(PACK_FROM_SIZE) / 16))
 
