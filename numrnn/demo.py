@@ -53,12 +53,12 @@ def run_demo(epochs=4, hidden_size=128, embedding_dim=32, num_layers=1, seq_leng
              progress=None):
     """Train, report, sample, save, reload and sample again; returns a :class:`DemoResult`.
 
-    The defaults were measured at 36 s on an idle two-core machine from a fresh
-    install (numba compiling every kernel from a cold cache, about 11 s of it;
-    5.5 s per epoch), while validation fell from 6.7 to about 2.0 bits per
-    character: a high Adam rate (1e-2, with clipping) moves a small model furthest
-    in few updates; 128 units and 32 streams of 64 steps keep each update cheap.
-    On a shared two-core machine under load (December 2026) compiling the
+    The defaults were measured at 20 s on an idle two-core machine from a fresh
+    install (numba compiling every kernel from a cold cache, about 10 s of it; 10 s
+    warm; December 2026, ``perf/cold_start.py``), while validation fell from 6.7 to
+    about 2.0 bits per character: a high Adam rate (1e-2, with clipping) moves a
+    small model furthest in few updates; 128 units and 32 streams of 64 steps keep
+    each update cheap. On a shared two-core machine under load (December 2026) compiling the
     demo's kernels from a cold cache took 48 s of CPU time, and training in
     bits rather than nats left the final validation at 2.04 against 2.02
     bits per character (a fifth epoch would gain 0.02 for a quarter more time).
