@@ -35,7 +35,8 @@ Which class a refusal raises depends on what is wrong, not on where it is found:
   outside its axis.
 - :class:`DistributedError`: processes of a distributed run cannot work
   together (:mod:`numrnn.distributed`); :class:`MissingExtraError`: an optional
-  dependency is not installed.
+  dependency is not installed; :class:`UnsupportedDependencyError`: an installed
+  dependency is a release numrnn does not work with (raised by ``import numrnn``).
 """
 
 
@@ -86,3 +87,8 @@ class DistributedError(NumrnnError, RuntimeError):
 
 class MissingExtraError(NumrnnError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+class UnsupportedDependencyError(NumrnnError, ImportError):
+    """An installed dependency is a release numrnn does not work with; the message
+    names the releases it needs."""

@@ -74,7 +74,28 @@ from numba.core.registry import CPUDispatcher
 from numba.core.typed_passes import AnnotateTypes
 from numba.parfors.parfor import Parfor
 
+from numrnn.errors import UnsupportedDependencyError
 from numrnn.kernels import kernel_cache, threading_layer
+
+# The classes below reach into numba's compiler (its code libraries, its pass
+# pipelines, attributes of its codegen), which numba changes between minor
+# releases without notice: under numba 0.59 a driver's compilation fails, under
+# 0.67 a driver is no longer cached whole. These are the releases the test suite
+# passed on, [first, end); setup.cfg asks for the same (tests/test_packaging.py).
+SUPPORTED_NUMBA = ((0, 68), (0, 69))
+
+
+def _check_numba_release(version_info=numba.version_info):
+    first, end = SUPPORTED_NUMBA
+    if not first <= version_info.short < end:
+        raise UnsupportedDependencyError(
+            f"numrnn needs numba >={first[0]}.{first[1]},<{end[0]}.{end[1]} (its kernel "
+            f"compiler relies on numba internals of those releases); found numba "
+            f"{version_info.string}. Install a supported release: "
+            f"pip install 'numba>={first[0]}.{first[1]},<{end[0]}.{end[1]}'")
+
+
+_check_numba_release()
 
 # Before any kernel can run in parallel: numba picks its threading layer at the
 # first parallel call, and TBB is the one that survives fork.
