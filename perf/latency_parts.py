@@ -36,7 +36,6 @@ needs an idle one.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -154,9 +153,8 @@ def _child(args, *extra, environment=None):
     command = [sys.executable, os.path.abspath(__file__), "--child", *map(str, extra),
                "--calls", str(args.calls), "--rounds", str(args.rounds),
                "--model-dir", args.model_dir]
-    done = subprocess.run(command, capture_output=True, text=True, check=True,
-                          env={**os.environ, **(environment or {})})
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.child_json(command, f"child {' '.join(map(str, extra))}",
+                              env={**os.environ, **(environment or {})})
 
 
 def _export_models(model_dir, cells):

@@ -22,7 +22,6 @@ neither one's thread pools or allocator caches touch the other's timings
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -155,11 +154,7 @@ def measure(library, config, budget):
 def run_child(library, config, budget):
     command = [sys.executable, os.path.abspath(__file__), "--child", library, "--configs",
                config, "--budget", str(budget)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{library} child failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.child_json(command, f"{library} child")
 
 
 def markdown(report):

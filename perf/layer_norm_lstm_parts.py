@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -156,12 +155,9 @@ def main(argv=None):
         return
     report = {"cpu": harness.cpu_model(), "git": harness.git_state(), "rows": {}}
     for config in configs:
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", config,
-                               "--budget", str(args.budget)], capture_output=True, text=True,
-                              cwd=harness.ROOT, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{config} child failed ({done.returncode}):\n{done.stderr}")
-        report["rows"][config] = json.loads(done.stdout.strip().splitlines()[-1])
+        report["rows"][config] = harness.child_json(
+            [sys.executable, os.path.abspath(__file__), "--child", config,
+             "--budget", str(args.budget)], f"{config} child")
     print(f"Layer-normalised LSTM step taken apart, float32, one thread, CPU ms "
           f"({report['cpu']}, load average {os.getloadavg()[0]:.1f})\n")
     print("| part | " + " | ".join(f"{c} {CONFIGS[c]}" for c in configs) + " |")

@@ -18,7 +18,6 @@ Writes ``threading_layers.md`` and ``threading_layers.json`` into ``--out``.
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,6 +61,9 @@ def child(args):
 
 
 def run_child(layer, args):
+    sys.path.insert(0, HERE)
+    import harness
+
     env = dict(os.environ, **LAYER_ENV[layer])
     if layer == "tbb":
         env.pop("OMP_WAIT_POLICY", None)
@@ -73,8 +75,7 @@ def run_child(layer, args):
                "--cells", args.cells, "--modes", args.modes]
     if args.configs:
         command += ["--configs", args.configs]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = harness.child_json(command, f"the {layer} child", env=env)
     if result["layer"] != layer:
         raise RuntimeError(f"asked for the {layer} layer, the child ran {result['layer']}")
     return result["timings"]
