@@ -95,9 +95,12 @@ def _task_table(positions, n_in, gate_rows, hidden, want_x, want_w_ih, want_w_hh
     for wanted, what, width in ((want_w_ih, _INPUT_WEIGHT, n_in),
                                 (want_w_hh, _STATE_WEIGHT, hidden)):
         if wanted:
+            # Each gradient's ranges by its own width: by the narrower of the two,
+            # a narrow input (the adding problem's I = 2) kept dW_hh in 64-row
+            # chunks, each repacking its whole T·B-deep right operand.
             tasks += [((stop - first) * positions * width, what, first, stop)
-                      for first, stop in weight_gradient_ranges(gate_rows, positions,
-                                                                min(n_in, hidden), dtype)]
+                      for first, stop in weight_gradient_ranges(gate_rows, positions, width,
+                                                                dtype)]
     return thread_shares(tasks, threads, (_NOTHING, 0, 0))
 
 
