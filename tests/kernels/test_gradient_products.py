@@ -13,7 +13,8 @@ from numrnn.kernels.plan import chunk_size, weight_gradient_chunks, weight_gradi
 # weight_gradient_chunks (the LSTM's "small" and "medium"), and sizes that do
 # not divide into whole chunks.
 SHAPES = [(7, 5, 24, 6), (400, 64, 512, 128), (1600, 64, 512, 128), (6400, 256, 1024, 256),
-          (1290, 33, 260, 65), (3000, 100, 1030, 40), (0, 4, 16, 4), (30, 0, 16, 4)]
+          (1290, 33, 260, 65), (3000, 100, 1030, 40), (0, 4, 16, 4), (30, 0, 16, 4),
+          (6400, 2, 256, 64)]
 
 
 def _operands(positions, n_in, gate_rows, hidden, dtype):
@@ -117,6 +118,19 @@ def test_each_half_of_the_task_table_has_about_half_the_work():
     table = products._task_table(400, 64, 512, 128, False, True, True, np.float32, 2)
     assert table[:8, 0].tolist() == [2] * 4 + [1] * 4 == table[8:, 0].tolist()
     assert not table.flags.writeable
+
+
+def test_each_weight_gradient_is_grouped_by_its_own_width():
+    # The adding problem (I = 2, H = 64, T·B = 6400): dW_ih's chunks are too small
+    # to group, dW_hh's are not. Grouped by the narrower width, dW_hh took four
+    # 64-row chunks, each repacking the whole 6400-deep h.
+    table = products._task_table(6400, 2, 256, 64, False, True, True, np.float32, 2)
+
+    def ranges(what):
+        return sorted((first, stop) for task, first, stop in table.tolist() if task == what)
+
+    assert ranges(products._STATE_WEIGHT) == [(0, 128), (128, 256)]
+    assert ranges(products._INPUT_WEIGHT) == [(0, 64), (64, 128), (128, 192), (192, 256)]
 
 
 def _work(task, positions, n_in, hidden):
