@@ -278,10 +278,10 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
 
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needs
     flat = grad_gates.reshape(steps * batch, n_gates)
+    grad_bias = np.empty(n_gates, dtype=x.dtype) if (want_b_ih or want_b_hh) else None
     grad_x, grad_w_ih, grad_w_hh = gradient_products(
         flat, weight_ih, x.reshape(steps * batch, n_in), prev_hidden.reshape(steps * batch, hidden),
-        (want_x, want_w_ih, want_w_hh))
-    grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None
+        (want_x, want_w_ih, want_w_hh), bias=grad_bias)
     return (
         grad_x.reshape(steps, batch, n_in) if want_x else None,
         grad_h0 if want_h0 else None,

@@ -61,6 +61,29 @@ def test_only_what_is_wanted_is_computed(wants):
             assert result is None
 
 
+@pytest.mark.parametrize("shape", SHAPES + [(1, 3, 8, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("wants", [(False, False, False), (True, True, True)])
+def test_the_bias_gradient_has_the_bits_of_numpys_sum(shape, dtype, wants):
+    grads, weight_ih, inputs, states = _operands(*shape, dtype)
+    bias = np.full(grads.shape[1], np.nan, dtype)
+    products.gradient_products(grads, weight_ih, inputs, states, wants, bias=bias)
+    np.testing.assert_array_equal(bias, grads.sum(axis=0))
+
+
+def test_the_bias_gradient_has_the_same_bits_for_any_thread_count(
+        same_bits_for_any_thread_count):
+    grads, weight_ih, inputs, states = _operands(6400, 2, 256, 64, np.float32)
+
+    def step():
+        bias = np.empty(256, np.float32)
+        return products.gradient_products(grads, weight_ih, inputs, states, (False, True, True),
+                                          bias=bias)[1:] + (bias,)
+
+    same_bits_for_any_thread_count(step)
+    np.testing.assert_array_equal(step()[2], grads.sum(axis=0))
+
+
 def test_a_weight_that_blas_cannot_read_in_place_is_copied():
     grads, weight_ih, inputs, states = _operands(400, 64, 512, 128, np.float32)
     every_other = np.repeat(weight_ih, 2, axis=1)[:, ::2]
