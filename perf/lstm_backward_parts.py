@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 CONFIGS = {"small-b8": (8, 50, 64, 128), "small": (32, 50, 64, 128),
-           "medium": (64, 100, 256, 256), "large": (64, 100, 512, 512)}
+           "medium": (64, 100, 256, 256), "large": (64, 100, 512, 512),
+           "adding": (64, 100, 2, 64)}
 
 
 def runners(batch, steps, n_in, hidden):

@@ -170,42 +170,61 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, h_state, 
 
 
 @linked_kernel
-def _joint_step_row(b, r, step, preactivations, bias, lengths, reverse, joint, c_state, output,
-                    gates, cells, keep):
-    """:func:`_step_row` for the joint path: ``preactivations[r]`` holds both products,
-    and h is the tail of ``joint[r]``."""
+def _joint_step_rows(first, rows, step, preactivations, bias, lengths, reverse, joint, c_state,
+                     output, gates, cells, keep):
+    """:func:`_step_row` for the joint path, for the ``rows`` rows of a block from
+    batch row ``first``: ``preactivations[r]`` holds both products of row ``r``, and
+    its h is the tail of ``joint[r]``.
+
+    One call a block and step, not one a row: a call of a kernel that takes
+    arrays increments and decrements each array's reference count (an atomic
+    operation on memory the other block's thread touches too), seven pairs a
+    call here, which cost as much as the gate loop of a 64-unit row.
+    """
     hidden = c_state.shape[1]
-    length = lengths[b]
-    if step >= length:
-        _zero_padding(step, b, output, gates, cells, keep)
-        return
-    t = time_index(step, length, reverse)
-    pre_i, pre_f = preactivations[r, :hidden], preactivations[r, hidden:2 * hidden]
-    pre_g, pre_o = preactivations[r, 2 * hidden:3 * hidden], preactivations[r, 3 * hidden:]
     bias_i, bias_f = bias[:hidden], bias[hidden:2 * hidden]
     bias_g, bias_o = bias[2 * hidden:3 * hidden], bias[3 * hidden:]
-    # A row of `joint` (C-contiguous) rather than of a (rows, H) view of it:
-    # stores through a view numba types as non-contiguous do not vectorise.
-    c_row, h_row, out_row = c_state[b], joint[r, joint.shape[1] - hidden:], output[t, b]
-    if keep:
-        gate_i, gate_f = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
-        gate_g, gate_o = gates[t, b, 2 * hidden:3 * hidden], gates[t, b, 3 * hidden:]
-        cell_row = cells[t, b]
-        for j in range(hidden):
-            i, f, g, o, c, h = _cell_update(pre_i[j] + bias_i[j], pre_f[j] + bias_f[j],
-                                            pre_g[j] + bias_g[j], pre_o[j] + bias_o[j], c_row[j])
-            c_row[j] = c
-            h_row[j] = h
-            out_row[j] = h
-            gate_i[j], gate_f[j], gate_g[j], gate_o[j] = i, f, g, o
-            cell_row[j] = c
-    else:
-        for j in range(hidden):
-            _, _, _, _, c, h = _cell_update(pre_i[j] + bias_i[j], pre_f[j] + bias_f[j],
-                                            pre_g[j] + bias_g[j], pre_o[j] + bias_o[j], c_row[j])
-            c_row[j] = c
-            h_row[j] = h
-            out_row[j] = h
+    for r in range(rows):
+        b = first + r
+        length = lengths[b]
+        if step >= length:
+            # Inline, not _zero_padding: its arguments' references, counted on
+            # this path, stayed one atomic pair a row (LLVM merges them with the
+            # other path's into the loop's latch, where numba cannot prune them).
+            for j in range(hidden):
+                output[step, b, j] = 0.0
+            if keep:
+                for j in range(4 * hidden):
+                    gates[step, b, j] = 0.0
+                for j in range(hidden):
+                    cells[step, b, j] = 0.0
+            continue
+        t = time_index(step, length, reverse)
+        pre_i, pre_f = preactivations[r, :hidden], preactivations[r, hidden:2 * hidden]
+        pre_g, pre_o = preactivations[r, 2 * hidden:3 * hidden], preactivations[r, 3 * hidden:]
+        # A row of `joint` (C-contiguous) rather than of a (rows, H) view of it:
+        # stores through a view numba types as non-contiguous do not vectorise.
+        h_row, out_row = joint[r, joint.shape[1] - hidden:], output[t, b]
+        if keep:
+            gate_i, gate_f = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
+            gate_g, gate_o = gates[t, b, 2 * hidden:3 * hidden], gates[t, b, 3 * hidden:]
+            for j in range(hidden):
+                i, f, g, o, c, h = _cell_update(pre_i[j] + bias_i[j], pre_f[j] + bias_f[j],
+                                                pre_g[j] + bias_g[j], pre_o[j] + bias_o[j],
+                                                c_state[b, j])
+                c_state[b, j] = c
+                h_row[j] = h
+                out_row[j] = h
+                gate_i[j], gate_f[j], gate_g[j], gate_o[j] = i, f, g, o
+                cells[t, b, j] = c
+        else:
+            for j in range(hidden):
+                _, _, _, _, c, h = _cell_update(pre_i[j] + bias_i[j], pre_f[j] + bias_f[j],
+                                                pre_g[j] + bias_g[j], pre_o[j] + bias_o[j],
+                                                c_state[b, j])
+                c_state[b, j] = c
+                h_row[j] = h
+                out_row[j] = h
 
 
 @linked_kernel
@@ -233,23 +252,24 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
         if step < longest:
             # A row past its length keeps its last input: its products are
             # computed and ignored, its state is left alone.
+            # Indexed, not through row views: a view made in this loop cost an
+            # atomic reference count pair a row and step (x's count is the other
+            # block's thread's too); see _joint_step_rows.
             for r in range(rows):
                 length = lengths[first + r]
                 if step < length:
-                    x_row, joint_row = x[time_index(step, length, reverse), first + r], joint[r]
+                    t = time_index(step, length, reverse)
                     for j in range(n_in):
-                        joint_row[j] = x_row[j]
+                        joint[r, j] = x[t, first + r, j]
             packed.product(joint, joint_weight, preactivations, spill)
-        for r in range(rows):
-            _joint_step_row(first + r, r, step, preactivations, bias, lengths, reverse, joint,
-                            c_state, output, gates, cells, keep)
+        _joint_step_rows(first, rows, step, preactivations, bias, lengths, reverse, joint,
+                         c_state, output, gates, cells, keep)
         if masked:
             for r in range(rows):
                 if step < lengths[first + r]:
-                    h_row, mask_row = joint[r, n_in:], recurrent_mask[first + r]
                     for j in range(hidden):
-                        h_kept[r, j] = h_row[j]
-                        h_row[j] *= mask_row[j]
+                        h_kept[r, j] = joint[r, n_in + j]
+                        joint[r, n_in + j] *= recurrent_mask[first + r, j]
     for r in range(rows):
         h_row = h_state[first + r]
         if masked:

@@ -54,57 +54,73 @@ from numrnn.kernels.reused_memory import ReusedMemory
 
 
 @linked_kernel
-def _backward_row(b, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output, gates,
-                  cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h_prev, step_grad):
-    """Take batch row ``b`` (row ``r`` of its block) back through loop step ``step``.
+def _backward_rows(first, rows, step, grad_output, grad_h_n, lengths, reverse, h0, c0, output,
+                   gates, cells, grad_cells, grad_c, grad_gates, prev_hidden, grad_h_prev,
+                   step_grad, c_prev):
+    """Take the ``rows`` rows of a block, from batch row ``first``, back through loop
+    step ``step``; a row past its length only zeroes its padding at position ``step``.
+    ``c_prev`` (rows, H) is scratch.
 
-    A row past its length only zeroes its padding at position ``step``.
+    One call a block and step, not one a row, as :func:`numrnn.kernels.lstm._joint_step_rows`:
+    each call of a kernel that takes arrays counted a reference to each of them,
+    an atomic pair on memory the other block's thread counts too. Inside, a row
+    view is made only where the loop needs one to vectorise (the four gates of
+    one array) and always from the same array: a view chosen between two arrays
+    (``c0[b]`` or ``cells[t - 1, b]``) left numba an atomic pair a row it could
+    not prune. Those rows are copied into ``prev_hidden`` and ``c_prev`` instead.
     """
     hidden = grad_c.shape[1]
-    length = lengths[b]
-    if step >= length:
-        # Position `step` lies past this row's length (see the forward kernel).
-        for j in range(4 * hidden):
-            step_grad[r, j] = 0.0
-            grad_gates[step, b, j] = 0.0
+    one = typed(1.0, grad_c)
+    for r in range(rows):
+        b = first + r
+        length = lengths[b]
+        if step >= length:
+            # Position `step` lies past this row's length (see the forward kernel).
+            for j in range(4 * hidden):
+                step_grad[r, j] = 0.0
+                grad_gates[step, b, j] = 0.0
+            for j in range(hidden):
+                prev_hidden[step, b, j] = 0.0
+            continue
+        t = time_index(step, length, reverse)
+        # Element loops, not slice assignments: numba checks a slice assignment's
+        # shapes at run time and compiles the formatting of its error message
+        # (seconds of a first call, docs/performance.md "Cold start").
+        if step > 0:
+            prev_t = time_index(step - 1, length, reverse)
+            for j in range(hidden):
+                prev_hidden[t, b, j] = output[prev_t, b, j]
+                c_prev[r, j] = cells[prev_t, b, j]
+        else:
+            for j in range(hidden):
+                prev_hidden[t, b, j] = h0[b, j]
+                c_prev[r, j] = c0[b, j]
+        # A row's first step back gets dL/dh_n; later ones what the GEMM after the
+        # previous step left in grad_h_prev.
+        if step == length - 1:
+            for j in range(hidden):
+                grad_h_prev[r, j] = grad_h_n[b, j]
+        if grad_cells.shape[0] > 0:
+            for j in range(hidden):
+                grad_c[b, j] += grad_cells[t, b, j]
+        # NOTE: row views per gate, as in the forward kernel, so the loop vectorises.
+        gate_i, gate_f = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
+        gate_g, gate_o = gates[t, b, 2 * hidden:3 * hidden], gates[t, b, 3 * hidden:]
+        d_gates = step_grad[r]
+        grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
+        grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
         for j in range(hidden):
-            prev_hidden[step, b, j] = 0.0
-        return
-    t = time_index(step, length, reverse)
-    prev_t = time_index(step - 1, length, reverse)
-    one = typed(1.0, grad_c[b, 0])
-    # A row's first step back gets dL/dh_n; later ones what the GEMM after the
-    # previous step left in grad_h_prev.
-    carried = grad_h_n[b] if step == length - 1 else grad_h_prev[r]
-    c_prev = cells[prev_t, b] if step > 0 else c0[b]
-    # Element loops, not slice assignments: numba checks a slice assignment's
-    # shapes at run time and compiles the formatting of its error message
-    # (seconds of a first call, docs/performance.md "Cold start").
-    prev_row, h_prev = prev_hidden[t, b], output[prev_t, b] if step > 0 else h0[b]
-    for j in range(hidden):
-        prev_row[j] = h_prev[j]
-    # NOTE: row views per gate, as in the forward kernel, so the loop vectorises.
-    gate_i, gate_f = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
-    gate_g, gate_o = gates[t, b, 2 * hidden:3 * hidden], gates[t, b, 3 * hidden:]
-    d_gates = step_grad[r]
-    grad_i, grad_f = d_gates[:hidden], d_gates[hidden:2 * hidden]
-    grad_g, grad_o = d_gates[2 * hidden:3 * hidden], d_gates[3 * hidden:]
-    grad_out, cell, grad_cell = grad_output[t, b], cells[t, b], grad_c[b]
-    if grad_cells.shape[0] > 0:
-        grad_cell += grad_cells[t, b]
-    for j in range(hidden):
-        dh = grad_out[j] + carried[j]
-        i, f, g, o = gate_i[j], gate_f[j], gate_g[j], gate_o[j]
-        tc = tanh(cell[j])
-        dc = grad_cell[j] + dh * o * (one - tc * tc)
-        grad_i[j] = dc * g * i * (one - i)
-        grad_f[j] = dc * c_prev[j] * f * (one - f)
-        grad_g[j] = dc * i * (one - g * g)
-        grad_o[j] = dh * tc * o * (one - o)
-        grad_cell[j] = dc * f
-    grad_row = grad_gates[t, b]
-    for j in range(4 * hidden):
-        grad_row[j] = d_gates[j]
+            dh = grad_output[t, b, j] + grad_h_prev[r, j]
+            i, f, g, o = gate_i[j], gate_f[j], gate_g[j], gate_o[j]
+            tc = tanh(cells[t, b, j])
+            dc = grad_c[b, j] + dh * o * (one - tc * tc)
+            grad_i[j] = dc * g * i * (one - i)
+            grad_f[j] = dc * c_prev[r, j] * f * (one - f)
+            grad_g[j] = dc * i * (one - g * g)
+            grad_o[j] = dh * tc * o * (one - o)
+            grad_c[b, j] = dc * f
+        for j in range(4 * hidden):
+            grad_gates[t, b, j] = d_gates[j]
 
 
 @linked_kernel
@@ -116,13 +132,13 @@ def _backward_block(block, grad_output, grad_h_n, weight_hh, lengths, reverse, h
     first, stop = block_rows(block, batch)
     step_grad = np.zeros((stop - first, n_gates), dtype=gates.dtype)
     grad_h_prev = np.zeros((stop - first, n_gates // 4), dtype=gates.dtype)
+    c_prev = np.empty((stop - first, n_gates // 4), dtype=gates.dtype)
     longest = longest_length(lengths, first, stop)
     masked = recurrent_mask.shape[0] > 0
     for step in range(steps - 1, -1, -1):
-        for r in range(stop - first):
-            _backward_row(first + r, r, step, grad_output, grad_h_n, lengths, reverse, h0, c0,
-                          output, gates, cells, grad_cells, grad_c, grad_gates, prev_hidden,
-                          grad_h_prev, step_grad)
+        _backward_rows(first, stop - first, step, grad_output, grad_h_n, lengths, reverse, h0,
+                       c0, output, gates, cells, grad_cells, grad_c, grad_gates, prev_hidden,
+                       grad_h_prev, step_grad, c_prev)
         if step < longest:
             product(step_grad, weight_hh, grad_h_prev)
             if masked:
@@ -262,10 +278,10 @@ def _backward(grad_output, grad_finals, x, states, weights, saved, lengths, reve
 
     want_x, want_h0, want_c0, want_w_ih, want_w_hh, want_b_ih, want_b_hh = needs
     flat = grad_gates.reshape(steps * batch, n_gates)
+    grad_bias = np.empty(n_gates, dtype=x.dtype) if (want_b_ih or want_b_hh) else None
     grad_x, grad_w_ih, grad_w_hh = gradient_products(
         flat, weight_ih, x.reshape(steps * batch, n_in), prev_hidden.reshape(steps * batch, hidden),
-        (want_x, want_w_ih, want_w_hh))
-    grad_bias = flat.sum(axis=0) if (want_b_ih or want_b_hh) else None
+        (want_x, want_w_ih, want_w_hh), bias=grad_bias)
     return (
         grad_x.reshape(steps, batch, n_in) if want_x else None,
         grad_h0 if want_h0 else None,

@@ -13,7 +13,8 @@ from numrnn.kernels.plan import chunk_size, weight_gradient_chunks, weight_gradi
 # weight_gradient_chunks (the LSTM's "small" and "medium"), and sizes that do
 # not divide into whole chunks.
 SHAPES = [(7, 5, 24, 6), (400, 64, 512, 128), (1600, 64, 512, 128), (6400, 256, 1024, 256),
-          (1290, 33, 260, 65), (3000, 100, 1030, 40), (0, 4, 16, 4), (30, 0, 16, 4)]
+          (1290, 33, 260, 65), (3000, 100, 1030, 40), (0, 4, 16, 4), (30, 0, 16, 4),
+          (6400, 2, 256, 64)]
 
 
 def _operands(positions, n_in, gate_rows, hidden, dtype):
@@ -58,6 +59,29 @@ def test_only_what_is_wanted_is_computed(wants):
             np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
         else:
             assert result is None
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(1, 3, 8, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("wants", [(False, False, False), (True, True, True)])
+def test_the_bias_gradient_has_the_bits_of_numpys_sum(shape, dtype, wants):
+    grads, weight_ih, inputs, states = _operands(*shape, dtype)
+    bias = np.full(grads.shape[1], np.nan, dtype)
+    products.gradient_products(grads, weight_ih, inputs, states, wants, bias=bias)
+    np.testing.assert_array_equal(bias, grads.sum(axis=0))
+
+
+def test_the_bias_gradient_has_the_same_bits_for_any_thread_count(
+        same_bits_for_any_thread_count):
+    grads, weight_ih, inputs, states = _operands(6400, 2, 256, 64, np.float32)
+
+    def step():
+        bias = np.empty(256, np.float32)
+        return products.gradient_products(grads, weight_ih, inputs, states, (False, True, True),
+                                          bias=bias)[1:] + (bias,)
+
+    same_bits_for_any_thread_count(step)
+    np.testing.assert_array_equal(step()[2], grads.sum(axis=0))
 
 
 def test_a_weight_that_blas_cannot_read_in_place_is_copied():
@@ -117,6 +141,19 @@ def test_each_half_of_the_task_table_has_about_half_the_work():
     table = products._task_table(400, 64, 512, 128, False, True, True, np.float32, 2)
     assert table[:8, 0].tolist() == [2] * 4 + [1] * 4 == table[8:, 0].tolist()
     assert not table.flags.writeable
+
+
+def test_each_weight_gradient_is_grouped_by_its_own_width():
+    # The adding problem (I = 2, H = 64, T·B = 6400): dW_ih's chunks are too small
+    # to group, dW_hh's are not. Grouped by the narrower width, dW_hh took four
+    # 64-row chunks, each repacking the whole 6400-deep h.
+    table = products._task_table(6400, 2, 256, 64, False, True, True, np.float32, 2)
+
+    def ranges(what):
+        return sorted((first, stop) for task, first, stop in table.tolist() if task == what)
+
+    assert ranges(products._STATE_WEIGHT) == [(0, 128), (128, 256)]
+    assert ranges(products._INPUT_WEIGHT) == [(0, 64), (64, 128), (128, 192), (192, 256)]
 
 
 def _work(task, positions, n_in, hidden):
