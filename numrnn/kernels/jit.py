@@ -343,12 +343,21 @@ class _DriverKernel(_Kernel):
                 vars(self.targetctx.codegen()).pop("_library_class", None)
 
 
+class _SLPVectorisedLinkedOnlyKernel(_SLPVectorisedKernel, _LinkedOnlyKernel):
+    """Both: compiled with the SLP vectoriser on, into its callers only (the
+    register tiles, which only :func:`numrnn.kernels.packed.product` calls)."""
+
+
 def jit(*, slp_vectorize=False, driver=False, linked_only=False, **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
     above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
-    ``driver`` for :class:`_DriverKernel`, ``linked_only`` for
-    :class:`_LinkedOnlyKernel` (not cached)."""
-    if slp_vectorize:
+    ``slp_vectorize`` for :class:`_SLPVectorisedKernel`, ``driver`` for
+    :class:`_DriverKernel`, ``linked_only`` for :class:`_LinkedOnlyKernel` (not
+    cached; it combines with ``slp_vectorize``)."""
+    if slp_vectorize and linked_only:
+        dispatcher_class, pipeline = _SLPVectorisedLinkedOnlyKernel, _LinkedOnlyCompiler
+        options = {"no_cpython_wrapper": True, **options}
+    elif slp_vectorize:
         dispatcher_class, pipeline = _SLPVectorisedKernel, compiler.Compiler
     elif driver:
         dispatcher_class, pipeline = _DriverKernel, _DriverCompiler
