@@ -254,7 +254,15 @@ class _LowerUnoptimised(AnalysisPass):
 @register_pass(mutates_CFG=False, analysis_only=True)
 class _KeepAsIR(AnalysisPass):
     """Gives the rest of a compilation, its lowering, a :class:`_LinkedOnlyLibrary`
-    (see :class:`_LinkedOnlyKernel`)."""
+    (see :class:`_LinkedOnlyKernel`), and drops its CPython wrapper.
+
+    The wrapper is dropped here, after typing, not by the kernel's options: numba
+    compiles a library function a kernel calls (``np.empty``, ``min``, a
+    ``register_jitable`` rule such as ``plan.block_size``) once for every set of
+    compile flags among its callers, and ``no_cpython_wrapper`` is one of those
+    flags, though it changes nothing in the function. Typed with a ``kernel``'s
+    flags, a linked-only kernel shares what kernels have compiled.
+    """
 
     _name = "numrnn_keep_as_ir"
 
@@ -262,6 +270,9 @@ class _KeepAsIR(AnalysisPass):
         AnalysisPass.__init__(self)
 
     def run_pass(self, state):
+        # A copy: numba keeps the flags object typing saw as part of its cache keys.
+        state.flags = state.flags.copy()
+        state.flags.no_cpython_wrapper = True
         state.library = _LinkedOnlyLibrary(state.targetctx.codegen(),
                                            state.func_id.func_qualname)
         return False
@@ -356,14 +367,12 @@ def jit(*, slp_vectorize=False, driver=False, linked_only=False, **options):
     cached; it combines with ``slp_vectorize``)."""
     if slp_vectorize and linked_only:
         dispatcher_class, pipeline = _SLPVectorisedLinkedOnlyKernel, _LinkedOnlyCompiler
-        options = {"no_cpython_wrapper": True, **options}
     elif slp_vectorize:
         dispatcher_class, pipeline = _SLPVectorisedKernel, compiler.Compiler
     elif driver:
         dispatcher_class, pipeline = _DriverKernel, _DriverCompiler
     elif linked_only:
         dispatcher_class, pipeline = _LinkedOnlyKernel, _LinkedOnlyCompiler
-        options = {"no_cpython_wrapper": True, **options}
     else:
         dispatcher_class, pipeline = _Kernel, compiler.Compiler
 
