@@ -40,7 +40,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from numrnn.kernels import kernel_cache
-from numrnn.kernels.jit import kernel, linked_kernel
+from numrnn.kernels.jit import OVERLOAD_OPTIONS, kernel, linked_kernel
 
 # CBLAS enum values.
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -132,25 +132,23 @@ def _orientation(rows, cols, row_stride, col_stride, itemsize):
 
     Row-major with unit column stride is used as it is; unit row stride means
     the view is the transpose of a row-major matrix (``w.T``, or rows of one).
-    Compiled once for every layout and operand: its arguments are integers
-    (inlined, as before, it went through numba's inliner twice for each of the
-    GEMM's layouts, about 0.1 s each time on a first call).
+    One compilation serves every layout and both operands: its arguments are
+    integers. (Inlined at numba's level, as before, it went through numba's
+    inliner twice for each of the GEMM's layouts, about 0.1 s each time on a
+    first call; ``max()`` is written out, as numba compiles it for each tuple of
+    argument types.)
     """
     if cols == 1 or col_stride == itemsize:
-        if rows > 1:
-            return False, _at_least(_at_least(row_stride // itemsize, cols), 1)
-        return False, _at_least(cols, 1)
-    if rows == 1 or row_stride == itemsize:
-        if cols > 1:
-            return True, _at_least(_at_least(col_stride // itemsize, rows), 1)
-        return True, _at_least(rows, 1)
-    return False, np.int64(0)
-
-
-@numba.njit(inline="always")
-def _at_least(value, bound):
-    """``max(value, bound)`` without numba compiling its ``max`` for each tuple of types."""
-    return value if value >= bound else bound
+        transposed, lead, extent = False, row_stride // itemsize if rows > 1 else 1, cols
+    elif rows == 1 or row_stride == itemsize:
+        transposed, lead, extent = True, col_stride // itemsize if cols > 1 else 1, rows
+    else:
+        return False, np.int64(0)
+    if lead < extent:
+        lead = extent
+    if lead < 1:
+        lead = 1
+    return transposed, lead
 
 
 @linked_kernel
@@ -178,7 +176,7 @@ def gemm(a, b, out):
     _gemm_from_python(a, b, out)
 
 
-@overload(gemm, jit_options={"nogil": True})
+@overload(gemm, jit_options=OVERLOAD_OPTIONS)
 def _gemm_impl(a, b, out):
     if not (a.dtype == b.dtype == out.dtype) or a.dtype not in (types.float32, types.float64):
         raise TypingError(f"gemm needs one float dtype, got {a.dtype}, {b.dtype}, {out.dtype}")
@@ -209,7 +207,9 @@ def _gemm_impl(a, b, out):
             if ldb == 0:
                 b = _row_major_copy(b)
                 trans_b, ldb = False, n
-        ldc = _at_least(out.strides[0] // itemsize, n) if m > 1 else n
+        ldc = out.strides[0] // itemsize if m > 1 else n
+        if ldc < n:
+            ldc = n
         call(_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS,
              m, n, k, one, a.ctypes, lda, b.ctypes, ldb, zero, out.ctypes, ldc)
 

@@ -82,6 +82,10 @@ threading_layer.prefer_tbb()
 
 _BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
                  "no_cfunc_wrapper": True}
+# For numba ``overload``s that only kernels call (``blas.gemm``, ``matvec.product``):
+# numba's njit default would give each of their compilations a C wrapper and a
+# CPython wrapper, lowered and turned into machine code though nothing calls them.
+OVERLOAD_OPTIONS = {**_BASE_OPTIONS, "no_cpython_wrapper": True}
 
 
 class _Kernel(CPUDispatcher):
