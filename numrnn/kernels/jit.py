@@ -57,9 +57,10 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
   loop body and its two wrappers (:class:`_LinkedOnlyLibrary`), and the kernels
   only other kernels call (``linked_kernel``, :class:`_LinkedOnlyKernel`: the
   LSTM's block and row kernels, the gradient products' task, the packed register
-  tiles, the GEMM glue's orientation), stay LLVM IR that their callers link in. The first LSTM forward + backward spent 5.5 of its
-  17.9 CPU seconds generating machine code before, 1.5 of 11.5 after (one run
-  each on a loaded machine; docs/performance.md, "Cold start", session 13).
+  tiles, the GEMM glue's orientation), stay LLVM IR that their callers link in.
+  The first LSTM forward + backward spent 5.5 of its 17.9 CPU seconds
+  generating machine code before, 1.5 of 11.5 after (one run each on a loaded
+  machine; docs/performance.md, "Cold start", session 13).
 """
 
 import weakref
