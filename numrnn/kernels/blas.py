@@ -40,7 +40,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from numrnn.kernels import kernel_cache
-from numrnn.kernels.jit import kernel
+from numrnn.kernels.jit import OVERLOAD_OPTIONS, kernel, linked_kernel
 
 # CBLAS enum values.
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -125,20 +125,43 @@ _sgemm = types.ExternalFunction("numrnn_cblas_sgemm", _signature(types.float32))
 _dgemm = types.ExternalFunction("numrnn_cblas_dgemm", _signature(types.float64))
 
 
-@numba.njit(inline="always")
-def _orientation(matrix, itemsize):
-    """``(transposed, leading dimension)`` of a 2-D view for CBLAS, or ``(False, 0)``.
+@linked_kernel
+def _orientation(rows, cols, row_stride, col_stride, itemsize):
+    """``(transposed, leading dimension)`` of a 2-D view (its shape and strides) for
+    CBLAS, or ``(False, 0)``.
 
     Row-major with unit column stride is used as it is; unit row stride means
     the view is the transpose of a row-major matrix (``w.T``, or rows of one).
+    One compilation serves every layout and both operands: its arguments are
+    integers. (Inlined at numba's level, as before, it went through numba's
+    inliner twice for each of the GEMM's layouts, about 0.1 s each time on a
+    first call; ``max()`` is written out, as numba compiles it for each tuple of
+    argument types.)
     """
-    rows, cols = matrix.shape
-    row_stride, col_stride = matrix.strides
     if cols == 1 or col_stride == itemsize:
-        return False, max(row_stride // itemsize, cols, 1) if rows > 1 else max(cols, 1)
-    if rows == 1 or row_stride == itemsize:
-        return True, max(col_stride // itemsize, rows, 1) if cols > 1 else max(rows, 1)
-    return False, 0
+        transposed, lead, extent = False, row_stride // itemsize if rows > 1 else 1, cols
+    elif rows == 1 or row_stride == itemsize:
+        transposed, lead, extent = True, col_stride // itemsize if cols > 1 else 1, rows
+    else:
+        return False, np.int64(0)
+    if lead < extent:
+        lead = extent
+    if lead < 1:
+        lead = 1
+    return transposed, lead
+
+
+@linked_kernel
+def _row_major_copy(matrix):
+    """A C-contiguous copy of a 2-D array, element by element (for a view BLAS cannot
+    read: numba's ``np.ascontiguousarray`` of such a view compiled a copy routine of
+    its own, about 0.3 s of a first call)."""
+    rows, cols = matrix.shape
+    copy = np.empty((rows, cols), dtype=matrix.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            copy[i, j] = matrix[i, j]
+    return copy
 
 
 def gemm(a, b, out):
@@ -153,12 +176,15 @@ def gemm(a, b, out):
     _gemm_from_python(a, b, out)
 
 
-@overload(gemm, jit_options={"nogil": True})
+@overload(gemm, jit_options=OVERLOAD_OPTIONS)
 def _gemm_impl(a, b, out):
     if not (a.dtype == b.dtype == out.dtype) or a.dtype not in (types.float32, types.float64):
         raise TypingError(f"gemm needs one float dtype, got {a.dtype}, {b.dtype}, {out.dtype}")
     call = _sgemm if a.dtype == types.float32 else _dgemm
     one, zero = as_dtype(a.dtype).type(1.0), as_dtype(a.dtype).type(0.0)
+    # A C- or F-contiguous operand always has a unit stride BLAS reads in place:
+    # only an 'A'-layout one can need the copy, which then compiles only for it.
+    a_may_need_copy, b_may_need_copy = a.layout not in "CF", b.layout not in "CF"
 
     def impl(a, b, out):
         m, k = a.shape
@@ -171,15 +197,19 @@ def _gemm_impl(a, b, out):
         itemsize = out.itemsize
         if n > 1 and out.strides[1] != itemsize:
             raise ValueError("gemm: out needs unit column stride")
-        trans_a, lda = _orientation(a, itemsize)
-        if lda == 0:
-            a = np.ascontiguousarray(a)
-            trans_a, lda = False, k
-        trans_b, ldb = _orientation(b, itemsize)
-        if ldb == 0:
-            b = np.ascontiguousarray(b)
-            trans_b, ldb = False, n
-        ldc = max(out.strides[0] // itemsize, n) if m > 1 else n
+        trans_a, lda = _orientation(m, k, a.strides[0], a.strides[1], itemsize)
+        if a_may_need_copy:
+            if lda == 0:
+                a = _row_major_copy(a)
+                trans_a, lda = False, k
+        trans_b, ldb = _orientation(k, n, b.strides[0], b.strides[1], itemsize)
+        if b_may_need_copy:
+            if ldb == 0:
+                b = _row_major_copy(b)
+                trans_b, ldb = False, n
+        ldc = out.strides[0] // itemsize if m > 1 else n
+        if ldc < n:
+            ldc = n
         call(_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS,
              m, n, k, one, a.ctypes, lda, b.ctypes, ldb, zero, out.ctypes, ldc)
 

@@ -56,10 +56,11 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
   links in, so a leaf was generated again at every level above it. A driver's
   loop body and its two wrappers (:class:`_LinkedOnlyLibrary`), and the kernels
   only other kernels call (``linked_kernel``, :class:`_LinkedOnlyKernel`: the
-  LSTM's block and row kernels, the gradient products' task), stay LLVM IR that
-  their callers link in. The first LSTM forward + backward spent 5.5 of its
-  17.9 CPU seconds generating machine code before, 1.5 of 11.5 after (one run
-  each on a loaded machine; docs/performance.md, "Cold start", session 13).
+  LSTM's block and row kernels, the gradient products' task, the packed register
+  tiles, the GEMM glue's orientation), stay LLVM IR that their callers link in.
+  The first LSTM forward + backward spent 5.5 of its 17.9 CPU seconds
+  generating machine code before, 1.5 of 11.5 after (one run each on a loaded
+  machine; docs/performance.md, "Cold start", session 13).
 """
 
 import weakref
@@ -103,6 +104,10 @@ threading_layer.prefer_tbb()
 
 _BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
                  "no_cfunc_wrapper": True}
+# For numba ``overload``s that only kernels call (``blas.gemm``, ``matvec.product``):
+# numba's njit default would give each of their compilations a C wrapper and a
+# CPython wrapper, lowered and turned into machine code though nothing calls them.
+OVERLOAD_OPTIONS = {**_BASE_OPTIONS, "no_cpython_wrapper": True}
 
 
 class _Kernel(CPUDispatcher):
@@ -275,7 +280,15 @@ class _LowerUnoptimised(AnalysisPass):
 @register_pass(mutates_CFG=False, analysis_only=True)
 class _KeepAsIR(AnalysisPass):
     """Gives the rest of a compilation, its lowering, a :class:`_LinkedOnlyLibrary`
-    (see :class:`_LinkedOnlyKernel`)."""
+    (see :class:`_LinkedOnlyKernel`), and drops its CPython wrapper.
+
+    The wrapper is dropped here, after typing, not by the kernel's options: numba
+    compiles a library function a kernel calls (``np.empty``, ``min``, a
+    ``register_jitable`` rule such as ``plan.block_size``) once for every set of
+    compile flags among its callers, and ``no_cpython_wrapper`` is one of those
+    flags, though it changes nothing in the function. Typed with a ``kernel``'s
+    flags, a linked-only kernel shares what kernels have compiled.
+    """
 
     _name = "numrnn_keep_as_ir"
 
@@ -283,6 +296,9 @@ class _KeepAsIR(AnalysisPass):
         AnalysisPass.__init__(self)
 
     def run_pass(self, state):
+        # A copy: numba keeps the flags object typing saw as part of its cache keys.
+        state.flags = state.flags.copy()
+        state.flags.no_cpython_wrapper = True
         state.library = _LinkedOnlyLibrary(state.targetctx.codegen(),
                                            state.func_id.func_qualname)
         return False
@@ -364,18 +380,25 @@ class _DriverKernel(_Kernel):
                 vars(self.targetctx.codegen()).pop("_library_class", None)
 
 
+class _SLPVectorisedLinkedOnlyKernel(_SLPVectorisedKernel, _LinkedOnlyKernel):
+    """Both: compiled with the SLP vectoriser on, into its callers only (the
+    register tiles, which only :func:`numrnn.kernels.packed.product` calls)."""
+
+
 def jit(*, slp_vectorize=False, driver=False, linked_only=False, **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
     above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
-    ``driver`` for :class:`_DriverKernel`, ``linked_only`` for
-    :class:`_LinkedOnlyKernel` (not cached)."""
-    if slp_vectorize:
+    ``slp_vectorize`` for :class:`_SLPVectorisedKernel`, ``driver`` for
+    :class:`_DriverKernel`, ``linked_only`` for :class:`_LinkedOnlyKernel` (not
+    cached; it combines with ``slp_vectorize``)."""
+    if slp_vectorize and linked_only:
+        dispatcher_class, pipeline = _SLPVectorisedLinkedOnlyKernel, _LinkedOnlyCompiler
+    elif slp_vectorize:
         dispatcher_class, pipeline = _SLPVectorisedKernel, compiler.Compiler
     elif driver:
         dispatcher_class, pipeline = _DriverKernel, _DriverCompiler
     elif linked_only:
         dispatcher_class, pipeline = _LinkedOnlyKernel, _LinkedOnlyCompiler
-        options = {"no_cpython_wrapper": True, **options}
     else:
         dispatcher_class, pipeline = _Kernel, compiler.Compiler
 

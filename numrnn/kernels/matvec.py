@@ -25,7 +25,7 @@ from numba.extending import overload
 from numrnn.kernels import packed
 from numrnn.kernels.activations import typed
 from numrnn.kernels.blas import gemm
-from numrnn.kernels.jit import jit, kernel, product_kernel
+from numrnn.kernels.jit import OVERLOAD_OPTIONS, jit, kernel, product_kernel
 from numrnn.kernels.plan import GEMM, LOOPS, PACKED, ROW_MAJOR, takes_loops
 
 
@@ -158,7 +158,7 @@ def _marked(weight, marker):
 
 # Each branch written out, not called through a shared helper: a helper would be
 # one more compilation of every first call.
-@overload(product, jit_options={"nogil": True})
+@overload(product, jit_options=OVERLOAD_OPTIONS)
 def _product_impl(rows, weight, out):
     through_gemm, through_loops = _marked(weight, ThroughGemm), _marked(weight, ThroughLoops)
     matrix = weight.types[0] if through_gemm or through_loops else weight

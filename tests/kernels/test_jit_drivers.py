@@ -167,3 +167,50 @@ def test_a_kernel_loaded_from_the_disk_cache_while_a_driver_lowers_stays_callabl
         hits = done.stdout.split()[1:]
     assert results == [["42"], ["42"]]
     assert hits and hits != ["Counter()"], hits  # the second process loaded it from disk
+
+
+SHARED_CHILD = r"""
+import json
+import numpy as np
+from numba.core import event
+from numba.extending import register_jitable
+from numrnn.kernels.jit import kernel, linked_kernel
+
+recorder = event.RecordingListener()
+event.register("numba:compile", recorder)
+
+
+@register_jitable
+def halved(n):
+    return (n + 1) // 2
+
+
+@linked_kernel
+def linked_half(n):
+    return halved(n)
+
+
+@kernel
+def both_halves(n):
+    return halved(n) + linked_half(n)
+
+
+print(json.dumps({"result": both_halves(np.int64(7)),
+                  "compiled": [item.data["dispatcher"].py_func.__name__
+                               for _, item in recorder.buffer if item.is_start]}))
+"""
+
+
+def test_a_function_that_kernels_and_linked_kernels_call_compiles_once(tmp_path):
+    # numba compiles a library or register_jitable function once per set of compile
+    # flags among its callers; a linked-only kernel is typed with a kernel's flags.
+    script = tmp_path / "shared_child.py"
+    script.write_text(SHARED_CHILD)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=SOURCE_ROOT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                          cwd=str(tmp_path), timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["result"] == 8
+    assert sorted(report["compiled"]) == ["both_halves", "halved", "linked_half"]

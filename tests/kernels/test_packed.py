@@ -1,12 +1,19 @@
 """Packed W_hh products (numrnn.kernels.packed): exact shapes, edges, and the generated tiles."""
 
+import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import numba
 import numpy as np
 import pytest
 
+import numrnn
 from numrnn.kernels import packed
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
 
 
 @numba.njit
@@ -54,3 +61,52 @@ def test_pack_stacked_equals_packing_the_stacked_matrix(transposed):
 def test_committed_tiles_match_the_generator():
     committed = pathlib.Path(packed.__file__).with_name("_tiles.py").read_text()
     assert committed == packed.tile_source()
+
+
+TILES_CHILD = r"""
+import json, re
+import numpy as np
+from numba.core import codegen, config
+from numrnn.kernels import _tiles, packed
+
+emitted = []
+add_module = codegen.JITCPUCodegen._add_module
+
+
+def recording_add_module(self, module):
+    emitted.append(module.name)
+    return add_module(self, module)
+
+
+codegen.JITCPUCodegen._add_module = recording_add_module
+slp_before = config.SLP_VECTORIZE
+a = np.ones((9, 40), np.float32)
+out = np.zeros((9, 37), np.float32)
+packed.product(a, packed.pack(np.ones((40, 37), np.float32)), out, np.empty(16, np.float32))
+try:
+    _tiles.tile_4(a, np.int64(0), np.zeros((40, 16), np.float32), out, np.int64(0))
+    refused = False
+except TypeError:
+    refused = True
+asm = "".join(packed.product.inspect_asm().values())
+print(json.dumps({"emitted": emitted, "refused": refused, "out": out.tolist(),
+                  "slp_unchanged": config.SLP_VECTORIZE == slp_before,
+                  "packed_fmas": len(re.findall(r"vfmadd\w*ps\b[^\n]*%[yz]mm", asm))}))
+"""
+
+
+def test_the_tiles_compile_only_into_the_product(tmp_path):
+    # The tiles are linked-only: their code is generated once, inside
+    # packed.product's, not also on their own (a first call's compile time).
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=SOURCE_ROOT)
+    done = subprocess.run([sys.executable, "-c", TILES_CHILD], capture_output=True, text=True,
+                          env=env, cwd=str(tmp_path), timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["out"] == np.full((9, 37), 40.0).tolist()
+    assert not [name for name in report["emitted"] if "tile_" in name], report["emitted"]
+    assert report["refused"]  # no code of their own to run from Python
+    assert report["slp_unchanged"]
+    # the SLP vectoriser still packed the tiles' accumulators, as inlined in product
+    assert report["packed_fmas"] >= 8
