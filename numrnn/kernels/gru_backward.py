@@ -87,7 +87,13 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
-    step_grad = np.zeros((stop - first, 3 * hidden), dtype=gates.dtype)
+    # Zeroed by a loop, not np.zeros: one numba allocation helper fewer to compile
+    # in a first call (docs/performance.md "Cold start").
+    step_grad = np.empty((stop - first, 3 * hidden), dtype=gates.dtype)
+    for r in range(stop - first):
+        step_row = step_grad[r]
+        for j in range(3 * hidden):
+            step_row[j] = 0
     through_weights = np.empty((stop - first, hidden), dtype=gates.dtype)
     masked = recurrent_mask.shape[0] > 0
     for step in range(longest_length(lengths, first, stop) - 1, -1, -1):
@@ -104,8 +110,9 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
         # step_grad rows are still zero, so the GEMM row is ignored, not added.
         for r in range(stop - first):
             if step < lengths[first + r]:
+                state_row, through_row = grad_state[first + r], through_weights[r]
                 for j in range(hidden):
-                    grad_state[first + r, j] += through_weights[r, j]
+                    state_row[j] += through_row[j]
 
 
 @parallel_driver
