@@ -73,16 +73,8 @@ def _unit_update(pre_r, pre_z, pre_n, rec_r, rec_z, hn, h_old):
 
 @linked_kernel
 def _step_row(b, r, t, projection, recurrent, biases, h_block, output, gates, hidden_n,
-              h_prev, keep, spare):
-    """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``.
-
-    Without ``keep`` the gates, ``W_hn h + b_hn`` and the old state go to ``spare``
-    (3, 3H), scratch rows, instead of the residuals: one loop for both cases, not
-    one each, so a first call types, lowers and optimises the gate update once
-    (docs/performance.md "Cold start"). Stores to scratch, not an ``if keep`` inside
-    the loop: conditional stores keep LLVM from vectorising it (measured 6x slower,
-    see lstm._step_row).
-    """
+              h_prev, keep):
+    """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
     hidden = h_block.shape[1]
     # NOTE: one row view per gate, not offsets into one row: LLVM cannot tell that
     # writes at j and hidden + j never collide (hidden is unknown) and would not
@@ -96,21 +88,29 @@ def _step_row(b, r, t, projection, recurrent, biases, h_block, output, gates, hi
     bias_r, bias_z = biases[1, :hidden], biases[1, hidden:2 * hidden]
     bias_n = biases[1, 2 * hidden:]
     h_row, out_row = h_block[r], output[t, b]
-    gate_row = gates[t, b] if keep else spare[0]
-    hn_row = hidden_n[t, b] if keep else spare[1, :hidden]
-    h_prev_row = h_prev[t, b] if keep else spare[2, :hidden]
-    gate_r, gate_z, gate_n = gate_row[:hidden], gate_row[hidden:2 * hidden], \
-        gate_row[2 * hidden:]
-    for j in range(hidden):
-        r_gate, z, n, hn, h_old, h_new = _unit_update(
-            pre_r[j] + in_r[j], pre_z[j] + in_z[j], pre_n[j] + in_n[j],
-            rec_r[j] + bias_r[j], rec_z[j] + bias_z[j],
-            rec_n[j] + bias_n[j], h_row[j])
-        h_row[j] = h_new
-        out_row[j] = h_new
-        gate_r[j], gate_z[j], gate_n[j] = r_gate, z, n
-        hn_row[j] = hn
-        h_prev_row[j] = h_old
+    # Two loops, not one with `if keep` inside: conditional stores keep LLVM from
+    # vectorising the loop at all (measured 6x slower, see lstm._step_row).
+    if keep:
+        gate_r, gate_z = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
+        gate_n, hn_row, h_prev_row = gates[t, b, 2 * hidden:], hidden_n[t, b], h_prev[t, b]
+        for j in range(hidden):
+            r_gate, z, n, hn, h_old, h_new = _unit_update(
+                pre_r[j] + in_r[j], pre_z[j] + in_z[j], pre_n[j] + in_n[j],
+                rec_r[j] + bias_r[j], rec_z[j] + bias_z[j],
+                rec_n[j] + bias_n[j], h_row[j])
+            h_row[j] = h_new
+            out_row[j] = h_new
+            gate_r[j], gate_z[j], gate_n[j] = r_gate, z, n
+            hn_row[j] = hn
+            h_prev_row[j] = h_old
+    else:
+        for j in range(hidden):
+            _, _, _, _, _, h_new = _unit_update(
+                pre_r[j] + in_r[j], pre_z[j] + in_z[j], pre_n[j] + in_n[j],
+                rec_r[j] + bias_r[j], rec_z[j] + bias_z[j],
+                rec_n[j] + bias_n[j], h_row[j])
+            h_row[j] = h_new
+            out_row[j] = h_new
 
 
 @linked_kernel
@@ -128,7 +128,6 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
     masked = recurrent_mask.shape[0] > 0
     # np.empty, not np.empty_like: one numba allocation helper fewer to compile.
     dropped = np.empty((stop - first, hidden), dtype=projection.dtype) if masked else h_block
-    spare = np.empty((3, 3 * hidden), dtype=projection.dtype)
     for step in range(longest_length(lengths, first, stop)):
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
@@ -139,8 +138,7 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
             length = lengths[first + r]
             if step < length:
                 _step_row(first + r, r, time_index(step, length, reverse), projection,
-                          recurrent, biases, h_block, output, gates, hidden_n, h_prev, keep,
-                          spare)
+                          recurrent, biases, h_block, output, gates, hidden_n, h_prev, keep)
     # A loop, not a slice assignment (see _run_block_joint).
     for r in range(stop - first):
         state_row, block_row = state[first + r], h_block[r]
@@ -150,10 +148,9 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
 
 @linked_kernel
 def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_rows, output,
-                    gates, hidden_n, h_prev, keep, spare):
+                    gates, hidden_n, h_prev, keep):
     """:func:`_step_row` for the joint path: ``input_sums[r]`` holds both products of
-    r and z, ``input_n[r]`` and ``recurrent_n[r]`` the two of n. Without ``keep``
-    the residuals go to ``spare`` (3, 3H), as in :func:`_step_row`."""
+    r and z, ``input_n[r]`` and ``recurrent_n[r]`` the two of n."""
     hidden = h_rows.shape[1]
     sum_r, sum_z = input_sums[r, :hidden], input_sums[r, hidden:]
     in_n, rec_n = input_n[r], recurrent_n[r]
@@ -162,21 +159,27 @@ def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_
     bias_r, bias_z, bias_n = biases[1, :hidden], biases[1, hidden:2 * hidden], \
         biases[1, 2 * hidden:]
     h_row, h_joint, out_row = h_rows[r], joint[r, joint.shape[1] - hidden:], output[t, b]
-    gate_row = gates[t, b] if keep else spare[0]
-    hn_row = hidden_n[t, b] if keep else spare[1, :hidden]
-    h_prev_row = h_prev[t, b] if keep else spare[2, :hidden]
-    gate_r, gate_z, gate_n = gate_row[:hidden], gate_row[hidden:2 * hidden], \
-        gate_row[2 * hidden:]
-    for j in range(hidden):
-        r_gate, z, n, hn, h_old, h_new = _unit_update(
-            sum_r[j] + bias_in_r[j], sum_z[j] + bias_in_z[j], in_n[j] + bias_in_n[j],
-            bias_r[j], bias_z[j], rec_n[j] + bias_n[j], h_row[j])
-        h_row[j] = h_new
-        h_joint[j] = h_new
-        out_row[j] = h_new
-        gate_r[j], gate_z[j], gate_n[j] = r_gate, z, n
-        hn_row[j] = hn
-        h_prev_row[j] = h_old
+    if keep:
+        gate_r, gate_z = gates[t, b, :hidden], gates[t, b, hidden:2 * hidden]
+        gate_n, hn_row, h_prev_row = gates[t, b, 2 * hidden:], hidden_n[t, b], h_prev[t, b]
+        for j in range(hidden):
+            r_gate, z, n, hn, h_old, h_new = _unit_update(
+                sum_r[j] + bias_in_r[j], sum_z[j] + bias_in_z[j], in_n[j] + bias_in_n[j],
+                bias_r[j], bias_z[j], rec_n[j] + bias_n[j], h_row[j])
+            h_row[j] = h_new
+            h_joint[j] = h_new
+            out_row[j] = h_new
+            gate_r[j], gate_z[j], gate_n[j] = r_gate, z, n
+            hn_row[j] = hn
+            h_prev_row[j] = h_old
+    else:
+        for j in range(hidden):
+            _, _, _, _, _, h_new = _unit_update(
+                sum_r[j] + bias_in_r[j], sum_z[j] + bias_in_z[j], in_n[j] + bias_in_n[j],
+                bias_r[j], bias_z[j], rec_n[j] + bias_n[j], h_row[j])
+            h_row[j] = h_new
+            h_joint[j] = h_new
+            out_row[j] = h_new
 
 
 @linked_kernel
@@ -212,7 +215,6 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
     input_n = np.empty((rows, hidden), dtype=x.dtype)
     recurrent_n = np.empty((rows, hidden), dtype=x.dtype)
     spill = np.empty(packed.PANEL, dtype=x.dtype)
-    spare = np.empty((3, 3 * hidden), dtype=x.dtype)
     for step in range(longest_length(lengths, first, stop)):
         # A row past its length keeps its last input: its products are computed
         # and ignored, its state is left alone.
@@ -234,7 +236,7 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
             if step < length:
                 _joint_step_row(first + r, r, time_index(step, length, reverse), input_sums,
                                 input_n, recurrent_n, biases, joint, h_rows, output, gates,
-                                hidden_n, h_prev, keep, spare)
+                                hidden_n, h_prev, keep)
         if masked:
             mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
     for r in range(rows):
