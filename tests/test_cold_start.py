@@ -22,10 +22,20 @@ CHILD = r"""
 import json, sys
 import numba
 import numpy as np
-from numba.core import event
+from numba.core import codegen, event
 import numrnn
 from numrnn import nn
 
+emitted = []
+add_module = codegen.JITCPUCodegen._add_module
+
+
+def recording_add_module(self, module):
+    emitted.append(module.name)
+    return add_module(self, module)
+
+
+codegen.JITCPUCodegen._add_module = recording_add_module
 recorder = event.RecordingListener()
 event.register("numba:compile", recorder)
 layer = getattr(nn, sys.argv[1])(32, 64, rng=0)
@@ -43,7 +53,8 @@ for name, module in list(sys.modules.items()):
         for value in vars(module).values():
             if isinstance(value, numba.core.dispatcher.Dispatcher):
                 misses += sum(value.stats.cache_misses.values())
-print(json.dumps({"compiled": compiled, "misses": misses, "opt": int(numba.core.config.OPT)}))
+print(json.dumps({"compiled": compiled, "misses": misses, "opt": int(numba.core.config.OPT),
+                  "emitted": emitted}))
 """
 
 # Compilations of the first call, numba's own helpers included: 45 (LSTM; since session 13
@@ -63,8 +74,16 @@ print(json.dumps({"compiled": compiled, "misses": misses, "opt": int(numba.core.
 # np.zeros), the GEMM glue copies 'A'-layout operands element by element (no
 # np.ascontiguousarray) with its orientation one integer function (no max()), and a
 # linked-only kernel is typed with a kernel's flags, so what both call compiles once.
+# And the GRU's and Elman's blocks (session 14 too): no np.zeros or np.empty_like in their block
+# kernels, and the GRU backward's GEMM shares the gradient products' blas.gemm glue
+# (no matvec.product, one _gemm_impl); numba's min() compiles once more, for the
+# linked block kernels' options.
 MOST_COMPILATIONS = {"LSTM": 37, "GRU": 35, "RNN": 33}
 PACKING = {"LSTM": 1, "GRU": 1, "RNN": 0}
+# The batch-block and row kernels only a driver calls (linked_kernel): their code is
+# generated as machine code once, inside the driver's, never in a module of its own.
+LINKED_ONLY = ("_run_block_joint", "_joint_step_row", "_joint_step_rows", "_run_block",
+               "_step_row", "_backward_block", "_backward_row", "_backward_rows")
 
 
 def _first_call(cell, cache_dir):
@@ -88,6 +107,10 @@ def test_a_first_training_call_compiles_only_what_it_runs_and_caches_it(tmp_path
     # the Elman RNN's 64 x 64 W_hh is too small to pack.
     assert cold["compiled"].count("numrnn.kernels.packed._fill_panels") == PACKING[cell]
     assert len(cold["compiled"]) <= MOST_COMPILATIONS[cell], cold["compiled"]
+    assert not [name for name in cold["emitted"] if name in LINKED_ONLY], cold["emitted"]
+    if cell == "GRU":
+        # The backward's per-step GEMM and the gradient products share blas.gemm's glue.
+        assert cold["compiled"].count("numrnn.kernels.blas._gemm_impl.<locals>.impl") == 1
     # The parallel drivers lower at optimisation level 0 and put numba's level back.
     assert cold["opt"] == 3
     warm = _first_call(cell, tmp_path)

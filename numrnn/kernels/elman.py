@@ -41,7 +41,7 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, matmul_into
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver
+from numrnn.kernels.jit import inline_kernel, linked_kernel, parallel_driver
 from numrnn.kernels.matvec import dot_rows, product, product_weight
 from numrnn.kernels.plan import GEMM, JOINT, block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
@@ -58,28 +58,27 @@ def _activate(preact, relu):
     return tanh(preact)
 
 
-@kernel
-def _step_row(b, r, t, projection, recurrent, bias, h_block, output, h_prev, relu, keep):
-    """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
+@linked_kernel
+def _step_row(b, r, t, projection, recurrent, bias, h_block, output, h_prev, relu, keep, spare):
+    """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``.
+
+    Without ``keep`` the state each position started from goes to ``spare`` (H,), a
+    scratch row, instead of ``h_prev``: one loop for both cases, not one each (a
+    first call types, lowers and optimises the loop and its inlined activations
+    once; docs/performance.md "Cold start"). A store, not an ``if keep`` inside
+    the loop: conditional stores keep LLVM from vectorising it (see lstm._step_row).
+    """
     hidden = h_block.shape[1]
     pre_row, rec_row, h_row, out_row = projection[t, b], recurrent[r], h_block[r], output[t, b]
-    # Two loops, not one with `if keep` inside: conditional stores keep LLVM from
-    # vectorising the loop at all (see lstm._step_row).
-    if keep:
-        prev_row = h_prev[t, b]
-        for j in range(hidden):
-            h_new = _activate(pre_row[j] + rec_row[j] + bias[j], relu)
-            prev_row[j] = h_row[j]
-            h_row[j] = h_new
-            out_row[j] = h_new
-    else:
-        for j in range(hidden):
-            h_new = _activate(pre_row[j] + rec_row[j] + bias[j], relu)
-            h_row[j] = h_new
-            out_row[j] = h_new
+    prev_row = h_prev[t, b] if keep else spare
+    for j in range(hidden):
+        h_new = _activate(pre_row[j] + rec_row[j] + bias[j], relu)
+        prev_row[j] = h_row[j]
+        h_row[j] = h_new
+        out_row[j] = h_new
 
 
-@kernel
+@linked_kernel
 def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
                h_prev, keep, recurrent_mask):
     """All steps for the rows of batch block ``block``; its own GEMM each step."""
@@ -88,7 +87,9 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
     h_block = state[first:stop].copy()
     recurrent = np.empty((stop - first, hidden), dtype=projection.dtype)
     masked = recurrent_mask.shape[0] > 0
-    dropped = np.empty_like(h_block) if masked else h_block
+    # np.empty, not np.empty_like: one numba allocation helper fewer to compile.
+    dropped = np.empty((stop - first, hidden), dtype=projection.dtype) if masked else h_block
+    spare = np.empty(hidden, dtype=projection.dtype)
     for step in range(longest_length(lengths, first, stop)):
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
@@ -99,7 +100,7 @@ def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, sta
             length = lengths[first + r]
             if step < length:
                 _step_row(first + r, r, time_index(step, length, reverse), projection,
-                          recurrent, bias, h_block, output, h_prev, relu, keep)
+                          recurrent, bias, h_block, output, h_prev, relu, keep, spare)
     # An element loop, not a slice assignment: numba checks a slice assignment's
     # shapes at run time and compiles the formatting of its error message
     # (seconds of a first call, docs/performance.md "Cold start").
@@ -165,9 +166,9 @@ _OUTPUTS = ReusedMemory()
 _RESIDUALS = ReusedMemory()
 
 
-@kernel
+@linked_kernel
 def _joint_step_row(b, r, t, preactivations, bias, joint, h_kept, output, h_prev, relu, keep,
-                    masked):
+                    masked, spare):
     """:func:`_step_row` for the joint path: ``preactivations[r]`` holds both products.
 
     The state is the tail of ``joint[r]``, or ``h_kept[r]`` with a recurrent
@@ -178,21 +179,15 @@ def _joint_step_row(b, r, t, preactivations, bias, joint, h_kept, output, h_prev
     # A row of `joint` (C-contiguous), not a (rows, H) view: stores through a
     # view numba types as non-contiguous do not vectorise (see lstm._joint_step_row).
     h_row = h_kept[r] if masked else joint[r, joint.shape[1] - hidden:]
-    if keep:
-        prev_row = h_prev[t, b]
-        for j in range(hidden):
-            h_new = _activate(pre_row[j] + bias[j], relu)
-            prev_row[j] = h_row[j]
-            h_row[j] = h_new
-            out_row[j] = h_new
-    else:
-        for j in range(hidden):
-            h_new = _activate(pre_row[j] + bias[j], relu)
-            h_row[j] = h_new
-            out_row[j] = h_new
+    prev_row = h_prev[t, b] if keep else spare
+    for j in range(hidden):
+        h_new = _activate(pre_row[j] + bias[j], relu)
+        prev_row[j] = h_row[j]
+        h_row[j] = h_new
+        out_row[j] = h_new
 
 
-@kernel
+@linked_kernel
 def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state, output, h_prev,
                      keep, recurrent_mask):
     """:func:`_run_block` with one product per step for the input and recurrent parts.
@@ -210,6 +205,7 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state
     joint, h_kept = joint_buffers(x, state, recurrent_mask, first, rows)
     preactivations = np.empty((rows, hidden), dtype=x.dtype)
     spill = np.empty(packed.PANEL, dtype=x.dtype)
+    spare = np.empty(hidden, dtype=x.dtype)
     for step in range(longest_length(lengths, first, stop)):
         # A row past its length keeps its last input: its products are computed
         # and ignored, its state is left alone.
@@ -224,7 +220,7 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state
             length = lengths[first + r]
             if step < length:
                 _joint_step_row(first + r, r, time_index(step, length, reverse), preactivations,
-                                bias, joint, h_kept, output, h_prev, relu, keep, masked)
+                                bias, joint, h_kept, output, h_prev, relu, keep, masked, spare)
                 if masked:
                     h_row, kept_row = joint[r, n_in:], h_kept[r]
                     mask_row = recurrent_mask[first + r]

@@ -29,38 +29,48 @@ from numrnn.kernels.blas import gemm
 from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.elman import is_relu
 from numrnn.kernels.gemm import kernel_blas, matmul
-from numrnn.kernels.jit import kernel, parallel_driver, parallel_kernel
+from numrnn.kernels.jit import linked_kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for, weight_gradient_chunks
 from numrnn.kernels.reused_memory import ReusedMemory
 
 
-@kernel
+@linked_kernel
 def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, step_grad,
                   bias_sum):
     """Pre-activation gradient of batch row ``b`` (row ``r`` of its block) at position ``t``,
     added to its block's ``bias_sum``."""
     one, zero = typed(1.0, grad_state[b, 0]), typed(0.0, grad_state[b, 0])
+    # Row views, indexed by j alone: each multi-index access is lowered with its own
+    # wrap-around and stride code, so these are less IR to type, lower and optimise.
+    dh_row, out_grad, h_row = grad_state[b], grad_output[t, b], output[t, b]
+    preact_row, step_row = grad_preact[t, b], step_grad[r]
     for j in range(grad_state.shape[1]):
-        dh = grad_state[b, j] + grad_output[t, b, j]
-        h = output[t, b, j]
+        dh = dh_row[j] + out_grad[j]
+        h = h_row[j]
         if relu:
             # NOTE: the derivative at 0 is taken as 0, as PyTorch does.
             d_a = dh if h > zero else zero
         else:
             d_a = dh * (one - h * h)
-        grad_preact[t, b, j] = d_a
-        step_grad[r, j] = d_a
+        preact_row[j] = d_a
+        step_row[j] = d_a
         bias_sum[j] += d_a
 
 
-@kernel
+@linked_kernel
 def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
                     grad_preact, recurrent_mask, bias_sums):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
-    step_grad = np.zeros((stop - first, hidden), dtype=output.dtype)
+    # Zeroed by a loop, not np.zeros: one numba allocation helper fewer to compile
+    # in a first call (docs/performance.md "Cold start").
+    step_grad = np.empty((stop - first, hidden), dtype=output.dtype)
+    for r in range(stop - first):
+        step_row = step_grad[r]
+        for j in range(hidden):
+            step_row[j] = 0
     through_weights = np.empty((stop - first, hidden), dtype=output.dtype)
     masked = recurrent_mask.shape[0] > 0
     for step in range(longest_length(lengths, first, stop) - 1, -1, -1):
@@ -76,8 +86,9 @@ def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, 
         # dh_{t-1} is only the part through W_hh; rows not started keep dL/dh_n.
         for r in range(stop - first):
             if step < lengths[first + r]:
+                state_row, through_row = grad_state[first + r], through_weights[r]
                 for j in range(hidden):
-                    grad_state[first + r, j] = through_weights[r, j]
+                    state_row[j] = through_row[j]
 
 
 @parallel_driver

@@ -54,7 +54,7 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import inline_kernel, kernel, parallel_driver, parallel_kernel
+from numrnn.kernels.jit import inline_kernel, linked_kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
@@ -71,7 +71,7 @@ def _unit_update(pre_r, pre_z, pre_n, rec_r, rec_z, hn, h_old):
     return r_gate, z, n, hn, h_old, h_new
 
 
-@kernel
+@linked_kernel
 def _step_row(b, r, t, projection, recurrent, biases, h_block, output, gates, hidden_n,
               h_prev, keep):
     """Advance batch row ``b`` (row ``r`` of its block) by one step at position ``t``."""
@@ -113,7 +113,7 @@ def _step_row(b, r, t, projection, recurrent, biases, h_block, output, gates, hi
             out_row[j] = h_new
 
 
-@kernel
+@linked_kernel
 def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
                hidden_n, h_prev, keep, recurrent_mask):
     """All steps for the rows of batch block ``block``; its own GEMM each step.
@@ -126,7 +126,8 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
     h_block = state[first:stop].copy()
     recurrent = np.empty((stop - first, 3 * hidden), dtype=projection.dtype)
     masked = recurrent_mask.shape[0] > 0
-    dropped = np.empty_like(h_block) if masked else h_block
+    # np.empty, not np.empty_like: one numba allocation helper fewer to compile.
+    dropped = np.empty((stop - first, hidden), dtype=projection.dtype) if masked else h_block
     for step in range(longest_length(lengths, first, stop)):
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
@@ -145,7 +146,7 @@ def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, 
             state_row[j] = block_row[j]
 
 
-@kernel
+@linked_kernel
 def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_rows, output,
                     gates, hidden_n, h_prev, keep):
     """:func:`_step_row` for the joint path: ``input_sums[r]`` holds both products of
@@ -181,7 +182,7 @@ def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_
             out_row[j] = h_new
 
 
-@kernel
+@linked_kernel
 def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths, reverse, state,
                      output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """:func:`_run_block` with the input products made per step, beside the recurrent ones.
@@ -206,7 +207,7 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
         h_row, joint_row = h_rows[r], joint[r]
         for j in range(hidden):
             joint_row[n_in + j] = h_row[j]
-    dropped = np.empty_like(h_rows) if masked else h_rows
+    dropped = np.empty((rows, hidden), dtype=x.dtype) if masked else h_rows
     if masked:
         mask_rows(h_rows, recurrent_mask, first, joint[:, n_in:])
     x_rows = np.empty((rows, n_in), dtype=x.dtype)

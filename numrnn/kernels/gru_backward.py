@@ -25,21 +25,50 @@ the loop.
 
 import numpy as np
 from numba import prange
+from numba.core import types
+from numba.extending import overload
 
 from numrnn.kernels import gru_layer_norm_backward, gru_reset_before_backward, recurrent
 from numrnn.kernels.activations import typed
+from numrnn.kernels.blas import gemm
 from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas
 from numrnn.kernels.gru import resets_after
 from numrnn.kernels.gru_gradient_products import gru_gradient_products
-from numrnn.kernels.jit import kernel, parallel_driver
+from numrnn.kernels.jit import _BASE_OPTIONS, linked_kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
-from numrnn.kernels.matvec import product, product_weight
+from numrnn.kernels.matvec import ThroughGemm, product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
 
 
-@kernel
+def _through_weights(rows, weight, out):
+    """``out[...] = rows @ weight`` inside :func:`_backward_block`: the product
+    :func:`numrnn.kernels.matvec.product` makes, to the bit."""
+    product(rows, weight, out)
+
+
+# numba compiles an overload's implementation (blas.gemm's glue here) once per
+# argument types and per compile options of the function it is typed in. These
+# are a linked_kernel's (numrnn.kernels.jit), so that the GEMM below and the
+# gradient products' (gru_gradient_products._task, a linked kernel) share one.
+_LINKED_OPTIONS = {**_BASE_OPTIONS, "no_cpython_wrapper": True}
+
+
+@overload(_through_weights, inline="always", jit_options=_LINKED_OPTIONS)
+def _through_weights_impl(rows, weight, out):
+    # A weight marked ThroughGemm takes the GEMM product() would take, called here,
+    # with the rows as rows[0:n:1]: numba types that as layout "A", as the tasks'
+    # row ranges, and it is the same memory and strides, so the same BLAS call and
+    # bits. A first call then compiles blas.gemm's glue once, not twice (for "A"
+    # and "C" rows), and not product() at all (docs/performance.md, "Cold start").
+    # Other weights (loops, packed panels) go through product() as before.
+    if isinstance(weight, types.BaseNamedTuple) and weight.instance_class is ThroughGemm:
+        return lambda rows, weight, out: gemm(rows[0:rows.shape[0]:1], weight.weight, out)
+    return lambda rows, weight, out: product(rows, weight, out)
+
+
+@linked_kernel
 def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, grad_projection,
                   grad_hidden_n, step_grad):
     """Gate gradients of batch row ``b`` (row ``r`` of its block) at position ``t``.
@@ -81,13 +110,19 @@ def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, gra
         hn_grad_row[j] = grad_hn[j]
 
 
-@kernel
+@linked_kernel
 def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
                     reverse, grad_projection, grad_hidden_n, recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""
     batch, hidden = grad_state.shape
     first, stop = block_rows(block, batch)
-    step_grad = np.zeros((stop - first, 3 * hidden), dtype=gates.dtype)
+    # Zeroed by a loop, not np.zeros: one numba allocation helper fewer to compile
+    # in a first call (docs/performance.md "Cold start").
+    step_grad = np.empty((stop - first, 3 * hidden), dtype=gates.dtype)
+    for r in range(stop - first):
+        step_row = step_grad[r]
+        for j in range(3 * hidden):
+            step_row[j] = 0
     through_weights = np.empty((stop - first, hidden), dtype=gates.dtype)
     masked = recurrent_mask.shape[0] > 0
     for step in range(longest_length(lengths, first, stop) - 1, -1, -1):
@@ -97,15 +132,16 @@ def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, wei
                 _backward_row(first + r, r, time_index(step, length, reverse), grad_output,
                               grad_state, gates, hidden_n, h_prev, grad_projection,
                               grad_hidden_n, step_grad)
-        product(step_grad, weight_hh, through_weights)
+        _through_weights(step_grad, weight_hh, through_weights)
         if masked:
             mask_rows(through_weights, recurrent_mask, first, through_weights)
         # Rows whose steps have not started yet keep dL/dh_n untouched; their
         # step_grad rows are still zero, so the GEMM row is ignored, not added.
         for r in range(stop - first):
             if step < lengths[first + r]:
+                state_row, through_row = grad_state[first + r], through_weights[r]
                 for j in range(hidden):
-                    grad_state[first + r, j] += through_weights[r, j]
+                    state_row[j] += through_row[j]
 
 
 @parallel_driver
