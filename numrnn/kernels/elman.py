@@ -204,7 +204,6 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state
     masked = recurrent_mask.shape[0] > 0
     joint, h_kept = joint_buffers(x, state, recurrent_mask, first, rows)
     preactivations = np.empty((rows, hidden), dtype=x.dtype)
-    spill = np.empty(packed.PANEL, dtype=x.dtype)
     spare = np.empty(hidden, dtype=x.dtype)
     for step in range(longest_length(lengths, first, stop)):
         # A row past its length keeps its last input: its products are computed
@@ -215,7 +214,7 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state
                 x_row, joint_row = x[time_index(step, length, reverse), first + r], joint[r]
                 for j in range(n_in):
                     joint_row[j] = x_row[j]
-        packed.product(joint, joint_weight, preactivations, spill)
+        packed.product(joint, joint_weight, preactivations)
         for r in range(rows):
             length = lengths[first + r]
             if step < length:

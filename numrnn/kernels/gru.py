@@ -214,7 +214,6 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
     input_sums = np.empty((rows, 2 * hidden), dtype=x.dtype)
     input_n = np.empty((rows, hidden), dtype=x.dtype)
     recurrent_n = np.empty((rows, hidden), dtype=x.dtype)
-    spill = np.empty(packed.PANEL, dtype=x.dtype)
     for step in range(longest_length(lengths, first, stop)):
         # A row past its length keeps its last input: its products are computed
         # and ignored, its state is left alone.
@@ -226,11 +225,11 @@ def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths,
                 for j in range(n_in):
                     x_row[j] = x_in[j]
                     joint_row[j] = x_in[j]
-        packed.product(joint, weight_rz, input_sums, spill)
-        packed.product(x_rows, weight_in, input_n, spill)
+        packed.product(joint, weight_rz, input_sums)
+        packed.product(x_rows, weight_in, input_n)
         if masked:
             mask_rows(h_rows, recurrent_mask, first, dropped)
-        packed.product(dropped, weight_hn, recurrent_n, spill)
+        packed.product(dropped, weight_hn, recurrent_n)
         for r in range(rows):
             length = lengths[first + r]
             if step < length:

@@ -35,7 +35,7 @@ from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_in
 from numrnn.kernels.gemm import kernel_blas
 from numrnn.kernels.gru import resets_after
 from numrnn.kernels.gru_gradient_products import gru_gradient_products
-from numrnn.kernels.jit import _BASE_OPTIONS, linked_kernel, parallel_driver
+from numrnn.kernels.jit import INLINED_OVERLOAD_OPTIONS, linked_kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import ThroughGemm, product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -49,13 +49,11 @@ def _through_weights(rows, weight, out):
 
 
 # numba compiles an overload's implementation (blas.gemm's glue here) once per
-# argument types and per compile options of the function it is typed in. These
-# are a linked_kernel's (numrnn.kernels.jit), so that the GEMM below and the
-# gradient products' (gru_gradient_products._task, a linked kernel) share one.
-_LINKED_OPTIONS = {**_BASE_OPTIONS, "no_cpython_wrapper": True}
-
-
-@overload(_through_weights, inline="always", jit_options=_LINKED_OPTIONS)
+# argument types and per compile flags of the function it is typed in. These are
+# the flags a linked kernel is typed with (numrnn.kernels.jit), so that the GEMM
+# below and the gradient products' (gru_gradient_products._task, a linked kernel)
+# share one (tests/test_cold_start.py).
+@overload(_through_weights, inline="always", jit_options=INLINED_OVERLOAD_OPTIONS)
 def _through_weights_impl(rows, weight, out):
     # A weight marked ThroughGemm takes the GEMM product() would take, called here,
     # with the rows as rows[0:n:1]: numba types that as layout "A", as the tasks'

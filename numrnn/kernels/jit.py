@@ -102,12 +102,18 @@ _check_numba_release()
 # first parallel call, and TBB is the one that survives fork.
 threading_layer.prefer_tbb()
 
-_BASE_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
-                 "no_cfunc_wrapper": True}
+# A kernel's options, and the flags a linked-only kernel is typed with (_KeepAsIR).
+KERNEL_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
+                  "no_cfunc_wrapper": True}
 # For numba ``overload``s that only kernels call (``blas.gemm``, ``matvec.product``):
 # numba's njit default would give each of their compilations a C wrapper and a
 # CPython wrapper, lowered and turned into machine code though nothing calls them.
-OVERLOAD_OPTIONS = {**_BASE_OPTIONS, "no_cpython_wrapper": True}
+OVERLOAD_OPTIONS = {**KERNEL_OPTIONS, "no_cpython_wrapper": True}
+# For an overload inlined into kernels, whose calls must be typed with the flags a
+# kernel (or a linked-only kernel, _KeepAsIR) is typed with to share what those
+# compile: numba gives an overload's implementation no CPython wrapper by default,
+# and numba compiles what a function calls once per set of its caller's flags.
+INLINED_OVERLOAD_OPTIONS = {**KERNEL_OPTIONS, "no_cpython_wrapper": False}
 
 
 class _Kernel(CPUDispatcher):
@@ -406,7 +412,7 @@ def jit(*, slp_vectorize=False, driver=False, linked_only=False, **options):
         if config.DISABLE_JIT:
             return function
         dispatcher = dispatcher_class(py_func=function, locals={},
-                                      targetoptions={**_BASE_OPTIONS, **options},
+                                      targetoptions={**KERNEL_OPTIONS, **options},
                                       pipeline_class=pipeline)
         dispatcher.enable_caching()
         return dispatcher

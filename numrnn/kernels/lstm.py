@@ -246,7 +246,6 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
     masked = recurrent_mask.shape[0] > 0
     joint, h_kept = joint_buffers(x, h_state, recurrent_mask, first, rows)
     preactivations = np.empty((rows, 4 * hidden), dtype=x.dtype)
-    spill = np.empty(packed.PANEL, dtype=x.dtype)
     longest = longest_length(lengths, first, stop)
     for step in range(steps):
         if step < longest:
@@ -261,7 +260,7 @@ def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, h_state, c_
                     t = time_index(step, length, reverse)
                     for j in range(n_in):
                         joint[r, j] = x[t, first + r, j]
-            packed.product(joint, joint_weight, preactivations, spill)
+            packed.product(joint, joint_weight, preactivations)
         _joint_step_rows(first, rows, step, preactivations, bias, lengths, reverse, joint,
                          c_state, output, gates, cells, keep)
         if masked:

@@ -181,7 +181,7 @@ def _product_impl(rows, weight, out):
             accumulate(out, 0, rows, matrix.reshape(-1), 0, matrix.shape[1], matrix.shape[1])
     elif matrix.ndim == 3:
         def impl(rows, weight, out):
-            packed.product(rows, weight, out, np.empty(packed.PANEL, dtype=np.float32))
+            packed.product(rows, weight, out)
     elif matrix.layout == "F":
         def impl(rows, weight, out):
             if not takes_loops(rows.shape[0]):

@@ -154,13 +154,13 @@ def _fill_panels(panels, source, transposed, first):
 
 
 @kernel
-def product(a, packed, out, spill):
+def product(a, packed, out):
     """``out[...] = a @ W`` for float32 ``a`` (M, K) and ``W`` packed by :func:`pack`.
 
     Panel by panel, so that one panel (K x PANEL) stays in L1/L2 while every
     row tile of ``a`` passes over it. A tile stores whole rows of ``PANEL``
     columns; a last panel narrower than that (N not a multiple of ``PANEL``) is
-    stored into ``edge`` and copied from there. ``spill`` is no longer used.
+    stored into ``edge`` and copied from there.
     """
     rows = a.shape[0]
     columns = out.shape[1]

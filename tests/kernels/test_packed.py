@@ -18,7 +18,7 @@ SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
 
 @numba.njit
 def _product(a, weights, out):
-    packed.product(a, weights, out, np.empty(packed.PANEL, dtype=np.float32))
+    packed.product(a, weights, out)
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 8, 9, 16])
@@ -82,7 +82,7 @@ codegen.JITCPUCodegen._add_module = recording_add_module
 slp_before = config.SLP_VECTORIZE
 a = np.ones((9, 40), np.float32)
 out = np.zeros((9, 37), np.float32)
-packed.product(a, packed.pack(np.ones((40, 37), np.float32)), out, np.empty(16, np.float32))
+packed.product(a, packed.pack(np.ones((40, 37), np.float32)), out)
 try:
     _tiles.tile_4(a, np.int64(0), np.zeros((40, 16), np.float32), out, np.int64(0))
     refused = False
