@@ -7,6 +7,11 @@ fast as it was.
 
 import importlib
 
+# First: importing it refuses a numba release numrnn does not work with, before any
+# module imports numba's internals.
+from numrnn import _numba_release  # noqa: F401
+
+# isort: split
 from numrnn import functional, nn
 from numrnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from numrnn.defaults import (
@@ -26,6 +31,7 @@ from numrnn.errors import (
     MissingExtraError,
     NumrnnError,
     ShapeError,
+    UnsupportedDependencyError,
 )
 from numrnn.inference import predict
 from numrnn.io import load, load_model, save
@@ -50,6 +56,7 @@ __all__ = [
     "NumrnnError",
     "ShapeError",
     "Tensor",
+    "UnsupportedDependencyError",
     "default_generator",
     "distributed",
     "enable_grad",

@@ -31,11 +31,14 @@ sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 
-# The kernels whose loops carry the time: per module, the dispatchers to read.
+# The kernels whose loops carry the time: per module, the dispatchers to read (None:
+# every one). A linked-only kernel (jit.linked_kernel: the block and row kernels, the
+# register tiles) has no machine code of its own; its code is read in the driver that
+# links it in (lstm._forward_joint, packed.product, ...).
 HOT = {
-    "numrnn.kernels.lstm": ("_step_row", "_joint_step_row", "_run_block"),
+    "numrnn.kernels.lstm": None,
     "numrnn.kernels.lstm_backward": None,
-    "numrnn.kernels.gru": ("_step_row", "_run_block"),
+    "numrnn.kernels.gru": None,
     "numrnn.kernels.gru_backward": None,
     "numrnn.kernels.elman": None,
     "numrnn.kernels.elman_backward": None,

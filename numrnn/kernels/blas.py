@@ -138,6 +138,9 @@ def _orientation(rows, cols, row_stride, col_stride, itemsize):
     first call; ``max()`` is written out, as numba compiles it for each tuple of
     argument types.)
     """
+    if (rows > 1 and row_stride < itemsize) or (cols > 1 and col_stride < itemsize):
+        # Reversed or broadcast (zero-stride) axes: BLAS takes neither.
+        return False, np.int64(0)
     if cols == 1 or col_stride == itemsize:
         transposed, lead, extent = False, row_stride // itemsize if rows > 1 else 1, cols
     elif rows == 1 or row_stride == itemsize:

@@ -177,7 +177,7 @@ def _joint_step_row(b, r, t, preactivations, bias, joint, h_kept, output, h_prev
     hidden = preactivations.shape[1]
     pre_row, out_row = preactivations[r], output[t, b]
     # A row of `joint` (C-contiguous), not a (rows, H) view: stores through a
-    # view numba types as non-contiguous do not vectorise (see lstm._joint_step_row).
+    # view numba types as non-contiguous do not vectorise (see lstm._joint_step_rows).
     h_row = h_kept[r] if masked else joint[r, joint.shape[1] - hidden:]
     prev_row = h_prev[t, b] if keep else spare
     for j in range(hidden):

@@ -78,16 +78,15 @@ def _task(what, first, stop, grads, weight_ih, grad_x, grads_t, inputs, recurren
     elif what == _STATE_WEIGHT:
         gemm(recurrent_t[first:stop], states, grad_w_hh[first:stop])
     elif what == _BIAS:
-        # NumPy's sum(axis=0) of a C-contiguous array, to the bit: the first row,
-        # then every later row added in order, each column on its own (vectorised
-        # across the columns). Views indexed from 0: indexing the columns from
-        # `first` made numba wrap every index that might be negative, and the loop
-        # did not vectorise (7x slower).
+        # NumPy's sum(axis=0) of a C-contiguous array, to the bit: from +0.0 (so a
+        # column of -0.0 sums to +0.0, as NumPy's does), every row added in order,
+        # each column on its own (vectorised across the columns). Views indexed
+        # from 0: indexing the columns from `first` made numba wrap every index
+        # that might be negative, and the loop did not vectorise (7x slower).
         sums = grad_bias[first:stop]
-        top = grads[0, first:stop]
         for j in range(stop - first):
-            sums[j] = top[j]
-        for p in range(1, grads.shape[0]):
+            sums[j] = 0
+        for p in range(grads.shape[0]):
             row = grads[p, first:stop]
             for j in range(stop - first):
                 sums[j] += row[j]

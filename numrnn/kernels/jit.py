@@ -46,7 +46,8 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
 - the block and time-index helpers are ``inline_kernel``: a separately
   compiled function costs its own module, optimised once more by every caller
   and emitted as machine code each time. The LSTM's row functions stay
-  ``kernel``: inlined, the training step at B = 32 ran about 3% slower;
+  separate functions (``linked_kernel``; the projection path's ``_step_row`` a
+  ``kernel``): inlined, the training step at B = 32 ran about 3% slower;
 - a parallel kernel that only calls kernels is a ``parallel_driver``
   (:class:`_DriverKernel`): lowered at optimisation level 0, so that the callee
   tree it links in is not re-optimised three more times (the parallel body,
@@ -75,28 +76,7 @@ from numba.core.registry import CPUDispatcher
 from numba.core.typed_passes import AnnotateTypes
 from numba.parfors.parfor import Parfor
 
-from numrnn.errors import UnsupportedDependencyError
 from numrnn.kernels import kernel_cache, threading_layer
-
-# The classes below reach into numba's compiler (its code libraries, its pass
-# pipelines, attributes of its codegen), which numba changes between minor
-# releases without notice: under numba 0.59 a driver's compilation fails, under
-# 0.67 a driver is no longer cached whole. These are the releases the test suite
-# passed on, [first, end); setup.cfg asks for the same (tests/test_packaging.py).
-SUPPORTED_NUMBA = ((0, 68), (0, 69))
-
-
-def _check_numba_release(version_info=numba.version_info):
-    first, end = SUPPORTED_NUMBA
-    if not first <= version_info.short < end:
-        raise UnsupportedDependencyError(
-            f"numrnn needs numba >={first[0]}.{first[1]},<{end[0]}.{end[1]} (its kernel "
-            f"compiler relies on numba internals of those releases); found numba "
-            f"{version_info.string}. Install a supported release: "
-            f"pip install 'numba>={first[0]}.{first[1]},<{end[0]}.{end[1]}'")
-
-
-_check_numba_release()
 
 # Before any kernel can run in parallel: numba picks its threading layer at the
 # first parallel call, and TBB is the one that survives fork.
@@ -106,8 +86,8 @@ threading_layer.prefer_tbb()
 KERNEL_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
                   "no_cfunc_wrapper": True}
 # For numba ``overload``s that only kernels call (``blas.gemm``, ``matvec.product``):
-# numba's njit default would give each of their compilations a C wrapper and a
-# CPython wrapper, lowered and turned into machine code though nothing calls them.
+# numba's default options would give each of their compilations a C wrapper, lowered
+# and turned into machine code though nothing calls it, and Python's error model.
 OVERLOAD_OPTIONS = {**KERNEL_OPTIONS, "no_cpython_wrapper": True}
 # For an overload inlined into kernels, whose calls must be typed with the flags a
 # kernel (or a linked-only kernel, _KeepAsIR) is typed with to share what those

@@ -167,7 +167,9 @@ def product(a, packed, out):
     edge = out
     if columns % PANEL:
         edge = np.empty((rows, PANEL), dtype=out.dtype)
-    for p in range(packed.shape[0]):
+    # The panels both out's columns and the packed weight cover: never a panel of
+    # width <= 0 (a packed weight wider than out), which would take the edge path.
+    for p in range(min(packed.shape[0], (columns + PANEL - 1) // PANEL)):
         c0 = p * PANEL
         width = min(PANEL, columns - c0)
         panel = packed[p]

@@ -32,6 +32,17 @@ def test_product_matches_numpy(rows, depth, columns):
     np.testing.assert_allclose(out, a @ weight, rtol=1e-5, atol=1e-5)
 
 
+def test_product_into_fewer_columns_than_the_packed_weight_writes_only_those():
+    # The panels past out's width are not computed; none is written over its first
+    # columns (a panel of width <= 0 once took the narrow-panel path into out).
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((6, 5)).astype(np.float32)
+    weight = rng.standard_normal((5, 32)).astype(np.float32)
+    out = np.full((6, 16), np.nan, dtype=np.float32)
+    _product(a, packed.pack(weight), out)
+    np.testing.assert_allclose(out, a @ weight[:, :16], rtol=1e-5, atol=1e-5)
+
+
 def test_pack_layout_and_zero_padding():
     weight = np.arange(3 * 20, dtype=np.float32).reshape(3, 20)
     panels = packed.pack(weight)
