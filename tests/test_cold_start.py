@@ -15,10 +15,11 @@ import sys
 import pytest
 
 import numrnn
+from tests.compile_records import RECORD_EMITTED_MODULES
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
 
-CHILD = r"""
+CHILD = RECORD_EMITTED_MODULES + r"""
 import json, sys
 import numba
 import numpy as np
@@ -26,16 +27,6 @@ from numba.core import codegen, event
 import numrnn
 from numrnn import nn
 
-emitted = []
-add_module = codegen.JITCPUCodegen._add_module
-
-
-def recording_add_module(self, module):
-    emitted.append(module.name)
-    return add_module(self, module)
-
-
-codegen.JITCPUCodegen._add_module = recording_add_module
 recorder = event.RecordingListener()
 event.register("numba:compile", recorder)
 layer = getattr(nn, sys.argv[1])(32, 64, rng=0)

@@ -12,10 +12,11 @@ import sys
 import numpy as np
 
 import numrnn
+from tests.compile_records import RECORD_EMITTED_MODULES
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
 
-CHILD = r"""
+CHILD = RECORD_EMITTED_MODULES + r"""
 import json, sys
 import numpy as np
 from numba import prange
@@ -23,16 +24,6 @@ from numba.core import codegen, event
 from numba.core.registry import cpu_target
 from numrnn.kernels.jit import linked_kernel, parallel_driver
 
-emitted = []
-add_module = codegen.JITCPUCodegen._add_module
-
-
-def recording_add_module(self, module):
-    emitted.append(module.name)
-    return add_module(self, module)
-
-
-codegen.JITCPUCodegen._add_module = recording_add_module
 recorder = event.RecordingListener()
 event.register("numba:compile", recorder)
 

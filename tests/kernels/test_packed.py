@@ -12,6 +12,7 @@ import pytest
 
 import numrnn
 from numrnn.kernels import packed
+from tests.compile_records import RECORD_EMITTED_MODULES
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(numrnn.__file__)))
 
@@ -74,22 +75,12 @@ def test_committed_tiles_match_the_generator():
     assert committed == packed.tile_source()
 
 
-TILES_CHILD = r"""
+TILES_CHILD = RECORD_EMITTED_MODULES + r"""
 import json, re
 import numpy as np
 from numba.core import codegen, config
 from numrnn.kernels import _tiles, packed
 
-emitted = []
-add_module = codegen.JITCPUCodegen._add_module
-
-
-def recording_add_module(self, module):
-    emitted.append(module.name)
-    return add_module(self, module)
-
-
-codegen.JITCPUCodegen._add_module = recording_add_module
 slp_before = config.SLP_VECTORIZE
 a = np.ones((9, 40), np.float32)
 out = np.zeros((9, 37), np.float32)
