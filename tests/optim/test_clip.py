@@ -169,3 +169,15 @@ def test_get_total_norm_takes_arrays_and_tensors_and_can_refuse():
     with pytest.raises(GradError, match="get_total_norm: the total 2.0-norm of the gradients "
                                         "is nan"):
         get_total_norm([np.array([np.nan])], error_if_nonfinite=True)
+
+
+@given(grads=st.lists(hnp.arrays(st.sampled_from([np.float32, np.float64]),
+                                 hnp.array_shapes(min_dims=1, max_dims=2, max_side=40),
+                                 elements=st.floats(-1e3, 1e3, width=32)),
+                      min_size=1, max_size=4))
+def test_the_two_norm_has_the_bits_of_numpys_norm_of_the_norms(grads):
+    # Each array's float64 2-norm, then the norm of those, as np.linalg.norm gives them.
+    norms = [np.linalg.norm(np.asarray(g, dtype=np.float64).ravel(), ord=2) for g in grads]
+    expected = float(np.linalg.norm(np.array(norms), ord=2))
+    assert get_total_norm(grads) == expected
+    assert clip_grad_norm_(params_with_grads(*grads), 1.0) == expected
