@@ -16,11 +16,12 @@ of the two pre-activations and ``γ_c, β_c`` (H,) of the cell state. With
 Structure as :mod:`numrnn.kernels.gru_reset_before`: the input products of all
 steps are one GEMM before the recurrence, normalised row by row in parallel;
 inside the time loop each batch block makes its own ``h W_hhᵀ`` product, then
-normalises, gates and normalises the cell row by row. Where the plain LSTM
-would take its joint step (float32 batch blocks on packed weights) and the
-input is short (:data:`STEPPED_INPUTS_UP_TO`), each block makes its rows'
-input products step by step too, on ``W_ihᵀ`` packed, and normalises them
-there: the same bits as the GEMM, in less time. ``lengths`` and
+normalises, gates and normalises the cell row by row. Where the recurrence
+runs on packed ``W_hhᵀ`` (float32 batch blocks, as the plain LSTM's joint
+step) and the input is short (:data:`BLOCK_PROJECTION_UP_TO`), each block
+instead makes its own rows' input products before its recurrence, one per
+step on ``W_ihᵀ`` packed, normalised as they come: the same bits as the GEMM,
+in less time. ``lengths`` and
 ``reverse`` as in :mod:`numrnn.kernels.lstm`, and so is the recurrent dropout
 mask ``m`` (B, H) (:mod:`numrnn.kernels.recurrent`; all ones without one): each
 row's state is multiplied by its mask row before the recurrent product, and
@@ -46,7 +47,7 @@ from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import PACKED, block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
 
-__all__ = ["STEPPED_INPUTS_UP_TO", "inputs_per_step", "run", "shift_total"]
+__all__ = ["BLOCK_PROJECTION_UP_TO", "projects_by_block", "run", "shift_total"]
 
 
 @inline_kernel
@@ -102,7 +103,7 @@ def _step_row(b, t, norm_ih, product_row, rec_row, rec_inverse, gain_ih, gain_hh
 def _normalise_input_row(product_row, normalised, inverse):
     """``LN`` of each gate block of one row's input product into ``normalised``, the
     rstds into ``inverse``: the arithmetic of ``normalise_rows``, its fast-math
-    flags included, so that a product made step by step gives the same bits."""
+    flags included, so that a block's own products give the same bits."""
     normalise_blocks_into(product_row, 4, normalised, inverse)
 
 
@@ -114,18 +115,13 @@ def _run_block(block, x, packed_ih, norm_ih, inv_ih, weight_hh_t, gain_ih, gain_
 
     ``packed_ih`` None: ``norm_ih`` holds every position's normalised input product
     already. Else ``packed_ih`` is ``W_ihᵀ`` packed (:mod:`numrnn.kernels.packed`),
-    and each step makes its rows' input products too, normalised into
-    ``norm_ih[t, b]`` and ``inv_ih[t, b]`` at their valid positions.
+    and the block first makes its rows' input products at every position, one
+    product a step, normalised into ``norm_ih[t, b]`` and ``inv_ih[t, b]``.
     """
     batch, hidden = h_state.shape
     first, stop = block_rows(block, batch)
     rows = stop - first
     h_block = h_state[first:stop].copy()
-    # The rows of x that this step's input product multiplies (gathered, since
-    # with lengths and reverse each row may be at its own position), and the product.
-    # Zeros: rows past their length keep multiplying them, and their product is ignored.
-    step_inputs = np.zeros((rows, x.shape[2] if packed_ih is not None else 0), dtype=x.dtype)
-    projected = np.empty((rows, 4 * hidden if packed_ih is not None else 0), dtype=x.dtype)
     recurrent = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
     scratch_normed = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
     scratch_gates = np.empty((rows, 4 * hidden), dtype=h_state.dtype)
@@ -135,18 +131,18 @@ def _run_block(block, x, packed_ih, norm_ih, inv_ih, weight_hh_t, gain_ih, gain_
     masked = recurrent_mask.shape[0] > 0
     # What W_hh multiplies: the masked state, or the state itself.
     dropped = np.empty_like(h_block) if masked else h_block
+    if packed_ih is not None:
+        # Before the recurrence, so that only W_hhᵀ passes through the core's
+        # caches at each step (both in turn, on two threads, was slower).
+        block_inputs = np.empty((rows, x.shape[2]), dtype=x.dtype)
+        projected = np.empty((rows, 4 * hidden), dtype=x.dtype)
+        for t in range(x.shape[0]):
+            for r in range(rows):
+                copy_row(x[t, first + r], block_inputs[r])
+            product(block_inputs, packed_ih, projected)
+            for r in range(rows):
+                _normalise_input_row(projected[r], norm_ih[t, first + r], inv_ih[t, first + r])
     for step in range(lengths[first:stop].max()):
-        if packed_ih is not None:
-            for r in range(rows):
-                b, length = first + r, lengths[first + r]
-                if step < length:
-                    copy_row(x[time_index(step, length, reverse), b], step_inputs[r])
-            product(step_inputs, packed_ih, projected)
-            for r in range(rows):
-                b, length = first + r, lengths[first + r]
-                if step < length:
-                    t = time_index(step, length, reverse)
-                    _normalise_input_row(projected[r], norm_ih[t, b], inv_ih[t, b])
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
         product(dropped, weight_hh_t, recurrent)
@@ -176,10 +172,10 @@ def _forward(x, weight_ih, packed_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_
     """Run all steps in one compiled call; returns ``(h_n, c_n)``.
 
     ``norm_ih`` (T, B, 4H) receives ``LN(x W_ihᵀ)`` block by block and
-    ``inv_ih`` (T, B, 4) the rstd of each block: made by one GEMM and a parallel
-    pass before the recurrence where ``packed_ih`` is None (then at every
-    position), else step by step inside it from ``packed_ih``, ``W_ihᵀ`` packed
-    (then at valid positions). ``output`` (T, B, H) must hold
+    ``inv_ih`` (T, B, 4) the rstd of each block, at every position: made by one
+    GEMM and a parallel pass before the recurrence where ``packed_ih`` is None,
+    else by each batch block for its rows, from ``packed_ih``, ``W_ihᵀ`` packed.
+    ``output`` (T, B, H) must hold
     zeros at padded positions. With ``keep``, at each valid position ``gates`` (T, B, 4H)
     receives i, f, g, o, ``cells`` c_t, ``norm_hh`` (T, B, 4H) and ``inv_hh``
     (T, B, 4) the normalised recurrent product and its rstd, ``norm_c`` (T, B,
@@ -216,16 +212,17 @@ def shift_total(shifts, biases):
     return total
 
 
-# Longest input whose products are made step by step, on W_ihᵀ packed, where the
-# recurrence's are made on packed W_hhᵀ (float32 blocks of more than
-# plan.MAX_ROWS rows, as the plain LSTM's joint step): there they take 0.75 of the
-# CPU time of one GEMM before the recurrence (medium, one thread: 32.5 against
-# 42.2 ms), and its (T, B, 4H) result never goes through memory unnormalised.
-# Up to here the GEMM (OpenBLAS's float32 kernels here) sums each output over the
-# input in one ordered chain of multiply-adds, as the packed tiles do, so both give
-# the same bits (checked up to I = 320); a longer input it sums in parts (I = 512
-# differed in the last bits), and keeps the GEMM.
-STEPPED_INPUTS_UP_TO = 256
+# Longest input whose products each batch block makes itself, on W_ihᵀ packed,
+# where the recurrence runs on packed W_hhᵀ (float32 blocks of more than
+# plan.MAX_ROWS rows, as the plain LSTM's joint step): the tiles run them at about
+# 100 GFLOP/s a core against 77-86 for the chunked GEMM, each product's rows are
+# normalised while in cache (no pass over (T, B, 4H) after the GEMM), and the
+# forward is one parallel region instead of three. Up to here the GEMM
+# (OpenBLAS's float32 kernels here) sums each output over the input in one ordered
+# chain of multiply-adds, as the packed tiles do, so both give the same bits
+# (checked up to I = 320); a longer input it sums in parts (I = 512 differed in
+# the last bits), and keeps the GEMM.
+BLOCK_PROJECTION_UP_TO = 256
 
 # The memory of the training residuals, and of inference's input projection, reused
 # from call to call (kernels/reused_memory.py).
@@ -233,12 +230,12 @@ _RESIDUALS = ReusedMemory()
 _PROJECTION = ReusedMemory()
 
 
-def inputs_per_step(dtype, batch, steps, n_in, hidden):
-    """Whether a call at these sizes makes its input products step by step on packed
-    ``W_ihᵀ`` (where its recurrence runs on packed ``W_hhᵀ`` and the input is short)
-    rather than in one GEMM before the recurrence."""
+def projects_by_block(dtype, batch, steps, n_in, hidden):
+    """Whether a call at these sizes has each batch block make its rows' input products
+    on packed ``W_ihᵀ`` (where its recurrence runs on packed ``W_hhᵀ`` and the input
+    is short) rather than one GEMM over the whole batch before the recurrence."""
     plan = plan_for(dtype, batch, steps, n_in, hidden, 4, joint=False)
-    return plan.recurrent_weight == PACKED and n_in <= STEPPED_INPUTS_UP_TO
+    return plan.recurrent_weight == PACKED and n_in <= BLOCK_PROJECTION_UP_TO
 
 
 def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
@@ -254,10 +251,9 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     hidden = weight_hh.shape[1]
     dtype = x.dtype
 
-    # Kept or not, norm_ih and inv_ih are filled: everywhere by the GEMM, at valid
-    # positions only where the products are made step by step (nothing reads the
-    # others); the other residuals and the output at valid positions only, so
-    # padded ones start as zeros (backward reads them). The (T, B, 4) and (T, B, 1)
+    # Kept or not, norm_ih and inv_ih are filled everywhere; the other residuals
+    # and the output at valid positions only, so padded ones start as zeros
+    # (backward reads them). The (T, B, 4) and (T, B, 1)
     # parts go last, so that the (T, B, 4H) ones keep the allocation's alignment (the
     # (T, B, H) parts after them are aligned only as far as T*B*H allows). The parts share one
     # lifetime: holding any of them keeps the whole allocation.
@@ -276,7 +272,7 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     plan = plan_for(dtype, batch, steps, n_in, hidden, 4, joint=False)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
     packed_ih = None
-    if inputs_per_step(dtype, batch, steps, n_in, hidden):
+    if projects_by_block(dtype, batch, steps, n_in, hidden):
         packed_ih = packed.pack(weight_ih.T)
     with kernel_blas(plan.pins_blas and packed_ih is None):
         h_n, c_n = _forward(x, weight_ih, packed_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c,

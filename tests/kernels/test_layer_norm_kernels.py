@@ -110,23 +110,23 @@ def test_the_reset_before_gru_has_no_layer_normalised_kernel():
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_input_products_made_step_by_step_give_the_gemms_bits(monkeypatch, reverse):
-    """Float32 batch blocks on packed weights make the LSTM's input products inside the
-    recurrence, for inputs up to STEPPED_INPUTS_UP_TO; forced through the GEMM before
-    it instead, every output and gradient is the same (ragged lengths included)."""
+def test_input_products_made_by_block_give_the_gemms_bits(monkeypatch, reverse):
+    """Float32 batch blocks on packed weights make the LSTM's input products themselves,
+    for inputs up to BLOCK_PROJECTION_UP_TO; forced through the one GEMM instead,
+    every output and gradient is the same (ragged lengths included)."""
     kind, options = VARIANTS["LSTM"]
     steps, batch, n_in, hidden = 12, 10, 40, 64
     arrays = problem(kind, options, steps=steps, batch=batch, n_in=n_in, hidden=hidden,
                      dtype=np.float32, seed=5)
     sizes = (np.dtype(np.float32), batch, steps, n_in, hidden)
-    assert lstm_layer_norm.inputs_per_step(*sizes)
+    assert lstm_layer_norm.projects_by_block(*sizes)
     output, finals, grads = train_and_back(kind, options, *arrays, reverse=reverse)
     inferred = kind.forward_infer(*arrays, reverse, options)
-    monkeypatch.setattr(lstm_layer_norm, "STEPPED_INPUTS_UP_TO", 0)
-    assert not lstm_layer_norm.inputs_per_step(*sizes)
+    monkeypatch.setattr(lstm_layer_norm, "BLOCK_PROJECTION_UP_TO", 0)
+    assert not lstm_layer_norm.projects_by_block(*sizes)
     gemm_output, gemm_finals, gemm_grads = train_and_back(kind, options, *arrays,
                                                           reverse=reverse)
     np.testing.assert_array_equal(inferred[0], output)
-    for stepped, through_gemm in zip([output, *finals, *grads],
-                                     [gemm_output, *gemm_finals, *gemm_grads]):
-        np.testing.assert_array_equal(stepped, through_gemm)
+    for by_block, through_gemm in zip([output, *finals, *grads],
+                                      [gemm_output, *gemm_finals, *gemm_grads]):
+        np.testing.assert_array_equal(by_block, through_gemm)
