@@ -253,9 +253,9 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
 
     # Kept or not, norm_ih and inv_ih are filled everywhere; the other residuals
     # and the output at valid positions only, so padded ones start as zeros
-    # (backward reads them). The (T, B, 4) and (T, B, 1)
-    # parts go last, so that the (T, B, 4H) ones keep the allocation's alignment (the
-    # (T, B, H) parts after them are aligned only as far as T*B*H allows). The parts share one
+    # (backward reads them). The (T, B, 4) and (T, B, 1) parts go last, so that
+    # the (T, B, 4H) ones keep the allocation's alignment (the (T, B, H) parts after
+    # them are aligned only as far as T*B*H allows). The parts share one
     # lifetime: holding any of them keeps the whole allocation.
     padded = lengths.size > 0 and lengths.min() < steps
     wide, narrow = (steps, batch, 4 * hidden), (steps, batch, hidden)
