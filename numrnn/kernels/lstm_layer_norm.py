@@ -16,7 +16,12 @@ of the two pre-activations and ``γ_c, β_c`` (H,) of the cell state. With
 Structure as :mod:`numrnn.kernels.gru_reset_before`: the input products of all
 steps are one GEMM before the recurrence, normalised row by row in parallel;
 inside the time loop each batch block makes its own ``h W_hhᵀ`` product, then
-normalises, gates and normalises the cell row by row. ``lengths`` and
+normalises, gates and normalises the cell row by row. Where the recurrence
+runs on packed ``W_hhᵀ`` (float32 batch blocks, as the plain LSTM's joint
+step) and the input is short (:data:`BLOCK_PROJECTION_UP_TO`), each block
+instead makes its own rows' input products before its recurrence, one per
+step on ``W_ihᵀ`` packed, normalised as they come: the same bits as the GEMM,
+in less time. ``lengths`` and
 ``reverse`` as in :mod:`numrnn.kernels.lstm`, and so is the recurrent dropout
 mask ``m`` (B, H) (:mod:`numrnn.kernels.recurrent`; all ones without one): each
 row's state is multiplied by its mask row before the recurrent product, and
@@ -28,6 +33,7 @@ for any thread count.
 import numpy as np
 from numba import prange
 
+from numrnn.kernels import packed
 from numrnn.kernels.activations import sigmoid, tanh
 from numrnn.kernels.common import block_rows, copy_row, mask_rows, time_index
 from numrnn.kernels.gemm import kernel_blas, project_inputs
@@ -38,10 +44,10 @@ from numrnn.kernels.layer_norm_rows import (
     row_kernel,
 )
 from numrnn.kernels.matvec import product, product_weight
-from numrnn.kernels.plan import block_count, plan_for
+from numrnn.kernels.plan import PACKED, block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
 
-__all__ = ["run", "shift_total"]
+__all__ = ["BLOCK_PROJECTION_UP_TO", "projects_by_block", "run", "shift_total"]
 
 
 @inline_kernel
@@ -93,11 +99,25 @@ def _step_row(b, t, norm_ih, product_row, rec_row, rec_inverse, gain_ih, gain_hh
         out_row[j] = h
 
 
+@row_kernel
+def _normalise_input_row(product_row, normalised, inverse):
+    """``LN`` of each gate block of one row's input product into ``normalised``, the
+    rstds into ``inverse``: the arithmetic of ``normalise_rows``, its fast-math
+    flags included, so that a block's own products give the same bits."""
+    normalise_blocks_into(product_row, 4, normalised, inverse)
+
+
 @kernel
-def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
-               reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh, norm_c, inv_c,
-               h_prev, keep, recurrent_mask):
-    """All steps for the rows of batch block ``block``; its own product each step."""
+def _run_block(block, x, packed_ih, norm_ih, inv_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c,
+               shift_c, lengths, reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh,
+               norm_c, inv_c, h_prev, keep, recurrent_mask):
+    """All steps for the rows of batch block ``block``; its own product each step.
+
+    ``packed_ih`` None: ``norm_ih`` holds every position's normalised input product
+    already. Else ``packed_ih`` is ``W_ihᵀ`` packed (:mod:`numrnn.kernels.packed`),
+    and the block first makes its rows' input products at every position, one
+    product a step, normalised into ``norm_ih[t, b]`` and ``inv_ih[t, b]``.
+    """
     batch, hidden = h_state.shape
     first, stop = block_rows(block, batch)
     rows = stop - first
@@ -111,6 +131,17 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
     masked = recurrent_mask.shape[0] > 0
     # What W_hh multiplies: the masked state, or the state itself.
     dropped = np.empty_like(h_block) if masked else h_block
+    if packed_ih is not None:
+        # Before the recurrence, so that only W_hhᵀ passes through the core's
+        # caches at each step (both in turn, on two threads, was slower).
+        block_inputs = np.empty((rows, x.shape[2]), dtype=x.dtype)
+        projected = np.empty((rows, 4 * hidden), dtype=x.dtype)
+        for t in range(x.shape[0]):
+            for r in range(rows):
+                copy_row(x[t, first + r], block_inputs[r])
+            product(block_inputs, packed_ih, projected)
+            for r in range(rows):
+                _normalise_input_row(projected[r], norm_ih[t, first + r], inv_ih[t, first + r])
     for step in range(lengths[first:stop].max()):
         if masked:
             mask_rows(h_block, recurrent_mask, first, dropped)
@@ -135,13 +166,16 @@ def _run_block(block, norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shif
 
 
 @parallel_kernel
-def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c, lengths,
-             reverse, h0, c0, norm_ih, inv_ih, output, gates, cells, norm_hh, inv_hh, norm_c,
-             inv_c, h_prev, keep, recurrent_mask):
+def _forward(x, weight_ih, packed_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
+             lengths, reverse, h0, c0, norm_ih, inv_ih, output, gates, cells, norm_hh, inv_hh,
+             norm_c, inv_c, h_prev, keep, recurrent_mask):
     """Run all steps in one compiled call; returns ``(h_n, c_n)``.
 
     ``norm_ih`` (T, B, 4H) receives ``LN(x W_ihᵀ)`` block by block and
-    ``inv_ih`` (T, B, 4) the rstd of each block; ``output`` (T, B, H) must hold
+    ``inv_ih`` (T, B, 4) the rstd of each block, at every position: made by one
+    GEMM and a parallel pass before the recurrence where ``packed_ih`` is None,
+    else by each batch block for its rows, from ``packed_ih``, ``W_ihᵀ`` packed.
+    ``output`` (T, B, H) must hold
     zeros at padded positions. With ``keep``, at each valid position ``gates`` (T, B, 4H)
     receives i, f, g, o, ``cells`` c_t, ``norm_hh`` (T, B, 4H) and ``inv_hh``
     (T, B, 4) the normalised recurrent product and its rstd, ``norm_c`` (T, B,
@@ -150,19 +184,21 @@ def _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
     (zeros where a row is padded). ``bias`` (4H,) is every
     additive term together: ``β_ih + β_hh + b_ih + b_hh``.
     """
-    project_inputs(x, weight_ih, norm_ih)
-    normalise_rows(norm_ih, inv_ih)
+    if packed_ih is None:
+        project_inputs(x, weight_ih, norm_ih)
+        normalise_rows(norm_ih, inv_ih)
     h_state, c_state = h0.copy(), c0.copy()
     blocks = block_count(x.shape[1])
     if blocks == 1:
-        _run_block(np.int64(0), norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
-                   lengths, reverse, h_state, c_state, output, gates, cells, norm_hh, inv_hh,
-                   norm_c, inv_c, h_prev, keep, recurrent_mask)
+        _run_block(np.int64(0), x, packed_ih, norm_ih, inv_ih, weight_hh_t, gain_ih, gain_hh,
+                   bias, gain_c, shift_c, lengths, reverse, h_state, c_state, output, gates,
+                   cells, norm_hh, inv_hh, norm_c, inv_c, h_prev, keep, recurrent_mask)
     else:
         for block in prange(blocks):
-            _run_block(np.int64(block), norm_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c,
-                       shift_c, lengths, reverse, h_state, c_state, output, gates, cells, norm_hh,
-                       inv_hh, norm_c, inv_c, h_prev, keep, recurrent_mask)
+            _run_block(np.int64(block), x, packed_ih, norm_ih, inv_ih, weight_hh_t, gain_ih,
+                       gain_hh, bias, gain_c, shift_c, lengths, reverse, h_state, c_state,
+                       output, gates, cells, norm_hh, inv_hh, norm_c, inv_c, h_prev, keep,
+                       recurrent_mask)
     return h_state, c_state
 
 
@@ -176,10 +212,30 @@ def shift_total(shifts, biases):
     return total
 
 
+# Longest input whose products each batch block makes itself, on W_ihᵀ packed,
+# where the recurrence runs on packed W_hhᵀ (float32 blocks of more than
+# plan.MAX_ROWS rows, as the plain LSTM's joint step): the tiles run them at about
+# 100 GFLOP/s a core against 77-86 for the chunked GEMM, each product's rows are
+# normalised while in cache (no pass over (T, B, 4H) after the GEMM), and the
+# forward is one parallel region instead of three. Up to here the GEMM
+# (OpenBLAS's float32 kernels here) sums each output over the input in one ordered
+# chain of multiply-adds, as the packed tiles do, so both give the same bits
+# (checked up to I = 320); a longer input it sums in parts (I = 512 differed in
+# the last bits), and keeps the GEMM.
+BLOCK_PROJECTION_UP_TO = 256
+
 # The memory of the training residuals, and of inference's input projection, reused
 # from call to call (kernels/reused_memory.py).
 _RESIDUALS = ReusedMemory()
 _PROJECTION = ReusedMemory()
+
+
+def projects_by_block(dtype, batch, steps, n_in, hidden):
+    """Whether a call at these sizes has each batch block make its rows' input products
+    on packed ``W_ihᵀ`` (where its recurrence runs on packed ``W_hhᵀ`` and the input
+    is short) rather than one GEMM over the whole batch before the recurrence."""
+    plan = plan_for(dtype, batch, steps, n_in, hidden, 4, joint=False)
+    return plan.recurrent_weight == PACKED and n_in <= BLOCK_PROJECTION_UP_TO
 
 
 def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
@@ -215,9 +271,12 @@ def run(x, states, weights, lengths, reverse, keep, recurrent_mask):
     bias = shift_total((shift_ih, shift_hh), (bias_ih, bias_hh))
     plan = plan_for(dtype, batch, steps, n_in, hidden, 4, joint=False)
     weight_hh_t = product_weight(weight_hh.T, plan.recurrent_weight)
-    with kernel_blas(plan.pins_blas):
-        h_n, c_n = _forward(x, weight_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c, shift_c,
-                            lengths, reverse, h0, c0, norm_ih, inv_ih, output, gates, cells,
-                            norm_hh, inv_hh, norm_c, inv_c, h_prev, keep, recurrent_mask)
+    packed_ih = None
+    if projects_by_block(dtype, batch, steps, n_in, hidden):
+        packed_ih = packed.pack(weight_ih.T)
+    with kernel_blas(plan.pins_blas and packed_ih is None):
+        h_n, c_n = _forward(x, weight_ih, packed_ih, weight_hh_t, gain_ih, gain_hh, bias, gain_c,
+                            shift_c, lengths, reverse, h0, c0, norm_ih, inv_ih, output, gates,
+                            cells, norm_hh, inv_hh, norm_c, inv_c, h_prev, keep, recurrent_mask)
     return output, (h_n, c_n), (norm_ih, inv_ih, gates, cells, norm_hh, inv_hh, norm_c, inv_c,
                                 h_prev)

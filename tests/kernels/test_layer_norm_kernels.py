@@ -9,6 +9,8 @@ import pytest
 import numrnn
 from numrnn import ArgumentError
 from numrnn.functional.cell_kinds import GRU, LSTM
+from numrnn.kernels import lstm_layer_norm, packed
+from numrnn.kernels.gemm import matmul
 
 VARIANTS = {"LSTM": (LSTM, {"layer_norm": True}),
             "GRU": (GRU, {"reset_after": True, "layer_norm": True})}
@@ -106,3 +108,41 @@ def test_the_reset_before_gru_has_no_layer_normalised_kernel():
     x, states, weights, lengths = problem(GRU, options)
     with pytest.raises(ArgumentError, match="layer_norm=True is not available"):
         GRU.forward_infer(x, states, weights, lengths, False, options)
+
+
+def _tiles_give_the_gemms_bits(x, weight_ih):
+    """Whether the packed tiles' input products have the same bits as the GEMM's here:
+    OpenBLAS's own kernels on AVX-512 sum in the tiles' order (up to its K block), its
+    Haswell kernels (``OPENBLAS_CORETYPE=Haswell``) do not."""
+    rows = x.reshape(-1, x.shape[2])
+    tiles = np.empty((rows.shape[0], weight_ih.shape[0]), dtype=x.dtype)
+    packed.product(rows, packed.pack(weight_ih.T), tiles)
+    return np.array_equal(tiles, matmul(rows, weight_ih.T))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_input_products_made_by_block_give_the_gemms_bits(monkeypatch, reverse):
+    """Float32 batch blocks on packed weights make the LSTM's input products themselves,
+    for inputs up to BLOCK_PROJECTION_UP_TO; forced through the one GEMM instead,
+    every output and gradient is the same (ragged lengths included): the same bits
+    where the GEMM's products have the tiles' bits, else within float32 rounding."""
+    kind, options = VARIANTS["LSTM"]
+    steps, batch, n_in, hidden = 12, 10, 40, 64
+    arrays = problem(kind, options, steps=steps, batch=batch, n_in=n_in, hidden=hidden,
+                     dtype=np.float32, seed=5)
+    sizes = (np.dtype(np.float32), batch, steps, n_in, hidden)
+    assert lstm_layer_norm.projects_by_block(*sizes)
+    output, finals, grads = train_and_back(kind, options, *arrays, reverse=reverse)
+    inferred = kind.forward_infer(*arrays, reverse, options)
+    monkeypatch.setattr(lstm_layer_norm, "BLOCK_PROJECTION_UP_TO", 0)
+    assert not lstm_layer_norm.projects_by_block(*sizes)
+    gemm_output, gemm_finals, gemm_grads = train_and_back(kind, options, *arrays,
+                                                          reverse=reverse)
+    np.testing.assert_array_equal(inferred[0], output)
+    same_bits = _tiles_give_the_gemms_bits(arrays[0], arrays[2][0])
+    for by_block, through_gemm in zip([output, *finals, *grads],
+                                      [gemm_output, *gemm_finals, *gemm_grads]):
+        if same_bits:
+            np.testing.assert_array_equal(by_block, through_gemm)
+        else:
+            np.testing.assert_allclose(by_block, through_gemm, rtol=1e-4, atol=1e-5)
