@@ -31,6 +31,7 @@ from numrnn.autograd.tensor import Tensor
 from numrnn.errors import ArgumentError
 from numrnn.functional import cell_kinds
 from numrnn.kernels import kernel_cache
+from numrnn.kernels.lstm_layer_norm import BLOCK_PROJECTION_UP_TO
 from numrnn.kernels.plan import BLOCK_ROWS, COPY_FROM_STEPS, MAX_ROWS, PACK_FROM_SIZE
 
 
@@ -77,11 +78,15 @@ _CELL_MODULES = {cell.kind.name: cell for cell in (nn.LSTMCell, nn.GRUCell, nn.R
 BATCHES = (1, 2 * MAX_ROWS - 1, 2 * MAX_ROWS + 1, 2 * BLOCK_ROWS + 8)
 STEPS = (1, COPY_FROM_STEPS + 2)
 HIDDEN_SIZES = (16, 16 * math.ceil(math.sqrt(PACK_FROM_SIZE) / 16))
+# Input widths at which a variant's kernels change path, warmed on one more layer
+# (the largest hidden size): the layer-normalised LSTM's float32 batch blocks make
+# their own input products up to BLOCK_PROJECTION_UP_TO features, one GEMM past it.
+WIDE_INPUTS = {"LSTM-layer_norm=True": BLOCK_PROJECTION_UP_TO + 1}
 
 
-def _layer(cell, dtype, bias, bidirectional, hidden):
+def _layer(cell, dtype, bias, bidirectional, hidden, inputs=None):
     kind, options = VARIANTS[cell]
-    return _LAYERS[kind.name](hidden // 2, hidden, num_layers=2, bias=bias,
+    return _LAYERS[kind.name](inputs or hidden // 2, hidden, num_layers=2, bias=bias,
                               bidirectional=bidirectional, dtype=dtype, rng=0, **options)
 
 
@@ -103,6 +108,8 @@ def _layers(cell, dtype):
         for bias in (True, False):
             for bidirectional in (False, True):
                 yield _layer(cell, dtype, bias, bidirectional, hidden)
+    if cell in WIDE_INPUTS:
+        yield _layer(cell, dtype, True, False, HIDDEN_SIZES[-1], WIDE_INPUTS[cell])
 
 
 def _calls(cell, dtype):
