@@ -70,8 +70,11 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
   module before its callees are linked in, not after (:class:`_KeepAsIR`):
   LLVM's module passes ran over the rows, products and tiles once in their own
   compilation and again inside the block, the biggest part of a first call's
-  module optimisation. They stay calls from the block (one a step, or a row and
-  step), which their own compilation optimised; the driver above runs at level 0.
+  module optimisation. They stay calls from the block (one a block and step),
+  which their own compilation optimised; the driver above runs at level 0. A
+  block calling a row kernel once per row and step (the GRU's, the Elman RNN's)
+  is ``linked_kernel_with_inlined_rows``: optimised with its rows linked in, so
+  that LLVM inlines them and drops their arguments' reference counts.
 """
 
 import weakref
@@ -454,14 +457,15 @@ class _SLPVectorisedLinkedOnlyKernel(_SLPVectorisedKernel, _LinkedOnlyKernel):
 
 
 def jit(*, slp_vectorize=False, driver=False, linked_only=False, python_callable=False,
-        **options):
+        inlined_rows=False, **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
     above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
     ``slp_vectorize`` for :class:`_SLPVectorisedKernel`, ``driver`` for
     :class:`_DriverKernel`, ``linked_only`` for :class:`_LinkedOnlyKernel` (not
-    cached; it combines with ``slp_vectorize``, or with ``python_callable`` for
-    :class:`_LinkedKernelCallableFromPython`)."""
-    if linked_only and options.pop("inlined_rows", False):
+    cached; it combines with ``slp_vectorize``, with ``python_callable`` for
+    :class:`_LinkedKernelCallableFromPython`, or with ``inlined_rows`` for
+    :class:`_LinkedKernelWithInlinedRows`)."""
+    if linked_only and inlined_rows:
         dispatcher_class, pipeline = _LinkedKernelWithInlinedRows, _LinkedOnlyCompiler
     elif linked_only and python_callable:
         dispatcher_class, pipeline = _LinkedKernelCallableFromPython, _LinkedOnlyCompiler

@@ -212,7 +212,7 @@ import json
 import numpy as np
 from numba import prange
 from numba.core import codegen
-from numrnn.kernels.jit import linked_kernel, parallel_driver
+from numrnn.kernels.jit import linked_kernel, linked_kernel_with_inlined_rows, parallel_driver
 
 # What each library's module defines when LLVM's module passes run on it.
 optimised = []
@@ -246,10 +246,26 @@ def doubled(values, out):
         doubled_block(np.int64(block), values, out)
 
 
+@linked_kernel_with_inlined_rows
+def tripled_block(block, values, out):
+    for row in range(2 * block, 2 * block + 2):
+        doubled_row(np.int64(row), values, out)
+        for j in range(values.shape[1]):
+            out[row, j] += values[row, j]
+
+
+@parallel_driver
+def tripled(values, out):
+    for block in prange(values.shape[0] // 2):
+        tripled_block(np.int64(block), values, out)
+
+
 values = np.arange(12.0).reshape(4, 3)
 out = np.zeros_like(values)
 doubled(values, out)
-print(json.dumps({"out": out.tolist(), "optimised": optimised}))
+thrice = np.zeros_like(values)
+tripled(values, thrice)
+print(json.dumps({"out": out.tolist(), "thrice": thrice.tolist(), "optimised": optimised}))
 """
 
 
@@ -271,3 +287,7 @@ def test_a_block_a_driver_calls_is_optimised_before_its_callees_are_linked_in(tm
     assert row  # the row kernel's own module defines it
     assert defined["doubled_block"]
     assert not [name for name in defined["doubled_block"] if "doubled_row" in name]
+    # A block that calls a row kernel per row keeps it linked in for its optimisation,
+    # so that LLVM can inline it (linked_kernel_with_inlined_rows).
+    assert report["thrice"] == (3.0 * np.arange(12.0).reshape(4, 3)).tolist()
+    assert [name for name in defined["tripled_block"] if "doubled_row" in name]
