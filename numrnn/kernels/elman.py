@@ -41,12 +41,7 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, matmul_into
-from numrnn.kernels.jit import (
-    inline_kernel,
-    linked_kernel,
-    linked_kernel_with_inlined_rows,
-    parallel_driver,
-)
+from numrnn.kernels.jit import inline_kernel, linked_kernel, parallel_driver
 from numrnn.kernels.matvec import dot_rows, product, product_weight
 from numrnn.kernels.plan import GEMM, JOINT, block_count, plan_for
 from numrnn.kernels.reused_memory import ReusedMemory
@@ -83,7 +78,7 @@ def _step_row(b, r, t, projection, recurrent, bias, h_block, output, h_prev, rel
         out_row[j] = h_new
 
 
-@linked_kernel_with_inlined_rows
+@linked_kernel
 def _run_block(block, projection, weight_hh_t, bias, lengths, reverse, relu, state, output,
                h_prev, keep, recurrent_mask):
     """All steps for the rows of batch block ``block``; its own GEMM each step."""
@@ -192,7 +187,7 @@ def _joint_step_row(b, r, t, preactivations, bias, joint, h_kept, output, h_prev
         out_row[j] = h_new
 
 
-@linked_kernel_with_inlined_rows
+@linked_kernel
 def _run_block_joint(block, x, joint_weight, bias, lengths, reverse, relu, state, output, h_prev,
                      keep, recurrent_mask):
     """:func:`_run_block` with one product per step for the input and recurrent parts.

@@ -29,12 +29,7 @@ from numrnn.kernels.blas import gemm
 from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_index
 from numrnn.kernels.elman import is_relu
 from numrnn.kernels.gemm import kernel_blas, matmul
-from numrnn.kernels.jit import (
-    linked_kernel,
-    linked_kernel_with_inlined_rows,
-    parallel_driver,
-    parallel_kernel,
-)
+from numrnn.kernels.jit import linked_kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import block_count, plan_for, weight_gradient_chunks
 from numrnn.kernels.reused_memory import ReusedMemory
@@ -63,7 +58,7 @@ def _backward_row(b, r, t, grad_output, grad_state, output, relu, grad_preact, s
         bias_sum[j] += d_a
 
 
-@linked_kernel_with_inlined_rows
+@linked_kernel
 def _backward_block(block, grad_output, grad_state, output, weight_hh, lengths, reverse, relu,
                     grad_preact, recurrent_mask, bias_sums):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""

@@ -54,13 +54,7 @@ from numrnn.kernels.common import (
     time_index,
 )
 from numrnn.kernels.gemm import kernel_blas, project_inputs
-from numrnn.kernels.jit import (
-    inline_kernel,
-    linked_kernel,
-    linked_kernel_with_inlined_rows,
-    parallel_driver,
-    parallel_kernel,
-)
+from numrnn.kernels.jit import inline_kernel, linked_kernel, parallel_driver, parallel_kernel
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import product, product_weight
 from numrnn.kernels.plan import JOINT, block_count, plan_for
@@ -119,7 +113,7 @@ def _step_row(b, r, t, projection, recurrent, biases, h_block, output, gates, hi
             out_row[j] = h_new
 
 
-@linked_kernel_with_inlined_rows
+@linked_kernel
 def _run_block(block, projection, weight_hh_t, biases, lengths, reverse, state, output, gates,
                hidden_n, h_prev, keep, recurrent_mask):
     """All steps for the rows of batch block ``block``; its own GEMM each step.
@@ -188,7 +182,7 @@ def _joint_step_row(b, r, t, input_sums, input_n, recurrent_n, biases, joint, h_
             out_row[j] = h_new
 
 
-@linked_kernel_with_inlined_rows
+@linked_kernel
 def _run_block_joint(block, x, weight_rz, weight_in, weight_hn, biases, lengths, reverse, state,
                      output, gates, hidden_n, h_prev, keep, recurrent_mask):
     """:func:`_run_block` with the input products made per step, beside the recurrent ones.

@@ -35,12 +35,7 @@ from numrnn.kernels.common import block_rows, longest_length, mask_rows, time_in
 from numrnn.kernels.gemm import kernel_blas
 from numrnn.kernels.gru import resets_after
 from numrnn.kernels.gru_gradient_products import gru_gradient_products
-from numrnn.kernels.jit import (
-    INLINED_OVERLOAD_OPTIONS,
-    linked_kernel,
-    linked_kernel_with_inlined_rows,
-    parallel_driver,
-)
+from numrnn.kernels.jit import INLINED_OVERLOAD_OPTIONS, linked_kernel, parallel_driver
 from numrnn.kernels.layer_norm_rows import layer_normalised
 from numrnn.kernels.matvec import ThroughGemm, product, product_weight
 from numrnn.kernels.plan import block_count, plan_for
@@ -113,7 +108,7 @@ def _backward_row(b, r, t, grad_output, grad_state, gates, hidden_n, h_prev, gra
         hn_grad_row[j] = grad_hn[j]
 
 
-@linked_kernel_with_inlined_rows
+@linked_kernel
 def _backward_block(block, grad_output, grad_state, gates, hidden_n, h_prev, weight_hh, lengths,
                     reverse, grad_projection, grad_hidden_n, recurrent_mask):
     """All steps back for the rows of batch block ``block``; its own GEMM each step."""

@@ -62,19 +62,19 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
   The first LSTM forward + backward spent 5.5 of its 17.9 CPU seconds
   generating machine code before, 1.5 of 11.5 after (one run each on a loaded
   machine; docs/performance.md, "Cold start", session 13);
-- since session 15 the bias helpers, the GEMM and product overloads' code
-  (``OVERLOAD_OPTIONS``), ``packed.product`` and the float32 activations are
-  linked-only too; the last two are called from Python as well, through a twin
-  compiled only then (:class:`_LinkedKernelCallableFromPython`);
-- a linked-only kernel a driver calls (a batch block, a task) optimises its own
-  module before its callees are linked in, not after (:class:`_KeepAsIR`):
-  LLVM's module passes ran over the rows, products and tiles once in their own
+- since session 15 the bias helpers, the overloads' code (``OVERLOAD_OPTIONS``:
+  the GEMM and product glue, the activations' dispatch, ``plan``'s compiled
+  rules) and the float32 activations are linked-only too; the activations are
+  called from Python as well, through a twin compiled only then
+  (:class:`_LinkedKernelCallableFromPython`);
+- a ``linked_block_kernel`` (:class:`_LinkedBlockKernel`) that a driver calls
+  optimises its own module before its callees are linked in, not after: LLVM's
+  module passes ran over the LSTM's rows, products and tiles once in their own
   compilation and again inside the block, the biggest part of a first call's
-  module optimisation. They stay calls from the block (one a block and step),
-  which their own compilation optimised; the driver above runs at level 0. A
-  block calling a row kernel once per row and step (the GRU's, the Elman RNN's)
-  is ``linked_kernel_with_inlined_rows``: optimised with its rows linked in, so
-  that LLVM inlines them and drops their arguments' reference counts.
+  module optimisation (LSTM, its blocks and task opted in: 1.7 -> 0.9 CPU s). Opt-in: the callees
+  then keep the code their own optimisation made, which is not the machine code
+  the block's second pass made of them, and no kernel uses it yet
+  (docs/performance.md, "Cold start (session 15, coldstart)").
 """
 
 import weakref
@@ -327,7 +327,7 @@ class _KeepAsIR(AnalysisPass):
         state.library.optimise_alone = (len(_compiling) > 1
                                         and _compiling[-1].py_func is state.func_id.func
                                         and isinstance(_compiling[-2], _DriverKernel)
-                                        and not _compiling[-1].optimised_with_callees)
+                                        and _compiling[-1].optimised_alone)
         return False
 
 
@@ -365,9 +365,9 @@ class _LinkedOnlyKernel(_Kernel):
     Python, it refuses.
     """
 
-    # Optimised with its callees linked in even where a driver calls it
-    # (linked_kernel_with_inlined_rows).
-    optimised_with_callees = False
+    # Optimised before its callees are linked in where a driver calls it
+    # (linked_block_kernel).
+    optimised_alone = False
 
     def enable_caching(self):
         pass
@@ -377,19 +377,24 @@ class _LinkedOnlyKernel(_Kernel):
                         "call it; call one of those")
 
 
-class _LinkedKernelWithInlinedRows(_LinkedOnlyKernel):
-    """A batch block that calls a row kernel once per row and step (the GRU's and
-    the Elman RNN's): optimised with its callees linked in, where a driver calls
-    it too, so that LLVM inlines the row and drops the reference counts of its
-    array arguments (measured: the GRU's training step 13% slower with the rows
-    left as calls, ``perf/interleaved_versions.py``)."""
+class _LinkedBlockKernel(_LinkedOnlyKernel):
+    """A linked-only kernel that, compiled for a driver (a batch block, a task),
+    optimises its own module before its callees are linked in (:class:`_KeepAsIR`):
+    they were optimised in their own compilation, and optimising them again inside
+    the block took most of a first call's module optimisation. They stay calls
+    from the block, with the code their own optimisation made: not the same
+    machine code as optimised again in the block (LLVM inlined more there), so
+    opt in only where the warm path is measured to stay as fast. Not for a block
+    that calls a row kernel per row and step (the GRU's, the Elman RNN's): LLVM
+    inlines such a row into the block and drops its arguments' reference counts,
+    and left as calls the GRU's training step took 1.13x as long."""
 
-    optimised_with_callees = True
+    optimised_alone = True
 
 
 class _LinkedKernelCallableFromPython(_LinkedOnlyKernel):
-    """A :class:`_LinkedOnlyKernel` that Python may call too (``packed.product``,
-    the float32 activations): such a call runs a twin, an ordinary cached kernel
+    """A :class:`_LinkedOnlyKernel` that Python may call too (the float32
+    activations): such a call runs a twin, an ordinary cached kernel
     of the same function and options, compiled only when Python first calls it.
     The kernels that call it link in its LLVM IR as from any linked-only kernel.
     """
@@ -457,16 +462,16 @@ class _SLPVectorisedLinkedOnlyKernel(_SLPVectorisedKernel, _LinkedOnlyKernel):
 
 
 def jit(*, slp_vectorize=False, driver=False, linked_only=False, python_callable=False,
-        inlined_rows=False, **options):
+        optimised_alone=False, **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
     above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
     ``slp_vectorize`` for :class:`_SLPVectorisedKernel`, ``driver`` for
     :class:`_DriverKernel`, ``linked_only`` for :class:`_LinkedOnlyKernel` (not
     cached; it combines with ``slp_vectorize``, with ``python_callable`` for
-    :class:`_LinkedKernelCallableFromPython`, or with ``inlined_rows`` for
-    :class:`_LinkedKernelWithInlinedRows`)."""
-    if linked_only and inlined_rows:
-        dispatcher_class, pipeline = _LinkedKernelWithInlinedRows, _LinkedOnlyCompiler
+    :class:`_LinkedKernelCallableFromPython`, or with ``optimised_alone`` for
+    :class:`_LinkedBlockKernel`)."""
+    if linked_only and optimised_alone:
+        dispatcher_class, pipeline = _LinkedBlockKernel, _LinkedOnlyCompiler
     elif linked_only and python_callable:
         dispatcher_class, pipeline = _LinkedKernelCallableFromPython, _LinkedOnlyCompiler
     elif slp_vectorize and linked_only:
@@ -505,8 +510,9 @@ PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": 
 kernel = jit()
 # A kernel only other kernels call (see _LinkedOnlyKernel).
 linked_kernel = jit(linked_only=True)
-# A block calling a row kernel per row (see _LinkedKernelWithInlinedRows).
-linked_kernel_with_inlined_rows = jit(linked_only=True, inlined_rows=True)
+# A block or task a driver calls, optimised before its callees are linked in
+# (see _LinkedBlockKernel).
+linked_block_kernel = jit(linked_only=True, optimised_alone=True)
 # One that Python may call too (see _LinkedKernelCallableFromPython).
 linked_kernel_callable_from_python = jit(linked_only=True, python_callable=True)
 parallel_kernel = jit(parallel=PRANGE_ONLY)

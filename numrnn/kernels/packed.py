@@ -30,7 +30,7 @@ run in float64, and the tiles are tuned for eight float32 lanes).
 
 import numpy as np
 
-from numrnn.kernels.jit import kernel, linked_kernel_callable_from_python
+from numrnn.kernels.jit import kernel
 
 # Two 8-lane float32 vectors per tile row, four rows: the tile takes 8 of the 16
 # AVX2 registers, the rest hold weights and broadcasts.
@@ -153,7 +153,7 @@ def _fill_panels(panels, source, transposed, first):
                     rows[k, lane] = column[k]
 
 
-@linked_kernel_callable_from_python
+@kernel
 def product(a, packed, out):
     """``out[...] = a @ W`` for float32 ``a`` (M, K) and ``W`` packed by :func:`pack`.
 

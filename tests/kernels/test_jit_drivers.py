@@ -212,7 +212,7 @@ import json
 import numpy as np
 from numba import prange
 from numba.core import codegen
-from numrnn.kernels.jit import linked_kernel, linked_kernel_with_inlined_rows, parallel_driver
+from numrnn.kernels.jit import linked_block_kernel, linked_kernel, parallel_driver
 
 # What each library's module defines when LLVM's module passes run on it.
 optimised = []
@@ -234,7 +234,7 @@ def doubled_row(row, values, out):
         out[row, j] = 2.0 * values[row, j]
 
 
-@linked_kernel
+@linked_block_kernel
 def doubled_block(block, values, out):
     for row in range(2 * block, 2 * block + 2):
         doubled_row(np.int64(row), values, out)
@@ -246,7 +246,7 @@ def doubled(values, out):
         doubled_block(np.int64(block), values, out)
 
 
-@linked_kernel_with_inlined_rows
+@linked_kernel
 def tripled_block(block, values, out):
     for row in range(2 * block, 2 * block + 2):
         doubled_row(np.int64(row), values, out)
@@ -269,7 +269,7 @@ print(json.dumps({"out": out.tolist(), "thrice": thrice.tolist(), "optimised": o
 """
 
 
-def test_a_block_a_driver_calls_is_optimised_before_its_callees_are_linked_in(tmp_path):
+def test_a_block_kernel_a_driver_calls_is_optimised_before_its_callees_are_linked_in(tmp_path):
     # The callees were optimised in their own compilation: optimising them again
     # inside the block's module (and its LSTM's rows, products and tiles) took
     # most of a first call's module optimisation.
@@ -287,7 +287,7 @@ def test_a_block_a_driver_calls_is_optimised_before_its_callees_are_linked_in(tm
     assert row  # the row kernel's own module defines it
     assert defined["doubled_block"]
     assert not [name for name in defined["doubled_block"] if "doubled_row" in name]
-    # A block that calls a row kernel per row keeps it linked in for its optimisation,
-    # so that LLVM can inline it (linked_kernel_with_inlined_rows).
+    # A plain linked kernel keeps its callees linked in for its optimisation, so that
+    # LLVM can inline them (the GRU's and Elman's blocks, their per-row kernels).
     assert report["thrice"] == (3.0 * np.arange(12.0).reshape(4, 3)).tolist()
     assert [name for name in defined["tripled_block"] if "doubled_row" in name]

@@ -90,7 +90,7 @@ try:
     refused = False
 except TypeError:
     refused = True
-asm = "".join(packed.product.python_twin().inspect_asm().values())
+asm = "".join(packed.product.inspect_asm().values())
 print(json.dumps({"emitted": emitted, "refused": refused, "out": out.tolist(),
                   "slp_unchanged": config.SLP_VECTORIZE == slp_before,
                   "packed_fmas": len(re.findall(r"vfmadd\w*ps\b[^\n]*%[yz]mm", asm))}))
