@@ -22,14 +22,17 @@ time and ``--compile-events`` the functions compiled.
 """
 
 import argparse
+import atexit
 import collections
 import os
+import shutil
 import sys
 import tempfile
 import time
 
-# Before numba is imported: it reads the variable once.
+# Before numba is imported: it reads the variable once. Removed at exit.
 os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numrnn_compile_phases_")
+atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
 
 from numba.core import codegen, typed_passes, untyped_passes  # noqa: E402
 
