@@ -72,8 +72,12 @@ MOST_COMPILATIONS = {"LSTM": 37, "GRU": 33, "RNN": 30}
 PACKING = {"LSTM": 1, "GRU": 1, "RNN": 0}
 # The batch-block and row kernels only a driver calls (linked_kernel): their code is
 # generated as machine code once, inside the driver's, never in a module of its own.
+# Session 15: also the helpers and the overloads only kernels call, and the float32
+# activations in kernels (Python's calls run a twin of their own).
 LINKED_ONLY = ("_run_block_joint", "_joint_step_row", "_joint_step_rows", "_run_block",
-               "_step_row", "_backward_block", "_backward_row", "_backward_rows")
+               "_step_row", "_backward_block", "_backward_row", "_backward_rows",
+               "combined_bias", "stacked_biases", "rational_tanh32",
+               "rational_sigmoid32", "_product_impl.<locals>.impl", "_gemm_impl.<locals>.impl")
 
 
 def _first_call(cell, cache_dir):

@@ -45,7 +45,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-from numrnn.kernels.jit import jit, kernel
+from numrnn.kernels.jit import OVERLOAD_OPTIONS, jit, kernel
 
 FAST_MATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
@@ -63,7 +63,7 @@ _TINY = _f32(4e-4)
 _ONE, _HALF = _f32(1.0), _f32(0.5)
 
 
-@jit(fastmath=FAST_MATH)
+@jit(fastmath=FAST_MATH, linked_only=True, python_callable=True)
 def rational_tanh32(x):
     """float32 tanh as a branch-free rational; see the module docstring for its error."""
     # Written as selects, not min/max: a NaN compares false and passes straight through.
@@ -88,7 +88,7 @@ def rational_tanh32(x):
     return x if abs(x) < _TINY else y
 
 
-@jit(fastmath=FAST_MATH)
+@jit(fastmath=FAST_MATH, linked_only=True, python_callable=True)
 def rational_sigmoid32(x):
     """float32 ``0.5 + 0.5 tanh(x/2)``: exactly 0 and 1 at the ends, no exp, no branch."""
     return _HALF + _HALF * rational_tanh32(_HALF * x)
@@ -126,21 +126,21 @@ def typed(value, like):
     return (like.dtype.type if isinstance(like, np.ndarray) else type(like))(value)
 
 
-@overload(tanh)
+@overload(tanh, jit_options=OVERLOAD_OPTIONS)
 def _tanh_impl(x):
     if _is_float32(x):
         return lambda x: rational_tanh32(x)
     return lambda x: math.tanh(x)
 
 
-@overload(sigmoid)
+@overload(sigmoid, jit_options=OVERLOAD_OPTIONS)
 def _sigmoid_impl(x):
     if _is_float32(x):
         return lambda x: rational_sigmoid32(x)
     return lambda x: exact_sigmoid(x)
 
 
-@overload(typed)
+@overload(typed, jit_options=OVERLOAD_OPTIONS)
 def _typed_impl(value, like):
     if _is_float32(like.dtype if isinstance(like, types.Array) else like):
         return lambda value, like: np.float32(value)

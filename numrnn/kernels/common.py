@@ -9,7 +9,7 @@ activations live in :mod:`numrnn.kernels.activations`.
 
 import numpy as np
 
-from numrnn.kernels.jit import inline_kernel, kernel
+from numrnn.kernels.jit import inline_kernel, linked_kernel
 from numrnn.kernels.plan import block_size
 
 
@@ -48,7 +48,7 @@ def longest_length(lengths, first, stop):
     return longest
 
 
-@kernel
+@linked_kernel
 def combined_bias(bias_ih, bias_hh, rows, like):
     """``b_ih + b_hh`` (zeros for a missing one, None): the one bias a gate loop adds.
 
@@ -68,7 +68,7 @@ def combined_bias(bias_ih, bias_hh, rows, like):
     return bias
 
 
-@kernel
+@linked_kernel
 def stacked_biases(bias_ih, bias_hh, rows, like):
     """``b_ih`` and ``b_hh`` as the rows of one (2, rows) array, zeros for a missing one.
 

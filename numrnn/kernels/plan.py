@@ -36,6 +36,12 @@ import llvmlite.binding as llvm
 import numpy as np
 from numba.extending import register_jitable
 
+from numrnn.kernels.jit import OVERLOAD_OPTIONS
+
+# The rules compiled code applies: plain functions from Python; in kernels, linked-only
+# code with a kernel's options (no machine code of their own, jit.OVERLOAD_OPTIONS).
+compiled_rule = register_jitable(**OVERLOAD_OPTIONS)
+
 # How a product runs (Plan.product, Plan.projection, ...).
 LOOPS = "loops"        # matrix-vector loops, no BLAS (matvec.accumulate, matvec.dot_rows)
 GEMM = "gemm"          # one single-threaded BLAS GEMM (blas.gemm)
@@ -150,7 +156,7 @@ GRADIENT_CHUNK_ROWS = 512
 GROUPED_FROM = 1 << 22
 
 
-@register_jitable
+@compiled_rule
 def block_size(batch):
     """Rows per block for a batch of ``batch`` rows (the last block may have fewer):
     32 from 64 rows, 16 from 32 rows, else half the batch (rounded up)."""
@@ -161,7 +167,7 @@ def block_size(batch):
     return (batch + 1) // 2
 
 
-@register_jitable
+@compiled_rule
 def block_count(batch):
     """Number of batch blocks (none for an empty batch)."""
     size = block_size(batch)
@@ -170,13 +176,13 @@ def block_count(batch):
     return (batch + size - 1) // size
 
 
-@register_jitable
+@compiled_rule
 def takes_loops(rows):
     """Whether a product of ``rows`` rows by an unpacked weight runs as loops, not a GEMM."""
     return rows <= MAX_ROWS
 
 
-@register_jitable
+@compiled_rule
 def projection_calls_blas(batch, steps, n_in, n_out):
     """Whether a forward call's input projection ``(T*B, I) @ W_ihᵀ`` is a BLAS GEMM.
 
@@ -186,7 +192,7 @@ def projection_calls_blas(batch, steps, n_in, n_out):
     return batch > MAX_ROWS or steps * batch * n_in * n_out > SMALL_PROJECTION
 
 
-@register_jitable
+@compiled_rule
 def chunk_size(rows):
     """Rows per chunk of a ``gemm.matmul`` result of ``rows`` rows: a function of ``rows`` only."""
     size = (rows + TARGET_CHUNKS - 1) // TARGET_CHUNKS

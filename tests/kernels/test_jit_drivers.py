@@ -205,3 +205,89 @@ def test_a_function_that_kernels_and_linked_kernels_call_compiles_once(tmp_path)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["result"] == 8
     assert sorted(report["compiled"]) == ["both_halves", "halved", "linked_half"]
+
+
+OPTIMISED_CHILD = r"""
+import json
+import numpy as np
+from numba import prange
+from numba.core import codegen
+from numrnn.kernels.jit import linked_block_kernel, linked_kernel, parallel_driver
+
+# What each library's module defines when LLVM's module passes run on it.
+optimised = []
+_optimize_final_module = codegen.CPUCodeLibrary._optimize_final_module
+
+
+def _recording(self):
+    optimised.append([self.name, sorted(function.name for function in self._final_module.functions
+                                        if not function.is_declaration)])
+    return _optimize_final_module(self)
+
+
+codegen.CPUCodeLibrary._optimize_final_module = _recording
+
+
+@linked_kernel
+def doubled_row(row, values, out):
+    for j in range(values.shape[1]):
+        out[row, j] = 2.0 * values[row, j]
+
+
+@linked_block_kernel
+def doubled_block(block, values, out):
+    for row in range(2 * block, 2 * block + 2):
+        doubled_row(np.int64(row), values, out)
+
+
+@parallel_driver
+def doubled(values, out):
+    for block in prange(values.shape[0] // 2):
+        doubled_block(np.int64(block), values, out)
+
+
+@linked_kernel
+def tripled_block(block, values, out):
+    for row in range(2 * block, 2 * block + 2):
+        doubled_row(np.int64(row), values, out)
+        for j in range(values.shape[1]):
+            out[row, j] += values[row, j]
+
+
+@parallel_driver
+def tripled(values, out):
+    for block in prange(values.shape[0] // 2):
+        tripled_block(np.int64(block), values, out)
+
+
+values = np.arange(12.0).reshape(4, 3)
+out = np.zeros_like(values)
+doubled(values, out)
+thrice = np.zeros_like(values)
+tripled(values, thrice)
+print(json.dumps({"out": out.tolist(), "thrice": thrice.tolist(), "optimised": optimised}))
+"""
+
+
+def test_a_block_kernel_a_driver_calls_is_optimised_before_its_callees_are_linked_in(tmp_path):
+    # The callees were optimised in their own compilation: optimising them again
+    # inside the block's module (and its LSTM's rows, products and tiles) took
+    # most of a first call's module optimisation.
+    script = tmp_path / "optimised_child.py"
+    script.write_text(OPTIMISED_CHILD)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=SOURCE_ROOT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                          cwd=str(tmp_path), timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["out"] == (2.0 * np.arange(12.0).reshape(4, 3)).tolist()
+    defined = {name: functions for name, functions in report["optimised"]}
+    row = [name for name in defined["doubled_row"] if "doubled_row" in name]
+    assert row  # the row kernel's own module defines it
+    assert defined["doubled_block"]
+    assert not [name for name in defined["doubled_block"] if "doubled_row" in name]
+    # A plain linked kernel keeps its callees linked in for its optimisation, so that
+    # LLVM can inline them (the GRU's and Elman's blocks, their per-row kernels).
+    assert report["thrice"] == (3.0 * np.arange(12.0).reshape(4, 3)).tolist()
+    assert [name for name in defined["tripled_block"] if "doubled_row" in name]
