@@ -19,7 +19,8 @@ so that noise shows. Each tree gets a numba cache of its own.
 ``--threads default`` runs each process on the libraries' defaults (every core),
 as ``perf/compare.py`` and users do: for a change whose effect is in how work
 spreads over the cores. ``--case CELL,MODE,B,T,I,H,CALLS`` (repeatable) times those cases instead of
-``CASES``, e.g. ``--case RNN,train,64,100,512,512,8``.
+``CASES``, e.g. ``--case RNN,train,64,100,512,512,8``; two optional fields more give the
+layers and ``bi`` for a bidirectional layer: ``--case LSTM,infer,32,50,64,128,60,2,bi``.
 """
 
 import argparse
@@ -30,7 +31,7 @@ import tempfile
 
 import harness
 
-# (cell, mode, B, T, I, H, calls)
+# (cell, mode, B, T, I, H, calls[, layers, "bi" or "uni"])
 CASES = [("LSTM", "train", 32, 50, 64, 128, 60), ("LSTM", "train", 64, 100, 256, 256, 8),
          ("LSTM", "infer", 1, 50, 32, 64, 400), ("GRU", "train", 32, 50, 64, 128, 60)]
 
@@ -44,11 +45,13 @@ import json, sys, time
 import numpy as np
 import numrnn
 from numrnn import nn
-cell, mode, b, t, i, h, calls = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:8])
-clock = time.process_time if sys.argv[8] == "process" else time.perf_counter
-layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell](i, h, rng=0)
+cell, mode, b, t, i, h, calls, layers = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:9])
+bidirectional = sys.argv[9] == "bi"
+clock = time.process_time if sys.argv[10] == "process" else time.perf_counter
+layer = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN": nn.RNN}[cell](
+    i, h, num_layers=layers, bidirectional=bidirectional, rng=0)
 x = numrnn.Tensor(np.random.default_rng(1).standard_normal((t, b, i)).astype(np.float32))
-seed = np.ones((t, b, h), np.float32)
+seed = np.ones((t, b, (2 if bidirectional else 1) * h), np.float32)
 
 def infer():
     with numrnn.no_grad():
@@ -78,16 +81,21 @@ def run_case(tree, name, case, cache, threads, clock):
         env.pop(variable, None)
     if threads == "1":
         env.update(dict.fromkeys(harness.THREAD_VARIABLES, "1"))
-    command = [sys.executable, "-c", CHILD, *map(str, case), clock]
+    layers, directions = case[7:] or (1, "uni")
+    command = [sys.executable, "-c", CHILD, *map(str, case[:7]), str(layers), directions, clock]
     return harness.child_json(command, f"the {name} tree on {case}", env=env,
                               cwd=tempfile.gettempdir())["median"]
 
 
 def _case(text):
-    cell, mode, *sizes = text.split(",")
-    if len(sizes) != 5:
-        raise argparse.ArgumentTypeError(f"expected CELL,MODE,B,T,I,H,CALLS, got {text!r}")
-    return (cell, mode, *map(int, sizes))
+    cell, mode, *fields = text.split(",")
+    sizes, stack = fields[:5], fields[5:]
+    if len(sizes) != 5 or len(stack) > 2 or stack[1:] not in ([], ["bi"], ["uni"]):
+        raise argparse.ArgumentTypeError(
+            f"expected CELL,MODE,B,T,I,H,CALLS[,LAYERS[,bi|uni]], got {text!r}")
+    if not stack:
+        return (cell, mode, *map(int, sizes))
+    return (cell, mode, *map(int, sizes), int(stack[0]), (stack[1:] or ["uni"])[0])
 
 
 def main():
@@ -97,7 +105,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--cases", choices=("default", "training"), default="default")
     parser.add_argument("--case", action="append", type=_case, dest="own_cases",
-                        help="CELL,MODE,B,T,I,H,CALLS instead of the built-in cases")
+                        help="CELL,MODE,B,T,I,H,CALLS[,LAYERS[,bi|uni]] instead of the "
+                             "built-in cases")
     parser.add_argument("--threads", choices=("1", "default"), default="1")
     parser.add_argument("--clock", choices=("wall", "process"), default="wall")
     args = parser.parse_args()
@@ -108,7 +117,7 @@ def main():
         for round_index in range(args.rounds):
             for name, tree in trees if round_index % 2 == 0 else trees[::-1]:
                 for case in cases:
-                    times.setdefault(case[:6], {}).setdefault(name, []).append(
+                    times.setdefault(case[:6] + case[7:], {}).setdefault(name, []).append(
                         run_case(tree, name, case, cache, args.threads, args.clock))
     for case, by_tree in times.items():
         old, new = statistics.median(by_tree["old"]), statistics.median(by_tree["new"])

@@ -67,14 +67,13 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
   rules) and the float32 activations are linked-only too; the activations are
   called from Python as well, through a twin compiled only then
   (:class:`_LinkedKernelCallableFromPython`);
-- a ``linked_block_kernel`` (:class:`_LinkedBlockKernel`) that a driver calls
-  optimises its own module before its callees are linked in, not after: LLVM's
-  module passes ran over the LSTM's rows, products and tiles once in their own
-  compilation and again inside the block, the biggest part of a first call's
-  module optimisation (LSTM, its blocks and task opted in: 1.7 -> 0.9 CPU s). Opt-in: the callees
-  then keep the code their own optimisation made, which is not the machine code
-  the block's second pass made of them, and no kernel uses it yet
-  (docs/performance.md, "Cold start (session 15, coldstart)").
+- optimising a driver-called block's own module before its callees are linked
+  in (not after, with the whole tree: LLVM's module passes run over the LSTM's
+  rows, products and tiles once in their own compilation and again inside the
+  block) cut the LSTM's module optimisation from 1.7 to 0.9 CPU s, but the
+  callees then keep the code their own optimisation made: the warm LSTM ran
+  1.05-1.09x as long at small sizes (idle A/B), the GRU's training 1.13x. Not
+  kept (docs/performance.md, "Cold start (session 15, coldstart)").
 """
 
 import weakref
@@ -105,24 +104,11 @@ KERNEL_OPTIONS = {"nopython": True, "nogil": True, "error_model": "numpy",
 INLINED_OVERLOAD_OPTIONS = {**KERNEL_OPTIONS, "no_cpython_wrapper": False}
 
 
-# The kernels being compiled, innermost last (a kernel compiles its callees while
-# it is typed); numba compiles under its global lock, one thread at a time.
-_compiling: list["_Kernel"] = []
-
-
 class _Kernel(CPUDispatcher):
     """A numba dispatcher whose cache is numrnn's (``enable_caching`` is numba's hook)."""
 
     def enable_caching(self):
         kernel_cache.attach(self)
-
-    def compile(self, sig):
-        with global_compiler_lock:
-            _compiling.append(self)
-            try:
-                return super().compile(sig)
-            finally:
-                _compiling.pop()
 
 
 class _SLPVectorisedKernel(_Kernel):
@@ -186,15 +172,6 @@ class _LinkedOnlyLibrary(JITCodeLibrary):
     """
 
     _emitted = False
-    # Optimise this library's own module before its callees are linked in (see
-    # _KeepAsIR): set for a block kernel a driver calls.
-    optimise_alone = False
-
-    def finalize(self):
-        if self.optimise_alone:
-            self._optimize_final_module()
-            self._optimize_final_module = _linked_in_already_optimised
-        super().finalize()
 
     @property
     def codegen(self):
@@ -239,10 +216,6 @@ class _LinkedOnlyLibrary(JITCodeLibrary):
         self._final_module._CPUCodeLibrary__library = weakref.proxy(self)
         self._codegen._add_module(self._final_module)
         self._finalize_specific()
-
-
-def _linked_in_already_optimised():
-    """The module pass of a library optimised before its callees were linked in."""
 
 
 class _EnvironmentOnceEmitted:
@@ -322,12 +295,6 @@ class _KeepAsIR(AnalysisPass):
         state.flags.no_cpython_wrapper = True
         state.library = _LinkedOnlyLibrary(state.targetctx.codegen(),
                                            state.func_id.func_qualname)
-        # _compiling lists only numrnn's kernels: an overload's implementation is
-        # compiled by a dispatcher of numba's.
-        state.library.optimise_alone = (len(_compiling) > 1
-                                        and _compiling[-1].py_func is state.func_id.func
-                                        and isinstance(_compiling[-2], _DriverKernel)
-                                        and _compiling[-1].optimised_alone)
         return False
 
 
@@ -365,31 +332,12 @@ class _LinkedOnlyKernel(_Kernel):
     Python, it refuses.
     """
 
-    # Optimised before its callees are linked in where a driver calls it
-    # (linked_block_kernel).
-    optimised_alone = False
-
     def enable_caching(self):
         pass
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"{self.py_func.__qualname__} is compiled only into the kernels that "
                         "call it; call one of those")
-
-
-class _LinkedBlockKernel(_LinkedOnlyKernel):
-    """A linked-only kernel that, compiled for a driver (a batch block, a task),
-    optimises its own module before its callees are linked in (:class:`_KeepAsIR`):
-    they were optimised in their own compilation, and optimising them again inside
-    the block took most of a first call's module optimisation. They stay calls
-    from the block, with the code their own optimisation made: not the same
-    machine code as optimised again in the block (LLVM inlined more there), so
-    opt in only where the warm path is measured to stay as fast. Not for a block
-    that calls a row kernel per row and step (the GRU's, the Elman RNN's): LLVM
-    inlines such a row into the block and drops its arguments' reference counts,
-    and left as calls the GRU's training step took 1.13x as long."""
-
-    optimised_alone = True
 
 
 class _LinkedKernelCallableFromPython(_LinkedOnlyKernel):
@@ -462,17 +410,14 @@ class _SLPVectorisedLinkedOnlyKernel(_SLPVectorisedKernel, _LinkedOnlyKernel):
 
 
 def jit(*, slp_vectorize=False, driver=False, linked_only=False, python_callable=False,
-        optimised_alone=False, **options):
+        **options):
     """A decorator making a cached kernel: numba's ``njit`` with the base options
     above, ``options`` on top, and :class:`~numrnn.kernels.kernel_cache.KernelCache`;
     ``slp_vectorize`` for :class:`_SLPVectorisedKernel`, ``driver`` for
     :class:`_DriverKernel`, ``linked_only`` for :class:`_LinkedOnlyKernel` (not
-    cached; it combines with ``slp_vectorize``, with ``python_callable`` for
-    :class:`_LinkedKernelCallableFromPython`, or with ``optimised_alone`` for
-    :class:`_LinkedBlockKernel`)."""
-    if linked_only and optimised_alone:
-        dispatcher_class, pipeline = _LinkedBlockKernel, _LinkedOnlyCompiler
-    elif linked_only and python_callable:
+    cached; it combines with ``slp_vectorize``, or with ``python_callable`` for
+    :class:`_LinkedKernelCallableFromPython`)."""
+    if linked_only and python_callable:
         dispatcher_class, pipeline = _LinkedKernelCallableFromPython, _LinkedOnlyCompiler
     elif slp_vectorize and linked_only:
         dispatcher_class, pipeline = _SLPVectorisedLinkedOnlyKernel, _LinkedOnlyCompiler
@@ -510,9 +455,6 @@ PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": 
 kernel = jit()
 # A kernel only other kernels call (see _LinkedOnlyKernel).
 linked_kernel = jit(linked_only=True)
-# A block or task a driver calls, optimised before its callees are linked in
-# (see _LinkedBlockKernel).
-linked_block_kernel = jit(linked_only=True, optimised_alone=True)
 # One that Python may call too (see _LinkedKernelCallableFromPython).
 linked_kernel_callable_from_python = jit(linked_only=True, python_callable=True)
 parallel_kernel = jit(parallel=PRANGE_ONLY)
