@@ -78,8 +78,8 @@ _CELL_MODULES = {cell.kind.name: cell for cell in (nn.LSTMCell, nn.GRUCell, nn.R
 BATCHES = (1, 2 * MAX_ROWS - 1, 2 * MAX_ROWS + 1, 2 * BLOCK_ROWS + 8)
 STEPS = (1, COPY_FROM_STEPS + 2)
 HIDDEN_SIZES = (16, 16 * math.ceil(math.sqrt(PACK_FROM_SIZE) / 16))
-# Input widths at which a variant's kernels change path, warmed on one more layer
-# (the largest hidden size): the layer-normalised LSTM's float32 batch blocks make
+# Input widths at which a variant's kernels change path, warmed on one more float32
+# layer (the largest hidden size): the layer-normalised LSTM's float32 batch blocks make
 # their own input products up to BLOCK_PROJECTION_UP_TO features, one GEMM past it.
 WIDE_INPUTS = {"LSTM-layer_norm=True": BLOCK_PROJECTION_UP_TO + 1}
 
@@ -108,7 +108,7 @@ def _layers(cell, dtype):
         for bias in (True, False):
             for bidirectional in (False, True):
                 yield _layer(cell, dtype, bias, bidirectional, hidden)
-    if cell in WIDE_INPUTS:
+    if cell in WIDE_INPUTS and dtype == np.float32:
         yield _layer(cell, dtype, True, False, HIDDEN_SIZES[-1], WIDE_INPUTS[cell])
 
 

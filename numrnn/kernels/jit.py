@@ -76,6 +76,7 @@ What else a first call compiles is kept to what it runs (docs/performance.md,
   kept (docs/performance.md, "Cold start (session 15, coldstart)").
 """
 
+import threading
 import weakref
 
 import numba
@@ -348,14 +349,18 @@ class _LinkedKernelCallableFromPython(_LinkedOnlyKernel):
     """
 
     _twin = None
+    # One twin however many threads call at once (made under it, at most once).
+    _twin_lock = threading.Lock()
 
     def python_twin(self):
         """The ordinary kernel that Python's calls run (``inspect_asm`` and the like)."""
-        if self._twin is None:
-            self._twin = _Kernel(py_func=self.py_func, locals={},
-                                 targetoptions=dict(self.targetoptions),
-                                 pipeline_class=compiler.Compiler)
-            self._twin.enable_caching()
+        with self._twin_lock:
+            if self._twin is None:
+                twin = _Kernel(py_func=self.py_func, locals={},
+                               targetoptions=dict(self.targetoptions),
+                               pipeline_class=compiler.Compiler)
+                twin.enable_caching()
+                self._twin = twin
         return self._twin
 
     def __call__(self, *args, **kwargs):
@@ -455,8 +460,6 @@ PRANGE_ONLY = ParallelOptions({"prange": True, "numpy": False, "comprehension": 
 kernel = jit()
 # A kernel only other kernels call (see _LinkedOnlyKernel).
 linked_kernel = jit(linked_only=True)
-# One that Python may call too (see _LinkedKernelCallableFromPython).
-linked_kernel_callable_from_python = jit(linked_only=True, python_callable=True)
 parallel_kernel = jit(parallel=PRANGE_ONLY)
 # A parallel kernel whose own code only calls kernels (see _DriverKernel).
 parallel_driver = jit(parallel=PRANGE_ONLY, driver=True)

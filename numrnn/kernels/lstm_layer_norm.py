@@ -20,8 +20,8 @@ normalises, gates and normalises the cell row by row. Where the recurrence
 runs on packed ``W_hhᵀ`` (float32 batch blocks, as the plain LSTM's joint
 step) and the input is short (:data:`BLOCK_PROJECTION_UP_TO`), each block
 instead makes its own rows' input products before its recurrence, one per
-step on ``W_ihᵀ`` packed, normalised as they come: the same bits as the GEMM,
-in less time. ``lengths`` and
+step on ``W_ihᵀ`` packed, normalised as they come, in less time (the GEMM's
+bits but for float32 rounding in some rows: :data:`BLOCK_PROJECTION_UP_TO`). ``lengths`` and
 ``reverse`` as in :mod:`numrnn.kernels.lstm`, and so is the recurrent dropout
 mask ``m`` (B, H) (:mod:`numrnn.kernels.recurrent`; all ones without one): each
 row's state is multiplied by its mask row before the recurrent product, and
@@ -213,15 +213,18 @@ def shift_total(shifts, biases):
 
 
 # Longest input whose products each batch block makes itself, on W_ihᵀ packed,
-# where the recurrence runs on packed W_hhᵀ (float32 blocks of more than
+# where the recurrence runs on packed W_hhᵀ (float32, batches of more than
 # plan.MAX_ROWS rows, as the plain LSTM's joint step): the tiles run them at about
 # 100 GFLOP/s a core against 77-86 for the chunked GEMM, each product's rows are
 # normalised while in cache (no pass over (T, B, 4H) after the GEMM), and the
-# forward is one parallel region instead of three. Up to here the GEMM
-# (OpenBLAS's float32 kernels here) sums each output over the input in one ordered
-# chain of multiply-adds, as the packed tiles do, so both give the same bits
-# (checked up to I = 320); a longer input it sums in parts (I = 512 differed in
-# the last bits), and keeps the GEMM.
+# forward is one parallel region instead of three. Up to here OpenBLAS's AVX-512
+# float32 GEMM sums most outputs over the input in one ordered chain of
+# multiply-adds, as the packed tiles do, and so gives their bits, but not in the
+# last 1-4 rows of each 64 (its M tail, which it sums in another order) nor on
+# other OpenBLAS kernels (OPENBLAS_CORETYPE=Haswell): there the two paths differ by
+# float32 rounding. A longer input it sums in parts (I = 512 differed in more
+# elements), and keeps the GEMM. Either path's bits are the same for any thread
+# count.
 BLOCK_PROJECTION_UP_TO = 256
 
 # The memory of the training residuals, and of inference's input projection, reused

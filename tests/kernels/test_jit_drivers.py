@@ -205,4 +205,3 @@ def test_a_function_that_kernels_and_linked_kernels_call_compiles_once(tmp_path)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["result"] == 8
     assert sorted(report["compiled"]) == ["both_halves", "halved", "linked_half"]
-

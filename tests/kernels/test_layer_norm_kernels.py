@@ -146,3 +146,25 @@ def test_input_products_made_by_block_give_the_gemms_bits(monkeypatch, reverse):
             np.testing.assert_array_equal(by_block, through_gemm)
         else:
             np.testing.assert_allclose(by_block, through_gemm, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [40, 13])
+def test_input_products_made_by_block_are_the_same_for_any_thread_count(batch):
+    # T·B = 130 puts rows in OpenBLAS's M tail, where the GEMM path's bits differ.
+    kind, options = VARIANTS["LSTM"]
+    steps, n_in, hidden = 10, 40, 64
+    arrays = problem(kind, options, steps=steps, batch=batch, n_in=n_in, hidden=hidden,
+                     dtype=np.float32, seed=7)
+    assert lstm_layer_norm.projects_by_block(np.dtype(np.float32), batch, steps, n_in, hidden)
+    previous = numrnn.get_num_threads()
+    results = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS), 1):
+            numrnn.set_num_threads(threads)
+            output, finals, grads = train_and_back(kind, options, *arrays, reverse=True)
+            results.append([output, *finals, *grads])
+    finally:
+        numrnn.set_num_threads(previous)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
