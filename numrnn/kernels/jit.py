@@ -422,6 +422,10 @@ def jit(*, slp_vectorize=False, driver=False, linked_only=False, python_callable
     :class:`_DriverKernel`, ``linked_only`` for :class:`_LinkedOnlyKernel` (not
     cached; it combines with ``slp_vectorize``, or with ``python_callable`` for
     :class:`_LinkedKernelCallableFromPython`)."""
+    if python_callable and (slp_vectorize or not linked_only):
+        # Either flag would be dropped without a word: no dispatcher combines them.
+        raise ValueError("python_callable is for a linked_only kernel without "
+                         "slp_vectorize")
     if linked_only and python_callable:
         dispatcher_class, pipeline = _LinkedKernelCallableFromPython, _LinkedOnlyCompiler
     elif slp_vectorize and linked_only:
