@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -70,6 +71,22 @@ def test_pack_stacked_equals_packing_the_stacked_matrix(transposed):
     np.testing.assert_array_equal(packed.pack_stacked(top, bottom), expected)
 
 
+def test_the_panel_loop_counts_no_references_to_the_packed_weight():
+    # Both batch blocks' threads read the same packed weight: a view of a panel
+    # made per panel and step incremented and decremented its reference count,
+    # an atomic operation on a cache line the other thread writes too (16 pairs
+    # a step in the adding problem's forward). The tiles take the panel's index
+    # instead; the product counts the weight once per call, on entry and exit.
+    a, out = np.ones((9, 40), np.float32), np.zeros((9, 37), np.float32)
+    _product(a, packed.pack(np.ones((40, 37), np.float32)), out)
+    module = "".join(_product.inspect_llvm().values())
+    match = re.search(r"^define[^\n]*6packed7product[^\n]*\{.*?^\}", module, re.S | re.M)
+    assert match is not None
+    code = match.group(0)
+    assert code.count("NRT_incref(ptr %arg.packed") == 1, code
+    assert code.count("NRT_decref(ptr %arg.packed") == 1, code
+
+
 def test_committed_tiles_match_the_generator():
     committed = pathlib.Path(packed.__file__).with_name("_tiles.py").read_text()
     assert committed == packed.tile_source()
@@ -86,7 +103,8 @@ a = np.ones((9, 40), np.float32)
 out = np.zeros((9, 37), np.float32)
 packed.product(a, packed.pack(np.ones((40, 37), np.float32)), out)
 try:
-    _tiles.tile_4(a, np.int64(0), np.zeros((40, 16), np.float32), out, np.int64(0))
+    _tiles.tile_4(a, np.int64(0), np.zeros((1, 40, 16), np.float32), np.int64(0), out,
+                  np.int64(0))
     refused = False
 except TypeError:
     refused = True
