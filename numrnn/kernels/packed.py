@@ -101,17 +101,22 @@ def pack_stacked(top, bottom):
     loop order following the source's layout: packing the large LSTM's 4 MB
     ``W_hhᵀ`` through NumPy (pad, copy the strided view, transpose) took 6 ms
     of a 185 ms forward; this packs ``W_ihᵀ`` and ``W_hhᵀ`` together in about 2.5.
-    The zeroed panels come from NumPy: allocated in a kernel, they made numba
-    compile its ``np.zeros`` for three dimensions and a kernel around the two
-    fills, about 0.4 s of a first call.
+    The panels come from NumPy: allocated in a kernel, they made numba compile
+    its ``np.zeros`` for three dimensions and a kernel around the two fills,
+    about 0.4 s of a first call.
     """
     top, top_transposed = _row_major(top)
     bottom, bottom_transposed = _row_major(bottom)
     columns = top.shape[0] if top_transposed else top.shape[1]
     top_depth = top.shape[1] if top_transposed else top.shape[0]
     bottom_depth = bottom.shape[1] if bottom_transposed else bottom.shape[0]
-    panels = np.zeros(((columns + PANEL - 1) // PANEL, top_depth + bottom_depth, PANEL),
+    panels = np.empty(((columns + PANEL - 1) // PANEL, top_depth + bottom_depth, PANEL),
                       dtype=np.float32)
+    # The fills write every column below ``columns``; only a narrower last
+    # panel's padding needs zeros (zeroing all of it was a pass over the whole
+    # weight, on the thread the batch blocks wait for).
+    if columns % PANEL:
+        panels[-1, :, columns % PANEL:] = 0
     _fill_panels(panels, top, top_transposed, np.int64(0))
     _fill_panels(panels, bottom, bottom_transposed, np.int64(top_depth))
     return panels

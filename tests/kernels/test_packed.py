@@ -54,6 +54,24 @@ def test_pack_layout_and_zero_padding():
     assert not panels[1, :, 4:].any()
 
 
+@pytest.mark.parametrize("columns", [16, 37])
+def test_pack_writes_every_element_whatever_its_memory_held(columns):
+    # The panels are allocated uninitialised: every element is written, the
+    # padding with zeros. Memory just freed, full of NaNs, is what the
+    # allocator hands out next.
+    rng = np.random.default_rng(columns)
+    top = rng.standard_normal((5, columns)).astype(np.float32)
+    bottom = rng.standard_normal((9, columns)).astype(np.float32)
+    panel_count = -(-columns // packed.PANEL)
+    padded = np.zeros((14, panel_count * packed.PANEL), np.float32)
+    padded[:, :columns] = np.vstack([top, bottom])
+    expected = padded.reshape(14, panel_count, packed.PANEL).transpose(1, 0, 2)
+    for top_view, bottom_view in ((top, bottom), (top.T.copy().T, bottom.T.copy().T)):
+        for _ in range(3):
+            np.full(expected.shape, np.nan, np.float32)
+            np.testing.assert_array_equal(packed.pack_stacked(top_view, bottom_view), expected)
+
+
 def test_pack_reads_a_transposed_view():
     matrix = np.arange(12, dtype=np.float32).reshape(4, 3)
     np.testing.assert_array_equal(packed.pack(matrix.T)[0, :, :4], matrix.T)
