@@ -61,7 +61,7 @@ print(json.dumps({"compiled": compiled, "misses": misses, "opt": int(numba.core.
 # takes a GEMM goes in marked as such (matvec.ThroughGemm): matvec.accumulate and
 # plan.takes_loops, the loop branch no 8-row block runs, no longer compile.
 # LSTM 37 since session 14: the packed tiles store whole rows and are linked-only,
-# the panels are zeroed in NumPy (no _pack_stacked kernel, no compiled 3-D np.zeros),
+# the panels are allocated in NumPy (no _pack_stacked kernel, no compiled 3-D np.zeros),
 # the GEMM glue copies 'A'-layout operands element by element (no
 # np.ascontiguousarray) with its orientation one integer function (no max()), and a
 # linked-only kernel is typed with a kernel's flags, so what both call compiles once.

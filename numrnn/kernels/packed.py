@@ -20,8 +20,8 @@ accumulators in registers only as separate scalars). LLVM's SLP vectoriser turns
 them into packed FMAs; numba leaves that vectoriser off by default, so the tiles
 are compiled with it switched on for their compilation only
 (``jit(slp_vectorize=True)``, :mod:`numrnn.kernels.jit`), whenever that happens:
-at the first compilation of a kernel that calls them. Their callers inline the
-vectorised code as it is.
+at the first compilation of a kernel that calls them. Their callers link in the
+vectorised code as it is (``tile_1`` inlined, ``tile_4`` an out-of-line call).
 
 Each output element is one fixed-order sum over K whatever the thread count, as
 the batch-block design requires. float64 keeps OpenBLAS (the gradient checks
@@ -113,8 +113,10 @@ def pack_stacked(top, bottom):
     panels = np.empty(((columns + PANEL - 1) // PANEL, top_depth + bottom_depth, PANEL),
                       dtype=np.float32)
     # The fills write every column below ``columns``; only a narrower last
-    # panel's padding needs zeros (zeroing all of it was a pass over the whole
-    # weight, on the thread the batch blocks wait for).
+    # panel's padding is zeroed, as pack's contract says (product stores those
+    # lanes into its scratch edge, never into out; zeros keep NaNs and
+    # denormals out of them). Zeroing all of it was a pass over the whole
+    # weight, on the thread the batch blocks wait for.
     if columns % PANEL:
         panels[-1, :, columns % PANEL:] = 0
     _fill_panels(panels, top, top_transposed, np.int64(0))

@@ -57,8 +57,10 @@ def test_pack_layout_and_zero_padding():
 @pytest.mark.parametrize("columns", [16, 37])
 def test_pack_writes_every_element_whatever_its_memory_held(columns):
     # The panels are allocated uninitialised: every element is written, the
-    # padding with zeros. Memory just freed, full of NaNs, is what the
-    # allocator hands out next.
+    # padding with zeros. Memory just freed, full of NaNs, is usually what the
+    # allocator hands out next (NumPy's cache of small blocks, glibc's free
+    # lists), so a few rounds of freeing NaNs and packing would show an
+    # element left unwritten.
     rng = np.random.default_rng(columns)
     top = rng.standard_normal((5, columns)).astype(np.float32)
     bottom = rng.standard_normal((9, columns)).astype(np.float32)
@@ -94,15 +96,16 @@ def test_the_panel_loop_counts_no_references_to_the_packed_weight():
     # made per panel and step incremented and decremented its reference count,
     # an atomic operation on a cache line the other thread writes too (16 pairs
     # a step in the adding problem's forward). The tiles take the panel's index
-    # instead; the product counts the weight once per call, on entry and exit.
+    # instead; the product counts the weight once per call, on entry and exit,
+    # and the tiles (tile_4 is linked in as a function of its own, where numba
+    # prunes its view's pair) not at all. Counted over the whole module, the
+    # product and the tiles its code links in, whose parameter is `packed` too.
     a, out = np.ones((9, 40), np.float32), np.zeros((9, 37), np.float32)
     _product(a, packed.pack(np.ones((40, 37), np.float32)), out)
     module = "".join(_product.inspect_llvm().values())
-    match = re.search(r"^define[^\n]*6packed7product[^\n]*\{.*?^\}", module, re.S | re.M)
-    assert match is not None
-    code = match.group(0)
-    assert code.count("NRT_incref(ptr %arg.packed") == 1, code
-    assert code.count("NRT_decref(ptr %arg.packed") == 1, code
+    assert re.search(r"^define[^\n]*6packed7product", module, re.M)
+    assert module.count("NRT_incref(ptr %arg.packed") == 1, module
+    assert module.count("NRT_decref(ptr %arg.packed") == 1, module
 
 
 def test_committed_tiles_match_the_generator():
@@ -146,5 +149,5 @@ def test_the_tiles_compile_only_into_the_product(tmp_path):
     assert not [name for name in report["emitted"] if "tile_" in name], report["emitted"]
     assert report["refused"]  # no code of their own to run from Python
     assert report["slp_unchanged"]
-    # the SLP vectoriser still packed the tiles' accumulators, as inlined in product
+    # the SLP vectoriser still packed the tiles' accumulators, as linked into product
     assert report["packed_fmas"] >= 8
